@@ -1,0 +1,102 @@
+"""Configuration, read from the environment under the seed's variable names.
+
+Anything not set in the environment falls back to the local services started by
+`mpanel services up` (their endpoints are written to <state dir>/endpoints.json),
+so a fresh checkout runs with no configuration at all, and pointing mpanel at the
+real Stripe, NameSilo or WHM is a matter of exporting the seed's variables.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("MPANEL_STATE_DIR") or CHECKOUT / ".state").resolve()
+
+
+def port_base() -> int:
+    return int(os.environ.get("MPANEL_PORT_BASE") or 24000)
+
+
+def local_endpoints(directory: Path | None = None) -> dict:
+    path = (directory or state_dir()) / "endpoints.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    # The seed's names (shared/seed, "Environment Variables").
+    STRIPE_SECRET_KEY: str = ""
+    STRIPE_WEBHOOK_SECRET: str = ""
+    MARKETING_TEST_MODE: bool = False
+    MARKETING_OVERRIDE_CODE: str = ""
+    MARKETING_AUTO_PROVISION: bool = True
+    NAMESILO_API_KEY: str = ""
+    NAMESILO_SANDBOX: bool = False
+    DEFAULT_WEB_SERVER_ID: int = 1
+    CPANEL_WHM_URL: str = ""
+    CPANEL_WHM_API_TOKEN: str = ""
+    CPANEL_WHM_USERNAME: str = "root"
+    SMTP_HOST: str = ""
+    SMTP_PORT: int = 587
+    SMTP_USER: str = ""
+    SMTP_PASS: str = ""
+    SMTP_FROM: str = "MigraHosting <noreply@migrahosting.com>"
+    APP_URL: str = "http://127.0.0.1:2271"
+    MARKETING_SITE_URL: str = "https://migrahosting.com"
+    NS1: str = "ns1.migrahosting.com"
+    NS2: str = "ns2.migrahosting.com"
+    # mpanel's own.
+    MARKETING_API_KEY: str = ""
+    DATABASE_URL: str = ""
+    MAILCORE_DATABASE_URL: str = ""
+    PULUMI_BACKEND_URL: str = ""
+    PULUMI_CONFIG_PASSPHRASE: str = ""
+    POWERDNS_API_URL: str = ""
+    POWERDNS_API_KEY: str = ""
+    POWERDNS_DNS_ADDRESS: str = ""
+    ACME_DIRECTORY_URL: str = ""
+    ACME_CA_BUNDLE: str = ""
+    NAMESILO_API_URL: str = ""
+    STRIPE_API_BASE: str = ""
+    MAIL_SERVER_HOST: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict | None = None) -> "Settings":
+        env = dict(os.environ if environ is None else environ)
+        local = local_endpoints()
+        values: dict = {}
+        for name, f in cls.__dataclass_fields__.items():
+            if name == "extra":
+                continue
+            raw = env.get(name)
+            if raw in (None, ""):
+                raw = local.get(name)
+            if raw in (None, ""):
+                continue
+            if f.type == "bool":
+                values[name] = raw if isinstance(raw, bool) else _flag(str(raw), f.default)
+            elif f.type == "int":
+                values[name] = int(raw)
+            else:
+                values[name] = str(raw)
+        return cls(**values)
+
+
+def load() -> Settings:
+    return Settings.from_env()

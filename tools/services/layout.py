@@ -1,0 +1,119 @@
+"""Where each local server lives: its ports, its directories and its generated secrets.
+
+Everything is derived from two settings, the state directory and the port base, so
+two checkouts (or a test run beside `make run`) never collide: give each its own
+MPANEL_STATE_DIR and MPANEL_PORT_BASE.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+# Offsets from the port base; chosen to echo each protocol's usual port.
+PORT_OFFSETS = {
+    "postgres": 432,
+    "dns": 53,
+    "powerdns_api": 81,
+    "acme": 14,
+    "acme_mgmt": 15,
+    "imap": 143,
+    "smtp": 25,
+    "ssh": 22,
+    "whm": 87,
+    "namesilo": 88,
+    "stripe": 111,
+}
+
+DATABASES = ("mpanel", "pulumi", "mailcore")
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+    port_base: int
+
+    def port(self, name: str) -> int:
+        return self.port_base + PORT_OFFSETS[name]
+
+    def dir(self, name: str) -> Path:
+        path = self.root / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def database_url(self, database: str, scheme: str = "postgresql") -> str:
+        return f"{scheme}://postgres@127.0.0.1:{self.port('postgres')}/{database}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.root / "pebble" / "ca.pem"
+
+    def secrets(self) -> dict:
+        """Generated once per state directory and kept there (mode 0600)."""
+        path = self.root / "secrets.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        self.root.mkdir(parents=True, exist_ok=True)
+        values = {
+            "powerdns_api_key": secrets.token_hex(16),
+            "whm_api_token": secrets.token_hex(16).upper(),
+            "namesilo_api_key": secrets.token_hex(12),
+            "pulumi_passphrase": secrets.token_urlsafe(24),
+            "stripe_secret_key": "sk_test_mpanel_" + secrets.token_hex(12),
+            "stripe_webhook_secret": "whsec_" + secrets.token_hex(16),
+            "marketing_api_key": "mk_" + secrets.token_hex(16),
+        }
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(values, fh, indent=2)
+        return values
+
+    def endpoints(self) -> dict:
+        """The settings (seed variable names) that point mpanel at these servers."""
+        s = self.secrets()
+        return {
+            "DATABASE_URL": self.database_url("mpanel"),
+            "MAILCORE_DATABASE_URL": self.database_url("mailcore"),
+            "PULUMI_BACKEND_URL": self.database_url("pulumi", "postgres") + "?sslmode=disable",
+            "PULUMI_CONFIG_PASSPHRASE": s["pulumi_passphrase"],
+            "POWERDNS_API_URL": f"http://127.0.0.1:{self.port('powerdns_api')}",
+            "POWERDNS_API_KEY": s["powerdns_api_key"],
+            "POWERDNS_DNS_ADDRESS": f"127.0.0.1:{self.port('dns')}",
+            "ACME_DIRECTORY_URL": f"https://localhost:{self.port('acme')}/dir",
+            "ACME_MANAGEMENT_URL": f"https://localhost:{self.port('acme_mgmt')}",
+            "ACME_CA_BUNDLE": str(self.ca_file),
+            "IMAP_ADDRESS": f"127.0.0.1:{self.port('imap')}",
+            "MAIL_SERVER_HOST": "mail.migrahosting.com",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": self.port("smtp"),
+            "SMTP_MAILDIR": str(self.root / "smtp" / "maildir"),
+            "SSH_ADDRESS": f"127.0.0.1:{self.port('ssh')}",
+            "CPANEL_WHM_URL": f"http://127.0.0.1:{self.port('whm')}",
+            "CPANEL_WHM_API_TOKEN": s["whm_api_token"],
+            "CPANEL_WHM_USERNAME": "root",
+            "NAMESILO_API_URL": f"http://127.0.0.1:{self.port('namesilo')}/api",
+            "NAMESILO_API_KEY": s["namesilo_api_key"],
+            "NAMESILO_SANDBOX": True,
+            "STRIPE_API_BASE": f"http://127.0.0.1:{self.port('stripe')}",
+            "STRIPE_SECRET_KEY": s["stripe_secret_key"],
+            "STRIPE_WEBHOOK_SECRET": s["stripe_webhook_secret"],
+            "MARKETING_API_KEY": s["marketing_api_key"],
+        }
+
+    def write_endpoints(self) -> dict:
+        values = self.endpoints()
+        path = self.root / "endpoints.json"
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(values, fh, indent=2)
+        tmp.replace(path)
+        return values
+
+
+def current() -> Layout:
+    from app.settings import port_base, state_dir
+
+    return Layout(state_dir(), port_base())

@@ -1,0 +1,17 @@
+-- The mail-core server's own database: Dovecot reads it (tools/services/servers.py),
+-- the mailbox provider writes it (providers/mailbox.py). Idempotent.
+CREATE TABLE IF NOT EXISTS mail_domains (
+    name             text PRIMARY KEY,
+    dkim_selector    text NOT NULL DEFAULT 'mpanel',
+    dkim_private_key text,            -- PEM, encrypted at rest by the provider
+    created_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS mailboxes (
+    address       text PRIMARY KEY,
+    local_part    text NOT NULL,
+    domain        text NOT NULL REFERENCES mail_domains(name) ON DELETE CASCADE,
+    password_hash text NOT NULL,      -- {ARGON2ID}$argon2id$...
+    quota_mb      integer NOT NULL DEFAULT 1024,
+    active        boolean NOT NULL DEFAULT true,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);

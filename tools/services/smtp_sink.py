@@ -1,0 +1,60 @@
+"""An SMTP server that accepts every message and keeps it in a Maildir.
+
+A real SMTP exchange (EHLO, optional AUTH, DATA) so the application's mail code
+runs exactly as it would against a relay; people and tests read what arrived.
+"""
+from __future__ import annotations
+
+import argparse
+import mailbox
+import signal
+import threading
+from email import message_from_bytes
+from email.policy import default as default_policy
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+class KeepEverything:
+    def __init__(self, maildir: Path):
+        self.box = mailbox.Maildir(maildir, create=True)
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        msg = message_from_bytes(envelope.original_content or envelope.content, policy=default_policy)
+        msg["X-Envelope-From"] = envelope.mail_from or ""
+        msg["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+        with self.lock:
+            self.box.add(msg)
+        return "250 Message accepted for delivery"
+
+
+def accept_any_login(server, session, envelope, mechanism, auth_data):
+    # Development relay: credentials are exercised on the wire, not checked.
+    return AuthResult(success=isinstance(auth_data, LoginPassword))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--maildir", required=True)
+    args = parser.parse_args(argv)
+    controller = Controller(
+        KeepEverything(Path(args.maildir)), hostname=args.host, port=args.port,
+        authenticator=accept_any_login, auth_require_tls=False, auth_required=False,
+        server_hostname="smtp.mpanel.local",
+    )
+    controller.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    print(f"smtp sink on {args.host}:{args.port}, keeping mail in {args.maildir}", flush=True)
+    stop.wait()
+    controller.stop()
+
+
+if __name__ == "__main__":
+    main()

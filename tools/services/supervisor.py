@@ -1,0 +1,226 @@
+"""Starts the local servers as foreground children, watches them, stops them.
+
+`mpanel services up` runs this in a detached process (or in the foreground with
+--foreground, as `make run` does); `down` signals it; `status` reads the run file
+it keeps and probes every server for real.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .layout import Layout, current
+from .servers import MissingPackage, Server, all_servers
+
+
+class ServiceError(RuntimeError):
+    """A clear, single-line reason why the local servers are not running."""
+
+
+def port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _log_tail(path: Path, lines: int = 8) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+@dataclass
+class Supervisor:
+    layout: Layout
+    servers: list[Server] = field(default_factory=list)
+    children: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.servers:
+            self.servers = all_servers(self.layout)
+
+    @property
+    def run_file(self) -> Path:
+        return self.layout.root / "supervisor.json"
+
+    def check_ports(self) -> None:
+        for server in self.servers:
+            for name, port in server.ports().items():
+                if port_taken(port):
+                    raise ServiceError(
+                        f"port {port} ({server.name} {name}) is already in use on 127.0.0.1; stop what "
+                        f"holds it (`ss -ltnp 'sport = :{port}'`) or set MPANEL_PORT_BASE to move all ports"
+                    )
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        self.layout.write_endpoints()
+        self.check_ports()
+        try:
+            for server in self.servers:
+                self._start_one(server, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self._write_run_file("ready")
+
+    def _start_one(self, server: Server, timeout: float) -> None:
+        try:
+            server.prepare()
+        except MissingPackage as exc:
+            raise ServiceError(str(exc)) from exc
+        log = open(server.log_path, "ab")
+        proc = subprocess.Popen(
+            server.argv(), env=server.env(), user=server.user, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, cwd=server.home,
+        )
+        self.children[server.name] = proc
+        deadline = time.monotonic() + timeout
+        while not server.ready():
+            if proc.poll() is not None:
+                raise ServiceError(
+                    f"{server.name} exited with code {proc.returncode} while starting; "
+                    f"log {server.log_path}:\n{_log_tail(server.log_path)}"
+                )
+            if time.monotonic() > deadline:
+                raise ServiceError(f"{server.name} did not become ready in {timeout:.0f}s; log {server.log_path}")
+            time.sleep(0.05)
+        server.after_start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for name in reversed(list(self.children)):
+            proc = self.children[name]
+            if proc.poll() is None:
+                proc.terminate()
+        for name in reversed(list(self.children)):
+            proc = self.children.pop(name)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self.run_file.exists():
+            self.run_file.unlink()
+
+    def watch(self, stop_requested) -> int:
+        """Block until asked to stop or a child dies; say which one died."""
+        while not stop_requested():
+            for name, proc in self.children.items():
+                if proc.poll() is not None:
+                    server = next(s for s in self.servers if s.name == name)
+                    print(f"mpanel services: {name} died with code {proc.returncode}; "
+                          f"log {server.log_path}:\n{_log_tail(server.log_path)}", file=sys.stderr, flush=True)
+                    self.stop()
+                    return 1
+            time.sleep(0.2)
+        self.stop()
+        return 0
+
+    def _write_run_file(self, state: str) -> None:
+        data = {
+            "pid": os.getpid(), "state": state, "started_at": time.time(),
+            "servers": {
+                s.name: {"pid": self.children[s.name].pid, "ports": s.ports(), "log": str(s.log_path)}
+                for s in self.servers if s.name in self.children
+            },
+        }
+        self.run_file.write_text(json.dumps(data, indent=2))
+
+
+def read_run_file(layout: Layout) -> dict | None:
+    path = layout.root / "supervisor.json"
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        os.kill(data["pid"], 0)
+    except ProcessLookupError:
+        return None
+    return data
+
+
+def status(layout: Layout) -> dict:
+    run = read_run_file(layout)
+    report = {"running": bool(run), "state_dir": str(layout.root), "servers": {}, "endpoints": layout.endpoints()}
+    for server in all_servers(layout):
+        entry = {"ports": server.ports(), "log": str(server.log_path)}
+        try:
+            entry["ready"] = server.ready()
+        except Exception:
+            entry["ready"] = False
+        if run and server.name in run["servers"]:
+            entry["pid"] = run["servers"][server.name]["pid"]
+        report["servers"][server.name] = entry
+    return report
+
+
+def run_foreground(layout: Layout) -> int:
+    supervisor = Supervisor(layout)
+    stopping = {"flag": False}
+
+    def request_stop(*_):
+        stopping["flag"] = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        supervisor.start()
+    except ServiceError as exc:
+        print(f"mpanel services: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print("mpanel services: ready", flush=True)
+    return supervisor.watch(lambda: stopping["flag"])
+
+
+def start_detached(layout: Layout, timeout: float = 120.0) -> None:
+    """Start the supervisor in the background and return once every server is ready."""
+    if read_run_file(layout):
+        return
+    layout.root.mkdir(parents=True, exist_ok=True)
+    log_path = layout.root / "supervisor.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tools.services.supervisor"], stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+            env={**os.environ, "MPANEL_STATE_DIR": str(layout.root), "MPANEL_PORT_BASE": str(layout.port_base),
+                 "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        )
+    deadline = time.monotonic() + timeout
+    while True:
+        run = read_run_file(layout)
+        if run and run.get("state") == "ready":
+            return
+        if proc.poll() is not None:
+            raise ServiceError(_log_tail(log_path, 12).strip() or f"supervisor exited with {proc.returncode}")
+        if time.monotonic() > deadline:
+            proc.terminate()
+            raise ServiceError(f"local servers not ready after {timeout:.0f}s; see {log_path}")
+        time.sleep(0.1)
+
+
+def stop_detached(layout: Layout, timeout: float = 30.0) -> bool:
+    run = read_run_file(layout)
+    if not run:
+        return False
+    os.kill(run["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while read_run_file(layout) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return True
+
+
+if __name__ == "__main__":
+    sys.exit(run_foreground(current()))
