@@ -113,8 +113,11 @@ def build_command_plugin(log=print) -> Path | None:
         env=env, capture_output=True, text=True,
     )
     if result.returncode != 0:
-        failure.write_text(result.stderr)
-        log(f"pulumi-resource-command could not be built: {result.stderr.strip().splitlines()[-1]}")
+        # Say why in the words of the proxy: the nested provider module is what is refused.
+        probe = subprocess.run(["go", "mod", "download", "-json", f"github.com/pulumi/pulumi-command/provider@v{ver}"],
+                               env=env, capture_output=True, text=True, cwd=WRAPPER)
+        failure.write_text(result.stderr + probe.stdout + probe.stderr)
+        log(f"pulumi-resource-command could not be built; see {failure}")
         return None
     return target
 

@@ -1,0 +1,197 @@
+"""A local stand-in for cPanel WHM API 1, enough for mpanel's WHM provider.
+
+Protocol (as in docs/api-contracts.md): ``/json-api/<function>`` by GET query or
+POST form, ``api.version=1``, header ``Authorization: whm <user>:<token>``. Bad auth
+is HTTP 403 with the legacy ``cpanelresult`` body; every other answer is HTTP 200
+with ``{"metadata": {command, version, result, reason, output: {raw}}, "data": ...}``.
+A failed function has ``result: 0`` and a human ``reason`` and, as in WHM, no
+``data`` key at all: clients must not rely on ``data`` when result is 0.
+
+Functions: createacct, removeacct (``username`` or ``user``), suspendacct,
+unsuspendacct, changepackage, accountsummary, listaccts, passwd, listpkgs, addpkg,
+installssl, fetchsslinfo, create_user_session, uapi_cpanel (only
+``SSL::toggle_ssl_redirect_for_domains``; other UAPI calls answer ``uapi.status 0``).
+
+Choices where the contract is silent:
+
+- Reading back TLS and the HTTPS redirect: ``fetchsslinfo`` (a real WHM function)
+  with ``domain`` answers ``crt``, ``key``, ``cab``, ``cert_id``, ``key_id`` and, as
+  sandbox extras, ``not_after`` (epoch), ``subject_names`` and ``ssl_redirect``
+  (0/1). With no certificate installed it fails (result 0).
+- ``installssl`` must be a POST (result 0 otherwise) so a client can never leak a key
+  through a URL; it checks PEM syntax, that the key is the certificate's, and that
+  the certificate names the domain (exactly or by a one-label wildcard).
+- Turning the redirect on needs a certificate for the domain that has not expired,
+  otherwise ``uapi.status`` 0 with an error; turning it off always works.
+- ``createacct`` requires ``domain``, ``plan`` (an existing package) and a password of
+  at least 8 characters. ``quota``/``bwlimit``/``maxpop`` override the package's; 0
+  or "unlimited" means unlimited. The home ``<state dir>/home/<user>/public_html``
+  is created, and removed again by removeacct and by the control API's reset.
+- Requests without ``api.version=1`` get an API 0 shaped body (no ``metadata``), as
+  the real server would, so a client that forgets it fails loudly.
+- ``create_user_session`` links point back at this stand-in
+  (``/cpsessNNNNNNNNNN/login/?session=...``) and work once, for 5 minutes.
+- Sizes are strings with units as in WHM (``diskused: "12M"``, ``disklimit: "5120M"``
+  or ``"unlimited"``); listpkgs uses WHM's upper-case keys (``QUOTA``, ``BWLIMIT``).
+
+Control API (``/_sandbox/``, see sandbox.control): faults, state, reset, and
+``POST /_sandbox/accounts/<user>`` with any of plan, suspended, suspendreason,
+domain, email, owner, ip, quota, bwlimit, maxpop to create drift.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from flask import Flask, Response, jsonify, request
+
+from .control import ControlError, control_blueprint, json_object
+from .faults import Fault, FaultRegistry
+from .requestlog import RequestLog
+from .serving import base_parser, serve
+from .state import JsonStateStore
+from .whm_server import Done, Params, WhmFailure, WhmServer, initial_state
+
+log = logging.getLogger("sandbox.whm")
+
+# Query parameters that carry secrets when a client sends them by GET.
+SECRET_PARAMS = ("password", "key")
+POST_ONLY = frozenset({"installssl"})
+
+Handler = Callable[[WhmServer, Params], Done]
+FUNCTIONS: dict[str, Handler] = {
+    "createacct": WhmServer.createacct,
+    "removeacct": WhmServer.removeacct,
+    "suspendacct": WhmServer.suspendacct,
+    "unsuspendacct": WhmServer.unsuspendacct,
+    "changepackage": WhmServer.changepackage,
+    "accountsummary": WhmServer.accountsummary,
+    "listaccts": WhmServer.listaccts,
+    "passwd": WhmServer.passwd,
+    "listpkgs": WhmServer.listpkgs,
+    "addpkg": WhmServer.addpkg,
+    "installssl": WhmServer.installssl,
+    "fetchsslinfo": WhmServer.fetchsslinfo,
+    # The link it returns must point at whatever address the client used.
+    "create_user_session": lambda server, params: server.create_user_session(params, request.host_url),
+    "uapi_cpanel": WhmServer.uapi_cpanel,
+}
+
+
+def create_app(
+    state_path: str | Path,
+    api_token: str,
+    username: str = "root",
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    now: Callable[[], float] = time.time,
+    server_ip: str = "192.0.2.10",
+    nameservers: tuple[str, ...] = ("ns1.mpanel.test", "ns2.mpanel.test"),
+) -> Flask:
+    state_path = Path(state_path)
+    store = JsonStateStore(state_path, initial_state)
+    server = WhmServer(store, state_path.parent / "home", username, server_ip, nameservers, now)
+    faults = FaultRegistry(sleep)
+
+    app = Flask(__name__)
+    app.extensions["sandbox.whm"] = server
+    app.extensions["sandbox.faults"] = faults
+    app.wsgi_app = RequestLog(app.wsgi_app, log, SECRET_PARAMS)
+
+    @app.route("/json-api/<function>", methods=["GET", "POST"])
+    def json_api(function: str):
+        if not _authorized(request.headers.get("Authorization", ""), username, api_token):
+            return _access_denied()
+        if request.values.get("api.version") != "1":
+            return _api0_refusal()
+        handler = FUNCTIONS.get(function)
+        if handler is None:
+            return _envelope(function, 0, f"Unknown app (“{function}”) requested for this version (1) of the API.")
+
+        def run() -> Response:
+            if function in POST_ONLY and request.method != "POST":
+                return _envelope(function, 0, f"{function} must be sent by POST: its parameters include a private key.")
+            try:
+                done = handler(server, request.values)
+            except WhmFailure as exc:
+                return _envelope(function, 0, exc.reason)
+            return _envelope(function, 1, done.reason, done.data, done.raw)
+
+        def refuse(fault: Fault) -> Response:
+            reason = fault.reason or f"The server could not complete {function} (injected failure {fault.code})."
+            return _envelope(function, 0, reason)
+
+        return faults.answer(function, run, refuse)
+
+    @app.get("/<security_token>/login/")
+    def one_time_login(security_token: str):
+        user = None
+        if security_token.startswith("cpsess"):
+            user = server.consume_session(request.args.get("session", ""))
+        if user is None:
+            return Response("The login link is invalid, expired or already used.\n", 401, mimetype="text/plain")
+        return Response(f"Logged in to cPanel as {user}.\n", 200, mimetype="text/plain")
+
+    control = control_blueprint(faults, store, frozenset(FUNCTIONS), on_reset=server.remove_all_homes)
+
+    @control.post("/accounts/<user>")
+    def change_account(user: str):
+        try:
+            account = server.update_account(user, json_object())
+        except WhmFailure as exc:
+            raise ControlError(404, "no_such_account", exc.reason) from exc
+        except (TypeError, ValueError) as exc:
+            raise ControlError(400, "bad_change", str(exc)) from exc
+        return jsonify(account)
+
+    app.register_blueprint(control)
+    return app
+
+
+def _authorized(header: str, username: str, api_token: str) -> bool:
+    scheme, _, credentials = header.partition(" ")
+    user, _, token = credentials.strip().partition(":")
+    # Compare both halves every time: no early exit that would time the user name.
+    user_ok = hmac.compare_digest(user.encode(), username.encode())
+    token_ok = hmac.compare_digest(token.encode(), api_token.encode())
+    return scheme.lower() == "whm" and user_ok and token_ok
+
+
+def _envelope(command: str, result: int, reason: str, data: dict[str, Any] | None = None,
+              raw: str = "") -> Response:
+    body: dict[str, Any] = {
+        "metadata": {"command": command, "version": 1, "result": result, "reason": reason,
+                     "output": {"raw": raw}},
+    }
+    if result:
+        body["data"] = data if data is not None else {}
+    return jsonify(body)
+
+
+def _access_denied() -> Response:
+    body = {"cpanelresult": {"error": "Access denied",
+                             "data": {"reason": "Access denied", "result": "0"}}}
+    response = jsonify(body)
+    response.status_code = 403
+    return response
+
+
+def _api0_refusal() -> Response:
+    body = {"result": [{"status": 0, "statusmsg": "This server speaks WHM API 1 only here: send api.version=1."}]}
+    return jsonify(body)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = base_parser("python -m sandbox.whm", "Local stand-in for cPanel WHM API 1.")
+    parser.add_argument("--token", required=True, help="API token clients send as 'whm USER:TOKEN'")
+    parser.add_argument("--username", default="root", help="WHM user the token belongs to (default root)")
+    args = parser.parse_args(argv)
+    serve(create_app(args.state_dir / "state.json", args.token, args.username), args)
+
+
+if __name__ == "__main__":
+    main()

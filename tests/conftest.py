@@ -1,0 +1,59 @@
+"""Shared fixtures: the local servers, started once per run on ports of their own.
+
+Tests never touch a developer's running instance: they use .state-test and the
+port base 26000 (override with MPANEL_TEST_PORT_BASE), start the servers when they
+are not already up, and stop at the end only what they started.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+os.environ["MPANEL_STATE_DIR"] = str(CHECKOUT / ".state-test")
+os.environ["MPANEL_PORT_BASE"] = os.environ.get("MPANEL_TEST_PORT_BASE", "26000")
+# Configuration must come from the local servers, never from a developer's shell.
+for _name in ("DATABASE_URL", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "CPANEL_WHM_URL",
+              "CPANEL_WHM_API_TOKEN", "NAMESILO_API_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET",
+              "SMTP_HOST", "SMTP_PORT", "MAILCORE_DATABASE_URL", "POWERDNS_API_URL", "POWERDNS_API_KEY"):
+    os.environ.pop(_name, None)
+
+
+@pytest.fixture(scope="session")
+def layout():
+    from tools.services.layout import current
+
+    return current()
+
+
+@pytest.fixture(scope="session")
+def services(layout):
+    """Every local server, ready; yields the supervisor's status report."""
+    from tools.services import supervisor
+
+    already = supervisor.read_run_file(layout) is not None
+    supervisor.start_detached(layout)
+    yield supervisor.status(layout)
+    if not already:
+        supervisor.stop_detached(layout)
+
+
+@pytest.fixture(scope="session")
+def settings(services):
+    from app import db
+    from app.settings import Settings
+
+    s = Settings.from_env()
+    db.upgrade(s.DATABASE_URL)
+    return s
+
+
+@pytest.fixture
+def db_conn(settings):
+    import psycopg
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(settings.DATABASE_URL, row_factory=dict_row, autocommit=True) as conn:
+        yield conn
