@@ -78,9 +78,8 @@ def check_dovecot(s: Settings):
     """Log in as a throw-away mailbox and SELECT INBOX (a bare LOGIN can pass while SELECT fails)."""
     from argon2 import PasswordHasher
 
-    from app.settings import local_endpoints
 
-    host, port = (local_endpoints().get("IMAP_ADDRESS") or "127.0.0.1:143").split(":")
+    host, port = (s.IMAP_ADDRESS or "127.0.0.1:143").split(":")
     address, password = f"doctor-{secrets.token_hex(4)}@doctor.invalid", secrets.token_urlsafe(12)
     with psycopg.connect(s.MAILCORE_DATABASE_URL, autocommit=True, connect_timeout=3) as conn:
         conn.execute("insert into mail_domains (name) values ('doctor.invalid') on conflict do nothing")

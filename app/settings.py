@@ -71,6 +71,14 @@ class Settings:
     POWERDNS_DNS_ADDRESS: str = ""
     ACME_DIRECTORY_URL: str = ""
     ACME_CA_BUNDLE: str = ""
+    # PEM file of the ACME account key; created on first use when missing.
+    ACME_ACCOUNT_KEY_PATH: str = ""
+    # Fernet key for secrets mpanel stores itself (transfer auth codes, DKIM keys at rest).
+    MPANEL_ENCRYPTION_KEY: str = ""
+    IMAP_ADDRESS: str = ""
+    SSH_ADDRESS: str = ""
+    SMTP_MAILDIR: str = ""
+    ACME_MANAGEMENT_URL: str = ""
     NAMESILO_API_URL: str = ""
     STRIPE_API_BASE: str = ""
     MAIL_SERVER_HOST: str = ""

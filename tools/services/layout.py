@@ -53,10 +53,24 @@ class Layout:
     def secrets(self) -> dict:
         """Generated once per state directory and kept there (mode 0600)."""
         path = self.root / "secrets.json"
-        if path.exists():
-            return json.loads(path.read_text())
+        stored = json.loads(path.read_text()) if path.exists() else {}
+        wanted = self._new_secrets()
+        if wanted.keys() <= stored.keys():
+            return stored
+        values = {**wanted, **stored}
         self.root.mkdir(parents=True, exist_ok=True)
-        values = {
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(values, fh, indent=2)
+        tmp.replace(path)
+        return values
+
+    @staticmethod
+    def _new_secrets() -> dict:
+        from cryptography.fernet import Fernet
+
+        return {
             "powerdns_api_key": secrets.token_hex(16),
             "whm_api_token": secrets.token_hex(16).upper(),
             "namesilo_api_key": secrets.token_hex(12),
@@ -64,11 +78,8 @@ class Layout:
             "stripe_secret_key": "sk_test_mpanel_" + secrets.token_hex(12),
             "stripe_webhook_secret": "whsec_" + secrets.token_hex(16),
             "marketing_api_key": "mk_" + secrets.token_hex(16),
+            "encryption_key": Fernet.generate_key().decode(),
         }
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(values, fh, indent=2)
-        return values
 
     def endpoints(self) -> dict:
         """The settings (seed variable names) that point mpanel at these servers."""
@@ -100,6 +111,8 @@ class Layout:
             "STRIPE_SECRET_KEY": s["stripe_secret_key"],
             "STRIPE_WEBHOOK_SECRET": s["stripe_webhook_secret"],
             "MARKETING_API_KEY": s["marketing_api_key"],
+            "MPANEL_ENCRYPTION_KEY": s["encryption_key"],
+            "ACME_ACCOUNT_KEY_PATH": str(self.root / "acme-account.pem"),
         }
 
     def write_endpoints(self) -> dict:

@@ -1,0 +1,161 @@
+"""The behaviour every provider owes, run against its real server or stand-in.
+
+A provider's test module subclasses `ProviderContract` and fills in the hooks; the
+tests here then hold it to the same rules as every other provider (create adopts,
+delete is idempotent, read sees drift, errors are classified). Provider methods are
+called directly, as the engine would call them, against live servers.
+"""
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from providers.base import ProviderError, RetryPolicy
+
+FAST_RETRY = RetryPolicy(deadline=5.0, first_delay=0.05, max_delay=0.2)
+
+
+class ProviderContract:
+    # --- hooks a provider's test class implements --------------------------------------
+    def make_provider(self):
+        raise NotImplementedError
+
+    def new_inputs(self, unique: str) -> dict:
+        """Valid inputs for a fresh object; `unique` makes names collision-free."""
+        raise NotImplementedError
+
+    def invalid_inputs(self, inputs: dict) -> list[tuple[dict, str]]:
+        """(bad inputs, the property a CheckFailure must name)."""
+        raise NotImplementedError
+
+    def in_place_change(self, inputs: dict) -> tuple[dict, str]:
+        """(new inputs, the property that changes without replacement)."""
+        raise NotImplementedError
+
+    def replacing_change(self, inputs: dict) -> tuple[dict, str] | None:
+        """(new inputs, the property that forces replacement), or None."""
+        raise NotImplementedError
+
+    def exists_upstream(self, id_: str, outs: dict) -> bool:
+        raise NotImplementedError
+
+    def make_drift(self, id_: str, outs: dict) -> str:
+        """Change the object behind the provider's back; return the property that drifted."""
+        raise NotImplementedError
+
+    def create_behind_pulumi(self, inputs: dict) -> None:
+        """Create the object upstream the way a create that crashed before being recorded would."""
+        raise NotImplementedError
+
+    def inject_fault(self, transient: bool) -> None:
+        raise NotImplementedError
+
+    def clear_faults(self) -> None:
+        pass
+
+    # --- shared fixtures -------------------------------------------------------------------
+    @pytest.fixture
+    def provider(self, settings):
+        provider = self.make_provider()
+        provider.retry = FAST_RETRY
+        yield provider
+        self.clear_faults()
+
+    @pytest.fixture
+    def inputs(self, provider):
+        return self.new_inputs(secrets.token_hex(3))
+
+    @pytest.fixture
+    def created(self, provider, inputs):
+        checked = provider.check({}, inputs)
+        assert not checked.failures, checked.failures
+        result = provider.create(checked.inputs)
+        yield result.id, {**checked.inputs, **result.outs}
+        try:
+            provider.delete(result.id, {**checked.inputs, **result.outs})
+        except ProviderError:
+            pass
+
+    # --- the contract ----------------------------------------------------------------------
+    def test_check_accepts_valid_inputs(self, provider, inputs):
+        assert provider.check({}, inputs).failures == []
+
+    def test_check_names_the_property_at_fault(self, provider, inputs):
+        for bad, prop in self.invalid_inputs(inputs):
+            failures = provider.check({}, bad).failures
+            assert [f.property for f in failures] and prop in [f.property for f in failures], (bad, failures)
+            assert all(f.reason for f in failures)
+
+    def test_create_makes_a_real_object_that_read_observes(self, provider, created):
+        id_, outs = created
+        assert self.exists_upstream(id_, outs)
+        read = provider.read(id_, outs)
+        assert read.id == id_
+
+    def test_diff_of_identical_inputs_is_no_change(self, provider, created, inputs):
+        id_, outs = created
+        diff = provider.diff(id_, outs, provider.check(outs, inputs).inputs)
+        assert diff.changes is False
+
+    def test_an_in_place_change_updates_without_replacement(self, provider, created, inputs):
+        id_, outs = created
+        news, prop = self.in_place_change(inputs)
+        news = provider.check(outs, news).inputs
+        diff = provider.diff(id_, outs, news)
+        assert diff.changes is True and prop not in (diff.replaces or [])
+        updated = provider.update(id_, outs, news)
+        after = provider.read(id_, {**outs, **updated.outs})
+        assert after.outs[prop] == news[prop]
+
+    def test_a_replacing_change_is_flagged_as_replacement(self, provider, created, inputs):
+        change = self.replacing_change(inputs)
+        if change is None:
+            pytest.skip("this provider has no property that forces replacement")
+        id_, outs = created
+        news, prop = change
+        diff = provider.diff(id_, outs, provider.check(outs, news).inputs)
+        assert diff.changes is True and prop in diff.replaces
+
+    def test_read_shows_drift_made_behind_its_back(self, provider, created):
+        id_, outs = created
+        prop = self.make_drift(id_, outs)
+        assert provider.read(id_, outs).outs[prop] != outs[prop]
+
+    def test_read_of_a_vanished_object_reports_it_deleted(self, provider, created):
+        id_, outs = created
+        provider.delete(id_, outs)
+        assert not self.exists_upstream(id_, outs)
+        assert provider.read(id_, outs).id in ("", None)
+
+    def test_create_adopts_an_object_left_by_a_crash(self, provider, inputs):
+        checked = provider.check({}, inputs).inputs
+        self.create_behind_pulumi(checked)
+        result = provider.create(checked)
+        try:
+            assert self.exists_upstream(result.id, {**checked, **result.outs})
+        finally:
+            provider.delete(result.id, {**checked, **result.outs})
+
+    def test_delete_twice_succeeds(self, provider, created):
+        id_, outs = created
+        provider.delete(id_, outs)
+        provider.delete(id_, outs)
+        assert not self.exists_upstream(id_, outs)
+
+    def test_a_transient_fault_is_retried(self, provider, inputs):
+        self.inject_fault(transient=True)
+        checked = provider.check({}, inputs).inputs
+        result = provider.create(checked)
+        try:
+            assert self.exists_upstream(result.id, {**checked, **result.outs})
+        finally:
+            self.clear_faults()
+            provider.delete(result.id, {**checked, **result.outs})
+
+    def test_a_permanent_fault_fails_at_once_with_a_clear_message(self, provider, inputs):
+        self.inject_fault(transient=False)
+        with pytest.raises(ProviderError) as caught:
+            provider.create(provider.check({}, inputs).inputs)
+        assert not caught.value.retryable
+        assert caught.value.provider in str(caught.value) and caught.value.message
