@@ -76,7 +76,12 @@ class Settings:
     # Fernet key for secrets mpanel stores itself (transfer auth codes, DKIM keys at rest).
     MPANEL_ENCRYPTION_KEY: str = ""
     IMAP_ADDRESS: str = ""
+    # How sites are published on the web servers: SSH as this user (empty: the cPanel
+    # user itself) with this key, into <home root>/<cPanel user>/public_html.
     SSH_ADDRESS: str = ""
+    SITES_SSH_USER: str = ""
+    SITES_SSH_KEY_PATH: str = ""
+    SITES_HOME_ROOT: str = "/home"
     SMTP_MAILDIR: str = ""
     ACME_MANAGEMENT_URL: str = ""
     NAMESILO_API_URL: str = ""

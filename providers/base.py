@@ -73,7 +73,7 @@ class RetryPolicy:
 
 DEFAULT_RETRY = RetryPolicy()
 
-_SECRET_QUERY = re.compile(r"((?:key|token|password|api_key)=)[^&\s]+", re.IGNORECASE)
+_SECRET_QUERY = re.compile(r"((?:key|token|password|api_key|auth)=)[^&\s]+", re.IGNORECASE)
 
 
 def redact(text: str) -> str:

@@ -117,7 +117,8 @@ class Registrar:
             available.append({"domain": domain, "price": register / 100, "renew": renew / 100,
                               "premium": 0, "duration": 1})
         fields: dict[str, Any] = {}
-        # As upstream, empty groups are left out rather than sent as [].
+        # Empty groups are left out, as in upstream samples: a client must read a
+        # missing group as empty.
         for key, group in (("available", available), ("unavailable", unavailable), ("invalid", invalid)):
             if group:
                 fields[key] = group

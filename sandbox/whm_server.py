@@ -492,6 +492,8 @@ def _search(accounts: list[dict[str, Any]], search: str, searchtype: str, method
     if key is None:
         raise WhmFailure(f"The search type “{searchtype}” is not valid; use one of: {', '.join(SEARCH_TYPES)}.")
     if method == "exact":
+        if key == "domain":
+            search = search.lower()  # domains are stored lower-case
         return [a for a in accounts if a[key] == search]
     if method != "regex":
         raise WhmFailure(f"The search method “{method}” is not valid; use “exact” or “regex”.")

@@ -13,6 +13,7 @@ import os
 import pwd
 import shutil
 import smtplib
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -282,6 +283,52 @@ class Dovecot(Server):
         return subprocess.run(["dovecot", "--version"], capture_output=True, text=True).stdout.split()[0]
 
 
+class Sshd(Server):
+    """OpenSSH on loopback: the web server's shell, where sites are published.
+
+    The WHM stand-in keeps account homes under <state>/whm/home, as a cPanel
+    server keeps them under /home; deploys log in with a key generated here.
+    """
+
+    name = "ssh"
+    port_names = ("ssh",)
+
+    @property
+    def deploy_key(self) -> Path:
+        return self.home / "deploy_key"
+
+    def prepare(self) -> None:
+        _need("sshd", "openssh-server")
+        keygen = _need("ssh-keygen", "openssh-client")
+        host_key = self.home / "ssh_host_ed25519_key"
+        for key in (host_key, self.deploy_key):
+            if not key.exists():
+                subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-C", f"mpanel-{key.name}", "-f", str(key)],
+                               check=True)
+        (self.home / "authorized_keys").write_text(self.deploy_key.with_suffix(".pub").read_text())
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
+        (self.home / "sshd_config").write_text("\n".join([
+            f"Port {self.layout.port('ssh')}", "ListenAddress 127.0.0.1", f"HostKey {host_key}",
+            f"PidFile {self.home / 'sshd.pid'}", f"AuthorizedKeysFile {self.home / 'authorized_keys'}",
+            "PermitRootLogin prohibit-password", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
+            "UsePAM no", "StrictModes no", "Subsystem sftp internal-sftp", "LogLevel INFO", "",
+        ]))
+
+    def argv(self) -> list[str]:
+        return [_need("sshd", "openssh-server"), "-D", "-e", "-f", str(self.home / "sshd_config")]
+
+    def ready(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.layout.port("ssh")), timeout=2) as conn:
+                return conn.recv(64).startswith(b"SSH-2.0-")
+        except OSError:
+            return False
+
+    def version(self) -> str:
+        out = subprocess.run(["ssh", "-V"], capture_output=True, text=True)
+        return (out.stderr or out.stdout).split(",")[0].strip()
+
+
 class PythonServer(Server):
     """A server of ours written in Python, run with this interpreter."""
 
@@ -364,7 +411,8 @@ class NameSiloSandbox(HttpSandbox):
 
 def all_servers(layout: Layout) -> list[Server]:
     """In start order: PowerDNS before pebble (pebble resolves through it)."""
-    servers: list[Server] = [Postgres(layout), PowerDNS(layout), Pebble(layout), Dovecot(layout), SmtpSink(layout)]
+    servers: list[Server] = [Postgres(layout), PowerDNS(layout), Pebble(layout), Dovecot(layout), SmtpSink(layout),
+                             Sshd(layout)]
     for sandbox in (WhmSandbox, NameSiloSandbox):
         if Path(__file__).resolve().parents[2].joinpath("sandbox", sandbox.module.split(".")[1] + ".py").exists():
             servers.append(sandbox(layout))
