@@ -67,6 +67,18 @@ def cmd_doctor(args) -> int:
     return doctor.report(doctor.run(Settings.from_env()))
 
 
+def cmd_worker(args) -> int:
+    from app import worker
+
+    return worker.run(args.concurrency)
+
+
+def cmd_stacks(args) -> int:
+    from app import stacks_cli
+
+    return stacks_cli.main(args.action, args.subscription_id)
+
+
 def cmd_serve(args) -> int:
     from waitress import serve
 
@@ -126,6 +138,16 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=cmd_db)
 
     sub.add_parser("doctor", help="check every component for real").set_defaults(fn=cmd_doctor)
+
+    w = sub.add_parser("worker", help="run converge jobs from the queue")
+    w.add_argument("--concurrency", type=int, default=int(os.environ.get("MPANEL_WORKER_CONCURRENCY", 2)),
+                   help="worker processes (each converges one stack at a time)")
+    w.set_defaults(fn=cmd_worker)
+
+    st = sub.add_parser("stacks", help="see, preview, converge, refresh and destroy subscription stacks")
+    st.add_argument("action", choices=["list", "preview", "up", "refresh", "destroy", "history"])
+    st.add_argument("subscription_id", type=int, nargs="?")
+    st.set_defaults(fn=cmd_stacks)
 
     for name, fn, help_ in (("serve", cmd_serve, "run the web application"),
                             ("run", cmd_run, "local servers + database + application, until Ctrl-C")):

@@ -1,0 +1,196 @@
+"""Converging one subscription: desired state in, engine run, outcome written back.
+
+Called by the queue's `converge_subscription` task (never from a web request). The
+whole outcome lands on the subscription, website, domain and zone rows, and every
+resource step is written to provisioning_events while the engine runs, so the
+customer's status page and the ops CLI show progress live.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from pulumi import automation as auto
+
+from app import db
+from app.errors import PermanentConvergeError, TransientConvergeError
+from app.settings import Settings
+from stacks.automation import StackOperations, StepRecorder
+from stacks.spec import HostingSpec, SpecError, build_spec
+
+
+_TRANSIENT = re.compile(r"\[transient\]|connection refused|timed out|temporarily|stack is currently locked|"
+                        r"conflict: another update", re.IGNORECASE)
+_PROVIDER_ERROR = re.compile(r"(?:^|\s)((?:whm|namesilo|powerdns|acme|mailbox|site): [^\n]*?\[(?:transient|permanent)\])")
+
+
+def failure_reason(exc: Exception, diagnostics: list[str]) -> tuple[str, bool]:
+    """The human reason for a failed run and whether it is worth retrying."""
+    text = "\n".join(diagnostics) + "\n" + str(exc)
+    found = _PROVIDER_ERROR.findall(text)
+    reason = found[0] if found else (diagnostics[0] if diagnostics else str(exc)).strip().splitlines()[0]
+    return reason[:1000], bool(_TRANSIENT.search(" ".join(found) if found else text))
+
+
+@dataclass
+class Run:
+    id: int
+    subscription_id: int
+
+
+class Converger:
+    def __init__(self, settings: Settings, operations: StackOperations | None = None):
+        self.settings = settings
+        self.ops = operations or StackOperations(settings)
+
+    # --- bookkeeping -------------------------------------------------------------------
+    def _start_run(self, subscription_id: int, operation: str, provisioning_status: str | None) -> Run:
+        with db.transaction(self.settings.DATABASE_URL) as conn:
+            if provisioning_status:
+                conn.execute("UPDATE subscriptions SET provisioning_status = %s, updated_at = now() WHERE id = %s",
+                             (provisioning_status, subscription_id))
+            row = conn.execute("INSERT INTO provisioning_runs (subscription_id, operation) VALUES (%s, %s) "
+                               "RETURNING id", (subscription_id, operation)).fetchone()
+        return Run(row["id"], subscription_id)
+
+    def _step_sink(self, run: Run):
+        def record(step: dict[str, Any]) -> None:
+            with db.transaction(self.settings.DATABASE_URL) as conn:
+                conn.execute(
+                    """INSERT INTO provisioning_events (run_id, subscription_id, urn, resource_type, resource_name,
+                                                          op, status, message, duration_ms)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                    (run.id, run.subscription_id, step.get("urn"), step.get("resource_type"),
+                     step.get("resource_name"), step.get("op"), step["status"],
+                     step.get("message") or (json.dumps(step["changes"]) if step.get("changes") else None),
+                     step.get("duration_ms")))
+        return record
+
+    def _finish_run(self, conn, run: Run, status: str, summary: Any = None, error: str | None = None,
+                    drift: bool | None = None) -> None:
+        conn.execute("UPDATE provisioning_runs SET status = %s, finished_at = now(), summary = %s, error = %s, "
+                     "drift = %s WHERE id = %s",
+                     (status, Jsonb(summary) if summary is not None else None, error, drift, run.id))
+
+    def _fail(self, run: Run, exc: Exception, diagnostics: list[str]) -> None:
+        reason, transient = failure_reason(exc, diagnostics)
+        with db.transaction(self.settings.DATABASE_URL) as conn:
+            self._finish_run(conn, run, "failed", error=reason)
+            conn.execute("UPDATE subscriptions SET provisioning_status = 'failed', provisioning_error = %s, "
+                         "updated_at = now() WHERE id = %s", (reason, run.subscription_id))
+            conn.execute("UPDATE websites SET status = 'failed', updated_at = now() "
+                         "WHERE subscription_id = %s AND status IN ('pending', 'provisioning')", (run.subscription_id,))
+        if transient:
+            raise TransientConvergeError(reason) from exc
+        raise PermanentConvergeError(reason) from exc
+
+    # --- the one entry point -----------------------------------------------------------
+    def converge(self, subscription_id: int) -> str:
+        """Make subscription `subscription_id` match its desired state; return what was done."""
+        with db.transaction(self.settings.DATABASE_URL) as conn:
+            status = conn.execute("SELECT status, provisioning_status FROM subscriptions WHERE id = %s",
+                                  (subscription_id,)).fetchone()
+            if status is None:
+                raise PermanentConvergeError(f"subscription {subscription_id} does not exist")
+            if status["status"] == "pending_payment":
+                return "waiting for payment"
+            if status["status"] == "terminated":
+                if status["provisioning_status"] in ("destroyed", "pending"):
+                    return "nothing to destroy"
+                return self._destroy(subscription_id)
+            try:
+                spec = build_spec(conn, subscription_id, self.settings)
+            except SpecError as exc:
+                raise PermanentConvergeError(str(exc)) from exc
+        return self._up(spec)
+
+    def _up(self, spec: HostingSpec) -> str:
+        run = self._start_run(spec.subscription_id, "up", "provisioning")
+        with db.transaction(self.settings.DATABASE_URL) as conn:
+            conn.execute(
+                """INSERT INTO websites (subscription_id, domain_id, server_id, status)
+                   SELECT s.id, d.id, s.server_id, 'provisioning' FROM subscriptions s
+                     JOIN domains d ON d.subscription_id = s.id AND d.status <> 'released' WHERE s.id = %s
+                   ON CONFLICT (subscription_id) DO UPDATE SET
+                     status = CASE WHEN websites.status IN ('active', 'suspended') THEN websites.status
+                                   ELSE 'provisioning' END, updated_at = now()""", (spec.subscription_id,))
+        recorder = StepRecorder(self._step_sink(run))
+        try:
+            result = self.ops.up(spec, recorder)
+        except auto.CommandError as exc:
+            self._fail(run, exc, recorder.diagnostics)
+        outputs = {k: v.value for k, v in result.outputs.items()}
+        with db.transaction(self.settings.DATABASE_URL) as conn:
+            self._finish_run(conn, run, "succeeded", summary=result.summary.resource_changes)
+            self._record_ready(conn, spec, outputs)
+        return "up"
+
+    def _record_ready(self, conn, spec: HostingSpec, outputs: dict[str, Any]) -> None:
+        sid = spec.subscription_id
+        conn.execute(
+            """UPDATE websites SET cpanel_username = %s, cpanel_url = %s, document_root = %s, server_id = %s,
+                      status = %s, ssl_expires_at = %s, updated_at = now() WHERE subscription_id = %s""",
+            (outputs.get("cpanel_username"), outputs.get("cpanel_url"),
+             f"{spec.site_home_root.rstrip('/')}/{outputs.get('cpanel_username')}/public_html", spec.server_id,
+             "suspended" if spec.suspended else "active", outputs.get("certificate_not_after"), sid))
+        domain_status = {"external": "external", "new_registration": "active"}.get(
+            spec.domain_mode, "active" if outputs.get("registration_status") == "Active" else "transfer_pending")
+        conn.execute("UPDATE domains SET status = %s, nameservers = %s, registrar = %s, updated_at = now() "
+                     "WHERE subscription_id = %s AND status <> 'released'",
+                     (domain_status, list(spec.nameservers),
+                      None if spec.domain_mode == "external" else "namesilo", sid))
+        conn.execute(
+            """INSERT INTO dns_zones (domain_id, name, status)
+               SELECT id, name || '.', 'active' FROM domains WHERE subscription_id = %s AND status <> 'released'
+               ON CONFLICT (domain_id) DO UPDATE SET status = 'active', updated_at = now()""", (sid,))
+        conn.execute("UPDATE subscriptions SET provisioning_status = 'ready', provisioning_error = NULL, "
+                     "activated_at = coalesce(activated_at, now()), updated_at = now() WHERE id = %s", (sid,))
+
+    def _destroy(self, subscription_id: int) -> str:
+        run = self._start_run(subscription_id, "destroy", "destroying")
+        recorder = StepRecorder(self._step_sink(run))
+        try:
+            summary = (self.ops.destroy(subscription_id, recorder).summary.resource_changes
+                       if self.ops.exists(subscription_id) else {})
+        except auto.CommandError as exc:
+            self._fail(run, exc, recorder.diagnostics)
+        with db.transaction(self.settings.DATABASE_URL) as conn:
+            self._finish_run(conn, run, "succeeded", summary=summary)
+            conn.execute("UPDATE websites SET status = 'removed', updated_at = now() WHERE subscription_id = %s",
+                         (subscription_id,))
+            conn.execute("UPDATE dns_zones SET status = 'removed', updated_at = now() WHERE domain_id IN "
+                         "(SELECT id FROM domains WHERE subscription_id = %s)", (subscription_id,))
+            # The registration stays the customer's (auto-renew off); the name is free to order again.
+            conn.execute("UPDATE domains SET status = 'released', updated_at = now() WHERE subscription_id = %s",
+                         (subscription_id,))
+            conn.execute("UPDATE subscriptions SET provisioning_status = 'destroyed', provisioning_error = NULL, "
+                         "updated_at = now() WHERE id = %s", (subscription_id,))
+        return "destroyed"
+
+    def check_drift(self, subscription_id: int) -> bool:
+        """Nightly: refresh (observe reality), then preview (what `up` would change)."""
+        with db.transaction(self.settings.DATABASE_URL) as conn:
+            spec = build_spec(conn, subscription_id, self.settings)
+        run = self._start_run(subscription_id, "refresh", None)
+        recorder = StepRecorder()
+        try:
+            refreshed = self.ops.refresh(spec, StepRecorder(self._step_sink(run)))
+            preview = self.ops.preview(spec, recorder)
+        except auto.CommandError as exc:
+            reason, _ = failure_reason(exc, recorder.diagnostics)
+            with db.transaction(self.settings.DATABASE_URL) as conn:
+                self._finish_run(conn, run, "failed", error=reason)
+            raise TransientConvergeError(reason) from exc
+        pending = {k: v for k, v in preview.change_summary.items() if k != "same" and v}
+        refresh_changes = {k: v for k, v in (refreshed.summary.resource_changes or {}).items() if k != "same" and v}
+        drift = bool(pending or refresh_changes)
+        with db.transaction(self.settings.DATABASE_URL) as conn:
+            self._finish_run(conn, run, "succeeded", drift=drift,
+                             summary={"refresh": refresh_changes, "pending": pending,
+                                      "steps": [s for s in recorder.steps if s["status"] == "started"]})
+        return drift

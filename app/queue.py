@@ -1,0 +1,100 @@
+"""The job queue (procrastinate, in the application's PostgreSQL) and its tasks.
+
+Job policy lives on the defer call and the decorators:
+- `lock=sub-<id>`: never two operations on one subscription's stack at once;
+- `queueing_lock=sub-<id>`: at most one waiting converge per subscription, so a burst
+  of webhooks collapses into one run (the run reads the latest desired state anyway);
+- retries with exponential backoff for transient failures only.
+"""
+from __future__ import annotations
+
+import logging
+
+import procrastinate
+from procrastinate import RetryStrategy
+from procrastinate.exceptions import AlreadyEnqueued
+
+from app.errors import TransientConvergeError
+from app.settings import Settings
+
+log = logging.getLogger("mpanel.queue")
+
+queue = procrastinate.App(
+    connector=procrastinate.PsycopgConnector(conninfo=Settings.from_env().DATABASE_URL, min_size=1, max_size=4),
+    import_paths=["app.queue"],
+)
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def subscription_lock(subscription_id: int) -> str:
+    return f"sub-{subscription_id}"
+
+
+def _transient_only() -> RetryStrategy:
+    return RetryStrategy(max_attempts=8, exponential_wait=2, retry_exceptions={TransientConvergeError})
+
+
+@queue.task(name="converge_subscription", queue="converge", retry=_transient_only())
+def converge_subscription(subscription_id: int) -> str:
+    from app.provisioning import Converger
+
+    outcome = Converger(_settings()).converge(subscription_id)
+    log.info("subscription %s: %s", subscription_id, outcome)
+    return outcome
+
+
+@queue.task(name="check_drift", queue="converge", retry=_transient_only())
+def check_drift(subscription_id: int) -> bool:
+    from app.provisioning import Converger
+
+    return Converger(_settings()).check_drift(subscription_id)
+
+
+def request_converge(subscription_id: int) -> bool:
+    """Ask the worker to look at this subscription again; False when a run is already waiting."""
+    lock = subscription_lock(subscription_id)
+    try:
+        converge_subscription.configure(lock=lock, queueing_lock=lock).defer(subscription_id=subscription_id)
+        return True
+    except AlreadyEnqueued:
+        return False
+
+
+def _provisioned_subscriptions(condition: str = "TRUE") -> list[int]:
+    from app import db
+
+    with db.transaction(_settings().DATABASE_URL) as conn:
+        rows = conn.execute(
+            "SELECT s.id FROM subscriptions s LEFT JOIN websites w ON w.subscription_id = s.id "
+            f"WHERE s.provisioning_status = 'ready' AND ({condition}) ORDER BY s.id").fetchall()
+    return [r["id"] for r in rows]
+
+
+@queue.periodic(cron="17 3 * * *")
+@queue.task(name="nightly_drift_check", queue="maintenance")
+def nightly_drift_check(timestamp: int) -> int:
+    """Refresh + preview every provisioned stack; drift is recorded on its run."""
+    ids = _provisioned_subscriptions()
+    for sid in ids:
+        lock = subscription_lock(sid)
+        try:
+            check_drift.configure(lock=lock, queueing_lock=f"drift-{sid}").defer(subscription_id=sid)
+        except AlreadyEnqueued:
+            pass
+    return len(ids)
+
+
+@queue.periodic(cron="41 4 * * *")
+@queue.task(name="renew_certificates", queue="maintenance")
+def renew_certificates(timestamp: int) -> int:
+    """Converge every subscription whose certificate is inside its renewal window.
+
+    The certificate provider's diff replaces a certificate within 30 days of expiry,
+    so an ordinary `up` renews it and installs the new one on the account.
+    """
+    ids = _provisioned_subscriptions("w.ssl_expires_at < now() + interval '30 days'")
+    for sid in ids:
+        request_converge(sid)
+    return len(ids)

@@ -1,0 +1,176 @@
+"""Stack operations for one subscription: up, preview, refresh, destroy, history, cancel, export.
+
+Stack `sub-<id>` of the `mpanel` project, state in the postgres:// backend. Each
+operation runs in a fresh temporary work dir: the passphrase salt travels in the
+stack's state, so any worker on any host can run any stack. Before every
+operation a stack left behind by a killed process is recovered (stale lock
+cancelled, pending operations cleared); providers adopt what a crash left
+upstream (architecture decision 5), which is what makes clearing them safe.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pulumi import automation as auto
+from pulumi.automation import events
+
+from app.settings import Settings
+from stacks import engine
+from stacks.program import program_for
+from stacks.spec import HostingSpec, stack_name
+
+Step = dict[str, Any]
+StepSink = Callable[[Step], None]
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
+def _noop_program() -> None:
+    """Operations that do not run the program (destroy, history, export) still need one."""
+
+
+@dataclass
+class StepRecorder:
+    """Turns engine events into one row-shaped dict per resource step, with timings."""
+
+    sink: StepSink | None = None
+    steps: list[Step] = field(default_factory=list)
+    diagnostics: list[str] = field(default_factory=list)
+    _started: dict[str, float] = field(default_factory=dict)
+
+    def __call__(self, event: events.EngineEvent) -> None:
+        if event.resource_pre_event:
+            self._emit(event.resource_pre_event.metadata, "started")
+        elif event.res_outputs_event:
+            self._emit(event.res_outputs_event.metadata, "done")
+        elif event.res_op_failed_event:
+            self._emit(event.res_op_failed_event.metadata, "failed")
+        elif event.diagnostic_event and event.diagnostic_event.severity == "error":
+            message = event.diagnostic_event.message.strip()
+            self.diagnostics.append(message)
+            self._send({"urn": event.diagnostic_event.urn, "status": "error", "message": message[:2000]})
+
+    def _emit(self, meta: events.StepEventMetadata, status: str) -> None:
+        if meta.type == "pulumi:pulumi:Stack":
+            return
+        op = meta.op.value if hasattr(meta.op, "value") else str(meta.op)
+        key = f"{meta.urn}:{op}"
+        step: Step = {"urn": meta.urn, "resource_type": _kind(meta), "resource_name": meta.urn.rsplit("::", 1)[-1],
+                      "op": op, "status": status, "diffs": list(meta.diffs or [])}
+        if meta.detailed_diff:
+            step["detailed_diff"] = {k: (v.diff_kind.value if hasattr(v.diff_kind, "value") else str(v.diff_kind))
+                                     for k, v in meta.detailed_diff.items()}
+        if status == "started":
+            self._started[key] = time.monotonic()
+            step["changes"] = _property_changes(meta)
+        elif key in self._started:
+            step["duration_ms"] = int((time.monotonic() - self._started.pop(key)) * 1000)
+        self.steps.append(step)
+        self._send(step)
+
+    def _send(self, step: Step) -> None:
+        if self.sink:
+            self.sink(step)
+
+
+def _kind(meta: events.StepEventMetadata) -> str:
+    """Dynamic resources all share one Pulumi type; their logical name says what they are."""
+    if meta.type.startswith("pulumi-python:dynamic"):
+        return "dynamic:" + meta.urn.rsplit("::", 1)[-1].split("-")[0]
+    return meta.type
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, dict):
+        if SECRET_SIG in value:
+            return "[secret]"
+        return {k: _mask(v) for k, v in value.items() if k != "__provider"}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return value
+
+
+def _property_changes(meta: events.StepEventMetadata) -> dict[str, dict]:
+    """old -> new for each changed input, secrets masked."""
+    old = _mask(dict(meta.old.inputs or {})) if meta.old else {}
+    new = _mask(dict(meta.new.inputs or {})) if meta.new else {}
+    keys = meta.diffs or sorted(set(old) | set(new))
+    return {k: {"old": old.get(k), "new": new.get(k)} for k in keys
+            if k != "__provider" and old.get(k) != new.get(k)}
+
+
+class StackOperations:
+    """Every engine operation mpanel performs on a subscription's stack."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def _stack(self, name: str, program) -> auto.Stack:
+        stack = engine.inline_stack(self.settings, name, program)
+        self.recover(stack)
+        return stack
+
+    def recover(self, stack: auto.Stack) -> None:
+        """Undo what a killed run leaves: the lock, then pending operations.
+
+        Safe because the job queue never runs two operations on one stack (one lock
+        per subscription): any lock found here belongs to a dead process.
+        """
+        try:
+            stack.cancel()
+        except auto.CommandError:
+            pass  # nothing to cancel
+        deployment = stack.export_stack()
+        pending = deployment.deployment.get("pending_operations") if deployment.deployment else None
+        if pending:
+            deployment.deployment["pending_operations"] = []
+            stack.import_stack(deployment)
+
+    def up(self, spec: HostingSpec, recorder: StepRecorder | None = None) -> auto.UpResult:
+        recorder = recorder or StepRecorder()
+        stack = self._stack(spec.stack_name, program_for(spec))
+        return stack.up(on_event=recorder, color="never")
+
+    def preview(self, spec: HostingSpec, recorder: StepRecorder | None = None) -> auto.PreviewResult:
+        recorder = recorder or StepRecorder()
+        stack = self._stack(spec.stack_name, program_for(spec))
+        return stack.preview(on_event=recorder, color="never", diff=True)
+
+    def refresh(self, spec: HostingSpec, recorder: StepRecorder | None = None) -> auto.RefreshResult:
+        recorder = recorder or StepRecorder()
+        stack = self._stack(spec.stack_name, program_for(spec))
+        return stack.refresh(on_event=recorder, color="never")
+
+    def destroy(self, subscription_id: int, recorder: StepRecorder | None = None) -> auto.DestroyResult:
+        recorder = recorder or StepRecorder()
+        name = stack_name(subscription_id)
+        stack = self._stack(name, _noop_program)
+        result = stack.destroy(on_event=recorder, color="never")
+        stack.workspace.remove_stack(name)
+        return result
+
+    def outputs(self, subscription_id: int) -> dict[str, Any]:
+        """The stack's outputs, secrets decrypted (for the welcome email only)."""
+        stack = engine.inline_stack(self.settings, stack_name(subscription_id), _noop_program)
+        return {k: v.value for k, v in stack.outputs().items()}
+
+    def history(self, subscription_id: int, page_size: int = 20) -> list[auto.UpdateSummary]:
+        stack = engine.inline_stack(self.settings, stack_name(subscription_id), _noop_program)
+        return stack.history(page_size=page_size)
+
+    def export(self, subscription_id: int) -> dict:
+        stack = engine.inline_stack(self.settings, stack_name(subscription_id), _noop_program)
+        return json.loads(json.dumps(stack.export_stack().deployment))
+
+    def cancel(self, subscription_id: int) -> None:
+        engine.inline_stack(self.settings, stack_name(subscription_id), _noop_program).cancel()
+
+    def exists(self, subscription_id: int) -> bool:
+        listed = engine.cli(self.settings, "stack", "ls", "--all", "--json")
+        if listed.returncode != 0:
+            raise RuntimeError(listed.stderr.strip())
+        name = stack_name(subscription_id)
+        return any(s["name"].split("/")[-1] == name for s in json.loads(listed.stdout or "[]"))

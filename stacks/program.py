@@ -1,0 +1,108 @@
+"""The hosting program: one `HostingAccount` per subscription, a pure function of its spec.
+
+Dependency order (why each edge exists):
+- the zone before the certificate: DNS-01 challenges are written into it;
+- the zone before the registration: the registrar delegates to nameservers that must answer;
+- the certificate and the account before the TLS installation on the account;
+- the zone (its DKIM key, MX) before the mail domain, the mail domain before mailboxes;
+- the account before the starter page: the page goes into the account's document root.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+import pulumi
+
+from providers.acme import Certificate
+from providers.mailbox import MailDomain, Mailbox
+from providers.namesilo import DomainRegistration
+from providers.powerdns import DnsZone
+from providers.site import StarterPage
+from providers.whm import WhmAccount, WhmSsl
+from stacks.spec import HostingSpec
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parents[1] / "templates"),
+    autoescape=True, keep_trailing_newline=True)
+
+
+def starter_page(spec: HostingSpec) -> str:
+    return _TEMPLATES.get_template("sites/starter.html").render(
+        domain=spec.domain, plan_name=spec.plan_slug.replace("_", " ").title(), server_hostname=spec.server_hostname)
+
+
+class HostingAccount(pulumi.ComponentResource):
+    def __init__(self, spec: HostingSpec, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mpanel:hosting:Account", spec.domain, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        def after(*deps) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(parent=self, depends_on=list(deps))
+
+        self.zone = DnsZone(
+            "zone", domain=spec.domain, server_ip=spec.server_ip, mail_host=spec.mail_host,
+            nameservers=list(spec.nameservers),
+            records=[{"name": r.name, "type": r.type, "content": r.content, "ttl": r.ttl} for r in spec.records],
+            opts=child)
+
+        self.registration = None
+        if spec.domain_mode in ("new_registration", "transfer"):
+            self.registration = DomainRegistration(
+                "registration", domain=spec.domain, mode=spec.domain_mode,
+                auth_code=pulumi.Output.secret(spec.auth_code) if spec.auth_code else None,
+                nameservers=list(spec.nameservers), opts=after(self.zone))
+
+        self.certificate = Certificate("certificate", domain=spec.domain, alt_names=[f"www.{spec.domain}"],
+                                       opts=after(self.zone))
+
+        self.account = WhmAccount(
+            "account", domain=spec.domain, plan=spec.whm_package, quota_mb=spec.disk_quota_mb,
+            contact_email=spec.customer_email, suspended=spec.suspended,
+            suspend_reason="Billing: payment overdue" if spec.suspended else None, opts=child)
+
+        self.tls = WhmSsl(
+            "tls", domain=spec.domain, username=self.account.username,
+            certificate_pem=self.certificate.certificate_pem, private_key_pem=self.certificate.private_key_pem,
+            chain_pem=self.certificate.chain_pem, force_https=True, opts=after(self.account, self.certificate))
+
+        self.mail_domain = MailDomain("mail-domain", domain=spec.domain, dkim_private_key=self.zone.dkim_private_key,
+                                      opts=after(self.zone))
+        self.mailboxes = {
+            m.local_part: Mailbox(f"mailbox-{m.local_part}", address=f"{m.local_part}@{spec.domain}",
+                                  quota_mb=m.quota_mb, opts=after(self.mail_domain))
+            for m in spec.mailboxes
+        }
+
+        home = self.account.username.apply(lambda user: f"{spec.site_home_root.rstrip('/')}/{user}/public_html")
+        self.starter_page = StarterPage(
+            "starter-page", ssh_address=spec.ssh_address,
+            ssh_user=spec.site_ssh_user or self.account.username, document_root=home,
+            content=starter_page(spec), opts=pulumi.ResourceOptions(parent=self, depends_on=[self.account],
+                                                                     ignore_changes=["content"]))
+
+        admin = self.mailboxes["admin"]
+        self.outputs = {
+            "cpanel_url": self.account.cpanel_url,
+            "cpanel_username": self.account.username,
+            "cpanel_password": self.account.password,
+            "nameservers": list(spec.nameservers),
+            "certificate_not_after": self.certificate.not_after,
+            "mailbox_address": admin.address,
+            "mailbox_password": admin.password,
+            "server_ip": spec.server_ip,
+            "domain": spec.domain,
+            "registration_status": self.registration.status if self.registration else "external",
+        }
+        self.register_outputs(self.outputs)
+
+
+def program_for(spec: HostingSpec):
+    """The inline program the Automation API runs for this spec."""
+
+    def program() -> None:
+        account = HostingAccount(spec)
+        for key, value in account.outputs.items():
+            pulumi.export(key, value)
+
+    return program
