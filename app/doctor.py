@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import imaplib
 import secrets
+import shutil
 import smtplib
 import subprocess
 import tempfile
@@ -95,6 +96,8 @@ def check_dovecot(s: Settings):
                 raise RuntimeError("login worked but SELECT INBOX failed")
         finally:
             conn.execute("delete from mail_domains where name = 'doctor.invalid'")
+            if s.MAILCORE_MAIL_ROOT:  # the login created a maildir for the throw-away mailbox
+                shutil.rmtree(Path(s.MAILCORE_MAIL_ROOT) / "doctor.invalid", ignore_errors=True)
     return subprocess.run(["dovecot", "--version"], capture_output=True, text=True).stdout.split()[0], greeting
 
 

@@ -76,6 +76,8 @@ class Settings:
     # Fernet key for secrets mpanel stores itself (transfer auth codes, DKIM keys at rest).
     MPANEL_ENCRYPTION_KEY: str = ""
     IMAP_ADDRESS: str = ""
+    # Where the mail-core server keeps maildirs (<root>/<domain>/<local part>).
+    MAILCORE_MAIL_ROOT: str = ""
     # How sites are published on the web servers: SSH as this user (empty: the cPanel
     # user itself) with this key, into <home root>/<cPanel user>/public_html.
     SSH_ADDRESS: str = ""

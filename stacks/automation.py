@@ -77,9 +77,11 @@ class StepRecorder:
 
 
 def _kind(meta: events.StepEventMetadata) -> str:
-    """Dynamic resources all share one Pulumi type; their logical name says what they are."""
+    """`pulumi-python:dynamic/whm:WhmAccount` -> `whm:WhmAccount`; plain dynamic types fall back to the name."""
+    if meta.type.startswith("pulumi-python:dynamic/"):
+        return meta.type.split("/", 1)[1]
     if meta.type.startswith("pulumi-python:dynamic"):
-        return "dynamic:" + meta.urn.rsplit("::", 1)[-1].split("-")[0]
+        return "dynamic:" + meta.urn.rsplit("::", 1)[-1]
     return meta.type
 
 

@@ -96,6 +96,7 @@ class Layout:
             "ACME_MANAGEMENT_URL": f"https://localhost:{self.port('acme_mgmt')}",
             "ACME_CA_BUNDLE": str(self.ca_file),
             "IMAP_ADDRESS": f"127.0.0.1:{self.port('imap')}",
+            "MAILCORE_MAIL_ROOT": str(self.root / "mailcore"),
             "MAIL_SERVER_HOST": "mail.migrahosting.com",
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": self.port("smtp"),

@@ -1,0 +1,492 @@
+"""TLS certificates from an ACME CA (Let's Encrypt; pebble locally), validated by DNS-01.
+
+The challenge answers go into the domain's own PowerDNS zone (providers/powerdns.py), so
+a certificate needs nothing from the web server and can be issued before the site exists.
+
+Choices the engine relies on:
+- create always issues a new certificate: a create that crashed after issuance lost the
+  private key with it, so there is nothing to adopt (the orphan simply expires).
+- diff replaces a certificate whose names or key type changed, and one inside its renewal
+  window (not_after - now < renew_before_days), so every `up` renews what is due.
+- read parses the stored certificate (it is the only copy of the key) and reports it gone
+  (id "") once the CA says it is revoked; that lookup uses the CA's management API when
+  ACME_MANAGEMENT_URL is set (pebble's /cert-status-by-serial); a public CA has no such
+  lookup and read then trusts the stored certificate. `renewal_due` reports, by the clock,
+  whether the renewal window has been reached.
+- delete revokes the certificate (reason cessationOfOperation), signed with the
+  certificate's own key so it works whatever account issued it. Already revoked, unknown
+  to the CA or otherwise refused for good counts as done: a delete must not block a destroy.
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import dns.exception
+import dns.message
+import dns.query
+import dns.rdatatype
+import josepy as jose
+import pulumi
+import requests
+from acme import challenges, client as acme_client, crypto_util, errors as acme_errors, messages
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, \
+    ResourceProvider, UpdateResult
+
+from providers.base import DEFAULT_RETRY, ProviderError, RetryPolicy, http, runtime_settings
+from providers.powerdns import UNKNOWN, PowerDnsClient, bare, canonical, domain_problem, is_hostname
+
+PROVIDER = "acme"
+log = logging.getLogger(__name__)
+
+KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa4096")
+DEFAULT_KEY_TYPE = "ec256"
+DEFAULT_RENEW_BEFORE_DAYS = 30
+INPUT_KEYS = ("domain", "alt_names", "renew_before_days", "key_type")
+REPLACING_KEYS = ("domain", "alt_names", "key_type")
+# How long one issuance may take from new order to certificate, and how long the new TXT
+# records may take to show up on the authoritative server.
+ORDER_DEADLINE = 120.0
+PUBLISH_DEADLINE = 30.0
+NETWORK_TIMEOUT = 30
+REVOKE_REASON = 5  # cessationOfOperation
+# ACME problem types worth another try; every other problem is final.
+RETRYABLE_PROBLEMS = {"serverInternal", "rateLimited", "badNonce", "connection", "dns"}
+_TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
+
+
+def utcnow() -> datetime.datetime:
+    """The clock every renewal decision reads (tests move it instead of waiting)."""
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def challenge_txt_value(challb: messages.ChallengeBody, account_key: jose.JWK) -> str:
+    """The TXT value that answers a DNS-01 challenge (base64url SHA-256 of the key authorization)."""
+    return challb.chall.validation(account_key)
+
+
+# --- keys and certificates -----------------------------------------------------------------------
+
+def new_private_key_pem(key_type: str) -> bytes:
+    if key_type == "ec256":
+        key = ec.generate_private_key(ec.SECP256R1())
+    elif key_type == "ec384":
+        key = ec.generate_private_key(ec.SECP384R1())
+    elif key_type in ("rsa2048", "rsa4096"):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=int(key_type[3:]))
+    else:
+        raise ValueError(f"unknown key type {key_type!r}")
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _jwk(private_key) -> tuple[jose.JWK, jose.JWASignature]:
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        return jose.JWKRSA(key=private_key), jose.RS256
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        alg = {256: jose.ES256, 384: jose.ES384, 521: jose.ES512}[private_key.curve.key_size]
+        return jose.JWKEC(key=private_key), alg
+    raise ProviderError(PROVIDER, f"unsupported key type {type(private_key).__name__}")
+
+
+def describe(fullchain_pem: str) -> dict:
+    """The outputs that follow from the certificate itself."""
+    certs = x509.load_pem_x509_certificates(fullchain_pem.encode())
+    leaf = certs[0]
+    pem = [c.public_bytes(serialization.Encoding.PEM).decode() for c in certs]
+    return {
+        "serial": format(leaf.serial_number, "x"),
+        "certificate_pem": pem[0],
+        "chain_pem": "".join(pem[1:]),
+        "fullchain_pem": "".join(pem),
+        "not_after": iso(leaf.not_valid_after_utc),
+        "issuer": leaf.issuer.rfc4514_string(),
+    }
+
+
+def iso(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(datetime.timezone.utc)
+
+
+def renewal_due(not_after: str, renew_before_days: int) -> bool:
+    return parse_iso(not_after) - utcnow() < datetime.timedelta(days=int(renew_before_days))
+
+
+# --- the ACME client -----------------------------------------------------------------------------
+
+@contextmanager
+def acme_failures(doing: str) -> Iterator[None]:
+    """Translate the acme library's and requests' exceptions into ProviderError at the boundary."""
+    try:
+        yield
+    except ProviderError:
+        raise
+    except requests.Timeout:
+        raise ProviderError(PROVIDER, f"timed out {doing}", retryable=True) from None
+    except requests.RequestException as exc:
+        raise ProviderError(PROVIDER, f"cannot reach the ACME server {doing}: {type(exc).__name__}",
+                            retryable=True) from None
+    except messages.Error as exc:
+        raise ProviderError(PROVIDER, f"the CA refused {doing}: {problem_text(exc)}", code=exc.typ,
+                            retryable=exc.code in RETRYABLE_PROBLEMS) from None
+    except acme_errors.TimeoutError:
+        raise ProviderError(PROVIDER, f"the CA did not finish {doing} within {ORDER_DEADLINE:.0f}s",
+                            retryable=True) from None
+    except acme_errors.IssuanceError as exc:
+        raise ProviderError(PROVIDER, f"the CA would not issue the certificate: {problem_text(exc.error)}",
+                            code=exc.error.typ) from None
+    except acme_errors.Error as exc:
+        raise ProviderError(PROVIDER, f"ACME failure {doing}: {type(exc).__name__} {exc}") from None
+
+
+def problem_text(problem: messages.Error) -> str:
+    return problem.detail or problem.title or problem.description or str(problem.typ)
+
+
+def _refuse_transient(response: requests.Response, *_args, **_kwargs) -> None:
+    """requests hook: a 5xx/429 from the CA is a retryable failure, whatever its body says."""
+    if response.status_code in _TRANSIENT_STATUSES:
+        detail = ""
+        try:
+            detail = ": " + str(response.json().get("detail") or "")
+        except ValueError:
+            pass
+        raise ProviderError(PROVIDER, f"ACME server answered {response.status_code} {response.reason}{detail}",
+                            status=response.status_code, retryable=True)
+
+
+def _network(private_key, settings) -> acme_client.ClientNetwork:
+    jwk, alg = _jwk(private_key)
+    net = acme_client.ClientNetwork(jwk, alg=alg, verify_ssl=settings.ACME_CA_BUNDLE or True,
+                                    user_agent="mpanel", timeout=NETWORK_TIMEOUT)
+    net.session.hooks["response"].append(_refuse_transient)
+    return net
+
+
+def _directory(settings, net: acme_client.ClientNetwork) -> messages.Directory:
+    if not settings.ACME_DIRECTORY_URL:
+        raise ProviderError(PROVIDER, "ACME_DIRECTORY_URL is not configured")
+    return acme_client.ClientV2.get_directory(settings.ACME_DIRECTORY_URL, net)
+
+
+def account_key_path(settings) -> Path:
+    if settings.ACME_ACCOUNT_KEY_PATH:
+        return Path(settings.ACME_ACCOUNT_KEY_PATH)
+    from app.settings import state_dir
+
+    return state_dir() / "acme-account.pem"
+
+
+def load_account_key(path: Path):
+    """The ACME account key, created (P-256, mode 0600) on first use; safe when workers race."""
+    try:
+        return serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".acme-account-")  # mkstemp creates 0600
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pem)
+        os.link(tmp, path)  # fails if another worker got there first: then use theirs
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+    return serialization.load_pem_private_key(path.read_bytes(), password=None)
+
+
+def open_account(settings) -> tuple[acme_client.ClientV2, jose.JWK]:
+    """A client registered (terms agreed) with the account key; an existing account is reused."""
+    net = _network(load_account_key(account_key_path(settings)), settings)
+    with acme_failures("registering the ACME account"):
+        client = acme_client.ClientV2(_directory(settings, net), net)
+        try:
+            client.new_account(messages.NewRegistration.from_data(terms_of_service_agreed=True))
+        except acme_errors.ConflictError as exists:
+            net.account = messages.RegistrationResource(uri=exists.location, body=messages.Registration())
+    return client, net.key
+
+
+# --- issuance ------------------------------------------------------------------------------------
+
+def issue(domain: str, alt_names: list[str], key_type: str, *, dns_client: PowerDnsClient,
+          clock=time.monotonic, sleep=time.sleep) -> dict:
+    """One certificate for domain + alt_names; returns the certificate outputs."""
+    settings = runtime_settings()
+    names = list(dict.fromkeys([domain, *alt_names]))
+    zones = {name: _zone_of(name, dns_client) for name in names}
+    key_pem = new_private_key_pem(key_type)
+    client, account_key = open_account(settings)
+    give_up_at = clock() + ORDER_DEADLINE
+
+    with acme_failures(f"ordering a certificate for {', '.join(names)}"):
+        order = client.new_order(crypto_util.make_csr(key_pem, names))
+        pending = [a for a in order.authorizations if a.body.status == messages.STATUS_PENDING]
+        # Pebble and Let's Encrypt reuse an authorization this account already validated.
+        answers = [(authz, _dns01(authz)) for authz in pending]
+        txt: dict[tuple[str, str], list[str]] = {}
+        for authz, challb in answers:
+            ident = authz.body.identifier.value
+            name = canonical(challb.chall.validation_domain_name(ident))
+            txt.setdefault((zones.get(ident) or _zone_of(ident, dns_client), name), []).append(
+                challenge_txt_value(challb, account_key))
+        published: list[tuple[str, str]] = []
+        try:
+            # Every value for one name goes into its rrset before any challenge is answered.
+            for (zone, name), values in txt.items():
+                published.append((zone, name))
+                dns_client.set_txt(zone, name, values)
+            _wait_until_served(settings, txt, clock=clock, sleep=sleep)
+            for _authz, challb in answers:
+                client.answer_challenge(challb, challb.chall.response(account_key))
+            validated = [_validated(client, authz, give_up_at, clock, sleep) for authz, _ in answers]
+            order = order.update(authorizations=[a for a in order.authorizations
+                                                 if a.body.status != messages.STATUS_PENDING] + validated)
+            remaining = max(give_up_at - clock(), 1.0)
+            order = client.finalize_order(order, datetime.datetime.now() + datetime.timedelta(seconds=remaining))
+        finally:
+            for zone, name in published:
+                try:
+                    dns_client.clear_txt(zone, name)
+                except ProviderError as exc:
+                    # A stale challenge TXT is harmless (the next issuance replaces it);
+                    # failing here would lose a certificate that was issued.
+                    log.warning("could not remove challenge TXT %s: %s", name, exc)
+    return {**describe(order.fullchain_pem), "private_key_pem": key_pem.decode()}
+
+
+def _zone_of(name: str, dns_client: PowerDnsClient) -> str:
+    zone = dns_client.zone_for(name.removeprefix("*."))
+    if zone is None:
+        raise ProviderError(PROVIDER, f"no DNS zone in PowerDNS serves {name}: its zone must exist before "
+                            "a certificate can be validated by DNS-01", code="zone_not_found")
+    return zone
+
+
+def _dns01(authz: messages.AuthorizationResource) -> messages.ChallengeBody:
+    for challb in authz.body.challenges:
+        if isinstance(challb.chall, challenges.DNS01):
+            return challb
+    raise ProviderError(PROVIDER, f"the CA offers no dns-01 challenge for {authz.body.identifier.value}",
+                        code="no_dns01")
+
+
+def _wait_until_served(settings, txt: dict, *, clock, sleep) -> None:
+    """Poll the authoritative server until it serves the new values (caches may lag the API)."""
+    if not settings.POWERDNS_DNS_ADDRESS:
+        return
+    host, _, port = settings.POWERDNS_DNS_ADDRESS.rpartition(":")
+    give_up_at, delay = clock() + PUBLISH_DEADLINE, 0.05
+    for (_zone, name), values in txt.items():
+        while not set(values) <= _served_txt(host, int(port), name):
+            if clock() + delay > give_up_at:
+                raise ProviderError(PROVIDER, f"{name} TXT not served by {settings.POWERDNS_DNS_ADDRESS} "
+                                    f"within {PUBLISH_DEADLINE:.0f}s", retryable=True)
+            sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+def _served_txt(host: str, port: int, name: str) -> set[str]:
+    try:
+        answer = dns.query.udp(dns.message.make_query(name, "TXT"), host, port=port, timeout=2)
+    except (OSError, dns.exception.DNSException):
+        return set()
+    return {b"".join(rdata.strings).decode(errors="replace")
+            for rrset in answer.answer if rrset.rdtype == dns.rdatatype.TXT for rdata in rrset}
+
+
+def _validated(client: acme_client.ClientV2, authz: messages.AuthorizationResource, give_up_at: float,
+               clock, sleep) -> messages.AuthorizationResource:
+    """Poll one authorization until the CA has decided; a refusal is final."""
+    delay = 0.05
+    while authz.body.status == messages.STATUS_PENDING:
+        if clock() + delay > give_up_at:
+            raise ProviderError(PROVIDER, f"the CA did not validate {authz.body.identifier.value} within "
+                                f"{ORDER_DEADLINE:.0f}s", retryable=True)
+        sleep(delay)
+        delay = min(delay * 2, 1.0)
+        authz, _ = client.poll(authz)
+    if authz.body.status != messages.STATUS_VALID:
+        ident = authz.body.identifier.value
+        problem = next((c.error for c in authz.body.challenges if c.error is not None), None)
+        if problem is None:
+            raise ProviderError(PROVIDER, f"DNS-01 validation failed for {ident}: authorization is "
+                                f"{authz.body.status}", code=str(authz.body.status))
+        raise ProviderError(PROVIDER, f"DNS-01 validation failed for {ident}: {problem_text(problem)}",
+                            code=problem.typ, retryable=False)
+    return authz
+
+
+def revoke(outputs: dict) -> None:
+    """Revoke the stored certificate, signed with its own key; nothing left to revoke is success."""
+    settings = runtime_settings()
+    cert = x509.load_pem_x509_certificate(outputs["certificate_pem"].encode())
+    key_pem = outputs.get("private_key_pem")
+    private_key = serialization.load_pem_private_key(key_pem.encode(), password=None) if key_pem \
+        else load_account_key(account_key_path(settings))
+    net = _network(private_key, settings)
+    try:
+        with acme_failures(f"revoking certificate {format(cert.serial_number, 'x')}"):
+            acme_client.ClientV2(_directory(settings, net), net).revoke(cert, REVOKE_REASON)
+    except ProviderError as exc:
+        if exc.retryable:
+            raise
+        log.info("certificate %x not revoked (%s): treated as already gone", cert.serial_number, exc.message)
+
+
+def revoked_at_ca(serial: str) -> bool | None:
+    """What the CA's management API says (True/False), or None when there is no such API or record."""
+    settings = runtime_settings()
+    if not settings.ACME_MANAGEMENT_URL:
+        return None
+    response = http(PROVIDER, "GET", f"{settings.ACME_MANAGEMENT_URL.rstrip('/')}/cert-status-by-serial/{serial}",
+                    verify=settings.ACME_CA_BUNDLE or True, timeout=NETWORK_TIMEOUT)
+    if response.status_code == 404:
+        return None
+    if not response.ok:
+        raise ProviderError(PROVIDER, f"certificate status lookup answered {response.status_code}",
+                            status=response.status_code)
+    return str(response.json().get("Status", "")).lower() == "revoked"
+
+
+# --- check ---------------------------------------------------------------------------------------
+
+def check_inputs(news: dict) -> tuple[dict, list[CheckFailure]]:
+    inputs = {k: news[k] for k in INPUT_KEYS if news.get(k) is not None}
+    failures: list[CheckFailure] = []
+    domain = inputs.get("domain")
+    if domain != UNKNOWN:
+        problem = domain_problem(domain)
+        if problem:
+            failures.append(CheckFailure("domain", problem))
+        else:
+            inputs["domain"] = domain = bare(domain)
+    alt_names = inputs.get("alt_names")
+    if alt_names is None:
+        alt_names = [f"www.{domain}"] if domain != UNKNOWN else UNKNOWN
+    if alt_names != UNKNOWN and UNKNOWN not in (alt_names if isinstance(alt_names, list) else []):
+        if not isinstance(alt_names, list) or not all(isinstance(n, str) and _certifiable(n) for n in alt_names):
+            failures.append(CheckFailure("alt_names", f"{alt_names!r} is not a list of host names "
+                                                      "(a leading *. is allowed)"))
+        else:
+            alt_names = [n for n in dict.fromkeys(bare(n) for n in alt_names) if n != domain]
+    inputs["alt_names"] = alt_names
+    days = inputs.get("renew_before_days", DEFAULT_RENEW_BEFORE_DAYS)
+    if days != UNKNOWN:
+        if isinstance(days, bool) or not isinstance(days, (int, float)) or days != int(days) or days < 0:
+            failures.append(CheckFailure("renew_before_days", f"{days!r} is not a whole number of days >= 0"))
+        else:
+            days = int(days)
+    inputs["renew_before_days"] = days
+    key_type = inputs.get("key_type") or DEFAULT_KEY_TYPE
+    if key_type != UNKNOWN and key_type not in KEY_TYPES:
+        failures.append(CheckFailure("key_type", f"{key_type!r} is not one of {', '.join(KEY_TYPES)}"))
+    inputs["key_type"] = key_type
+    return inputs, failures
+
+
+def _certifiable(name: str) -> bool:
+    return is_hostname(name.removeprefix("*.")) and "*" not in name.removeprefix("*.")
+
+
+# --- the adapter ---------------------------------------------------------------------------------
+
+class CertificateProvider(ResourceProvider):
+    """A certificate for one hosted domain. Holds nothing per call and no credentials."""
+
+    retry: RetryPolicy = DEFAULT_RETRY
+
+    def check(self, _olds, news):
+        inputs, failures = check_inputs(news)
+        return CheckResult(inputs, failures)
+
+    def diff(self, _id, olds, news):
+        unknown = [k for k in INPUT_KEYS if _is_unknown(news.get(k))]
+        replaces = [k for k in REPLACING_KEYS if k in unknown or olds.get(k) != news.get(k)]
+        if not olds.get("not_after"):
+            replaces.append("certificate_pem")
+        elif "renew_before_days" not in unknown and renewal_due(olds["not_after"], news["renew_before_days"]):
+            replaces.append("not_after")  # inside the renewal window: this `up` renews it
+        changed = replaces or unknown or olds.get("renew_before_days") != news.get("renew_before_days")
+        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
+
+    def create(self, props):
+        inputs = {k: props[k] for k in INPUT_KEYS}
+        cert = self.retry.run(lambda: issue(inputs["domain"], inputs["alt_names"], inputs["key_type"],
+                                            dns_client=PowerDnsClient(retry=self.retry)))
+        outs = _outputs(inputs, cert)
+        return CreateResult(id_=outs["serial"], outs=outs)
+
+    def update(self, _id, olds, news):
+        # Only renew_before_days changes in place; everything else replaces.
+        return UpdateResult(outs=_outputs({k: news[k] for k in INPUT_KEYS}, olds))
+
+    def read(self, id_, props):
+        try:
+            described = describe(props.get("fullchain_pem") or props["certificate_pem"])
+        except (KeyError, TypeError, ValueError):
+            return ReadResult(id_="", outs={})
+        if self.retry.run(lambda: revoked_at_ca(described["serial"])):
+            return ReadResult(id_="", outs={})
+        return ReadResult(id_=described["serial"], outs=_outputs(props, {**props, **described}))
+
+    def delete(self, _id, props):
+        if props.get("certificate_pem"):
+            self.retry.run(lambda: revoke(props))
+
+
+def _is_unknown(value: Any) -> bool:
+    return value == UNKNOWN or (isinstance(value, list) and UNKNOWN in value)
+
+
+def _outputs(inputs: dict, cert: dict) -> dict:
+    outs = {k: inputs.get(k) for k in INPUT_KEYS}
+    outs.update({k: cert.get(k) for k in ("serial", "certificate_pem", "chain_pem", "fullchain_pem",
+                                           "private_key_pem", "not_after", "issuer")})
+    outs["renewal_due"] = renewal_due(outs["not_after"], outs["renew_before_days"] or 0)
+    return outs
+
+
+class Certificate(Resource):
+    """A TLS certificate for domain + alt_names (id: the certificate's serial number in hex)."""
+
+    domain: pulumi.Output[str]
+    alt_names: pulumi.Output[list]
+    renew_before_days: pulumi.Output[int]
+    key_type: pulumi.Output[str]
+    serial: pulumi.Output[str]
+    certificate_pem: pulumi.Output[str]
+    chain_pem: pulumi.Output[str]
+    fullchain_pem: pulumi.Output[str]
+    private_key_pem: pulumi.Output[str]
+    not_after: pulumi.Output[str]
+    issuer: pulumi.Output[str]
+    renewal_due: pulumi.Output[bool]
+
+    def __init__(self, name: str, domain, alt_names=None, renew_before_days=None, key_type=None,
+                 opts: pulumi.ResourceOptions | None = None):
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key_pem"]))
+        super().__init__(CertificateProvider(), name, {
+            "domain": domain, "alt_names": alt_names, "renew_before_days": renew_before_days,
+            "key_type": key_type, "serial": None, "certificate_pem": None, "chain_pem": None,
+            "fullchain_pem": None, "private_key_pem": None, "not_after": None, "issuer": None,
+            "renewal_due": None,
+        }, opts)

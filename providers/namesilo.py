@@ -1,0 +1,435 @@
+"""NameSilo: a customer's domain registration (`DomainRegistration`).
+
+`NameSiloClient` speaks the NameSilo API (`GET <base>/<operation>?version=1&type=json&key=...`)
+and turns every non-success `reply.code` into a `ProviderError` worded for people;
+`DomainRegistrationProvider` maps Pulumi's operations onto it.
+
+Upstream facts that shape this module:
+
+- The API key (and a transfer's EPP code) ride in the query string, so no URL with its
+  query may reach a message, an exception or a log line: the client never formats one,
+  scrubs upstream text, and urllib3's debug log of request lines is redacted.
+- registerDomain and transferDomain charge the account and have no idempotency key:
+  every attempt first looks the domain up in our account, so a request that timed out
+  after doing its work is adopted, never paid for twice.
+- A registration is the customer's asset: delete only turns auto-renew off.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource,
+                            ResourceProvider, UpdateResult)
+
+from providers.base import DEFAULT_RETRY, NotFound, ProviderError, RetryPolicy, http, redact, runtime_settings
+# Input checks both providers share; they belong in providers.base (not ours to edit).
+from providers.whm import is_hostname, is_unknown, whole_number
+
+PROVIDER = "namesilo"
+log = logging.getLogger(__name__)
+
+LIVE_URL = "https://www.namesilo.com/api"
+SANDBOX_URL = "https://sandbox.namesilo.com/api"
+SUCCESS = frozenset({300, 301, 302})
+RETRYABLE = frozenset({115, 201, 400})
+MODES = ("new_registration", "transfer")
+MAX_YEARS = 10
+MAX_NAMESERVERS = 13
+# Transfer states after which nothing more will happen (real NameSilo words vary).
+_FAILED_TRANSFER = re.compile(r"cancel|reject|fail|denied|expired|timed out", re.IGNORECASE)
+_DONE_TRANSFER = re.compile(r"complete|success|active", re.IGNORECASE)
+
+
+class _RedactQueryStrings(logging.Filter):
+    """urllib3 logs each request line, query string and all, at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        return True
+
+
+_urllib3_log = logging.getLogger("urllib3.connectionpool")
+if not any(isinstance(f, _RedactQueryStrings) for f in _urllib3_log.filters):
+    _urllib3_log.addFilter(_RedactQueryStrings())
+
+
+# --- the client ---------------------------------------------------------------------------
+
+def _message(code: int, detail: str, operation: str, domain: str | None) -> str:
+    """What a person needs to read for each code that matters; upstream's detail otherwise."""
+    name = domain or "the domain"
+    return {
+        101: "the API must be called over HTTPS",
+        108: f"{operation}: missing parameters",
+        110: "invalid API key: check NAMESILO_API_KEY",
+        112: "the API key belongs to a sub-account, which cannot use this operation",
+        113: "API access is not allowed from this IP address: allow it in NameSilo's API manager",
+        114: f"{name}: invalid domain name syntax",
+        115: f"the registry is not responding for {name}; try again later",
+        119: f"insufficient account balance to {operation} {name}",
+        200: f"domain {name} is not active in this NameSilo account",
+        201: "NameSilo internal error; try again later",
+        254: f"nameserver update for {name} failed: the nameservers must be registered hosts",
+        261: f"domain {name} is not available for registration",
+        262: f"domain {name} is already active at NameSilo",
+        263: f"invalid number of years for {name}",
+        264: f"{name} cannot be renewed for that many years",
+        265: f"domain {name} cannot be transferred now (locked, registered or transferred too recently, "
+             f"or a transfer is already pending)",
+        266: f"no transfer of {name} exists in this account",
+        267: f"{name}: invalid domain name or unsupported TLD",
+        280: f"DNS modification error for {name}",
+        400: "an earlier request is still processing (rate limited); try again",
+    }.get(code, f"{operation} failed: {detail}")
+
+
+class NameSiloClient:
+    """The NameSilo API, one operation per method; endpoint and key come from the worker's settings."""
+
+    def __init__(self, settings, retry: RetryPolicy = DEFAULT_RETRY, timeout: float = 60.0):
+        if not settings.NAMESILO_API_KEY:
+            raise ProviderError(PROVIDER, "NAMESILO_API_KEY is not set")
+        self.base_url = (settings.NAMESILO_API_URL
+                         or (SANDBOX_URL if settings.NAMESILO_SANDBOX else LIVE_URL)).rstrip("/")
+        self._key = settings.NAMESILO_API_KEY
+        self._secrets: set[str] = {self._key}
+        self.retry = retry
+        self.timeout = timeout
+
+    # -- transport ---------------------------------------------------------------------
+
+    def exchange(self, operation: str, *, domain: str | None = None, ok: tuple[int, ...] = (),
+                 **params) -> dict:
+        """One request, no retry: the `reply` of an answer whose code is success (or in `ok`)."""
+        if params.get("auth"):
+            self._secrets.add(str(params["auth"]))  # a transfer's EPP code: scrub it like the key
+        query = {"version": "1", "type": "json", "key": self._key}
+        if domain is not None:
+            query["domain"] = domain
+        query.update({k: _query_value(v) for k, v in params.items() if v is not None})
+        # The URL given to http() has no query: requests adds it, and http() only ever
+        # shows the URL it was given.
+        response = http(PROVIDER, "GET", f"{self.base_url}/{operation}", params=query, timeout=self.timeout)
+        if response.status_code >= 400:
+            raise ProviderError(PROVIDER, f"{operation}: upstream answered {response.status_code} "
+                                          f"{response.reason}", status=response.status_code)
+        try:
+            reply = response.json()["reply"]
+            code = int(str(reply["code"]).strip())
+        except (ValueError, KeyError, TypeError):
+            raise ProviderError(PROVIDER, f"{operation}: the answer is not a NameSilo JSON reply",
+                                status=response.status_code) from None
+        if code in SUCCESS or code in ok:
+            reply["code"] = code
+            return reply
+        detail = self.scrub(str(reply.get("detail") or "no detail"))
+        kind = NotFound if code in (200, 266) else ProviderError
+        raise kind(PROVIDER, self.scrub(_message(code, detail, operation, domain)), code=code,
+                   retryable=code in RETRYABLE)
+
+    def call(self, operation: str, **kwargs) -> dict:
+        """A request that is safe to repeat, retried on transient failures."""
+        return self.retry.run(lambda: self.exchange(operation, **kwargs))
+
+    def scrub(self, text: str) -> str:
+        text = redact(text)
+        for secret in self._secrets:
+            if secret:
+                text = text.replace(secret, "REDACTED")
+        return text
+
+    # -- operations ----------------------------------------------------------------------
+
+    def domain_info(self, domain: str) -> dict:
+        """The registration in our account, or NotFound."""
+        return self.call("getDomainInfo", domain=domain)
+
+    def availability(self, domain: str) -> str:
+        """ "available", "unavailable" or "invalid" (a missing group means empty)."""
+        reply = self.call("checkRegisterAvailability", domains=domain)
+        for group in ("available", "unavailable", "invalid"):
+            names = reply.get(group) or []
+            if isinstance(names, (str, dict)):
+                names = [names]
+            if any((n.get("domain") if isinstance(n, dict) else n) == domain for n in names):
+                return group
+        return "unavailable"
+
+    def register(self, domain: str, *, years: int, nameservers: list[str], private: bool,
+                 auto_renew: bool) -> dict:
+        """One attempt, never retried here: it charges the account."""
+        ns = {f"ns{i}": name for i, name in enumerate(nameservers, start=1)}
+        return self.exchange("registerDomain", domain=domain, years=years, private=private,
+                             auto_renew=auto_renew, **ns)
+
+    def transfer(self, domain: str, *, auth_code: str, private: bool, auto_renew: bool) -> dict:
+        """One attempt, never retried here: it charges the account."""
+        return self.exchange("transferDomain", domain=domain, auth=auth_code, private=private,
+                             auto_renew=auto_renew)
+
+    def transfer_status(self, domain: str) -> str:
+        """The transfer's status text, or NotFound (266) when there is none."""
+        return str(self.call("checkTransferStatus", domain=domain).get("status") or "")
+
+    def change_nameservers(self, domain: str, nameservers: list[str]) -> None:
+        self.call("changeNameServers", domain=domain,
+                  **{f"ns{i}": name for i, name in enumerate(nameservers, start=1)})
+
+    def set_auto_renew(self, domain: str, enabled: bool) -> None:
+        # 250/251: it already was; there is no setAutoRenewal upstream.
+        if enabled:
+            self.call("addAutoRenewal", domain=domain, ok=(250,))
+        else:
+            self.call("removeAutoRenewal", domain=domain, ok=(251,))
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _yes(value: Any) -> bool:
+    """getDomainInfo flags are "Yes"/"No" strings; tolerate booleans and 0/1."""
+    return str(value).strip().lower() in {"yes", "true", "1"}
+
+
+def _nameservers(info: dict) -> list[str]:
+    entries = info.get("nameservers") or []
+    if isinstance(entries, dict):
+        entries = [entries]
+    ordered = sorted(entries, key=lambda e: int(e.get("position") or 0) if isinstance(e, dict) else 0)
+    names = [(e.get("nameserver") if isinstance(e, dict) else e) for e in ordered]
+    return [str(n).lower().rstrip(".") for n in names if n]
+
+
+# --- DomainRegistration ---------------------------------------------------------------------
+
+INPUTS = ("domain", "mode", "auth_code", "nameservers", "years", "auto_renew", "private")
+# Applied when the domain is registered or transferred, never afterwards.
+CREATE_ONLY = ("years", "private")
+
+
+class DomainRegistrationProvider(ResourceProvider):
+    """A domain in our registrar account: id = domain; delete keeps it, with auto-renew off."""
+
+    def __init__(self, retry: RetryPolicy = DEFAULT_RETRY, timeout: float = 60.0):
+        self.retry = retry
+        self.timeout = timeout
+
+    def client(self) -> NameSiloClient:
+        return NameSiloClient(runtime_settings(), self.retry, self.timeout)
+
+    def check(self, _olds, news):
+        failures: list[CheckFailure] = []
+        inputs = {key: news.get(key) for key in INPUTS}
+
+        domain = inputs["domain"]
+        if isinstance(domain, str):
+            domain = inputs["domain"] = domain.strip().lower().rstrip(".")
+        if not is_unknown(domain) and not is_hostname(domain):
+            failures.append(CheckFailure("domain", f"{domain!r} is not a valid domain name"))
+
+        mode = inputs["mode"] = inputs["mode"] or "new_registration"
+        if not is_unknown(mode) and mode not in MODES:
+            failures.append(CheckFailure("mode", f"must be one of {', '.join(MODES)} (an external domain "
+                                                 f"is not registered through NameSilo), not {mode!r}"))
+        if mode == "transfer" and not inputs["auth_code"]:
+            failures.append(CheckFailure("auth_code", "a transfer needs the domain's EPP auth code"))
+
+        years = inputs["years"]
+        if years is None:
+            inputs["years"] = 1
+        elif not is_unknown(years):
+            number = whole_number(years)
+            if number is None or not 1 <= number <= MAX_YEARS:
+                failures.append(CheckFailure("years", f"must be a whole number from 1 to {MAX_YEARS}"))
+            else:
+                inputs["years"] = number
+
+        nameservers = inputs["nameservers"]
+        if nameservers is None:
+            settings = runtime_settings()
+            nameservers = [settings.NS1, settings.NS2]
+        if not is_unknown(nameservers):
+            if not isinstance(nameservers, (list, tuple)):
+                failures.append(CheckFailure("nameservers", "must be a list of host names"))
+            else:
+                names = [n if is_unknown(n) else str(n).strip().lower().rstrip(".") for n in nameservers]
+                bad = [n for n in names if not is_unknown(n) and not is_hostname(n)]
+                if len(names) < 2 or len(names) > MAX_NAMESERVERS:
+                    failures.append(CheckFailure("nameservers", f"give 2 to {MAX_NAMESERVERS} nameservers"))
+                elif bad:
+                    failures.append(CheckFailure("nameservers", f"not valid host names: {', '.join(bad)}"))
+                elif len(set(names)) != len(names):
+                    failures.append(CheckFailure("nameservers", "a nameserver is listed twice"))
+                nameservers = names
+        inputs["nameservers"] = nameservers
+
+        for flag in ("auto_renew", "private"):
+            if inputs[flag] is None:
+                inputs[flag] = True
+            elif not is_unknown(inputs[flag]) and not isinstance(inputs[flag], bool):
+                failures.append(CheckFailure(flag, "must be true or false"))
+        return CheckResult(inputs, failures)
+
+    def diff(self, _id, olds, news):
+        replaces = [k for k in ("domain", "mode") if olds.get(k) != news.get(k)]
+        changes = [k for k in ("nameservers", "auto_renew") if olds.get(k) != news.get(k)]
+        # years and private apply at registration; the auth code only to a transfer's submission.
+        return DiffResult(changes=bool(changes or replaces), replaces=replaces)
+
+    def create(self, props):
+        client = self.client()
+        domain = props["domain"]
+
+        def attempt() -> None:
+            # Looking up first on every attempt is what makes retrying a paid order safe.
+            if self._in_account(client, domain) is not None:
+                return
+            if props["mode"] == "transfer":
+                if self._live_transfer(client, domain):
+                    return
+                client.transfer(domain, auth_code=props["auth_code"], private=props.get("private", True),
+                                auto_renew=props.get("auto_renew", True))
+                return
+            availability = client.availability(domain)
+            if availability == "unavailable":
+                raise ProviderError(PROVIDER, f"domain {domain} is not available for registration", code=261)
+            if availability == "invalid":
+                raise ProviderError(PROVIDER, f"{domain}: invalid domain name or unsupported TLD", code=267)
+            try:
+                reply = client.register(domain, years=props.get("years", 1), nameservers=props["nameservers"],
+                                        private=props.get("private", True), auto_renew=props.get("auto_renew", True))
+            except ProviderError as exc:
+                if exc.code != 262:
+                    raise
+                # Already at NameSilo: ours (adopted on the next attempt) or someone else's.
+                if self._in_account(client, domain) is None:
+                    raise ProviderError(PROVIDER, f"domain {domain} is already registered at NameSilo, "
+                                                  f"but not in this account", code=262) from None
+                return
+            if reply["code"] == 301:
+                log.warning("NameSilo replaced the nameservers of %s by its defaults", domain)
+
+        self.retry.run(attempt)
+        return CreateResult(domain, self._converge(client, props))
+
+    def read(self, id_, props):
+        info, status = self._observe(self.client(), id_, props.get("mode"))
+        if info is not None:
+            return ReadResult(id_, self._outputs(props, info))
+        if status:
+            return ReadResult(id_, self._pending_outputs(props, status))
+        return ReadResult("", {})
+
+    def update(self, _id, _olds, news):
+        return UpdateResult(self._converge(self.client(), news))
+
+    def delete(self, id_, _props):
+        # Retain on delete: the registration is the customer's. A domain no longer in our
+        # account (or a transfer not completed) has no auto-renewal of ours to turn off.
+        try:
+            self.client().set_auto_renew(id_, False)
+        except NotFound:
+            pass
+
+    # -- one path for create, adopt and update -------------------------------------------------
+
+    def _converge(self, client: NameSiloClient, props: dict) -> dict:
+        """Make nameservers and auto-renew match; the outputs as they then are."""
+        domain = props["domain"]
+        info, status = self._observe(client, domain, props.get("mode"))
+        if info is None:
+            if not status:
+                raise ProviderError(PROVIDER, f"domain {domain} is not in this NameSilo account "
+                                              f"and no transfer of it is under way")
+            # Nothing can be changed before the transfer completes; a refresh then sees
+            # the registrar's defaults as drift and the next update applies ours.
+            return self._pending_outputs(props, status)
+        changed = False
+        if _nameservers(info) != list(props["nameservers"]):
+            client.change_nameservers(domain, list(props["nameservers"]))
+            changed = True
+        if _yes(info.get("auto_renew")) != bool(props.get("auto_renew")):
+            client.set_auto_renew(domain, bool(props.get("auto_renew")))
+            changed = True
+        return self._outputs(props, client.domain_info(domain) if changed else info)
+
+    def _observe(self, client: NameSiloClient, domain: str, mode: str | None) -> tuple[dict | None, str | None]:
+        """The registration in our account, else the status of a transfer of it under way."""
+        info = self._in_account(client, domain)
+        if info is not None or mode != "transfer":
+            return info, None
+        status = self._live_transfer(client, domain)
+        if status and _DONE_TRANSFER.search(status):
+            # Asking for the status can be what completes it: the domain is ours now.
+            info = self._in_account(client, domain)
+        return info, status
+
+    @staticmethod
+    def _in_account(client: NameSiloClient, domain: str) -> dict | None:
+        try:
+            return client.domain_info(domain)
+        except NotFound:
+            return None
+
+    @staticmethod
+    def _live_transfer(client: NameSiloClient, domain: str) -> str | None:
+        """The status of a transfer that is under way or done, None if there is none or it failed."""
+        try:
+            status = client.transfer_status(domain)
+        except NotFound:
+            return None
+        if _FAILED_TRANSFER.search(status):
+            log.warning("the transfer of %s ended: %s", domain, status)
+            return None
+        return status or "Pending"
+
+    @staticmethod
+    def _base(props: dict) -> dict:
+        # The auth code is a credential for the domain: it stays out of the outputs.
+        return {key: props.get(key) for key in INPUTS if key != "auth_code"}
+
+    def _outputs(self, props: dict, info: dict) -> dict:
+        return {
+            **self._base(props),
+            "status": str(info.get("status") or ""),
+            "expires": info.get("expires"),
+            "nameservers": _nameservers(info),
+            "auto_renew": _yes(info.get("auto_renew")),
+            "locked": _yes(info.get("locked")),
+            "private": _yes(info.get("private")),
+        }
+
+    def _pending_outputs(self, props: dict, status: str) -> dict:
+        return {**self._base(props), "status": status, "expires": None, "locked": None}
+
+
+class DomainRegistration(Resource):
+    """A domain registered (or transferred in) through NameSilo; destroy keeps it, auto-renew off."""
+
+    status: pulumi.Output[str]
+    expires: pulumi.Output[str]
+    nameservers: pulumi.Output[list]
+    auto_renew: pulumi.Output[bool]
+    locked: pulumi.Output[bool]
+
+    def __init__(self, name: str, *, domain: pulumi.Input[str], mode: pulumi.Input[str] = "new_registration",
+                 auth_code: pulumi.Input[str] | None = None, nameservers: pulumi.Input[list] | None = None,
+                 years: pulumi.Input[int] = 1, auto_renew: pulumi.Input[bool] = True,
+                 private: pulumi.Input[bool] = True, opts: pulumi.ResourceOptions | None = None):
+        props = {"domain": domain, "mode": mode, "auth_code": auth_code, "nameservers": nameservers,
+                 "years": years, "auto_renew": auto_renew, "private": private,
+                 # Outputs only; declared so that they are attributes of the resource.
+                 "status": None, "expires": None, "locked": None}
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["auth_code"]))
+        super().__init__(DomainRegistrationProvider(), name, props, opts)

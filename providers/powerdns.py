@@ -1,0 +1,688 @@
+"""PowerDNS zones: one authoritative zone per hosted domain, through the HTTP API (4.7).
+
+The zone carries what a hosting account needs to work from day one: NS, the apex and
+`www` A records pointing at the web server, MX to the mail server, SPF, DMARC and a DKIM
+key generated here, plus whatever extra records the customer declared. Everything the
+provider writes is whole rrsets (PowerDNS 4.7 has no per-record PATCH), and updates send
+only the rrsets that changed.
+
+`_acme-challenge` rrsets belong to the certificate provider (providers/acme.py), which
+publishes DNS-01 answers through `PowerDnsClient.set_txt`/`clear_txt`: the zone provider
+neither reports nor removes them, so a refresh or an adopt during an issuance is harmless.
+"""
+from __future__ import annotations
+
+import base64
+import ipaddress
+import re
+from typing import Any, Iterable
+
+import pulumi
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, \
+    ResourceProvider, UpdateResult
+
+from providers.base import DEFAULT_RETRY, NotFound, ProviderError, RetryPolicy, http, runtime_settings
+
+PROVIDER = "powerdns"
+DEFAULT_TTL = 3600
+CHALLENGE_TTL = 60
+MIN_TTL, MAX_TTL = 60, 604800
+DEFAULT_DKIM_SELECTOR = "mpanel"
+SPF = "v=spf1 a mx -all"
+MX_PRIORITY = 10
+ACME_LABEL = "_acme-challenge"
+# Extra customer records may use these; SOA stays the server's, apex NS is `nameservers`.
+RECORD_TYPES = ("A", "AAAA", "CAA", "CNAME", "MX", "NS", "SRV", "TXT")
+INPUT_KEYS = ("domain", "server_ip", "mail_host", "nameservers", "records", "dkim_selector")
+
+# pulumi.runtime.rpc.UNKNOWN: an input not known yet (preview); checked and diffed as "will change".
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_RECORD_LABEL = re.compile(r"^(?:\*|[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)$")
+_TLD = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
+
+
+# --- names ---------------------------------------------------------------------------------
+
+def canonical(name: str) -> str:
+    """PowerDNS's form of a name: lower-case with the trailing dot."""
+    return name.strip().lower().rstrip(".") + "."
+
+
+def bare(name: str) -> str:
+    return name.strip().lower().rstrip(".")
+
+
+def absolute(relative_name: str, zone: str) -> str:
+    return canonical(zone) if relative_name == "@" else canonical(f"{relative_name}.{bare(zone)}")
+
+
+def relative(fqdn: str, zone: str) -> str:
+    fqdn, zone = canonical(fqdn), canonical(zone)
+    return "@" if fqdn == zone else fqdn[: -len(zone) - 1]
+
+
+def is_hostname(name: str) -> bool:
+    labels = bare(name).split(".")
+    return (len(bare(name)) <= 253 and len(labels) >= 2 and all(_LABEL.match(l) for l in labels)
+            and bool(_TLD.match(labels[-1])))
+
+
+def domain_problem(domain: Any) -> str | None:
+    if not isinstance(domain, str) or not domain.strip():
+        return "a domain name is required, e.g. example.com"
+    if not domain.isascii():
+        return f"{domain!r} is not ASCII: give the punycode (xn--) form"
+    if not is_hostname(domain):
+        return f"{domain!r} is not a valid domain name (letters, digits and hyphens, at least two labels)"
+    return None
+
+
+# --- TXT quoting -----------------------------------------------------------------------------
+
+def txt_content(text: str) -> str:
+    """Text to TXT record content: quoted character-strings of at most 255 bytes each."""
+    data = text.encode()
+    chunks = [data[i:i + 255] for i in range(0, len(data), 255)] or [b""]
+    return " ".join('"' + "".join(_escape(b) for b in chunk) + '"' for chunk in chunks)
+
+
+def _escape(byte: int) -> str:
+    if byte in (0x22, 0x5C):
+        return "\\" + chr(byte)
+    return chr(byte) if 0x20 <= byte < 0x7F else f"\\{byte:03d}"
+
+
+def txt_text(content: str) -> str:
+    """TXT record content back to its text: the character-strings unquoted and joined."""
+    content = content.strip()
+    if not content.startswith('"'):
+        return content
+    out, i, quoted = bytearray(), 0, False
+    while i < len(content):
+        c = content[i]
+        if c == '"':
+            quoted = not quoted
+        elif quoted and c == "\\" and i + 1 < len(content):
+            if content[i + 1: i + 4].isdigit() and len(content[i + 1: i + 4]) == 3:
+                out.append(int(content[i + 1: i + 4]) & 0xFF)
+                i += 3
+            else:
+                out.extend(content[i + 1].encode())
+                i += 1
+        elif quoted:
+            out.extend(c.encode())
+        i += 1
+    return out.decode("utf-8", errors="replace")
+
+
+# --- record content ----------------------------------------------------------------------------
+
+def canonical_content(rtype: str, content: str) -> str:
+    """The one form used to send, store and compare a record's content (raises ValueError)."""
+    content = str(content).strip()
+    if rtype == "A":
+        return str(ipaddress.IPv4Address(content))
+    if rtype == "AAAA":
+        return str(ipaddress.IPv6Address(content))
+    if rtype in ("CNAME", "NS"):
+        return _target(content)
+    if rtype == "MX":
+        prio, host = _fields(content, 2)
+        return f"{_uint(prio, 65535)} {_target(host)}"
+    if rtype == "SRV":
+        prio, weight, port, target = _fields(content, 4)
+        target = "." if target == "." else _target(target)
+        return f"{_uint(prio, 65535)} {_uint(weight, 65535)} {_uint(port, 65535)} {target}"
+    if rtype == "CAA":
+        parts = content.split(None, 2)
+        if len(parts) != 3:
+            raise ValueError("CAA content is 'flags tag value', e.g. 0 issue \"letsencrypt.org\"")
+        flags, tag, value = parts
+        if not re.match(r"^[a-z0-9]+$", tag.lower()):
+            raise ValueError(f"bad CAA tag {tag!r}")
+        value = txt_text(value) if value.startswith('"') else value
+        return f'{_uint(flags, 255)} {tag.lower()} "{value}"'
+    if rtype == "TXT":
+        return txt_content(txt_text(content))
+    raise ValueError(f"record type {rtype} is not supported (use one of {', '.join(RECORD_TYPES)})")
+
+
+def _fields(content: str, n: int) -> list[str]:
+    parts = content.split()
+    if len(parts) != n:
+        raise ValueError(f"expected {n} fields in {content!r}")
+    return parts
+
+
+def _uint(value: str, top: int) -> int:
+    if not value.isdigit() or int(value) > top:
+        raise ValueError(f"{value!r} is not a number from 0 to {top}")
+    return int(value)
+
+
+def _target(host: str) -> str:
+    if not is_hostname(host):
+        raise ValueError(f"{host!r} is not a host name")
+    return canonical(host)
+
+
+def human_content(rtype: str, content: str) -> str:
+    """What a customer record's `content` looks like in inputs and outputs (TXT unquoted)."""
+    return txt_text(content) if rtype == "TXT" else canonical_content(rtype, content)
+
+
+# --- the client ----------------------------------------------------------------------------------
+
+class ZoneExists(ProviderError):
+    """POST /zones answered 409: the zone is already on the server."""
+
+
+class PowerDnsClient:
+    """The PowerDNS HTTP API; endpoint and key are read from the settings on every request."""
+
+    def __init__(self, retry: RetryPolicy = DEFAULT_RETRY, timeout: float = 15.0):
+        self.retry = retry
+        self.timeout = timeout
+
+    def get_zone(self, zone: str) -> dict:
+        return self._call("GET", f"/zones/{canonical(zone)}").json()
+
+    def find_zone(self, zone: str) -> dict | None:
+        try:
+            return self.get_zone(zone)
+        except NotFound:
+            return None
+
+    def create_zone(self, zone: str, rrsets: list[dict], *, kind: str = "Native") -> dict:
+        # NS goes in rrsets: PowerDNS refuses `nameservers` mixed with an apex NS rrset.
+        body = {"name": canonical(zone), "kind": kind, "soa_edit_api": "DEFAULT", "nameservers": [],
+                "rrsets": rrsets}
+        return self._call("POST", "/zones", json=body).json()
+
+    def patch_rrsets(self, zone: str, changes: list[dict]) -> None:
+        """Apply whole-rrset REPLACE/DELETE changes in one transaction (all or nothing)."""
+        if changes:
+            self._call("PATCH", f"/zones/{canonical(zone)}", json={"rrsets": changes})
+
+    def delete_zone(self, zone: str) -> None:
+        self._call("DELETE", f"/zones/{canonical(zone)}")
+
+    def zone_for(self, name: str) -> str | None:
+        """The zone on this server that holds `name` (closest enclosing zone), or None."""
+        labels = bare(name).split(".")
+        for i in range(len(labels) - 1):
+            candidate = canonical(".".join(labels[i:]))
+            if self.find_zone(candidate) is not None:
+                return candidate
+        return None
+
+    def set_txt(self, zone: str, fqdn: str, values: Iterable[str], ttl: int = CHALLENGE_TTL) -> None:
+        """Make `values` the whole TXT rrset at `fqdn` (every value for a name in one rrset)."""
+        records = [{"content": txt_content(v), "disabled": False} for v in dict.fromkeys(values)]
+        self.patch_rrsets(zone, [replace(fqdn, "TXT", ttl, records)])
+
+    def clear_txt(self, zone: str, fqdn: str) -> None:
+        try:
+            self.patch_rrsets(zone, [remove(fqdn, "TXT")])
+        except NotFound:
+            pass
+
+    # -- transport -------------------------------------------------------------------------
+    def _call(self, method: str, path: str, **kwargs):
+        return self.retry.run(lambda: self._once(method, path, **kwargs))
+
+    def _once(self, method: str, path: str, **kwargs):
+        settings = runtime_settings()
+        if not settings.POWERDNS_API_URL:
+            raise ProviderError(PROVIDER, "POWERDNS_API_URL is not configured")
+        url = f"{settings.POWERDNS_API_URL.rstrip('/')}/api/v1/servers/localhost{path}"
+        headers = {"X-API-Key": settings.POWERDNS_API_KEY, "Accept": "application/json"}
+        response = http(PROVIDER, method, url, headers=headers, timeout=self.timeout, **kwargs)
+        if response.ok:
+            return response
+        what = f"{method} {path}"
+        detail = _error_text(response)
+        status = response.status_code
+        if status == 404:
+            raise NotFound(PROVIDER, f"{what}: not found", status=status)
+        if status == 409:
+            raise ZoneExists(PROVIDER, f"{what}: {detail or 'already exists'}", status=status)
+        if status in (401, 403):
+            raise ProviderError(PROVIDER, f"{what}: the API refused our key ({detail or 'unauthorized'}); "
+                                "check POWERDNS_API_KEY", status=status)
+        raise ProviderError(PROVIDER, f"{what} rejected: {detail or response.reason}", status=status)
+
+
+def _error_text(response) -> str:
+    try:
+        return str(response.json().get("error", "")).strip()
+    except (ValueError, AttributeError):
+        return response.text.strip()[:200]
+
+
+def replace(name: str, rtype: str, ttl: int, records: list[dict]) -> dict:
+    return {"name": canonical(name), "type": rtype, "ttl": ttl, "changetype": "REPLACE", "records": records}
+
+
+def remove(name: str, rtype: str) -> dict:
+    return {"name": canonical(name), "type": rtype, "changetype": "DELETE", "records": []}
+
+
+# --- the zone model ------------------------------------------------------------------------------
+# An rrset map is {(fqdn, TYPE): {"ttl": int, "records": [canonical content, ...sorted]}}; the
+# `rrsets` output is the same as a sorted list of {"name", "type", "ttl", "records"}.
+
+def dkim_keypair() -> tuple[str, str]:
+    """(private key PEM, public key base64 DER SubjectPublicKeyInfo) for a new DKIM key."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    return pem, dkim_public_key(pem)
+
+
+def dkim_public_key(private_pem: str) -> str:
+    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    der = key.public_key().public_bytes(serialization.Encoding.DER,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode()
+
+
+def dkim_text(public_key: str) -> str:
+    return f"v=DKIM1; k=rsa; p={public_key}"
+
+
+def dmarc_text(domain: str) -> str:
+    return f"v=DMARC1; p=quarantine; rua=mailto:postmaster@{bare(domain)}"
+
+
+def managed_names(inputs: dict) -> dict[tuple[str, str], str]:
+    """(relative name, type) pairs the zone itself owns, with the input that drives each."""
+    selector = inputs.get("dkim_selector") or DEFAULT_DKIM_SELECTOR
+    return {("@", "NS"): "nameservers", ("@", "A"): "server_ip", ("www", "A"): "server_ip",
+            ("@", "MX"): "mail_host", ("_dmarc", "TXT"): "domain",
+            (f"{selector}._domainkey", "TXT"): "dkim_selector"}
+
+
+def desired_rrsets(inputs: dict, public_key: str) -> dict:
+    zone = inputs["domain"]
+    wanted: dict[tuple[str, str], dict] = {}
+
+    def put(rel: str, rtype: str, contents: list[str], ttl: int = DEFAULT_TTL):
+        entry = wanted.setdefault((absolute(rel, zone), rtype), {"ttl": int(ttl), "records": []})
+        entry["records"] = sorted(set(entry["records"]) | {canonical_content(rtype, c) for c in contents})
+
+    put("@", "NS", list(inputs["nameservers"]))
+    put("@", "A", [inputs["server_ip"]])
+    put("www", "A", [inputs["server_ip"]])
+    put("@", "MX", [f"{MX_PRIORITY} {inputs['mail_host']}"])
+    put("@", "TXT", [SPF])
+    put("_dmarc", "TXT", [dmarc_text(zone)])
+    put(f"{inputs['dkim_selector']}._domainkey", "TXT", [dkim_text(public_key)])
+    for record in inputs.get("records") or []:
+        put(record["name"], record["type"], [record["content"]], record["ttl"])
+    return wanted
+
+
+def live_rrsets(zone_json: dict) -> dict:
+    live = {}
+    for rrset in zone_json.get("rrsets", []):
+        rtype, name = rrset["type"], canonical(rrset["name"])
+        if rtype == "SOA" or name.startswith(ACME_LABEL + "."):
+            continue
+        contents = []
+        for record in rrset.get("records", []):
+            if record.get("disabled"):
+                continue
+            try:
+                contents.append(canonical_content(rtype, record["content"]))
+            except ValueError:
+                contents.append(record["content"])  # foreign content: kept verbatim, still compared
+        if contents:
+            live[(name, rtype)] = {"ttl": int(rrset.get("ttl", DEFAULT_TTL)), "records": sorted(set(contents))}
+    return live
+
+
+def rrset_list(rrsets: dict) -> list[dict]:
+    return [{"name": name, "type": rtype, "ttl": v["ttl"], "records": list(v["records"])}
+            for (name, rtype), v in sorted(rrsets.items())]
+
+
+def rrset_map(rrsets: list[dict] | None) -> dict:
+    return {(canonical(r["name"]), r["type"]): {"ttl": int(r["ttl"]), "records": sorted(r["records"])}
+            for r in rrsets or []}
+
+
+def rrset_changes(current: dict, desired: dict) -> list[dict]:
+    """Only what differs: REPLACE changed or new rrsets, DELETE the ones no longer wanted."""
+    changes = []
+    for key, want in sorted(desired.items()):
+        have = current.get(key)
+        if have is None or have["ttl"] != want["ttl"] or _folded(have["records"]) != _folded(want["records"]):
+            records = [{"content": c, "disabled": False} for c in want["records"]]
+            changes.append(replace(key[0], key[1], want["ttl"], records))
+    for key in sorted(set(current) - set(desired)):
+        changes.append(remove(*key))
+    return changes
+
+
+def _folded(contents: list[str]) -> set[str]:
+    # PowerDNS keeps some names as written (SRV targets): compare names case-insensitively,
+    # TXT exactly.
+    return {c if c.startswith('"') else c.lower() for c in contents}
+
+
+def observed(props: dict, zone_json: dict) -> dict:
+    """Stored outputs updated with what the live zone says."""
+    domain = bare(zone_json["name"])
+    live = live_rrsets(zone_json)
+    apex, www = canonical(domain), canonical(f"www.{domain}")
+    selector = props.get("dkim_selector") or DEFAULT_DKIM_SELECTOR
+    managed = {(absolute(rel, domain), t) for rel, t in managed_names({"dkim_selector": selector})}
+
+    a_records = live.get((apex, "A"), {}).get("records", [])
+    mx = sorted((int(c.split()[0]), c.split()[1]) for c in live.get((apex, "MX"), {}).get("records", [])
+                if len(c.split()) == 2 and c.split()[0].isdigit())
+    ns = [bare(c) for c in live.get((apex, "NS"), {}).get("records", [])]
+    stored_ns = props.get("nameservers") or []
+    dkim = [txt_text(c) for c in live.get((absolute(f"{selector}._domainkey", domain), "TXT"), {})
+            .get("records", [])]
+    public = next((t.split("p=", 1)[1].strip() for t in dkim if "p=" in t), "")
+
+    records = []
+    for (name, rtype), rrset in sorted(live.items()):
+        for content in rrset["records"]:
+            if (name, rtype) in managed:
+                continue
+            if (name, rtype) == (apex, "TXT") and txt_text(content) == SPF:
+                continue
+            records.append({"name": relative(name, domain), "type": rtype,
+                            "content": _shown(rtype, content), "ttl": rrset["ttl"]})
+    return {
+        **props,
+        "domain": domain,
+        "server_ip": a_records[0] if a_records else "",
+        "mail_host": bare(mx[0][1]) if mx else "",
+        "nameservers": list(stored_ns) if sorted(map(bare, stored_ns)) == sorted(ns) else sorted(ns),
+        "records": sorted(records, key=_record_key),
+        "dkim_public_key": public,
+        "serial": int(zone_json.get("serial") or 0),
+        "rrsets": rrset_list(live),
+    }
+
+
+def _shown(rtype: str, content: str) -> str:
+    try:
+        return human_content(rtype, content)
+    except ValueError:
+        return content
+
+
+def _record_key(record: dict) -> tuple:
+    return record["name"], record["type"], record["content"]
+
+
+# --- check ---------------------------------------------------------------------------------------
+
+def check_inputs(news: dict) -> tuple[dict, list[CheckFailure]]:
+    """Normalise the inputs (defaults, canonical case, sorted records) and name what is wrong.
+
+    Values not known yet (preview of a program whose server_ip comes from another resource)
+    pass through unchecked: the engine checks again once they are known.
+    """
+    inputs = {k: news[k] for k in INPUT_KEYS if news.get(k) is not None}
+    failures: list[CheckFailure] = []
+    settings = None
+
+    def default(name: str) -> str:
+        nonlocal settings
+        settings = settings or runtime_settings()
+        return getattr(settings, name)
+
+    def checked(prop: str, value: Any, normalise) -> None:
+        inputs[prop] = value
+        if _has_unknown(value):
+            return
+        try:
+            inputs[prop] = normalise(value)
+        except ValueError as exc:
+            failures.append(CheckFailure(prop, str(exc)))
+
+    checked("domain", inputs.get("domain"), _domain)
+    checked("server_ip", inputs.get("server_ip"), _ipv4)
+    checked("mail_host", inputs.get("mail_host") or default("MAIL_SERVER_HOST"), _mail_host)
+    checked("nameservers", inputs.get("nameservers") or [default("NS1"), default("NS2")], _nameservers)
+    checked("dkim_selector", inputs.get("dkim_selector") or DEFAULT_DKIM_SELECTOR, _selector)
+    selector = inputs["dkim_selector"] if not _has_unknown(inputs["dkim_selector"]) else DEFAULT_DKIM_SELECTOR
+    records = inputs.get("records") or []
+    if not _has_unknown(records):
+        normal, problems = _check_records(records, selector)
+        failures += [CheckFailure("records", p) for p in problems]
+        records = records if problems else normal
+    inputs["records"] = records
+    return inputs, failures
+
+
+def _domain(value: Any) -> str:
+    problem = domain_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return bare(value)
+
+
+def _ipv4(value: Any) -> str:
+    try:
+        return str(ipaddress.IPv4Address(str(value).strip()))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address") from None
+
+
+def _mail_host(value: Any) -> str:
+    if not isinstance(value, str) or not is_hostname(value):
+        raise ValueError(f"{value!r} is not a host name (set mail_host or MAIL_SERVER_HOST)")
+    return bare(value)
+
+
+def _nameservers(value: Any) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(n, str) and is_hostname(n) for n in value):
+        raise ValueError(f"{value!r} is not a list of host names")
+    return list(dict.fromkeys(bare(n) for n in value))
+
+
+def _selector(value: Any) -> str:
+    if not isinstance(value, str) or not all(_LABEL.match(l) for l in value.lower().split(".")):
+        raise ValueError(f"{value!r} is not a DNS label")
+    return value.lower()
+
+
+def _check_records(records: Any, selector: str) -> tuple[list[dict], list[str]]:
+    if not isinstance(records, list):
+        return [], ["records must be a list of {name, type, content, ttl}"]
+    normal: dict[tuple, dict] = {}
+    problems = []
+    for i, record in enumerate(records):
+        try:
+            record = _record(record, selector)
+        except ValueError as exc:
+            problems.append(f"records[{i}]: {exc}")
+            continue
+        normal[_record_key(record)] = record
+    ordered = sorted(normal.values(), key=_record_key)
+    return ordered, problems + _check_rrset_rules(ordered, selector)
+
+
+def _record(record: Any, selector: str) -> dict:
+    if not isinstance(record, dict):
+        raise ValueError("not an object with name, type, content, ttl")
+    rtype = str(record.get("type", "")).strip().upper()
+    raw_name = str(record.get("name", "")).strip().lower()
+    name = raw_name.rstrip(".") or "@"
+    ttl = record.get("ttl", DEFAULT_TTL)
+    if rtype not in RECORD_TYPES:
+        raise ValueError(f"type {record.get('type')!r} is not one of {', '.join(RECORD_TYPES)}")
+    if raw_name.endswith(".") or (name != "@" and not all(_RECORD_LABEL.match(l) for l in name.split("."))) \
+            or "*" in name[1:]:
+        raise ValueError(f"name {record.get('name')!r} is not a relative name ('@' for the apex)")
+    if name.split(".")[0] == ACME_LABEL:
+        raise ValueError(f"name {name!r}: {ACME_LABEL} names belong to certificate validation")
+    # Numbers cross the engine as floats: 300.0 is a fine ttl.
+    if isinstance(ttl, float) and ttl.is_integer():
+        ttl = int(ttl)
+    if isinstance(ttl, bool) or not str(ttl).isdigit() or not MIN_TTL <= int(ttl) <= MAX_TTL:
+        raise ValueError(f"ttl {ttl!r} must be a whole number of seconds from {MIN_TTL} to {MAX_TTL}")
+    try:
+        content = human_content(rtype, str(record.get("content", "")))
+    except ValueError as exc:
+        raise ValueError(f"{rtype} content {record.get('content')!r}: {exc}") from None
+    owner = managed_names({"dkim_selector": selector}).get((name, rtype))
+    if owner:
+        raise ValueError(f"the {name} {rtype} rrset is managed by the zone (set `{owner}` instead)")
+    if (name, rtype) == ("@", "TXT") and content.startswith("v=spf1"):
+        raise ValueError("the SPF record is managed by the zone")
+    return {"name": name, "type": rtype, "content": content, "ttl": int(ttl)}
+
+
+def _check_rrset_rules(records: list[dict], selector: str) -> list[str]:
+    problems = []
+    taken = {name for name, _ in managed_names({"dkim_selector": selector})}
+    for name in sorted({r["name"] for r in records if r["type"] == "CNAME"}):
+        if name in taken or len([r for r in records if r["name"] == name]) > 1:
+            problems.append(f"a CNAME at {name} cannot stand beside other records at that name")
+    ttls: dict[tuple[str, str], set[int]] = {}
+    for r in records:
+        ttls.setdefault((r["name"], r["type"]), set()).add(r["ttl"])
+    for (name, rtype), values in sorted(ttls.items()):
+        if len(values) > 1:
+            problems.append(f"the {name} {rtype} records must share one ttl (DNS keeps one per rrset)")
+    return problems
+
+
+def _has_unknown(value: Any) -> bool:
+    if value == UNKNOWN:
+        return True
+    if isinstance(value, dict):
+        return any(_has_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_unknown(v) for v in value)
+    return False
+
+
+# --- the adapter ---------------------------------------------------------------------------------
+
+class DnsZoneProvider(ResourceProvider):
+    """A hosted domain's zone. Holds nothing per call and no credentials (it is pickled)."""
+
+    retry: RetryPolicy = DEFAULT_RETRY
+
+    def _client(self) -> PowerDnsClient:
+        return PowerDnsClient(retry=self.retry)
+
+    def check(self, _olds, news):
+        inputs, failures = check_inputs(news)
+        return CheckResult(inputs, failures)
+
+    def diff(self, _id, olds, news):
+        if _has_unknown(news.get("domain")):
+            return DiffResult(changes=True, replaces=["domain"], delete_before_replace=False)
+        if bare(olds.get("domain", "")) != bare(news["domain"]):
+            return DiffResult(changes=True, replaces=["domain"], delete_before_replace=False)
+        if any(_has_unknown(news.get(k)) for k in INPUT_KEYS):
+            return DiffResult(changes=True, replaces=[], delete_before_replace=False)
+        changed = [k for k in INPUT_KEYS if olds.get(k) != news.get(k)]
+        drifted = rrset_map(olds.get("rrsets")) != desired_rrsets(news, self._public_key(olds))
+        return DiffResult(changes=bool(changed) or drifted, replaces=[], delete_before_replace=False)
+
+    def create(self, props):
+        inputs = {k: props[k] for k in INPUT_KEYS}
+        private_pem, public = dkim_keypair()
+        zone = self._create_or_adopt(inputs, public)
+        return CreateResult(id_=canonical(inputs["domain"]), outs=self._outputs(inputs, private_pem, zone))
+
+    def update(self, _id, olds, news):
+        inputs = {k: news[k] for k in INPUT_KEYS}
+        private_pem = olds.get("dkim_private_key") or dkim_keypair()[0]
+        desired = desired_rrsets(inputs, dkim_public_key(private_pem))
+        client = self._client()
+        current = rrset_map(olds["rrsets"]) if olds.get("rrsets") else live_rrsets(client.get_zone(inputs["domain"]))
+        try:
+            client.patch_rrsets(inputs["domain"], rrset_changes(current, desired))
+            zone = client.get_zone(inputs["domain"])
+        except NotFound:
+            # Deleted behind our back since the last refresh: make it again.
+            zone = self._create_or_adopt(inputs, dkim_public_key(private_pem))
+        return UpdateResult(outs=self._outputs(inputs, private_pem, zone))
+
+    def read(self, id_, props):
+        name = id_ or props.get("domain")
+        if not name:
+            return ReadResult(id_="", outs={})
+        try:
+            zone = self._client().get_zone(name)
+        except NotFound:
+            return ReadResult(id_="", outs={})
+        return ReadResult(id_=canonical(zone["name"]), outs=observed(props, zone))
+
+    def delete(self, id_, props):
+        try:
+            self._client().delete_zone(id_ or props["domain"])
+        except NotFound:
+            pass
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _create_or_adopt(self, inputs: dict, public_key: str) -> dict:
+        client = self._client()
+        desired = desired_rrsets(inputs, public_key)
+        try:
+            return client.create_zone(inputs["domain"], [
+                replace(name, rtype, v["ttl"], [{"content": c, "disabled": False} for c in v["records"]])
+                for (name, rtype), v in sorted(desired.items())])
+        except ZoneExists:
+            pass
+        # A create that crashed before reaching the state, or a retry after a lost answer.
+        zone = client.get_zone(inputs["domain"])
+        ours = {canonical(n) for n in inputs["nameservers"]}
+        theirs = set(live_rrsets(zone).get((canonical(inputs["domain"]), "NS"), {}).get("records", []))
+        if {n.lower() for n in theirs} != ours:
+            raise ProviderError(PROVIDER, f"zone {canonical(inputs['domain'])} already exists with nameservers "
+                                f"{', '.join(sorted(theirs)) or 'none'}, not ours ({', '.join(sorted(ours))}); "
+                                "refusing to adopt it", code="zone_not_ours")
+        client.patch_rrsets(inputs["domain"], rrset_changes(live_rrsets(zone), desired))
+        return client.get_zone(inputs["domain"])
+
+    @staticmethod
+    def _public_key(olds: dict) -> str:
+        private_pem = olds.get("dkim_private_key")
+        return dkim_public_key(private_pem) if private_pem else olds.get("dkim_public_key", "")
+
+    @staticmethod
+    def _outputs(inputs: dict, private_pem: str, zone: dict) -> dict:
+        return {**inputs, "dkim_public_key": dkim_public_key(private_pem), "dkim_private_key": private_pem,
+                "serial": int(zone.get("serial") or 0), "rrsets": rrset_list(live_rrsets(zone))}
+
+
+class DnsZone(Resource):
+    """The zone of one hosted domain (id: the canonical zone name, e.g. "example.com.")."""
+
+    domain: pulumi.Output[str]
+    server_ip: pulumi.Output[str]
+    mail_host: pulumi.Output[str]
+    nameservers: pulumi.Output[list]
+    records: pulumi.Output[list]
+    dkim_selector: pulumi.Output[str]
+    dkim_public_key: pulumi.Output[str]
+    dkim_private_key: pulumi.Output[str]
+    serial: pulumi.Output[int]
+    rrsets: pulumi.Output[list]
+
+    def __init__(self, name: str, domain, server_ip, mail_host=None, nameservers=None, records=None,
+                 dkim_selector=None, opts: pulumi.ResourceOptions | None = None):
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(additional_secret_outputs=["dkim_private_key"]))
+        super().__init__(DnsZoneProvider(), name, {
+            "domain": domain, "server_ip": server_ip, "mail_host": mail_host, "nameservers": nameservers,
+            "records": records, "dkim_selector": dkim_selector,
+            "dkim_public_key": None, "dkim_private_key": None, "serial": None, "rrsets": None,
+        }, opts)

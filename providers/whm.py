@@ -1,0 +1,615 @@
+"""cPanel WHM: hosting accounts (`WhmAccount`) and their TLS certificate (`WhmSsl`).
+
+`WhmClient` speaks WHM API 1 (`/json-api/<function>?api.version=1`, header
+`Authorization: whm <user>:<token>`) and turns every failure into a `ProviderError`;
+the two `ResourceProvider` adapters map Pulumi's operations onto it.
+
+Upstream quirks that shape this module:
+
+- A failed function is HTTP 200 with `metadata.result: 0` and a human `reason`, and
+  then has no `data`; only bad credentials are an HTTP status (403).
+- `createacct` is slow and has no idempotency key, so it is never retried blindly:
+  every attempt first looks the account up by domain, and a create that timed out
+  but did its work upstream is adopted on the next attempt.
+- `changepackage` resets the account's limits to the package's, so a quota override
+  is applied again afterwards (`editquota`).
+"""
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import string
+from typing import Any
+from urllib.parse import urlsplit
+
+import pulumi
+from pulumi.output import Unknown
+from pulumi.runtime import rpc
+from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource,
+                            ResourceProvider, UpdateResult)
+
+from providers.base import DEFAULT_RETRY, NotFound, ProviderError, RetryPolicy, http, runtime_settings
+
+PROVIDER = "whm"
+log = logging.getLogger(__name__)
+
+
+MAX_QUOTA_MB = 1_048_576
+# WHM allows 16 characters, but with database prefixing (the default) only the first 8
+# are usable, and WHM keeps those unique: derived names stay within 8.
+DERIVED_USERNAME_LENGTH = 8
+MAX_USERNAME_LENGTH = 16
+USERNAME = re.compile(r"^[a-z][a-z0-9]*$")
+# System users every cPanel server already has; WHM refuses them as account names.
+RESERVED_USERNAMES = frozenset({
+    "all", "cpanel", "cphulkd", "dovecot", "ftp", "mail", "mailman", "mysql", "named",
+    "nobody", "postgres", "root", "virtfs", "www",
+})
+# Second-level labels under a country code that say nothing about the customer
+# (example.co.uk should give "example", not "exampleco").
+GENERIC_SECOND_LEVEL = frozenset({"ac", "co", "com", "edu", "gov", "net", "org"})
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+# WHM reasons are prose; these are the phrasings that mean "no such object" and
+# "try again later". Anything else with result 0 is a permanent failure.
+_NOT_FOUND = re.compile(
+    r"does not exist|doesn.t exist|no such|not found|could not find|cannot find|no account owns"
+    r"|no ssl certificate is installed|is not installed",
+    re.IGNORECASE,
+)
+_TRANSIENT = re.compile(r"try again|temporarily|timed out|time out|is busy|in progress|lock file",
+                        re.IGNORECASE)
+
+
+# --- the client ---------------------------------------------------------------------------
+
+class WhmClient:
+    """WHM API 1, one function per method; endpoint and token come from the worker's settings."""
+
+    def __init__(self, settings, retry: RetryPolicy = DEFAULT_RETRY, timeout: float = 30.0,
+                 create_timeout: float = 180.0):
+        if not settings.CPANEL_WHM_URL:
+            raise ProviderError(PROVIDER, "CPANEL_WHM_URL is not set")
+        if not settings.CPANEL_WHM_API_TOKEN:
+            raise ProviderError(PROVIDER, "CPANEL_WHM_API_TOKEN is not set")
+        self.base_url = settings.CPANEL_WHM_URL.rstrip("/")
+        self._auth = f"whm {settings.CPANEL_WHM_USERNAME or 'root'}:{settings.CPANEL_WHM_API_TOKEN}"
+        self._token = settings.CPANEL_WHM_API_TOKEN
+        self.retry = retry
+        self.timeout = timeout
+        self.create_timeout = create_timeout
+
+    @property
+    def cpanel_url(self) -> str:
+        """Where the customer logs in: cPanel's port on the WHM host."""
+        host = urlsplit(self.base_url).hostname or "localhost"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"https://{host}:2083"
+
+    # -- transport ---------------------------------------------------------------------
+
+    def exchange(self, function: str, params: dict[str, Any] | None = None, *, post: bool = False,
+                 timeout: float | None = None) -> dict:
+        """One request, no retry: the `data` of a successful answer."""
+        payload = {"api.version": "1"}
+        payload.update({k: _form_value(v) for k, v in (params or {}).items() if v is not None})
+        # Secrets and certificates go in a POST body, never in a URL that proxies may log.
+        kwargs = {"data": payload} if post else {"params": payload}
+        response = http(PROVIDER, "POST" if post else "GET", f"{self.base_url}/json-api/{function}",
+                        timeout=timeout or self.timeout, headers={"Authorization": self._auth}, **kwargs)
+        if response.status_code == 403:
+            raise ProviderError(PROVIDER, "access denied: check CPANEL_WHM_API_TOKEN", status=403)
+        if response.status_code >= 400:
+            raise ProviderError(PROVIDER, f"{function}: upstream answered {response.status_code} "
+                                          f"{response.reason}", status=response.status_code)
+        try:
+            body = response.json()
+        except ValueError:
+            raise ProviderError(PROVIDER, f"{function}: the answer is not JSON",
+                                status=response.status_code) from None
+        metadata = body.get("metadata") if isinstance(body, dict) else None
+        if not isinstance(metadata, dict):
+            raise ProviderError(PROVIDER, f"{function}: not a WHM API 1 answer: {self._scrub(str(body)[:200])}")
+        if str(metadata.get("result")) != "1":
+            reason = self._scrub(str(metadata.get("reason") or "no reason given"))
+            kind = NotFound if _NOT_FOUND.search(reason) else ProviderError
+            raise kind(PROVIDER, f"{function}: {reason}", retryable=bool(_TRANSIENT.search(reason)))
+        data = body.get("data")
+        return data if isinstance(data, dict) else {}
+
+    def call(self, function: str, params: dict[str, Any] | None = None, *, post: bool = False) -> dict:
+        """A request that is safe to repeat, retried on transient failures."""
+        return self.retry.run(lambda: self.exchange(function, params, post=post))
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token, "REDACTED") if self._token else text
+
+    # -- accounts ----------------------------------------------------------------------
+
+    def find_account(self, *, user: str | None = None, domain: str | None = None) -> dict | None:
+        searchtype, search = ("user", user) if user else ("domain", domain)
+        accounts = self.call("listaccts", {"search": search, "searchtype": searchtype,
+                                           "searchmethod": "exact"}).get("acct") or []
+        return accounts[0] if accounts else None
+
+    def usernames_starting_with(self, prefix: str) -> list[str]:
+        accounts = self.call("listaccts", {"search": "^" + re.escape(prefix), "searchtype": "user",
+                                           "searchmethod": "regex"}).get("acct") or []
+        return [a["user"] for a in accounts]
+
+    def createacct(self, *, username: str, domain: str, plan: str, password: str,
+                   contact_email: str | None, quota_mb: int | None) -> dict:
+        """One attempt, never retried here: the caller looks up before trying again."""
+        return self.exchange("createacct", {
+            "username": username, "domain": domain, "plan": plan, "password": password,
+            "contactemail": contact_email, "quota": quota_mb,
+        }, post=True, timeout=self.create_timeout)
+
+    def account_summary(self, user: str) -> dict:
+        """The account, or NotFound."""
+        try:
+            accounts = self.call("accountsummary", {"user": user}).get("acct") or []
+        except ProviderError as exc:
+            # WHM's wording for a missing account varies between versions: ask plainly.
+            if (exc.retryable or exc.status is not None or isinstance(exc, NotFound)
+                    or self.find_account(user=user) is not None):
+                raise
+            raise NotFound(PROVIDER, exc.message) from exc
+        if not accounts:
+            raise NotFound(PROVIDER, f"accountsummary: the account {user} does not exist")
+        return accounts[0]
+
+    def removeacct(self, user: str) -> None:
+        """Remove the account; one that is already gone counts as removed."""
+        try:
+            self.call("removeacct", {"username": user}, post=True)
+        except ProviderError as exc:
+            if exc.retryable or exc.status is not None:
+                raise
+            if not isinstance(exc, NotFound) and self.find_account(user=user) is not None:
+                raise
+
+    def suspendacct(self, user: str, reason: str | None) -> None:
+        self.call("suspendacct", {"user": user, "reason": reason or "Suspended by mpanel"}, post=True)
+
+    def unsuspendacct(self, user: str) -> None:
+        self.call("unsuspendacct", {"user": user}, post=True)
+
+    def changepackage(self, user: str, plan: str) -> None:
+        self.call("changepackage", {"user": user, "pkg": plan}, post=True)
+
+    def editquota(self, user: str, quota_mb: int) -> None:
+        self.call("editquota", {"user": user, "quota": quota_mb}, post=True)
+
+    def passwd(self, user: str, password: str) -> None:
+        self.call("passwd", {"user": user, "password": password}, post=True)
+
+    # -- TLS -------------------------------------------------------------------------------
+
+    def installssl(self, *, domain: str, crt: str, key: str, cab: str | None) -> dict:
+        return self.call("installssl", {"domain": domain, "crt": crt, "key": key, "cab": cab or ""}, post=True)
+
+    def fetchsslinfo(self, domain: str) -> dict:
+        """What is installed for the domain (with the stand-in's `ssl_redirect`), or NotFound."""
+        return self.call("fetchsslinfo", {"domain": domain})
+
+    def uapi(self, user: str, module: str, function: str, **params) -> Any:
+        data = self.call("uapi_cpanel", {"cpanel.user": user, "cpanel.module": module,
+                                         "cpanel.function": function, **params}, post=True)
+        uapi = data.get("uapi") or {}
+        if str(uapi.get("status")) != "1":
+            errors = "; ".join(str(e) for e in (uapi.get("errors") or [])) or "no reason given"
+            kind = NotFound if _NOT_FOUND.search(errors) else ProviderError
+            raise kind(PROVIDER, f"{module}::{function}: {self._scrub(errors)}")
+        return uapi.get("data")
+
+    def toggle_ssl_redirect(self, user: str, domain: str, enabled: bool) -> None:
+        self.uapi(user, "SSL", "toggle_ssl_redirect_for_domains", domains=domain, state=int(enabled))
+
+
+def _form_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# --- shared by both resources -------------------------------------------------------------
+
+class _WhmProvider(ResourceProvider):
+    """Holds the policy knobs (tests shorten them); the client is built per operation."""
+
+    def __init__(self, retry: RetryPolicy = DEFAULT_RETRY, timeout: float = 30.0, create_timeout: float = 180.0):
+        self.retry = retry
+        self.timeout = timeout
+        self.create_timeout = create_timeout
+
+    def client(self) -> WhmClient:
+        return WhmClient(runtime_settings(), self.retry, self.timeout, self.create_timeout)
+
+
+def is_unknown(value: Any) -> bool:
+    """A value a preview does not know yet (another resource's output): check cannot judge it."""
+    return isinstance(value, Unknown) or value == rpc.UNKNOWN
+
+
+def is_hostname(name: Any) -> bool:
+    if not isinstance(name, str) or not name or len(name) > 253:
+        return False
+    labels = name.split(".")
+    return len(labels) >= 2 and not labels[-1].isdigit() and all(_LABEL.match(label) for label in labels)
+
+
+def username_problem(username: str, max_length: int = MAX_USERNAME_LENGTH) -> str | None:
+    """Why WHM would refuse this account name, or None."""
+    if not isinstance(username, str) or not USERNAME.match(username):
+        return "use lower-case letters and digits only, starting with a letter"
+    if username.startswith("test"):
+        return "must not start with 'test'"
+    if len(username) > max_length:
+        return f"at most {max_length} characters"
+    if username in RESERVED_USERNAMES:
+        return "is a system user name"
+    return None
+
+
+def username_stem(domain: str) -> str:
+    """The name WHM would accept that reads most like the domain (before collisions)."""
+    labels = domain.lower().split(".")
+    if len(labels) > 2 and len(labels[-1]) == 2 and labels[-2] in GENERIC_SECOND_LEVEL:
+        labels = labels[:-1]
+    stem = re.sub(r"[^a-z0-9]", "", "".join(labels[:-1] or labels))
+    if not stem or stem[0].isdigit() or stem.startswith("test"):
+        stem = "u" + stem
+    return stem[:DERIVED_USERNAME_LENGTH]
+
+
+def derive_username(domain: str, existing: list[str]) -> str:
+    """The stem, or the stem with a number when its first 8 characters are someone else's."""
+    taken = {user[:DERIVED_USERNAME_LENGTH] for user in existing}
+    stem = username_stem(domain)
+    number = 0
+    while True:
+        suffix = str(number) if number else ""
+        candidate = stem[:DERIVED_USERNAME_LENGTH - len(suffix)] + suffix
+        if candidate[:DERIVED_USERNAME_LENGTH] not in taken and candidate not in RESERVED_USERNAMES:
+            return candidate
+        number += 1
+
+
+def new_password(length: int = 24) -> str:
+    """Strong enough for WHM's strength meter: every character class, no quoting trouble."""
+    alphabet = string.ascii_letters + string.digits + "!@#%^*-_=+"
+    while True:
+        password = "".join(secrets.choice(alphabet) for _ in range(length))
+        if (any(c.islower() for c in password) and any(c.isupper() for c in password)
+                and any(c.isdigit() for c in password) and any(not c.isalnum() for c in password)):
+            return password
+
+
+def whole_number(value: Any) -> int | None:
+    """Pulumi sends numbers as floats; accept 5120, 5120.0 and "5120", nothing fractional."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _megabytes(limit: Any) -> int | None:
+    """WHM's "5120M" / "unlimited" as a number of MB (None for unlimited)."""
+    text = str(limit or "").strip().upper()
+    match = re.fullmatch(r"(\d+)\s*M?", text)
+    return int(match.group(1)) if match else None
+
+
+def _pem(text: Any) -> str:
+    return "\n".join(line.strip() for line in str(text or "").strip().splitlines() if line.strip())
+
+
+# --- WhmAccount -----------------------------------------------------------------------------
+
+ACCOUNT_INPUTS = ("domain", "username", "plan", "quota_mb", "contact_email", "suspended",
+                  "suspend_reason", "password_version")
+
+
+class WhmAccountProvider(_WhmProvider):
+    """A cPanel account: id = username; deleting it removes the account upstream."""
+
+    def check(self, _olds, news):
+        failures: list[CheckFailure] = []
+        inputs = {key: news.get(key) for key in ACCOUNT_INPUTS}
+
+        domain = inputs["domain"]
+        if isinstance(domain, str) and not is_unknown(domain):
+            domain = inputs["domain"] = domain.strip().lower().rstrip(".")
+        if not is_unknown(domain) and not is_hostname(domain):
+            failures.append(CheckFailure("domain", f"{domain!r} is not a valid domain name"))
+
+        username = inputs["username"]
+        if username in ("", None):
+            inputs["username"] = None
+        elif not is_unknown(username) and (problem := username_problem(username)):
+            failures.append(CheckFailure("username", f"{username!r}: {problem}"))
+
+        plan = inputs["plan"]
+        if not is_unknown(plan) and (not isinstance(plan, str) or not plan.strip()):
+            failures.append(CheckFailure("plan", "the WHM package name must not be empty"))
+
+        quota = inputs["quota_mb"]
+        if quota is not None and not is_unknown(quota):
+            number = whole_number(quota)
+            if number is None or not 1 <= number <= MAX_QUOTA_MB:
+                failures.append(CheckFailure("quota_mb", f"must be a whole number of MB from 1 to {MAX_QUOTA_MB}"))
+            else:
+                inputs["quota_mb"] = number
+
+        email = inputs["contact_email"]
+        if email in ("", None):
+            inputs["contact_email"] = None
+        elif not is_unknown(email) and (not isinstance(email, str) or "@" not in email):
+            failures.append(CheckFailure("contact_email", f"{email!r} is not an email address"))
+
+        suspended = inputs["suspended"]
+        if suspended is None:
+            inputs["suspended"] = False
+        elif not is_unknown(suspended) and not isinstance(suspended, bool):
+            failures.append(CheckFailure("suspended", "must be true or false"))
+        inputs["suspend_reason"] = inputs["suspend_reason"] or None
+        return CheckResult(inputs, failures)
+
+    def diff(self, _id, olds, news):
+        replaces = []
+        if olds.get("domain") != news.get("domain"):
+            replaces.append("domain")
+        # No username input means "derive one": the derived name in olds is not a change.
+        if news.get("username") and news.get("username") != olds.get("username"):
+            replaces.append("username")
+        changes = [k for k in ("plan", "quota_mb", "suspended", "password_version") if olds.get(k) != news.get(k)]
+        if news.get("suspended") and olds.get("suspend_reason") != news.get("suspend_reason"):
+            changes.append("suspend_reason")
+        # contact_email is applied at creation only: no function in our WHM contract changes it.
+        return DiffResult(changes=bool(changes or replaces), replaces=replaces,
+                          # Same domain under a new name: WHM refuses a second account for it.
+                          delete_before_replace="username" in replaces and "domain" not in replaces)
+
+    def create(self, props):
+        client = self.client()
+        domain, wanted = props["domain"], props.get("username")
+        password = new_password()
+
+        def attempt() -> tuple[str, bool]:
+            # Looking up first on every attempt is what makes retrying a create safe: a
+            # createacct that timed out but did its work is found here and adopted.
+            existing = client.find_account(domain=domain)
+            if existing is not None:
+                if wanted and existing["user"] != wanted:
+                    raise ProviderError(PROVIDER, f"the domain {domain} already belongs to the account "
+                                                  f"{existing['user']}, not {wanted}")
+                return existing["user"], True
+            if wanted:
+                username = wanted
+                if client.find_account(user=wanted) is not None:
+                    raise ProviderError(PROVIDER, f"the username {wanted} is taken by another account")
+            else:
+                username = derive_username(domain, client.usernames_starting_with(username_stem(domain)[:4]))
+            try:
+                client.createacct(username=username, domain=domain, plan=props["plan"], password=password,
+                                  contact_email=props.get("contact_email"), quota_mb=props.get("quota_mb"))
+            except ProviderError as exc:
+                if not wanted and "taken" in exc.message:
+                    # Another create took the derived name between lookup and create: derive again.
+                    exc.retryable = True
+                raise
+            return username, False
+
+        username, adopted = self.retry.run(attempt)
+        account = client.account_summary(username)
+        if adopted:
+            log.info("adopting the existing WHM account %s for %s", username, domain)
+            # The password in state must open the account: we never knew the old one.
+            client.passwd(username, password)
+            account = self._converge(client, username, props, account, reset_limits=True)
+        elif props.get("suspended"):
+            account = self._converge(client, username, props, account)
+        return CreateResult(username, self._outputs(client, props, account, password))
+
+    def read(self, id_, props):
+        client = self.client()
+        try:
+            account = client.account_summary(id_)
+        except NotFound:
+            return ReadResult("", {})
+        outs = self._outputs(client, props, account, props.get("password"))
+        wanted_quota = props.get("quota_mb")
+        actual_quota = _megabytes(account.get("disklimit"))
+        if wanted_quota is not None and actual_quota != wanted_quota:
+            outs["quota_mb"] = actual_quota
+        return ReadResult(id_, outs)
+
+    def update(self, id_, olds, news):
+        client = self.client()
+        account = client.account_summary(id_)
+        password = olds.get("password")
+        if olds.get("password_version") != news.get("password_version") or not password:
+            password = new_password()
+            client.passwd(id_, password)
+        account = self._converge(client, id_, news, account,
+                                 reset_limits=olds.get("quota_mb") != news.get("quota_mb"),
+                                 reason_changed=olds.get("suspend_reason") != news.get("suspend_reason"))
+        return UpdateResult(self._outputs(client, news, account, password))
+
+    def delete(self, id_, _props):
+        self.client().removeacct(id_)
+
+    # -- one path for adopt and update: make the account match the inputs ----------------------
+
+    def _converge(self, client: WhmClient, user: str, props: dict, account: dict, *,
+                  reset_limits: bool = False, reason_changed: bool = False) -> dict:
+        changed = False
+        quota = props.get("quota_mb")
+        if account.get("plan") != props["plan"] or (reset_limits and quota is None):
+            # changepackage also resets the limits to the package's: the way back from an override.
+            client.changepackage(user, props["plan"])
+            changed = True
+        if quota is not None and (changed or _megabytes(account.get("disklimit")) != quota):
+            client.editquota(user, quota)
+            changed = True
+        suspended = bool(int(account.get("suspended") or 0))
+        if props.get("suspended") and (not suspended or reason_changed):
+            client.suspendacct(user, props.get("suspend_reason"))
+            changed = True
+        elif not props.get("suspended") and suspended:
+            client.unsuspendacct(user)
+            changed = True
+        return client.account_summary(user) if changed else account
+
+    @staticmethod
+    def _outputs(client: WhmClient, props: dict, account: dict, password: str | None) -> dict:
+        return {
+            **{key: props.get(key) for key in ACCOUNT_INPUTS},
+            "username": account["user"],
+            "domain": account.get("domain") or props.get("domain"),
+            "plan": account.get("plan"),
+            "suspended": bool(int(account.get("suspended") or 0)),
+            "ip": account.get("ip"),
+            "password": password,
+            "cpanel_url": client.cpanel_url,
+        }
+
+
+class WhmAccount(Resource):
+    """A cPanel hosting account on the WHM server the worker is configured for."""
+
+    username: pulumi.Output[str]
+    password: pulumi.Output[str]
+    ip: pulumi.Output[str]
+    plan: pulumi.Output[str]
+    suspended: pulumi.Output[bool]
+    cpanel_url: pulumi.Output[str]
+    domain: pulumi.Output[str]
+
+    def __init__(self, name: str, *, domain: pulumi.Input[str], plan: pulumi.Input[str],
+                 username: pulumi.Input[str] | None = None, quota_mb: pulumi.Input[int] | None = None,
+                 contact_email: pulumi.Input[str] | None = None, suspended: pulumi.Input[bool] = False,
+                 suspend_reason: pulumi.Input[str] | None = None,
+                 password_version: pulumi.Input[int] | None = None,
+                 opts: pulumi.ResourceOptions | None = None):
+        props = {"domain": domain, "plan": plan, "username": username, "quota_mb": quota_mb,
+                 "contact_email": contact_email, "suspended": suspended, "suspend_reason": suspend_reason,
+                 "password_version": password_version,
+                 # Outputs only; declared so that they are attributes of the resource.
+                 "password": None, "ip": None, "cpanel_url": None}
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["password"]))
+        super().__init__(WhmAccountProvider(), name, props, opts)
+
+
+# --- WhmSsl -----------------------------------------------------------------------------------
+
+SSL_INPUTS = ("domain", "username", "certificate_pem", "private_key_pem", "chain_pem", "force_https")
+
+
+class WhmSslProvider(_WhmProvider):
+    """A certificate installed for a domain of an account, and its HTTPS redirect: id = domain."""
+
+    def check(self, _olds, news):
+        failures: list[CheckFailure] = []
+        inputs = {key: news.get(key) for key in SSL_INPUTS}
+        domain = inputs["domain"]
+        if isinstance(domain, str) and not is_unknown(domain):
+            domain = inputs["domain"] = domain.strip().lower().rstrip(".")
+        if not is_unknown(domain) and not is_hostname(domain):
+            failures.append(CheckFailure("domain", f"{domain!r} is not a valid domain name"))
+        username = inputs["username"]
+        if not is_unknown(username) and (problem := username_problem(username)):
+            failures.append(CheckFailure("username", f"{username!r}: {problem}"))
+        for key, marker in (("certificate_pem", "BEGIN CERTIFICATE"), ("private_key_pem", "PRIVATE KEY")):
+            value = inputs[key]
+            if not is_unknown(value) and (not isinstance(value, str) or marker not in value):
+                failures.append(CheckFailure(key, f"must be PEM text containing '{marker}'"))
+        chain = inputs["chain_pem"]
+        if chain and not is_unknown(chain) and (not isinstance(chain, str) or "BEGIN CERTIFICATE" not in chain):
+            failures.append(CheckFailure("chain_pem", "must be PEM certificates, or empty"))
+        inputs["chain_pem"] = chain or None
+        if inputs["force_https"] is None:
+            inputs["force_https"] = True
+        elif not is_unknown(inputs["force_https"]) and not isinstance(inputs["force_https"], bool):
+            failures.append(CheckFailure("force_https", "must be true or false"))
+        return CheckResult(inputs, failures)
+
+    def diff(self, _id, olds, news):
+        replaces = [k for k in ("domain", "username") if olds.get(k) != news.get(k)]
+        changes = [k for k in ("certificate_pem", "private_key_pem", "chain_pem") if _pem(olds.get(k)) != _pem(news.get(k))]
+        if bool(olds.get("force_https")) != bool(news.get("force_https")):
+            changes.append("force_https")
+        return DiffResult(changes=bool(changes or replaces), replaces=replaces)
+
+    def create(self, props):
+        return CreateResult(props["domain"], self._install(self.client(), props, certificate=True))
+
+    def update(self, _id, olds, news):
+        certificate = any(_pem(olds.get(k)) != _pem(news.get(k))
+                          for k in ("certificate_pem", "private_key_pem", "chain_pem"))
+        return UpdateResult(self._install(self.client(), news, certificate=certificate))
+
+    def read(self, id_, props):
+        try:
+            info = self.client().fetchsslinfo(id_)
+        except NotFound:
+            return ReadResult("", {})
+        return ReadResult(id_, self._outputs(props, info))
+
+    def delete(self, id_, props):
+        # The certificate goes with the account; what outlives us is the redirect.
+        try:
+            self.client().toggle_ssl_redirect(props["username"], id_, False)
+        except NotFound:
+            pass
+        except ProviderError as exc:
+            if exc.retryable or "do not own" not in exc.message:
+                raise
+
+    def _install(self, client: WhmClient, props: dict, *, certificate: bool) -> dict:
+        if certificate:
+            client.installssl(domain=props["domain"], crt=props["certificate_pem"],
+                              key=props["private_key_pem"], cab=props.get("chain_pem"))
+        client.toggle_ssl_redirect(props["username"], props["domain"], bool(props.get("force_https")))
+        return self._outputs(props, client.fetchsslinfo(props["domain"]))
+
+    @staticmethod
+    def _outputs(props: dict, info: dict) -> dict:
+        outs = {key: props.get(key) for key in SSL_INPUTS}
+        installed = info.get("crt")
+        if installed and _pem(installed) != _pem(props.get("certificate_pem")):
+            outs["certificate_pem"] = installed
+        outs["username"] = info.get("user") or props.get("username")
+        outs["force_https"] = bool(int(info.get("ssl_redirect") or 0))
+        outs["cert_id"] = info.get("cert_id")
+        outs["not_after"] = info.get("not_after")
+        return outs
+
+
+class WhmSsl(Resource):
+    """A TLS certificate installed for an account's domain, optionally forcing HTTPS."""
+
+    cert_id: pulumi.Output[str]
+    not_after: pulumi.Output[int]
+    force_https: pulumi.Output[bool]
+
+    def __init__(self, name: str, *, domain: pulumi.Input[str], username: pulumi.Input[str],
+                 certificate_pem: pulumi.Input[str], private_key_pem: pulumi.Input[str],
+                 chain_pem: pulumi.Input[str] | None = None, force_https: pulumi.Input[bool] = True,
+                 opts: pulumi.ResourceOptions | None = None):
+        props = {"domain": domain, "username": username, "certificate_pem": certificate_pem,
+                 "private_key_pem": private_key_pem, "chain_pem": chain_pem, "force_https": force_https,
+                 "cert_id": None, "not_after": None}
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key_pem"]))
+        super().__init__(WhmSslProvider(), name, props, opts)

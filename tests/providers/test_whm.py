@@ -1,0 +1,441 @@
+"""WHM accounts and TLS, against the running WHM stand-in: the provider contract plus WHM's own rules.
+
+The stand-in is shared with other test runs: names are unique, only faults this module
+set are ever cleared, and every fault fires once (`count` 1) for the next request of
+one operation.
+"""
+from __future__ import annotations
+
+import datetime
+import secrets
+
+import pytest
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from providers.base import ProviderError, RetryPolicy
+from providers.whm import (WhmAccountProvider, WhmSslProvider, derive_username, username_stem)
+from tests.providers.contract import FAST_RETRY, ProviderContract
+
+pytestmark = pytest.mark.usefixtures("settings")
+
+
+class WhmStandIn:
+    """Talks to the stand-in directly (not through the client under test) to set up and observe."""
+
+    def __init__(self, settings):
+        self.url = settings.CPANEL_WHM_URL.rstrip("/")
+        self.token = settings.CPANEL_WHM_API_TOKEN
+        self.headers = {"Authorization": f"whm {settings.CPANEL_WHM_USERNAME}:{self.token}"}
+        self.fault_ids: list[int] = []
+
+    def api(self, function: str, **params) -> dict:
+        body = requests.post(f"{self.url}/json-api/{function}", data={"api.version": "1", **params},
+                             headers=self.headers, timeout=30).json()
+        assert body["metadata"]["result"] == 1, body["metadata"]["reason"]
+        return body.get("data") or {}
+
+    def accounts(self, search: str, searchtype: str = "user", method: str = "exact") -> list[dict]:
+        return self.api("listaccts", search=search, searchtype=searchtype, searchmethod=method)["acct"]
+
+    def account(self, user: str) -> dict | None:
+        found = self.accounts(user)
+        return found[0] if found else None
+
+    def create_account(self, username: str, domain: str, plan: str = "mpanel_starter") -> None:
+        self.api("createacct", username=username, domain=domain, plan=plan,
+                 password=secrets.token_urlsafe(16))
+
+    def remove_account(self, user: str) -> None:
+        requests.post(f"{self.url}/json-api/removeacct", data={"api.version": "1", "username": user},
+                      headers=self.headers, timeout=30)
+
+    def drift(self, user: str, **changes) -> None:
+        response = requests.post(f"{self.url}/_sandbox/accounts/{user}", json=changes, timeout=10)
+        assert response.status_code == 200, response.text
+
+    def fault(self, **spec) -> None:
+        response = requests.post(f"{self.url}/_sandbox/faults", json={"count": 1, **spec}, timeout=10)
+        assert response.status_code == 201, response.text
+        self.fault_ids.append(response.json()["id"])
+
+    def pending_faults(self) -> list[int]:
+        live = requests.get(f"{self.url}/_sandbox/state", timeout=10).json()["faults"]
+        return [f["id"] for f in live if f["id"] in self.fault_ids]
+
+    def clear_own_faults(self) -> None:
+        # The control API can only clear every fault at once: do it only when one of ours
+        # is still armed (a failed test), so other runs' faults survive normal runs.
+        if self.pending_faults():
+            requests.delete(f"{self.url}/_sandbox/faults", timeout=10)
+        self.fault_ids.clear()
+
+
+def unique_domain(prefix: str = "wh") -> str:
+    return f"{prefix}{secrets.token_hex(3)}.example"
+
+
+def self_signed(domain: str) -> tuple[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=90))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain), x509.DNSName(f"www.{domain}")]),
+                       critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
+
+
+@pytest.fixture
+def whm(settings):
+    stand_in = WhmStandIn(settings)
+    yield stand_in
+    stand_in.clear_own_faults()
+
+
+@pytest.fixture
+def accounts_provider():
+    return WhmAccountProvider(retry=FAST_RETRY)
+
+
+@pytest.fixture
+def make_account(accounts_provider, whm):
+    """Create accounts through the provider; remove them (upstream) after the test."""
+    made: list[str] = []
+
+    def make(**inputs):
+        checked = accounts_provider.check({}, {"plan": "mpanel_starter", **inputs})
+        assert not checked.failures, checked.failures
+        result = accounts_provider.create(checked.inputs)
+        made.append(result.id)
+        return result.id, {**checked.inputs, **result.outs}
+
+    yield make
+    for user in made:
+        whm.remove_account(user)
+
+
+# --- the contract ---------------------------------------------------------------------------
+
+class TestWhmAccountContract(ProviderContract):
+    @pytest.fixture(autouse=True)
+    def _stand_in(self, whm, monkeypatch):
+        self.whm = whm
+        self.monkeypatch = monkeypatch
+
+    def make_provider(self):
+        return WhmAccountProvider()
+
+    def new_inputs(self, unique):
+        return {"domain": f"ct{unique}.example", "plan": "mpanel_starter",
+                "contact_email": f"owner@ct{unique}.example"}
+
+    def invalid_inputs(self, inputs):
+        return [
+            ({**inputs, "domain": "not a domain"}, "domain"),
+            ({**inputs, "domain": "-shop.example"}, "domain"),
+            ({**inputs, "username": "1shop"}, "username"),
+            ({**inputs, "username": "testshop"}, "username"),
+            ({**inputs, "username": "Shop"}, "username"),
+            ({**inputs, "username": "a" * 17}, "username"),
+            ({**inputs, "quota_mb": 0}, "quota_mb"),
+            ({**inputs, "quota_mb": 1_048_577}, "quota_mb"),
+            ({**inputs, "quota_mb": 1.5}, "quota_mb"),
+            ({**inputs, "plan": ""}, "plan"),
+        ]
+
+    def in_place_change(self, inputs):
+        return {**inputs, "plan": "mpanel_business"}, "plan"
+
+    def replacing_change(self, inputs):
+        return {**inputs, "domain": unique_domain("rp")}, "domain"
+
+    def exists_upstream(self, id_, outs):
+        return self.whm.account(id_) is not None
+
+    def make_drift(self, id_, outs):
+        self.whm.drift(id_, plan="mpanel_student")
+        return "plan"
+
+    def create_behind_pulumi(self, inputs):
+        # What a create that crashed after createacct leaves: the account under the derived name.
+        self.whm.create_account(username_stem(inputs["domain"]), inputs["domain"], inputs["plan"])
+
+    def inject_fault(self, transient):
+        if transient:
+            self.whm.fault(operation="createacct", kind="http", status=503)
+        else:
+            self.monkeypatch.setenv("CPANEL_WHM_API_TOKEN", "not-the-token-" + secrets.token_hex(8))
+
+    def clear_faults(self):
+        self.whm.clear_own_faults()
+
+
+# --- usernames --------------------------------------------------------------------------------
+
+def test_a_username_is_derived_from_the_domain_within_whm_rules():
+    assert username_stem("myshop.example") == "myshop"
+    assert username_stem("my-big-shop.example.com") == "mybigsho"
+    assert username_stem("bakery.co.uk") == "bakery"
+    assert username_stem("4seasons.example") == "u4season"
+    assert username_stem("testing-lab.example") == "utesting"
+
+
+def test_a_number_is_added_when_the_first_eight_characters_are_taken():
+    assert derive_username("bakeryshop.example", []) == "bakerysh"
+    assert derive_username("bakeryshop.example", ["bakeryshopping"]) == "bakerys1"
+    assert derive_username("bakeryshop.example", ["bakerysh", "bakerys1"]) == "bakerys2"
+    assert derive_username("mail.example", []) == "mail1"
+
+
+def test_a_second_domain_with_the_same_first_eight_characters_gets_a_digit(make_account, whm):
+    stem = "cl" + secrets.token_hex(3)
+    first, _ = make_account(domain=f"{stem}one.example")
+    second, outs = make_account(domain=f"{stem}two.example")
+    assert first == stem
+    assert second == stem[:7] + "1" and outs["username"] == second
+    assert whm.account(second)["domain"] == f"{stem}two.example"
+
+
+def test_an_explicit_username_is_used_as_given(make_account, whm):
+    username = "ex" + secrets.token_hex(3)
+    id_, outs = make_account(domain=unique_domain(), username=username)
+    assert id_ == username == outs["username"]
+    assert whm.account(username) is not None
+
+
+# --- what create applies --------------------------------------------------------------------
+
+def test_the_package_and_a_quota_override_are_applied(make_account, whm):
+    plain, _ = make_account(domain=unique_domain(), plan="mpanel_student")
+    custom, _ = make_account(domain=unique_domain(), plan="mpanel_student", quota_mb=1234)
+    assert whm.api("accountsummary", user=plain)["acct"][0]["disklimit"] == "5120M"
+    summary = whm.api("accountsummary", user=custom)["acct"][0]
+    assert (summary["plan"], summary["disklimit"]) == ("mpanel_student", "1234M")
+
+
+def test_create_outputs_the_login_details(make_account, settings):
+    id_, outs = make_account(domain=unique_domain(), contact_email="owner@example.com")
+    assert outs["username"] == id_
+    assert len(outs["password"]) >= 20
+    assert outs["ip"] and outs["suspended"] is False and outs["plan"] == "mpanel_starter"
+    assert outs["cpanel_url"] == "https://127.0.0.1:2083"
+
+
+def test_an_account_created_suspended_is_suspended_with_its_reason(make_account, whm):
+    id_, outs = make_account(domain=unique_domain(), suspended=True, suspend_reason="unpaid invoice")
+    summary = whm.api("accountsummary", user=id_)["acct"][0]
+    assert outs["suspended"] is True
+    assert (summary["suspended"], summary["suspendreason"]) == (1, "unpaid invoice")
+
+
+# --- in-place changes -------------------------------------------------------------------------
+
+def test_suspend_and_unsuspend_happen_in_place(accounts_provider, make_account, whm):
+    id_, outs = make_account(domain=unique_domain())
+    suspended = accounts_provider.check(outs, {**outs, "suspended": True, "suspend_reason": "payment failed"}).inputs
+    diff = accounts_provider.diff(id_, outs, suspended)
+    assert diff.changes is True and diff.replaces == []
+    outs = accounts_provider.update(id_, outs, suspended).outs
+    summary = whm.api("accountsummary", user=id_)["acct"][0]
+    assert outs["suspended"] is True and (summary["suspended"], summary["suspendreason"]) == (1, "payment failed")
+
+    active = accounts_provider.check(outs, {**outs, "suspended": False}).inputs
+    outs = accounts_provider.update(id_, outs, active).outs
+    assert outs["suspended"] is False and whm.api("accountsummary", user=id_)["acct"][0]["suspended"] == 0
+
+
+def test_a_package_change_happens_in_place_and_applies_the_new_limits(accounts_provider, make_account, whm):
+    id_, outs = make_account(domain=unique_domain(), plan="mpanel_student")
+    news = accounts_provider.check(outs, {**outs, "plan": "mpanel_business"}).inputs
+    assert accounts_provider.diff(id_, outs, news).replaces == []
+    outs = accounts_provider.update(id_, outs, news).outs
+    summary = whm.api("accountsummary", user=id_)["acct"][0]
+    assert outs["plan"] == summary["plan"] == "mpanel_business" and summary["disklimit"] == "51200M"
+    assert outs["password"]
+
+
+def test_a_new_password_version_rotates_the_password(accounts_provider, make_account):
+    id_, outs = make_account(domain=unique_domain())
+    news = accounts_provider.check(outs, {**outs, "password_version": 2}).inputs
+    assert accounts_provider.diff(id_, outs, news).changes is True
+    updated = accounts_provider.update(id_, outs, news).outs
+    assert updated["password"] and updated["password"] != outs["password"]
+
+
+def test_a_changed_username_replaces_the_account_deleting_first(accounts_provider, make_account):
+    id_, outs = make_account(domain=unique_domain())
+    diff = accounts_provider.diff(id_, outs, accounts_provider.check(outs, {**outs, "username": "other"}).inputs)
+    assert diff.replaces == ["username"] and diff.delete_before_replace is True
+
+
+# --- drift and adoption -------------------------------------------------------------------------
+
+def test_read_shows_a_suspension_made_behind_its_back(accounts_provider, make_account, whm):
+    id_, outs = make_account(domain=unique_domain())
+    whm.drift(id_, suspended=True)
+    read = accounts_provider.read(id_, outs)
+    assert read.outs["suspended"] is True
+    assert accounts_provider.diff(id_, read.outs, accounts_provider.check(outs, outs).inputs).changes is True
+
+
+def test_adopting_an_account_resets_its_password_and_aligns_plan_and_suspension(accounts_provider, whm):
+    domain = unique_domain("ad")
+    username = username_stem(domain)
+    whm.create_account(username, domain, plan="mpanel_student")
+    whm.drift(username, suspended=True)
+    try:
+        inputs = accounts_provider.check({}, {"domain": domain, "plan": "mpanel_business"}).inputs
+        result = accounts_provider.create(inputs)
+        summary = whm.api("accountsummary", user=username)["acct"][0]
+        assert result.id == username
+        assert (summary["plan"], summary["suspended"]) == ("mpanel_business", 0)
+        assert result.outs["password"]
+    finally:
+        whm.remove_account(username)
+
+
+def test_a_domain_held_by_another_username_is_refused_clearly(accounts_provider, whm):
+    domain = unique_domain("cf")
+    whm.create_account(username_stem(domain), domain)
+    try:
+        inputs = accounts_provider.check({}, {"domain": domain, "plan": "mpanel_starter",
+                                              "username": "zz" + secrets.token_hex(3)}).inputs
+        with pytest.raises(ProviderError) as caught:
+            accounts_provider.create(inputs)
+        assert not caught.value.retryable and f"already belongs to the account {username_stem(domain)}" in str(caught.value)
+    finally:
+        whm.remove_account(username_stem(domain))
+
+
+def test_a_create_that_timed_out_upstream_is_adopted_not_duplicated(whm):
+    provider = WhmAccountProvider(retry=RetryPolicy(deadline=15.0, first_delay=0.05, max_delay=0.2),
+                                  create_timeout=1.0)
+    domain = unique_domain("to")
+    # The stand-in creates the account, then holds the answer longer than the client waits.
+    whm.fault(operation="createacct", kind="timeout", seconds=3)
+    result = provider.create(provider.check({}, {"domain": domain, "plan": "mpanel_starter"}).inputs)
+    try:
+        assert whm.pending_faults() == []
+        assert [a["user"] for a in whm.accounts(domain, searchtype="domain")] == [result.id]
+        assert [a["user"] for a in whm.accounts("^" + username_stem(domain)[:6], method="regex")] == [result.id]
+        assert result.outs["password"]
+    finally:
+        whm.remove_account(result.id)
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+def test_a_bad_token_is_a_permanent_403_that_never_shows_the_token(accounts_provider, monkeypatch):
+    bad_token = "WRONG" + secrets.token_hex(12)
+    monkeypatch.setenv("CPANEL_WHM_API_TOKEN", bad_token)
+    with pytest.raises(ProviderError) as caught:
+        accounts_provider.read("nobody1", {})
+    error = caught.value
+    assert (error.status, error.retryable) == (403, False)
+    assert "access denied: check CPANEL_WHM_API_TOKEN" in str(error)
+    assert bad_token not in str(error) and bad_token not in repr(error)
+
+
+def test_a_failed_function_is_a_permanent_error_with_whms_reason(accounts_provider):
+    inputs = accounts_provider.check({}, {"domain": unique_domain(), "plan": "no_such_package"}).inputs
+    with pytest.raises(ProviderError) as caught:
+        accounts_provider.create(inputs)
+    assert not caught.value.retryable and "no_such_package" in caught.value.message
+
+
+# --- TLS --------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def ssl_provider():
+    return WhmSslProvider(retry=FAST_RETRY)
+
+
+def test_a_self_signed_certificate_is_installed_with_https_forced(ssl_provider, make_account, whm):
+    user, account = make_account(domain=unique_domain("tl"))
+    domain = account["domain"]
+    crt, key = self_signed(domain)
+    checked = ssl_provider.check({}, {"domain": domain, "username": user, "certificate_pem": crt,
+                                      "private_key_pem": key, "force_https": True})
+    assert checked.failures == []
+    created = ssl_provider.create(checked.inputs)
+    info = whm.api("fetchsslinfo", domain=domain)
+    assert created.id == domain
+    assert info["crt"].strip() == crt.strip() and info["ssl_redirect"] == 1
+    outs = {**checked.inputs, **created.outs}
+    assert ssl_provider.read(domain, outs).outs["force_https"] is True
+    assert ssl_provider.diff(domain, outs, ssl_provider.check(outs, checked.inputs).inputs).changes is False
+
+
+def test_turning_https_forcing_off_is_an_in_place_change(ssl_provider, make_account, whm):
+    user, account = make_account(domain=unique_domain("tl"))
+    crt, key = self_signed(account["domain"])
+    inputs = ssl_provider.check({}, {"domain": account["domain"], "username": user, "certificate_pem": crt,
+                                     "private_key_pem": key}).inputs
+    outs = {**inputs, **ssl_provider.create(inputs).outs}
+    news = {**inputs, "force_https": False}
+    diff = ssl_provider.diff(account["domain"], outs, news)
+    assert diff.changes is True and diff.replaces == []
+    ssl_provider.update(account["domain"], outs, news)
+    assert whm.api("fetchsslinfo", domain=account["domain"])["ssl_redirect"] == 0
+
+
+def test_read_shows_a_certificate_replaced_or_redirect_turned_off_behind_its_back(ssl_provider, make_account, whm):
+    user, account = make_account(domain=unique_domain("tl"))
+    domain = account["domain"]
+    crt, key = self_signed(domain)
+    inputs = ssl_provider.check({}, {"domain": domain, "username": user, "certificate_pem": crt,
+                                     "private_key_pem": key}).inputs
+    outs = {**inputs, **ssl_provider.create(inputs).outs}
+    other_crt, other_key = self_signed(domain)
+    whm.api("installssl", domain=domain, crt=other_crt, key=other_key)
+    whm.api("uapi_cpanel", **{"cpanel.user": user, "cpanel.module": "SSL",
+                              "cpanel.function": "toggle_ssl_redirect_for_domains", "domains": domain, "state": "0"})
+    read = ssl_provider.read(domain, outs)
+    assert read.outs["certificate_pem"].strip() == other_crt.strip()
+    assert read.outs["force_https"] is False
+    assert ssl_provider.diff(domain, read.outs, inputs).changes is True
+
+
+def test_ssl_delete_turns_the_redirect_off_and_succeeds_once_the_account_is_gone(ssl_provider, make_account, whm):
+    user, account = make_account(domain=unique_domain("tl"))
+    domain = account["domain"]
+    crt, key = self_signed(domain)
+    inputs = ssl_provider.check({}, {"domain": domain, "username": user, "certificate_pem": crt,
+                                     "private_key_pem": key}).inputs
+    outs = {**inputs, **ssl_provider.create(inputs).outs}
+    ssl_provider.delete(domain, outs)
+    assert whm.api("fetchsslinfo", domain=domain)["ssl_redirect"] == 0
+    whm.remove_account(user)
+    ssl_provider.delete(domain, outs)
+    assert ssl_provider.read(domain, outs).id == ""
+
+
+def test_a_certificate_for_another_domain_is_refused_permanently(ssl_provider, make_account):
+    user, account = make_account(domain=unique_domain("tl"))
+    crt, key = self_signed("elsewhere.example")
+    inputs = ssl_provider.check({}, {"domain": account["domain"], "username": user, "certificate_pem": crt,
+                                     "private_key_pem": key}).inputs
+    with pytest.raises(ProviderError) as caught:
+        ssl_provider.create(inputs)
+    assert not caught.value.retryable and "does not cover" in caught.value.message
+
+
+def test_ssl_check_names_the_property_at_fault(ssl_provider):
+    crt, key = self_signed("shop.example")
+    good = {"domain": "shop.example", "username": "shop", "certificate_pem": crt, "private_key_pem": key}
+    for bad, prop in [({**good, "domain": "bad domain"}, "domain"), ({**good, "username": "9lives"}, "username"),
+                      ({**good, "certificate_pem": "hello"}, "certificate_pem"),
+                      ({**good, "private_key_pem": crt}, "private_key_pem")]:
+        assert prop in [f.property for f in ssl_provider.check({}, bad).failures]

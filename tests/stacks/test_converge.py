@@ -1,0 +1,124 @@
+"""A subscription's stack converged by the real engine against the real local servers."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from stacks.automation import StackOperations, StepRecorder
+from stacks.spec import build_spec
+from tests.factories import make_subscription, unique_domain
+
+
+def _row(db_conn, sid):
+    return db_conn.execute(
+        "SELECT s.status, s.provisioning_status, s.provisioning_error, w.status AS website, w.cpanel_username, "
+        "w.ssl_expires_at, d.status AS domain_status FROM subscriptions s "
+        "LEFT JOIN websites w ON w.subscription_id = s.id LEFT JOIN domains d ON d.subscription_id = s.id "
+        "WHERE s.id = %s", (sid,)).fetchone()
+
+
+@pytest.fixture
+def provisioned(db_conn, settings, converger):
+    """An external-domain subscription, converged once; destroyed afterwards if still there."""
+    sid = make_subscription(db_conn, settings, domain=unique_domain("site"))
+    assert converger.converge(sid) == "up"
+    yield sid
+    db_conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))
+    converger.converge(sid)
+
+
+def test_a_full_up_builds_every_real_object(db_conn, settings, provisioned, servers):
+    sid = provisioned
+    row = _row(db_conn, sid)
+    assert (row["provisioning_status"], row["website"], row["domain_status"]) == ("ready", "active", "external")
+    domain = db_conn.execute("SELECT name FROM domains WHERE subscription_id = %s", (sid,)).fetchone()["name"]
+    outputs = StackOperations(settings).outputs(sid)
+
+    assert servers.dns(domain, "A") == ["127.0.0.1"]
+    assert servers.dns(f"www.{domain}", "A") == ["127.0.0.1"]
+    assert servers.dns(domain, "MX")
+    [account] = servers.whm_accounts_for(domain)
+    assert account["user"] == outputs["cpanel_username"] == row["cpanel_username"]
+    assert account["plan"] == "mpanel_student"
+    assert servers.imap_login(outputs["mailbox_address"], outputs["mailbox_password"])
+
+    ssl = servers.whm("fetchsslinfo", domain=domain)["data"]
+    leaf = x509.load_pem_x509_certificate(ssl["crt"].encode())
+    names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert sorted(names) == sorted([domain, f"www.{domain}"])
+    assert int(ssl.get("ssl_redirect", 0)) == 1
+    assert row["ssl_expires_at"] is not None
+
+    page = Path(settings.SITES_HOME_ROOT) / account["user"] / "public_html" / "index.html"
+    assert domain in page.read_text()
+
+
+def test_each_resource_step_is_recorded_while_the_engine_runs(db_conn, provisioned):
+    events = db_conn.execute("SELECT resource_name, op, status FROM provisioning_events WHERE subscription_id = %s",
+                             (provisioned,)).fetchall()
+    created = {e["resource_name"] for e in events if e["op"] == "create" and e["status"] == "done"}
+    assert {"zone", "certificate", "account", "tls", "mail-domain", "mailbox-admin", "starter-page"} <= created
+
+
+def test_a_second_preview_shows_no_changes(db_conn, settings, provisioned):
+    recorder = StepRecorder()
+    result = StackOperations(settings).preview(build_spec(db_conn, provisioned, settings), recorder)
+    assert set(result.change_summary) == {"same"}
+
+
+def test_a_plan_change_converges_in_place(db_conn, settings, converger, provisioned, servers):
+    db_conn.execute("UPDATE subscriptions SET plan_id = (SELECT id FROM plans WHERE slug = 'shared_business') "
+                    "WHERE id = %s", (provisioned,))
+    converger.converge(provisioned)
+    domain = db_conn.execute("SELECT name FROM domains WHERE subscription_id = %s", (provisioned,)).fetchone()["name"]
+    [account] = servers.whm_accounts_for(domain)
+    assert account["plan"] == "mpanel_business"
+    run = db_conn.execute("SELECT summary FROM provisioning_runs WHERE subscription_id = %s AND operation = 'up' "
+                          "ORDER BY id DESC LIMIT 1", (provisioned,)).fetchone()
+    assert run["summary"].get("update") and not run["summary"].get("replace") and not run["summary"].get("create")
+
+
+def test_suspension_and_reactivation_reach_the_whm_account(db_conn, converger, provisioned, servers):
+    domain = db_conn.execute("SELECT name FROM domains WHERE subscription_id = %s", (provisioned,)).fetchone()["name"]
+    db_conn.execute("UPDATE subscriptions SET status = 'suspended' WHERE id = %s", (provisioned,))
+    converger.converge(provisioned)
+    assert int(servers.whm_accounts_for(domain)[0]["suspended"]) == 1
+    assert _row(db_conn, provisioned)["website"] == "suspended"
+    db_conn.execute("UPDATE subscriptions SET status = 'active' WHERE id = %s", (provisioned,))
+    converger.converge(provisioned)
+    assert int(servers.whm_accounts_for(domain)[0]["suspended"]) == 0
+    assert _row(db_conn, provisioned)["website"] == "active"
+
+
+@pytest.mark.parametrize("mode", ["new_registration", "transfer"])
+def test_registrar_modes_converge_and_destroy_keeps_the_registration(db_conn, settings, converger, servers, mode):
+    domain = unique_domain(mode.split("_")[0])
+    sid = make_subscription(db_conn, settings, domain=domain, mode=mode,
+                            auth_code="EPP-TEST-1" if mode == "transfer" else None)
+    assert converger.converge(sid) == "up"
+    info = servers.namesilo("getDomainInfo", domain=domain)
+    assert int(info["code"]) == 300
+    assert [n["nameserver"] for n in info["nameservers"]][:2] == [settings.NS1, settings.NS2] or mode == "transfer"
+
+    db_conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))
+    assert converger.converge(sid) == "destroyed"
+    info = servers.namesilo("getDomainInfo", domain=domain)
+    assert int(info["code"]) == 300 and info["auto_renew"] in ("No", "no", 0, "0", False)
+
+
+def test_destroy_leaves_nothing_behind_in_any_server(db_conn, settings, converger, servers):
+    domain = unique_domain("gone")
+    sid = make_subscription(db_conn, settings, domain=domain)
+    converger.converge(sid)
+    outputs = StackOperations(settings).outputs(sid)
+    db_conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))
+    assert converger.converge(sid) == "destroyed"
+
+    assert servers.zone(domain) is None
+    assert servers.whm_accounts_for(domain) == []
+    assert not servers.imap_login(outputs["mailbox_address"], outputs["mailbox_password"])
+    assert not StackOperations(settings).exists(sid)
+    row = _row(db_conn, sid)
+    assert (row["provisioning_status"], row["website"], row["domain_status"]) == ("destroyed", "removed", "released")
