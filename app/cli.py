@@ -79,6 +79,12 @@ def cmd_stacks(args) -> int:
     return stacks_cli.main(args.action, args.subscription_id)
 
 
+def cmd_bench(args) -> int:
+    from app import bench
+
+    return {"providers": bench.bench_providers, "converge": bench.bench_converge}[args.what](args.n)
+
+
 def cmd_serve(args) -> int:
     from waitress import serve
 
@@ -148,6 +154,11 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("action", choices=["list", "preview", "up", "refresh", "destroy", "history"])
     st.add_argument("subscription_id", type=int, nargs="?")
     st.set_defaults(fn=cmd_stacks)
+
+    b = sub.add_parser("bench", help="measure speed against the local servers")
+    b.add_argument("what", choices=["providers", "converge"])
+    b.add_argument("-n", type=int, default=5, help="samples per figure")
+    b.set_defaults(fn=cmd_bench)
 
     for name, fn, help_ in (("serve", cmd_serve, "run the web application"),
                             ("run", cmd_run, "local servers + database + application, until Ctrl-C")):

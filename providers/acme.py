@@ -372,15 +372,14 @@ def check_inputs(news: dict) -> tuple[dict, list[CheckFailure]]:
     inputs = {k: news[k] for k in INPUT_KEYS if news.get(k) is not None}
     failures: list[CheckFailure] = []
     domain = inputs.get("domain")
-    if domain != UNKNOWN:
-        problem = domain_problem(domain)
-        if problem:
-            failures.append(CheckFailure("domain", problem))
-        else:
-            inputs["domain"] = domain = bare(domain)
+    problem = domain_problem(domain) if domain != UNKNOWN else None
+    if problem:
+        failures.append(CheckFailure("domain", problem))
+    elif domain != UNKNOWN:
+        inputs["domain"] = domain = bare(domain)
     alt_names = inputs.get("alt_names")
     if alt_names is None:
-        alt_names = [f"www.{domain}"] if domain != UNKNOWN else UNKNOWN
+        alt_names = UNKNOWN if domain == UNKNOWN else [] if problem else [f"www.{domain}"]
     if alt_names != UNKNOWN and UNKNOWN not in (alt_names if isinstance(alt_names, list) else []):
         if not isinstance(alt_names, list) or not all(isinstance(n, str) and _certifiable(n) for n in alt_names):
             failures.append(CheckFailure("alt_names", f"{alt_names!r} is not a list of host names "
@@ -390,7 +389,8 @@ def check_inputs(news: dict) -> tuple[dict, list[CheckFailure]]:
     inputs["alt_names"] = alt_names
     days = inputs.get("renew_before_days", DEFAULT_RENEW_BEFORE_DAYS)
     if days != UNKNOWN:
-        if isinstance(days, bool) or not isinstance(days, (int, float)) or days != int(days) or days < 0:
+        if isinstance(days, bool) or not isinstance(days, (int, float)) \
+                or (isinstance(days, float) and not days.is_integer()) or days < 0:
             failures.append(CheckFailure("renew_before_days", f"{days!r} is not a whole number of days >= 0"))
         else:
             days = int(days)

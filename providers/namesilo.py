@@ -72,7 +72,7 @@ def _message(code: int, detail: str, operation: str, domain: str | None) -> str:
         113: "API access is not allowed from this IP address: allow it in NameSilo's API manager",
         114: f"{name}: invalid domain name syntax",
         115: f"the registry is not responding for {name}; try again later",
-        119: f"insufficient account balance to {operation} {name}",
+        119: f"insufficient account balance for {operation} of {name}",
         200: f"domain {name} is not active in this NameSilo account",
         201: "NameSilo internal error; try again later",
         254: f"nameserver update for {name} failed: the nameservers must be registered hosts",
@@ -214,8 +214,6 @@ def _nameservers(info: dict) -> list[str]:
 # --- DomainRegistration ---------------------------------------------------------------------
 
 INPUTS = ("domain", "mode", "auth_code", "nameservers", "years", "auto_renew", "private")
-# Applied when the domain is registered or transferred, never afterwards.
-CREATE_ONLY = ("years", "private")
 
 
 class DomainRegistrationProvider(ResourceProvider):

@@ -313,6 +313,8 @@ def desired_rrsets(inputs: dict, public_key: str) -> dict:
 
     def put(rel: str, rtype: str, contents: list[str], ttl: int = DEFAULT_TTL):
         entry = wanted.setdefault((absolute(rel, zone), rtype), {"ttl": int(ttl), "records": []})
+        # A customer's apex TXT joins the SPF rrset, and DNS keeps one ttl per rrset: theirs.
+        entry["ttl"] = int(ttl)
         entry["records"] = sorted(set(entry["records"]) | {canonical_content(rtype, c) for c in contents})
 
     put("@", "NS", list(inputs["nameservers"]))
@@ -379,7 +381,7 @@ def observed(props: dict, zone_json: dict) -> dict:
     """Stored outputs updated with what the live zone says."""
     domain = bare(zone_json["name"])
     live = live_rrsets(zone_json)
-    apex, www = canonical(domain), canonical(f"www.{domain}")
+    apex = canonical(domain)
     selector = props.get("dkim_selector") or DEFAULT_DKIM_SELECTOR
     managed = {(absolute(rel, domain), t) for rel, t in managed_names({"dkim_selector": selector})}
 

@@ -24,16 +24,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pulumi
-from pulumi.output import Unknown
-from pulumi.runtime import rpc
 from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource,
                             ResourceProvider, UpdateResult)
+from pulumi.output import Unknown
+from pulumi.runtime import rpc
 
 from providers.base import DEFAULT_RETRY, NotFound, ProviderError, RetryPolicy, http, runtime_settings
 
 PROVIDER = "whm"
 log = logging.getLogger(__name__)
-
 
 MAX_QUOTA_MB = 1_048_576
 # WHM allows 16 characters, but with database prefixing (the default) only the first 8
@@ -458,8 +457,10 @@ class WhmAccountProvider(_WhmProvider):
         if account.get("plan") != props["plan"] or (reset_limits and quota is None):
             # changepackage also resets the limits to the package's: the way back from an override.
             client.changepackage(user, props["plan"])
-            changed = True
-        if quota is not None and (changed or _megabytes(account.get("disklimit")) != quota):
+            account = client.account_summary(user)
+        # Only when the package's own quota is not the one wanted: plans usually match their
+        # package, and editquota is the one function here the stand-in does not implement.
+        if quota is not None and _megabytes(account.get("disklimit")) != quota:
             client.editquota(user, quota)
             changed = True
         suspended = bool(int(account.get("suspended") or 0))
@@ -514,6 +515,7 @@ class WhmAccount(Resource):
 # --- WhmSsl -----------------------------------------------------------------------------------
 
 SSL_INPUTS = ("domain", "username", "certificate_pem", "private_key_pem", "chain_pem", "force_https")
+CERTIFICATE_PARTS = ("certificate_pem", "private_key_pem", "chain_pem")
 
 
 class WhmSslProvider(_WhmProvider):
@@ -546,7 +548,7 @@ class WhmSslProvider(_WhmProvider):
 
     def diff(self, _id, olds, news):
         replaces = [k for k in ("domain", "username") if olds.get(k) != news.get(k)]
-        changes = [k for k in ("certificate_pem", "private_key_pem", "chain_pem") if _pem(olds.get(k)) != _pem(news.get(k))]
+        changes = [k for k in CERTIFICATE_PARTS if _pem(olds.get(k)) != _pem(news.get(k))]
         if bool(olds.get("force_https")) != bool(news.get("force_https")):
             changes.append("force_https")
         return DiffResult(changes=bool(changes or replaces), replaces=replaces)
@@ -555,8 +557,7 @@ class WhmSslProvider(_WhmProvider):
         return CreateResult(props["domain"], self._install(self.client(), props, certificate=True))
 
     def update(self, _id, olds, news):
-        certificate = any(_pem(olds.get(k)) != _pem(news.get(k))
-                          for k in ("certificate_pem", "private_key_pem", "chain_pem"))
+        certificate = any(_pem(olds.get(k)) != _pem(news.get(k)) for k in CERTIFICATE_PARTS)
         return UpdateResult(self._install(self.client(), news, certificate=certificate))
 
     def read(self, id_, props):

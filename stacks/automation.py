@@ -171,8 +171,9 @@ class StackOperations:
         engine.inline_stack(self.settings, stack_name(subscription_id), _noop_program).cancel()
 
     def exists(self, subscription_id: int) -> bool:
-        listed = engine.cli(self.settings, "stack", "ls", "--all", "--json")
-        if listed.returncode != 0:
-            raise RuntimeError(listed.stderr.strip())
-        name = stack_name(subscription_id)
-        return any(s["name"].split("/")[-1] == name for s in json.loads(listed.stdout or "[]"))
+        try:
+            auto.select_stack(stack_name(subscription_id), engine.PROJECT, _noop_program,
+                              opts=engine.workspace_options(self.settings))
+            return True
+        except auto.StackNotFoundError:
+            return False

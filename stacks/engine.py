@@ -39,6 +39,11 @@ def engine_env(settings: Settings) -> dict[str, str]:
         "PULUMI_PYTHON_CMD": sys.executable,
         "PULUMI_BACKEND_URL": settings.PULUMI_BACKEND_URL,
         "PULUMI_CONFIG_PASSPHRASE": settings.PULUMI_CONFIG_PASSPHRASE,
+        # The postgres:// backend (pkg/backend/diy/postgres, 3.260) lists keys on one pooled
+        # connection and reads each key's metadata on another, with the pool capped at
+        # 2 x GOMAXPROCS; ten parallel listers (the default) then wait on each other forever
+        # (`pulumi stack ls` hangs once there are a few dozen stacks). One lister cannot.
+        "PULUMI_DIY_BACKEND_PARALLEL": "1",
         # Providers import the project by reference (architecture decision 4).
         "PYTHONPATH": os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")])),
     }

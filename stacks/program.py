@@ -85,11 +85,13 @@ class HostingAccount(pulumi.ComponentResource):
         self.outputs = {
             "cpanel_url": self.account.cpanel_url,
             "cpanel_username": self.account.username,
-            "cpanel_password": self.account.password,
+            # Secret here as well as by additional_secret_outputs: the stack output must never
+            # depend on a provider remembering to mark it.
+            "cpanel_password": pulumi.Output.secret(self.account.password),
             "nameservers": list(spec.nameservers),
             "certificate_not_after": self.certificate.not_after,
             "mailbox_address": admin.address,
-            "mailbox_password": admin.password,
+            "mailbox_password": pulumi.Output.secret(admin.password),
             "server_ip": spec.server_ip,
             "domain": spec.domain,
             "registration_status": self.registration.status if self.registration else "external",

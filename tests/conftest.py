@@ -35,6 +35,7 @@ def services(layout):
 
     already = supervisor.read_run_file(layout) is not None
     supervisor.start_detached(layout)
+    _fund_the_registrar_account(layout)
     yield supervisor.status(layout)
     if not already:
         supervisor.stop_detached(layout)
@@ -57,3 +58,11 @@ def db_conn(settings):
 
     with psycopg.connect(settings.DATABASE_URL, row_factory=dict_row, autocommit=True) as conn:
         yield conn
+
+
+def _fund_the_registrar_account(layout) -> None:
+    """Registrations charge the stand-in's account balance, which persists between runs."""
+    import requests
+
+    requests.post(f"http://127.0.0.1:{layout.port('namesilo')}/_sandbox/balance", json={"balance": 100000},
+                  timeout=10).raise_for_status()

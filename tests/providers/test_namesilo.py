@@ -6,8 +6,8 @@ object therefore "exists upstream" while it is in our account *with auto-renew o
 (see `exists_upstream`), and "vanished" means the registration left our account (it
 expired or was transferred away), which the stand-in's control API can arrange.
 
-The stand-in is shared with other test runs: domains are unique (and under .xyz, the
-cheapest TLD it sells, since every registration spends the shared balance), only
+The stand-in is shared with other test runs: domains are unique (and under the cheapest
+TLDs it sells, since every order spends the shared account balance), only
 faults this module set are ever cleared, and every fault fires once.
 """
 from __future__ import annotations
@@ -75,8 +75,13 @@ class NameSiloStandIn:
         self.fault_ids.clear()
 
 
-def unique_domain(prefix: str = "ns") -> str:
-    return f"mpanel-{prefix}{secrets.token_hex(3)}.xyz"
+def unique_domain(prefix: str = "ns", tld: str = "xyz") -> str:
+    return f"mpanel-{prefix}{secrets.token_hex(3)}.{tld}"
+
+
+def unique_transfer_domain() -> str:
+    # A transfer is charged one renewal year: co.uk is the cheapest the stand-in renews.
+    return unique_domain("tr", tld="co.uk")
 
 
 def eventually(probe, until, deadline: float = 10.0):
@@ -261,16 +266,19 @@ def test_auto_renew_turned_off_behind_its_back_is_drift_that_update_repairs(prov
     assert namesilo.info(domain)["auto_renew"] == "Yes"
 
 
-def test_a_mode_change_replaces_the_registration(provider, register):
-    id_, outs, _ = register(domain=unique_domain())
-    news = provider.check(outs, {**outs, "mode": "transfer", "auth_code": "EPP-123"}).inputs
-    assert "mode" in provider.diff(id_, outs, news).replaces
+def test_a_mode_change_replaces_the_registration_and_years_or_privacy_change_nothing(provider):
+    olds = provider.check({}, {"domain": unique_domain()}).inputs
+    to_transfer = provider.check(olds, {**olds, "mode": "transfer", "auth_code": "EPP-123"}).inputs
+    assert "mode" in provider.diff(olds["domain"], olds, to_transfer).replaces
+    # Both apply when the domain is ordered, never afterwards.
+    later = provider.check(olds, {**olds, "years": 3, "private": False}).inputs
+    assert provider.diff(olds["domain"], olds, later).changes is False
 
 
 # --- transfers ---------------------------------------------------------------------------------------
 
 def test_a_transfer_is_followed_to_completion_through_check_transfer_status(provider, namesilo, settings):
-    domain = unique_domain("tr")
+    domain = unique_transfer_domain()
     namesilo.mark_unavailable(domain)  # registered elsewhere: the reason to transfer it in
     checked = provider.check({}, {"domain": domain, "mode": "transfer", "auth_code": "EPP-" + secrets.token_hex(6)})
     assert checked.failures == []
@@ -296,14 +304,16 @@ def test_a_transfer_is_followed_to_completion_through_check_transfer_status(prov
 
 
 def test_a_pending_transfer_is_adopted_not_submitted_twice(provider, namesilo):
-    domain = unique_domain("tr")
+    domain = unique_transfer_domain()
     namesilo.mark_unavailable(domain)
     inputs = provider.check({}, {"domain": domain, "mode": "transfer", "auth_code": "EPP-1"}).inputs
     first = provider.create(inputs)
-    second = provider.create(inputs)  # a crash before the first was recorded; transferDomain would say 265
-    assert first.id == second.id == domain
-    assert second.outs["status"] in ("Pending at Registry", "Active")
-    provider.delete(domain, {**inputs, **second.outs})
+    try:
+        second = provider.create(inputs)  # a crash before the first was recorded; transferDomain would say 265
+        assert first.id == second.id == domain
+        assert second.outs["status"] in ("Pending at Registry", "Active")
+    finally:
+        provider.delete(domain, {**inputs, **first.outs})
 
 
 # --- delete ---------------------------------------------------------------------------------------------
@@ -355,7 +365,7 @@ def test_the_api_key_never_appears_when_the_registrar_cannot_be_reached(provider
 
 def test_a_transfer_auth_code_never_appears_in_an_error_message(provider, namesilo):
     auth_code = "EPP-" + secrets.token_hex(8)
-    domain = unique_domain("tr")
+    domain = unique_transfer_domain()
     namesilo.fault(operation="transferDomain", kind="code", code=210,
                    reason=f"Cannot transfer with auth={auth_code} ({auth_code})")
     inputs = provider.check({}, {"domain": domain, "mode": "transfer", "auth_code": auth_code}).inputs
@@ -370,3 +380,68 @@ def test_an_invalid_api_key_is_a_clearly_worded_permanent_failure(provider, monk
         provider.read(unique_domain(), {"domain": "x", "mode": "new_registration"})
     assert (caught.value.code, caught.value.retryable) == (110, False)
     assert "invalid API key" in caught.value.message and "wrong-" not in str(caught.value)
+
+
+# --- through the real engine ----------------------------------------------------------------------
+
+def test_the_engine_registers_a_domain_and_destroy_keeps_it(settings, namesilo):
+    """Pickling, numbers arriving as floats and retain-on-delete, as the engine runs them."""
+    import pulumi
+
+    from providers.namesilo import DomainRegistration
+    from stacks import engine
+
+    domain = unique_domain("en")
+    name = f"namesilo-{secrets.token_hex(3)}"
+
+    def program():
+        registration = DomainRegistration("domain", domain=domain, years=2)
+        pulumi.export("status", registration.status)
+
+    stack = engine.inline_stack(settings, name, program)
+    try:
+        assert stack.up().outputs["status"].value == "Active"
+        assert stack.preview().change_summary == {"same": 2}
+        assert stack.destroy().summary.resource_changes == {"delete": 2}
+        info = namesilo.info(domain)
+        assert info is not None and info["auto_renew"] == "No"
+    finally:
+        stack.workspace.remove_stack(name, force=True)
+
+
+# --- the client on its own ---------------------------------------------------------------------------
+
+def test_the_endpoint_is_the_live_api_the_sandbox_or_the_configured_url():
+    from app.settings import Settings
+    from providers.namesilo import NameSiloClient
+
+    assert NameSiloClient(Settings(NAMESILO_API_KEY="k")).base_url == "https://www.namesilo.com/api"
+    assert NameSiloClient(Settings(NAMESILO_API_KEY="k", NAMESILO_SANDBOX=True)).base_url == \
+        "https://sandbox.namesilo.com/api"
+    assert NameSiloClient(Settings(NAMESILO_API_KEY="k", NAMESILO_SANDBOX=True,
+                                   NAMESILO_API_URL="http://127.0.0.1:1/api/")).base_url == "http://127.0.0.1:1/api"
+
+
+def test_reply_codes_arriving_as_strings_are_understood(monkeypatch):
+    from app.settings import Settings
+    from providers import namesilo
+
+    class Answer:
+        status_code, reason = 200, "OK"
+
+        def __init__(self, code):
+            self.code = code
+
+        def json(self):
+            return {"request": {"operation": "x"}, "reply": {"code": self.code, "detail": "text"}}
+
+    codes = iter(["300", " 261 ", "400"])
+    monkeypatch.setattr(namesilo, "http", lambda *args, **kwargs: Answer(next(codes)))
+    client = namesilo.NameSiloClient(Settings(NAMESILO_API_KEY="k"))
+    assert client.exchange("getDomainInfo", domain="shop.xyz")["code"] == 300
+    with pytest.raises(ProviderError) as unavailable:
+        client.exchange("registerDomain", domain="shop.xyz")
+    assert (unavailable.value.code, unavailable.value.retryable) == (261, False)
+    with pytest.raises(ProviderError) as throttled:
+        client.exchange("getDomainInfo", domain="shop.xyz")
+    assert (throttled.value.code, throttled.value.retryable) == (400, True)

@@ -8,7 +8,6 @@ import secrets
 
 import dns.message
 import dns.query
-import dns.rcode
 import dns.rdatatype
 import pytest
 import requests
@@ -82,10 +81,13 @@ def make_zone(zone_provider, settings):
 
 class TestDnsZoneContract(ProviderContract):
     @pytest.fixture(autouse=True)
-    def _keep_settings(self, settings):
+    def _environment(self, settings):
         self.settings = settings
         self.proxy = None
-        self.saved_env = {}
+        # runtime_settings() reads the environment first: faults are injected there.
+        self.patches = pytest.MonkeyPatch()
+        yield
+        self.patches.undo()
 
     def make_provider(self):
         return DnsZoneProvider()
@@ -135,24 +137,15 @@ class TestDnsZoneContract(ProviderContract):
     def inject_fault(self, transient):
         if transient:
             self.proxy = FaultProxy(self.settings.POWERDNS_API_URL, failures=1).start()
-            self._setenv("POWERDNS_API_URL", self.proxy.url)
+            self.patches.setenv("POWERDNS_API_URL", self.proxy.url)
         else:
-            self._setenv("POWERDNS_API_KEY", "wrong-" + secrets.token_hex(8))
+            self.patches.setenv("POWERDNS_API_KEY", "wrong-" + secrets.token_hex(8))
 
     def clear_faults(self):
-        for name, value in self.saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self.saved_env = {}
+        self.patches.undo()
         if self.proxy is not None:
             self.proxy.stop()
             self.proxy = None
-
-    def _setenv(self, name, value):
-        self.saved_env.setdefault(name, os.environ.get(name))
-        os.environ[name] = value
 
     # a few contract-adjacent checks that need the same hooks
     def test_the_transient_fault_really_was_answered_503_first(self, provider, inputs):
@@ -225,7 +218,7 @@ def test_extra_records_are_served_beside_the_managed_ones(make_zone, settings):
 
 def test_read_of_an_untouched_zone_reports_exactly_the_created_outputs(make_zone, zone_provider):
     id_, outs = make_zone(domain=unique_domain(), records=[
-        {"name": "@", "type": "TXT", "content": "hello \"world\"", "ttl": 3600},
+        {"name": "@", "type": "TXT", "content": "hello \"world\"", "ttl": 600},
         {"name": "blog", "type": "CNAME", "content": "sites.example.net", "ttl": 300},
     ])
     read = zone_provider.read(id_, outs)
@@ -256,18 +249,11 @@ def test_read_reports_a_record_changed_behind_our_back_and_the_next_update_resto
 
 # --- updates are minimal -------------------------------------------------------------------------
 
-def _patches_sent_by(action, settings, monkeypatch=None) -> list[dict]:
+def _patches_sent_by(action, settings) -> list[dict]:
     """Run `action` with the provider talking through a recording proxy; the rrsets it PATCHed."""
-    with FaultProxy(settings.POWERDNS_API_URL) as proxy:
-        saved = os.environ.get("POWERDNS_API_URL")
-        os.environ["POWERDNS_API_URL"] = proxy.url
-        try:
-            action()
-        finally:
-            if saved is None:
-                os.environ.pop("POWERDNS_API_URL")
-            else:
-                os.environ["POWERDNS_API_URL"] = saved
+    with FaultProxy(settings.POWERDNS_API_URL) as proxy, pytest.MonkeyPatch.context() as patches:
+        patches.setenv("POWERDNS_API_URL", proxy.url)
+        action()
         return [rrset for r in proxy.requests("PATCH") for rrset in json.loads(r.body)["rrsets"]]
 
 
@@ -412,6 +398,15 @@ def test_challenge_txt_records_are_one_rrset_and_invisible_to_the_zone_resource(
     assert dig(settings, f"_acme-challenge.{domain}", "TXT") == []
 
 
+def test_a_change_powerdns_refuses_is_permanent_and_carries_its_reason(make_zone, settings):
+    id_, _ = make_zone(domain=unique_domain())
+    with pytest.raises(ProviderError) as caught:
+        PowerDnsClient(retry=FAST_RETRY).patch_rrsets(id_, [powerdns.replace(
+            f"www.{id_}", "CNAME", 300, [{"content": "elsewhere.example.net.", "disabled": False}])])
+    assert caught.value.status == 422 and not caught.value.retryable
+    assert "Conflicts with pre-existing RRset" in caught.value.message
+
+
 def test_zone_for_a_name_no_zone_serves_is_none(settings):
     assert PowerDnsClient(retry=FAST_RETRY).zone_for(f"www.{unique_domain()}") is None
 
@@ -427,7 +422,8 @@ def test_the_provider_pickles_without_any_credential(settings):
     assert settings.POWERDNS_API_KEY.encode() not in blob
 
 
-@pytest.mark.parametrize("text", ["", "plain", 'quo"te and back\\slash', "caf\u00e9 \u2603", "y" * 600])
+@pytest.mark.parametrize("text", ["", "plain", 'quo"te and back\\slash', "caf\u00e9 \u2603", "y" * 600],
+                         ids=["empty", "plain", "escapes", "utf-8", "longer-than-255"])
 def test_txt_content_round_trips_through_the_quoted_form(text):
     content = powerdns.txt_content(text)
     assert powerdns.txt_text(content) == text

@@ -122,7 +122,9 @@ def test_a_transfer_carries_its_auth_code_as_a_secret(mocks):
 
     def check():
         assert recorded.inputs["registration"]["mode"] == "transfer"
-        assert recorded.inputs["registration"]["auth_code"] == "EPP-123"
+        # The engine's secret envelope: the value travels marked secret, never as plain text.
+        auth = recorded.inputs["registration"]["auth_code"]
+        assert auth["value"] == "EPP-123" and "4dabf18193072939515e22adb298388d" in auth
     return pulumi.Output.all(account.registration.urn, account.outputs["registration_status"]).apply(
         lambda _: check())
 
