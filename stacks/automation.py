@@ -134,7 +134,9 @@ class StackOperations:
     def up(self, spec: HostingSpec, recorder: StepRecorder | None = None) -> auto.UpResult:
         recorder = recorder or StepRecorder()
         stack = self._stack(spec.stack_name, program_for(spec))
-        return stack.up(on_event=recorder, color="never")
+        # refresh first: converging means matching reality, so a change made behind our
+        # back (an account suspended in WHM, a record edited in PowerDNS) is seen and undone.
+        return stack.up(on_event=recorder, color="never", refresh=True)
 
     def preview(self, spec: HostingSpec, recorder: StepRecorder | None = None) -> auto.PreviewResult:
         recorder = recorder or StepRecorder()

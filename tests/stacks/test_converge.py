@@ -92,20 +92,43 @@ def test_suspension_and_reactivation_reach_the_whm_account(db_conn, converger, p
     assert _row(db_conn, provisioned)["website"] == "active"
 
 
-@pytest.mark.parametrize("mode", ["new_registration", "transfer"])
-def test_registrar_modes_converge_and_destroy_keeps_the_registration(db_conn, settings, converger, servers, mode):
-    domain = unique_domain(mode.split("_")[0])
-    sid = make_subscription(db_conn, settings, domain=domain, mode=mode,
-                            auth_code="EPP-TEST-1" if mode == "transfer" else None)
-    assert converger.converge(sid) == "up"
-    info = servers.namesilo("getDomainInfo", domain=domain)
-    assert int(info["code"]) == 300
-    assert [n["nameserver"] for n in info["nameservers"]][:2] == [settings.NS1, settings.NS2] or mode == "transfer"
+def _domain_status(db_conn, sid):
+    return db_conn.execute("SELECT status FROM domains WHERE subscription_id = %s", (sid,)).fetchone()["status"]
 
+
+def _terminate_and_check_registration_retained(db_conn, converger, servers, sid, domain):
     db_conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))
     assert converger.converge(sid) == "destroyed"
     info = servers.namesilo("getDomainInfo", domain=domain)
-    assert int(info["code"]) == 300 and info["auto_renew"] in ("No", "no", 0, "0", False)
+    assert int(info["code"]) == 300, "the registration is the customer's: destroy must keep it"
+    assert info["auto_renew"] in ("No", "no", 0, "0", False)
+
+
+def test_a_new_registration_delegates_to_our_nameservers_and_survives_destroy(db_conn, settings, converger, servers):
+    domain = unique_domain("new")
+    sid = make_subscription(db_conn, settings, domain=domain, mode="new_registration")
+    assert converger.converge(sid) == "up"
+    info = servers.namesilo("getDomainInfo", domain=domain)
+    assert int(info["code"]) == 300
+    assert [n["nameserver"] for n in info["nameservers"]][:2] == [settings.NS1, settings.NS2]
+    assert _domain_status(db_conn, sid) == "active"
+    _terminate_and_check_registration_retained(db_conn, converger, servers, sid, domain)
+
+
+def test_a_transfer_is_followed_until_the_registry_completes_it(db_conn, settings, converger, servers):
+    import requests
+
+    domain = unique_domain("xfer")
+    sid = make_subscription(db_conn, settings, domain=domain, mode="transfer", auth_code="EPP-TEST-1")
+    assert converger.converge(sid) == "up"
+    assert "pending" in servers.namesilo("checkTransferStatus", domain=domain)["status"].lower()
+    assert _domain_status(db_conn, sid) == "transfer_pending"
+
+    requests.post(f"{settings.NAMESILO_API_URL.rsplit('/api', 1)[0]}/_sandbox/transfers/{domain}",
+                  json={"status": "Transfer Completed"}, timeout=10).raise_for_status()
+    assert converger.converge(sid) == "up"
+    assert _domain_status(db_conn, sid) == "active"
+    _terminate_and_check_registration_retained(db_conn, converger, servers, sid, domain)
 
 
 def test_destroy_leaves_nothing_behind_in_any_server(db_conn, settings, converger, servers):

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from stacks.spec import build_spec
-from tests.factories import make_subscription
+from tests.factories import make_subscription, unique_domain
 
 
 def test_a_spec_carries_the_plan_domain_server_and_default_mailbox(db_conn, settings):
-    sid = make_subscription(db_conn, settings, domain="spec-check-1.com", mode="transfer", auth_code="EPP-42")
+    domain = unique_domain("spec")
+    sid = make_subscription(db_conn, settings, domain=domain, mode="transfer", auth_code="EPP-42")
     spec = build_spec(db_conn, sid, settings)
     assert spec.stack_name == f"sub-{sid}"
-    assert (spec.domain, spec.domain_mode, spec.auth_code) == ("spec-check-1.com", "transfer", "EPP-42")
+    assert (spec.domain, spec.domain_mode, spec.auth_code) == (domain, "transfer", "EPP-42")
     assert spec.whm_package == "mpanel_student" and spec.disk_quota_mb == 5120
     assert [m.local_part for m in spec.mailboxes] == ["admin"]
     assert spec.nameservers == (settings.NS1, settings.NS2)
