@@ -1,0 +1,58 @@
+"""A converge killed at random points (SIGKILL to the whole process group) recovers cleanly.
+
+After each kill the next run cancels the stale lock, clears pending operations and
+lets the providers adopt what the dead run created upstream; in the end there is
+exactly one of everything, and after destroy nothing at all.
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+
+import psycopg
+
+from stacks.automation import StackOperations, StepRecorder
+from stacks.spec import build_spec
+from tests.factories import make_subscription, unique_domain
+
+
+def _kill_mid_run(subscription_id: int, after: float) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "stacks", "up", str(subscription_id)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        proc.wait(timeout=after)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the worker, its Pulumi CLI and the provider processes
+        proc.wait()
+
+
+def _mailboxes(settings, domain: str) -> int:
+    with psycopg.connect(settings.MAILCORE_DATABASE_URL) as conn:
+        return conn.execute("SELECT count(*) FROM mailboxes WHERE domain = %s", (domain,)).fetchone()[0]
+
+
+def test_a_converge_killed_at_random_points_ends_with_exactly_one_of_everything(db_conn, settings, converger, servers):
+    seed = int(os.environ.get("MPANEL_CRASH_SEED", random.randrange(1 << 30)))
+    rng = random.Random(seed)
+    domain = unique_domain("crash")
+    sid = make_subscription(db_conn, settings, domain=domain)
+    kill_points = sorted(rng.uniform(0.5, 5.0) for _ in range(3))
+    for after in kill_points:
+        _kill_mid_run(sid, after)
+
+    assert converger.converge(sid) == "up", f"seed {seed}, kills at {kill_points}"
+    assert len(servers.whm_accounts_for(domain)) == 1, f"seed {seed}"
+    assert servers.zone(domain) is not None
+    assert _mailboxes(settings, domain) == 1
+    ops = StackOperations(settings)
+    assert not ops.export(sid).get("pending_operations")
+    assert set(ops.preview(build_spec(db_conn, sid, settings), StepRecorder()).change_summary) == {"same"}
+
+    db_conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))
+    assert converger.converge(sid) == "destroyed"
+    assert servers.whm_accounts_for(domain) == []
+    assert servers.zone(domain) is None
+    assert _mailboxes(settings, domain) == 0
