@@ -125,10 +125,16 @@ def bench_providers(n: int) -> int:
 # --- converge: full up, no-change up, preview, destroy, and the imperative baseline -----
 
 def _new_subscription(settings: Settings) -> int:
-    from tests.factories import make_subscription  # the same rows the checkout writes
+    """A paid order for a fresh external domain, written by the checkout's own code."""
+    from app.orders import Order, place_order
 
+    order = Order(email=f"bench-{secrets.token_hex(4)}@example.net", first_name="Bench", last_name="Mark",
+                  password=secrets.token_urlsafe(12), plan_slug="shared_student", billing_cycle="monthly",
+                  domain=_domain(), domain_mode="external")
     with db.transaction(settings.DATABASE_URL) as conn:
-        return make_subscription(conn, settings, domain=_domain())
+        sid = place_order(conn, settings, order).subscription_id
+        conn.execute("UPDATE subscriptions SET status = 'active' WHERE id = %s", (sid,))
+    return sid
 
 
 def imperative_baseline(settings: Settings) -> float:
