@@ -520,9 +520,9 @@ def _record(record: Any, selector: str) -> dict:
     if not isinstance(record, dict):
         raise ValueError("not an object with name, type, content, ttl")
     rtype = str(record.get("type", "")).strip().upper()
-    raw_name = str(record.get("name", "")).strip().lower()
+    raw_name = str(record.get("name") or "").strip().lower()
     name = raw_name.rstrip(".") or "@"
-    ttl = record.get("ttl", DEFAULT_TTL)
+    ttl = DEFAULT_TTL if record.get("ttl") is None else record["ttl"]
     if rtype not in RECORD_TYPES:
         raise ValueError(f"type {record.get('type')!r} is not one of {', '.join(RECORD_TYPES)}")
     if raw_name.endswith(".") or (name != "@" and not all(_RECORD_LABEL.match(l) for l in name.split("."))) \

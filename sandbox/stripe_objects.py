@@ -74,7 +74,10 @@ def initial_state() -> Document:
         # Creation order per kind: lists are newest first and the state file is
         # written with sorted keys, so dict order cannot be trusted after a restart.
         "order": {name: [] for name in KINDS},
-        "session_line_items": {},
+        # What a Checkout Session keeps out of its API shape: line items (only
+        # answered through expand[] or /line_items), subscription_data, and the
+        # PaymentIntent that failed attempts on the payment page share.
+        "sessions": {},
         "pending_invoice_items": {},
         "idempotency": {},
         "deliveries": [],
@@ -246,7 +249,7 @@ def changed_attributes(before: Object, after: Object) -> Object:
 
 
 def _session_line_items(ledger: Ledger, session: Object) -> Object:
-    items = ledger.state["session_line_items"].get(session["id"], [])
+    items = ledger.state["sessions"].get(session["id"], {}).get("line_items", [])
     return list_object(copy.deepcopy(items), f"/v1/checkout/sessions/{session['id']}/line_items")
 
 

@@ -10,9 +10,12 @@ upstream (architecture decision 5), which is what makes clearing them safe.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+import logging
 
 from pulumi import automation as auto
 from pulumi.automation import events
@@ -22,10 +25,15 @@ from stacks import engine
 from stacks.program import program_for
 from stacks.spec import HostingSpec, stack_name
 
+log = logging.getLogger("mpanel.stacks")
+
 Step = dict[str, Any]
 StepSink = Callable[[Step], None]
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
+# What the CLI says when a previous run died holding the lock or mid-operation.
+_LEFT_BY_A_DEAD_RUN = re.compile(r"currently locked|pending operation|interrupted while|"
+                                 r"operation was interrupted|update is in progress", re.IGNORECASE)
 
 
 def _noop_program() -> None:
@@ -111,9 +119,20 @@ class StackOperations:
         self.settings = settings
 
     def _stack(self, name: str, program) -> auto.Stack:
-        stack = engine.inline_stack(self.settings, name, program)
+        return engine.inline_stack(self.settings, name, program)
+
+    def _run(self, stack: auto.Stack, operation):
+        """Run one engine operation; if a killed run left the stack locked or with pending
+        operations, recover and try once more (checking first would cost every run ~1 s)."""
+        try:
+            return operation()
+        except auto.CommandError as exc:
+            found = _LEFT_BY_A_DEAD_RUN.search(str(exc))
+            if not found:
+                raise
+            log.warning("stack %s: recovering from a dead run (%s)", stack.name, found.group(0))
         self.recover(stack)
-        return stack
+        return operation()
 
     def recover(self, stack: auto.Stack) -> None:
         """Undo what a killed run leaves: the lock, then pending operations.
@@ -136,23 +155,23 @@ class StackOperations:
         stack = self._stack(spec.stack_name, program_for(spec))
         # refresh first: converging means matching reality, so a change made behind our
         # back (an account suspended in WHM, a record edited in PowerDNS) is seen and undone.
-        return stack.up(on_event=recorder, color="never", refresh=True)
+        return self._run(stack, lambda: stack.up(on_event=recorder, color="never", refresh=True))
 
     def preview(self, spec: HostingSpec, recorder: StepRecorder | None = None) -> auto.PreviewResult:
         recorder = recorder or StepRecorder()
         stack = self._stack(spec.stack_name, program_for(spec))
-        return stack.preview(on_event=recorder, color="never", diff=True)
+        return self._run(stack, lambda: stack.preview(on_event=recorder, color="never", diff=True))
 
     def refresh(self, spec: HostingSpec, recorder: StepRecorder | None = None) -> auto.RefreshResult:
         recorder = recorder or StepRecorder()
         stack = self._stack(spec.stack_name, program_for(spec))
-        return stack.refresh(on_event=recorder, color="never")
+        return self._run(stack, lambda: stack.refresh(on_event=recorder, color="never"))
 
     def destroy(self, subscription_id: int, recorder: StepRecorder | None = None) -> auto.DestroyResult:
         recorder = recorder or StepRecorder()
         name = stack_name(subscription_id)
         stack = self._stack(name, _noop_program)
-        result = stack.destroy(on_event=recorder, color="never")
+        result = self._run(stack, lambda: stack.destroy(on_event=recorder, color="never"))
         stack.workspace.remove_stack(name)
         return result
 

@@ -67,7 +67,7 @@ class HostingAccount(pulumi.ComponentResource):
             chain_pem=self.certificate.chain_pem, force_https=True, opts=after(self.account, self.certificate))
 
         self.mail_domain = MailDomain("mail-domain", domain=spec.domain, dkim_private_key=self.zone.dkim_private_key,
-                                      opts=after(self.zone))
+                                      dkim_selector=self.zone.dkim_selector, opts=after(self.zone))
         self.mailboxes = {
             m.local_part: Mailbox(f"mailbox-{m.local_part}", address=f"{m.local_part}@{spec.domain}",
                                   quota_mb=m.quota_mb, opts=after(self.mail_domain))
