@@ -6,9 +6,23 @@ from flask import Flask, jsonify
 from app.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None, *, open_queue: bool = True) -> Flask:
+    from app.api import errors, marketing, pages, webhooks
+
     app = Flask(__name__, template_folder="../templates")
     app.config["MPANEL"] = settings or Settings.from_env()
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    errors.init_app(app)
+    app.register_blueprint(marketing.bp)
+    app.register_blueprint(webhooks.bp)
+    app.register_blueprint(pages.bp)
+
+    if open_queue:
+        # Views enqueue work (converges, event processing); the queue's sync connector
+        # keeps its own small pool, shared by the server's threads.
+        from app.queue import queue
+
+        queue.open()
 
     @app.get("/healthz")
     def healthz():

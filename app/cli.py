@@ -109,20 +109,34 @@ def cmd_run(args) -> int:
         return 1
     settings = Settings.from_env()
     db.upgrade(settings.DATABASE_URL)
-    app = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(args.port)])
-    print(f"\nmpanel is running:\n  app        http://127.0.0.1:{args.port}\n"
-          f"  services   `mpanel services status` (state in {layout.root})\n"
-          f"  doctor     `.venv/bin/mpanel doctor`\nCtrl-C stops everything.", flush=True)
+    children = [
+        subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(args.port)]),
+        subprocess.Popen([sys.executable, "-m", "app.cli", "worker"]),
+    ]
+    print(f"""
+mpanel is running:
+  app            http://127.0.0.1:{args.port}   (marketing API key: {settings.MARKETING_API_KEY})
+  worker         {os.environ.get("MPANEL_WORKER_CONCURRENCY", 2)} processes converging subscription stacks
+  Stripe         {settings.STRIPE_API_BASE}  (stand-in; hosted checkout pages at /c/pay/<session>)
+  mail sent      {settings.SMTP_MAILDIR}  (every message the app sends)
+  try it         .venv/bin/mpanel demo      (the seed's checklist, end to end)
+  operators      .venv/bin/mpanel stacks list | preview ID | doctor
+Ctrl-C stops everything.""", flush=True)
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
     try:
-        while not stop["flag"] and app.poll() is None:
+        while not stop["flag"] and all(c.poll() is None for c in children):
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
-        app.terminate()
-        app.wait(10)
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(30)
+            except subprocess.TimeoutExpired:
+                child.kill()
         supervisor.stop_detached(layout)
     return 0
 
@@ -164,7 +178,7 @@ def parser() -> argparse.ArgumentParser:
                             ("run", cmd_run, "local servers + database + application, until Ctrl-C")):
         c = sub.add_parser(name, help=help_)
         c.add_argument("--host", default="127.0.0.1")
-        c.add_argument("--port", type=int, default=int(os.environ.get("PORT", 2271)))
+        c.add_argument("--port", type=int, default=int(os.environ.get("MPANEL_APP_PORT", 2271)))
         c.add_argument("--threads", type=int, default=16)
         c.set_defaults(fn=fn)
     return p

@@ -121,7 +121,7 @@ class Converger:
                                    ELSE 'provisioning' END, updated_at = now()""", (spec.subscription_id,))
         recorder = StepRecorder(self._step_sink(run))
         try:
-            result = self.ops.up(spec, recorder)
+            result = self.ops.up(spec, recorder, refresh=spec.converged_before)
         except auto.CommandError as exc:
             self._fail(run, exc, recorder.diagnostics)
         outputs = {k: v.value for k, v in result.outputs.items()}

@@ -42,6 +42,9 @@ def converge_subscription(subscription_id: int) -> str:
 
     outcome = Converger(_settings()).converge(subscription_id)
     log.info("subscription %s: %s", subscription_id, outcome)
+    if outcome == "up" and not _welcome_sent(subscription_id):
+        # Welcome once, after the first successful provisioning (the send is deduplicated by record).
+        _defer_once(send_welcome_email, f"welcome-{subscription_id}", subscription_id=subscription_id)
     return outcome
 
 
@@ -50,6 +53,77 @@ def check_drift(subscription_id: int) -> bool:
     from app.provisioning import Converger
 
     return Converger(_settings()).check_drift(subscription_id)
+
+
+@queue.task(name="process_stripe_event", queue="billing", retry=RetryStrategy(max_attempts=10, exponential_wait=2))
+def process_stripe_event(event_id: str) -> None:
+    """Billing decisions are serialised (lock "billing"): each is a short transaction, and
+    one at a time makes "re-read from Stripe, then apply" race-free."""
+    from app.lifecycle import process_event
+
+    carry_out(process_event(_settings(), event_id))
+
+
+def request_event_processing(event_id: str) -> None:
+    try:
+        process_stripe_event.configure(lock="billing", queueing_lock=f"evt-{event_id}").defer(event_id=event_id)
+    except AlreadyEnqueued:
+        pass
+
+
+def carry_out(outcome) -> None:
+    """After a lifecycle transaction commits: converge what changed, queue the emails it decided."""
+    for sid in sorted(outcome.converge):
+        request_converge(sid)
+    for sid, kind in outcome.emails:
+        _defer_once(send_lifecycle_email, f"mail-{kind}-{sid}", subscription_id=sid, kind=kind)
+
+
+def _defer_once(task, queueing_lock: str, **kwargs) -> bool:
+    try:
+        task.configure(queueing_lock=queueing_lock).defer(**kwargs)
+        return True
+    except AlreadyEnqueued:
+        return False
+
+
+def _welcome_sent(subscription_id: int) -> bool:
+    from app import db
+
+    with db.transaction(_settings().DATABASE_URL) as conn:
+        return conn.execute("SELECT 1 FROM emails_sent WHERE dedupe_key = %s",
+                            (f"welcome:{subscription_id}",)).fetchone() is not None
+
+
+@queue.task(name="send_welcome_email", queue="mail", retry=RetryStrategy(max_attempts=10, exponential_wait=5))
+def send_welcome_email(subscription_id: int) -> bool:
+    """Exactly once per subscription (app.mail records it); the passwords come from the
+    stack's secret outputs at send time and exist nowhere else."""
+    from app import mail
+    from stacks.automation import StackOperations
+
+    settings = _settings()
+    return mail.send_welcome(settings, subscription_id, StackOperations(settings).outputs(subscription_id))
+
+
+@queue.task(name="send_lifecycle_email", queue="mail", retry=RetryStrategy(max_attempts=10, exponential_wait=5))
+def send_lifecycle_email(subscription_id: int, kind: str) -> bool:
+    from app import mail
+
+    return mail.send_lifecycle(_settings(), subscription_id, kind)
+
+
+@queue.periodic(cron="* * * * *")
+@queue.task(name="enforce_billing_deadlines", queue="billing")
+def enforce_billing_deadlines(timestamp: int) -> None:
+    """Suspend past-due accounts whose grace period is over; terminate canceled ones past retention."""
+    from app import db
+    from app.lifecycle import Outcome, enforce_deadlines
+
+    outcome = Outcome()
+    with db.transaction(_settings().DATABASE_URL) as conn:
+        enforce_deadlines(conn, _settings(), outcome)
+    carry_out(outcome)
 
 
 def request_converge(subscription_id: int) -> bool:

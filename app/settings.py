@@ -61,6 +61,10 @@ class Settings:
     NS1: str = "ns1.migrahosting.com"
     NS2: str = "ns2.migrahosting.com"
     # mpanel's own.
+    # Lifecycle: days a failed renewal may stay unpaid before the account is suspended, and
+    # days a canceled subscription's site is kept before its stack is destroyed.
+    SUSPEND_AFTER_DAYS: float = 7.0
+    TERMINATE_AFTER_DAYS: float = 0.0
     MARKETING_API_KEY: str = ""
     DATABASE_URL: str = ""
     MAILCORE_DATABASE_URL: str = ""
@@ -108,6 +112,8 @@ class Settings:
                 values[name] = raw if isinstance(raw, bool) else _flag(str(raw), f.default)
             elif f.type == "int":
                 values[name] = int(raw)
+            elif f.type == "float":
+                values[name] = float(raw)
             else:
                 values[name] = str(raw)
         return cls(**values)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-QUEUES = ["converge", "maintenance"]
+QUEUES = ["billing", "converge", "mail", "maintenance"]
 
 
 def run_one() -> int:

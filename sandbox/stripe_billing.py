@@ -589,7 +589,9 @@ class Billing:
     # -- the hosted payment page ----------------------------------------------------------------
 
     def open_session(self, led: Ledger, session_id: str) -> Object:
-        session = self._settled_session(led, session_id, param=None)
+        if led.find("checkout.session", session_id) is None:
+            raise LookupError(session_id)
+        session = self._settled_session(led, session_id)
         if session["status"] != "open":
             raise CheckoutClosed(session)
         return session

@@ -96,11 +96,12 @@ class RequestInfo:
 
 class Ledger:
     def __init__(self, state: Document, now: Callable[[], float], request: RequestInfo | None = None,
-                 webhook_url: str | None = None):
+                 endpoint_for: Callable[[str], str | None] | None = None):
         self.state = state
         self._now = now
         self.request = request or RequestInfo()
-        self.webhook_url = webhook_url
+        # The webhook URL that wants an event of this type, or None.
+        self.endpoint_for = endpoint_for or (lambda _type: None)
         self.new_events: list[Object] = []
 
     def now(self) -> int:
@@ -197,6 +198,7 @@ class Ledger:
     # -- events --------------------------------------------------------------------
 
     def emit(self, event_type: str, obj: Object, previous: Object | None = None) -> Object:
+        url = self.endpoint_for(event_type)
         data: Object = {"object": copy.deepcopy(obj)}
         if previous:
             data["previous_attributes"] = copy.deepcopy(previous)
@@ -207,13 +209,13 @@ class Ledger:
             "created": self.now(),
             "data": data,
             "livemode": False,
-            "pending_webhooks": 1 if self.webhook_url else 0,
+            "pending_webhooks": 1 if url else 0,
             "request": {"id": self.request.id, "idempotency_key": self.request.idempotency_key},
             "type": event_type,
         }
         self.add(event)
-        if self.webhook_url:
-            self.queue_delivery(event, self.webhook_url, manual=False)
+        if url:
+            self.queue_delivery(event, url, manual=False)
         self.new_events.append(event)
         self._forget_old_events()
         return event
@@ -224,7 +226,7 @@ class Ledger:
         delivery = {
             "id": f"whdel_{number}", "event": event["id"], "type": event["type"], "url": url,
             "status": "pending", "attempts": [], "manual": manual,
-            "created": self._now(), "next_attempt_at": self._now(),
+            "created": self._now(), "next_attempt_at": None if manual else self._now(),
         }
         self.state["deliveries"].append(delivery)
         return delivery

@@ -290,7 +290,7 @@ def _leaves(node: Any, prefix: str) -> Iterable[str]:
     elif isinstance(node, list) and node:
         for index, value in enumerate(node):
             yield from _leaves(value, f"{prefix}[{index}]")
-    else:
+    elif prefix:
         yield prefix
 
 

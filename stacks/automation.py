@@ -150,12 +150,13 @@ class StackOperations:
             deployment.deployment["pending_operations"] = []
             stack.import_stack(deployment)
 
-    def up(self, spec: HostingSpec, recorder: StepRecorder | None = None) -> auto.UpResult:
+    def up(self, spec: HostingSpec, recorder: StepRecorder | None = None, refresh: bool = True) -> auto.UpResult:
+        """`refresh` first (the default): converging means matching reality, so a change made
+        behind our back (an account suspended in WHM, a record edited in PowerDNS) is seen and
+        undone. A stack that never converged has nothing to refresh."""
         recorder = recorder or StepRecorder()
         stack = self._stack(spec.stack_name, program_for(spec))
-        # refresh first: converging means matching reality, so a change made behind our
-        # back (an account suspended in WHM, a record edited in PowerDNS) is seen and undone.
-        return self._run(stack, lambda: stack.up(on_event=recorder, color="never", refresh=True))
+        return self._run(stack, lambda: stack.up(on_event=recorder, color="never", refresh=refresh))
 
     def preview(self, spec: HostingSpec, recorder: StepRecorder | None = None) -> auto.PreviewResult:
         recorder = recorder or StepRecorder()

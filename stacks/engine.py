@@ -6,6 +6,7 @@ and all stacks share one backend and one passphrase wherever the worker runs.
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import tempfile
@@ -49,7 +50,9 @@ def engine_env(settings: Settings) -> dict[str, str]:
     }
 
 
+@functools.cache
 def pulumi_command() -> auto.PulumiCommand:
+    """Built once per process: constructing it runs `pulumi version` to check compatibility."""
     return auto.PulumiCommand(root=str(pulumi_cli.bin_dir().parent))
 
 

@@ -53,6 +53,7 @@ class HostingSpec:
     ssh_address: str
     suspended: bool = False
     terminated: bool = False
+    converged_before: bool = False    # reached 'ready' once: worth refreshing before up
     auth_code: str | None = field(default=None, repr=False)
     mailboxes: tuple[MailboxSpec, ...] = ()
     records: tuple[RecordSpec, ...] = ()
@@ -71,7 +72,7 @@ SUSPENDED_STATES = {"suspended"}
 TERMINATED_STATES = {"terminated"}
 
 _SUBSCRIPTION = """
-    SELECT s.id, s.status, s.server_id, u.email, c.first_name, c.last_name,
+    SELECT s.id, s.status, s.server_id, s.activated_at, u.email, c.first_name, c.last_name,
            p.slug, p.whm_package, p.disk_quota_mb, p.mailbox_count, p.mailbox_quota_mb,
            d.id AS domain_id, d.name AS domain, d.mode AS domain_mode, d.auth_code_encrypted
       FROM subscriptions s
@@ -144,6 +145,7 @@ def build_spec(conn: psycopg.Connection, subscription_id: int, settings: Setting
         ssh_address=settings.SSH_ADDRESS or f"{server['ip_address']}:22",
         suspended=row["status"] in SUSPENDED_STATES,
         terminated=row["status"] in TERMINATED_STATES,
+        converged_before=row["activated_at"] is not None,
         auth_code=decrypt(settings, bytes(auth)) if auth else None,
         mailboxes=tuple(list(mailboxes.values())[: row["mailbox_count"]]),
         records=tuple(RecordSpec(r["name"], r["type"], r["content"], r["ttl"]) for r in records),

@@ -14,6 +14,11 @@ import pytest
 CHECKOUT = Path(__file__).resolve().parents[1]
 os.environ["MPANEL_STATE_DIR"] = str(CHECKOUT / ".state-test")
 os.environ["MPANEL_PORT_BASE"] = os.environ.get("MPANEL_TEST_PORT_BASE", "26000")
+os.environ["MPANEL_APP_PORT"] = str(int(os.environ["MPANEL_PORT_BASE"]) + 271)
+# The lifecycle as the end-to-end tests exercise it: the seed's test mode on, and billing
+# deadlines at zero so suspension and termination follow their events at once.
+os.environ.update(MARKETING_TEST_MODE="true", MARKETING_OVERRIDE_CODE="TESTFREE", MARKETING_AUTO_PROVISION="true",
+                  SUSPEND_AFTER_DAYS="0", TERMINATE_AFTER_DAYS="0")
 # Configuration must come from the local servers, never from a developer's shell.
 for _name in ("DATABASE_URL", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "CPANEL_WHM_URL",
               "CPANEL_WHM_API_TOKEN", "NAMESILO_API_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET",

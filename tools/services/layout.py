@@ -38,6 +38,15 @@ class Layout:
     def port(self, name: str) -> int:
         return self.port_base + PORT_OFFSETS[name]
 
+    @property
+    def app_port(self) -> int:
+        """The web application's port: the seed's 2271 unless MPANEL_APP_PORT says otherwise."""
+        return int(os.environ.get("MPANEL_APP_PORT") or 2271)
+
+    @property
+    def app_url(self) -> str:
+        return f"http://127.0.0.1:{self.app_port}"
+
     def dir(self, name: str) -> Path:
         path = self.root / name
         path.mkdir(parents=True, exist_ok=True)
@@ -115,6 +124,7 @@ class Layout:
             "STRIPE_SECRET_KEY": s["stripe_secret_key"],
             "STRIPE_WEBHOOK_SECRET": s["stripe_webhook_secret"],
             "MARKETING_API_KEY": s["marketing_api_key"],
+            "APP_URL": self.app_url,
             "MPANEL_ENCRYPTION_KEY": s["encryption_key"],
             "ACME_ACCOUNT_KEY_PATH": str(self.root / "acme-account.pem"),
         }

@@ -411,11 +411,25 @@ class NameSiloSandbox(HttpSandbox):
     secret_key = "namesilo_api_key"
 
 
+class StripeSandbox(HttpSandbox):
+    """Signed webhooks go to the application at APP_URL, as Stripe's dashboard endpoint would."""
+
+    name = "stripe"
+    module = "sandbox.stripe"
+    port_name = "stripe"
+    secret_flag = "--key"
+    secret_key = "stripe_secret_key"
+
+    def args(self) -> list[str]:
+        return [*super().args(), "--webhook-secret", self.layout.secrets()["stripe_webhook_secret"],
+                "--webhook-url", f"{self.layout.app_url}/api/webhooks/stripe"]
+
+
 def all_servers(layout: Layout) -> list[Server]:
     """In start order: PowerDNS before pebble (pebble resolves through it)."""
     servers: list[Server] = [Postgres(layout), PowerDNS(layout), Pebble(layout), Dovecot(layout), SmtpSink(layout),
                              Sshd(layout)]
-    for sandbox in (WhmSandbox, NameSiloSandbox):
+    for sandbox in (WhmSandbox, NameSiloSandbox, StripeSandbox):
         if Path(__file__).resolve().parents[2].joinpath("sandbox", sandbox.module.split(".")[1] + ".py").exists():
             servers.append(sandbox(layout))
     return servers

@@ -1,0 +1,124 @@
+"""The real application and worker, started as a new user would run them, over HTTP."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import mailbox
+import subprocess
+import sys
+import time
+from email import policy
+
+import pytest
+import requests
+
+
+def wait_for(predicate, deadline: float = 60, what: str = "condition", every: float = 0.1):
+    give_up = time.monotonic() + deadline
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > give_up:
+            raise AssertionError(f"timed out after {deadline:.0f}s waiting for {what}")
+        time.sleep(every)
+
+
+class Mpanel:
+    """What a client of the running system can do: the marketing site, Stripe, a mail reader."""
+
+    def __init__(self, settings, layout):
+        self.s = settings
+        self.url = layout.app_url
+        self.stripe = settings.STRIPE_API_BASE
+
+    # marketing site
+    def checkout(self, payload: dict, api_key: str | None = None) -> requests.Response:
+        return requests.post(f"{self.url}/api/marketing/checkout-intent", json=payload, timeout=30,
+                             headers={"X-API-Key": self.s.MARKETING_API_KEY if api_key is None else api_key})
+
+    def status(self, subscription_id: int) -> dict:
+        r = requests.get(f"{self.url}/api/marketing/subscriptions/{subscription_id}/status",
+                         headers={"X-API-Key": self.s.MARKETING_API_KEY}, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def wait_until(self, subscription_id: int, deadline: float = 120, **expected) -> dict:
+        def matches():
+            st = self.status(subscription_id)
+            return st if all(st.get(k) == v for k, v in expected.items()) else None
+        return wait_for(matches, deadline, f"subscription {subscription_id} to reach {expected}", every=0.25)
+
+    # Stripe stand-in
+    def pay(self, session_id: str, card: str = "4242 4242 4242 4242") -> requests.Response:
+        return requests.post(f"{self.stripe}/_sandbox/checkout/{session_id}/pay", json={"card": card}, timeout=30)
+
+    def stripe_control(self, path: str, body: dict | None = None) -> dict:
+        r = requests.post(f"{self.stripe}/_sandbox/{path}", json=body or {}, timeout=30)
+        r.raise_for_status()
+        return r.json()
+
+    def stripe_events(self, **params) -> list[dict]:
+        r = requests.get(f"{self.stripe}/v1/events", params={"limit": 100, **params}, timeout=10,
+                         headers={"Authorization": f"Bearer {self.s.STRIPE_SECRET_KEY}"})
+        r.raise_for_status()
+        return r.json()["data"]
+
+    def webhook(self, event: dict | bytes, *, secret: str | None = None, timestamp: int | None = None,
+                signature: str | None = None) -> requests.Response:
+        """Deliver an event as Stripe does, signing it ourselves (api-contracts.md)."""
+        body = event if isinstance(event, bytes) else json.dumps(event).encode()
+        t = int(time.time()) if timestamp is None else timestamp
+        mac = hmac.new((secret or self.s.STRIPE_WEBHOOK_SECRET).encode(), f"{t}.".encode() + body,
+                       hashlib.sha256).hexdigest()
+        header = signature if signature is not None else f"t={t},v1={mac}"
+        return requests.post(f"{self.url}/api/webhooks/stripe", data=body, timeout=10,
+                             headers={"Content-Type": "application/json", "Stripe-Signature": header})
+
+    # mail
+    def mails_to(self, recipient: str) -> list:
+        """Messages the SMTP server received for `recipient`, parsed (text and HTML parts)."""
+        from email import message_from_bytes
+
+        box = mailbox.Maildir(self.s.SMTP_MAILDIR, create=True)
+        messages = [message_from_bytes(m.as_bytes(), policy=policy.default) for m in box]
+        return [m for m in messages if recipient.lower() in (m.get("To") or "").lower()]
+
+
+@pytest.fixture(scope="session")
+def mpanel(settings, layout):
+    """`mpanel serve` and `mpanel worker`, as `make run` starts them, for the whole session."""
+    children = [
+        subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(layout.app_port)]),
+        subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--concurrency", "2"]),
+    ]
+    client = Mpanel(settings, layout)
+
+    def up():
+        try:
+            return requests.get(f"{client.url}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+    wait_for(up, 30, "the app to answer")
+    yield client
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.wait(60)
+
+
+def seed_payload(**changes) -> dict:
+    """The seed's curl example, made unique."""
+    import secrets
+
+    token = secrets.token_hex(4)
+    payload = {
+        "planSlug": "shared_student", "billingCycle": "monthly", "domain": f"test-site-{token}.com",
+        "domainMode": "external",
+        "customer": {"email": f"test-{token}@example.com", "firstName": "Test", "lastName": "Customer"},
+        "account": {"password": "TestPassword123!"},
+    }
+    for key, value in changes.items():
+        payload[key] = value
+    return payload
