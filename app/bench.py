@@ -195,3 +195,93 @@ def bench_converge(n: int) -> int:
     for name, values in sorted(per_resource.items(), key=lambda kv: -statistics.median(kv[1])):
         print(f"  {name:16} {_ms(statistics.median(values))}")
     return 0
+
+
+# --- the customer journey: webhook answers, paid-to-welcome, draining a burst ---------------
+
+def _signed(settings: Settings, event: dict) -> tuple[bytes, dict]:
+    import hashlib
+    import hmac
+    import json
+
+    body = json.dumps(event).encode()
+    t = int(time.time())
+    mac = hmac.new(settings.STRIPE_WEBHOOK_SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return body, {"Content-Type": "application/json", "Stripe-Signature": f"t={t},v1={mac}"}
+
+
+def _welcome_arrived(settings: Settings, email: str) -> bool:
+    import mailbox
+
+    return any(email.lower() in (m.get("To") or "").lower()
+               for m in mailbox.Maildir(settings.SMTP_MAILDIR, create=True))
+
+
+def _checkout(settings: Settings, session) -> tuple[int, str, str]:
+    from app.demo import seed_checkout
+
+    token = secrets.token_hex(4)
+    payload = seed_checkout(token)
+    r = session.post(f"{settings.APP_URL}/api/marketing/checkout-intent", json=payload,
+                     headers={"X-API-Key": settings.MARKETING_API_KEY}, timeout=30)
+    r.raise_for_status()
+    body = r.json()
+    return body["subscriptionId"], body["checkoutSessionId"], payload["customer"]["email"]
+
+
+def bench_journey(n: int) -> int:
+    """Needs the running system (`make run`): the app, the worker and the Stripe stand-in."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    settings = Settings.from_env()
+    session = requests.Session()
+    # 1. a burst of 200 signed webhooks, 8 senders at once, as Stripe's retries can produce
+    events = [{"id": f"evt_bench_{secrets.token_hex(8)}", "object": "event", "type": "invoice.paid",
+               "created": int(time.time()), "data": {"object": {"id": "in_bench", "object": "invoice"}}}
+              for _ in range(200)]
+
+    def send(event) -> float:
+        body, headers = _signed(settings, event)
+        started = time.perf_counter()
+        r = requests.post(f"{settings.APP_URL}/api/webhooks/stripe", data=body, headers=headers, timeout=30)
+        r.raise_for_status()
+        return time.perf_counter() - started
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(send, events))
+    print(f"webhook answer time, burst of 200 (8 concurrent senders): median {_ms(statistics.median(answers)).strip()}"
+          f", p99 {_ms(percentile(answers, 99)).strip()}")
+
+    # 2. paid -> welcome email, one checkout at a time
+    paid_to_welcome = []
+    for _ in range(n):
+        sid, cs, email = _checkout(settings, session)
+        started = time.perf_counter()
+        session.post(f"{settings.STRIPE_API_BASE}/_sandbox/checkout/{cs}/pay", json={"card": "4242424242424242"},
+                     timeout=30).raise_for_status()
+        deadline = started + 300
+        while not _welcome_arrived(settings, email):
+            if time.perf_counter() > deadline:
+                raise SystemExit(f"subscription {sid}: no welcome email after 300 s")
+            time.sleep(0.1)
+        paid_to_welcome.append(time.perf_counter() - started)
+    print(f"paid webhook -> welcome email in the SMTP server ({n} checkouts): median "
+          f"{statistics.median(paid_to_welcome):.1f} s, p95 {percentile(paid_to_welcome, 95):.1f} s")
+
+    # 3. twenty paid checkouts at once, drained at the default worker concurrency
+    burst = [_checkout(settings, session) for _ in range(20)]
+    started = time.perf_counter()
+    for _, cs, _ in burst:
+        session.post(f"{settings.STRIPE_API_BASE}/_sandbox/checkout/{cs}/pay", json={"card": "4242424242424242"},
+                     timeout=30).raise_for_status()
+    waiting = {email for _, _, email in burst}
+    while waiting:
+        waiting = {e for e in waiting if not _welcome_arrived(settings, e)}
+        if time.perf_counter() - started > 900:
+            raise SystemExit(f"{len(waiting)} of 20 checkouts not welcomed after 900 s")
+        time.sleep(0.25)
+    print(f"20 paid checkouts drained (all welcomed) in {time.perf_counter() - started:.1f} s "
+          f"at worker concurrency {__import__('os').environ.get('MPANEL_WORKER_CONCURRENCY', 2)}")
+    return 0

@@ -82,7 +82,14 @@ def cmd_stacks(args) -> int:
 def cmd_bench(args) -> int:
     from app import bench
 
-    return {"providers": bench.bench_providers, "converge": bench.bench_converge}[args.what](args.n)
+    return {"providers": bench.bench_providers, "converge": bench.bench_converge,
+            "journey": bench.bench_journey}[args.what](args.n)
+
+
+def cmd_demo(args) -> int:
+    from app import demo
+
+    return demo.run()
 
 
 def cmd_serve(args) -> int:
@@ -158,6 +165,8 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=cmd_db)
 
     sub.add_parser("doctor", help="check every component for real").set_defaults(fn=cmd_doctor)
+    sub.add_parser("demo", help="the seed's local testing checklist against the running system").set_defaults(
+        fn=cmd_demo)
 
     w = sub.add_parser("worker", help="run converge jobs from the queue")
     w.add_argument("--concurrency", type=int, default=int(os.environ.get("MPANEL_WORKER_CONCURRENCY", 2)),
@@ -170,7 +179,7 @@ def parser() -> argparse.ArgumentParser:
     st.set_defaults(fn=cmd_stacks)
 
     b = sub.add_parser("bench", help="measure speed against the local servers")
-    b.add_argument("what", choices=["providers", "converge"])
+    b.add_argument("what", choices=["providers", "converge", "journey"])
     b.add_argument("-n", type=int, default=5, help="samples per figure")
     b.set_defaults(fn=cmd_bench)
 

@@ -92,6 +92,7 @@ from .stripe_webhooks import WebhookSender, WebhookSettings, event_payload, sign
 log = logging.getLogger("sandbox.stripe")
 
 IDEMPOTENCY_TTL = 24 * 3600
+IDEMPOTENCY_LIMIT = 2000
 _VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
 
 Handler = Callable[..., dict]
@@ -395,7 +396,10 @@ def _answer(led: Ledger, handler: Handler, billing: Billing, tree: dict[str, Any
     body = led.render(obj, expand)
     if key is not None:
         horizon = led.now() - IDEMPOTENCY_TTL
-        kept = {k: v for k, v in led.state["idempotency"].items() if v["created"] > horizon}
+        # The library sends a key with every POST: keep a day's worth, and at most the
+        # newest IDEMPOTENCY_LIMIT, so the state file stays small.
+        recent = sorted(led.state["idempotency"].items(), key=lambda kv: kv[1]["created"])[-IDEMPOTENCY_LIMIT:]
+        kept = {k: v for k, v in recent if v["created"] > horizon}
         kept[key] = {"fingerprint": fingerprint(request.method, request.path, tree), "status": 200,
                      "body": json.dumps(body), "created": led.now(), "request_id": info.id}
         led.state["idempotency"] = kept

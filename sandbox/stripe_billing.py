@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from .stripe_cards import DECLINES, Card, CardProblem, Decline, read_card
 from .stripe_objects import Ledger, Object, changed_attributes, list_object, new_id
-from .stripe_params import CLEAR, Params, StripeError, invalid, merge_metadata, no_such
+from .stripe_params import Params, StripeError, invalid, merge_metadata
 
 INTERVALS = ("day", "week", "month", "year")
 ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd",
@@ -130,7 +130,7 @@ class Billing:
         if bool(product_id) == bool(product_data):
             raise invalid("You must specify either `product` or `product_data` when creating a price.")
         if product_id:
-            product = led.get("product", product_id, "product")
+            led.get("product", product_id, "product")
         unit_amount = p.integer("unit_amount", minimum=0)
         decimal = p.decimal("unit_amount_decimal", minimum=0)
         if unit_amount is not None and decimal is not None:
@@ -165,21 +165,21 @@ class Billing:
             "type": "recurring" if recurring else "one_time",
             "unit_amount": unit_amount, "unit_amount_decimal": str(unit_amount),
         }
+        product = None
         if product_data is not None:
-            product_params = product_data
             product = {
-                "id": new_id("prod_", 14), "object": "product", "active": _flag(product_params.boolean("active"), True),
+                "id": new_id("prod_", 14), "object": "product", "active": _flag(product_data.boolean("active"), True),
                 "created": led.now(), "default_price": None, "description": None, "images": [],
-                "livemode": False, "marketing_features": [], "metadata": merge_metadata({}, product_params.metadata()),
-                "name": product_params.text("name", required=True), "package_dimensions": None, "shippable": None,
-                "statement_descriptor": product_params.text("statement_descriptor"), "tax_code": None,
-                "type": "service", "unit_label": product_params.text("unit_label"),
+                "livemode": False, "marketing_features": [], "metadata": merge_metadata({}, product_data.metadata()),
+                "name": product_data.text("name", required=True), "package_dimensions": None, "shippable": None,
+                "statement_descriptor": product_data.text("statement_descriptor"), "tax_code": None,
+                "type": "service", "unit_label": product_data.text("unit_label"),
                 "updated": led.now(), "url": None,
             }
             price["product"] = product["id"]
         p.reject_unknown()
         self._claim_lookup_key(led, lookup_key, transfer, price["id"])
-        if product_data is not None:
+        if product is not None:
             led.add(product)
             led.emit("product.created", product)
         led.add(price)
@@ -413,7 +413,8 @@ class Billing:
         customer_email = p.text("customer_email", max_length=512, empty_is_none=True)
         if customer_id and customer_email:
             raise invalid("You may only specify one of these parameters: customer, customer_email.")
-        customer = led.get("customer", customer_id, "customer") if customer_id else None
+        if customer_id:
+            led.get("customer", customer_id, "customer")
         allow_codes = p.boolean("allow_promotion_codes")
         discount_params = p.children("discounts")
         if allow_codes is not None and discount_params:
@@ -482,8 +483,6 @@ class Billing:
             "line_items": lines, "subscription_data": {"metadata": sub_metadata, "description": sub_description},
             "payment_intent": None,
         }
-        if customer is not None and customer.get("deleted"):
-            raise no_such("customer", customer_id, "customer")
         self._price_session(led, session)
         return session
 

@@ -144,7 +144,8 @@ class Ledger:
         before = params.text("ending_before")
         if after and before:
             raise invalid("You may only specify one of these parameters: ending_before, starting_after.")
-        items = list(matching)
+        created_ok = _created_filter(params)
+        items = [item for item in matching if created_ok(item.get("created", 0))]
         ids = [item["id"] for item in items]
         if after:
             if after not in ids and self.find(kind, after) is None:
@@ -239,6 +240,19 @@ class Ledger:
             events.pop(order.pop(0), None)
         kept = set(order)
         self.state["deliveries"] = [d for d in self.state["deliveries"] if d["event"] in kept]
+
+
+def _created_filter(params: Params) -> Callable[[int], bool]:
+    """The ``created`` filter lists take: an exact time or ``created[gte]=...`` and friends."""
+    if not params.has("created"):
+        return lambda _created: True
+    if not isinstance(params.tree["created"], dict):
+        exact = params.integer("created")
+        return lambda created: created == exact
+    bounds = params.child("created")
+    gt, gte, lt, lte = (bounds.integer(name) for name in ("gt", "gte", "lt", "lte"))
+    return lambda created: ((gt is None or created > gt) and (gte is None or created >= gte)
+                            and (lt is None or created < lt) and (lte is None or created <= lte))
 
 
 def list_object(data: list[Object], url: str, has_more: bool = False) -> Object:

@@ -279,7 +279,8 @@ def test_an_injected_fault_answers_a_stripe_error_with_the_faults_status(stand_i
     assert stand_in.checkout(price.id).id.startswith("cs_test_")  # a fault fires once by default
 
 
-def test_the_library_retries_an_injected_503_with_the_same_idempotency_key(stand_in):
+def test_the_library_retries_an_injected_503_with_the_same_idempotency_key(stand_in, monkeypatch):
+    monkeypatch.setattr(stripe._http_client.HTTPClient, "_sleep_time_seconds", lambda *args: 0)
     client = stripe.StripeClient(KEY, base_addresses={"api": stand_in.url}, max_network_retries=2)
     stand_in.control("POST", "/faults", {"operation": "customers.create", "kind": "code", "code": 503},
                      expect=201)
@@ -315,3 +316,13 @@ def test_objects_survive_a_restart_of_the_stand_in(stand_in_factory):
 
     assert second.client.v1.prices.retrieve(price.id).lookup_key == "student_monthly"
     assert second.event_types() == ["product.created", "price.created"]
+
+
+def test_lists_filter_on_created_ranges(stand_in):
+    ada = stand_in.client.v1.customers.create(params={"email": "ada@shop.example"})
+
+    after = stand_in.client.v1.customers.list(params={"created": {"gt": ada.created}}).data
+    since = stand_in.client.v1.customers.list(params={"created": {"gte": ada.created}}).data
+    nothing_yet = stand_in.client.v1.events.list(params={"created": {"gt": ada.created + 3600}}).data
+
+    assert after == [] and [c.id for c in since] == [ada.id] and nothing_yet == []

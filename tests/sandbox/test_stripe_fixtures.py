@@ -16,6 +16,7 @@ from typing import Any, Callable
 import pytest
 import requests
 import stripe
+from waitress import wasyncore
 from waitress.server import create_server
 
 from sandbox.stripe import create_app
@@ -43,17 +44,22 @@ class StripeStandIn:
 
     def __init__(self, state_path: Path, **options: Any):
         self.app = create_app(state_path, KEY, **options)
-        self.server = create_server(self.app, host="127.0.0.1", port=0, threads=8)
+        self.server = create_server(self.app, host="127.0.0.1", port=0, threads=8, asyncore_loop_timeout=0.05)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         self.client = stripe.StripeClient(KEY, base_addresses={"api": self.url}, max_network_retries=0)
 
     def stop(self) -> None:
+        if not self.thread.is_alive():
+            return
         self.app.extensions["sandbox.stripe.webhooks"].stop()
-        self.server.close()
+        # Close every socket from inside waitress's own loop (kept-alive connections
+        # would keep it running); the loop ends when nothing is left to watch.
+        self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
         self.server.task_dispatcher.shutdown()
         self.thread.join(timeout=5)
+        assert not self.thread.is_alive(), "waitress did not stop"
 
     # -- control API ---------------------------------------------------------------
 
@@ -146,7 +152,7 @@ class WebhookReceiver:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/stripe"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     def stop(self) -> None:

@@ -1,0 +1,155 @@
+"""Stripe webhooks: signatures enforced, duplicates and shuffles harmless, the lifecycle followed."""
+from __future__ import annotations
+
+import json
+import random
+import time
+
+import psycopg
+import pytest
+
+from tests.e2e.conftest import seed_payload, wait_for
+from tests.stacks.conftest import Servers
+
+
+def _recorded(settings, event_id: str) -> bool:
+    with psycopg.connect(settings.DATABASE_URL) as conn:
+        return conn.execute("SELECT 1 FROM stripe_events WHERE id = %s", (event_id,)).fetchone() is not None
+
+
+def _fake_event(kind: str = "invoice.paid") -> dict:
+    return {"id": f"evt_test_{random.randrange(1 << 40):x}", "object": "event", "type": kind,
+            "created": int(time.time()), "data": {"object": {"id": "in_unknown", "object": "invoice"}}}
+
+
+@pytest.mark.parametrize("how", ["wrong secret", "stale timestamp", "malformed header", "altered body"])
+def test_a_bad_signature_is_rejected_and_changes_nothing(mpanel, settings, how):
+    event = _fake_event()
+    if how == "wrong secret":
+        answer = mpanel.webhook(event, secret="whsec_not_the_right_one")
+    elif how == "stale timestamp":
+        answer = mpanel.webhook(event, timestamp=int(time.time()) - 400)
+    elif how == "malformed header":
+        answer = mpanel.webhook(event, signature="this is not a signature")
+    else:
+        good = mpanel.webhook  # sign one body, send another
+        body = json.dumps(event).encode()
+        import hashlib
+        import hmac
+        t = int(time.time())
+        mac = hmac.new(settings.STRIPE_WEBHOOK_SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+        answer = good(body.replace(b"invoice.paid", b"invoice.payment_failed"), signature=f"t={t},v1={mac}")
+    assert answer.status_code == 400 and answer.json()["field"] in ("Stripe-Signature", "body")
+    assert not _recorded(settings, event["id"])
+
+
+def test_a_correctly_signed_event_is_recorded_once_and_a_duplicate_is_acknowledged(mpanel, settings):
+    event = _fake_event()
+    first, second = mpanel.webhook(event), mpanel.webhook(event)
+    assert first.status_code == 200 and second.status_code == 200
+    assert second.json().get("duplicate") is True
+    assert _recorded(settings, event["id"])
+
+
+@pytest.fixture
+def paused_delivery(mpanel):
+    mpanel.stripe_control("webhooks", {"paused": True})
+    yield
+    mpanel.stripe_control("webhooks", {"paused": False})
+
+
+def test_duplicated_shuffled_and_late_events_give_one_account_one_registration_one_email(
+        mpanel, settings, paused_delivery):
+    payload = seed_payload(domainMode="new_registration")
+    body = mpanel.checkout(payload).json()
+    since = int(time.time()) - 1
+    assert mpanel.pay(body["checkoutSessionId"]).status_code == 200
+    events = [e for e in mpanel.stripe_events() if e["created"] >= since]
+    assert any(e["type"] == "checkout.session.completed" for e in events)
+
+    deliveries = events * 3
+    random.shuffle(deliveries)
+    for event in deliveries:
+        assert mpanel.webhook(event).status_code == 200
+    mpanel.wait_until(body["subscriptionId"], provisioningStatus="ready")
+    mpanel.stripe_control("webhooks", {"paused": False})  # Stripe's own (late) deliveries now arrive too
+    wait_for(lambda: mpanel.mails_to(payload["customer"]["email"]), 60, "the welcome email")
+
+    servers = Servers(settings)
+    assert len(servers.whm_accounts_for(payload["domain"])) == 1
+    listed = servers.namesilo("listDomains")["domains"]
+    names = [d if isinstance(d, str) else d.get("domain") for d in listed]
+    assert names.count(payload["domain"]) == 1
+    wait_for(lambda: _all_processed(settings), 60, "every delivered event to be processed")
+    assert len(mpanel.mails_to(payload["customer"]["email"])) == 1
+
+
+def _all_processed(settings) -> bool:
+    with psycopg.connect(settings.DATABASE_URL) as conn:
+        return conn.execute("SELECT count(*) FROM stripe_events WHERE processed_at IS NULL").fetchone()[0] == 0
+
+
+@pytest.fixture
+def active_account(mpanel, settings):
+    payload = seed_payload()
+    body = mpanel.checkout(payload).json()
+    mpanel.pay(body["checkoutSessionId"])
+    mpanel.wait_until(body["subscriptionId"], provisioningStatus="ready")
+    with psycopg.connect(settings.DATABASE_URL) as conn:
+        stripe_sub = conn.execute("SELECT stripe_subscription_id FROM subscriptions WHERE id = %s",
+                                  (body["subscriptionId"],)).fetchone()[0]
+    return body["subscriptionId"], stripe_sub, payload
+
+
+def test_a_failed_renewal_suspends_and_a_paid_one_reactivates(mpanel, settings, active_account):
+    sid, stripe_sub, payload = active_account
+    servers = Servers(settings)
+    mpanel.stripe_control(f"subscriptions/{stripe_sub}/advance", {"outcome": "renewal_failed"})
+    mpanel.wait_until(sid, status="suspended", websiteStatus="suspended")
+    assert int(servers.whm_accounts_for(payload["domain"])[0]["suspended"]) == 1
+
+    mpanel.stripe_control(f"subscriptions/{stripe_sub}/advance", {"outcome": "renewal_paid"})
+    mpanel.wait_until(sid, status="active", websiteStatus="active")
+    assert int(servers.whm_accounts_for(payload["domain"])[0]["suspended"]) == 0
+    subjects = wait_for(lambda: (lambda s: s if len(s) >= 3 else None)(
+        [m["Subject"] for m in mpanel.mails_to(payload["customer"]["email"])]), 60, "three emails")
+    assert any("suspend" in s.lower() for s in subjects) and any("reactiv" in s.lower() for s in subjects)
+
+
+def test_a_plan_change_in_stripe_changes_the_package_in_place(mpanel, settings, active_account):
+    from app import billing, db
+
+    sid, stripe_sub, payload = active_account
+    with db.transaction(settings.DATABASE_URL) as conn:
+        plan = conn.execute("SELECT * FROM plans WHERE slug = 'shared_business'").fetchone()
+        new_price = billing.price_for(conn, settings, plan, "monthly")
+    client = billing.client(settings)
+    item = client.v1.subscriptions.retrieve(stripe_sub)["items"]["data"][0]["id"]
+    client.v1.subscriptions.update(stripe_sub, params={"items": [{"id": item, "price": new_price}],
+                                                       "proration_behavior": "none"})
+    servers = Servers(settings)
+    wait_for(lambda: servers.whm_accounts_for(payload["domain"])[0]["plan"] == "mpanel_business", 120,
+             "the WHM package to change")
+    mpanel.wait_until(sid, provisioningStatus="ready")
+
+
+def test_cancellation_at_period_end_waits_then_destroys_everything(mpanel, settings, active_account):
+    from app import billing
+
+    sid, stripe_sub, payload = active_account
+    billing.client(settings).v1.subscriptions.update(stripe_sub, params={"cancel_at_period_end": True})
+    wait_for(lambda: _cancel_flag(settings, sid), 30, "cancel_at_period_end to be recorded")
+    assert mpanel.status(sid)["status"] == "active"
+
+    mpanel.stripe_control(f"subscriptions/{stripe_sub}/advance", {"outcome": "period_end"})
+    mpanel.wait_until(sid, provisioningStatus="destroyed", deadline=120)
+    servers = Servers(settings)
+    assert servers.whm_accounts_for(payload["domain"]) == []
+    assert servers.zone(payload["domain"]) is None
+    wait_for(lambda: any("cancel" in (m["Subject"] or "").lower() for m in mpanel.mails_to(payload["customer"]["email"])),
+             60, "the cancellation email")
+
+
+def _cancel_flag(settings, sid) -> bool:
+    with psycopg.connect(settings.DATABASE_URL) as conn:
+        return conn.execute("SELECT cancel_at_period_end FROM subscriptions WHERE id = %s", (sid,)).fetchone()[0]
