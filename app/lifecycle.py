@@ -222,9 +222,9 @@ def process_event(settings: Settings, event_id: str) -> Outcome:
     return outcome
 
 
-def record_event(settings: Settings, event: dict) -> bool:
-    """Keep the event (unique id). True when it still needs processing: new, or recorded by a
-    delivery whose enqueue failed (Stripe's retry then gets it processed instead of lost)."""
+def record_event(settings: Settings, event: dict) -> tuple[bool, bool]:
+    """Keep the event (unique id). Returns (new, needs_processing): a repeat delivery of an
+    event whose enqueue failed still needs processing, so Stripe's retry gets it done."""
     from psycopg.types.json import Jsonb
 
     with db.transaction(settings.DATABASE_URL) as conn:
@@ -233,4 +233,4 @@ def record_event(settings: Settings, event: dict) -> bool:
                ON CONFLICT (id) DO UPDATE SET received_at = stripe_events.received_at
                RETURNING processed_at, (xmax = 0) AS inserted""",
             (event["id"], event["type"], event.get("created") or 0, Jsonb(event))).fetchone()
-    return row["processed_at"] is None
+    return row["inserted"], row["processed_at"] is None

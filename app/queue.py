@@ -176,13 +176,13 @@ def renew_certificates(timestamp: int) -> int:
 
 @queue.periodic(cron="* * * * *")
 @queue.task(name="retry_stalled_jobs", queue="maintenance")
-def retry_stalled_jobs(timestamp: int) -> int:
+async def retry_stalled_jobs(timestamp: int) -> int:
     """A worker killed mid-run leaves its job `doing` (and its lock held): hand it back to the queue.
 
     The next run recovers the stack itself (stacks.automation.StackOperations.recover).
     """
-    stalled = list(queue.job_manager.get_stalled_jobs(seconds_since_heartbeat=60))
+    stalled = list(await queue.job_manager.get_stalled_jobs(seconds_since_heartbeat=60))
     for job in stalled:
         log.warning("retrying stalled job %s (%s)", job.id, job.task_name)
-        queue.job_manager.retry_job(job)
+        await queue.job_manager.retry_job(job)
     return len(stalled)

@@ -40,7 +40,22 @@ Choices where the contract is silent:
   ``payments`` through expand, ``invoice_payments``) and the older top-level
   ``subscription``, ``payment_intent``, ``charge`` and ``paid``. Subscriptions keep
   ``current_period_start/end`` at the top level as well as on each item.
+- Test clock (``POST /_sandbox/subscriptions/<id>/advance`` or ``python -m
+  sandbox.stripe advance``): ``renewal_paid`` starts the next period with a paid
+  invoice (``payment_intent.succeeded``, ``invoice.paid``,
+  ``invoice.payment_succeeded``, ``customer.subscription.updated``), or pays the
+  open invoice of a past_due subscription; ``renewal_failed`` starts the next
+  period with an open invoice (``payment_intent.payment_failed``,
+  ``invoice.payment_failed``, ``customer.subscription.updated`` to past_due), or
+  retries the open invoice; once a failed invoice has been attempted more than
+  ``--payment-retries`` times the subscription is canceled
+  (``customer.subscription.deleted``) or, with ``--after-failed-retries unpaid``,
+  marked unpaid. ``period_end`` renews like ``renewal_paid`` unless the
+  subscription is past_due or unpaid (then it ends for non-payment). Any outcome
+  on a subscription with ``cancel_at_period_end`` ends it.
 - Unknown parameters are refused ("Received unknown parameter"), as Stripe does.
+- Events are kept 30 days, at most the newest 5000; idempotency keys 24 hours,
+  at most the newest 2000. ``POST /_sandbox/reset`` empties everything.
 - Events use ``api_version`` 2025-03-31.basil whatever the request's
   ``Stripe-Version``; non-checkout writes emit Stripe's usual events too
   (``product.created``, ``price.created``, ``customer.updated``, ``refund.created``,
@@ -71,10 +86,10 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import parse_qsl
 
 import requests
-from flask import Flask, Response, redirect, render_template, request
-from flask import jsonify
+from flask import Flask, Response, current_app, jsonify, redirect, render_template, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from .control import ControlError, control_blueprint, json_object
@@ -338,7 +353,7 @@ def create_app(
 
     @control.get("/events/<event_id>/signed")
     def signed(event_id: str):
-        event = store.read()["objects"]["event"].get(event_id)
+        event = Ledger(store.read(), now).find("event", event_id)
         if event is None:
             raise ControlError(404, "no_such_event", f"no event {event_id}")
         if not sender.settings.secret:
@@ -357,14 +372,10 @@ def create_app(
 
 
 def _public_url() -> str:
-    from flask import current_app
-
     return current_app.config.get("STRIPE_PUBLIC_URL") or request.host_url
 
 
 def _request_params() -> dict[str, Any]:
-    from urllib.parse import parse_qsl
-
     pairs = parse_qsl(request.query_string.decode("utf-8", "replace"), keep_blank_values=True)
     if request.method == "POST":
         if request.mimetype not in ("", "application/x-www-form-urlencoded"):

@@ -9,16 +9,22 @@ an operation that fails halfway leaves neither objects nor events behind.
 from __future__ import annotations
 
 import copy
+import json
 import secrets
 import string
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from .state import Document
 from .stripe_params import Params, invalid, no_such
 
 API_VERSION = "2025-03-31.basil"
 EVENT_RETENTION_SECONDS = 30 * 24 * 3600  # Stripe keeps events for 30 days
+MAX_EVENTS = 5000
+# Kinds stored as JSON text rather than nested objects: events never change (but
+# for pending_webhooks) and are most of the state, and every transaction copies the
+# whole document, which costs nothing for a string.
+SEALED = frozenset({"event"})
 _ALPHABET = string.ascii_letters + string.digits
 
 Object = dict[str, Any]
@@ -111,14 +117,20 @@ class Ledger:
 
     def add(self, obj: Object) -> Object:
         kind = obj["object"]
-        self.state["objects"][kind][obj["id"]] = obj
+        self.state["objects"][kind][obj["id"]] = _seal(obj) if kind in SEALED else obj
         self.state["order"][kind].append(obj["id"])
         return obj
 
     def find(self, kind: str, object_id: str | None) -> Object | None:
+        """The stored object, to change in place (a fresh copy for sealed kinds: use ``replace``)."""
         if not object_id:
             return None
-        return self.state["objects"][kind].get(object_id)
+        found = self.state["objects"][kind].get(object_id)
+        return json.loads(found) if kind in SEALED and found is not None else found
+
+    def replace(self, obj: Object) -> None:
+        kind = obj["object"]
+        self.state["objects"][kind][obj["id"]] = _seal(obj) if kind in SEALED else obj
 
     def get(self, kind: str, object_id: str, param: str | None = "id") -> Object:
         obj = self.find(kind, object_id)
@@ -126,9 +138,11 @@ class Ledger:
             raise no_such(KINDS[kind].label, object_id, param)
         return obj
 
-    def newest_first(self, kind: str) -> list[Object]:
+    def newest_first(self, kind: str) -> Iterator[Object]:
         objects = self.state["objects"][kind]
-        return [objects[i] for i in reversed(self.state["order"][kind]) if i in objects]
+        for object_id in reversed(self.state["order"][kind]):
+            if object_id in objects:
+                yield json.loads(objects[object_id]) if kind in SEALED else objects[object_id]
 
     def remove(self, kind: str, object_id: str) -> None:
         self.state["objects"][kind].pop(object_id, None)
@@ -233,13 +247,18 @@ class Ledger:
         return delivery
 
     def _forget_old_events(self) -> None:
+        """Stripe keeps events 30 days; the sandbox also keeps at most MAX_EVENTS."""
         horizon = self.now() - EVENT_RETENTION_SECONDS
         order = self.state["order"]["event"]
         events = self.state["objects"]["event"]
-        while order and events.get(order[0], {}).get("created", horizon) < horizon:
+        forgotten = False
+        while order and (len(order) > MAX_EVENTS or order[0] not in events
+                         or json.loads(events[order[0]])["created"] < horizon):
             events.pop(order.pop(0), None)
-        kept = set(order)
-        self.state["deliveries"] = [d for d in self.state["deliveries"] if d["event"] in kept]
+            forgotten = True
+        if forgotten:
+            kept = set(order)
+            self.state["deliveries"] = [d for d in self.state["deliveries"] if d["event"] in kept]
 
 
 def _created_filter(params: Params) -> Callable[[int], bool]:
@@ -253,6 +272,10 @@ def _created_filter(params: Params) -> Callable[[int], bool]:
     gt, gte, lt, lte = (bounds.integer(name) for name in ("gt", "gte", "lt", "lte"))
     return lambda created: ((gt is None or created > gt) and (gte is None or created >= gte)
                             and (lt is None or created < lt) and (lte is None or created <= lte))
+
+
+def _seal(obj: Object) -> str:
+    return json.dumps(obj, separators=(",", ":"))
 
 
 def list_object(data: list[Object], url: str, has_more: bool = False) -> Object:

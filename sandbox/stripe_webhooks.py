@@ -153,10 +153,11 @@ class WebhookSender:
         if not url:
             raise ValueError("no webhook URL is configured")
         with self.store.change() as state:
-            event = state["objects"]["event"].get(event_id)
+            ledger = Ledger(state, self.now)
+            event = ledger.find("event", event_id)
             if event is None:
                 return None
-            delivery_id = Ledger(state, self.now).queue_delivery(event, url, manual=True)["id"]
+            delivery_id = ledger.queue_delivery(event, url, manual=True)["id"]
         return self._deliver(delivery_id)
 
     def _deliver(self, delivery_id: str) -> dict[str, Any] | None:
@@ -164,7 +165,7 @@ class WebhookSender:
         delivery = next((d for d in state["deliveries"] if d["id"] == delivery_id), None)
         if delivery is None:
             return None
-        event = state["objects"]["event"].get(delivery["event"])
+        event = Ledger(state, self.now).find("event", delivery["event"])
         if event is None:
             return self._record(delivery_id, {"at": self.now(), "status": None, "error": "event is gone"}, final=True)
         url = self.settings.url or delivery["url"]
@@ -203,7 +204,9 @@ class WebhookSender:
             else:
                 backoff = self.settings.retry_base * 2 ** (len(delivery["attempts"]) - 1)
                 delivery["next_attempt_at"] = self.now() + backoff
-            event = state["objects"]["event"].get(delivery["event"])
+            ledger = Ledger(state, self.now)
+            event = ledger.find("event", delivery["event"])
             if event is not None and not delivery["manual"] and delivery["status"] == "delivered":
                 event["pending_webhooks"] = 0
+                ledger.replace(event)
             return dict(delivery)

@@ -32,9 +32,9 @@ def stripe_webhook():
         raise ApiError(400, "invalid_json", "the body is not a Stripe event", "body") from None
     if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
         raise ApiError(400, "invalid_event", "the body is not a Stripe event", "body")
-    if not record_event(settings, event):
-        return jsonify(received=True, duplicate=True)
-    from app.queue import request_event_processing
+    new, needs_processing = record_event(settings, event)
+    if needs_processing:
+        from app.queue import request_event_processing
 
-    request_event_processing(event["id"])
-    return jsonify(received=True)
+        request_event_processing(event["id"])
+    return jsonify(received=True, duplicate=not new)
