@@ -199,16 +199,21 @@ class Ledger:
         if head not in node:
             raise invalid(f"This property cannot be expanded ({whole}).", "expand")
         value = node[head]
-        if isinstance(value, str):
-            kind = kind_of(value, head)
-            target = self.find(kind, value) if kind else None
-            if target is None:
-                raise invalid(f"This property cannot be expanded ({whole}).", "expand")
-            value = node[head] = copy.deepcopy(target)
+        if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+            value = node[head] = [self._target(item, head, whole) for item in value]  # e.g. discounts
+        elif isinstance(value, str):
+            value = node[head] = self._target(value, head, whole)
         elif value is not None and not isinstance(value, (dict, list)):
             raise invalid(f"This property cannot be expanded ({whole}).", "expand")
         if rest and value is not None:
             self._expand(value, rest, whole)
+
+    def _target(self, object_id: str, field: str, whole: str) -> Object:
+        kind = kind_of(object_id, field)
+        target = self.find(kind, object_id) if kind else None
+        if target is None:
+            raise invalid(f"This property cannot be expanded ({whole}).", "expand")
+        return copy.deepcopy(target)
 
     # -- events --------------------------------------------------------------------
 

@@ -326,3 +326,18 @@ def test_lists_filter_on_created_ranges(stand_in):
     nothing_yet = stand_in.client.v1.events.list(params={"created": {"gt": ada.created + 3600}}).data
 
     assert after == [] and [c.id for c in since] == [ada.id] and nothing_yet == []
+
+
+def test_expand_follows_ids_through_objects_lists_and_arrays(stand_in):
+    coupon = stand_in.client.v1.coupons.create(params={"percent_off": 10, "duration": "forever"})
+    stand_in.subscribe(discounts=[{"coupon": coupon.id}])
+
+    subs = stand_in.client.v1.subscriptions.list(
+        params={"expand": ["data.customer", "data.discounts", "data.latest_invoice.payment_intent"]}).data
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        stand_in.client.v1.subscriptions.list(params={"expand": ["data.status"]})
+
+    assert subs[0].customer.object == "customer"
+    assert subs[0].discounts[0].source.coupon == coupon.id
+    assert subs[0].latest_invoice.payment_intent.status == "succeeded"
+    assert refused.value.param == "expand"
