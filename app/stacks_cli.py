@@ -22,17 +22,28 @@ def _print_step(step: dict) -> None:
     print(f"  {SYMBOLS.get(step['op'], '?'):2} {step['op']:8} {step['resource_name']}", flush=True)
 
 
+def _short(value, limit: int = 72) -> str:
+    text = json.dumps(value)
+    if isinstance(value, str) and value.startswith("-----BEGIN"):
+        return f"<{value.split(chr(10))[0].strip('-').strip().lower()}, {len(value)} bytes>"
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
+
+
 def render_preview(steps: list[dict]) -> str:
-    """A readable diff: each change with its properties, secrets masked."""
+    """A readable diff: each change with its properties (old -> new), long values shortened,
+    secrets masked; deletions list only the resource."""
     lines = []
     for step in steps:
         if step.get("status") != "started" or step.get("op") in ("same", "read"):
             continue
         lines.append(f"{SYMBOLS.get(step['op'], '?'):2} {step['op']:18} {step['resource_name']}")
+        if step["op"] in ("delete", "delete-replaced"):
+            continue
         replaces = {k for k, v in (step.get("detailed_diff") or {}).items() if v.endswith("-replace")}
         for prop, change in (step.get("changes") or {}).items():
             mark = "  (forces replacement)" if prop in replaces else ""
-            lines.append(f"       {prop}: {json.dumps(change['old'])} -> {json.dumps(change['new'])}{mark}")
+            old = "" if step["op"] == "create" else f"{_short(change['old'])} -> "
+            lines.append(f"       {prop}: {old}{_short(change['new'])}{mark}")
     return "\n".join(lines) if lines else "no changes"
 
 

@@ -58,7 +58,9 @@ class StarterPageProvider(ResourceProvider):
     def check(self, olds, news):
         failures = [CheckFailure(k, f"{k} is required") for k in ("ssh_address", "ssh_user", "document_root")
                     if not news.get(k)]
-        if news.get("document_root") and not str(news["document_root"]).startswith("/"):
+        root = news.get("document_root")
+        # During preview a value computed from another resource is still unknown (not a str).
+        if isinstance(root, str) and not root.startswith("/"):
             failures.append(CheckFailure("document_root", "document_root must be an absolute path"))
         return CheckResult(news, failures)
 

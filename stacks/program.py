@@ -61,8 +61,11 @@ class HostingAccount(pulumi.ComponentResource):
             contact_email=spec.customer_email, suspended=spec.suspended,
             suspend_reason="Billing: payment overdue" if spec.suspended else None, opts=child)
 
+        # The account's id is its username, and unlike the username output it stays known
+        # while an in-place update (a plan change) is previewed: no spurious replacements.
+        cpanel_user = self.account.id
         self.tls = WhmSsl(
-            "tls", domain=spec.domain, username=self.account.username,
+            "tls", domain=spec.domain, username=cpanel_user,
             certificate_pem=self.certificate.certificate_pem, private_key_pem=self.certificate.private_key_pem,
             chain_pem=self.certificate.chain_pem, force_https=True, opts=after(self.account, self.certificate))
 
@@ -74,10 +77,10 @@ class HostingAccount(pulumi.ComponentResource):
             for m in spec.mailboxes
         }
 
-        home = self.account.username.apply(lambda user: f"{spec.site_home_root.rstrip('/')}/{user}/public_html")
+        home = cpanel_user.apply(lambda user: f"{spec.site_home_root.rstrip('/')}/{user}/public_html")
         self.starter_page = StarterPage(
             "starter-page", ssh_address=spec.ssh_address,
-            ssh_user=spec.site_ssh_user or self.account.username, document_root=home,
+            ssh_user=spec.site_ssh_user or cpanel_user, document_root=home,
             content=starter_page(spec), opts=pulumi.ResourceOptions(parent=self, depends_on=[self.account],
                                                                      ignore_changes=["content"]))
 

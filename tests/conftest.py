@@ -41,6 +41,7 @@ def services(layout):
     already = supervisor.read_run_file(layout) is not None
     supervisor.start_detached(layout)
     _fund_the_registrar_account(layout)
+    _start_stripe_afresh(layout)
     yield supervisor.status(layout)
     if not already:
         supervisor.stop_detached(layout)
@@ -71,3 +72,20 @@ def _fund_the_registrar_account(layout) -> None:
 
     requests.post(f"http://127.0.0.1:{layout.port('namesilo')}/_sandbox/balance", json={"balance": 100000},
                   timeout=10).raise_for_status()
+
+
+def _start_stripe_afresh(layout) -> None:
+    """The Stripe stand-in rewrites its whole state on each change: start each run empty,
+    and forget the Stripe ids the application cached from the previous run."""
+    import psycopg
+    import requests
+
+    from app import db
+    from app.settings import Settings
+
+    requests.post(f"http://127.0.0.1:{layout.port('stripe')}/_sandbox/reset", timeout=30).raise_for_status()
+    settings = Settings.from_env()
+    db.upgrade(settings.DATABASE_URL)
+    with psycopg.connect(settings.DATABASE_URL, autocommit=True) as conn:
+        conn.execute("UPDATE plans SET stripe_price_monthly = NULL, stripe_price_yearly = NULL")
+        conn.execute("UPDATE promo_codes SET stripe_coupon_id = NULL")

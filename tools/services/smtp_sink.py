@@ -9,8 +9,6 @@ import argparse
 import mailbox
 import signal
 import threading
-from email import message_from_bytes
-from email.policy import default as default_policy
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
@@ -23,11 +21,12 @@ class KeepEverything:
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):
-        msg = message_from_bytes(envelope.original_content or envelope.content, policy=default_policy)
-        msg["X-Envelope-From"] = envelope.mail_from or ""
-        msg["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+        # Keep the bytes exactly as they arrived (re-generating would refold headers);
+        # only the envelope is added in front, as a delivering MTA adds Return-Path.
+        envelope_headers = (f"X-Envelope-From: {envelope.mail_from or ''}\r\n"
+                            f"X-Envelope-To: {', '.join(envelope.rcpt_tos)}\r\n").encode()
         with self.lock:
-            self.box.add(msg)
+            self.box.add(envelope_headers + (envelope.original_content or envelope.content))
         return "250 Message accepted for delivery"
 
 
