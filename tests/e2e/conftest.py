@@ -86,9 +86,10 @@ class Mpanel:
         return [m for m in messages if recipient.lower() in (m.get("To") or "").lower()]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def mpanel(settings, layout):
-    """`mpanel serve` and `mpanel worker`, as `make run` starts them, for the whole session."""
+    """`mpanel serve` and `mpanel worker`, as `make run` starts them, for the e2e package
+    (stopped after it, so later tests own the queue)."""
     children = [
         subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(layout.app_port)]),
         subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--concurrency", "2"]),
