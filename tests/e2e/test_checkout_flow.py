@@ -52,3 +52,19 @@ def test_the_test_mode_override_code_provisions_without_stripe(mpanel, settings)
     body = created.json()
     assert body["checkoutUrl"] is None and body["amountCents"] == 0
     mpanel.wait_until(body["subscriptionId"], provisioningStatus="ready")
+
+
+def test_a_promo_code_discounts_through_stripe_and_utm_tags_are_kept(mpanel, settings):
+    from app import billing
+
+    payload = seed_payload(promoCode="launch20", utmSource="newsletter", utmCampaign="black-friday")
+    created = mpanel.checkout(payload)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    with psycopg.connect(settings.DATABASE_URL) as conn:
+        plan_price, utm = conn.execute(
+            "SELECT p.price_monthly_cents, s.utm_source || '/' || s.utm_campaign FROM subscriptions s "
+            "JOIN plans p ON p.id = s.plan_id WHERE s.id = %s", (body["subscriptionId"],)).fetchone()
+    assert body["amountCents"] == round(plan_price * 0.8) and utm == "newsletter/black-friday"
+    session = billing.client(settings).v1.checkout.sessions.retrieve(body["checkoutSessionId"])
+    assert session["amount_total"] == body["amountCents"]

@@ -145,3 +145,21 @@ def test_destroy_leaves_nothing_behind_in_any_server(db_conn, settings, converge
     assert not StackOperations(settings).exists(sid)
     row = _row(db_conn, sid)
     assert (row["provisioning_status"], row["website"], row["domain_status"]) == ("destroyed", "removed", "released")
+
+
+def test_the_drift_check_sees_a_change_made_behind_our_back_and_up_undoes_it(db_conn, settings, converger,
+                                                                             provisioned, servers):
+    import requests
+
+    domain = db_conn.execute("SELECT name FROM domains WHERE subscription_id = %s", (provisioned,)).fetchone()["name"]
+    user = servers.whm_accounts_for(domain)[0]["user"]
+    requests.post(f"{settings.CPANEL_WHM_URL}/_sandbox/accounts/{user}", json={"suspended": True},
+                  timeout=10).raise_for_status()
+    assert converger.check_drift(provisioned) is True
+    run = db_conn.execute("SELECT drift, summary FROM provisioning_runs WHERE subscription_id = %s "
+                          "AND operation = 'refresh' ORDER BY id DESC LIMIT 1", (provisioned,)).fetchone()
+    assert run["drift"] is True and run["summary"]["pending"].get("update")
+
+    converger.converge(provisioned)
+    assert int(servers.whm_accounts_for(domain)[0]["suspended"]) == 0
+    assert converger.check_drift(provisioned) is False
