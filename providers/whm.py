@@ -315,6 +315,15 @@ def _pem(text: Any) -> str:
 
 # --- WhmAccount -----------------------------------------------------------------------------
 
+def _check_domain(inputs: dict, failures: list[CheckFailure]) -> None:
+    """Normalise inputs["domain"] in place (lower case, no trailing dot) and flag bad syntax."""
+    domain = inputs["domain"]
+    if isinstance(domain, str) and not is_unknown(domain):
+        domain = inputs["domain"] = domain.strip().lower().rstrip(".")
+    if not is_unknown(domain) and not is_hostname(domain):
+        failures.append(CheckFailure("domain", f"{domain!r} is not a valid domain name"))
+
+
 ACCOUNT_INPUTS = ("domain", "username", "plan", "quota_mb", "contact_email", "suspended",
                   "suspend_reason", "password_version")
 
@@ -326,11 +335,7 @@ class WhmAccountProvider(_WhmProvider):
         failures: list[CheckFailure] = []
         inputs = {key: news.get(key) for key in ACCOUNT_INPUTS}
 
-        domain = inputs["domain"]
-        if isinstance(domain, str) and not is_unknown(domain):
-            domain = inputs["domain"] = domain.strip().lower().rstrip(".")
-        if not is_unknown(domain) and not is_hostname(domain):
-            failures.append(CheckFailure("domain", f"{domain!r} is not a valid domain name"))
+        _check_domain(inputs, failures)
 
         username = inputs["username"]
         if username in ("", None):
@@ -524,11 +529,7 @@ class WhmSslProvider(_WhmProvider):
     def check(self, _olds, news):
         failures: list[CheckFailure] = []
         inputs = {key: news.get(key) for key in SSL_INPUTS}
-        domain = inputs["domain"]
-        if isinstance(domain, str) and not is_unknown(domain):
-            domain = inputs["domain"] = domain.strip().lower().rstrip(".")
-        if not is_unknown(domain) and not is_hostname(domain):
-            failures.append(CheckFailure("domain", f"{domain!r} is not a valid domain name"))
+        _check_domain(inputs, failures)
         username = inputs["username"]
         if not is_unknown(username) and (problem := username_problem(username)):
             failures.append(CheckFailure("username", f"{username!r}: {problem}"))

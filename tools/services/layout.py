@@ -67,12 +67,7 @@ class Layout:
         if wanted.keys() <= stored.keys():
             return stored
         values = {**wanted, **stored}
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(values, fh, indent=2)
-        tmp.replace(path)
+        _write_private_json(path, values)
         return values
 
     @staticmethod
@@ -131,13 +126,18 @@ class Layout:
 
     def write_endpoints(self) -> dict:
         values = self.endpoints()
-        path = self.root / "endpoints.json"
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(values, fh, indent=2)
-        tmp.replace(path)
+        _write_private_json(self.root / "endpoints.json", values)
         return values
+
+
+def _write_private_json(path: Path, values: dict) -> None:
+    """Atomically, readable by root only: these files hold the local keys."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(values, fh, indent=2)
+    tmp.replace(path)
 
 
 def current() -> Layout:
