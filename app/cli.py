@@ -174,7 +174,7 @@ def parser() -> argparse.ArgumentParser:
     w.set_defaults(fn=cmd_worker)
 
     st = sub.add_parser("stacks", help="see, preview, converge, refresh and destroy subscription stacks")
-    st.add_argument("action", choices=["list", "preview", "up", "refresh", "destroy", "history"])
+    st.add_argument("action", choices=["list", "preview", "up", "refresh", "destroy", "history", "export", "cancel"])
     st.add_argument("subscription_id", type=int, nargs="?")
     st.set_defaults(fn=cmd_stacks)
 

@@ -132,6 +132,23 @@ def cmd_history(settings: Settings, subscription_id: int) -> int:
     return 0
 
 
+def cmd_export(settings: Settings, subscription_id: int) -> int:
+    """The stack's state as JSON (secrets stay ciphertext), for support and audits."""
+    from stacks.automation import StackOperations
+
+    print(json.dumps(StackOperations(settings).export(subscription_id), indent=2))
+    return 0
+
+
+def cmd_cancel(settings: Settings, subscription_id: int) -> int:
+    """Release the lock a dead run left (the next operation also does this by itself)."""
+    from stacks.automation import StackOperations
+
+    StackOperations(settings).cancel(subscription_id)
+    print(f"sub-{subscription_id}: lock released")
+    return 0
+
+
 def main(action: str, subscription_id: int | None) -> int:
     settings = Settings.from_env()
     if action == "list":
@@ -140,4 +157,4 @@ def main(action: str, subscription_id: int | None) -> int:
         print(f"mpanel stacks {action} needs a subscription id", file=sys.stderr)
         return 2
     return {"preview": cmd_preview, "up": cmd_converge, "refresh": cmd_refresh, "destroy": cmd_destroy,
-            "history": cmd_history}[action](settings, subscription_id)
+            "history": cmd_history, "export": cmd_export, "cancel": cmd_cancel}[action](settings, subscription_id)

@@ -176,26 +176,27 @@ class StackOperations:
         stack.workspace.remove_stack(name)
         return result
 
+    def _existing(self, subscription_id: int) -> auto.Stack:
+        """The subscription's stack; StackNotFoundError rather than creating an empty one."""
+        return auto.select_stack(stack_name(subscription_id), engine.PROJECT, _noop_program,
+                                 opts=engine.workspace_options(self.settings))
+
     def outputs(self, subscription_id: int) -> dict[str, Any]:
         """The stack's outputs, secrets decrypted (for the welcome email only)."""
-        stack = engine.inline_stack(self.settings, stack_name(subscription_id), _noop_program)
-        return {k: v.value for k, v in stack.outputs().items()}
+        return {k: v.value for k, v in self._existing(subscription_id).outputs().items()}
 
     def history(self, subscription_id: int, page_size: int = 20) -> list[auto.UpdateSummary]:
-        stack = engine.inline_stack(self.settings, stack_name(subscription_id), _noop_program)
-        return stack.history(page_size=page_size)
+        return self._existing(subscription_id).history(page_size=page_size)
 
     def export(self, subscription_id: int) -> dict:
-        stack = engine.inline_stack(self.settings, stack_name(subscription_id), _noop_program)
-        return json.loads(json.dumps(stack.export_stack().deployment))
+        return json.loads(json.dumps(self._existing(subscription_id).export_stack().deployment))
 
     def cancel(self, subscription_id: int) -> None:
-        engine.inline_stack(self.settings, stack_name(subscription_id), _noop_program).cancel()
+        self._existing(subscription_id).cancel()
 
     def exists(self, subscription_id: int) -> bool:
         try:
-            auto.select_stack(stack_name(subscription_id), engine.PROJECT, _noop_program,
-                              opts=engine.workspace_options(self.settings))
+            self._existing(subscription_id)
             return True
         except auto.StackNotFoundError:
             return False
