@@ -21,12 +21,14 @@ class KeepEverything:
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):
-        # Keep the bytes exactly as they arrived (re-generating would refold headers);
-        # only the envelope is added in front, as a delivering MTA adds Return-Path.
-        envelope_headers = (f"X-Envelope-From: {envelope.mail_from or ''}\r\n"
-                            f"X-Envelope-To: {', '.join(envelope.rcpt_tos)}\r\n").encode()
+        # Keep the message as it arrived (re-generating it would refold headers), with the
+        # wire's CRLF turned into the LF a Maildir holds, and the envelope added in front,
+        # as a delivering MTA adds Return-Path.
+        envelope_headers = (f"X-Envelope-From: {envelope.mail_from or ''}\n"
+                            f"X-Envelope-To: {', '.join(envelope.rcpt_tos)}\n").encode()
+        raw = (envelope.original_content or envelope.content).replace(b"\r\n", b"\n")
         with self.lock:
-            self.box.add(envelope_headers + (envelope.original_content or envelope.content))
+            self.box.add(envelope_headers + raw)
         return "250 Message accepted for delivery"
 
 
