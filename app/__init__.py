@@ -7,7 +7,7 @@ from app.settings import Settings
 
 
 def create_app(settings: Settings | None = None, *, open_queue: bool = True) -> Flask:
-    from app.api import errors, marketing, pages, webhooks
+    from app.api import errors, marketing, pages, panel, webhooks
 
     app = Flask(__name__, template_folder="../templates")
     app.config["MPANEL"] = settings or Settings.from_env()
@@ -16,6 +16,8 @@ def create_app(settings: Settings | None = None, *, open_queue: bool = True) -> 
     app.register_blueprint(marketing.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(pages.bp)
+    panel.init_app(app)
+    app.register_blueprint(panel.bp)
 
     if open_queue:
         # Views enqueue work (converges, event processing); the queue's sync connector

@@ -201,7 +201,7 @@ def _common_context(settings: Settings, row: dict) -> dict:
         "plan_name": row["plan_name"],
         "billing_cycle": row["billing_cycle"],
         "domain": row["domain"],
-        "panel_url": settings.APP_URL,
+        "panel_url": f"{settings.APP_URL.rstrip('/')}/login",
         "marketing_url": marketing,
         "marketing_host": host,
         "support_email": f"support@{host.removeprefix('www.')}",

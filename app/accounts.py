@@ -1,0 +1,49 @@
+"""Customer logins and what their dashboard shows."""
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from app import db
+from app.settings import Settings
+
+_HASHER = PasswordHasher()
+# Verifying against a real hash even for an unknown email keeps the answer time the same,
+# so the login form cannot be used to find out who is a customer.
+_DUMMY_HASH = _HASHER.hash("not-a-real-password")
+
+
+def authenticate(settings: Settings, email: str, password: str) -> int | None:
+    """The user id when the email and password match an active account, else None."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        user = conn.execute("SELECT id, password_hash, status FROM users WHERE lower(email) = lower(%s)",
+                            (email.strip(),)).fetchone()
+        try:
+            _HASHER.verify(user["password_hash"] if user else _DUMMY_HASH, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if user is None or user["status"] != "active":
+            return None
+        if _HASHER.check_needs_rehash(user["password_hash"]):
+            conn.execute("UPDATE users SET password_hash = %s WHERE id = %s", (_HASHER.hash(password), user["id"]))
+        conn.execute("UPDATE users SET last_login_at = now() WHERE id = %s", (user["id"],))
+        return user["id"]
+
+
+def dashboard(settings: Settings, user_id: int) -> dict:
+    with db.transaction(settings.DATABASE_URL) as conn:
+        customer = conn.execute("SELECT c.first_name, c.last_name, u.email FROM customers c "
+                                "JOIN users u ON u.id = c.user_id WHERE u.id = %s", (user_id,)).fetchone()
+        sites = conn.execute(
+            """SELECT s.id, s.status, s.provisioning_status, s.billing_cycle, s.current_period_end,
+                      s.cancel_at_period_end, p.name AS plan, d.name AS domain, d.mode AS domain_mode,
+                      d.status AS domain_status, w.status AS website_status, w.cpanel_url, w.cpanel_username,
+                      w.ssl_expires_at
+                 FROM subscriptions s
+                 JOIN customers c ON c.id = s.customer_id
+                 JOIN plans p ON p.id = s.plan_id
+                 LEFT JOIN domains d ON d.subscription_id = s.id
+                 LEFT JOIN websites w ON w.subscription_id = s.id
+                WHERE c.user_id = %s
+                ORDER BY s.id""", (user_id,)).fetchall()
+    return {"customer": customer, "sites": sites, "nameservers": (settings.NS1, settings.NS2)}

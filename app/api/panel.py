@@ -1,0 +1,74 @@
+"""The customer panel: log in with the checkout's email and password, see your hosting."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from functools import wraps
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+
+from app.accounts import authenticate, dashboard
+
+bp = Blueprint("panel", __name__)
+
+
+def init_app(app) -> None:
+    # The session cookie is signed with a key derived from the encryption key, so one secret
+    # configures both and every app process agrees.
+    key = app.config["MPANEL"].MPANEL_ENCRYPTION_KEY or secrets.token_hex(32)
+    app.secret_key = hashlib.sha256(b"mpanel session cookie:" + key.encode()).digest()
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=app.config["MPANEL"].APP_URL.startswith("https://"))
+
+
+def login_required(view):
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if "user_id" not in session:
+            return redirect(url_for("panel.login", next=request.path))
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def _csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return session["csrf"]
+
+
+def _check_csrf() -> None:
+    expected = session.get("csrf")
+    if not expected or not secrets.compare_digest(request.form.get("csrf", ""), expected):
+        abort(400, description="the form expired: reload the page and try again")
+
+
+@bp.get("/login")
+def login():
+    return render_template("pages/login.html", csrf=_csrf_token(), error=None, email="")
+
+
+@bp.post("/login")
+def login_submit():
+    _check_csrf()
+    email, password = request.form.get("email", ""), request.form.get("password", "")
+    user_id = authenticate(current_app.config["MPANEL"], email, password) if email and password else None
+    if user_id is None:
+        return render_template("pages/login.html", csrf=_csrf_token(), email=email,
+                               error="That email and password do not match an account."), 401
+    session.clear()
+    session["user_id"] = user_id
+    return redirect(url_for("panel.home"))
+
+
+@bp.post("/logout")
+def logout():
+    _check_csrf()
+    session.clear()
+    return redirect(url_for("panel.login"))
+
+
+@bp.get("/dashboard")
+@login_required
+def home():
+    data = dashboard(current_app.config["MPANEL"], session["user_id"])
+    return render_template("pages/dashboard.html", csrf=_csrf_token(), **data)
