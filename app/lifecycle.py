@@ -193,8 +193,15 @@ def _record_payment(conn, sub_id, intent_id, invoice_id, amount, currency, statu
                  (sub_id, intent_id, invoice_id, amount, currency, status, failure_code))
 
 
+def on_checkout_payment_failed(conn, settings, obj, outcome: Outcome) -> None:
+    """A delayed payment method (bank debit) failed: the order stays pending_payment, nothing is built."""
+    log.info("checkout session %s: delayed payment failed; subscription %s stays unpaid",
+             _get(obj, "id"), _get(obj, "client_reference_id"))
+
+
 HANDLERS = {
     "checkout.session.completed": on_checkout_paid,
+    "checkout.session.async_payment_failed": on_checkout_payment_failed,
     "checkout.session.async_payment_succeeded": on_checkout_paid,
     "customer.subscription.created": on_subscription_changed,
     "customer.subscription.updated": on_subscription_changed,
