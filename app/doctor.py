@@ -109,6 +109,46 @@ def check_smtp(s: Settings):
     return "", f"{s.SMTP_HOST}:{s.SMTP_PORT} {banner.decode().splitlines()[0]}"
 
 
+def check_whm(s: Settings):
+    r = requests.get(f"{s.CPANEL_WHM_URL}/json-api/listpkgs", params={"api.version": 1}, timeout=10,
+                     headers={"Authorization": f"whm {s.CPANEL_WHM_USERNAME}:{s.CPANEL_WHM_API_TOKEN}"})
+    if r.status_code == 403:
+        raise RuntimeError("access denied: check CPANEL_WHM_API_TOKEN")
+    body = r.json()
+    if not body.get("metadata", {}).get("result"):
+        raise RuntimeError(body.get("metadata", {}).get("reason", "listpkgs failed"))
+    return "API 1", f"{s.CPANEL_WHM_URL} ({len(body['data']['pkg'])} packages)"
+
+
+def check_namesilo(s: Settings):
+    from providers.base import redact
+
+    r = requests.get(f"{s.NAMESILO_API_URL}/listDomains", timeout=10,
+                     params={"version": 1, "type": "json", "key": s.NAMESILO_API_KEY})
+    code = int(r.json()["reply"]["code"])
+    if code != 300:
+        raise RuntimeError(f"reply code {code} from {redact(r.url)}")
+    return "", s.NAMESILO_API_URL
+
+
+def check_stripe(s: Settings):
+    from app import billing
+
+    billing.client(s).v1.products.list(params={"limit": 1})
+    return "", s.STRIPE_API_BASE if billing.uses_sandbox(s) else "api.stripe.com"
+
+
+def check_ssh(s: Settings):
+    import socket
+
+    host, port = (s.SSH_ADDRESS or "127.0.0.1:22").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        banner = conn.recv(64).decode(errors="replace").strip()
+    if not banner.startswith("SSH-2.0-"):
+        raise RuntimeError(f"not an SSH server: {banner!r}")
+    return banner.split("-", 2)[-1], s.SSH_ADDRESS
+
+
 def check_engine(s: Settings):
     """A real round trip: up, preview and destroy of a one-resource stack."""
     import pulumi
@@ -137,7 +177,9 @@ def check_engine(s: Settings):
 CHECKS = [
     ("Pulumi CLI", check_cli), ("Pulumi Python SDK", check_sdk), ("dynamic provider launcher", check_launcher),
     ("PostgreSQL", check_postgres), ("PowerDNS API", check_powerdns), ("pebble ACME directory", check_pebble),
-    ("Dovecot IMAP login", check_dovecot), ("SMTP", check_smtp), ("Pulumi engine round trip", check_engine),
+    ("Dovecot IMAP login", check_dovecot), ("SMTP", check_smtp), ("OpenSSH (sites)", check_ssh),
+    ("WHM API", check_whm), ("NameSilo API", check_namesilo), ("Stripe API", check_stripe),
+    ("Pulumi engine round trip", check_engine),
 ]
 
 

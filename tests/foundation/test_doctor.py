@@ -12,7 +12,7 @@ def test_doctor_passes_against_the_running_local_servers(settings):
     out = subprocess.run([sys.executable, "-m", "app.cli", "doctor"], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     for name in ("Pulumi CLI", "PostgreSQL", "PowerDNS API", "pebble ACME directory", "Dovecot IMAP login",
-                 "SMTP", "Pulumi engine round trip"):
+                 "SMTP", "OpenSSH (sites)", "WHM API", "NameSilo API", "Stripe API", "Pulumi engine round trip"):
         assert any(line.startswith("ok") and name in line for line in out.stdout.splitlines()), name
 
 
