@@ -64,14 +64,14 @@ def price_for(conn: psycopg.Connection, settings: Settings, plan: dict, cycle: s
     return price_id
 
 
-def coupon_for(conn: psycopg.Connection, settings: Settings, promo: dict) -> str:
+def coupon_for(conn: psycopg.Connection, settings: Settings, promo: dict, currency: str) -> str:
     if promo.get("stripe_coupon_id"):
         return promo["stripe_coupon_id"]
     params = {"duration": "forever", "name": promo["code"], "metadata": {"promo_code": promo["code"]}}
     if promo["percent_off"]:
         params["percent_off"] = promo["percent_off"]
     else:
-        params.update(amount_off=promo["amount_off_cents"], currency="usd")
+        params.update(amount_off=promo["amount_off_cents"], currency=currency)
     coupon_id = client(settings).v1.coupons.create(
         params=params, options={"idempotency_key": f"mpanel-coupon-{promo['code']}"}).id
     conn.execute("UPDATE promo_codes SET stripe_coupon_id = %s WHERE id = %s", (coupon_id, promo["id"]))
@@ -85,6 +85,13 @@ def plan_for_price(conn: psycopg.Connection, price_id: str) -> dict | None:
 
 def create_checkout_session(conn: psycopg.Connection, settings: Settings, placed: PlacedOrder, email: str,
                             cycle: str) -> stripe.checkout.Session:
+    try:
+        return _create_checkout_session(conn, settings, placed, email, cycle)
+    except stripe.StripeError as exc:
+        raise PaymentServiceError(f"the payment service refused the checkout: {exc.user_message or exc}") from exc
+
+
+def _create_checkout_session(conn, settings, placed: PlacedOrder, email: str, cycle: str):
     params = {
         "mode": "subscription",
         "line_items": [{"price": price_for(conn, settings, placed.plan, cycle), "quantity": 1}],
@@ -96,12 +103,9 @@ def create_checkout_session(conn: psycopg.Connection, settings: Settings, placed
         "subscription_data": {"metadata": {"subscription_id": str(placed.subscription_id)}},
     }
     if placed.promo:
-        params["discounts"] = [{"coupon": coupon_for(conn, settings, placed.promo)}]
-    try:
-        return client(settings).v1.checkout.sessions.create(
-            params=params, options={"idempotency_key": f"mpanel-checkout-{placed.subscription_id}"})
-    except stripe.StripeError as exc:
-        raise PaymentServiceError(f"the payment service refused the checkout: {exc.user_message or exc}") from exc
+        params["discounts"] = [{"coupon": coupon_for(conn, settings, placed.promo, placed.plan["currency"])}]
+    return client(settings).v1.checkout.sessions.create(
+        params=params, options={"idempotency_key": f"mpanel-checkout-{placed.subscription_id}"})
 
 
 def retrieve_subscription(settings: Settings, stripe_subscription_id: str) -> stripe.Subscription:

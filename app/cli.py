@@ -92,9 +92,16 @@ def cmd_demo(args) -> int:
     return demo.run()
 
 
+def _serve_on(port: int) -> None:
+    """The port served is the one links point at: Stripe's success_url, emails, webhooks."""
+    os.environ["MPANEL_APP_PORT"] = str(port)
+    os.environ.setdefault("APP_URL", f"http://127.0.0.1:{port}")
+
+
 def cmd_serve(args) -> int:
     from waitress import serve
 
+    _serve_on(args.port)
     from app import create_app
 
     print(f"mpanel app on http://{args.host}:{args.port}", flush=True)
@@ -108,6 +115,7 @@ def cmd_run(args) -> int:
     from tools.services import supervisor
     from tools.services.layout import current
 
+    _serve_on(args.port)
     layout = current()
     try:
         supervisor.start_detached(layout)
@@ -117,7 +125,8 @@ def cmd_run(args) -> int:
     settings = Settings.from_env()
     db.upgrade(settings.DATABASE_URL)
     children = [
-        subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(args.port)]),
+        subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--host", args.host, "--port", str(args.port),
+                          "--threads", str(args.threads)]),
         subprocess.Popen([sys.executable, "-m", "app.cli", "worker"]),
     ]
     print(f"""

@@ -121,10 +121,11 @@ def check_whm(s: Settings):
 
 
 def check_namesilo(s: Settings):
-    from providers.base import redact
+    from providers.base import http, redact
 
-    r = requests.get(f"{s.NAMESILO_API_URL}/listDomains", timeout=10,
-                     params={"version": 1, "type": "json", "key": s.NAMESILO_API_KEY})
+    # Through the providers' HTTP boundary: its errors never carry the key-bearing URL.
+    r = http("namesilo", "GET", f"{s.NAMESILO_API_URL}/listDomains", timeout=10,
+             params={"version": 1, "type": "json", "key": s.NAMESILO_API_KEY})
     code = int(r.json()["reply"]["code"])
     if code != 300:
         raise RuntimeError(f"reply code {code} from {redact(r.url)}")
@@ -171,6 +172,7 @@ def check_engine(s: Settings):
         stack.destroy()
     finally:
         stack.workspace.remove_stack(name, force=True)
+        shutil.rmtree(stack.workspace.work_dir, ignore_errors=True)
     return pulumi.__version__ if hasattr(pulumi, "__version__") else "", f"up/preview/destroy ok ({changes})"
 
 

@@ -95,9 +95,11 @@ def apply_stripe_subscription(conn: psycopg.Connection, settings: Settings, sub:
         updates["terminate_after"] = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=settings.TERMINATE_AFTER_DAYS)
     if price_id:
         plan = billing.plan_for_price(conn, price_id)
-        if plan and plan["id"] != sub["plan_id"]:
-            updates["plan_id"] = plan["id"]
-            log.info("subscription %s: plan changed to %s", sub["id"], plan["slug"])
+        if plan:
+            cycle = "yearly" if plan["stripe_price_yearly"] == price_id else "monthly"
+            if (plan["id"], cycle) != (sub["plan_id"], sub["billing_cycle"]):
+                updates.update(plan_id=plan["id"], billing_cycle=cycle)
+                log.info("subscription %s: plan changed to %s (%s)", sub["id"], plan["slug"], cycle)
     sets = ", ".join(f"{k} = %({k})s" for k in updates)
     conn.execute(f"UPDATE subscriptions SET {sets}, updated_at = now() WHERE id = %(sid)s", {**updates, "sid": sub["id"]})
 
@@ -127,6 +129,8 @@ def enforce_deadlines(conn: psycopg.Connection, settings: Settings, outcome: Out
 # --- handlers: one per event family ---------------------------------------------------------
 
 def on_checkout_paid(conn, settings, obj, outcome: Outcome) -> None:
+    # Money decisions never rest on the event's snapshot: Stripe says what the session is now.
+    obj = billing.retrieve_session(settings, _get(obj, "id"))
     if _get(obj, "payment_status") not in PAID:
         return  # e.g. a delayed payment method: wait for async_payment_succeeded
     sub = _subscription_by(conn, our_id=_get(obj, "client_reference_id") or _get(obj, "metadata", "subscription_id"),
@@ -164,9 +168,8 @@ def on_invoice(conn, settings, obj, outcome: Outcome) -> None:
                            our_id=_get(obj, "parent", "subscription_details", "metadata", "subscription_id"))
     if sub is None:
         return
-    if _get(obj, "status") == "paid" and _get(obj, "payment_intent") is None:
-        _record_payment(conn, sub["id"], None, _get(obj, "id"), _get(obj, "amount_paid", default=0),
-                        _get(obj, "currency", default="usd"), "succeeded", None)
+    # Payments are recorded from payment_intent.* events (one row per intent); an invoice
+    # event only moves the subscription.
     apply_stripe_subscription(conn, settings, sub, billing.retrieve_subscription(settings, stripe_sub_id), outcome)
 
 

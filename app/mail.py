@@ -157,6 +157,10 @@ def _deliver(settings: Settings, message: EmailMessage) -> None:
                 smtp.starttls(context=tls)
                 smtp.ehlo()
             if settings.SMTP_USER:
+                encrypted = isinstance(smtp.sock, ssl.SSLSocket)
+                if not encrypted and settings.SMTP_HOST not in ("127.0.0.1", "localhost", "::1"):
+                    # Never hand the relay password to a server (or a downgrading middlebox) in clear.
+                    raise EmailNotSent(f"SMTP server {where} offers no TLS: refusing to send SMTP_PASS in clear")
                 smtp.login(settings.SMTP_USER, settings.SMTP_PASS)
             smtp.send_message(message)
     except smtplib.SMTPAuthenticationError as exc:

@@ -12,10 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from pulumi import automation as auto
 
 from app import db
 from app.errors import PermanentConvergeError, TransientConvergeError
@@ -78,13 +75,17 @@ class Converger:
                      (status, Jsonb(summary) if summary is not None else None, error, drift, run.id))
 
     def _fail(self, run: Run, exc: Exception, diagnostics: list[str]) -> None:
+        """Record the run as failed. A transient failure keeps the subscription 'provisioning'
+        (a retry is coming; the reason is shown meanwhile); a permanent one marks it failed."""
         reason, transient = failure_reason(exc, diagnostics)
         with db.transaction(self.settings.DATABASE_URL) as conn:
             self._finish_run(conn, run, "failed", error=reason)
-            conn.execute("UPDATE subscriptions SET provisioning_status = 'failed', provisioning_error = %s, "
-                         "updated_at = now() WHERE id = %s", (reason, run.subscription_id))
-            conn.execute("UPDATE websites SET status = 'failed', updated_at = now() "
-                         "WHERE subscription_id = %s AND status IN ('pending', 'provisioning')", (run.subscription_id,))
+            conn.execute("UPDATE subscriptions SET provisioning_error = %s, updated_at = now(), "
+                         "provisioning_status = CASE WHEN %s THEN provisioning_status ELSE 'failed' END "
+                         "WHERE id = %s", (reason, transient, run.subscription_id))
+            if not transient:
+                conn.execute("UPDATE websites SET status = 'failed', updated_at = now() WHERE subscription_id = %s "
+                             "AND status IN ('pending', 'provisioning')", (run.subscription_id,))
         if transient:
             raise TransientConvergeError(reason) from exc
         raise PermanentConvergeError(reason) from exc
@@ -93,21 +94,24 @@ class Converger:
     def converge(self, subscription_id: int) -> str:
         """Make subscription `subscription_id` match its desired state; return what was done."""
         with db.transaction(self.settings.DATABASE_URL) as conn:
-            status = conn.execute("SELECT status, provisioning_status FROM subscriptions WHERE id = %s",
-                                  (subscription_id,)).fetchone()
-            if status is None:
+            row = conn.execute("SELECT status, provisioning_status FROM subscriptions WHERE id = %s",
+                               (subscription_id,)).fetchone()
+            if row is None:
                 raise PermanentConvergeError(f"subscription {subscription_id} does not exist")
-            if status["status"] == "pending_payment":
+            if row["status"] == "pending_payment":
                 return "waiting for payment"
-            if status["status"] == "terminated":
-                if status["provisioning_status"] in ("destroyed", "pending"):
-                    return "nothing to destroy"
-                return self._destroy(subscription_id)
-            try:
-                spec = build_spec(conn, subscription_id, self.settings)
-            except SpecError as exc:
-                raise PermanentConvergeError(str(exc)) from exc
-        return self._up(spec)
+            spec = None
+            if row["status"] != "terminated":
+                try:
+                    spec = build_spec(conn, subscription_id, self.settings)
+                except SpecError as exc:
+                    raise PermanentConvergeError(str(exc)) from exc
+        # The engine runs outside any database transaction (a run takes seconds).
+        if spec is not None:
+            return self._up(spec)
+        if row["provisioning_status"] in ("destroyed", "pending"):
+            return "nothing to destroy"
+        return self._destroy(subscription_id)
 
     def _up(self, spec: HostingSpec) -> str:
         run = self._start_run(spec.subscription_id, "up", "provisioning")
@@ -122,7 +126,7 @@ class Converger:
         recorder = StepRecorder(self._step_sink(run))
         try:
             result = self.ops.up(spec, recorder, refresh=spec.converged_before)
-        except auto.CommandError as exc:
+        except Exception as exc:  # whatever broke, the run and the subscription say so
             self._fail(run, exc, recorder.diagnostics)
         outputs = {k: v.value for k, v in result.outputs.items()}
         with db.transaction(self.settings.DATABASE_URL) as conn:
@@ -157,7 +161,7 @@ class Converger:
         try:
             summary = (self.ops.destroy(subscription_id, recorder).summary.resource_changes
                        if self.ops.exists(subscription_id) else {})
-        except auto.CommandError as exc:
+        except Exception as exc:  # whatever broke, the run and the subscription say so
             self._fail(run, exc, recorder.diagnostics)
         with db.transaction(self.settings.DATABASE_URL) as conn:
             self._finish_run(conn, run, "succeeded", summary=summary)
@@ -175,22 +179,26 @@ class Converger:
     def check_drift(self, subscription_id: int) -> bool:
         """Nightly: refresh (observe reality), then preview (what `up` would change)."""
         with db.transaction(self.settings.DATABASE_URL) as conn:
-            spec = build_spec(conn, subscription_id, self.settings)
+            try:
+                spec = build_spec(conn, subscription_id, self.settings)
+            except SpecError as exc:
+                raise PermanentConvergeError(str(exc)) from exc
         run = self._start_run(subscription_id, "refresh", None)
-        recorder = StepRecorder()
+        recorder = StepRecorder(self._step_sink(run))
         try:
-            refreshed = self.ops.refresh(spec, StepRecorder(self._step_sink(run)))
+            refreshed = self.ops.refresh(spec, recorder)
             preview = self.ops.preview(spec, recorder)
-        except auto.CommandError as exc:
-            reason, _ = failure_reason(exc, recorder.diagnostics)
+        except Exception as exc:
+            reason, transient = failure_reason(exc, recorder.diagnostics)
             with db.transaction(self.settings.DATABASE_URL) as conn:
                 self._finish_run(conn, run, "failed", error=reason)
-            raise TransientConvergeError(reason) from exc
+            raise (TransientConvergeError if transient else PermanentConvergeError)(reason) from exc
         pending = {k: v for k, v in preview.change_summary.items() if k != "same" and v}
         refresh_changes = {k: v for k, v in (refreshed.summary.resource_changes or {}).items() if k != "same" and v}
         drift = bool(pending or refresh_changes)
+        changes = [step for step in recorder.steps
+                   if step["status"] == "started" and step["op"] not in ("same", "read", "refresh")]
         with db.transaction(self.settings.DATABASE_URL) as conn:
             self._finish_run(conn, run, "succeeded", drift=drift,
-                             summary={"refresh": refresh_changes, "pending": pending,
-                                      "steps": [s for s in recorder.steps if s["status"] == "started"]})
+                             summary={"refresh": refresh_changes, "pending": pending, "steps": changes})
         return drift

@@ -186,3 +186,24 @@ async def retry_stalled_jobs(timestamp: int) -> int:
         log.warning("retrying stalled job %s (%s)", job.id, job.task_name)
         await queue.job_manager.retry_job(job)
     return len(stalled)
+
+
+@queue.periodic(cron="*/5 * * * *")
+@queue.task(name="converge_stragglers", queue="maintenance")
+def converge_stragglers(timestamp: int) -> int:
+    """Desired state that no run has acted on: a paid order never converged, a terminated one
+    not destroyed (an enqueue lost after its transaction committed). Ask again; harmless if a
+    run is already waiting (queueing lock)."""
+    from app import db
+
+    with db.transaction(_settings().DATABASE_URL) as conn:
+        rows = conn.execute(
+            """SELECT id FROM subscriptions
+                WHERE updated_at < now() - interval '2 minutes'
+                  AND ((status IN ('active', 'past_due', 'suspended', 'canceled')
+                        AND provisioning_status = 'pending')
+                    OR (status = 'terminated' AND provisioning_status NOT IN ('pending', 'destroyed', 'failed')))
+             """).fetchall()
+    for row in rows:
+        request_converge(row["id"])
+    return len(rows)

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CHECKOUT = Path(__file__).resolve().parents[1]
+CHECKOUT = Path(__file__).resolve().parents[1]  # the repository root (this checkout)
 
 
 def state_dir() -> Path:
@@ -103,10 +103,9 @@ class Settings:
         for name, f in cls.__dataclass_fields__.items():
             if name == "extra":
                 continue
-            raw = env.get(name)
-            if raw in (None, ""):
-                raw = local.get(name)
-            if raw in (None, ""):
+            # Set in the environment (even to ""): that is the value. Absent: the local servers'.
+            raw = env[name] if name in env else local.get(name)
+            if raw is None or (raw == "" and f.type in ("bool", "int", "float")):
                 continue
             if f.type == "bool":
                 values[name] = raw if isinstance(raw, bool) else _flag(str(raw), f.default)

@@ -88,7 +88,7 @@ def http(provider: str, method: str, url: str, *, timeout: float = 30.0,
     # and with it any key in the query string.
     try:
         response = requests.request(method, url, timeout=timeout, **kwargs)
-    except requests.Timeout as exc:
+    except requests.Timeout:
         raise ProviderError(provider, f"timed out after {timeout:.0f}s calling {redact(url)}",
                             retryable=True) from None
     except requests.RequestException as exc:

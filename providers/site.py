@@ -43,8 +43,10 @@ class SshSession:
         except subprocess.TimeoutExpired:
             raise ProviderError(NAME, f"ssh to {self.host}:{self.port} timed out", retryable=True) from None
         if done.returncode == 255:
+            # 255 is OpenSSH's own failure: a network problem is worth retrying, a refused key is not.
+            refused = any(m in done.stderr for m in ("Permission denied", "Host key verification failed"))
             raise ProviderError(NAME, f"ssh to {self.user}@{self.host}:{self.port} failed: "
-                                f"{done.stderr.strip()[:200]}", code=255, retryable=True)
+                                f"{done.stderr.strip()[:200]}", code=255, retryable=not refused)
         return done
 
 
@@ -81,7 +83,8 @@ class StarterPageProvider(ResourceProvider):
 
     def diff(self, _id, olds, news):
         replaces = [k for k in ("ssh_address", "document_root") if olds.get(k) != news.get(k)]
-        changed = replaces + (["content"] if olds.get("content_sha256") != _sha256(news.get("content", "")) else [])
+        changed = replaces + [k for k in ("ssh_user",) if olds.get(k) != news.get(k)]
+        changed += ["content"] if olds.get("content_sha256") != _sha256(news.get("content", "")) else []
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
 
     def update(self, _id, _olds, news):

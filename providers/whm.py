@@ -315,6 +315,13 @@ def _pem(text: Any) -> str:
 
 # --- WhmAccount -----------------------------------------------------------------------------
 
+def _created_for(account: dict, props: dict) -> bool:
+    """Ours to adopt: createacct recorded this order's contact email on it (what a create that
+    crashed after createacct leaves behind)."""
+    wanted = (props.get("contact_email") or "").strip().lower()
+    return bool(wanted) and (account.get("email") or "").strip().lower() == wanted
+
+
 def _check_domain(inputs: dict, failures: list[CheckFailure]) -> None:
     """Normalise inputs["domain"] in place (lower case, no trailing dot) and flag bad syntax."""
     domain = inputs["domain"]
@@ -397,6 +404,11 @@ class WhmAccountProvider(_WhmProvider):
                 if wanted and existing["user"] != wanted:
                     raise ProviderError(PROVIDER, f"the domain {domain} already belongs to the account "
                                                   f"{existing['user']}, not {wanted}")
+                if not _created_for(existing, props):
+                    # Taking over an account someone else made would hand its site (and, through the
+                    # password reset below, its login) to this order's customer.
+                    raise ProviderError(PROVIDER, f"the domain {domain} already has the account {existing['user']}, "
+                                                  "which mpanel did not create for this order; move or remove it first")
                 return existing["user"], True
             if wanted:
                 username = wanted

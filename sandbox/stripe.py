@@ -274,7 +274,8 @@ def create_app(
         except CheckoutClosed as exc:
             return _closed_page(exc.session, 409)
         except FormProblem as exc:
-            return transaction(None, lambda led: _page(billing, led, session_id, problem=exc, values=values,
+            problem = exc
+            return transaction(None, lambda led: _page(billing, led, session_id, problem=problem, values=values,
                                                         status=400))
         if result.outcome == "paid":
             return redirect(result.redirect_url, code=303)

@@ -408,7 +408,7 @@ class Billing:
         cancel_url = p.text("cancel_url", max_length=5000, empty_is_none=True)
         for name, url in (("success_url", success_url), ("cancel_url", cancel_url)):
             if url is not None and urlsplit(url).scheme not in ("http", "https"):
-                raise invalid(f"Not a valid URL", name, "url_invalid")
+                raise invalid("Not a valid URL", name, "url_invalid")
         customer_id = p.text("customer", empty_is_none=True)
         customer_email = p.text("customer_email", max_length=512, empty_is_none=True)
         if customer_id and customer_email:

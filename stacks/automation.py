@@ -9,11 +9,15 @@ upstream (architecture decision 5), which is what makes clearing them safe.
 """
 from __future__ import annotations
 
-import json
+import datetime as dt
+import os
 import re
+import shutil
+import socket
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import logging
 
@@ -112,34 +116,70 @@ def _property_changes(meta: events.StepEventMetadata) -> dict[str, dict]:
             if k != "__provider" and old.get(k) != new.get(k)}
 
 
+# "created by root@web1 (pid 24579) at 2026-11-26T07:10:58Z", one line per lock.
+_LOCK_HOLDER = re.compile(r"created by \S+@(\S+) \(pid (\d+)\) at (\S+)")
+# A lock from another host is presumed dead only after this long (no run takes minutes).
+STALE_LOCK_AFTER = dt.timedelta(minutes=15)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def lock_is_stale(message: str, now: dt.datetime | None = None) -> bool:
+    """True when every lock named in the CLI's message belongs to a process that is gone:
+    on this host its pid no longer runs; elsewhere it is older than STALE_LOCK_AFTER."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    for host, pid, at in _LOCK_HOLDER.findall(message):
+        if host == socket.gethostname():
+            if _alive(int(pid)):
+                return False
+        elif now - dt.datetime.fromisoformat(at.replace("Z", "+00:00")) < STALE_LOCK_AFTER:
+            return False
+    return True
+
+
 class StackOperations:
     """Every engine operation mpanel performs on a subscription's stack."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
 
-    def _stack(self, name: str, program) -> auto.Stack:
-        return engine.inline_stack(self.settings, name, program)
+    @contextmanager
+    def _stack(self, name: str, program=None, *, existing: bool = False) -> Iterator[auto.Stack]:
+        """The stack in a fresh work dir, removed afterwards. `existing`: select only, so a
+        read never creates an empty stack (StackNotFoundError instead)."""
+        opts = engine.workspace_options(self.settings)
+        try:
+            if existing:
+                yield auto.select_stack(name, engine.PROJECT, program or _noop_program, opts=opts)
+            else:
+                yield auto.create_or_select_stack(name, engine.PROJECT, program or _noop_program, opts=opts)
+        finally:
+            shutil.rmtree(opts.work_dir, ignore_errors=True)
 
     def _run(self, stack: auto.Stack, operation):
         """Run one engine operation; if a killed run left the stack locked or with pending
-        operations, recover and try once more (checking first would cost every run ~1 s)."""
+        operations, recover and try once more (checking first would cost every run ~1 s).
+        A lock whose holder is alive is left alone: the error goes up and the job retries."""
         try:
             return operation()
         except auto.CommandError as exc:
             found = _LEFT_BY_A_DEAD_RUN.search(str(exc))
-            if not found:
+            if not found or not lock_is_stale(str(exc)):
                 raise
             log.warning("stack %s: recovering from a dead run (%s)", stack.name, found.group(0))
         self.recover(stack)
         return operation()
 
     def recover(self, stack: auto.Stack) -> None:
-        """Undo what a killed run leaves: the lock, then pending operations.
-
-        Safe because the job queue never runs two operations on one stack (one lock
-        per subscription): any lock found here belongs to a dead process.
-        """
+        """Undo what a killed run leaves: the lock, then pending operations."""
         try:
             stack.cancel()
         except auto.CommandError:
@@ -155,48 +195,47 @@ class StackOperations:
         behind our back (an account suspended in WHM, a record edited in PowerDNS) is seen and
         undone. A stack that never converged has nothing to refresh."""
         recorder = recorder or StepRecorder()
-        stack = self._stack(spec.stack_name, program_for(spec))
-        return self._run(stack, lambda: stack.up(on_event=recorder, color="never", refresh=refresh))
+        with self._stack(spec.stack_name, program_for(spec)) as stack:
+            return self._run(stack, lambda: stack.up(on_event=recorder, color="never", refresh=refresh))
 
     def preview(self, spec: HostingSpec, recorder: StepRecorder | None = None) -> auto.PreviewResult:
         recorder = recorder or StepRecorder()
-        stack = self._stack(spec.stack_name, program_for(spec))
-        return self._run(stack, lambda: stack.preview(on_event=recorder, color="never", diff=True))
+        with self._stack(spec.stack_name, program_for(spec)) as stack:
+            return self._run(stack, lambda: stack.preview(on_event=recorder, color="never", diff=True))
 
     def refresh(self, spec: HostingSpec, recorder: StepRecorder | None = None) -> auto.RefreshResult:
         recorder = recorder or StepRecorder()
-        stack = self._stack(spec.stack_name, program_for(spec))
-        return self._run(stack, lambda: stack.refresh(on_event=recorder, color="never"))
+        with self._stack(spec.stack_name, program_for(spec)) as stack:
+            return self._run(stack, lambda: stack.refresh(on_event=recorder, color="never"))
 
     def destroy(self, subscription_id: int, recorder: StepRecorder | None = None) -> auto.DestroyResult:
         recorder = recorder or StepRecorder()
         name = stack_name(subscription_id)
-        stack = self._stack(name, _noop_program)
-        result = self._run(stack, lambda: stack.destroy(on_event=recorder, color="never"))
-        stack.workspace.remove_stack(name)
+        with self._stack(name) as stack:
+            result = self._run(stack, lambda: stack.destroy(on_event=recorder, color="never"))
+            stack.workspace.remove_stack(name)
         return result
-
-    def _existing(self, subscription_id: int) -> auto.Stack:
-        """The subscription's stack; StackNotFoundError rather than creating an empty one."""
-        return auto.select_stack(stack_name(subscription_id), engine.PROJECT, _noop_program,
-                                 opts=engine.workspace_options(self.settings))
 
     def outputs(self, subscription_id: int) -> dict[str, Any]:
         """The stack's outputs, secrets decrypted (for the welcome email only)."""
-        return {k: v.value for k, v in self._existing(subscription_id).outputs().items()}
+        with self._stack(stack_name(subscription_id), existing=True) as stack:
+            return {k: v.value for k, v in stack.outputs().items()}
 
     def history(self, subscription_id: int, page_size: int = 20) -> list[auto.UpdateSummary]:
-        return self._existing(subscription_id).history(page_size=page_size)
+        with self._stack(stack_name(subscription_id), existing=True) as stack:
+            return stack.history(page_size=page_size)
 
     def export(self, subscription_id: int) -> dict:
-        return json.loads(json.dumps(self._existing(subscription_id).export_stack().deployment))
+        with self._stack(stack_name(subscription_id), existing=True) as stack:
+            return dict(stack.export_stack().deployment)
 
     def cancel(self, subscription_id: int) -> None:
-        self._existing(subscription_id).cancel()
+        with self._stack(stack_name(subscription_id), existing=True) as stack:
+            stack.cancel()
 
     def exists(self, subscription_id: int) -> bool:
         try:
-            self._existing(subscription_id)
-            return True
+            with self._stack(stack_name(subscription_id), existing=True):
+                return True
         except auto.StackNotFoundError:
             return False

@@ -20,11 +20,12 @@ os.environ["MPANEL_APP_PORT"] = str(int(os.environ["MPANEL_PORT_BASE"]) + 271)
 os.environ.update(MARKETING_TEST_MODE="true", MARKETING_OVERRIDE_CODE="TESTFREE", MARKETING_AUTO_PROVISION="true",
                   SUSPEND_AFTER_DAYS="0", TERMINATE_AFTER_DAYS="0")
 # Configuration must come from the local servers, never from a developer's shell.
-for _name in ("DATABASE_URL", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "CPANEL_WHM_URL",
-              "CPANEL_WHM_API_TOKEN", "NAMESILO_API_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET",
-              "SMTP_HOST", "SMTP_PORT", "MAILCORE_DATABASE_URL", "POWERDNS_API_URL", "POWERDNS_API_KEY"):
-    os.environ.pop(_name, None)
+from app.settings import Settings as _Settings  # noqa: E402  (after the variables above)
 
+for _name in _Settings.__dataclass_fields__:
+    if _name not in ("MARKETING_TEST_MODE", "MARKETING_OVERRIDE_CODE", "MARKETING_AUTO_PROVISION",
+                     "SUSPEND_AFTER_DAYS", "TERMINATE_AFTER_DAYS"):
+        os.environ.pop(_name, None)
 
 @pytest.fixture(scope="session")
 def layout():

@@ -73,7 +73,7 @@ def build_cli(log=print) -> Path:
         if not shutil.which("go"):
             raise SystemExit("go is not installed: the Pulumi CLI is built from Go modules")
         target.parent.mkdir(parents=True, exist_ok=True)
-        log(f"building the Pulumi CLI v{want} from Go modules (cold build: 10-20 minutes on 2 cores)...")
+        log(f"building the Pulumi CLI v{want} from Go modules (cold: about 4-5 minutes on 2 cores)...")
         started = time.monotonic()
         tmp = target.with_suffix(".partial")
         subprocess.run(

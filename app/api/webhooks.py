@@ -17,6 +17,9 @@ TOLERANCE_SECONDS = 300
 @bp.post("/stripe")
 def stripe_webhook():
     settings = current_app.config["MPANEL"]
+    if not settings.STRIPE_WEBHOOK_SECRET:
+        # An empty secret would make any body "verify": refuse to take events at all.
+        raise ApiError(503, "webhooks_not_configured", "STRIPE_WEBHOOK_SECRET is not set", "Stripe-Signature")
     raw = request.get_data(cache=False)  # the signature covers these exact bytes
     header = request.headers.get("Stripe-Signature")
     if not header:

@@ -45,8 +45,9 @@ class WhmStandIn:
         found = self.accounts(user)
         return found[0] if found else None
 
-    def create_account(self, username: str, domain: str, plan: str = "mpanel_starter") -> None:
-        self.api("createacct", username=username, domain=domain, plan=plan,
+    def create_account(self, username: str, domain: str, plan: str = "mpanel_starter",
+                       contact_email: str = "") -> None:
+        self.api("createacct", username=username, domain=domain, plan=plan, contactemail=contact_email,
                  password=secrets.token_urlsafe(16))
 
     def remove_account(self, user: str) -> None:
@@ -170,7 +171,8 @@ class TestWhmAccountContract(ProviderContract):
 
     def create_behind_pulumi(self, inputs):
         # What a create that crashed after createacct leaves: the account under the derived name.
-        self.whm.create_account(username_stem(inputs["domain"]), inputs["domain"], inputs["plan"])
+        self.whm.create_account(username_stem(inputs["domain"]), inputs["domain"], inputs["plan"],
+                                contact_email=inputs["contact_email"])
 
     def inject_fault(self, transient):
         if transient:
@@ -304,10 +306,11 @@ def test_read_shows_a_suspension_made_behind_its_back(accounts_provider, make_ac
 def test_adopting_an_account_resets_its_password_and_aligns_plan_and_suspension(accounts_provider, whm):
     domain = unique_domain("ad")
     username = username_stem(domain)
-    whm.create_account(username, domain, plan="mpanel_student")
+    whm.create_account(username, domain, plan="mpanel_student", contact_email=f"owner@{domain}")
     whm.drift(username, suspended=True)
     try:
-        inputs = accounts_provider.check({}, {"domain": domain, "plan": "mpanel_business"}).inputs
+        inputs = accounts_provider.check({}, {"domain": domain, "plan": "mpanel_business",
+                                              "contact_email": f"owner@{domain}"}).inputs
         result = accounts_provider.create(inputs)
         summary = whm.api("accountsummary", user=username)["acct"][0]
         assert result.id == username
@@ -331,13 +334,27 @@ def test_a_domain_held_by_another_username_is_refused_clearly(accounts_provider,
         whm.remove_account(username_stem(domain))
 
 
+def test_an_account_mpanel_did_not_create_is_never_taken_over(accounts_provider, whm):
+    domain = unique_domain("legacy")
+    whm.create_account(username_stem(domain), domain, contact_email="someone-else@example.org")
+    try:
+        inputs = accounts_provider.check({}, {"domain": domain, "plan": "mpanel_starter",
+                                              "contact_email": f"owner@{domain}"}).inputs
+        with pytest.raises(ProviderError) as caught:
+            accounts_provider.create(inputs)
+        assert not caught.value.retryable and "did not create" in str(caught.value)
+    finally:
+        whm.remove_account(username_stem(domain))
+
+
 def test_a_create_that_timed_out_upstream_is_adopted_not_duplicated(whm):
     provider = WhmAccountProvider(retry=RetryPolicy(deadline=15.0, first_delay=0.05, max_delay=0.2),
                                   create_timeout=1.0)
     domain = unique_domain("to")
     # The stand-in creates the account, then holds the answer longer than the client waits.
     whm.fault(operation="createacct", kind="timeout", seconds=3)
-    result = provider.create(provider.check({}, {"domain": domain, "plan": "mpanel_starter"}).inputs)
+    result = provider.create(provider.check({}, {"domain": domain, "plan": "mpanel_starter",
+                                                  "contact_email": f"owner@{domain}"}).inputs)
     try:
         assert whm.pending_faults() == []
         assert [a["user"] for a in whm.accounts(domain, searchtype="domain")] == [result.id]
