@@ -39,6 +39,8 @@ of nameservers, locked, private, auto_renew, expires, status to create drift.
 
 from __future__ import annotations
 
+import os
+
 import hmac
 import logging
 import time
@@ -179,7 +181,9 @@ def _envelope(operation: str, code: int, detail: str, fields: dict[str, Any] | N
 
 def main(argv: list[str] | None = None) -> None:
     parser = base_parser("python -m sandbox.namesilo", "Local stand-in for the NameSilo API.")
-    parser.add_argument("--key", required=True, help="API key clients send as key=...")
+    parser.add_argument("--key", default=os.environ.get("MPANEL_SANDBOX_SECRET"),
+                        required="MPANEL_SANDBOX_SECRET" not in os.environ,
+                        help="API key clients send as key=... (or MPANEL_SANDBOX_SECRET, which keeps it out of `ps`)")
     parser.add_argument("--balance", type=float, default=1000.0,
                         help="starting account balance in USD for a new state (default 1000)")
     parser.add_argument("--transfer-polls", type=int, default=3,

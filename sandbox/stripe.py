@@ -76,6 +76,8 @@ renewal_failed | period_end, decline_code?}, ``GET /deliveries``
 
 from __future__ import annotations
 
+import os
+
 import argparse
 import base64
 import hmac
@@ -551,9 +553,12 @@ _TEST_CARD_HINTS = [
 
 def serve_parser() -> argparse.ArgumentParser:
     parser = base_parser("python -m sandbox.stripe [serve]", "Local stand-in for the Stripe API.")
-    parser.add_argument("--key", required=True, help="secret key clients send as 'Authorization: Bearer ...'")
+    parser.add_argument("--key", default=os.environ.get("MPANEL_SANDBOX_SECRET"),
+                        required="MPANEL_SANDBOX_SECRET" not in os.environ,
+                        help="secret key clients send as 'Authorization: Bearer ...' (or MPANEL_SANDBOX_SECRET, which keeps it out of `ps`)")
     parser.add_argument("--webhook-url", default="", help="endpoint that receives events (empty: no delivery)")
-    parser.add_argument("--webhook-secret", default="", help="whsec_... signing secret for deliveries")
+    parser.add_argument("--webhook-secret", default=os.environ.get("MPANEL_SANDBOX_WEBHOOK_SECRET", ""),
+                        help="whsec_... signing secret for deliveries (or MPANEL_SANDBOX_WEBHOOK_SECRET)")
     parser.add_argument("--webhook-attempts", type=int, default=6, help="attempts per event (default 6)")
     parser.add_argument("--webhook-retry-base", type=float, default=0.5,
                         help="seconds before the first retry, doubling after each (default 0.5)")

@@ -41,6 +41,8 @@ domain, email, owner, ip, quota, bwlimit, maxpop to create drift.
 
 from __future__ import annotations
 
+import os
+
 import hmac
 import logging
 import time
@@ -187,7 +189,9 @@ def _api0_refusal() -> Response:
 
 def main(argv: list[str] | None = None) -> None:
     parser = base_parser("python -m sandbox.whm", "Local stand-in for cPanel WHM API 1.")
-    parser.add_argument("--token", required=True, help="API token clients send as 'whm USER:TOKEN'")
+    parser.add_argument("--token", default=os.environ.get("MPANEL_SANDBOX_SECRET"),
+                        required="MPANEL_SANDBOX_SECRET" not in os.environ,
+                        help="API token clients send as 'whm USER:TOKEN' (or MPANEL_SANDBOX_SECRET, which keeps it out of `ps`)")
     parser.add_argument("--username", default="root", help="WHM user the token belongs to (default root)")
     args = parser.parse_args(argv)
     serve(create_app(args.state_dir / "state.json", args.token, args.username), args)

@@ -372,7 +372,6 @@ class HttpSandbox(PythonServer):
     """A stand-in for a paid API (sandbox/): ready when it answers HTTP at all."""
 
     port_name = ""
-    secret_flag = ""
     secret_key = ""
 
     @property
@@ -380,9 +379,11 @@ class HttpSandbox(PythonServer):
         return (self.port_name,)
 
     def args(self) -> list[str]:
-        return ["--host", "127.0.0.1", "--port", str(self.layout.port(self.port_name)),
-                "--state-dir", str(self.home),
-                self.secret_flag, self.layout.secrets()[self.secret_key]]
+        return ["--host", "127.0.0.1", "--port", str(self.layout.port(self.port_name)), "--state-dir", str(self.home)]
+
+    def env(self) -> dict:
+        # Keys travel in the environment, not on the command line any local user can read in `ps`.
+        return {**super().env(), "MPANEL_SANDBOX_SECRET": self.layout.secrets()[self.secret_key]}
 
     def ready(self) -> bool:
         try:
@@ -399,7 +400,6 @@ class WhmSandbox(HttpSandbox):
     name = "whm"
     module = "sandbox.whm"
     port_name = "whm"
-    secret_flag = "--token"
     secret_key = "whm_api_token"
 
 
@@ -407,7 +407,6 @@ class NameSiloSandbox(HttpSandbox):
     name = "namesilo"
     module = "sandbox.namesilo"
     port_name = "namesilo"
-    secret_flag = "--key"
     secret_key = "namesilo_api_key"
 
 
@@ -417,12 +416,13 @@ class StripeSandbox(HttpSandbox):
     name = "stripe"
     module = "sandbox.stripe"
     port_name = "stripe"
-    secret_flag = "--key"
     secret_key = "stripe_secret_key"
 
     def args(self) -> list[str]:
-        return [*super().args(), "--webhook-secret", self.layout.secrets()["stripe_webhook_secret"],
-                "--webhook-url", f"{self.layout.app_url}/api/webhooks/stripe"]
+        return [*super().args(), "--webhook-url", f"{self.layout.app_url}/api/webhooks/stripe"]
+
+    def env(self) -> dict:
+        return {**super().env(), "MPANEL_SANDBOX_WEBHOOK_SECRET": self.layout.secrets()["stripe_webhook_secret"]}
 
 
 def all_servers(layout: Layout) -> list[Server]:
