@@ -88,7 +88,8 @@ def _start_stripe_afresh(layout) -> None:
     settings = Settings.from_env()
     db.upgrade(settings.DATABASE_URL)
     with psycopg.connect(settings.DATABASE_URL, autocommit=True) as conn:
-        # Work a previous (interrupted) run left queued would keep this run's workers busy.
-        conn.execute("DELETE FROM procrastinate_jobs WHERE status = 'todo'")
+        # Work a previous (interrupted) run left queued or half-done would keep this run's
+        # workers busy; no worker of ours runs yet at this point.
+        conn.execute("DELETE FROM procrastinate_jobs WHERE status IN ('todo', 'doing')")
         conn.execute("UPDATE plans SET stripe_price_monthly = NULL, stripe_price_yearly = NULL")
         conn.execute("UPDATE promo_codes SET stripe_coupon_id = NULL")
