@@ -4,6 +4,7 @@ Quote medians and ratios from one run: the machines are shared and noisy.
 """
 from __future__ import annotations
 
+import os
 import secrets
 import statistics
 import time
@@ -286,5 +287,5 @@ def bench_journey(n: int) -> int:
             raise SystemExit(f"{len(waiting)} of 20 checkouts not welcomed after 900 s")
         time.sleep(0.25)
     print(f"20 paid checkouts drained (all welcomed) in {time.perf_counter() - started:.1f} s "
-          f"at worker concurrency {__import__('os').environ.get('MPANEL_WORKER_CONCURRENCY', 2)}")
+          f"at worker concurrency {os.environ.get('MPANEL_WORKER_CONCURRENCY', 2)}")
     return 0

@@ -39,13 +39,6 @@ def transaction(dsn: str) -> Iterator[psycopg.Connection]:
             yield conn
 
 
-def close_pools() -> None:
-    with _pools_lock:
-        for p in _pools.values():
-            p.close()
-        _pools.clear()
-
-
 def upgrade(dsn: str) -> list[str]:
     """Apply pending migrations; return the names applied (empty when up to date)."""
     from procrastinate.schema import SchemaManager

@@ -212,6 +212,11 @@ def _common_context(settings: Settings, row: dict) -> dict:
     }
 
 
+def welcome_key(subscription_id: int) -> str:
+    """The record that makes the welcome email exactly-once (emails_sent.dedupe_key)."""
+    return f"welcome:{subscription_id}"
+
+
 def send_welcome(settings: Settings, subscription_id: int, outputs: dict) -> bool:
     """The welcome email with every login the customer needs, once per subscription.
 
@@ -235,7 +240,7 @@ def send_welcome(settings: Settings, subscription_id: int, outputs: dict) -> boo
         guides=[{"title": t, "url": context["marketing_url"] + path, "blurb": b} for t, path, b in QUICK_START_GUIDES],
     )
     return send_once(settings, kind="welcome", subscription_id=subscription_id, recipient=row["email"],
-                     rendered=render("welcome", **context), dedupe_key=f"welcome:{subscription_id}")
+                     rendered=render("welcome", **context), dedupe_key=welcome_key(subscription_id))
 
 
 def send_lifecycle(settings: Settings, subscription_id: int, kind: str) -> bool:

@@ -89,10 +89,11 @@ def _defer_once(task, queueing_lock: str, **kwargs) -> bool:
 
 def _welcome_sent(subscription_id: int) -> bool:
     from app import db
+    from app.mail import welcome_key
 
     with db.transaction(_settings().DATABASE_URL) as conn:
         return conn.execute("SELECT 1 FROM emails_sent WHERE dedupe_key = %s",
-                            (f"welcome:{subscription_id}",)).fetchone() is not None
+                            (welcome_key(subscription_id),)).fetchone() is not None
 
 
 @queue.task(name="send_welcome_email", queue="mail", retry=RetryStrategy(max_attempts=10, exponential_wait=5))

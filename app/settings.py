@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 CHECKOUT = Path(__file__).resolve().parents[1]  # the repository root (this checkout)
@@ -93,7 +93,6 @@ class Settings:
     NAMESILO_API_URL: str = ""
     STRIPE_API_BASE: str = ""
     MAIL_SERVER_HOST: str = ""
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> "Settings":
@@ -101,8 +100,6 @@ class Settings:
         local = local_endpoints()
         values: dict = {}
         for name, f in cls.__dataclass_fields__.items():
-            if name == "extra":
-                continue
             # Set in the environment (even to ""): that is the value. Absent: the local servers'.
             raw = env[name] if name in env else local.get(name)
             if raw is None or (raw == "" and f.type in ("bool", "int", "float")):
@@ -116,7 +113,3 @@ class Settings:
             else:
                 values[name] = str(raw)
         return cls(**values)
-
-
-def load() -> Settings:
-    return Settings.from_env()

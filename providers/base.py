@@ -107,5 +107,42 @@ def runtime_settings():
     return Settings.from_env()
 
 
+# --- inputs as check() receives them -------------------------------------------------------
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_TLD = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
+
+
+def is_unknown(value: Any) -> bool:
+    """A value a preview does not know yet (another resource's output): check cannot judge it."""
+    from pulumi.output import Unknown
+    from pulumi.runtime import rpc
+
+    return isinstance(value, Unknown) or value == rpc.UNKNOWN
+
+
+def is_hostname(name: Any) -> bool:
+    """A fully qualified host name: LDH labels, at least two, an alphabetic (or punycode) TLD."""
+    if not isinstance(name, str):
+        return False
+    name = name.strip().lower().rstrip(".")
+    labels = name.split(".")
+    return (len(name) <= 253 and len(labels) >= 2 and all(_LABEL.match(label) for label in labels)
+            and bool(_TLD.match(labels[-1])))
+
+
+def whole_number(value: Any) -> int | None:
+    """Pulumi sends numbers as floats; accept 5120, 5120.0 and "5120", nothing fractional."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
 def changed_keys(olds: dict, news: dict, keys: Iterable[str]) -> list[str]:
     return [k for k in keys if olds.get(k) != news.get(k)]

@@ -23,10 +23,9 @@ from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, \
     ResourceProvider, UpdateResult
-from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
-from providers.base import DEFAULT_RETRY, ProviderError, RetryPolicy, changed_keys, runtime_settings
+from providers.base import DEFAULT_RETRY, ProviderError, RetryPolicy, changed_keys, is_unknown, runtime_settings
 
 NAME = "mailbox"
 T = TypeVar("T")
@@ -46,7 +45,7 @@ _LOCAL_PART = re.compile(r"^(?!\.)(?!.*\.\.)[a-z0-9._-]{1,64}(?<!\.)$")
 
 def _known(value: Any) -> bool:
     """False for values the engine has not computed yet (previews)."""
-    return not isinstance(value, Unknown) and value != rpc.UNKNOWN
+    return not is_unknown(value)
 
 
 def _plain(value: Any) -> Any:

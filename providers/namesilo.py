@@ -24,9 +24,8 @@ import pulumi
 from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource,
                             ResourceProvider, UpdateResult)
 
-from providers.base import DEFAULT_RETRY, NotFound, ProviderError, RetryPolicy, http, redact, runtime_settings
-# Input checks both providers share; they belong in providers.base (not ours to edit).
-from providers.whm import is_hostname, is_unknown, whole_number
+from providers.base import (DEFAULT_RETRY, NotFound, ProviderError, RetryPolicy, http, is_hostname, is_unknown,
+                            redact, runtime_settings, whole_number)
 
 PROVIDER = "namesilo"
 log = logging.getLogger(__name__)

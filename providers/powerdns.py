@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, \
     ResourceProvider, UpdateResult
 
-from providers.base import DEFAULT_RETRY, NotFound, ProviderError, RetryPolicy, http, runtime_settings
+from providers.base import DEFAULT_RETRY, NotFound, ProviderError, RetryPolicy, http, is_hostname, runtime_settings
 
 PROVIDER = "powerdns"
 DEFAULT_TTL = 3600
@@ -42,7 +42,6 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _RECORD_LABEL = re.compile(r"^(?:\*|[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)$")
-_TLD = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
 
 
 # --- names ---------------------------------------------------------------------------------
@@ -63,12 +62,6 @@ def absolute(relative_name: str, zone: str) -> str:
 def relative(fqdn: str, zone: str) -> str:
     fqdn, zone = canonical(fqdn), canonical(zone)
     return "@" if fqdn == zone else fqdn[: -len(zone) - 1]
-
-
-def is_hostname(name: str) -> bool:
-    labels = bare(name).split(".")
-    return (len(bare(name)) <= 253 and len(labels) >= 2 and all(_LABEL.match(l) for l in labels)
-            and bool(_TLD.match(labels[-1])))
 
 
 def domain_problem(domain: Any) -> str | None:

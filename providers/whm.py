@@ -26,10 +26,9 @@ from urllib.parse import urlsplit
 import pulumi
 from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource,
                             ResourceProvider, UpdateResult)
-from pulumi.output import Unknown
-from pulumi.runtime import rpc
 
-from providers.base import DEFAULT_RETRY, NotFound, ProviderError, RetryPolicy, http, runtime_settings
+from providers.base import (DEFAULT_RETRY, NotFound, ProviderError, RetryPolicy, http, is_hostname, is_unknown,
+                            runtime_settings, whole_number)
 
 PROVIDER = "whm"
 log = logging.getLogger(__name__)
@@ -48,7 +47,6 @@ RESERVED_USERNAMES = frozenset({
 # Second-level labels under a country code that say nothing about the customer
 # (example.co.uk should give "example", not "exampleco").
 GENERIC_SECOND_LEVEL = frozenset({"ac", "co", "com", "edu", "gov", "net", "org"})
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 # WHM reasons are prose; these are the phrasings that mean "no such object" and
 # "try again later". Anything else with result 0 is a permanent failure.
@@ -230,18 +228,6 @@ class _WhmProvider(ResourceProvider):
         return WhmClient(runtime_settings(), self.retry, self.timeout, self.create_timeout)
 
 
-def is_unknown(value: Any) -> bool:
-    """A value a preview does not know yet (another resource's output): check cannot judge it."""
-    return isinstance(value, Unknown) or value == rpc.UNKNOWN
-
-
-def is_hostname(name: Any) -> bool:
-    if not isinstance(name, str) or not name or len(name) > 253:
-        return False
-    labels = name.split(".")
-    return len(labels) >= 2 and not labels[-1].isdigit() and all(_LABEL.match(label) for label in labels)
-
-
 def username_problem(username: str, max_length: int = MAX_USERNAME_LENGTH) -> str | None:
     """Why WHM would refuse this account name, or None."""
     if not isinstance(username, str) or not USERNAME.match(username):
@@ -287,19 +273,6 @@ def new_password(length: int = 24) -> str:
         if (any(c.islower() for c in password) and any(c.isupper() for c in password)
                 and any(c.isdigit() for c in password) and any(not c.isalnum() for c in password)):
             return password
-
-
-def whole_number(value: Any) -> int | None:
-    """Pulumi sends numbers as floats; accept 5120, 5120.0 and "5120", nothing fractional."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
 
 
 def _megabytes(limit: Any) -> int | None:

@@ -110,16 +110,9 @@ def mpanel(settings, layout):
 
 
 def seed_payload(**changes) -> dict:
-    """The seed's curl example, made unique."""
+    """The seed's curl example, made unique (the same payload `mpanel demo` sends)."""
     import secrets
 
-    token = secrets.token_hex(4)
-    payload = {
-        "planSlug": "shared_student", "billingCycle": "monthly", "domain": f"test-site-{token}.com",
-        "domainMode": "external",
-        "customer": {"email": f"test-{token}@example.com", "firstName": "Test", "lastName": "Customer"},
-        "account": {"password": "TestPassword123!"},
-    }
-    for key, value in changes.items():
-        payload[key] = value
-    return payload
+    from app.demo import seed_checkout
+
+    return {**seed_checkout(secrets.token_hex(4)), **changes}
