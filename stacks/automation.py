@@ -2,9 +2,9 @@
 
 Stack `sub-<id>` of the `mpanel` project, state in the postgres:// backend. Each
 operation runs in a fresh temporary work dir: the passphrase salt travels in the
-stack's state, so any worker on any host can run any stack. Before every
-operation a stack left behind by a killed process is recovered (stale lock
-cancelled, pending operations cleared); providers adopt what a crash left
+stack's state, so any worker on any host can run any stack. An operation that
+finds the stack left behind by a killed process recovers it (stale lock
+cancelled, pending operations cleared) and runs once more; providers adopt what a crash left
 upstream (architecture decision 5), which is what makes clearing them safe.
 """
 from __future__ import annotations
@@ -122,14 +122,29 @@ _LOCK_HOLDER = re.compile(r"created by \S+@(\S+) \(pid (\d+)\) at (\S+)")
 STALE_LOCK_AFTER = dt.timedelta(minutes=15)
 
 
-def _alive(pid: int) -> bool:
+def _boot_time() -> dt.datetime:
+    with open("/proc/stat") as f:
+        btime = next(int(line.split()[1]) for line in f if line.startswith("btime "))
+    return dt.datetime.fromtimestamp(btime, dt.timezone.utc)
+
+
+def _holder_running(pid: int, locked_at: dt.datetime) -> bool:
+    """Is the process that took the lock still running? A killed process lingers as a
+    zombie until something reaps it (in a container pid 1 may take its time), and a
+    pid can be reused: neither counts as the holder."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except FileNotFoundError:
         return False
-    except PermissionError:
-        return True
-    return True
+    except OSError:
+        return True  # cannot tell: leave the lock alone
+    fields = stat[stat.rindex(")") + 2:].split()  # the name may hold spaces and parentheses
+    if fields[0] in ("Z", "X"):
+        return False
+    started = _boot_time() + dt.timedelta(seconds=int(fields[19]) / os.sysconf("SC_CLK_TCK"))
+    # The lock's time has one-second resolution; a process born after it is not its holder.
+    return started <= locked_at + dt.timedelta(seconds=1)
 
 
 def lock_is_stale(message: str, now: dt.datetime | None = None) -> bool:
@@ -137,10 +152,11 @@ def lock_is_stale(message: str, now: dt.datetime | None = None) -> bool:
     on this host its pid no longer runs; elsewhere it is older than STALE_LOCK_AFTER."""
     now = now or dt.datetime.now(dt.timezone.utc)
     for host, pid, at in _LOCK_HOLDER.findall(message):
+        locked_at = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
         if host == socket.gethostname():
-            if _alive(int(pid)):
+            if _holder_running(int(pid), locked_at):
                 return False
-        elif now - dt.datetime.fromisoformat(at.replace("Z", "+00:00")) < STALE_LOCK_AFTER:
+        elif now - locked_at < STALE_LOCK_AFTER:
             return False
     return True
 
