@@ -44,6 +44,6 @@ def dashboard(settings: Settings, user_id: int) -> dict:
                  JOIN plans p ON p.id = s.plan_id
                  LEFT JOIN domains d ON d.subscription_id = s.id
                  LEFT JOIN websites w ON w.subscription_id = s.id
-                WHERE c.user_id = %s
+                WHERE c.user_id = %s AND s.status <> 'abandoned'
                 ORDER BY s.id""", (user_id,)).fetchall()
     return {"customer": customer, "sites": sites, "nameservers": (settings.NS1, settings.NS2)}

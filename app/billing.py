@@ -13,7 +13,7 @@ import os
 import psycopg
 import stripe
 
-from app.orders import PlacedOrder
+from app.orders import OrderConflict, PlacedOrder
 from app.settings import Settings
 
 LOCAL_KEY_PREFIX = "sk_test_mpanel_"
@@ -106,6 +106,24 @@ def _create_checkout_session(conn, settings, placed: PlacedOrder, email: str, cy
         params["discounts"] = [{"coupon": coupon_for(conn, settings, placed.promo, placed.plan["currency"])}]
     return client(settings).v1.checkout.sessions.create(
         params=params, options={"idempotency_key": f"mpanel-checkout-{placed.subscription_id}"})
+
+
+def close_checkout_session(settings: Settings, session_id: str) -> None:
+    """Make an earlier, unpaid checkout impossible to pay (its customer is starting over).
+    Stripe decides the race: a session paid meanwhile cannot be expired, and then the
+    earlier order stands (its webhook is on the way)."""
+    stripe_ = client(settings)
+    try:
+        stripe_.v1.checkout.sessions.expire(session_id)
+        return
+    except stripe.InvalidRequestError:
+        pass  # not open any more: expired already, or paid
+    except stripe.StripeError as exc:
+        raise PaymentServiceError(f"the payment service could not close the earlier checkout: "
+                                  f"{exc.user_message or exc}") from exc
+    if retrieve_session(settings, session_id).status == "complete":
+        raise OrderConflict("customer.email", "the earlier order for this email has just been paid: "
+                                              "watch your inbox for the welcome email")
 
 
 def retrieve_subscription(settings: Settings, stripe_subscription_id: str) -> stripe.Subscription:

@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from app import db
-from app.billing import create_checkout_session
-from app.orders import find_promo, place_order
+from app.billing import close_checkout_session, create_checkout_session
+from app.orders import abandon_order, find_promo, place_order, returning_customer
 from app.settings import Settings
 from app.validation import ValidationError, parse_checkout
 
@@ -16,6 +16,10 @@ def start_checkout(settings: Settings, payload: Any) -> dict:
     The Stripe call runs inside the order's transaction on purpose: if Stripe refuses,
     the rows roll back and the customer can simply try again (the idempotency key
     is the subscription id, which a rolled-back transaction never reuses).
+
+    A customer who left an earlier checkout unpaid and comes back (same email, same
+    password) starts over: the earlier Stripe session is closed, that order abandoned
+    and its domain released, then the new order is placed for the same account.
     """
     order = parse_checkout(payload)
     override = (settings.MARKETING_OVERRIDE_CODE or "").upper()
@@ -23,7 +27,12 @@ def start_checkout(settings: Settings, payload: Any) -> dict:
     with db.transaction(settings.DATABASE_URL) as conn:
         if order.promo_code and not free and not find_promo(conn, order.promo_code):
             raise ValidationError("promoCode", "is not a valid promotion code")
-        placed = place_order(conn, settings, order, free=free)
+        returning = returning_customer(conn, order)
+        for earlier in returning.unpaid if returning else []:
+            if earlier["stripe_checkout_session_id"]:
+                close_checkout_session(settings, earlier["stripe_checkout_session_id"])
+            abandon_order(conn, earlier["id"])
+        placed = place_order(conn, settings, order, free=free, returning=returning)
         result = {"subscriptionId": placed.subscription_id, "plan": placed.plan["slug"],
                   "billingCycle": order.billing_cycle, "amountCents": placed.amount_cents,
                   "domain": order.domain, "testMode": order.test_mode}

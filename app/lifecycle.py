@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 
 from app import billing, db
+from app.orders import abandon_order
 from app.settings import Settings
 
 log = logging.getLogger("mpanel.lifecycle")
@@ -196,6 +197,17 @@ def _record_payment(conn, sub_id, intent_id, invoice_id, amount, currency, statu
                  (sub_id, intent_id, invoice_id, amount, currency, status, failure_code))
 
 
+def on_checkout_expired(conn, settings, obj, outcome: Outcome) -> None:
+    """Stripe closed a checkout that was never paid (24 h by default, or the customer started
+    over): the order is abandoned and its domain may be ordered again."""
+    obj = billing.retrieve_session(settings, _get(obj, "id"))
+    if _get(obj, "status") != "expired":
+        return
+    sub = _subscription_by(conn, session_id=_get(obj, "id"))
+    if sub is not None and abandon_order(conn, sub["id"]):
+        log.info("subscription %s: checkout %s expired unpaid; order abandoned", sub["id"], _get(obj, "id"))
+
+
 def on_checkout_payment_failed(conn, settings, obj, outcome: Outcome) -> None:
     """A delayed payment method (bank debit) failed: the order stays pending_payment, nothing is built."""
     log.info("checkout session %s: delayed payment failed; subscription %s stays unpaid",
@@ -205,6 +217,7 @@ def on_checkout_payment_failed(conn, settings, obj, outcome: Outcome) -> None:
 HANDLERS = {
     "checkout.session.completed": on_checkout_paid,
     "checkout.session.async_payment_failed": on_checkout_payment_failed,
+    "checkout.session.expired": on_checkout_expired,
     "checkout.session.async_payment_succeeded": on_checkout_paid,
     "customer.subscription.created": on_subscription_changed,
     "customer.subscription.updated": on_subscription_changed,

@@ -3,6 +3,10 @@
 users (argon2 hash), customers, subscriptions (pending_payment), domains (pending).
 Nothing here talks to Stripe or provisions anything; a placed order only becomes
 hosting when its payment is confirmed (app/lifecycle.py) and the worker converges it.
+
+An order never paid is abandoned (its Stripe session expired, or the customer started
+over): its domain is released, and the same email may check out again with the
+password it chose the first time.
 """
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 
 from app.crypto import encrypt
 from app.settings import Settings
@@ -62,8 +67,52 @@ class PlacedOrder:
     promo: dict | None
 
 
+@dataclass(frozen=True)
+class ReturningCustomer:
+    """Someone who checked out before with this email and password and never paid."""
+
+    user_id: int
+    customer_id: int
+    unpaid: list[dict]  # their orders still waiting for payment (id, stripe_checkout_session_id)
+
+
 def hash_password(password: str) -> str:
     return _HASHER.hash(password)
+
+
+def _password_matches(password_hash: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def returning_customer(conn: psycopg.Connection, order: Order) -> ReturningCustomer | None:
+    """None for an email we have never seen. An email whose orders were all left unpaid may
+    start again with the password it chose; any other known email is a conflict (an
+    existing customer logs in)."""
+    user = conn.execute("SELECT u.id, u.password_hash, c.id AS customer_id FROM users u "
+                        "JOIN customers c ON c.user_id = u.id WHERE lower(u.email) = lower(%s) FOR UPDATE OF u", (order.email,)).fetchone()
+    if user is None:
+        return None
+    orders = conn.execute("SELECT id, status, stripe_checkout_session_id FROM subscriptions "
+                          "WHERE customer_id = %s ORDER BY id FOR UPDATE", (user["customer_id"],)).fetchall()
+    never_paid = all(o["status"] in ("pending_payment", "abandoned") for o in orders)
+    if not (never_paid and _password_matches(user["password_hash"], order.password)):
+        raise OrderConflict("customer.email", "an account with this email already exists: log in to add a site")
+    return ReturningCustomer(user["id"], user["customer_id"],
+                             [o for o in orders if o["status"] == "pending_payment"])
+
+
+def abandon_order(conn: psycopg.Connection, subscription_id: int) -> bool:
+    """An order that was never paid is given up: nothing was built, so nothing is destroyed;
+    its domain may be ordered again. False when the order is not waiting for payment."""
+    if conn.execute("UPDATE subscriptions SET status = 'abandoned', updated_at = now() "
+                    "WHERE id = %s AND status = 'pending_payment' RETURNING id", (subscription_id,)).fetchone() is None:
+        return False
+    conn.execute("UPDATE domains SET status = 'released', updated_at = now() "
+                 "WHERE subscription_id = %s AND status = 'pending'", (subscription_id,))
+    return True
 
 
 def find_promo(conn: psycopg.Connection, code: str | None) -> dict | None:
@@ -81,21 +130,27 @@ def price_after_promo(price_cents: int, promo: dict | None) -> int:
     return max(0, price_cents - promo["amount_off_cents"])
 
 
-def place_order(conn: psycopg.Connection, settings: Settings, order: Order, *, free: bool = False) -> PlacedOrder:
-    """Write the order; the caller owns the transaction (all rows or none). `conn` uses dict rows."""
+def place_order(conn: psycopg.Connection, settings: Settings, order: Order, *, free: bool = False,
+                returning: ReturningCustomer | None = None) -> PlacedOrder:
+    """Write the order; the caller owns the transaction (all rows or none). `conn` uses dict rows.
+    A `returning` customer's earlier unpaid orders must be abandoned first (app/checkout.py)."""
     plan = conn.execute("SELECT * FROM plans WHERE slug = %s AND active", (order.plan_slug,)).fetchone()
     if plan is None:
         raise UnknownPlan(order.plan_slug)
-    if conn.execute("SELECT 1 FROM users WHERE lower(email) = lower(%s)", (order.email,)).fetchone():
+    if returning is None and conn.execute("SELECT 1 FROM users WHERE lower(email) = lower(%s)",
+                                          (order.email,)).fetchone():
         raise OrderConflict("customer.email", "an account with this email already exists: log in to add a site")
-    if conn.execute("SELECT 1 FROM domains WHERE name = %s AND status <> 'released'", (order.domain,)).fetchone():
-        raise OrderConflict("domain", f"{order.domain} is already hosted here")
+    taken = conn.execute("SELECT s.status FROM domains d JOIN subscriptions s ON s.id = d.subscription_id "
+                         "WHERE d.name = %s AND d.status <> 'released'", (order.domain,)).fetchone()
+    if taken:
+        raise OrderConflict("domain", f"{order.domain} has an order waiting for payment"
+                            if taken["status"] == "pending_payment" else f"{order.domain} is already hosted here")
     promo = find_promo(conn, order.promo_code)
     price = plan["price_yearly_cents"] if order.billing_cycle == "yearly" else plan["price_monthly_cents"]
     amount = 0 if free else price_after_promo(price, promo)
 
     try:
-        ids = _insert(conn, settings, order, plan, amount)
+        ids = _insert(conn, settings, order, plan, amount, returning)
     except psycopg.errors.UniqueViolation as exc:  # a concurrent order won the race
         if exc.diag.constraint_name == "users_email_key":
             raise OrderConflict("customer.email", "an account with this email already exists") from exc
@@ -103,13 +158,19 @@ def place_order(conn: psycopg.Connection, settings: Settings, order: Order, *, f
     return PlacedOrder(*ids, dict(plan), amount, promo)
 
 
-def _insert(conn: psycopg.Connection, settings: Settings, order: Order, plan: dict, amount: int):
-    user_id = conn.execute("INSERT INTO users (email, password_hash) VALUES (%s, %s) RETURNING id",
-                           (order.email, hash_password(order.password))).fetchone()["id"]
-    customer_id = conn.execute(
-        "INSERT INTO customers (user_id, first_name, last_name, company, phone, country) "
-        "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-        (user_id, order.first_name, order.last_name, order.company, order.phone, order.country)).fetchone()["id"]
+def _insert(conn: psycopg.Connection, settings: Settings, order: Order, plan: dict, amount: int,
+            returning: ReturningCustomer | None):
+    details = (order.first_name, order.last_name, order.company, order.phone, order.country)
+    if returning:  # the latest checkout's details win: it is the same person (password checked)
+        user_id, customer_id = returning.user_id, returning.customer_id
+        conn.execute("UPDATE customers SET first_name = %s, last_name = %s, company = %s, phone = %s, country = %s "
+                     "WHERE id = %s", (*details, customer_id))
+    else:
+        user_id = conn.execute("INSERT INTO users (email, password_hash) VALUES (%s, %s) RETURNING id",
+                               (order.email, hash_password(order.password))).fetchone()["id"]
+        customer_id = conn.execute(
+            "INSERT INTO customers (user_id, first_name, last_name, company, phone, country) "
+            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id", (user_id, *details)).fetchone()["id"]
     utm = order.utm
     subscription_id = conn.execute(
         """INSERT INTO subscriptions (customer_id, plan_id, billing_cycle, promo_code, amount_cents, test_mode,

@@ -100,6 +100,8 @@ class Converger:
                 raise PermanentConvergeError(f"subscription {subscription_id} does not exist")
             if row["status"] == "pending_payment":
                 return "waiting for payment"
+            if row["status"] == "abandoned":
+                return "never paid: nothing to build"
             spec = None
             if row["status"] != "terminated":
                 try:

@@ -109,6 +109,14 @@ def mpanel(settings, layout):
         child.wait(60)
 
 
+@pytest.fixture
+def paused_delivery(mpanel):
+    """Stripe keeps its webhook deliveries until the test (or this fixture) lets them go."""
+    mpanel.stripe_control("webhooks", {"paused": True})
+    yield
+    mpanel.stripe_control("webhooks", {"paused": False})
+
+
 def seed_payload(**changes) -> dict:
     """The seed's curl example, made unique (the same payload `mpanel demo` sends)."""
     import secrets

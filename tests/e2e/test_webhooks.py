@@ -51,13 +51,6 @@ def test_a_correctly_signed_event_is_recorded_once_and_a_duplicate_is_acknowledg
     assert _recorded(settings, event["id"])
 
 
-@pytest.fixture
-def paused_delivery(mpanel):
-    mpanel.stripe_control("webhooks", {"paused": True})
-    yield
-    mpanel.stripe_control("webhooks", {"paused": False})
-
-
 def test_duplicated_shuffled_and_late_events_give_one_account_one_registration_one_email(
         mpanel, settings, paused_delivery):
     payload = seed_payload(domainMode="new_registration")
