@@ -1,4 +1,4 @@
-"""Customer logins and what their dashboard shows."""
+"""Customer logins, what their dashboard shows, and the first-time login wizard."""
 from __future__ import annotations
 
 from argon2 import PasswordHasher
@@ -38,12 +38,31 @@ def dashboard(settings: Settings, user_id: int) -> dict:
             """SELECT s.id, s.status, s.provisioning_status, s.billing_cycle, s.current_period_end,
                       s.cancel_at_period_end, p.name AS plan, d.name AS domain, d.mode AS domain_mode,
                       d.status AS domain_status, w.status AS website_status, w.cpanel_url, w.cpanel_username,
-                      w.ssl_expires_at
+                      w.ssl_expires_at, d.expires_at AS domain_expires_at, sv.ip_address AS server_ip,
+                      ARRAY(SELECT m.local_part || '@' || d.name FROM mailboxes m
+                             WHERE m.subscription_id = s.id AND m.local_part <> 'admin'
+                             ORDER BY m.local_part) AS extra_mailboxes
                  FROM subscriptions s
                  JOIN customers c ON c.id = s.customer_id
                  JOIN plans p ON p.id = s.plan_id
+                 LEFT JOIN servers sv ON sv.id = s.server_id
                  LEFT JOIN domains d ON d.subscription_id = s.id
                  LEFT JOIN websites w ON w.subscription_id = s.id
                 WHERE c.user_id = %s AND s.status <> 'abandoned'
                 ORDER BY s.id""", (user_id,)).fetchall()
     return {"customer": customer, "sites": sites, "nameservers": (settings.NS1, settings.NS2)}
+
+
+def needs_onboarding(settings: Settings, user_id: int) -> bool:
+    """The wizard greets a customer once their first site is ready, until they finish it."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        return conn.execute(
+            """SELECT 1 FROM users u JOIN customers c ON c.user_id = u.id
+                 JOIN subscriptions s ON s.customer_id = c.id
+                WHERE u.id = %s AND u.onboarded_at IS NULL AND s.provisioning_status = 'ready'
+                LIMIT 1""", (user_id,)).fetchone() is not None
+
+
+def finish_onboarding(settings: Settings, user_id: int) -> None:
+    with db.transaction(settings.DATABASE_URL) as conn:
+        conn.execute("UPDATE users SET onboarded_at = coalesce(onboarded_at, now()) WHERE id = %s", (user_id,))

@@ -7,7 +7,7 @@ from functools import wraps
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
-from app.accounts import authenticate, dashboard
+from app.accounts import authenticate, dashboard, finish_onboarding, needs_onboarding
 
 bp = Blueprint("panel", __name__)
 
@@ -57,7 +57,8 @@ def login_submit():
                                error="That email and password do not match an account."), 401
     session.clear()
     session["user_id"] = user_id
-    return redirect(url_for("panel.home"))
+    first_time = needs_onboarding(current_app.config["MPANEL"], user_id)
+    return redirect(url_for("panel.welcome") if first_time else url_for("panel.home"))
 
 
 @bp.post("/logout")
@@ -72,3 +73,32 @@ def logout():
 def home():
     data = dashboard(current_app.config["MPANEL"], session["user_id"])
     return render_template("pages/dashboard.html", csrf=_csrf_token(), **data)
+
+
+# The first-time login wizard (seed step 7): three short steps over the customer's hosting,
+# then the dashboard. Shown after the first login once a site is ready; always reachable
+# from the dashboard; finishing or skipping it is remembered.
+WIZARD_STEPS = ("domain", "email", "website")
+
+
+@bp.get("/welcome")
+@login_required
+def welcome():
+    step = request.args.get("step", WIZARD_STEPS[0])
+    if step not in WIZARD_STEPS:
+        return redirect(url_for("panel.welcome"))
+    settings = current_app.config["MPANEL"]
+    data = dashboard(settings, session["user_id"])
+    data["sites"] = [site for site in data["sites"] if site["provisioning_status"] == "ready"]
+    number = WIZARD_STEPS.index(step)
+    return render_template("pages/welcome.html", csrf=_csrf_token(), step=step, steps=WIZARD_STEPS, number=number,
+                           next_step=WIZARD_STEPS[number + 1] if number + 1 < len(WIZARD_STEPS) else None,
+                           mail_host=settings.MAIL_SERVER_HOST, **data)
+
+
+@bp.post("/welcome")
+@login_required
+def welcome_done():
+    _check_csrf()
+    finish_onboarding(current_app.config["MPANEL"], session["user_id"])
+    return redirect(url_for("panel.home"))

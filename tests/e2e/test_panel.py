@@ -8,11 +8,14 @@ import requests
 from tests.e2e.conftest import seed_payload
 
 
+def _csrf(page: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
 def _login(mpanel, email: str, password: str) -> tuple[requests.Session, requests.Response]:
     browser = requests.Session()
     form = browser.get(f"{mpanel.url}/login", timeout=10)
-    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
-    answer = browser.post(f"{mpanel.url}/login", data={"csrf": csrf, "email": email, "password": password},
+    answer = browser.post(f"{mpanel.url}/login", data={"csrf": _csrf(form.text), "email": email, "password": password},
                           timeout=30)
     return browser, answer
 
@@ -23,9 +26,39 @@ def test_a_customer_logs_in_and_sees_the_active_hosting(mpanel, settings):
     mpanel.wait_until(body["subscriptionId"], provisioningStatus="ready")
 
     browser, answer = _login(mpanel, payload["customer"]["email"].upper(), payload["account"]["password"])
-    assert answer.status_code == 200 and answer.url.endswith("/dashboard")
+    browser.post(f"{mpanel.url}/welcome", data={"csrf": _csrf(answer.text)}, timeout=10)  # the wizard: skipped
+    answer = browser.get(f"{mpanel.url}/dashboard", timeout=10)
+    assert answer.status_code == 200
     assert payload["domain"] in answer.text and "active" in answer.text and "cPanel" in answer.text
     assert settings.NS1 in answer.text  # an external domain: the nameservers to set
+
+
+def test_the_first_login_walks_through_the_wizard_once(mpanel, settings):
+    payload = seed_payload(testMode=True, promoCode="TESTFREE")
+    body = mpanel.checkout(payload).json()
+    mpanel.wait_until(body["subscriptionId"], provisioningStatus="ready")
+    email, password = payload["customer"]["email"], payload["account"]["password"]
+
+    browser, first = _login(mpanel, email, password)
+    assert first.url.endswith("/welcome"), "the first login opens the wizard"
+    assert settings.NS1 in first.text and settings.NS2 in first.text  # external: nameservers to set
+    mailbox = browser.get(f"{mpanel.url}/welcome", params={"step": "email"}, timeout=10).text
+    assert f"admin@{payload['domain']}" in mailbox and settings.MAIL_SERVER_HOST in mailbox
+    website = browser.get(f"{mpanel.url}/welcome", params={"step": "website"}, timeout=10).text
+    assert "public_html" in website and mpanel.status(body["subscriptionId"])["cpanelUrl"] in website
+    assert "Go to my dashboard" in website and "Next" not in website
+
+    done = browser.post(f"{mpanel.url}/welcome", data={"csrf": _csrf(website)}, timeout=10)
+    assert done.url.endswith("/dashboard") and payload["domain"] in done.text
+    _, again = _login(mpanel, email, password)
+    assert again.url.endswith("/dashboard"), "the wizard is shown once"
+
+
+def test_the_wizard_waits_until_the_hosting_is_ready(mpanel):
+    payload = seed_payload()  # not paid: nothing is built
+    assert mpanel.checkout(payload).status_code == 201
+    _, first = _login(mpanel, payload["customer"]["email"], payload["account"]["password"])
+    assert first.url.endswith("/dashboard")
 
 
 def test_a_wrong_password_is_refused_without_saying_which_part_was_wrong(mpanel):
