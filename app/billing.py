@@ -110,20 +110,29 @@ def _create_checkout_session(conn, settings, placed: PlacedOrder, email: str, cy
 
 def close_checkout_session(settings: Settings, session_id: str) -> None:
     """Make an earlier, unpaid checkout impossible to pay (its customer is starting over).
-    Stripe decides the race: a session paid meanwhile cannot be expired, and then the
-    earlier order stands (its webhook is on the way)."""
+    Stripe decides the race: only a session Stripe reports expired (or no longer knows)
+    counts as closed; one paid, or with a payment still processing, keeps its order."""
     stripe_ = client(settings)
     try:
-        stripe_.v1.checkout.sessions.expire(session_id)
-        return
-    except stripe.InvalidRequestError:
-        pass  # not open any more: expired already, or paid
+        try:
+            stripe_.v1.checkout.sessions.expire(session_id)
+            return
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "resource_missing":
+                return  # Stripe no longer knows it (another account or key): it can take no money
+        session = retrieve_session(settings, session_id)  # not open: find out why
     except stripe.StripeError as exc:
         raise PaymentServiceError(f"the payment service could not close the earlier checkout: "
                                   f"{exc.user_message or exc}") from exc
-    if retrieve_session(settings, session_id).status == "complete":
+    if session.status == "expired":
+        return
+    if session.status != "complete":  # still open: Stripe refused for a reason of its own
+        raise PaymentServiceError(f"the payment service could not close the earlier checkout ({session.status})")
+    if session.payment_status in ("paid", "no_payment_required"):
         raise OrderConflict("customer.email", "the earlier order for this email has just been paid: "
                                               "watch your inbox for the welcome email")
+    raise OrderConflict("customer.email", "the payment for the earlier order with this email is still being "
+                                          "processed: we will email you when it completes")
 
 
 def retrieve_subscription(settings: Settings, stripe_subscription_id: str) -> stripe.Subscription:

@@ -18,8 +18,10 @@ def start_checkout(settings: Settings, payload: Any) -> dict:
     is the subscription id, which a rolled-back transaction never reuses).
 
     A customer who left an earlier checkout unpaid and comes back (same email, same
-    password) starts over: the earlier Stripe session is closed, that order abandoned
-    and its domain released, then the new order is placed for the same account.
+    password) starts over: that order is abandoned and its domain released, the new
+    order placed for the same account, and only then, last because Stripe cannot undo
+    it, the earlier Stripe session is closed. If Stripe says it was paid meanwhile,
+    everything here rolls back and the paid order stands.
     """
     order = parse_checkout(payload)
     override = (settings.MARKETING_OVERRIDE_CODE or "").upper()
@@ -28,10 +30,9 @@ def start_checkout(settings: Settings, payload: Any) -> dict:
         if order.promo_code and not free and not find_promo(conn, order.promo_code):
             raise ValidationError("promoCode", "is not a valid promotion code")
         returning = returning_customer(conn, order)
-        for earlier in returning.unpaid if returning else []:
-            if earlier["stripe_checkout_session_id"]:
-                close_checkout_session(settings, earlier["stripe_checkout_session_id"])
-            abandon_order(conn, earlier["id"])
+        earlier = returning.unpaid if returning else []
+        for unpaid in earlier:
+            abandon_order(conn, unpaid["id"])
         placed = place_order(conn, settings, order, free=free, returning=returning)
         result = {"subscriptionId": placed.subscription_id, "plan": placed.plan["slug"],
                   "billingCycle": order.billing_cycle, "amountCents": placed.amount_cents,
@@ -46,6 +47,9 @@ def start_checkout(settings: Settings, payload: Any) -> dict:
             conn.execute("UPDATE subscriptions SET stripe_checkout_session_id = %s, updated_at = now() "
                          "WHERE id = %s", (session.id, placed.subscription_id))
             result.update(status="pending_payment", checkoutUrl=session.url, checkoutSessionId=session.id)
+        for unpaid in earlier:
+            if unpaid["stripe_checkout_session_id"]:
+                close_checkout_session(settings, unpaid["stripe_checkout_session_id"])
     if free and settings.MARKETING_AUTO_PROVISION:
         from app.queue import request_converge
 

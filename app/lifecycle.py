@@ -72,6 +72,14 @@ def apply_stripe_subscription(conn: psycopg.Connection, settings: Settings, sub:
     # Since API 2025-03-31 the billing period lives on the subscription item.
     period_end = _get(remote, "current_period_end") or (_get(items[0], "current_period_end") if items else None)
     was = sub["status"]
+    if was == "abandoned":
+        # Its checkout was closed unpaid, so Stripe cannot bill it; if it ever says otherwise
+        # a person must look (refund, or restore the order), never a silent rebuild.
+        if status in ("active", "trialing", "past_due"):
+            log.error("subscription %s was abandoned but Stripe says %s: refund or restore it by hand", sub["id"], status)
+            conn.execute("UPDATE subscriptions SET provisioning_error = %s, updated_at = now() WHERE id = %s",
+                         (f"abandoned order billed by Stripe ({status}): refund or restore by hand", sub["id"]))
+        return
     new = was
     if status in ("active", "trialing"):
         new = "active" if was in ("pending_payment", "active", "past_due", "suspended") else was
@@ -197,21 +205,32 @@ def _record_payment(conn, sub_id, intent_id, invoice_id, amount, currency, statu
                  (sub_id, intent_id, invoice_id, amount, currency, status, failure_code))
 
 
+def abandon_expired_checkout(conn: psycopg.Connection, settings: Settings, session_id: str) -> bool:
+    """Abandon the order whose Stripe checkout has expired unpaid (Stripe re-read, never the
+    event's snapshot); its domain may be ordered again. True when an order was abandoned."""
+    if _get(billing.retrieve_session(settings, session_id), "status") != "expired":
+        return False
+    sub = _subscription_by(conn, session_id=session_id)
+    if sub is None or not abandon_order(conn, sub["id"]):
+        return False
+    log.info("subscription %s: checkout %s expired unpaid; order abandoned", sub["id"], session_id)
+    return True
+
+
 def on_checkout_expired(conn, settings, obj, outcome: Outcome) -> None:
-    """Stripe closed a checkout that was never paid (24 h by default, or the customer started
-    over): the order is abandoned and its domain may be ordered again."""
-    obj = billing.retrieve_session(settings, _get(obj, "id"))
-    if _get(obj, "status") != "expired":
-        return
-    sub = _subscription_by(conn, session_id=_get(obj, "id"))
-    if sub is not None and abandon_order(conn, sub["id"]):
-        log.info("subscription %s: checkout %s expired unpaid; order abandoned", sub["id"], _get(obj, "id"))
+    """Stripe closed a checkout that was never paid (24 h by default, or the customer started over)."""
+    abandon_expired_checkout(conn, settings, _get(obj, "id"))
 
 
 def on_checkout_payment_failed(conn, settings, obj, outcome: Outcome) -> None:
-    """A delayed payment method (bank debit) failed: the order stays pending_payment, nothing is built."""
-    log.info("checkout session %s: delayed payment failed; subscription %s stays unpaid",
-             _get(obj, "id"), _get(obj, "client_reference_id"))
+    """A delayed payment method (bank debit) failed: nothing is built, the order is abandoned so
+    the customer can check out again and the domain is free."""
+    obj = billing.retrieve_session(settings, _get(obj, "id"))
+    if _get(obj, "status") != "complete" or _get(obj, "payment_status") in PAID:
+        return  # an open session can still be paid; a paid one is not ours to abandon
+    sub = _subscription_by(conn, session_id=_get(obj, "id"))
+    if sub is not None and abandon_order(conn, sub["id"]):
+        log.info("subscription %s: delayed payment for checkout %s failed; order abandoned", sub["id"], _get(obj, "id"))
 
 
 HANDLERS = {

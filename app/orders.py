@@ -91,14 +91,15 @@ def returning_customer(conn: psycopg.Connection, order: Order) -> ReturningCusto
     """None for an email we have never seen. An email whose orders were all left unpaid may
     start again with the password it chose; any other known email is a conflict (an
     existing customer logs in)."""
-    user = conn.execute("SELECT u.id, u.password_hash, c.id AS customer_id FROM users u "
+    user = conn.execute("SELECT u.id, u.password_hash, u.status, c.id AS customer_id FROM users u "
                         "JOIN customers c ON c.user_id = u.id WHERE lower(u.email) = lower(%s) FOR UPDATE OF u", (order.email,)).fetchone()
     if user is None:
         return None
     orders = conn.execute("SELECT id, status, stripe_checkout_session_id FROM subscriptions "
                           "WHERE customer_id = %s ORDER BY id FOR UPDATE", (user["customer_id"],)).fetchall()
+    password_ok = _password_matches(user["password_hash"], order.password)  # always: same time either way
     never_paid = all(o["status"] in ("pending_payment", "abandoned") for o in orders)
-    if not (never_paid and _password_matches(user["password_hash"], order.password)):
+    if not (password_ok and never_paid and user["status"] == "active"):
         raise OrderConflict("customer.email", "an account with this email already exists: log in to add a site")
     return ReturningCustomer(user["id"], user["customer_id"],
                              [o for o in orders if o["status"] == "pending_payment"])

@@ -189,6 +189,30 @@ async def retry_stalled_jobs(timestamp: int) -> int:
     return len(stalled)
 
 
+@queue.periodic(cron="23 * * * *")
+@queue.task(name="abandon_expired_checkouts", queue="maintenance")
+def abandon_expired_checkouts(timestamp: int) -> int:
+    """Stripe closes an unpaid checkout after 24 h and says so with checkout.session.expired;
+    should that event never arrive (endpoint not subscribed to it, delivery given up), the
+    order is found here, so its domain does not stay held forever."""
+    from app import db
+    from app.lifecycle import abandon_expired_checkout
+
+    settings = _settings()
+    with db.transaction(settings.DATABASE_URL) as conn:
+        rows = conn.execute("SELECT stripe_checkout_session_id AS session_id FROM subscriptions "
+                            "WHERE status = 'pending_payment' AND stripe_checkout_session_id IS NOT NULL "
+                            "AND created_at < now() - interval '25 hours' ORDER BY id").fetchall()
+    abandoned = 0
+    for row in rows:
+        try:
+            with db.transaction(settings.DATABASE_URL) as conn:
+                abandoned += abandon_expired_checkout(conn, settings, row["session_id"])
+        except Exception:  # one unreadable session must not stop the sweep
+            log.exception("could not check checkout session %s", row["session_id"])
+    return abandoned
+
+
 @queue.periodic(cron="*/5 * * * *")
 @queue.task(name="converge_stragglers", queue="maintenance")
 def converge_stragglers(timestamp: int) -> int:

@@ -128,12 +128,23 @@ def _property_changes(meta: events.StepEventMetadata) -> dict[str, dict]:
 _LOCK_HOLDER = re.compile(r"created by \S+@(\S+) \(pid (\d+)\) at (\S+)")
 # A lock from another host is presumed dead only after this long (no run takes minutes).
 STALE_LOCK_AFTER = dt.timedelta(minutes=15)
+PID_REUSE_SLACK = dt.timedelta(seconds=60)
 
 
 def _boot_time() -> dt.datetime:
     with open("/proc/stat") as f:
         btime = next(int(line.split()[1]) for line in f if line.startswith("btime "))
     return dt.datetime.fromtimestamp(btime, dt.timezone.utc)
+
+
+def _signalable(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _holder_running(pid: int, locked_at: dt.datetime) -> bool:
@@ -144,22 +155,26 @@ def _holder_running(pid: int, locked_at: dt.datetime) -> bool:
         with open(f"/proc/{pid}/stat") as f:
             stat = f.read()
     except FileNotFoundError:
-        return False
+        return _signalable(pid)  # gone, or hidden from us (/proc mounted with hidepid)
     except OSError:
         return True  # cannot tell: leave the lock alone
     fields = stat[stat.rindex(")") + 2:].split()  # the name may hold spaces and parentheses
     if fields[0] in ("Z", "X"):
         return False
     started = _boot_time() + dt.timedelta(seconds=int(fields[19]) / os.sysconf("SC_CLK_TCK"))
-    # The lock's time has one-second resolution; a process born after it is not its holder.
-    return started <= locked_at + dt.timedelta(seconds=1)
+    # A process born after the lock is not its holder; the slack covers the lock's one-second
+    # resolution and a wall clock stepped since (boot time is derived from it).
+    return started <= locked_at + PID_REUSE_SLACK
 
 
 def lock_is_stale(message: str, now: dt.datetime | None = None) -> bool:
     """True when every lock named in the CLI's message belongs to a process that is gone:
     on this host its pid no longer runs; elsewhere it is older than STALE_LOCK_AFTER."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    for host, pid, at in _LOCK_HOLDER.findall(message):
+    holders = _LOCK_HOLDER.findall(message)
+    if not holders:  # pending operations without a lock have nobody to protect; a lock we cannot read does
+        return "locked" not in message.lower()
+    for host, pid, at in holders:
         locked_at = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
         if host == socket.gethostname():
             if _holder_running(int(pid), locked_at):
@@ -181,8 +196,8 @@ def _answer_from_events(stack: auto.Stack, recorder: StepRecorder, kind: str) ->
     def outputs() -> auto.OutputMap:
         if recorder.stack_outputs is None:
             return ask_cli_outputs()
-        return {key: auto.OutputValue(value="[secret]", secret=True) if isinstance(value, dict) and SECRET_SIG in value
-                else auto.OutputValue(value=value, secret=False) for key, value in recorder.stack_outputs.items()}
+        return {key: auto.OutputValue(value=_mask(value), secret=_mask(value) != value)
+                for key, value in recorder.stack_outputs.items()}
 
     def info(show_secrets: bool = True) -> auto.UpdateSummary | None:
         if recorder.resource_changes is None:

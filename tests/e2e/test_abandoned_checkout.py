@@ -93,3 +93,17 @@ def test_a_checkout_stripe_expires_is_abandoned_and_its_domain_freed(mpanel, set
     someone_else = mpanel.checkout({**payload, "customer": {**payload["customer"],
                                                               "email": "y" + payload["customer"]["email"]}})
     assert someone_else.status_code == 201, someone_else.text
+
+
+def test_the_hourly_sweep_abandons_an_expired_checkout_whose_event_never_came(mpanel, settings, paused_delivery):
+    from app.queue import abandon_expired_checkouts
+
+    first = mpanel.checkout(seed_payload()).json()
+    expired = requests.post(f"{mpanel.stripe}/v1/checkout/sessions/{first['checkoutSessionId']}/expire", timeout=10,
+                            headers={"Authorization": f"Bearer {settings.STRIPE_SECRET_KEY}"})
+    assert expired.status_code == 200  # ...and its webhook held back
+    with psycopg.connect(settings.DATABASE_URL) as conn:
+        conn.execute("UPDATE subscriptions SET created_at = now() - interval '26 hours' WHERE id = %s",
+                     (first["subscriptionId"],))
+    assert abandon_expired_checkouts(0) >= 1  # the periodic task, run here rather than at minute 23
+    assert _order(settings, first["subscriptionId"]) == ("abandoned", "released")

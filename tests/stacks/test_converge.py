@@ -69,19 +69,24 @@ def test_a_second_preview_shows_no_changes(db_conn, settings, provisioned):
 
 
 def test_the_result_answered_from_engine_events_matches_what_the_cli_says(db_conn, settings, provisioned):
-    """up's outputs and change counts come from the engine's events (no extra CLI runs);
-    they must equal what `stack output` and `stack history` report for the same update."""
+    """up's and refresh's results come from the engine's events (no extra CLI runs); they
+    must equal what `stack output` and `stack history` report for the same update."""
     ops = StackOperations(settings)
-    result = ops.up(build_spec(db_conn, provisioned, settings), StepRecorder())
-    with ops._stack(f"sub-{provisioned}", existing=True) as stack:
-        from_cli = stack.outputs()
-        [last] = stack.history(page_size=1)
-    assert result.summary.resource_changes == last.resource_changes
-    assert set(result.summary.resource_changes) == {"same"}
-    assert {k: v.secret for k, v in result.outputs.items()} == {k: v.secret for k, v in from_cli.items()}
-    assert {k: v.value for k, v in result.outputs.items() if not v.secret} == \
-        {k: v.value for k, v in from_cli.items() if not v.secret}
-    assert all(v.value == "[secret]" for v in result.outputs.values() if v.secret)
+    spec = build_spec(db_conn, provisioned, settings)
+    for operation in (lambda rec: ops.up(spec, rec), lambda rec: ops.refresh(spec, rec)):
+        recorder = StepRecorder()
+        result = operation(recorder)
+        assert recorder.resource_changes is not None and recorder.stack_outputs is not None, "answered by the CLI"
+        with ops._stack(spec.stack_name, existing=True) as stack:
+            from_cli = stack.outputs()
+            [last] = stack.history(page_size=1)
+        assert result.summary.resource_changes == last.resource_changes
+        assert set(result.summary.resource_changes) == {"same"}
+        if hasattr(result, "outputs"):
+            assert {k: v.secret for k, v in result.outputs.items()} == {k: v.secret for k, v in from_cli.items()}
+            assert {k: v.value for k, v in result.outputs.items() if not v.secret} == \
+                {k: v.value for k, v in from_cli.items() if not v.secret}
+            assert all(v.value == "[secret]" for v in result.outputs.values() if v.secret)
 
 
 def test_a_plan_change_converges_in_place(db_conn, settings, converger, provisioned, servers):

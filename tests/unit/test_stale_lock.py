@@ -52,13 +52,18 @@ def test_a_killed_holder_not_yet_reaped_is_stale():
         holder.wait()
 
 
-def test_a_pid_reused_by_a_younger_process_is_not_the_holder():
+def test_a_pid_reused_by_a_younger_process_is_not_the_holder():  # born minutes after the lock
     newcomer = subprocess.Popen(["sleep", "30"])
     try:
         assert lock_is_stale(_message(newcomer.pid, _now() - dt.timedelta(minutes=5)))
     finally:
         newcomer.kill()
         newcomer.wait()
+
+
+def test_a_lock_we_cannot_read_is_left_alone_but_pending_operations_alone_are_recovered():
+    assert not lock_is_stale("error: the stack is currently locked by 1 lock(s): held by someone")
+    assert lock_is_stale("error: the current deployment has 1 resource(s) with pending operations")
 
 
 def test_a_lock_from_another_host_is_stale_only_when_old():
