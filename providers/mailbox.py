@@ -212,8 +212,9 @@ class MailCoreClient:
         return self._transaction(f"reading mailbox {address}", lambda conn: conn.execute(
             "SELECT address, quota_mb, active FROM mailboxes WHERE address = %s", (address,)).fetchone())
 
-    def put_mailbox(self, address: str, password_hash: str, quota_mb: int) -> None:
-        """Insert, or take over an existing row (adoption): the given hash and quota win, active again."""
+    def put_mailbox(self, address: str, password_hash: str, quota_mb: int, *, keep_password: bool = False) -> None:
+        """Insert, or take over an existing row (adoption): the given hash and quota win, active again.
+        `keep_password`: an existing row keeps its hash (the given one is for a fresh insert only)."""
         local, domain = address.split("@")
 
         def work(conn: psycopg.Connection) -> None:
@@ -224,8 +225,9 @@ class MailCoreClient:
             conn.execute(
                 "INSERT INTO mailboxes (address, local_part, domain, password_hash, quota_mb, active) "
                 "VALUES (%s, %s, %s, %s, %s, true) ON CONFLICT (address) DO UPDATE SET "
-                "password_hash = EXCLUDED.password_hash, quota_mb = EXCLUDED.quota_mb, active = true",
-                (address, local, domain, password_hash, quota_mb))
+                "password_hash = CASE WHEN %s THEN mailboxes.password_hash ELSE EXCLUDED.password_hash END, "
+                "quota_mb = EXCLUDED.quota_mb, active = true",
+                (address, local, domain, password_hash, quota_mb, keep_password))
 
         self._transaction(f"writing mailbox {address}", work)
 
@@ -416,9 +418,9 @@ class MailboxProvider(ResourceProvider):
         return DiffResult(changes=bool(changes), replaces=["address"] if "address" in changes else [],
                           delete_before_replace=False)
 
-    def _put(self, address: str, quota_mb: int, password: str) -> dict:
+    def _put(self, address: str, quota_mb: int, password: str, keep_password: bool = False) -> dict:
         home = _maildir(*reversed(address.split("@")))
-        self._client().put_mailbox(address, hash_password(password), quota_mb)
+        self._client().put_mailbox(address, hash_password(password), quota_mb, keep_password=keep_password)
         return {"address": address, "quota_mb": quota_mb, "password": password, "home": str(home),
                 "active": True}
 
@@ -429,8 +431,15 @@ class MailboxProvider(ResourceProvider):
         return CreateResult(id_=props["address"], outs=self._put(props["address"], props["quota_mb"], password))
 
     def update(self, _id, olds, news):
-        password = news.get("password") or olds.get("password") or new_password()
-        return UpdateResult(outs=self._put(news["address"], news["quota_mb"], password))
+        # Only a new given password is written: the customer may have changed theirs in webmail
+        # since, and a quota change or a re-enable must not reset it. (The secret output stays
+        # the password we last set: the temporary one from the welcome email.)
+        given = news.get("password")
+        if given is not None and given != olds.get("password"):
+            return UpdateResult(outs=self._put(news["address"], news["quota_mb"], given))
+        password = olds.get("password") or new_password()
+        return UpdateResult(outs=self._put(news["address"], news["quota_mb"], password,
+                                           keep_password=bool(olds.get("password"))))
 
     def read(self, id_, props):
         row = self._client().get_mailbox(id_)

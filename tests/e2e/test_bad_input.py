@@ -89,7 +89,7 @@ def test_a_wrong_api_key_is_a_401_and_writes_nothing(mpanel, settings):
 def test_a_taken_email_or_a_hosted_domain_is_a_409(mpanel, settings):
     first = seed_payload()
     assert mpanel.checkout(first).status_code == 201
-    same_email = seed_payload()
+    same_email = seed_payload(account={"password": "Not-The-First-One-1"})  # same password: starting over
     same_email["customer"] = copy.deepcopy(first["customer"])
     answer = mpanel.checkout(same_email)
     assert answer.status_code == 409 and answer.json()["field"] == "customer.email"

@@ -372,6 +372,22 @@ def test_a_mailbox_disabled_behind_our_back_is_switched_back_on(settings, mailbo
     assert imap_opens_inbox(settings, address, outs["password"])
 
 
+def test_a_quota_change_keeps_a_password_the_customer_changed_in_webmail(settings, mailboxes):
+    from providers.mailbox import hash_password
+
+    address, outs = mailboxes()
+    theirs = "Changed-In-Webmail-" + secrets.token_hex(4)
+    query("UPDATE mailboxes SET password_hash = %s WHERE address = %s", (hash_password(theirs), address))
+    provider = mailboxes.provider
+    news = provider.check(outs, {"address": address, "quota_mb": 2048}).inputs
+    assert provider.diff(address, outs, news).changes is True
+    provider.update(address, outs, news)
+    [row] = query("SELECT quota_mb FROM mailboxes WHERE address = %s", (address,))
+    assert row["quota_mb"] == 2048
+    assert imap_opens_inbox(settings, address, theirs)
+    assert not imap_opens_inbox(settings, address, outs["password"])
+
+
 def test_a_mailbox_for_an_unknown_domain_fails_at_once_naming_the_domain(mailboxes):
     password = "Never-Shown-" + secrets.token_hex(6)
     inputs = mailboxes.provider.check({}, {"address": "info@nowhere-mpanel.test", "password": password}).inputs
