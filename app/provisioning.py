@@ -38,6 +38,7 @@ def failure_reason(exc: Exception, diagnostics: list[str]) -> tuple[str, bool]:
 class Run:
     id: int
     subscription_id: int
+    after_a_dead_run: bool = False  # an earlier run on this stack never finished: repair first
 
 
 class Converger:
@@ -51,9 +52,15 @@ class Converger:
             if provisioning_status:
                 conn.execute("UPDATE subscriptions SET provisioning_status = %s, updated_at = now() WHERE id = %s",
                              (provisioning_status, subscription_id))
+            # Runs on one stack never overlap (the queue's lock), so one still 'running' here died
+            # with its process; the engine may not notice what it left (see StackOperations.up).
+            dead = conn.execute("UPDATE provisioning_runs SET status = 'failed', finished_at = now(), "
+                                "error = 'interrupted: the process running it stopped before it finished' "
+                                "WHERE subscription_id = %s AND status = 'running' RETURNING id",
+                                (subscription_id,)).fetchall()
             row = conn.execute("INSERT INTO provisioning_runs (subscription_id, operation) VALUES (%s, %s) "
                                "RETURNING id", (subscription_id, operation)).fetchone()
-        return Run(row["id"], subscription_id)
+        return Run(row["id"], subscription_id, after_a_dead_run=bool(dead))
 
     def _step_sink(self, run: Run):
         def record(step: dict[str, Any]) -> None:
@@ -127,7 +134,7 @@ class Converger:
                                    ELSE 'provisioning' END, updated_at = now()""", (spec.subscription_id,))
         recorder = StepRecorder(self._step_sink(run))
         try:
-            result = self.ops.up(spec, recorder, refresh=spec.converged_before)
+            result = self.ops.up(spec, recorder, refresh=spec.converged_before, repair=run.after_a_dead_run)
         except Exception as exc:  # whatever broke, the run and the subscription say so
             self._fail(run, exc, recorder.diagnostics)
         outputs = {k: v.value for k, v in result.outputs.items()}

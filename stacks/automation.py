@@ -54,6 +54,7 @@ class StepRecorder:
     diagnostics: list[str] = field(default_factory=list)
     stack_outputs: dict[str, Any] | None = None
     resource_changes: dict[str, int] | None = None
+    saw_pending_operations: bool = False  # the engine warned it went ahead despite a dead run's leftovers
     _started: dict[str, float] = field(default_factory=dict)
 
     def __call__(self, event: events.EngineEvent) -> None:
@@ -68,6 +69,8 @@ class StepRecorder:
             self._emit(event.res_outputs_event.metadata, "done")
         elif event.res_op_failed_event:
             self._emit(event.res_op_failed_event.metadata, "failed")
+        elif event.diagnostic_event and event.diagnostic_event.severity == "warning":
+            self.saw_pending_operations |= "pending operations from previous deployment" in event.diagnostic_event.message
         elif event.diagnostic_event and event.diagnostic_event.severity == "error":
             message = event.diagnostic_event.message.strip()
             self.diagnostics.append(message)
@@ -257,20 +260,36 @@ class StackOperations:
             stack.cancel()
         except auto.CommandError:
             pass  # nothing to cancel
+        self._clear_pending_operations(stack)
+
+    @staticmethod
+    def _clear_pending_operations(stack: auto.Stack) -> None:
         deployment = stack.export_stack()
         pending = deployment.deployment.get("pending_operations") if deployment.deployment else None
         if pending:
             deployment.deployment["pending_operations"] = []
             stack.import_stack(deployment)
 
-    def up(self, spec: HostingSpec, recorder: StepRecorder | None = None, refresh: bool = True) -> auto.UpResult:
+    def up(self, spec: HostingSpec, recorder: StepRecorder | None = None, refresh: bool = True,
+           repair: bool = False) -> auto.UpResult:
         """`refresh` first (the default): converging means matching reality, so a change made
         behind our back (an account suspended in WHM, a record edited in PowerDNS) is seen and
-        undone. A stack that never converged has nothing to refresh."""
+        undone. A stack that never converged has nothing to refresh.
+
+        `repair`: the caller's records say an earlier run on this stack died, so pending
+        operations are cleared first. A run killed inside recovery (lock cancelled, pending
+        operations not yet cleared) leaves no lock to trip over, and the engine then goes
+        ahead with only a warning (none at all with --refresh); the program runs again and
+        the providers adopt, so the leftovers are stale either way."""
         recorder = recorder or StepRecorder()
         with self._stack(spec.stack_name, program_for(spec), likely_new=not spec.converged_before) as stack:
             _answer_from_events(stack, recorder, "update")
-            return self._run(stack, lambda: stack.up(on_event=recorder, color="never", refresh=refresh))
+            if repair:
+                self._run(stack, lambda: self._clear_pending_operations(stack))
+            result = self._run(stack, lambda: stack.up(on_event=recorder, color="never", refresh=refresh))
+            if recorder.saw_pending_operations:
+                self._clear_pending_operations(stack)
+            return result
 
     def preview(self, spec: HostingSpec, recorder: StepRecorder | None = None) -> auto.PreviewResult:
         recorder = recorder or StepRecorder()
