@@ -66,3 +66,17 @@ def needs_onboarding(settings: Settings, user_id: int) -> bool:
 def finish_onboarding(settings: Settings, user_id: int) -> None:
     with db.transaction(settings.DATABASE_URL) as conn:
         conn.execute("UPDATE users SET onboarded_at = coalesce(onboarded_at, now()) WHERE id = %s", (user_id,))
+
+
+def request_cpanel_password_reset(settings: Settings, user_id: int, subscription_id: int) -> bool:
+    """Ask for a new cPanel password on one of this customer's live sites: desired state
+    only (the worker's next converge sets it, then it is emailed). False when the site is
+    not theirs or not active."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        row = conn.execute(
+            """UPDATE websites w SET cpanel_password_resets = w.cpanel_password_resets + 1, updated_at = now()
+                 FROM subscriptions s JOIN customers c ON c.id = s.customer_id
+                WHERE w.subscription_id = s.id AND s.id = %s AND c.user_id = %s
+                  AND s.status = 'active' AND w.status = 'active'
+            RETURNING w.id""", (subscription_id, user_id)).fetchone()
+    return row is not None

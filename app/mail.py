@@ -243,6 +243,22 @@ def send_welcome(settings: Settings, subscription_id: int, outputs: dict) -> boo
                      rendered=render("welcome", **context), dedupe_key=welcome_key(subscription_id))
 
 
+def cpanel_password_key(subscription_id: int, reset: int) -> str:
+    return f"cpanel-password:{subscription_id}:{reset}"
+
+
+def send_cpanel_password(settings: Settings, subscription_id: int, reset: int, outputs: dict) -> bool:
+    """The new cPanel password the customer asked for, once per reset."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        row = _subscription(conn, subscription_id)
+    context = _common_context(settings, row)
+    context.update(cpanel_url=outputs["cpanel_url"], cpanel_username=outputs["cpanel_username"],
+                   cpanel_password=outputs["cpanel_password"])
+    return send_once(settings, kind="cpanel_password", subscription_id=subscription_id, recipient=row["email"],
+                     rendered=render("cpanel_password", **context),
+                     dedupe_key=cpanel_password_key(subscription_id, reset))
+
+
 def send_lifecycle(settings: Settings, subscription_id: int, kind: str) -> bool:
     """Tell the customer their hosting was suspended, reactivated or canceled; False when already told.
 

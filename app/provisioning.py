@@ -147,10 +147,12 @@ class Converger:
         sid = spec.subscription_id
         conn.execute(
             """UPDATE websites SET cpanel_username = %s, cpanel_url = %s, document_root = %s, server_id = %s,
-                      status = %s, ssl_expires_at = %s, updated_at = now() WHERE subscription_id = %s""",
+                      status = %s, ssl_expires_at = %s, cpanel_password_applied = %s, updated_at = now()
+                WHERE subscription_id = %s""",
             (outputs.get("cpanel_username"), outputs.get("cpanel_url"),
              f"{spec.site_home_root.rstrip('/')}/{outputs.get('cpanel_username')}/public_html", spec.server_id,
-             "suspended" if spec.suspended else "active", outputs.get("certificate_not_after"), sid))
+             "suspended" if spec.suspended else "active", outputs.get("certificate_not_after"),
+             spec.cpanel_password_resets, sid))
         domain_status = {"external": "external", "new_registration": "active"}.get(
             spec.domain_mode, "active" if outputs.get("registration_status") == "Active" else "transfer_pending")
         conn.execute("UPDATE domains SET status = %s, nameservers = %s, registrar = %s, updated_at = now() "

@@ -45,6 +45,11 @@ def converge_subscription(subscription_id: int) -> str:
     if outcome == "up" and not _welcome_sent(subscription_id):
         # Welcome once, after the first successful provisioning (the send is deduplicated by record).
         _defer_once(send_welcome_email, f"welcome-{subscription_id}", subscription_id=subscription_id)
+    if outcome == "up":
+        reset = _cpanel_password_to_send(subscription_id)
+        if reset:
+            _defer_once(send_cpanel_password_email, f"cpanel-password-{subscription_id}-{reset}",
+                        subscription_id=subscription_id, reset=reset)
     return outcome
 
 
@@ -105,6 +110,31 @@ def send_welcome_email(subscription_id: int) -> bool:
 
     settings = _settings()
     return mail.send_welcome(settings, subscription_id, StackOperations(settings).outputs(subscription_id))
+
+
+def _cpanel_password_to_send(subscription_id: int) -> int:
+    """The customer's latest password reset that a converge applied and nobody emailed yet (0: none)."""
+    from app import db
+    from app.mail import cpanel_password_key
+
+    with db.transaction(_settings().DATABASE_URL) as conn:
+        row = conn.execute("SELECT cpanel_password_applied AS n FROM websites WHERE subscription_id = %s",
+                           (subscription_id,)).fetchone()
+        if not row or not row["n"]:
+            return 0
+        sent = conn.execute("SELECT 1 FROM emails_sent WHERE dedupe_key = %s",
+                            (cpanel_password_key(subscription_id, row["n"]),)).fetchone()
+    return 0 if sent else row["n"]
+
+
+@queue.task(name="send_cpanel_password_email", queue="mail", retry=RetryStrategy(max_attempts=10, exponential_wait=5))
+def send_cpanel_password_email(subscription_id: int, reset: int) -> bool:
+    """The new password comes from the stack's secret outputs at send time, like the welcome's."""
+    from app import mail
+    from stacks.automation import StackOperations
+
+    settings = _settings()
+    return mail.send_cpanel_password(settings, subscription_id, reset, StackOperations(settings).outputs(subscription_id))
 
 
 @queue.task(name="send_lifecycle_email", queue="mail", retry=RetryStrategy(max_attempts=10, exponential_wait=5))

@@ -59,7 +59,9 @@ class HostingAccount(pulumi.ComponentResource):
         self.account = WhmAccount(
             "account", domain=spec.domain, plan=spec.whm_package, quota_mb=spec.disk_quota_mb,
             contact_email=spec.customer_email, suspended=spec.suspended,
-            suspend_reason="Billing: payment overdue" if spec.suspended else None, opts=child)
+            suspend_reason="Billing: payment overdue" if spec.suspended else None,
+            # None until the first reset: the creation password needs no version.
+            password_version=spec.cpanel_password_resets or None, opts=child)
 
         # The account's id is its username, and unlike the username output it stays known
         # while an in-place update (a plan change) is previewed: no spurious replacements.

@@ -54,6 +54,7 @@ class HostingSpec:
     suspended: bool = False
     terminated: bool = False
     converged_before: bool = False    # reached 'ready' once: worth refreshing before up
+    cpanel_password_resets: int = 0   # each one the customer asks for sets a new cPanel password
     auth_code: str | None = field(default=None, repr=False)
     mailboxes: tuple[MailboxSpec, ...] = ()
     records: tuple[RecordSpec, ...] = ()
@@ -74,12 +75,14 @@ TERMINATED_STATES = {"terminated"}
 _SUBSCRIPTION = """
     SELECT s.id, s.status, s.server_id, s.activated_at, u.email, c.first_name, c.last_name,
            p.slug, p.whm_package, p.disk_quota_mb, p.mailbox_count, p.mailbox_quota_mb,
-           d.id AS domain_id, d.name AS domain, d.mode AS domain_mode, d.auth_code_encrypted
+           d.id AS domain_id, d.name AS domain, d.mode AS domain_mode, d.auth_code_encrypted,
+           coalesce(w.cpanel_password_resets, 0) AS cpanel_password_resets
       FROM subscriptions s
       JOIN customers c ON c.id = s.customer_id
       JOIN users u ON u.id = c.user_id
       JOIN plans p ON p.id = s.plan_id
       JOIN domains d ON d.subscription_id = s.id AND d.status <> 'released'
+      LEFT JOIN websites w ON w.subscription_id = s.id
      WHERE s.id = %s
 """
 
@@ -146,6 +149,7 @@ def build_spec(conn: psycopg.Connection, subscription_id: int, settings: Setting
         suspended=row["status"] in SUSPENDED_STATES,
         terminated=row["status"] in TERMINATED_STATES,
         converged_before=row["activated_at"] is not None,
+        cpanel_password_resets=row["cpanel_password_resets"],
         auth_code=decrypt(settings, bytes(auth)) if auth else None,
         mailboxes=tuple(list(mailboxes.values())[: row["mailbox_count"]]),
         records=tuple(RecordSpec(r["name"], r["type"], r["content"], r["ttl"]) for r in records),

@@ -7,7 +7,8 @@ from functools import wraps
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
-from app.accounts import authenticate, dashboard, finish_onboarding, needs_onboarding
+from app.accounts import (authenticate, dashboard, finish_onboarding, needs_onboarding,
+                          request_cpanel_password_reset)
 
 bp = Blueprint("panel", __name__)
 
@@ -72,7 +73,21 @@ def logout():
 @login_required
 def home():
     data = dashboard(current_app.config["MPANEL"], session["user_id"])
-    return render_template("pages/dashboard.html", csrf=_csrf_token(), **data)
+    return render_template("pages/dashboard.html", csrf=_csrf_token(), notice=session.pop("notice", None), **data)
+
+
+@bp.post("/sites/<int:subscription_id>/cpanel-password")
+@login_required
+def reset_cpanel_password(subscription_id: int):
+    """A new temporary cPanel password, set by the worker and sent by email (never shown here)."""
+    _check_csrf()
+    if not request_cpanel_password_reset(current_app.config["MPANEL"], session["user_id"], subscription_id):
+        abort(404, description="no active site of yours with that number")
+    from app.queue import request_converge
+
+    request_converge(subscription_id)
+    session["notice"] = "A new cPanel password is being set: it will be in your inbox in a minute."
+    return redirect(url_for("panel.home"))
 
 
 # The first-time login wizard (seed step 7): three short steps over the customer's hosting,

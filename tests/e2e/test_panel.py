@@ -5,7 +5,7 @@ import re
 
 import requests
 
-from tests.e2e.conftest import seed_payload
+from tests.e2e.conftest import seed_payload, wait_for
 
 
 def _csrf(page: str) -> str:
@@ -75,3 +75,54 @@ def test_the_dashboard_needs_a_login_and_a_forged_form_is_refused(mpanel):
     assert answer.status_code == 302 and "/login" in answer.headers["Location"]
     forged = requests.post(f"{mpanel.url}/login", data={"email": "a@b.c", "password": "x"}, timeout=10)
     assert forged.status_code == 400
+
+
+def _cpanel_password_opens(settings, username: str, password: str) -> bool:
+    """The WHM stand-in keeps each account's password as an argon2 hash: ask it."""
+    from argon2 import PasswordHasher
+    from argon2.exceptions import VerificationError
+
+    state = requests.get(f"{settings.CPANEL_WHM_URL}/_sandbox/state", timeout=10).json()["state"]
+    try:
+        return PasswordHasher().verify(state["accounts"][username]["password_hash"], password)
+    except VerificationError:
+        return False
+
+
+def test_a_customer_gets_a_new_cpanel_password_by_email(mpanel, settings):
+    payload = seed_payload(testMode=True, promoCode="TESTFREE")
+    body = mpanel.checkout(payload).json()
+    status = mpanel.wait_until(body["subscriptionId"], provisioningStatus="ready")
+    email = payload["customer"]["email"]
+    [welcome] = wait_for(lambda: mpanel.mails_to(email), 60, "the welcome email")
+    first = re.search(r"Temporary password:\s+(\S+)", welcome.get_body(("plain",)).get_content()).group(1)
+    user = re.search(r"Username:\s+(\S+)", welcome.get_body(("plain",)).get_content()).group(1)
+    assert _cpanel_password_opens(settings, user, first)
+
+    browser, answer = _login(mpanel, email, payload["account"]["password"])
+    dashboard = browser.post(f"{mpanel.url}/welcome", data={"csrf": _csrf(answer.text)}, timeout=10)
+    action = f"/sites/{body['subscriptionId']}/cpanel-password"
+    assert action in dashboard.text
+    asked = browser.post(mpanel.url + action, data={"csrf": _csrf(dashboard.text)}, timeout=10)
+    assert asked.url.endswith("/dashboard") and "new cPanel password" in asked.text
+
+    mail = wait_for(lambda: [m for m in mpanel.mails_to(email) if "new cPanel password" in m["Subject"]], 90,
+                    "the new-password email")
+    text = mail[0].get_body(("plain",)).get_content()
+    new = re.search(r"Temporary password:\s+(\S+)", text).group(1)
+    assert new != first and status["cpanelUrl"] in text
+    assert _cpanel_password_opens(settings, user, new) and not _cpanel_password_opens(settings, user, first)
+
+
+def test_only_the_owner_can_ask_for_a_new_cpanel_password(mpanel, settings):
+    mine = seed_payload(testMode=True, promoCode="TESTFREE")
+    theirs = seed_payload(testMode=True, promoCode="TESTFREE")
+    mpanel.checkout(mine)
+    other = mpanel.checkout(theirs).json()
+    browser, answer = _login(mpanel, mine["customer"]["email"], mine["account"]["password"])
+    refused = browser.post(f"{mpanel.url}/sites/{other['subscriptionId']}/cpanel-password",
+                           data={"csrf": _csrf(answer.text)}, timeout=10)
+    assert refused.status_code == 404
+    forged = requests.post(f"{mpanel.url}/sites/{other['subscriptionId']}/cpanel-password", timeout=10,
+                           allow_redirects=False)
+    assert forged.status_code == 302 and "/login" in forged.headers["Location"]
