@@ -41,7 +41,7 @@ def dashboard(settings: Settings, user_id: int) -> dict:
                       w.ssl_expires_at, d.expires_at AS domain_expires_at, sv.ip_address AS server_ip,
                       ARRAY(SELECT m.local_part || '@' || d.name FROM mailboxes m
                              WHERE m.subscription_id = s.id AND m.local_part <> 'admin'
-                             ORDER BY m.local_part) AS extra_mailboxes
+                             ORDER BY m.local_part) AS extra_mailboxes, p.mailbox_count
                  FROM subscriptions s
                  JOIN customers c ON c.id = s.customer_id
                  JOIN plans p ON p.id = s.plan_id

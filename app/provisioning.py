@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 
 from app import db
 from app.errors import PermanentConvergeError, TransientConvergeError
+from app.mailboxes import passwords_applied
 from app.settings import Settings
 from stacks.automation import StackOperations, StepRecorder
 from stacks.spec import HostingSpec, SpecError, build_spec
@@ -145,6 +146,7 @@ class Converger:
 
     def _record_ready(self, conn, spec: HostingSpec, outputs: dict[str, Any]) -> None:
         sid = spec.subscription_id
+        passwords_applied(conn, sid, [m.local_part for m in spec.mailboxes if m.password])
         conn.execute(
             """UPDATE websites SET cpanel_username = %s, cpanel_url = %s, document_root = %s, server_id = %s,
                       status = %s, ssl_expires_at = %s, cpanel_password_applied = %s, updated_at = now()

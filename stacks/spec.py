@@ -21,6 +21,7 @@ class SpecError(RuntimeError):
 class MailboxSpec:
     local_part: str
     quota_mb: int
+    password: str | None = field(default=None, repr=False)  # chosen by the customer, not yet set
 
 
 @dataclass(frozen=True)
@@ -119,11 +120,12 @@ def build_spec(conn: psycopg.Connection, subscription_id: int, settings: Setting
     if row is None:
         raise SpecError(f"subscription {subscription_id} has no live domain")
     server = conn.execute("SELECT * FROM servers WHERE id = %s", (server_id,)).fetchone()
-    extra = conn.execute("SELECT local_part, quota_mb FROM mailboxes WHERE subscription_id = %s "
+    extra = conn.execute("SELECT local_part, quota_mb, password_encrypted FROM mailboxes WHERE subscription_id = %s "
                          "ORDER BY local_part", (subscription_id,)).fetchall()
     mailboxes = {"admin": MailboxSpec("admin", row["mailbox_quota_mb"])}
     for m in extra:
-        mailboxes[m["local_part"]] = MailboxSpec(m["local_part"], m["quota_mb"])
+        password = decrypt(settings, bytes(m["password_encrypted"])) if m["password_encrypted"] else None
+        mailboxes[m["local_part"]] = MailboxSpec(m["local_part"], m["quota_mb"], password)
     records = conn.execute("SELECT name, type, content, ttl FROM dns_records WHERE domain_id = %s "
                            "ORDER BY name, type, content", (row["domain_id"],)).fetchall()
     auth = row["auth_code_encrypted"]

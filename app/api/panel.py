@@ -7,6 +7,7 @@ from functools import wraps
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
+from app import mailboxes
 from app.accounts import (authenticate, dashboard, finish_onboarding, needs_onboarding,
                           request_cpanel_password_reset)
 
@@ -76,6 +77,43 @@ def home():
     return render_template("pages/dashboard.html", csrf=_csrf_token(), notice=session.pop("notice", None), **data)
 
 
+@bp.post("/sites/<int:subscription_id>/mailboxes")
+@login_required
+def add_mailbox(subscription_id: int):
+    _check_csrf()
+    settings = current_app.config["MPANEL"]
+    try:
+        address = mailboxes.add_mailbox(settings, session["user_id"], subscription_id,
+                                        request.form.get("local_part", ""), request.form.get("password", ""))
+    except mailboxes.MailboxRefused as exc:
+        data = dashboard(settings, session["user_id"])
+        return render_template("pages/dashboard.html", csrf=_csrf_token(), notice=None, error=exc,
+                               error_site=subscription_id, **data), 404 if exc.field == "site" else 422
+    _converge(subscription_id)
+    session["notice"] = f"{address} is being created: it works in a few seconds, with the password you chose."
+    return redirect(url_for("panel.home"))
+
+
+@bp.post("/sites/<int:subscription_id>/mailboxes/<local_part>/remove")
+@login_required
+def remove_mailbox(subscription_id: int, local_part: str):
+    _check_csrf()
+    try:
+        address = mailboxes.remove_mailbox(current_app.config["MPANEL"], session["user_id"], subscription_id,
+                                           local_part)
+    except mailboxes.MailboxRefused as exc:
+        abort(404, description=exc.message)
+    _converge(subscription_id)
+    session["notice"] = f"{address} is being removed, with the mail in it."
+    return redirect(url_for("panel.home"))
+
+
+def _converge(subscription_id: int) -> None:
+    from app.queue import request_converge
+
+    request_converge(subscription_id)
+
+
 @bp.post("/sites/<int:subscription_id>/cpanel-password")
 @login_required
 def reset_cpanel_password(subscription_id: int):
@@ -83,9 +121,7 @@ def reset_cpanel_password(subscription_id: int):
     _check_csrf()
     if not request_cpanel_password_reset(current_app.config["MPANEL"], session["user_id"], subscription_id):
         abort(404, description="no active site of yours with that number")
-    from app.queue import request_converge
-
-    request_converge(subscription_id)
+    _converge(subscription_id)
     session["notice"] = "A new cPanel password is being set: it will be in your inbox in a minute."
     return redirect(url_for("panel.home"))
 
