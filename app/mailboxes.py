@@ -13,8 +13,10 @@ import psycopg
 from app import db
 from app.crypto import encrypt
 from app.settings import Settings
-from providers.mailbox import PASSWORD_LENGTH
+from providers.mailbox import PASSWORD_LENGTH, address_problem
 
+# Stricter than the provider's rule (providers.mailbox.address_problem, checked too): a name a
+# person types starts and ends with a letter or digit.
 LOCAL_PART = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 RESERVED = {"admin", "postmaster", "abuse", "hostmaster", "webmaster", "mailer-daemon"}
 
@@ -55,6 +57,8 @@ def add_mailbox(settings: Settings, user_id: int, subscription_id: int, local_pa
         raise MailboxRefused("password", f"choose a password of 12 to {longest} characters")
     with db.transaction(settings.DATABASE_URL) as conn:
         site = _site(conn, user_id, subscription_id)
+        if address_problem(f"{local_part}@{site['domain']}"):  # what the provider would refuse at converge
+            raise MailboxRefused("local_part", "use letters, digits, single dots, dashes or underscores")
         used = 1 + conn.execute("SELECT count(*) AS n FROM mailboxes WHERE subscription_id = %s",
                                 (subscription_id,)).fetchone()["n"]
         if used >= site["mailbox_count"]:
@@ -80,7 +84,10 @@ def remove_mailbox(settings: Settings, user_id: int, subscription_id: int, local
     return f"{local_part}@{site['domain']}"
 
 
-def passwords_applied(conn: psycopg.Connection, subscription_id: int, local_parts: list[str]) -> None:
-    """After a converge set them in mail-core, the chosen passwords are no longer kept here."""
-    conn.execute("UPDATE mailboxes SET password_encrypted = NULL WHERE subscription_id = %s "
-                 "AND local_part = ANY(%s)", (subscription_id, local_parts))
+def passwords_applied(conn: psycopg.Connection, applied: list[tuple[int, bytes]]) -> None:
+    """After a converge set them in mail-core, the chosen passwords are no longer kept here:
+    each (row id, ciphertext) the converge used, so a mailbox removed and added again with
+    another password meanwhile keeps its new one until the next converge."""
+    for row_id, token in applied:
+        conn.execute("UPDATE mailboxes SET password_encrypted = NULL WHERE id = %s AND password_encrypted = %s",
+                     (row_id, token))

@@ -8,7 +8,9 @@ customer's status page and the ops CLI show progress live.
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,7 @@ from app import db
 from app.errors import PermanentConvergeError, TransientConvergeError
 from app.mailboxes import passwords_applied
 from app.settings import Settings
-from stacks.automation import StackOperations, StepRecorder
+from stacks.automation import StackOperations, StepRecorder, process_gone
 from stacks.spec import HostingSpec, SpecError, build_spec
 
 
@@ -53,14 +55,19 @@ class Converger:
             if provisioning_status:
                 conn.execute("UPDATE subscriptions SET provisioning_status = %s, updated_at = now() WHERE id = %s",
                              (provisioning_status, subscription_id))
-            # Runs on one stack never overlap (the queue's lock), so one still 'running' here died
-            # with its process; the engine may not notice what it left (see StackOperations.up).
-            dead = conn.execute("UPDATE provisioning_runs SET status = 'failed', finished_at = now(), "
-                                "error = 'interrupted: the process running it stopped before it finished' "
-                                "WHERE subscription_id = %s AND status = 'running' RETURNING id",
-                                (subscription_id,)).fetchall()
-            row = conn.execute("INSERT INTO provisioning_runs (subscription_id, operation) VALUES (%s, %s) "
-                               "RETURNING id", (subscription_id, operation)).fetchone()
+            # A run still 'running' whose process is gone died mid-way; the engine may not notice
+            # what it left (see StackOperations.up). One whose process lives (an operator's CLI
+            # beside the worker) is left alone.
+            dead = [r["id"] for r in conn.execute(
+                "SELECT id, runner_host, runner_pid, started_at FROM provisioning_runs "
+                "WHERE subscription_id = %s AND status = 'running' FOR UPDATE", (subscription_id,))
+                if r["runner_pid"] is None or process_gone(r["runner_host"], r["runner_pid"], r["started_at"])]
+            conn.execute("UPDATE provisioning_runs SET status = 'failed', finished_at = now(), "
+                         "error = 'interrupted: the process running it stopped before it finished' "
+                         "WHERE id = ANY(%s)", (dead,))
+            row = conn.execute("INSERT INTO provisioning_runs (subscription_id, operation, runner_host, runner_pid) "
+                               "VALUES (%s, %s, %s, %s) RETURNING id",
+                               (subscription_id, operation, socket.gethostname(), os.getpid())).fetchone()
         return Run(row["id"], subscription_id, after_a_dead_run=bool(dead))
 
     def _step_sink(self, run: Run):
@@ -146,7 +153,7 @@ class Converger:
 
     def _record_ready(self, conn, spec: HostingSpec, outputs: dict[str, Any]) -> None:
         sid = spec.subscription_id
-        passwords_applied(conn, sid, [m.local_part for m in spec.mailboxes if m.password])
+        passwords_applied(conn, [(m.row_id, m.password_token) for m in spec.mailboxes if m.password_token])
         conn.execute(
             """UPDATE websites SET cpanel_username = %s, cpanel_url = %s, document_root = %s, server_id = %s,
                       status = %s, ssl_expires_at = %s, cpanel_password_applied = %s, updated_at = now()
@@ -172,8 +179,9 @@ class Converger:
         run = self._start_run(subscription_id, "destroy", "destroying")
         recorder = StepRecorder(self._step_sink(run))
         try:
-            summary = (self.ops.destroy(subscription_id, recorder).summary.resource_changes
-                       if self.ops.exists(subscription_id) else {})
+            summary = {}
+            if self.ops.exists(subscription_id):
+                summary = self.ops.destroy(subscription_id, recorder, repair=run.after_a_dead_run).summary.resource_changes
         except Exception as exc:  # whatever broke, the run and the subscription say so
             self._fail(run, exc, recorder.diagnostics)
         with db.transaction(self.settings.DATABASE_URL) as conn:
@@ -199,7 +207,7 @@ class Converger:
         run = self._start_run(subscription_id, "refresh", None)
         recorder = StepRecorder(self._step_sink(run))
         try:
-            refreshed = self.ops.refresh(spec, recorder)
+            refreshed = self.ops.refresh(spec, recorder, repair=run.after_a_dead_run)
             preview = self.ops.preview(spec, recorder)
         except Exception as exc:
             reason, transient = failure_reason(exc, recorder.diagnostics)

@@ -409,6 +409,13 @@ class MailboxProvider(ResourceProvider):
 
     def diff(self, _id, olds, news):
         changes = changed_keys(olds, news, ("address", "quota_mb"))
+        # A new generation is a new mailbox at the same address (removed and added again by the
+        # customer): the old one and its mail go first. A generation first recorded is no change.
+        new_generation = news.get("generation") is not None and olds.get("generation") != news.get("generation")
+        if new_generation and olds.get("generation") is not None:
+            return DiffResult(changes=True, replaces=["generation"], delete_before_replace=True)
+        if new_generation:
+            changes.append("generation")
         # No password input means "keep the one we generated"; only a new given one is a change.
         if news.get("password") is not None and news.get("password") != olds.get("password"):
             changes.append("password")
@@ -418,17 +425,19 @@ class MailboxProvider(ResourceProvider):
         return DiffResult(changes=bool(changes), replaces=["address"] if "address" in changes else [],
                           delete_before_replace=False)
 
-    def _put(self, address: str, quota_mb: int, password: str, keep_password: bool = False) -> dict:
+    def _put(self, address: str, quota_mb: int, password: str, keep_password: bool = False,
+             generation: int | None = None) -> dict:
         home = _maildir(*reversed(address.split("@")))
         self._client().put_mailbox(address, hash_password(password), quota_mb, keep_password=keep_password)
         return {"address": address, "quota_mb": quota_mb, "password": password, "home": str(home),
-                "active": True}
+                "active": True, "generation": generation}
 
     def create(self, props):
         # Adoption: a row left by a crash after INSERT gets the password we return, so the
         # secret output always logs in. Mail already on disk for the address is kept.
         password = props.get("password") or new_password()
-        return CreateResult(id_=props["address"], outs=self._put(props["address"], props["quota_mb"], password))
+        return CreateResult(id_=props["address"], outs=self._put(props["address"], props["quota_mb"], password,
+                                                                 generation=props.get("generation")))
 
     def update(self, _id, olds, news):
         # Only a new given password is written: the customer may have changed theirs in webmail
@@ -436,16 +445,17 @@ class MailboxProvider(ResourceProvider):
         # the password we last set: the temporary one from the welcome email.)
         given = news.get("password")
         if given is not None and given != olds.get("password"):
-            return UpdateResult(outs=self._put(news["address"], news["quota_mb"], given))
+            return UpdateResult(outs=self._put(news["address"], news["quota_mb"], given,
+                                               generation=news.get("generation")))
         password = olds.get("password") or new_password()
         return UpdateResult(outs=self._put(news["address"], news["quota_mb"], password,
-                                           keep_password=bool(olds.get("password"))))
+                                           keep_password=bool(olds.get("password")), generation=news.get("generation")))
 
     def read(self, id_, props):
         row = self._client().get_mailbox(id_)
         if row is None:
             return ReadResult(id_="", outs={})
-        outs = {**{k: props[k] for k in ("password", "home") if k in props},
+        outs = {**{k: props[k] for k in ("password", "home", "generation") if k in props},
                 "address": row["address"], "quota_mb": row["quota_mb"], "active": row["active"]}
         return ReadResult(id_=id_, outs=outs)
 
@@ -463,8 +473,10 @@ class Mailbox(Resource, module="mailcore", name="Mailbox"):
     home: pulumi.Output[str]
     active: pulumi.Output[bool]
 
-    def __init__(self, name: str, *, address, quota_mb=DEFAULT_QUOTA_MB, password=None,
+    def __init__(self, name: str, *, address, quota_mb=DEFAULT_QUOTA_MB, password=None, generation=None,
                  opts: pulumi.ResourceOptions | None = None):
+        """`generation`: changes when the mailbox at this address is a new one (replaced, mail and all)."""
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["password"]))
         super().__init__(MailboxProvider(), name, {
-            "address": address, "quota_mb": quota_mb, "password": password, "home": None, "active": None}, opts)
+            "address": address, "quota_mb": quota_mb, "password": password, "generation": generation,
+            "home": None, "active": None}, opts)

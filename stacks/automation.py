@@ -170,21 +170,21 @@ def _holder_running(pid: int, locked_at: dt.datetime) -> bool:
     return started <= locked_at + PID_REUSE_SLACK
 
 
+def process_gone(host: str, pid: int, since: dt.datetime, now: dt.datetime | None = None) -> bool:
+    """Has the process that started something at `since` stopped? On this host its pid no
+    longer runs (or is another process now); elsewhere it started over STALE_LOCK_AFTER ago."""
+    if host == socket.gethostname():
+        return not _holder_running(pid, since)
+    return (now or dt.datetime.now(dt.timezone.utc)) - since >= STALE_LOCK_AFTER
+
+
 def lock_is_stale(message: str, now: dt.datetime | None = None) -> bool:
-    """True when every lock named in the CLI's message belongs to a process that is gone:
-    on this host its pid no longer runs; elsewhere it is older than STALE_LOCK_AFTER."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    """True when every lock named in the CLI's message belongs to a process that is gone."""
     holders = _LOCK_HOLDER.findall(message)
     if not holders:  # pending operations without a lock have nobody to protect; a lock we cannot read does
         return "locked" not in message.lower()
-    for host, pid, at in holders:
-        locked_at = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
-        if host == socket.gethostname():
-            if _holder_running(int(pid), locked_at):
-                return False
-        elif now - locked_at < STALE_LOCK_AFTER:
-            return False
-    return True
+    return all(process_gone(host, int(pid), dt.datetime.fromisoformat(at.replace("Z", "+00:00")), now)
+               for host, pid, at in holders)
 
 
 def _answer_from_events(stack: auto.Stack, recorder: StepRecorder, kind: str) -> None:
@@ -296,17 +296,23 @@ class StackOperations:
         with self._stack(spec.stack_name, program_for(spec)) as stack:
             return self._run(stack, lambda: stack.preview(on_event=recorder, color="never", diff=True))
 
-    def refresh(self, spec: HostingSpec, recorder: StepRecorder | None = None) -> auto.RefreshResult:
+    def refresh(self, spec: HostingSpec, recorder: StepRecorder | None = None,
+                repair: bool = False) -> auto.RefreshResult:
         recorder = recorder or StepRecorder()
         with self._stack(spec.stack_name, program_for(spec)) as stack:
             _answer_from_events(stack, recorder, "refresh")
+            if repair:  # see up()
+                self._run(stack, lambda: self._clear_pending_operations(stack))
             return self._run(stack, lambda: stack.refresh(on_event=recorder, color="never"))
 
-    def destroy(self, subscription_id: int, recorder: StepRecorder | None = None) -> auto.DestroyResult:
+    def destroy(self, subscription_id: int, recorder: StepRecorder | None = None,
+                repair: bool = False) -> auto.DestroyResult:
         recorder = recorder or StepRecorder()
         name = stack_name(subscription_id)
         with self._stack(name) as stack:
             _answer_from_events(stack, recorder, "destroy")
+            if repair:  # see up()
+                self._run(stack, lambda: self._clear_pending_operations(stack))
             result = self._run(stack, lambda: stack.destroy(on_event=recorder, color="never"))
             stack.workspace.remove_stack(name)
         return result

@@ -75,7 +75,7 @@ class HostingAccount(pulumi.ComponentResource):
                                       dkim_selector=self.zone.dkim_selector, opts=after(self.zone))
         self.mailboxes = {
             m.local_part: Mailbox(f"mailbox-{m.local_part}", address=f"{m.local_part}@{spec.domain}",
-                                  quota_mb=m.quota_mb, opts=after(self.mail_domain),
+                                  quota_mb=m.quota_mb, generation=m.row_id, opts=after(self.mail_domain),
                                   password=pulumi.Output.secret(m.password) if m.password else None)
             for m in spec.mailboxes
         }

@@ -22,6 +22,8 @@ class MailboxSpec:
     local_part: str
     quota_mb: int
     password: str | None = field(default=None, repr=False)  # chosen by the customer, not yet set
+    row_id: int | None = None          # mailboxes.id: a mailbox removed and added again is a new one
+    password_token: bytes | None = field(default=None, repr=False)  # the ciphertext `password` came from
 
 
 @dataclass(frozen=True)
@@ -120,12 +122,13 @@ def build_spec(conn: psycopg.Connection, subscription_id: int, settings: Setting
     if row is None:
         raise SpecError(f"subscription {subscription_id} has no live domain")
     server = conn.execute("SELECT * FROM servers WHERE id = %s", (server_id,)).fetchone()
-    extra = conn.execute("SELECT local_part, quota_mb, password_encrypted FROM mailboxes WHERE subscription_id = %s "
-                         "ORDER BY local_part", (subscription_id,)).fetchall()
+    extra = conn.execute("SELECT id, local_part, quota_mb, password_encrypted FROM mailboxes "
+                         "WHERE subscription_id = %s ORDER BY local_part", (subscription_id,)).fetchall()
     mailboxes = {"admin": MailboxSpec("admin", row["mailbox_quota_mb"])}
     for m in extra:
-        password = decrypt(settings, bytes(m["password_encrypted"])) if m["password_encrypted"] else None
-        mailboxes[m["local_part"]] = MailboxSpec(m["local_part"], m["quota_mb"], password)
+        token = bytes(m["password_encrypted"]) if m["password_encrypted"] else None
+        mailboxes[m["local_part"]] = MailboxSpec(m["local_part"], m["quota_mb"],
+                                                 decrypt(settings, token) if token else None, m["id"], token)
     records = conn.execute("SELECT name, type, content, ttl FROM dns_records WHERE domain_id = %s "
                            "ORDER BY name, type, content", (row["domain_id"],)).fetchall()
     auth = row["auth_code_encrypted"]
@@ -153,6 +156,8 @@ def build_spec(conn: psycopg.Connection, subscription_id: int, settings: Setting
         converged_before=row["activated_at"] is not None,
         cpanel_password_resets=row["cpanel_password_resets"],
         auth_code=decrypt(settings, bytes(auth)) if auth else None,
-        mailboxes=tuple(list(mailboxes.values())[: row["mailbox_count"]]),
+        # Every recorded mailbox, even beyond a smaller plan's allowance: a downgrade must never
+        # delete mail (the allowance is enforced when a mailbox is added: app/mailboxes.py).
+        mailboxes=tuple(mailboxes.values()),
         records=tuple(RecordSpec(r["name"], r["type"], r["content"], r["ttl"]) for r in records),
     )

@@ -140,7 +140,8 @@ def welcome():
         return redirect(url_for("panel.welcome"))
     settings = current_app.config["MPANEL"]
     data = dashboard(settings, session["user_id"])
-    data["sites"] = [site for site in data["sites"] if site["provisioning_status"] == "ready"]
+    data["sites"] = [site for site in data["sites"]
+                     if site["provisioning_status"] == "ready" and site["status"] == "active"]
     number = WIZARD_STEPS.index(step)
     return render_template("pages/welcome.html", csrf=_csrf_token(), step=step, steps=WIZARD_STEPS, number=number,
                            next_step=WIZARD_STEPS[number + 1] if number + 1 < len(WIZARD_STEPS) else None,

@@ -41,6 +41,7 @@ def customer(mpanel):
     answer = browser.post(f"{mpanel.url}/login", timeout=30, data={
         "csrf": _csrf(form.text), "email": payload["customer"]["email"], "password": payload["account"]["password"]})
     page = browser.post(f"{mpanel.url}/welcome", data={"csrf": _csrf(answer.text)}, timeout=10)  # skip the wizard
+    browser.email = payload["customer"]["email"]
     return browser, body["subscriptionId"], payload["domain"], page
 
 
@@ -53,6 +54,7 @@ def _stored_password(settings, subscription_id: int, local_part: str):
 
 def test_a_mailbox_added_in_the_panel_logs_in_with_the_chosen_password(mpanel, settings, customer):
     browser, sid, domain, page = customer
+    email = browser.email
     chosen = "Sales-Mailbox-2026!"
     added = browser.post(f"{mpanel.url}/sites/{sid}/mailboxes", timeout=10,
                          data={"csrf": _csrf(page.text), "local_part": "Sales", "password": chosen})
@@ -67,7 +69,35 @@ def test_a_mailbox_added_in_the_panel_logs_in_with_the_chosen_password(mpanel, s
                            data={"csrf": _csrf(added.text)})
     assert removed.status_code == 200
     wait_for(lambda: not _imap_opens(settings, f"sales@{domain}", chosen), 60, "the removed mailbox to stop working")
-    assert _imap_opens(settings, f"admin@{domain}", "wrong") is False
+    [welcome] = wait_for(lambda: mpanel.mails_to(email), 60, "the welcome email")
+    admin_password = re.search(rf"admin@{re.escape(domain)}\s+Password:\s+(\S+)",
+                               welcome.get_body(("plain",)).get_content()).group(1)
+    assert _imap_opens(settings, f"admin@{domain}", admin_password), "IMAP itself still answers"
+
+
+def test_a_mailbox_removed_and_added_again_is_a_new_one(mpanel, settings, customer):
+    """Removed and added again before the worker looked: one converge sees both, and must
+    still drop the old mailbox and its mail rather than hand them to the new one."""
+    from app import mailboxes
+    from app.settings import state_dir
+
+    browser, sid, domain, page = customer
+    added = browser.post(f"{mpanel.url}/sites/{sid}/mailboxes", timeout=10,
+                         data={"csrf": _csrf(page.text), "local_part": "team", "password": "First-Password-123"})
+    wait_for(lambda: _imap_opens(settings, f"team@{domain}", "First-Password-123"), 60, "the first team@")
+    old_mail = state_dir() / "mailcore" / domain / "team" / "cur" / "1.old:2,S"
+    old_mail.parent.mkdir(parents=True, exist_ok=True)
+    old_mail.write_text("Subject: for the previous owner\n\nprivate\n")
+
+    # The removal straight in the database (no converge asked), the new one through the panel (one asked).
+    with psycopg.connect(settings.DATABASE_URL) as conn:
+        user_id = conn.execute("SELECT c.user_id FROM subscriptions s JOIN customers c ON c.id = s.customer_id "
+                               "WHERE s.id = %s", (sid,)).fetchone()[0]
+    mailboxes.remove_mailbox(settings, user_id, sid, "team")
+    browser.post(f"{mpanel.url}/sites/{sid}/mailboxes", timeout=10,
+                 data={"csrf": _csrf(added.text), "local_part": "team", "password": "Second-Password-456"})
+    wait_for(lambda: _imap_opens(settings, f"team@{domain}", "Second-Password-456"), 60, "the new team@")
+    assert not old_mail.exists(), "the previous mailbox's mail went with it"
 
 
 @pytest.mark.parametrize("local_part, password, field_words", [
@@ -101,6 +131,7 @@ def test_the_plans_mailbox_allowance_is_enforced(mpanel, settings, customer):
 def test_another_customers_site_is_out_of_reach(mpanel, customer):
     browser, _, _, page = customer
     other = mpanel.checkout(seed_payload(testMode=True, promoCode="TESTFREE")).json()
+    mpanel.wait_until(other["subscriptionId"], provisioningStatus="ready")  # live: only ownership refuses
     refused = browser.post(f"{mpanel.url}/sites/{other['subscriptionId']}/mailboxes", timeout=10,
                            data={"csrf": _csrf(page.text), "local_part": "steal", "password": "Long-Enough-Password"})
     assert refused.status_code == 404

@@ -119,6 +119,7 @@ def test_only_the_owner_can_ask_for_a_new_cpanel_password(mpanel, settings):
     theirs = seed_payload(testMode=True, promoCode="TESTFREE")
     mpanel.checkout(mine)
     other = mpanel.checkout(theirs).json()
+    mpanel.wait_until(other["subscriptionId"], provisioningStatus="ready")  # live: only ownership refuses
     browser, answer = _login(mpanel, mine["customer"]["email"], mine["account"]["password"])
     refused = browser.post(f"{mpanel.url}/sites/{other['subscriptionId']}/cpanel-password",
                            data={"csrf": _csrf(answer.text)}, timeout=10)

@@ -388,6 +388,22 @@ def test_a_quota_change_keeps_a_password_the_customer_changed_in_webmail(setting
     assert not imap_opens_inbox(settings, address, outs["password"])
 
 
+def test_a_new_generation_at_the_same_address_replaces_the_mailbox_and_its_mail(settings, mailboxes):
+    address, outs = mailboxes(generation=7)
+    assert outs["generation"] == 7
+    provider = mailboxes.provider
+    news = provider.check(outs, {"address": address, "quota_mb": 1024, "generation": 7}).inputs
+    assert provider.diff(address, outs, news).changes is False
+    # Removed and added again by the customer: a new mailbox, the old one (and its mail) deleted first.
+    news = provider.check(outs, {"address": address, "quota_mb": 1024, "generation": 8}).inputs
+    diff = provider.diff(address, outs, news)
+    assert diff.replaces == ["generation"] and diff.delete_before_replace is True
+    # A generation recorded for the first time (a mailbox made before generations) is no new mailbox.
+    unversioned = {k: v for k, v in outs.items() if k != "generation"}
+    diff = provider.diff(address, unversioned, news)
+    assert diff.changes is True and diff.replaces == []
+
+
 def test_a_mailbox_for_an_unknown_domain_fails_at_once_naming_the_domain(mailboxes):
     password = "Never-Shown-" + secrets.token_hex(6)
     inputs = mailboxes.provider.check({}, {"address": "info@nowhere-mpanel.test", "password": password}).inputs
