@@ -76,7 +76,8 @@ def apply_stripe_subscription(conn: psycopg.Connection, settings: Settings, sub:
         # Its checkout was closed unpaid, so Stripe cannot bill it; if it ever says otherwise
         # a person must look (refund, or restore the order), never a silent rebuild.
         if status in ("active", "trialing", "past_due"):
-            log.error("subscription %s was abandoned but Stripe says %s: refund or restore it by hand", sub["id"], status)
+            log.error("subscription %s was abandoned but Stripe says %s: refund or restore it by hand",
+                      sub["id"], status)
             conn.execute("UPDATE subscriptions SET provisioning_error = %s, updated_at = now() WHERE id = %s",
                          (f"abandoned order billed by Stripe ({status}): refund or restore by hand", sub["id"]))
         return

@@ -92,7 +92,8 @@ def returning_customer(conn: psycopg.Connection, order: Order) -> ReturningCusto
     start again with the password it chose; any other known email is a conflict (an
     existing customer logs in)."""
     user = conn.execute("SELECT u.id, u.password_hash, u.status, c.id AS customer_id FROM users u "
-                        "JOIN customers c ON c.user_id = u.id WHERE lower(u.email) = lower(%s) FOR UPDATE OF u", (order.email,)).fetchone()
+                        "JOIN customers c ON c.user_id = u.id WHERE lower(u.email) = lower(%s) FOR UPDATE OF u",
+                        (order.email,)).fetchone()
     if user is None:
         return None
     orders = conn.execute("SELECT id, status, stripe_checkout_session_id FROM subscriptions "

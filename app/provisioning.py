@@ -181,7 +181,8 @@ class Converger:
         try:
             summary = {}
             if self.ops.exists(subscription_id):
-                summary = self.ops.destroy(subscription_id, recorder, repair=run.after_a_dead_run).summary.resource_changes
+                destroyed = self.ops.destroy(subscription_id, recorder, repair=run.after_a_dead_run)
+                summary = destroyed.summary.resource_changes
         except Exception as exc:  # whatever broke, the run and the subscription say so
             self._fail(run, exc, recorder.diagnostics)
         with db.transaction(self.settings.DATABASE_URL) as conn:

@@ -134,7 +134,8 @@ def send_cpanel_password_email(subscription_id: int, reset: int) -> bool:
     from stacks.automation import StackOperations
 
     settings = _settings()
-    return mail.send_cpanel_password(settings, subscription_id, reset, StackOperations(settings).outputs(subscription_id))
+    outputs = StackOperations(settings).outputs(subscription_id)
+    return mail.send_cpanel_password(settings, subscription_id, reset, outputs)
 
 
 @queue.task(name="send_lifecycle_email", queue="mail", retry=RetryStrategy(max_attempts=10, exponential_wait=5))

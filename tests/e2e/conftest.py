@@ -109,6 +109,13 @@ def mpanel(settings, layout):
         child.wait(60)
 
 
+def csrf_of(page: str) -> str:
+    """The CSRF token a panel page's forms carry."""
+    import re
+
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
 @pytest.fixture
 def paused_delivery(mpanel):
     """Stripe keeps its webhook deliveries until the test (or this fixture) lets them go."""

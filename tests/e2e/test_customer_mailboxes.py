@@ -1,33 +1,18 @@
 """A customer adds and removes mailboxes in the panel; the worker makes them real in Dovecot."""
 from __future__ import annotations
 
-import imaplib
 import re
 
 import psycopg
 import pytest
 import requests
 
-from tests.e2e.conftest import seed_payload, wait_for
-
-
-def _csrf(page: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+from tests.e2e.conftest import csrf_of, seed_payload, wait_for
+from tests.stacks.conftest import Servers
 
 
 def _imap_opens(settings, address: str, password: str) -> bool:
-    host, port = settings.IMAP_ADDRESS.split(":")
-    imap = imaplib.IMAP4(host, int(port), timeout=10)
-    try:
-        imap.login(address, password)
-        return imap.select("INBOX")[0] == "OK"
-    except imaplib.IMAP4.error:
-        return False
-    finally:
-        try:
-            imap.logout()
-        except imaplib.IMAP4.error:
-            pass
+    return Servers(settings).imap_login(address, password)
 
 
 @pytest.fixture
@@ -39,8 +24,8 @@ def customer(mpanel):
     browser = requests.Session()
     form = browser.get(f"{mpanel.url}/login", timeout=10)
     answer = browser.post(f"{mpanel.url}/login", timeout=30, data={
-        "csrf": _csrf(form.text), "email": payload["customer"]["email"], "password": payload["account"]["password"]})
-    page = browser.post(f"{mpanel.url}/welcome", data={"csrf": _csrf(answer.text)}, timeout=10)  # skip the wizard
+        "csrf": csrf_of(form.text), "email": payload["customer"]["email"], "password": payload["account"]["password"]})
+    page = browser.post(f"{mpanel.url}/welcome", data={"csrf": csrf_of(answer.text)}, timeout=10)  # skip the wizard
     browser.email = payload["customer"]["email"]
     return browser, body["subscriptionId"], payload["domain"], page
 
@@ -57,7 +42,7 @@ def test_a_mailbox_added_in_the_panel_logs_in_with_the_chosen_password(mpanel, s
     email = browser.email
     chosen = "Sales-Mailbox-2026!"
     added = browser.post(f"{mpanel.url}/sites/{sid}/mailboxes", timeout=10,
-                         data={"csrf": _csrf(page.text), "local_part": "Sales", "password": chosen})
+                         data={"csrf": csrf_of(page.text), "local_part": "Sales", "password": chosen})
     assert added.status_code == 200 and f"sales@{domain}" in added.text
 
     wait_for(lambda: _imap_opens(settings, f"sales@{domain}", chosen), 60, "the new mailbox to open over IMAP")
@@ -66,7 +51,7 @@ def test_a_mailbox_added_in_the_panel_logs_in_with_the_chosen_password(mpanel, s
     assert f"sales@{domain}" in browser.get(f"{mpanel.url}/dashboard", timeout=10).text
 
     removed = browser.post(f"{mpanel.url}/sites/{sid}/mailboxes/sales/remove", timeout=10,
-                           data={"csrf": _csrf(added.text)})
+                           data={"csrf": csrf_of(added.text)})
     assert removed.status_code == 200
     wait_for(lambda: not _imap_opens(settings, f"sales@{domain}", chosen), 60, "the removed mailbox to stop working")
     [welcome] = wait_for(lambda: mpanel.mails_to(email), 60, "the welcome email")
@@ -83,7 +68,7 @@ def test_a_mailbox_removed_and_added_again_is_a_new_one(mpanel, settings, custom
 
     browser, sid, domain, page = customer
     added = browser.post(f"{mpanel.url}/sites/{sid}/mailboxes", timeout=10,
-                         data={"csrf": _csrf(page.text), "local_part": "team", "password": "First-Password-123"})
+                         data={"csrf": csrf_of(page.text), "local_part": "team", "password": "First-Password-123"})
     wait_for(lambda: _imap_opens(settings, f"team@{domain}", "First-Password-123"), 60, "the first team@")
     old_mail = state_dir() / "mailcore" / domain / "team" / "cur" / "1.old:2,S"
     old_mail.parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +80,7 @@ def test_a_mailbox_removed_and_added_again_is_a_new_one(mpanel, settings, custom
                                "WHERE s.id = %s", (sid,)).fetchone()[0]
     mailboxes.remove_mailbox(settings, user_id, sid, "team")
     browser.post(f"{mpanel.url}/sites/{sid}/mailboxes", timeout=10,
-                 data={"csrf": _csrf(added.text), "local_part": "team", "password": "Second-Password-456"})
+                 data={"csrf": csrf_of(added.text), "local_part": "team", "password": "Second-Password-456"})
     wait_for(lambda: _imap_opens(settings, f"team@{domain}", "Second-Password-456"), 60, "the new team@")
     assert not old_mail.exists(), "the previous mailbox's mail went with it"
 
@@ -110,7 +95,7 @@ def test_a_bad_mailbox_request_says_why_and_records_nothing(mpanel, settings, cu
                                                             field_words):
     browser, sid, _, page = customer
     refused = browser.post(f"{mpanel.url}/sites/{sid}/mailboxes", timeout=10,
-                           data={"csrf": _csrf(page.text), "local_part": local_part, "password": password})
+                           data={"csrf": csrf_of(page.text), "local_part": local_part, "password": password})
     assert refused.status_code == 422 and field_words in refused.text
     with psycopg.connect(settings.DATABASE_URL) as conn:
         assert conn.execute("SELECT count(*) FROM mailboxes WHERE subscription_id = %s", (sid,)).fetchone()[0] == 0
@@ -124,7 +109,7 @@ def test_the_plans_mailbox_allowance_is_enforced(mpanel, settings, customer):
         for n in range(allowance - 1):  # admin@ counts: fill the rest directly
             conn.execute("INSERT INTO mailboxes (subscription_id, local_part) VALUES (%s, %s)", (sid, f"box{n}"))
     refused = browser.post(f"{mpanel.url}/sites/{sid}/mailboxes", timeout=10,
-                           data={"csrf": _csrf(page.text), "local_part": "onemore", "password": "Long-Enough-Password"})
+                           data={"csrf": csrf_of(page.text), "local_part": "onemore", "password": "Long-Enough-Password"})
     assert refused.status_code == 422 and "all in use" in refused.text
 
 
@@ -133,5 +118,5 @@ def test_another_customers_site_is_out_of_reach(mpanel, customer):
     other = mpanel.checkout(seed_payload(testMode=True, promoCode="TESTFREE")).json()
     mpanel.wait_until(other["subscriptionId"], provisioningStatus="ready")  # live: only ownership refuses
     refused = browser.post(f"{mpanel.url}/sites/{other['subscriptionId']}/mailboxes", timeout=10,
-                           data={"csrf": _csrf(page.text), "local_part": "steal", "password": "Long-Enough-Password"})
+                           data={"csrf": csrf_of(page.text), "local_part": "steal", "password": "Long-Enough-Password"})
     assert refused.status_code == 404

@@ -5,17 +5,14 @@ import re
 
 import requests
 
-from tests.e2e.conftest import seed_payload, wait_for
-
-
-def _csrf(page: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+from tests.e2e.conftest import csrf_of, seed_payload, wait_for
 
 
 def _login(mpanel, email: str, password: str) -> tuple[requests.Session, requests.Response]:
     browser = requests.Session()
     form = browser.get(f"{mpanel.url}/login", timeout=10)
-    answer = browser.post(f"{mpanel.url}/login", data={"csrf": _csrf(form.text), "email": email, "password": password},
+    answer = browser.post(f"{mpanel.url}/login",
+                          data={"csrf": csrf_of(form.text), "email": email, "password": password},
                           timeout=30)
     return browser, answer
 
@@ -26,7 +23,7 @@ def test_a_customer_logs_in_and_sees_the_active_hosting(mpanel, settings):
     mpanel.wait_until(body["subscriptionId"], provisioningStatus="ready")
 
     browser, answer = _login(mpanel, payload["customer"]["email"].upper(), payload["account"]["password"])
-    browser.post(f"{mpanel.url}/welcome", data={"csrf": _csrf(answer.text)}, timeout=10)  # the wizard: skipped
+    browser.post(f"{mpanel.url}/welcome", data={"csrf": csrf_of(answer.text)}, timeout=10)  # the wizard: skipped
     answer = browser.get(f"{mpanel.url}/dashboard", timeout=10)
     assert answer.status_code == 200
     assert payload["domain"] in answer.text and "active" in answer.text and "cPanel" in answer.text
@@ -48,7 +45,7 @@ def test_the_first_login_walks_through_the_wizard_once(mpanel, settings):
     assert "public_html" in website and mpanel.status(body["subscriptionId"])["cpanelUrl"] in website
     assert "Go to my dashboard" in website and "Next" not in website
 
-    done = browser.post(f"{mpanel.url}/welcome", data={"csrf": _csrf(website)}, timeout=10)
+    done = browser.post(f"{mpanel.url}/welcome", data={"csrf": csrf_of(website)}, timeout=10)
     assert done.url.endswith("/dashboard") and payload["domain"] in done.text
     _, again = _login(mpanel, email, password)
     assert again.url.endswith("/dashboard"), "the wizard is shown once"
@@ -100,10 +97,10 @@ def test_a_customer_gets_a_new_cpanel_password_by_email(mpanel, settings):
     assert _cpanel_password_opens(settings, user, first)
 
     browser, answer = _login(mpanel, email, payload["account"]["password"])
-    dashboard = browser.post(f"{mpanel.url}/welcome", data={"csrf": _csrf(answer.text)}, timeout=10)
+    dashboard = browser.post(f"{mpanel.url}/welcome", data={"csrf": csrf_of(answer.text)}, timeout=10)
     action = f"/sites/{body['subscriptionId']}/cpanel-password"
     assert action in dashboard.text
-    asked = browser.post(mpanel.url + action, data={"csrf": _csrf(dashboard.text)}, timeout=10)
+    asked = browser.post(mpanel.url + action, data={"csrf": csrf_of(dashboard.text)}, timeout=10)
     assert asked.url.endswith("/dashboard") and "new cPanel password" in asked.text
 
     mail = wait_for(lambda: [m for m in mpanel.mails_to(email) if "new cPanel password" in m["Subject"]], 90,
@@ -122,7 +119,7 @@ def test_only_the_owner_can_ask_for_a_new_cpanel_password(mpanel, settings):
     mpanel.wait_until(other["subscriptionId"], provisioningStatus="ready")  # live: only ownership refuses
     browser, answer = _login(mpanel, mine["customer"]["email"], mine["account"]["password"])
     refused = browser.post(f"{mpanel.url}/sites/{other['subscriptionId']}/cpanel-password",
-                           data={"csrf": _csrf(answer.text)}, timeout=10)
+                           data={"csrf": csrf_of(answer.text)}, timeout=10)
     assert refused.status_code == 404
     forged = requests.post(f"{mpanel.url}/sites/{other['subscriptionId']}/cpanel-password", timeout=10,
                            allow_redirects=False)
