@@ -1,16 +1,13 @@
 """Customer logins, what their dashboard shows, and the first-time login wizard."""
 from __future__ import annotations
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-
 from app import db
+from app.passwords import hash_password, needs_rehash, password_matches
 from app.settings import Settings
 
-_HASHER = PasswordHasher()
 # Verifying against a real hash even for an unknown email keeps the answer time the same,
 # so the login form cannot be used to find out who is a customer.
-_DUMMY_HASH = _HASHER.hash("not-a-real-password")
+_DUMMY_HASH = hash_password("not-a-real-password")
 
 
 def authenticate(settings: Settings, email: str, password: str) -> int | None:
@@ -18,14 +15,12 @@ def authenticate(settings: Settings, email: str, password: str) -> int | None:
     with db.transaction(settings.DATABASE_URL) as conn:
         user = conn.execute("SELECT id, password_hash, status FROM users WHERE lower(email) = lower(%s)",
                             (email.strip(),)).fetchone()
-        try:
-            _HASHER.verify(user["password_hash"] if user else _DUMMY_HASH, password)
-        except (VerificationError, InvalidHashError):
+        if not password_matches(user["password_hash"] if user else _DUMMY_HASH, password):
             return None
         if user is None or user["status"] != "active":
             return None
-        if _HASHER.check_needs_rehash(user["password_hash"]):
-            conn.execute("UPDATE users SET password_hash = %s WHERE id = %s", (_HASHER.hash(password), user["id"]))
+        if needs_rehash(user["password_hash"]):
+            conn.execute("UPDATE users SET password_hash = %s WHERE id = %s", (hash_password(password), user["id"]))
         conn.execute("UPDATE users SET last_login_at = now() WHERE id = %s", (user["id"],))
         return user["id"]
 

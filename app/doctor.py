@@ -77,7 +77,7 @@ def check_pebble(s: Settings):
 
 def check_dovecot(s: Settings):
     """Log in as a throw-away mailbox and SELECT INBOX (a bare LOGIN can pass while SELECT fails)."""
-    from argon2 import PasswordHasher
+    from providers.mailbox import hash_password
 
 
     host, port = (s.IMAP_ADDRESS or "127.0.0.1:143").split(":")
@@ -85,7 +85,7 @@ def check_dovecot(s: Settings):
     with psycopg.connect(s.MAILCORE_DATABASE_URL, autocommit=True, connect_timeout=3) as conn:
         conn.execute("insert into mail_domains (name) values ('doctor.invalid') on conflict do nothing")
         conn.execute("insert into mailboxes (address, local_part, domain, password_hash) values (%s, %s, %s, %s)",
-                     (address, address.split("@")[0], "doctor.invalid", "{ARGON2ID}" + PasswordHasher().hash(password)))
+                     (address, address.split("@")[0], "doctor.invalid", hash_password(password)))
         try:
             imap = imaplib.IMAP4(host, int(port), timeout=5)
             greeting = imap.welcome.decode()

@@ -211,10 +211,14 @@ def abandon_expired_checkout(conn: psycopg.Connection, settings: Settings, sessi
     event's snapshot); its domain may be ordered again. True when an order was abandoned."""
     if _get(billing.retrieve_session(settings, session_id), "status") != "expired":
         return False
+    return _abandon_order_of(conn, session_id, "expired unpaid")
+
+
+def _abandon_order_of(conn: psycopg.Connection, session_id: str, why: str) -> bool:
     sub = _subscription_by(conn, session_id=session_id)
     if sub is None or not abandon_order(conn, sub["id"]):
         return False
-    log.info("subscription %s: checkout %s expired unpaid; order abandoned", sub["id"], session_id)
+    log.info("subscription %s: checkout %s %s; order abandoned", sub["id"], session_id, why)
     return True
 
 
@@ -229,9 +233,7 @@ def on_checkout_payment_failed(conn, settings, obj, outcome: Outcome) -> None:
     obj = billing.retrieve_session(settings, _get(obj, "id"))
     if _get(obj, "status") != "complete" or _get(obj, "payment_status") in PAID:
         return  # an open session can still be paid; a paid one is not ours to abandon
-    sub = _subscription_by(conn, session_id=_get(obj, "id"))
-    if sub is not None and abandon_order(conn, sub["id"]):
-        log.info("subscription %s: delayed payment for checkout %s failed; order abandoned", sub["id"], _get(obj, "id"))
+    _abandon_order_of(conn, _get(obj, "id"), "had its delayed payment fail")
 
 
 HANDLERS = {

@@ -52,7 +52,7 @@ def add_mailbox(settings: Settings, user_id: int, subscription_id: int, local_pa
                                            "starting and ending with a letter or digit")
     if local_part in RESERVED:
         raise MailboxRefused("local_part", f"{local_part}@ is reserved")
-    shortest, longest = PASSWORD_LENGTH
+    longest = PASSWORD_LENGTH[1]  # and at least 12, more than mail-core's minimum
     if not 12 <= len(password or "") <= longest or any(ord(c) < 32 or ord(c) == 127 for c in password):
         raise MailboxRefused("password", f"choose a password of 12 to {longest} characters")
     with db.transaction(settings.DATABASE_URL) as conn:

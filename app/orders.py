@@ -13,13 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import psycopg
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-
 from app.crypto import encrypt
+from app.passwords import hash_password, password_matches
 from app.settings import Settings
 
-_HASHER = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
 
 
 class OrderConflict(Exception):
@@ -76,17 +73,6 @@ class ReturningCustomer:
     unpaid: list[dict]  # their orders still waiting for payment (id, stripe_checkout_session_id)
 
 
-def hash_password(password: str) -> str:
-    return _HASHER.hash(password)
-
-
-def _password_matches(password_hash: str, password: str) -> bool:
-    try:
-        return _HASHER.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
 def returning_customer(conn: psycopg.Connection, order: Order) -> ReturningCustomer | None:
     """None for an email we have never seen. An email whose orders were all left unpaid may
     start again with the password it chose; any other known email is a conflict (an
@@ -98,7 +84,7 @@ def returning_customer(conn: psycopg.Connection, order: Order) -> ReturningCusto
         return None
     orders = conn.execute("SELECT id, status, stripe_checkout_session_id FROM subscriptions "
                           "WHERE customer_id = %s ORDER BY id FOR UPDATE", (user["customer_id"],)).fetchall()
-    password_ok = _password_matches(user["password_hash"], order.password)  # always: same time either way
+    password_ok = password_matches(user["password_hash"], order.password)  # always: same time either way
     never_paid = all(o["status"] in ("pending_payment", "abandoned") for o in orders)
     if not (password_ok and never_paid and user["status"] == "active"):
         raise OrderConflict("customer.email", "an account with this email already exists: log in to add a site")

@@ -270,6 +270,13 @@ class StackOperations:
             deployment.deployment["pending_operations"] = []
             stack.import_stack(deployment)
 
+    def _before_changing(self, stack: auto.Stack, recorder: StepRecorder, kind: str, repair: bool) -> None:
+        """What up, refresh and destroy do first: answer their result from the engine's events,
+        and after a dead run clear the pending operations it may have left (see up())."""
+        _answer_from_events(stack, recorder, kind)
+        if repair:
+            self._run(stack, lambda: self._clear_pending_operations(stack))
+
     def up(self, spec: HostingSpec, recorder: StepRecorder | None = None, refresh: bool = True,
            repair: bool = False) -> auto.UpResult:
         """`refresh` first (the default): converging means matching reality, so a change made
@@ -283,9 +290,7 @@ class StackOperations:
         the providers adopt, so the leftovers are stale either way."""
         recorder = recorder or StepRecorder()
         with self._stack(spec.stack_name, program_for(spec), likely_new=not spec.converged_before) as stack:
-            _answer_from_events(stack, recorder, "update")
-            if repair:
-                self._run(stack, lambda: self._clear_pending_operations(stack))
+            self._before_changing(stack, recorder, "update", repair)
             result = self._run(stack, lambda: stack.up(on_event=recorder, color="never", refresh=refresh))
             if recorder.saw_pending_operations:
                 self._clear_pending_operations(stack)
@@ -300,9 +305,7 @@ class StackOperations:
                 repair: bool = False) -> auto.RefreshResult:
         recorder = recorder or StepRecorder()
         with self._stack(spec.stack_name, program_for(spec)) as stack:
-            _answer_from_events(stack, recorder, "refresh")
-            if repair:  # see up()
-                self._run(stack, lambda: self._clear_pending_operations(stack))
+            self._before_changing(stack, recorder, "refresh", repair)
             return self._run(stack, lambda: stack.refresh(on_event=recorder, color="never"))
 
     def destroy(self, subscription_id: int, recorder: StepRecorder | None = None,
@@ -310,9 +313,7 @@ class StackOperations:
         recorder = recorder or StepRecorder()
         name = stack_name(subscription_id)
         with self._stack(name) as stack:
-            _answer_from_events(stack, recorder, "destroy")
-            if repair:  # see up()
-                self._run(stack, lambda: self._clear_pending_operations(stack))
+            self._before_changing(stack, recorder, "destroy", repair)
             result = self._run(stack, lambda: stack.destroy(on_event=recorder, color="never"))
             stack.workspace.remove_stack(name)
         return result

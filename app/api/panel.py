@@ -73,8 +73,12 @@ def logout():
 @bp.get("/dashboard")
 @login_required
 def home():
+    return _dashboard_page(notice=session.pop("notice", None))
+
+
+def _dashboard_page(**extra):
     data = dashboard(current_app.config["MPANEL"], session["user_id"])
-    return render_template("pages/dashboard.html", csrf=_csrf_token(), notice=session.pop("notice", None), **data)
+    return render_template("pages/dashboard.html", csrf=_csrf_token(), **extra, **data)
 
 
 @bp.post("/sites/<int:subscription_id>/mailboxes")
@@ -86,9 +90,7 @@ def add_mailbox(subscription_id: int):
         address = mailboxes.add_mailbox(settings, session["user_id"], subscription_id,
                                         request.form.get("local_part", ""), request.form.get("password", ""))
     except mailboxes.MailboxRefused as exc:
-        data = dashboard(settings, session["user_id"])
-        return render_template("pages/dashboard.html", csrf=_csrf_token(), notice=None, error=exc,
-                               error_site=subscription_id, **data), 404 if exc.field == "site" else 422
+        return _dashboard_page(error=exc, error_site=subscription_id), 404 if exc.field == "site" else 422
     _converge(subscription_id)
     session["notice"] = f"{address} is being created: it works in a few seconds, with the password you chose."
     return redirect(url_for("panel.home"))
