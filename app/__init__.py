@@ -7,7 +7,7 @@ from app.settings import Settings
 
 
 def create_app(settings: Settings | None = None, *, open_queue: bool = True) -> Flask:
-    from app.api import errors, marketing, pages, panel, webhooks
+    from app.web import errors, marketing, pages, panel, webhooks
 
     app = Flask(__name__, template_folder="../templates")
     app.config["MPANEL"] = settings or Settings.from_env()
@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None, *, open_queue: bool = True) -> 
     if open_queue:
         # Views enqueue work (converges, event processing); the queue's sync connector
         # keeps its own small pool, shared by the server's threads.
-        from app.queue import queue
+        from app.jobs.queue import queue
 
         queue.open()
 

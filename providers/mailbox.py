@@ -241,7 +241,7 @@ class MailCoreClient:
 def _crypto_call(fn: Callable[[], T]) -> T:
     try:
         return fn()
-    except RuntimeError as exc:  # app.crypto: no key configured
+    except RuntimeError as exc:  # app.services.crypto: no key configured
         raise ProviderError(NAME, str(exc), code="not-configured") from None
     except (ValueError, TypeError) as exc:  # not a Fernet key
         raise ProviderError(NAME, f"MPANEL_ENCRYPTION_KEY is not a valid Fernet key ({exc})",
@@ -249,7 +249,7 @@ def _crypto_call(fn: Callable[[], T]) -> T:
 
 
 def encrypt_key(pem: str) -> str:
-    from app import crypto
+    from app.services import crypto
 
     return _crypto_call(lambda: crypto.encrypt(runtime_settings(), pem).decode())
 
@@ -258,7 +258,7 @@ def decrypt_key(token: str) -> str | None:
     """The stored key, or None when it cannot be read with our key (reported as drift)."""
     from cryptography.fernet import InvalidToken
 
-    from app import crypto
+    from app.services import crypto
 
     try:
         return _crypto_call(lambda: crypto.decrypt(runtime_settings(), token.encode()))

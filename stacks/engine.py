@@ -10,24 +10,36 @@ import functools
 import os
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pulumi import automation as auto
 
-from app.settings import CHECKOUT, Settings, state_dir
+from providers.core.config import ProviderConfig
 from tools import pulumi_cli
 
 PROJECT = "mpanel"
+CHECKOUT = Path(__file__).resolve().parents[1]  # providers are imported from here (decision 4)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything an engine run needs, built by the caller from its settings."""
+
+    backend_url: str                 # postgres://... (the DIY backend shared by every worker)
+    passphrase: str = field(repr=False)
+    home: Path                       # PULUMI_HOME: plugins and credentials of this machine
+    providers: ProviderConfig = field(default_factory=ProviderConfig, repr=False)
 
 
 class EngineMissing(RuntimeError):
     pass
 
 
-def engine_env(settings: Settings) -> dict[str, str]:
+def engine_env(config: EngineConfig) -> dict[str, str]:
     if not pulumi_cli.cli_path().exists():
         raise EngineMissing(f"Pulumi CLI not built at {pulumi_cli.cli_path()}: run `mpanel setup`")
-    home = state_dir() / "pulumi-home"
+    home = config.home
     home.mkdir(parents=True, exist_ok=True)
     path = [str(pulumi_cli.bin_dir())]
     if pulumi_cli.command_plugin_path().exists():
@@ -38,8 +50,10 @@ def engine_env(settings: Settings) -> dict[str, str]:
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         "PULUMI_PYTHON_CMD": sys.executable,
-        "PULUMI_BACKEND_URL": settings.PULUMI_BACKEND_URL,
-        "PULUMI_CONFIG_PASSPHRASE": settings.PULUMI_CONFIG_PASSPHRASE,
+        "PULUMI_BACKEND_URL": config.backend_url,
+        "PULUMI_CONFIG_PASSPHRASE": config.passphrase,
+        # The dynamic-provider process reads its endpoints and keys from here (providers.core.config).
+        **config.providers.to_env(),
         # The postgres:// backend (pkg/backend/diy/postgres, 3.260) lists keys on one pooled
         # connection and reads each key's metadata on another, with the pool capped at
         # 2 x GOMAXPROCS; ten parallel listers (the default) then wait on each other forever
@@ -56,27 +70,27 @@ def pulumi_command() -> auto.PulumiCommand:
     return auto.PulumiCommand(root=str(pulumi_cli.bin_dir().parent))
 
 
-def workspace_options(settings: Settings, work_dir: str | None = None) -> auto.LocalWorkspaceOptions:
-    env = engine_env(settings)
+def workspace_options(config: EngineConfig, work_dir: str | None = None) -> auto.LocalWorkspaceOptions:
+    env = engine_env(config)
     return auto.LocalWorkspaceOptions(
         work_dir=work_dir or tempfile.mkdtemp(prefix="mpanel-ws-"),
         pulumi_home=env["PULUMI_HOME"],
         env_vars=env,
         secrets_provider="passphrase",
         project_settings=auto.ProjectSettings(
-            name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=settings.PULUMI_BACKEND_URL)),
+            name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=config.backend_url)),
         pulumi_command=pulumi_command(),
     )
 
 
-def inline_stack(settings: Settings, stack_name: str, program) -> auto.Stack:
+def inline_stack(config: EngineConfig, stack_name: str, program) -> auto.Stack:
     return auto.create_or_select_stack(
-        stack_name=stack_name, project_name=PROJECT, program=program, opts=workspace_options(settings))
+        stack_name=stack_name, project_name=PROJECT, program=program, opts=workspace_options(config))
 
 
-def cli(settings: Settings, *args: str, cwd: str | Path | None = None):
+def cli(config: EngineConfig, *args: str, cwd: str | Path | None = None):
     """Run the plain CLI against the same backend (what an operator would type)."""
     import subprocess
 
-    return subprocess.run([str(pulumi_cli.cli_path()), *args, "--non-interactive"], env={**os.environ, **engine_env(settings)},
+    return subprocess.run([str(pulumi_cli.cli_path()), *args, "--non-interactive"], env={**os.environ, **engine_env(config)},
                           capture_output=True, text=True, cwd=cwd or tempfile.gettempdir())

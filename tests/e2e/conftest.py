@@ -128,6 +128,6 @@ def seed_payload(**changes) -> dict:
     """The seed's curl example, made unique (the same payload `mpanel demo` sends)."""
     import secrets
 
-    from app.demo import seed_checkout
+    from app.cli.demo import seed_checkout
 
     return {**seed_checkout(secrets.token_hex(4)), **changes}

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import csrf_of, seed_payload, wait_for
-from tests.stacks.conftest import Servers
+from tests.integration.converge.conftest import Servers
 
 
 def _imap_opens(settings, address: str, password: str) -> bool:
@@ -63,7 +63,7 @@ def test_a_mailbox_added_in_the_panel_logs_in_with_the_chosen_password(mpanel, s
 def test_a_mailbox_removed_and_added_again_is_a_new_one(mpanel, settings, customer):
     """Removed and added again before the worker looked: one converge sees both, and must
     still drop the old mailbox and its mail rather than hand them to the new one."""
-    from app import mailboxes
+    from app.services import mailboxes
     from app.settings import state_dir
 
     browser, sid, domain, page = customer

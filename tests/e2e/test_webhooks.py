@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from tests.e2e.conftest import seed_payload, wait_for
-from tests.stacks.conftest import Servers
+from tests.integration.converge.conftest import Servers
 
 
 def _recorded(settings, event_id: str) -> bool:
@@ -111,7 +111,8 @@ def test_a_failed_renewal_suspends_and_a_paid_one_reactivates(mpanel, settings, 
 
 
 def test_a_plan_change_in_stripe_changes_the_package_in_place(mpanel, settings, active_account):
-    from app import billing, db
+    from app import db
+    from app.services import billing
 
     sid, stripe_sub, payload = active_account
     with db.transaction(settings.DATABASE_URL) as conn:
@@ -128,7 +129,7 @@ def test_a_plan_change_in_stripe_changes_the_package_in_place(mpanel, settings, 
 
 
 def test_cancellation_at_period_end_waits_then_destroys_everything(mpanel, settings, active_account):
-    from app import billing
+    from app.services import billing
 
     sid, stripe_sub, payload = active_account
     billing.client(settings).v1.subscriptions.update(stripe_sub, params={"cancel_at_period_end": True})

@@ -389,6 +389,7 @@ def test_the_engine_registers_a_domain_and_destroy_keeps_it(settings, namesilo):
     import pulumi
 
     from providers.namesilo import DomainRegistration
+    from app.services.engine import engine_config
     from stacks import engine
 
     domain = unique_domain("en")
@@ -398,7 +399,7 @@ def test_the_engine_registers_a_domain_and_destroy_keeps_it(settings, namesilo):
         registration = DomainRegistration("domain", domain=domain, years=2)
         pulumi.export("status", registration.status)
 
-    stack = engine.inline_stack(settings, name, program)
+    stack = engine.inline_stack(engine_config(settings), name, program)
     try:
         assert stack.up().outputs["status"].value == "Active"
         assert stack.preview().change_summary == {"same": 2}

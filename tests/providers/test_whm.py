@@ -480,6 +480,7 @@ def test_the_engine_converges_an_account_and_its_certificate_keeping_secrets_sec
     import pulumi
 
     from providers.whm import WhmAccount, WhmSsl
+    from app.services.engine import engine_config
     from stacks import engine
 
     domain = unique_domain("en")
@@ -493,7 +494,7 @@ def test_the_engine_converges_an_account_and_its_certificate_keeping_secrets_sec
         pulumi.export("username", account.username)
         pulumi.export("password", account.password)
 
-    stack = engine.inline_stack(settings, name, program)
+    stack = engine.inline_stack(engine_config(settings), name, program)
     try:
         assert stack.preview().change_summary == {"create": 3}
         up = stack.up()

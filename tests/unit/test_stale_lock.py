@@ -8,7 +8,7 @@ import socket
 import subprocess
 import time
 
-from stacks.automation import lock_is_stale
+from stacks.recovery import lock_is_stale
 
 HOST = socket.gethostname()
 

@@ -1,0 +1,292 @@
+"""`mpanel bench ...`: speed measured against the local servers, printed as figures.
+
+Quote medians and ratios from one run: the machines are shared and noisy.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import statistics
+import time
+from contextlib import contextmanager
+from typing import Callable
+
+from app import db
+from app.settings import Settings
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.0f} ms"
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+@contextmanager
+def timed(into: list[float]):
+    started = time.perf_counter()
+    yield
+    into.append(time.perf_counter() - started)
+
+
+# --- providers: create and delete, one resource kind at a time ----------------------------
+
+def _domain() -> str:
+    return f"bench-{secrets.token_hex(4)}.com"
+
+
+def provider_cases(settings: Settings) -> dict[str, Callable[[], tuple[Callable, Callable, Callable]]]:
+    """name -> factory returning (setup, create, delete) closures for one fresh object."""
+    from providers.acme import CertificateProvider
+    from providers.mailbox import MailboxProvider, MailDomainProvider
+    from providers.namesilo import DomainRegistrationProvider
+    from providers.powerdns import DnsZoneProvider
+    from providers.site import StarterPageProvider
+    from providers.whm import WhmAccountProvider
+
+    def simple(provider, inputs_for, before=None, after=None):
+        def factory():
+            domain = _domain()
+            state: dict = {}
+
+            def setup():
+                if before:
+                    before(domain, state)
+
+            def create():
+                inputs = provider.check({}, inputs_for(domain, state)).inputs
+                result = provider.create(inputs)
+                state["created"] = (result.id, {**inputs, **result.outs})
+
+            def delete():
+                provider.delete(*state["created"])
+                if after:
+                    after(domain, state)
+            return setup, create, delete
+        return factory
+
+    zones = DnsZoneProvider()
+
+    def with_zone(domain, state):
+        inputs = zones.check({}, {"domain": domain, "server_ip": "127.0.0.1"}).inputs
+        created = zones.create(inputs)
+        state["zone"] = (created.id, {**inputs, **created.outs})
+
+    def drop_zone(domain, state):
+        zones.delete(*state["zone"])
+
+    mail_domains = MailDomainProvider()
+
+    def with_mail_domain(domain, state):
+        inputs = mail_domains.check({}, {"domain": domain}).inputs
+        created = mail_domains.create(inputs)
+        state["mail_domain"] = (created.id, {**inputs, **created.outs})
+
+    def drop_mail_domain(domain, state):
+        mail_domains.delete(*state["mail_domain"])
+
+    home = settings.SITES_HOME_ROOT.rstrip("/")
+    return {
+        "powerdns zone": simple(zones, lambda d, s: {"domain": d, "server_ip": "127.0.0.1"}),
+        "acme certificate": simple(CertificateProvider(), lambda d, s: {"domain": d}, with_zone, drop_zone),
+        "whm account": simple(WhmAccountProvider(),
+                              lambda d, s: {"domain": d, "plan": "mpanel_student", "contact_email": f"o@{d}"}),
+        "namesilo registration": simple(DomainRegistrationProvider(),
+                                        lambda d, s: {"domain": d, "mode": "new_registration"}),
+        "mailbox": simple(MailboxProvider(), lambda d, s: {"address": f"admin@{d}"}, with_mail_domain,
+                          drop_mail_domain),
+        "starter page": simple(StarterPageProvider(),
+                               lambda d, s: {"ssh_address": settings.SSH_ADDRESS, "ssh_user": settings.SITES_SSH_USER,
+                                             "document_root": f"{home}/bench-{d}/public_html",
+                                             "content": f"<h1>{d}</h1>"}),
+    }
+
+
+def bench_providers(n: int) -> int:
+    settings = Settings.from_env()
+    print(f"provider create/delete against the local servers, {n} objects each (median, p95)")
+    for name, factory in provider_cases(settings).items():
+        creates: list[float] = []
+        deletes: list[float] = []
+        for _ in range(n):
+            setup, create, delete = factory()
+            setup()
+            with timed(creates):
+                create()
+            with timed(deletes):
+                delete()
+        print(f"  {name:22} create {_ms(statistics.median(creates))} (p95 {_ms(percentile(creates, 95)).strip()})"
+              f"   delete {_ms(statistics.median(deletes))} (p95 {_ms(percentile(deletes, 95)).strip()})")
+    return 0
+
+
+# --- converge: full up, no-change up, preview, destroy, and the imperative baseline -----
+
+def _new_subscription(settings: Settings) -> int:
+    """A paid order for a fresh external domain, written by the checkout's own code."""
+    from app.services.orders import Order, place_order
+
+    order = Order(email=f"bench-{secrets.token_hex(4)}@example.net", first_name="Bench", last_name="Mark",
+                  password=secrets.token_urlsafe(12), plan_slug="shared_student", billing_cycle="monthly",
+                  domain=_domain(), domain_mode="external")
+    with db.transaction(settings.DATABASE_URL) as conn:
+        sid = place_order(conn, settings, order).subscription_id
+        conn.execute("UPDATE subscriptions SET status = 'active' WHERE id = %s", (sid,))
+    return sid
+
+
+def imperative_baseline(settings: Settings) -> float:
+    """The same upstream calls, in sequence, without Pulumi: create all, then delete all."""
+    cases = provider_cases(settings)
+    order = ["powerdns zone", "acme certificate", "whm account", "mailbox", "starter page"]
+    started = time.perf_counter()
+    made = []
+    for name in order:
+        setup, create, delete = cases[name]()
+        setup()
+        create()
+        made.append(delete)
+    elapsed = time.perf_counter() - started
+    for delete in reversed(made):
+        delete()
+    return elapsed
+
+
+def bench_converge(n: int) -> int:
+    from app.services.engine import stack_operations
+    from stacks.events import StepRecorder
+    from app.services.specs import build_spec
+
+    from app.services.converge import Converger
+
+    settings = Settings.from_env()
+    ops = stack_operations(settings)
+    converger = Converger(settings, ops)
+    figures: dict[str, list[float]] = {k: [] for k in ("full up", "no-change up", "preview", "destroy", "baseline")}
+    per_resource: dict[str, list[float]] = {}
+    print(f"converge benchmark: {n} fresh subscriptions (external domain), real engine and local servers")
+    for i in range(n):
+        sid = _new_subscription(settings)
+        with timed(figures["full up"]):
+            converger.converge(sid)
+        with db.transaction(settings.DATABASE_URL) as conn:
+            spec = build_spec(conn, sid, settings)
+            for row in conn.execute("SELECT resource_name, duration_ms FROM provisioning_events WHERE "
+                                    "subscription_id = %s AND status = 'done' AND op = 'create' "
+                                    "AND resource_type NOT IN ('mpanel:hosting:Account', 'pulumi:providers:pulumi-python')",
+                                    (sid,)):
+                per_resource.setdefault(row["resource_name"], []).append(row["duration_ms"] / 1000)
+        with timed(figures["no-change up"]):
+            ops.up(spec, StepRecorder())
+        with timed(figures["preview"]):
+            ops.preview(spec, StepRecorder())
+        with db.transaction(settings.DATABASE_URL) as conn:
+            conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))
+        with timed(figures["destroy"]):
+            converger.converge(sid)
+        figures["baseline"].append(imperative_baseline(settings))
+        print(f"  run {i + 1}: full up {figures['full up'][-1]:.2f}s, baseline {figures['baseline'][-1]:.2f}s",
+              flush=True)
+    print(f"\n{'operation':16} {'median':>10} {'p95':>10}")
+    for name, values in figures.items():
+        print(f"{name:16} {_ms(statistics.median(values))} {_ms(percentile(values, 95))}")
+    ratio = statistics.median(figures["full up"]) / statistics.median(figures["baseline"])
+    print(f"\nfull up / imperative baseline (medians): {ratio:.2f}x")
+    print("\nwhere a full up spends its time (median per resource create, as the engine reported it;"
+          "\nthe rest is the engine's fixed cost: CLI start, provider process start, checkpoints):")
+    for name, values in sorted(per_resource.items(), key=lambda kv: -statistics.median(kv[1])):
+        print(f"  {name:16} {_ms(statistics.median(values))}")
+    return 0
+
+
+# --- the customer journey: webhook answers, paid-to-welcome, draining a burst ---------------
+
+def _signed(settings: Settings, event: dict) -> tuple[bytes, dict]:
+    import hashlib
+    import hmac
+    import json
+
+    body = json.dumps(event).encode()
+    t = int(time.time())
+    mac = hmac.new(settings.STRIPE_WEBHOOK_SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return body, {"Content-Type": "application/json", "Stripe-Signature": f"t={t},v1={mac}"}
+
+
+def _welcome_arrived(settings: Settings, email: str) -> bool:
+    import mailbox
+
+    return any(email.lower() in (m.get("To") or "").lower()
+               for m in mailbox.Maildir(settings.SMTP_MAILDIR, create=True))
+
+
+def _checkout(settings: Settings, session) -> tuple[int, str, str]:
+    from app.cli.demo import seed_checkout
+
+    token = secrets.token_hex(4)
+    payload = seed_checkout(token)
+    r = session.post(f"{settings.APP_URL}/api/marketing/checkout-intent", json=payload,
+                     headers={"X-API-Key": settings.MARKETING_API_KEY}, timeout=30)
+    r.raise_for_status()
+    body = r.json()
+    return body["subscriptionId"], body["checkoutSessionId"], payload["customer"]["email"]
+
+
+def bench_journey(n: int) -> int:
+    """Needs the running system (`make run`): the app, the worker and the Stripe stand-in."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    settings = Settings.from_env()
+    session = requests.Session()
+    # 1. a burst of 200 signed webhooks, 8 senders at once, as Stripe's retries can produce
+    events = [{"id": f"evt_bench_{secrets.token_hex(8)}", "object": "event", "type": "invoice.paid",
+               "created": int(time.time()), "data": {"object": {"id": "in_bench", "object": "invoice"}}}
+              for _ in range(200)]
+
+    def send(event) -> float:
+        body, headers = _signed(settings, event)
+        started = time.perf_counter()
+        r = requests.post(f"{settings.APP_URL}/api/webhooks/stripe", data=body, headers=headers, timeout=30)
+        r.raise_for_status()
+        return time.perf_counter() - started
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(send, events))
+    print(f"webhook answer time, burst of 200 (8 concurrent senders): median {_ms(statistics.median(answers)).strip()}"
+          f", p99 {_ms(percentile(answers, 99)).strip()}")
+
+    # 2. paid -> welcome email, one checkout at a time
+    paid_to_welcome = []
+    for _ in range(n):
+        sid, cs, email = _checkout(settings, session)
+        started = time.perf_counter()
+        session.post(f"{settings.STRIPE_API_BASE}/_sandbox/checkout/{cs}/pay", json={"card": "4242424242424242"},
+                     timeout=30).raise_for_status()
+        deadline = started + 300
+        while not _welcome_arrived(settings, email):
+            if time.perf_counter() > deadline:
+                raise SystemExit(f"subscription {sid}: no welcome email after 300 s")
+            time.sleep(0.1)
+        paid_to_welcome.append(time.perf_counter() - started)
+    print(f"paid webhook -> welcome email in the SMTP server ({n} checkouts): median "
+          f"{statistics.median(paid_to_welcome):.1f} s, p95 {percentile(paid_to_welcome, 95):.1f} s")
+
+    # 3. twenty paid checkouts at once, drained at the default worker concurrency
+    burst = [_checkout(settings, session) for _ in range(20)]
+    started = time.perf_counter()
+    for _, cs, _ in burst:
+        session.post(f"{settings.STRIPE_API_BASE}/_sandbox/checkout/{cs}/pay", json={"card": "4242424242424242"},
+                     timeout=30).raise_for_status()
+    waiting = {email for _, _, email in burst}
+    while waiting:
+        waiting = {e for e in waiting if not _welcome_arrived(settings, e)}
+        if time.perf_counter() - started > 900:
+            raise SystemExit(f"{len(waiting)} of 20 checkouts not welcomed after 900 s")
+        time.sleep(0.25)
+    print(f"20 paid checkouts drained (all welcomed) in {time.perf_counter() - started:.1f} s "
+          f"at worker concurrency {os.environ.get('MPANEL_WORKER_CONCURRENCY', 2)}")
+    return 0

@@ -1,0 +1,161 @@
+"""`mpanel stacks ...`: what operators use to see, preview, retry and undo a customer's stack."""
+from __future__ import annotations
+
+import json
+import sys
+
+from app import db
+from app.settings import Settings
+
+SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "create-replacement": "+-", "delete-replaced": "-",
+           "delete": "-", "same": " ", "read": ">", "refresh": "~"}
+
+
+def _print_step(step: dict) -> None:
+    if step.get("status") == "error":
+        print(f"  ! {step.get('message', '')}", flush=True)
+        return
+    if step.get("op") == "same" or step.get("status") != "started":
+        if step.get("status") == "done" and step.get("op") != "same":
+            print(f"    {step['resource_name']}: {step['op']} done in {step.get('duration_ms', 0)} ms", flush=True)
+        return
+    print(f"  {SYMBOLS.get(step['op'], '?'):2} {step['op']:8} {step['resource_name']}", flush=True)
+
+
+def _short(value, limit: int = 72) -> str:
+    text = json.dumps(value)
+    if isinstance(value, str) and value.startswith("-----BEGIN"):
+        return f"<{value.split(chr(10))[0].strip('-').strip().lower()}, {len(value)} bytes>"
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
+
+
+def render_preview(steps: list[dict]) -> str:
+    """A readable diff: each change with its properties (old -> new), long values shortened,
+    secrets masked; deletions list only the resource."""
+    lines = []
+    for step in steps:
+        if step.get("status") != "started" or step.get("op") in ("same", "read"):
+            continue
+        lines.append(f"{SYMBOLS.get(step['op'], '?'):2} {step['op']:18} {step['resource_name']}")
+        if step["op"] in ("delete", "delete-replaced"):
+            continue
+        replaces = {k for k, v in (step.get("detailed_diff") or {}).items() if v.endswith("-replace")}
+        for prop, change in (step.get("changes") or {}).items():
+            mark = "  (forces replacement)" if prop in replaces else ""
+            old = "" if step["op"] == "create" else f"{_short(change['old'])} -> "
+            lines.append(f"       {prop}: {old}{_short(change['new'])}{mark}")
+    return "\n".join(lines) if lines else "no changes"
+
+
+def _spec(settings: Settings, subscription_id: int):
+    from app.services.specs import build_spec
+
+    with db.transaction(settings.DATABASE_URL) as conn:
+        return build_spec(conn, subscription_id, settings)
+
+
+def cmd_list(settings: Settings) -> int:
+    with db.transaction(settings.DATABASE_URL) as conn:
+        rows = conn.execute("""
+            SELECT s.id, s.status, s.provisioning_status, d.name AS domain,
+                   r.operation, r.status AS run_status, r.finished_at, r.error,
+                   (SELECT drift FROM provisioning_runs x WHERE x.subscription_id = s.id AND x.drift IS NOT NULL
+                     ORDER BY x.id DESC LIMIT 1) AS drift
+              FROM subscriptions s
+              LEFT JOIN domains d ON d.subscription_id = s.id AND d.status <> 'released'
+              LEFT JOIN LATERAL (SELECT * FROM provisioning_runs r WHERE r.subscription_id = s.id
+                                  ORDER BY r.id DESC LIMIT 1) r ON TRUE
+             ORDER BY s.id""").fetchall()
+    print(f"{'stack':10} {'domain':28} {'billing':16} {'stack status':13} {'last operation':24} drift")
+    for r in rows:
+        last = f"{r['operation'] or '-'} {r['run_status'] or ''}".strip()
+        drift = {True: "yes", False: "no", None: "-"}[r["drift"]]
+        print(f"sub-{r['id']:<6} {r['domain'] or '-':28} {r['status']:16} {r['provisioning_status']:13} {last:24} {drift}")
+        if r["error"] and r["run_status"] == "failed":
+            print(f"           last error: {r['error']}")
+    return 0
+
+
+def cmd_preview(settings: Settings, subscription_id: int) -> int:
+    from app.services.engine import stack_operations
+    from stacks.events import StepRecorder
+
+    recorder = StepRecorder()
+    result = stack_operations(settings).preview(_spec(settings, subscription_id), recorder)
+    print(f"sub-{subscription_id}: {result.change_summary}")
+    print(render_preview(recorder.steps))
+    return 0
+
+
+def cmd_converge(settings: Settings, subscription_id: int) -> int:
+    from app.services.errors import PermanentConvergeError, TransientConvergeError
+    from app.services.converge import Converger
+
+    class Printing(Converger):
+        def _step_sink(self, run):
+            record = super()._step_sink(run)
+
+            def both(step):
+                record(step)
+                _print_step(step)
+            return both
+
+    try:
+        print(f"sub-{subscription_id}: {Printing(settings).converge(subscription_id)}")
+        return 0
+    except (PermanentConvergeError, TransientConvergeError) as exc:
+        print(f"sub-{subscription_id} failed: {exc}", file=sys.stderr)
+        return 1
+
+
+def cmd_refresh(settings: Settings, subscription_id: int) -> int:
+    from app.services.converge import Converger
+
+    drift = Converger(settings).check_drift(subscription_id)
+    print(f"sub-{subscription_id}: {'drift found' if drift else 'no drift'}")
+    return 0
+
+
+def cmd_destroy(settings: Settings, subscription_id: int) -> int:
+    """Terminate the subscription's desired state, then converge (which destroys)."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        conn.execute("UPDATE subscriptions SET status = 'terminated', updated_at = now() WHERE id = %s",
+                     (subscription_id,))
+    return cmd_converge(settings, subscription_id)
+
+
+def cmd_history(settings: Settings, subscription_id: int) -> int:
+    from app.services.engine import stack_operations
+
+    for h in stack_operations(settings).history(subscription_id):
+        print(f"#{h.version:<4} {h.kind:8} {h.result:10} {h.start_time:%Y-%m-%d %H:%M:%S} "
+              f"{dict(h.resource_changes or {})}")
+    return 0
+
+
+def cmd_export(settings: Settings, subscription_id: int) -> int:
+    """The stack's state as JSON (secrets stay ciphertext), for support and audits."""
+    from app.services.engine import stack_operations
+
+    print(json.dumps(stack_operations(settings).export(subscription_id), indent=2))
+    return 0
+
+
+def cmd_cancel(settings: Settings, subscription_id: int) -> int:
+    """Release the lock a dead run left (the next operation also does this by itself)."""
+    from app.services.engine import stack_operations
+
+    stack_operations(settings).cancel(subscription_id)
+    print(f"sub-{subscription_id}: lock released")
+    return 0
+
+
+def main(action: str, subscription_id: int | None) -> int:
+    settings = Settings.from_env()
+    if action == "list":
+        return cmd_list(settings)
+    if subscription_id is None:
+        print(f"mpanel stacks {action} needs a subscription id", file=sys.stderr)
+        return 2
+    return {"preview": cmd_preview, "up": cmd_converge, "refresh": cmd_refresh, "destroy": cmd_destroy,
+            "history": cmd_history, "export": cmd_export, "cancel": cmd_cancel}[action](settings, subscription_id)

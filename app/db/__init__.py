@@ -1,0 +1,66 @@
+"""Database access: one connection pool per process and the migration runner.
+
+Migrations are plain SQL files in app/db/migrations, applied in name order, each in
+its own transaction, recorded in schema_migrations; an advisory lock makes two
+concurrent `mpanel db upgrade` runs safe, and re-running is a no-op. The job
+queue's own schema (procrastinate) is applied by the same command.
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_LOCK_KEY = 0x6D70616E656C  # "mpanel"
+
+_pools: dict[str, ConnectionPool] = {}
+_pools_lock = threading.Lock()
+
+
+def pool(dsn: str) -> ConnectionPool:
+    with _pools_lock:
+        if dsn not in _pools:
+            _pools[dsn] = ConnectionPool(dsn, min_size=1, max_size=10, open=True,
+                                         kwargs={"row_factory": dict_row})
+        return _pools[dsn]
+
+
+@contextmanager
+def transaction(dsn: str) -> Iterator[psycopg.Connection]:
+    """A connection inside one transaction: committed on success, rolled back on error."""
+    with pool(dsn).connection() as conn:
+        with conn.transaction():
+            yield conn
+
+
+def upgrade(dsn: str) -> list[str]:
+    """Apply pending migrations; return the names applied (empty when up to date)."""
+    from procrastinate.schema import SchemaManager
+
+    applied: list[str] = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+            steps = [(p.name, p.read_text()) for p in sorted(MIGRATIONS.glob("*.sql"))]
+            steps.append(("queue:procrastinate", SchemaManager.get_schema()))
+            for name, sql in steps:
+                if name in done:
+                    continue
+                with conn.transaction():
+                    conn.execute(sql)
+                    conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (name,))
+                applied.append(name)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    return applied

@@ -1,0 +1,1 @@
+"""The job queue (procrastinate in PostgreSQL) and its tasks."""

@@ -1,0 +1,46 @@
+"""A subscription's spec from the database: place it on a server (once), then read its rows."""
+from __future__ import annotations
+
+import psycopg
+
+from app.db import specs as rows
+from app.services.crypto import decrypt
+from app.settings import Settings
+from stacks.spec import HostingSpec, SpecDefaults, SpecError, spec_from_rows
+
+
+def assign_server(conn: psycopg.Connection, subscription_id: int, default_server_id: int) -> int:
+    """Pick an active web server with room, once; the choice is recorded and kept.
+
+    Falls back to DEFAULT_WEB_SERVER_ID, as the seed says, when none has capacity.
+    """
+    exists, server_id = rows.assigned_server(conn, subscription_id)
+    if not exists:
+        raise SpecError(f"subscription {subscription_id} does not exist")
+    if server_id is not None:
+        return server_id
+    server_id = rows.least_loaded_server_with_room(conn) or default_server_id
+    if rows.server(conn, server_id) is None:
+        raise SpecError(f"no active web server has capacity and DEFAULT_WEB_SERVER_ID={server_id} does not exist")
+    rows.place(conn, subscription_id, server_id)
+    return server_id
+
+
+def spec_defaults(settings: Settings) -> SpecDefaults:
+    return SpecDefaults(
+        nameservers=(settings.NS1, settings.NS2),
+        mail_host=settings.MAIL_SERVER_HOST or f"mail.{settings.NS1.split('.', 1)[-1]}",
+        site_ssh_user=settings.SITES_SSH_USER,
+        site_home_root=settings.SITES_HOME_ROOT,
+        ssh_address=settings.SSH_ADDRESS)
+
+
+def build_spec(conn: psycopg.Connection, subscription_id: int, settings: Settings) -> HostingSpec:
+    """Place the subscription, then read its desired state; `conn` must use dict rows."""
+    server_id = assign_server(conn, subscription_id, settings.DEFAULT_WEB_SERVER_ID)
+    subscription = rows.subscription(conn, subscription_id)
+    if subscription is None:
+        raise SpecError(f"subscription {subscription_id} has no live domain")
+    return spec_from_rows(subscription, rows.server(conn, server_id), rows.mailboxes(conn, subscription_id),
+                          rows.records(conn, subscription["domain_id"]), spec_defaults(settings),
+                          lambda token: decrypt(settings, token))

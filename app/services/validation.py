@@ -1,0 +1,149 @@
+"""Checkout payload validation: every problem names the field at fault, nothing is written.
+
+The payload shape is the seed's curl example (planSlug, billingCycle, domain,
+domainMode, customer{...}, account{password}, testMode, promoCode, utm fields).
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from app.services.orders import Order
+
+DOMAIN_MODES = ("new_registration", "transfer", "external")
+BILLING_CYCLES = ("monthly", "yearly")
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_TLD = re.compile(r"^[a-z]{2,24}$|^xn--[a-z0-9-]{1,59}$")
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+# People's names: letters in any script, spaces, and the punctuation names really use.
+_NAME = re.compile(r"^[^\W\d_]+(?:[ '\u2019.\-][^\W\d_]+)*\.?$")
+_UTM = re.compile(r"^[\w .:/+\-]{1,200}$")
+_SLUG = re.compile(r"^[a-z0-9_]{1,64}$")
+_PROMO = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_AUTH_CODE = re.compile(r"^[\x21-\x7e]{4,64}$")
+
+
+class ValidationError(Exception):
+    """A 422 naming the field (dotted path into the payload) and what is wrong with it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def valid_domain(name: str) -> bool:
+    labels = name.split(".")
+    return (len(name) <= 253 and len(labels) >= 2 and all(_LABEL.match(label) for label in labels)
+            and bool(_TLD.match(labels[-1])))
+
+
+def _text(data: dict, key: str, path: str, *, required: bool = True, max_len: int = 200) -> str | None:
+    value = data.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ValidationError(path, "is required")
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(path, f"must be a string, not {type(value).__name__}")
+    value = value.strip()
+    if len(value) > max_len:
+        raise ValidationError(path, f"must be at most {max_len} characters")
+    if any(ord(c) < 32 for c in value):
+        raise ValidationError(path, "must not contain control characters")
+    return value
+
+
+def _object(data: dict, key: str) -> dict:
+    value = data.get(key)
+    if value is None:
+        raise ValidationError(key, "is required")
+    if not isinstance(value, dict):
+        raise ValidationError(key, f"must be an object, not {type(value).__name__}")
+    return value
+
+
+def _choice(data: dict, key: str, choices: tuple[str, ...]) -> str:
+    value = _text(data, key, key, max_len=32)
+    if value not in choices:
+        raise ValidationError(key, f"must be one of {', '.join(choices)}")
+    return value
+
+
+def _flag(data: dict, key: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise ValidationError(key, "must be true or false")
+    return value
+
+
+def _name(customer: dict, key: str) -> str:
+    value = _text(customer, key, f"customer.{key}", max_len=80)
+    if not _NAME.match(value):
+        raise ValidationError(f"customer.{key}", "may contain only letters, spaces, hyphens, apostrophes and periods")
+    return value
+
+
+def parse_checkout(payload: Any) -> Order:
+    if not isinstance(payload, dict):
+        raise ValidationError("body", "must be a JSON object")
+    plan = _text(payload, "planSlug", "planSlug", max_len=64)
+    if not _SLUG.match(plan):
+        raise ValidationError("planSlug", "must be a plan slug like shared_student")
+    cycle = _choice(payload, "billingCycle", BILLING_CYCLES)
+
+    domain = _text(payload, "domain", "domain", max_len=253).lower().rstrip(".")
+    if domain.startswith("www."):
+        domain = domain[4:]
+    if not valid_domain(domain):
+        raise ValidationError("domain", "must be a domain name like example.com")
+    mode = _choice(payload, "domainMode", DOMAIN_MODES)
+    auth_code = _text(payload, "authCode", "authCode", required=mode == "transfer", max_len=64)
+    if auth_code is not None and not _AUTH_CODE.match(auth_code):
+        raise ValidationError("authCode", "must be the 4-64 character EPP code from the current registrar")
+
+    customer = _object(payload, "customer")
+    email = _text(customer, "email", "customer.email", max_len=254)
+    if not _EMAIL.match(email):
+        raise ValidationError("customer.email", "must be an email address")
+    first, last = _name(customer, "firstName"), _name(customer, "lastName")
+    company = _text(customer, "company", "customer.company", required=False, max_len=120)
+    phone = _text(customer, "phone", "customer.phone", required=False, max_len=32)
+    if phone and not re.fullmatch(r"\+?[0-9 ().-]{5,32}", phone):
+        raise ValidationError("customer.phone", "must be a phone number")
+    country = _text(customer, "country", "customer.country", required=False, max_len=2)
+    if country and not re.fullmatch(r"[A-Za-z]{2}", country):
+        raise ValidationError("customer.country", "must be a two-letter country code")
+
+    account = _object(payload, "account")
+    password = account.get("password")
+    if not isinstance(password, str) or not password:
+        raise ValidationError("account.password", "is required")
+    if not 10 <= len(password) <= 128:
+        raise ValidationError("account.password", "must be 10 to 128 characters")
+
+    promo = _text(payload, "promoCode", "promoCode", required=False, max_len=40)
+    if promo and not _PROMO.match(promo):
+        raise ValidationError("promoCode", "may contain only letters, digits, hyphens and underscores")
+
+    utm = {}
+    for key in ("utmSource", "utmMedium", "utmCampaign", "utmTerm", "utmContent"):
+        value = _text(payload, key, key, required=False, max_len=200)
+        if value is not None:
+            if not _UTM.match(value):
+                raise ValidationError(key, "contains characters a tracking tag never has")
+            utm[key[3:].lower()] = value
+    nested = payload.get("utm")
+    if isinstance(nested, dict):
+        for key in ("source", "medium", "campaign", "term", "content"):
+            value = _text(nested, key, f"utm.{key}", required=False, max_len=200)
+            if value is not None and _UTM.match(value):
+                utm.setdefault(key, value)
+            elif value is not None:
+                raise ValidationError(f"utm.{key}", "contains characters a tracking tag never has")
+
+    return Order(email=email, first_name=first, last_name=last, password=password, plan_slug=plan,
+                 billing_cycle=cycle, domain=domain, domain_mode=mode, auth_code=auth_code,
+                 promo_code=promo.upper() if promo else None, test_mode=_flag(payload, "testMode"),
+                 company=company, phone=phone, country=country.upper() if country else None, utm=utm)

@@ -1,0 +1,158 @@
+"""The customer panel: log in with the checkout's email and password, see your hosting."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from functools import wraps
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+
+from app.services import mailboxes
+from app.services.accounts import (authenticate, dashboard, finish_onboarding, needs_onboarding,
+                          request_cpanel_password_reset)
+
+bp = Blueprint("panel", __name__)
+
+
+def init_app(app) -> None:
+    # The session cookie is signed with a key derived from the encryption key, so one secret
+    # configures both and every app process agrees.
+    key = app.config["MPANEL"].MPANEL_ENCRYPTION_KEY or secrets.token_hex(32)
+    app.secret_key = hashlib.sha256(b"mpanel session cookie:" + key.encode()).digest()
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=app.config["MPANEL"].APP_URL.startswith("https://"))
+
+
+def login_required(view):
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if "user_id" not in session:
+            return redirect(url_for("panel.login", next=request.path))
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def _csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return session["csrf"]
+
+
+def _check_csrf() -> None:
+    expected = session.get("csrf")
+    if not expected or not secrets.compare_digest(request.form.get("csrf", ""), expected):
+        abort(400, description="the form expired: reload the page and try again")
+
+
+@bp.get("/login")
+def login():
+    return render_template("pages/login.html", csrf=_csrf_token(), error=None, email="")
+
+
+@bp.post("/login")
+def login_submit():
+    _check_csrf()
+    email, password = request.form.get("email", ""), request.form.get("password", "")
+    user_id = authenticate(current_app.config["MPANEL"], email, password) if email and password else None
+    if user_id is None:
+        return render_template("pages/login.html", csrf=_csrf_token(), email=email,
+                               error="That email and password do not match an account."), 401
+    session.clear()
+    session["user_id"] = user_id
+    first_time = needs_onboarding(current_app.config["MPANEL"], user_id)
+    return redirect(url_for("panel.welcome") if first_time else url_for("panel.home"))
+
+
+@bp.post("/logout")
+def logout():
+    _check_csrf()
+    session.clear()
+    return redirect(url_for("panel.login"))
+
+
+@bp.get("/dashboard")
+@login_required
+def home():
+    return _dashboard_page(notice=session.pop("notice", None))
+
+
+def _dashboard_page(**extra):
+    data = dashboard(current_app.config["MPANEL"], session["user_id"])
+    return render_template("pages/dashboard.html", csrf=_csrf_token(), **extra, **data)
+
+
+@bp.post("/sites/<int:subscription_id>/mailboxes")
+@login_required
+def add_mailbox(subscription_id: int):
+    _check_csrf()
+    settings = current_app.config["MPANEL"]
+    try:
+        address = mailboxes.add_mailbox(settings, session["user_id"], subscription_id,
+                                        request.form.get("local_part", ""), request.form.get("password", ""))
+    except mailboxes.MailboxRefused as exc:
+        return _dashboard_page(error=exc, error_site=subscription_id), 404 if exc.field == "site" else 422
+    _converge(subscription_id)
+    session["notice"] = f"{address} is being created: it works in a few seconds, with the password you chose."
+    return redirect(url_for("panel.home"))
+
+
+@bp.post("/sites/<int:subscription_id>/mailboxes/<local_part>/remove")
+@login_required
+def remove_mailbox(subscription_id: int, local_part: str):
+    _check_csrf()
+    try:
+        address = mailboxes.remove_mailbox(current_app.config["MPANEL"], session["user_id"], subscription_id,
+                                           local_part)
+    except mailboxes.MailboxRefused as exc:
+        abort(404, description=exc.message)
+    _converge(subscription_id)
+    session["notice"] = f"{address} is being removed, with the mail in it."
+    return redirect(url_for("panel.home"))
+
+
+def _converge(subscription_id: int) -> None:
+    from app.jobs.queue import request_converge
+
+    request_converge(subscription_id)
+
+
+@bp.post("/sites/<int:subscription_id>/cpanel-password")
+@login_required
+def reset_cpanel_password(subscription_id: int):
+    """A new temporary cPanel password, set by the worker and sent by email (never shown here)."""
+    _check_csrf()
+    if not request_cpanel_password_reset(current_app.config["MPANEL"], session["user_id"], subscription_id):
+        abort(404, description="no active site of yours with that number")
+    _converge(subscription_id)
+    session["notice"] = "A new cPanel password is being set: it will be in your inbox in a minute."
+    return redirect(url_for("panel.home"))
+
+
+# The first-time login wizard (seed step 7): three short steps over the customer's hosting,
+# then the dashboard. Shown after the first login once a site is ready; always reachable
+# from the dashboard; finishing or skipping it is remembered.
+WIZARD_STEPS = ("domain", "email", "website")
+
+
+@bp.get("/welcome")
+@login_required
+def welcome():
+    step = request.args.get("step", WIZARD_STEPS[0])
+    if step not in WIZARD_STEPS:
+        return redirect(url_for("panel.welcome"))
+    settings = current_app.config["MPANEL"]
+    data = dashboard(settings, session["user_id"])
+    data["sites"] = [site for site in data["sites"]
+                     if site["provisioning_status"] == "ready" and site["status"] == "active"]
+    number = WIZARD_STEPS.index(step)
+    return render_template("pages/welcome.html", csrf=_csrf_token(), step=step, steps=WIZARD_STEPS, number=number,
+                           next_step=WIZARD_STEPS[number + 1] if number + 1 < len(WIZARD_STEPS) else None,
+                           mail_host=settings.MAIL_SERVER_HOST, **data)
+
+
+@bp.post("/welcome")
+@login_required
+def welcome_done():
+    _check_csrf()
+    finish_onboarding(current_app.config["MPANEL"], session["user_id"])
+    return redirect(url_for("panel.home"))

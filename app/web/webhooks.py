@@ -1,0 +1,43 @@
+"""POST /api/webhooks/stripe: verify, record once, enqueue, answer in milliseconds."""
+from __future__ import annotations
+
+import json
+
+import stripe
+from flask import Blueprint, current_app, jsonify, request
+
+from app.web.errors import ApiError
+from app.services.lifecycle import record_event
+
+bp = Blueprint("webhooks", __name__, url_prefix="/api/webhooks")
+
+TOLERANCE_SECONDS = 300
+
+
+@bp.post("/stripe")
+def stripe_webhook():
+    settings = current_app.config["MPANEL"]
+    if not settings.STRIPE_WEBHOOK_SECRET:
+        # An empty secret would make any body "verify": refuse to take events at all.
+        raise ApiError(503, "webhooks_not_configured", "STRIPE_WEBHOOK_SECRET is not set", "Stripe-Signature")
+    raw = request.get_data(cache=False)  # the signature covers these exact bytes
+    header = request.headers.get("Stripe-Signature")
+    if not header:
+        raise ApiError(400, "missing_signature", "Stripe-Signature header is required", "Stripe-Signature")
+    try:
+        # construct_event checks the timestamp only when given a tolerance: always give one.
+        stripe.Webhook.construct_event(raw, header, settings.STRIPE_WEBHOOK_SECRET, tolerance=TOLERANCE_SECONDS)
+        event = json.loads(raw)
+    except stripe.SignatureVerificationError:
+        raise ApiError(400, "bad_signature", "Stripe-Signature does not verify (wrong secret, altered body "
+                       "or older than 300 s)", "Stripe-Signature") from None
+    except ValueError:
+        raise ApiError(400, "invalid_json", "the body is not a Stripe event", "body") from None
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
+        raise ApiError(400, "invalid_event", "the body is not a Stripe event", "body")
+    new, needs_processing = record_event(settings, event)
+    if needs_processing:
+        from app.jobs.queue import request_event_processing
+
+        request_event_processing(event["id"])
+    return jsonify(received=True, duplicate=not new)

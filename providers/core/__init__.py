@@ -1,0 +1,1 @@
+"""What every provider shares: errors, retries, the HTTP boundary, configuration, name rules."""

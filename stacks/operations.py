@@ -1,0 +1,187 @@
+"""Stack operations for one subscription: up, preview, refresh, destroy, history, cancel, export.
+
+Stack `sub-<id>` of the `mpanel` project, state in the postgres:// backend. Each
+operation runs in a fresh temporary work dir: the passphrase salt travels in the
+stack's state, so any worker on any host can run any stack. An operation that
+finds the stack left behind by a killed process recovers it (stale lock
+cancelled, pending operations cleared) and runs once more; providers adopt what a crash left
+upstream (architecture decision 5), which is what makes clearing them safe.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from pulumi import automation as auto
+
+from stacks import engine
+from stacks.engine import EngineConfig
+from stacks.events import StepRecorder, mask
+from stacks.program import program_for
+from stacks.recovery import LEFT_BY_A_DEAD_RUN, lock_is_stale
+from stacks.spec import HostingSpec, stack_name
+
+log = logging.getLogger("mpanel.stacks")
+
+
+def _noop_program() -> None:
+    """Operations that do not run the program (destroy, history, export) still need one."""
+
+
+def _answer_from_events(stack: auto.Stack, recorder: StepRecorder, kind: str) -> None:
+    """After up/refresh/destroy the SDK runs the CLI three more times (`stack output` twice,
+    `stack history`) only to fill in the result object: about 1 s, a quarter of a customer's
+    whole provisioning. The engine's events already said both things, so this one Stack
+    object answers them from the recorder; whatever the events lacked, the SDK still asks
+    the CLI for. Secret outputs stay masked here (read them with StackOperations.outputs)."""
+    ask_cli_outputs, ask_cli_info = stack.outputs, stack.info
+    started = dt.datetime.now()
+
+    def outputs() -> auto.OutputMap:
+        if recorder.stack_outputs is None:
+            return ask_cli_outputs()
+        return {key: auto.OutputValue(value=mask(value), secret=mask(value) != value)
+                for key, value in recorder.stack_outputs.items()}
+
+    def info(show_secrets: bool = True) -> auto.UpdateSummary | None:
+        if recorder.resource_changes is None:
+            return ask_cli_info(show_secrets)
+        return auto.UpdateSummary(kind=kind, start_time=started, end_time=dt.datetime.now(), message="",
+                                  environment={}, config={}, result="succeeded",
+                                  resource_changes=recorder.resource_changes)
+
+    stack.outputs, stack.info = outputs, info
+
+
+class StackOperations:
+    """Every engine operation mpanel performs on a subscription's stack."""
+
+    def __init__(self, config: EngineConfig):
+        self.config = config
+
+    @contextmanager
+    def _stack(self, name: str, program=None, *, existing: bool = False,
+               likely_new: bool = False) -> Iterator[auto.Stack]:
+        """The stack in a fresh work dir, removed afterwards. `existing`: select only, so a
+        read never creates an empty stack (StackNotFoundError instead). `likely_new`: try
+        `stack init` first, sparing a first up the `stack select` that would fail (~0.2 s)."""
+        opts = engine.workspace_options(self.config)
+        program = program or _noop_program
+        try:
+            if existing:
+                stack = auto.select_stack(name, engine.PROJECT, program, opts=opts)
+            elif likely_new:
+                try:
+                    stack = auto.create_stack(name, engine.PROJECT, program, opts=opts)
+                except (auto.StackAlreadyExistsError, auto.ConcurrentUpdateError):  # a dead run made it
+                    stack = auto.select_stack(name, engine.PROJECT, program, opts=opts)
+            else:
+                stack = auto.create_or_select_stack(name, engine.PROJECT, program, opts=opts)
+            yield stack
+        finally:
+            shutil.rmtree(opts.work_dir, ignore_errors=True)
+
+    def _run(self, stack: auto.Stack, operation):
+        """Run one engine operation; if a killed run left the stack locked or with pending
+        operations, recover and try once more (checking first would cost every run ~1 s).
+        A lock whose holder is alive is left alone: the error goes up and the job retries."""
+        try:
+            return operation()
+        except auto.CommandError as exc:
+            found = LEFT_BY_A_DEAD_RUN.search(str(exc))
+            if not found or not lock_is_stale(str(exc)):
+                raise
+            log.warning("stack %s: recovering from a dead run (%s)", stack.name, found.group(0))
+        self.recover(stack)
+        return operation()
+
+    def recover(self, stack: auto.Stack) -> None:
+        """Undo what a killed run leaves: the lock, then pending operations."""
+        try:
+            stack.cancel()
+        except auto.CommandError:
+            pass  # nothing to cancel
+        self._clear_pending_operations(stack)
+
+    @staticmethod
+    def _clear_pending_operations(stack: auto.Stack) -> None:
+        deployment = stack.export_stack()
+        pending = deployment.deployment.get("pending_operations") if deployment.deployment else None
+        if pending:
+            deployment.deployment["pending_operations"] = []
+            stack.import_stack(deployment)
+
+    def _before_changing(self, stack: auto.Stack, recorder: StepRecorder, kind: str, repair: bool) -> None:
+        """What up, refresh and destroy do first: answer their result from the engine's events,
+        and after a dead run clear the pending operations it may have left (see up())."""
+        _answer_from_events(stack, recorder, kind)
+        if repair:
+            self._run(stack, lambda: self._clear_pending_operations(stack))
+
+    def up(self, spec: HostingSpec, recorder: StepRecorder | None = None, refresh: bool = True,
+           repair: bool = False) -> auto.UpResult:
+        """`refresh` first (the default): converging means matching reality, so a change made
+        behind our back (an account suspended in WHM, a record edited in PowerDNS) is seen and
+        undone. A stack that never converged has nothing to refresh.
+
+        `repair`: the caller's records say an earlier run on this stack died, so pending
+        operations are cleared first. A run killed inside recovery (lock cancelled, pending
+        operations not yet cleared) leaves no lock to trip over, and the engine then goes
+        ahead with only a warning (none at all with --refresh); the program runs again and
+        the providers adopt, so the leftovers are stale either way."""
+        recorder = recorder or StepRecorder()
+        with self._stack(spec.stack_name, program_for(spec), likely_new=not spec.converged_before) as stack:
+            self._before_changing(stack, recorder, "update", repair)
+            result = self._run(stack, lambda: stack.up(on_event=recorder, color="never", refresh=refresh))
+            if recorder.saw_pending_operations:
+                self._clear_pending_operations(stack)
+            return result
+
+    def preview(self, spec: HostingSpec, recorder: StepRecorder | None = None) -> auto.PreviewResult:
+        recorder = recorder or StepRecorder()
+        with self._stack(spec.stack_name, program_for(spec)) as stack:
+            return self._run(stack, lambda: stack.preview(on_event=recorder, color="never", diff=True))
+
+    def refresh(self, spec: HostingSpec, recorder: StepRecorder | None = None,
+                repair: bool = False) -> auto.RefreshResult:
+        recorder = recorder or StepRecorder()
+        with self._stack(spec.stack_name, program_for(spec)) as stack:
+            self._before_changing(stack, recorder, "refresh", repair)
+            return self._run(stack, lambda: stack.refresh(on_event=recorder, color="never"))
+
+    def destroy(self, subscription_id: int, recorder: StepRecorder | None = None,
+                repair: bool = False) -> auto.DestroyResult:
+        recorder = recorder or StepRecorder()
+        name = stack_name(subscription_id)
+        with self._stack(name) as stack:
+            self._before_changing(stack, recorder, "destroy", repair)
+            result = self._run(stack, lambda: stack.destroy(on_event=recorder, color="never"))
+            stack.workspace.remove_stack(name)
+        return result
+
+    def outputs(self, subscription_id: int) -> dict[str, Any]:
+        """The stack's outputs, secrets decrypted (for the welcome email only)."""
+        with self._stack(stack_name(subscription_id), existing=True) as stack:
+            return {k: v.value for k, v in stack.outputs().items()}
+
+    def history(self, subscription_id: int, page_size: int = 20) -> list[auto.UpdateSummary]:
+        with self._stack(stack_name(subscription_id), existing=True) as stack:
+            return stack.history(page_size=page_size)
+
+    def export(self, subscription_id: int) -> dict:
+        with self._stack(stack_name(subscription_id), existing=True) as stack:
+            return dict(stack.export_stack().deployment)
+
+    def cancel(self, subscription_id: int) -> None:
+        with self._stack(stack_name(subscription_id), existing=True) as stack:
+            stack.cancel()
+
+    def exists(self, subscription_id: int) -> bool:
+        try:
+            with self._stack(stack_name(subscription_id), existing=True):
+                return True
+        except auto.StackNotFoundError:
+            return False
