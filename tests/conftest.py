@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 CHECKOUT = Path(__file__).resolve().parents[1]
-os.environ["MPANEL_STATE_DIR"] = str(CHECKOUT / ".state-test")
+os.environ["MPANEL_STATE_DIR"] = os.environ.get("MPANEL_TEST_STATE_DIR") or str(CHECKOUT / ".state-test")
 os.environ["MPANEL_PORT_BASE"] = os.environ.get("MPANEL_TEST_PORT_BASE", "26000")
 os.environ["MPANEL_APP_PORT"] = str(int(os.environ["MPANEL_PORT_BASE"]) + 271)
 # The lifecycle as the end-to-end tests exercise it: the seed's test mode on, and billing

@@ -40,3 +40,15 @@ def request_converge_in(conn: psycopg.Connection, subscription_id: int) -> bool:
     lock = subscription_lock(subscription_id)
     return defer_in(conn, CONVERGE_TASK, CONVERGE_QUEUE, {"subscription_id": subscription_id},
                     lock=lock, queueing_lock=lock)
+
+
+def request_event_processing_in(conn: psycopg.Connection, event_id: str) -> bool:
+    """Process a recorded Stripe event; billing decisions run one at a time (lock "billing")."""
+    return defer_in(conn, "process_stripe_event", "billing", {"event_id": event_id},
+                    lock="billing", queueing_lock=f"evt-{event_id}")
+
+
+def request_lifecycle_email_in(conn: psycopg.Connection, subscription_id: int, kind: str) -> bool:
+    """A notice (suspended, reactivated, canceled) about one subscription, queued once per kind."""
+    return defer_in(conn, "send_lifecycle_email", "mail", {"subscription_id": subscription_id, "kind": kind},
+                    queueing_lock=f"mail-{kind}-{subscription_id}")

@@ -96,7 +96,7 @@ def test_a_checkout_stripe_expires_is_abandoned_and_its_domain_freed(mpanel, set
 
 
 def test_the_hourly_sweep_abandons_an_expired_checkout_whose_event_never_came(mpanel, settings, paused_delivery):
-    from app.jobs.queue import abandon_expired_checkouts
+    from app.jobs.tasks import abandon_expired_checkouts
 
     first = mpanel.checkout(seed_payload()).json()
     expired = requests.post(f"{mpanel.stripe}/v1/checkout/sessions/{first['checkoutSessionId']}/expire", timeout=10,

@@ -141,6 +141,8 @@ def _write_private_json(path: Path, values: dict) -> None:
 
 
 def current() -> Layout:
-    from app.settings import port_base, state_dir
-
-    return Layout(state_dir(), port_base())
+    """The layout the environment names: MPANEL_STATE_DIR (default: <checkout>/.state) and
+    MPANEL_PORT_BASE (default 24000), the same variables app.settings reads."""
+    checkout = Path(__file__).resolve().parents[2]
+    state = Path(os.environ.get("MPANEL_STATE_DIR") or checkout / ".state").resolve()
+    return Layout(state, int(os.environ.get("MPANEL_PORT_BASE") or 24000))

@@ -1,0 +1,54 @@
+"""The record of emails sent (emails_sent): what makes each email exactly-once."""
+from __future__ import annotations
+
+import psycopg
+
+_SUBSCRIPTION = """
+    SELECT s.id, s.billing_cycle, s.past_due_since, s.terminate_after, s.current_period_end,
+           u.email, c.first_name, p.name AS plan_name, d.name AS domain, d.mode AS domain_mode
+      FROM subscriptions s
+      JOIN customers c ON c.id = s.customer_id
+      JOIN users u ON u.id = c.user_id
+      JOIN plans p ON p.id = s.plan_id
+      LEFT JOIN LATERAL (SELECT name, mode FROM domains
+                          WHERE subscription_id = s.id
+                          ORDER BY status = 'released', id DESC LIMIT 1) d ON true
+     WHERE s.id = %s
+"""
+
+
+def addressee(conn: psycopg.Connection, subscription_id: int) -> dict | None:
+    """Who a subscription's emails go to, and what they say about it."""
+    return conn.execute(_SUBSCRIPTION, (subscription_id,)).fetchone()
+
+
+def claim(conn: psycopg.Connection, *, subscription_id: int | None, kind: str, dedupe_key: str, recipient: str,
+          subject: str, message_id: str) -> bool:
+    """Record the email; False when its dedupe key is already recorded (someone sent it)."""
+    return conn.execute(
+        """INSERT INTO emails_sent (subscription_id, kind, dedupe_key, recipient, subject, message_id)
+           VALUES (%s, %s, %s, %s, %s, %s)
+           ON CONFLICT (dedupe_key) DO NOTHING RETURNING id""",
+        (subscription_id, kind, dedupe_key, recipient, subject, message_id)).fetchone() is not None
+
+
+def is_recorded(conn: psycopg.Connection, dedupe_key: str) -> bool:
+    return conn.execute("SELECT 1 FROM emails_sent WHERE dedupe_key = %s", (dedupe_key,)).fetchone() is not None
+
+
+def latest_of_kinds(conn: psycopg.Connection, subscription_id: int, kinds: list[str]) -> str | None:
+    row = conn.execute("SELECT kind FROM emails_sent WHERE subscription_id = %s AND kind = ANY(%s) "
+                       "ORDER BY id DESC LIMIT 1", (subscription_id, kinds)).fetchone()
+    return row["kind"] if row else None
+
+
+def count_of_kind(conn: psycopg.Connection, subscription_id: int, kind: str) -> int:
+    return conn.execute("SELECT count(*) AS n FROM emails_sent WHERE subscription_id = %s AND kind = %s",
+                        (subscription_id, kind)).fetchone()["n"]
+
+
+def cpanel_password_applied(conn: psycopg.Connection, subscription_id: int) -> int:
+    """How many customer-requested cPanel password resets a converge has applied (0: none)."""
+    row = conn.execute("SELECT cpanel_password_applied AS n FROM websites WHERE subscription_id = %s",
+                       (subscription_id,)).fetchone()
+    return (row["n"] or 0) if row else 0

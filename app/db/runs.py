@@ -1,0 +1,108 @@
+"""Engine runs and their outcome on the subscription's rows (provisioning_runs, _events, websites,
+domains, dns_zones): the converge bookkeeping."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+
+def billing_state(conn: psycopg.Connection, subscription_id: int) -> dict | None:
+    return conn.execute("SELECT status, provisioning_status FROM subscriptions WHERE id = %s",
+                        (subscription_id,)).fetchone()
+
+
+def set_provisioning_status(conn: psycopg.Connection, subscription_id: int, status: str) -> None:
+    conn.execute("UPDATE subscriptions SET provisioning_status = %s, updated_at = now() WHERE id = %s",
+                 (status, subscription_id))
+
+
+def running(conn: psycopg.Connection, subscription_id: int) -> list[dict]:
+    """Runs of this subscription still marked running, locked for the caller's decision."""
+    return conn.execute("SELECT id, runner_host, runner_pid, started_at FROM provisioning_runs "
+                        "WHERE subscription_id = %s AND status = 'running' FOR UPDATE", (subscription_id,)).fetchall()
+
+
+def mark_interrupted(conn: psycopg.Connection, run_ids: list[int]) -> None:
+    conn.execute("UPDATE provisioning_runs SET status = 'failed', finished_at = now(), "
+                 "error = 'interrupted: the process running it stopped before it finished' "
+                 "WHERE id = ANY(%s)", (run_ids,))
+
+
+def start(conn: psycopg.Connection, subscription_id: int, operation: str, host: str, pid: int) -> int:
+    return conn.execute("INSERT INTO provisioning_runs (subscription_id, operation, runner_host, runner_pid) "
+                        "VALUES (%s, %s, %s, %s) RETURNING id", (subscription_id, operation, host, pid)).fetchone()["id"]
+
+
+def record_step(conn: psycopg.Connection, run_id: int, subscription_id: int, step: dict[str, Any]) -> None:
+    conn.execute(
+        """INSERT INTO provisioning_events (run_id, subscription_id, urn, resource_type, resource_name,
+                                              op, status, message, duration_ms)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        (run_id, subscription_id, step.get("urn"), step.get("resource_type"), step.get("resource_name"),
+         step.get("op"), step["status"],
+         step.get("message") or (json.dumps(step["changes"]) if step.get("changes") else None),
+         step.get("duration_ms")))
+
+
+def finish(conn: psycopg.Connection, run_id: int, status: str, summary: Any = None, error: str | None = None,
+           drift: bool | None = None) -> None:
+    conn.execute("UPDATE provisioning_runs SET status = %s, finished_at = now(), summary = %s, error = %s, "
+                 "drift = %s WHERE id = %s",
+                 (status, Jsonb(summary) if summary is not None else None, error, drift, run_id))
+
+
+def record_failure(conn: psycopg.Connection, subscription_id: int, reason: str, transient: bool) -> None:
+    """A transient failure keeps the subscription 'provisioning' (a retry is coming; the reason
+    is shown meanwhile); a permanent one marks it and its website failed."""
+    conn.execute("UPDATE subscriptions SET provisioning_error = %s, updated_at = now(), "
+                 "provisioning_status = CASE WHEN %s THEN provisioning_status ELSE 'failed' END "
+                 "WHERE id = %s", (reason, transient, subscription_id))
+    if not transient:
+        conn.execute("UPDATE websites SET status = 'failed', updated_at = now() WHERE subscription_id = %s "
+                     "AND status IN ('pending', 'provisioning')", (subscription_id,))
+
+
+def website_provisioning(conn: psycopg.Connection, subscription_id: int) -> None:
+    """The website row exists and says 'provisioning' (unless already live or suspended)."""
+    conn.execute(
+        """INSERT INTO websites (subscription_id, domain_id, server_id, status)
+           SELECT s.id, d.id, s.server_id, 'provisioning' FROM subscriptions s
+             JOIN domains d ON d.subscription_id = s.id AND d.status <> 'released' WHERE s.id = %s
+           ON CONFLICT (subscription_id) DO UPDATE SET
+             status = CASE WHEN websites.status IN ('active', 'suspended') THEN websites.status
+                           ELSE 'provisioning' END, updated_at = now()""", (subscription_id,))
+
+
+def record_ready(conn: psycopg.Connection, subscription_id: int, *, website: dict[str, Any], domain_status: str,
+                 nameservers: list[str], registrar: str | None) -> None:
+    """What a successful `up` made: the website, domain and zone rows, and the subscription 'ready'."""
+    conn.execute(
+        """UPDATE websites SET cpanel_username = %(cpanel_username)s, cpanel_url = %(cpanel_url)s,
+                  document_root = %(document_root)s, server_id = %(server_id)s, status = %(status)s,
+                  ssl_expires_at = %(ssl_expires_at)s, cpanel_password_applied = %(cpanel_password_applied)s,
+                  updated_at = now()
+            WHERE subscription_id = %(sid)s""", {**website, "sid": subscription_id})
+    conn.execute("UPDATE domains SET status = %s, nameservers = %s, registrar = %s, updated_at = now() "
+                 "WHERE subscription_id = %s AND status <> 'released'",
+                 (domain_status, nameservers, registrar, subscription_id))
+    conn.execute(
+        """INSERT INTO dns_zones (domain_id, name, status)
+           SELECT id, name || '.', 'active' FROM domains WHERE subscription_id = %s AND status <> 'released'
+           ON CONFLICT (domain_id) DO UPDATE SET status = 'active', updated_at = now()""", (subscription_id,))
+    conn.execute("UPDATE subscriptions SET provisioning_status = 'ready', provisioning_error = NULL, "
+                 "activated_at = coalesce(activated_at, now()), updated_at = now() WHERE id = %s", (subscription_id,))
+
+
+def record_destroyed(conn: psycopg.Connection, subscription_id: int) -> None:
+    conn.execute("UPDATE websites SET status = 'removed', updated_at = now() WHERE subscription_id = %s",
+                 (subscription_id,))
+    conn.execute("UPDATE dns_zones SET status = 'removed', updated_at = now() WHERE domain_id IN "
+                 "(SELECT id FROM domains WHERE subscription_id = %s)", (subscription_id,))
+    # The registration stays the customer's (auto-renew off); the name is free to order again.
+    conn.execute("UPDATE domains SET status = 'released', updated_at = now() WHERE subscription_id = %s",
+                 (subscription_id,))
+    conn.execute("UPDATE subscriptions SET provisioning_status = 'destroyed', provisioning_error = NULL, "
+                 "updated_at = now() WHERE id = %s", (subscription_id,))

@@ -1,0 +1,153 @@
+"""The queue's tasks: each one calls a service (no SQL here) and declares its policy."""
+from __future__ import annotations
+
+import logging
+
+from procrastinate import RetryStrategy
+
+from app.jobs.queue import queue, settings
+from app.services.errors import TransientConvergeError
+
+log = logging.getLogger("mpanel.jobs")
+
+
+def _transient_only() -> RetryStrategy:
+    return RetryStrategy(max_attempts=8, exponential_wait=2, retry_exceptions={TransientConvergeError})
+
+
+def _mail_retry() -> RetryStrategy:
+    return RetryStrategy(max_attempts=10, exponential_wait=5)
+
+
+# --- stacks ----------------------------------------------------------------------------------
+
+@queue.task(name="converge_subscription", queue="converge", retry=_transient_only())
+def converge_subscription(subscription_id: int) -> str:
+    """Make one subscription match its desired state. The emails a successful run owes
+    (welcome, a new cPanel password) are queued in the same transaction that records it."""
+    from app.services.converge import Converger
+
+    outcome = Converger(settings()).converge(subscription_id)
+    log.info("subscription %s: %s", subscription_id, outcome)
+    return outcome
+
+
+@queue.task(name="check_drift", queue="converge", retry=_transient_only())
+def check_drift(subscription_id: int) -> bool:
+    from app.services.converge import Converger
+
+    return Converger(settings()).check_drift(subscription_id)
+
+
+# --- billing ---------------------------------------------------------------------------------
+
+@queue.task(name="process_stripe_event", queue="billing", retry=RetryStrategy(max_attempts=10, exponential_wait=2))
+def process_stripe_event(event_id: str) -> None:
+    """Billing decisions are serialised (lock "billing", set where the job is deferred): each
+    is a short transaction, and one at a time makes "re-read from Stripe, then apply" race-free."""
+    from app.services.lifecycle import process_event
+
+    carry_out(process_event(settings(), event_id))
+
+
+@queue.periodic(cron="* * * * *")
+@queue.task(name="enforce_billing_deadlines", queue="billing")
+def enforce_billing_deadlines(timestamp: int) -> None:
+    """Suspend past-due accounts whose grace period is over; terminate canceled ones past retention."""
+    from app import db
+    from app.services.lifecycle import Outcome, enforce_deadlines
+
+    outcome = Outcome()
+    with db.transaction(settings().DATABASE_URL) as conn:
+        enforce_deadlines(conn, settings(), outcome)
+    carry_out(outcome)
+
+
+def carry_out(outcome) -> None:
+    """After a lifecycle transaction commits: converge what changed, queue the emails it decided."""
+    from app import db
+    from app.jobs.defer import request_converge_in, request_lifecycle_email_in
+
+    with db.transaction(settings().DATABASE_URL) as conn:
+        for sid in sorted(outcome.converge):
+            request_converge_in(conn, sid)
+        for sid, kind in outcome.emails:
+            request_lifecycle_email_in(conn, sid, kind)
+
+
+# --- mail ------------------------------------------------------------------------------------
+
+@queue.task(name="send_welcome_email", queue="mail", retry=_mail_retry())
+def send_welcome_email(subscription_id: int) -> bool:
+    """Exactly once per subscription (app.mail records it); the passwords come from the
+    stack's secret outputs at send time and exist nowhere else."""
+    from app import mail
+    from app.services.engine import stack_operations
+
+    return mail.send_welcome(settings(), subscription_id, stack_operations(settings()).outputs(subscription_id))
+
+
+@queue.task(name="send_cpanel_password_email", queue="mail", retry=_mail_retry())
+def send_cpanel_password_email(subscription_id: int, reset: int) -> bool:
+    """The new password comes from the stack's secret outputs at send time, like the welcome's."""
+    from app import mail
+    from app.services.engine import stack_operations
+
+    outputs = stack_operations(settings()).outputs(subscription_id)
+    return mail.send_cpanel_password(settings(), subscription_id, reset, outputs)
+
+
+@queue.task(name="send_lifecycle_email", queue="mail", retry=_mail_retry())
+def send_lifecycle_email(subscription_id: int, kind: str) -> bool:
+    from app import mail
+
+    return mail.send_lifecycle(settings(), subscription_id, kind)
+
+
+# --- sweeps ----------------------------------------------------------------------------------
+
+@queue.periodic(cron="17 3 * * *")
+@queue.task(name="nightly_drift_check", queue="maintenance")
+def nightly_drift_check(timestamp: int) -> int:
+    """Refresh + preview every provisioned stack; drift is recorded on its run."""
+    from app.services.sweeps import check_drift_everywhere
+
+    return check_drift_everywhere(settings())
+
+
+@queue.periodic(cron="41 4 * * *")
+@queue.task(name="renew_certificates", queue="maintenance")
+def renew_certificates(timestamp: int) -> int:
+    from app.services.sweeps import renew_due_certificates
+
+    return renew_due_certificates(settings())
+
+
+@queue.periodic(cron="* * * * *")
+@queue.task(name="retry_stalled_jobs", queue="maintenance")
+async def retry_stalled_jobs(timestamp: int) -> int:
+    """A worker killed mid-run leaves its job `doing` (and its lock held): hand it back to the queue.
+
+    The next run recovers the stack itself (stacks.operations.StackOperations.recover).
+    """
+    stalled = list(await queue.job_manager.get_stalled_jobs(seconds_since_heartbeat=60))
+    for job in stalled:
+        log.warning("retrying stalled job %s (%s)", job.id, job.task_name)
+        await queue.job_manager.retry_job(job)
+    return len(stalled)
+
+
+@queue.periodic(cron="23 * * * *")
+@queue.task(name="abandon_expired_checkouts", queue="maintenance")
+def abandon_expired_checkouts(timestamp: int) -> int:
+    from app.services.sweeps import abandon_expired_checkouts as sweep
+
+    return sweep(settings())
+
+
+@queue.periodic(cron="*/5 * * * *")
+@queue.task(name="converge_stragglers", queue="maintenance")
+def converge_stragglers(timestamp: int) -> int:
+    from app.services.sweeps import converge_stragglers as sweep
+
+    return sweep(settings())

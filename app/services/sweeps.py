@@ -1,0 +1,62 @@
+"""The periodic sweeps: each finds the subscriptions that need a look and asks for it."""
+from __future__ import annotations
+
+import logging
+
+from app import db
+from app.db import sweeps as rows
+from app.jobs.defer import defer_in, request_converge_in, subscription_lock
+from app.services.lifecycle import abandon_expired_checkout
+from app.settings import Settings
+
+log = logging.getLogger("mpanel.sweeps")
+
+CERTIFICATE_RENEWAL_DAYS = 30
+# Stripe closes an unpaid checkout after 24 h; an hour more covers its event's delivery.
+UNPAID_CHECKOUT_HOURS = 25
+
+
+def check_drift_everywhere(settings: Settings) -> int:
+    """Queue a drift check (refresh + preview) of every provisioned stack."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        ids = rows.provisioned(conn)
+        for sid in ids:
+            defer_in(conn, "check_drift", "converge", {"subscription_id": sid},
+                     lock=subscription_lock(sid), queueing_lock=f"drift-{sid}")
+    return len(ids)
+
+
+def renew_due_certificates(settings: Settings) -> int:
+    """Converge every subscription whose certificate is inside its renewal window: the
+    certificate provider's diff replaces a certificate within 30 days of expiry, so an
+    ordinary `up` renews it and installs the new one on the account."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        ids = rows.provisioned(conn, certificate_due_within_days=CERTIFICATE_RENEWAL_DAYS)
+        for sid in ids:
+            request_converge_in(conn, sid)
+    return len(ids)
+
+
+def converge_stragglers(settings: Settings) -> int:
+    """A safety net: desired state that no run has acted on is asked for again (harmless when
+    a run is already waiting: queueing lock)."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        ids = rows.stragglers(conn)
+        for sid in ids:
+            request_converge_in(conn, sid)
+    return len(ids)
+
+
+def abandon_expired_checkouts(settings: Settings) -> int:
+    """Should Stripe's checkout.session.expired never arrive (endpoint not subscribed to it,
+    delivery given up), the unpaid order is found here, so its domain is not held forever."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        sessions = rows.unpaid_checkout_sessions(conn, UNPAID_CHECKOUT_HOURS)
+    abandoned = 0
+    for session_id in sessions:
+        try:
+            with db.transaction(settings.DATABASE_URL) as conn:
+                abandoned += abandon_expired_checkout(conn, settings, session_id)
+        except Exception:  # one unreadable session must not stop the sweep
+            log.exception("could not check checkout session %s", session_id)
+    return abandoned
