@@ -83,7 +83,7 @@ def cmd_bench(args) -> int:
     from app.cli import bench
 
     return {"providers": bench.bench_providers, "converge": bench.bench_converge,
-            "journey": bench.bench_journey}[args.what](args.n)
+            "journey": bench.bench_journey, "imports": bench.bench_imports}[args.what](args.n)
 
 
 def cmd_demo(args) -> int:
@@ -188,7 +188,7 @@ def parser() -> argparse.ArgumentParser:
     st.set_defaults(fn=cmd_stacks)
 
     b = sub.add_parser("bench", help="measure speed against the local servers")
-    b.add_argument("what", choices=["providers", "converge", "journey"])
+    b.add_argument("what", choices=["providers", "converge", "journey", "imports"])
     b.add_argument("-n", type=int, default=5, help="samples per figure")
     b.set_defaults(fn=cmd_bench)
 

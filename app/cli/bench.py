@@ -105,8 +105,17 @@ def provider_cases(settings: Settings) -> dict[str, Callable[[], tuple[Callable,
     }
 
 
+def _providers_configured(settings: Settings) -> None:
+    """Providers called in this process read the configuration the engine would hand them."""
+    from app.services.engine import provider_config
+    from providers.core import config
+
+    config.use(provider_config(settings))
+
+
 def bench_providers(n: int) -> int:
     settings = Settings.from_env()
+    _providers_configured(settings)
     print(f"provider create/delete against the local servers, {n} objects each (median, p95)")
     for name, factory in provider_cases(settings).items():
         creates: list[float] = []
@@ -163,6 +172,7 @@ def bench_converge(n: int) -> int:
     from app.services.converge import Converger
 
     settings = Settings.from_env()
+    _providers_configured(settings)
     ops = stack_operations(settings)
     converger = Converger(settings, ops)
     figures: dict[str, list[float]] = {k: [] for k in ("full up", "no-change up", "preview", "destroy", "baseline")}
@@ -190,6 +200,7 @@ def bench_converge(n: int) -> int:
         figures["baseline"].append(imperative_baseline(settings))
         print(f"  run {i + 1}: full up {figures['full up'][-1]:.2f}s, baseline {figures['baseline'][-1]:.2f}s",
               flush=True)
+    imports = provider_process_imports(max(n, 5))
     print(f"\n{'operation':16} {'median':>10} {'p95':>10}")
     for name, values in figures.items():
         print(f"{name:16} {_ms(statistics.median(values))} {_ms(percentile(values, 95))}")
@@ -199,6 +210,45 @@ def bench_converge(n: int) -> int:
           "\nthe rest is the engine's fixed cost: CLI start, provider process start, checkpoints):")
     for name, values in sorted(per_resource.items(), key=lambda kv: -statistics.median(kv[1])):
         print(f"  {name:16} {_ms(statistics.median(values))}")
+    print("\nthe dynamic-provider process's imports (what every engine operation pays once), medians:")
+    for name, seconds in imports.items():
+        print(f"  {name:34} {_ms(seconds)}")
+    return 0
+
+
+# What the engine's dynamic-provider process loads: the SDK's provider server, then (when it
+# unpickles the resources' providers) every provider module by reference (decision 4).
+# pulumi.dynamic.__main__ starts serving when imported: these are its imports.
+PROVIDER_SERVER = ("dill", "grpc", "pulumi.runtime", "pulumi.dynamic", "pulumi.runtime.proto.provider_pb2_grpc")
+PROVIDER_MODULES = ("providers.powerdns", "providers.acme", "providers.whm", "providers.namesilo",
+                    "providers.mailbox", "providers.site")
+
+
+def provider_process_imports(n: int = 5) -> dict[str, float]:
+    """Median wall time of a fresh interpreter importing what the provider process imports,
+    against one importing only the SDK's provider server; and whether Flask or `app` came along."""
+    import subprocess
+    import sys
+
+    def run(modules: tuple[str, ...]) -> tuple[float, str]:
+        code = ("import sys, time; t = time.perf_counter(); " + "; ".join(f"import {m}" for m in modules)
+                + "; print(time.perf_counter() - t, 'flask' in sys.modules,"
+                  " any(m == 'app' or m.startswith('app.') for m in sys.modules))")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+        return float(out[0]), f"flask {'loaded' if out[1] == 'True' else 'not loaded'}, " \
+                              f"app {'loaded' if out[2] == 'True' else 'not loaded'}"
+
+    sdk = [run(PROVIDER_SERVER)[0] for _ in range(n)]
+    full = [run((*PROVIDER_SERVER, *PROVIDER_MODULES)) for _ in range(n)]
+    return {"SDK provider server only": statistics.median(sdk),
+            f"SDK + all provider modules ({full[-1][1]})": statistics.median(f[0] for f in full),
+            "the provider modules' share": statistics.median(f[0] for f in full) - statistics.median(sdk)}
+
+
+def bench_imports(n: int) -> int:
+    """`mpanel bench imports`: the provider process's import cost alone (no servers needed)."""
+    for name, seconds in provider_process_imports(n).items():
+        print(f"{name:60} {_ms(seconds)}")
     return 0
 
 

@@ -5,6 +5,7 @@ import json
 import sys
 
 from app import db
+from app.db import runs
 from app.settings import Settings
 
 SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "create-replacement": "+-", "delete-replaced": "-",
@@ -56,16 +57,7 @@ def _spec(settings: Settings, subscription_id: int):
 
 def cmd_list(settings: Settings) -> int:
     with db.transaction(settings.DATABASE_URL) as conn:
-        rows = conn.execute("""
-            SELECT s.id, s.status, s.provisioning_status, d.name AS domain,
-                   r.operation, r.status AS run_status, r.finished_at, r.error,
-                   (SELECT drift FROM provisioning_runs x WHERE x.subscription_id = s.id AND x.drift IS NOT NULL
-                     ORDER BY x.id DESC LIMIT 1) AS drift
-              FROM subscriptions s
-              LEFT JOIN domains d ON d.subscription_id = s.id AND d.status <> 'released'
-              LEFT JOIN LATERAL (SELECT * FROM provisioning_runs r WHERE r.subscription_id = s.id
-                                  ORDER BY r.id DESC LIMIT 1) r ON TRUE
-             ORDER BY s.id""").fetchall()
+        rows = runs.stack_overview(conn)
     print(f"{'stack':10} {'domain':28} {'billing':16} {'stack status':13} {'last operation':24} drift")
     for r in rows:
         last = f"{r['operation'] or '-'} {r['run_status'] or ''}".strip()
@@ -119,8 +111,7 @@ def cmd_refresh(settings: Settings, subscription_id: int) -> int:
 def cmd_destroy(settings: Settings, subscription_id: int) -> int:
     """Terminate the subscription's desired state, then converge (which destroys)."""
     with db.transaction(settings.DATABASE_URL) as conn:
-        conn.execute("UPDATE subscriptions SET status = 'terminated', updated_at = now() WHERE id = %s",
-                     (subscription_id,))
+        runs.mark_terminated(conn, subscription_id)
     return cmd_converge(settings, subscription_id)
 
 

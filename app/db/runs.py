@@ -106,3 +106,22 @@ def record_destroyed(conn: psycopg.Connection, subscription_id: int) -> None:
                  (subscription_id,))
     conn.execute("UPDATE subscriptions SET provisioning_status = 'destroyed', provisioning_error = NULL, "
                  "updated_at = now() WHERE id = %s", (subscription_id,))
+
+
+def stack_overview(conn: psycopg.Connection) -> list[dict]:
+    """Every subscription with its last run and the last drift check's finding."""
+    return conn.execute("""
+        SELECT s.id, s.status, s.provisioning_status, d.name AS domain,
+               r.operation, r.status AS run_status, r.finished_at, r.error,
+               (SELECT drift FROM provisioning_runs x WHERE x.subscription_id = s.id AND x.drift IS NOT NULL
+                 ORDER BY x.id DESC LIMIT 1) AS drift
+          FROM subscriptions s
+          LEFT JOIN domains d ON d.subscription_id = s.id AND d.status <> 'released'
+          LEFT JOIN LATERAL (SELECT * FROM provisioning_runs r WHERE r.subscription_id = s.id
+                              ORDER BY r.id DESC LIMIT 1) r ON TRUE
+         ORDER BY s.id""").fetchall()
+
+
+def mark_terminated(conn: psycopg.Connection, subscription_id: int) -> None:
+    conn.execute("UPDATE subscriptions SET status = 'terminated', updated_at = now() WHERE id = %s",
+                 (subscription_id,))

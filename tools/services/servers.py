@@ -430,6 +430,6 @@ def all_servers(layout: Layout) -> list[Server]:
     servers: list[Server] = [Postgres(layout), PowerDNS(layout), Pebble(layout), Dovecot(layout), SmtpSink(layout),
                              Sshd(layout)]
     for sandbox in (WhmSandbox, NameSiloSandbox, StripeSandbox):
-        if Path(__file__).resolve().parents[2].joinpath("sandbox", sandbox.module.split(".")[1] + ".py").exists():
+        if Path(__file__).resolve().parents[2].joinpath(*sandbox.module.split("."), "__main__.py").exists():
             servers.append(sandbox(layout))
     return servers

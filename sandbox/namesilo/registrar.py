@@ -1,57 +1,20 @@
 """The registrar account behind the NameSilo stand-in: domains, transfers, balance.
 
-Each public method with a NameSilo operation's name takes the request parameters
-and returns a ``Reply`` (code 300/301/302 plus reply fields) or raises ``ReplyError``
-with the documented failure code; the HTTP layer (``sandbox.namesilo``) wraps both
-in the envelope.
+Each public method with a NameSilo operation's name takes the request parameters and
+returns a ``Reply`` or raises ``ReplyError`` (see ``sandbox.namesilo.replies``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Callable, Mapping
 
-from .hostnames import is_hostname
-from .state import Document, JsonStateStore
+from ..common.names import is_hostname
+from ..common.state import Document, JsonStateStore
+from .replies import Reply, ReplyError
 
 Params = Mapping[str, str]
-
-DETAILS = {
-    102: "No version specified",
-    103: "Invalid API version",
-    104: "No type specified",
-    105: "Invalid API type (this sandbox answers type=json only)",
-    107: "Invalid API operation",
-    108: "Missing parameters for the specified operation",
-    110: "Invalid API Key",
-    113: "API access is not allowed from this IP address",
-    114: "Invalid domain name syntax",
-    115: "Our registry is not responding, please try again later",
-    119: "Insufficient account funds to complete this operation",
-    200: "Domain is not active, or does not belong to this user",
-    201: "Internal system error",
-    210: "General error",
-    250: "Domain is already set to AutoRenew - No update made.",
-    251: "Domain is already not set to AutoRenew - No update made.",
-    252: "Domain is already Locked - No update made.",
-    253: "Domain is already Unlocked - No update made.",
-    254: "NameServer update cannot be made",
-    261: "Domain is not available to register",
-    262: "This domain is already active within our system and therefore cannot be processed.",
-    263: "Invalid number of years, or no years provided.",
-    264: "Domain cannot be renewed for specified number of years",
-    265: "Domain cannot be transferred at this time",
-    266: "No domain transfer exists for this user for this domain",
-    267: "Invalid domain name, or we do not support the provided extension/TLD.",
-    280: "DNS modification error",
-    300: "success",
-    301: ("Your domain was registered successfully, but not all provided hosts were valid "
-          "resulting in our nameservers being used"),
-    302: "Your order was processed successfully, but contact data was replaced by your account default",
-    400: "Existing API request is still processing - request denied",
-}
 
 # TLD: (registration, renewal) price in cents. Anything else answers 267, which is how
 # tests exercise an unsupported extension.
@@ -67,19 +30,6 @@ MAX_NAMESERVERS = 13
 MAX_YEARS = 10
 PENDING = "Pending at Registry"
 COMPLETED = "Transfer Completed"
-
-
-class ReplyError(Exception):
-    def __init__(self, code: int, detail: str | None = None):
-        super().__init__(detail or DETAILS.get(code, "error"))
-        self.code = code
-        self.detail = detail or DETAILS.get(code, "error")
-
-
-@dataclass
-class Reply:
-    fields: dict[str, Any] = field(default_factory=dict)
-    code: int = 300
 
 
 def initial_state(balance_cents: int) -> Callable[[], Document]:

@@ -7,9 +7,7 @@ import time
 import pytest
 import requests
 
-from tests.sandbox.test_stripe_fixtures import (  # noqa: F401  (fixtures)
-    CANCEL_URL, stand_in, stand_in_factory,
-)
+from tests.sandbox.stripe.stand_in import CANCEL_URL
 
 COMPLETED_ORDER = ["customer.created", "customer.subscription.created", "payment_intent.succeeded",
                    "invoice.paid", "invoice.payment_succeeded", "checkout.session.completed"]

@@ -15,8 +15,8 @@ import string
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from .state import Document
-from .stripe_params import Params, invalid, no_such
+from ..common.state import Document
+from .params import Params, invalid, no_such
 
 API_VERSION = "2025-03-31.basil"
 EVENT_RETENTION_SECONDS = 30 * 24 * 3600  # Stripe keeps events for 30 days
@@ -308,3 +308,7 @@ INCLUDABLE: dict[str, dict[str, Callable[[Ledger, Object], Any]]] = {
     "invoice": {"payments": _invoice_payments},
 }
 
+
+# Runs its work on a Ledger in one state transaction (``work`` is called with the ledger);
+# the app builds it, and the API, the payment page and the control routes share it.
+Transaction = Callable[[RequestInfo | None, Callable[["Ledger"], Any]], Any]

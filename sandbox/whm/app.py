@@ -34,29 +34,29 @@ Choices where the contract is silent:
 - Sizes are strings with units as in WHM (``diskused: "12M"``, ``disklimit: "5120M"``
   or ``"unlimited"``); listpkgs uses WHM's upper-case keys (``QUOTA``, ``BWLIMIT``).
 
-Control API (``/_sandbox/``, see sandbox.control): faults, state, reset, and
+Control API (``/_sandbox/``, see sandbox.common.control): faults, state, reset, and
 ``POST /_sandbox/accounts/<user>`` with any of plan, suspended, suspendreason,
 domain, email, owner, ip, quota, bwlimit, maxpop to create drift.
 """
 
 from __future__ import annotations
 
-import os
-
 import hmac
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from flask import Flask, Response, jsonify, request
 
-from .control import ControlError, control_blueprint, json_object
-from .faults import Fault, FaultRegistry
-from .requestlog import RequestLog
-from .serving import base_parser, serve
-from .state import JsonStateStore
-from .whm_server import Done, Params, WhmFailure, WhmServer, initial_state
+from ..common.control import ControlError, control_blueprint, json_object
+from ..common.faults import Fault, FaultRegistry
+from ..common.requestlog import RequestLog
+from ..common.serving import base_parser, serve
+from ..common.state import JsonStateStore
+from .api import Done, Params, WhmFailure
+from .server import WhmServer, initial_state
 
 log = logging.getLogger("sandbox.whm")
 
@@ -195,7 +195,3 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--username", default="root", help="WHM user the token belongs to (default root)")
     args = parser.parse_args(argv)
     serve(create_app(args.state_dir / "state.json", args.token, args.username), args)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,7 @@
 """What the Stripe stand-in tests share: a real server, the official library, a
 webhook receiver, and polling with a deadline (nothing here sleeps for time).
 
-The other ``test_stripe_*`` modules import the fixtures from here.
+The fixtures built from these live in ``conftest.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import pytest
 import requests
 import stripe
 from waitress import wasyncore
@@ -171,37 +170,3 @@ class WebhookReceiver:
             matches = [e for e in self.events() if e["type"] == event_type]
             return matches if len(matches) >= count else None
         return wait_for(found, what=f"{count} × {event_type}")
-
-
-@pytest.fixture
-def stand_in_factory(tmp_path):
-    started: list[StripeStandIn] = []
-
-    def start(**options: Any) -> StripeStandIn:
-        options.setdefault("webhook_retry_base", 0.01)
-        options.setdefault("webhook_timeout", 2.0)
-        stand_in = StripeStandIn(tmp_path / "stripe" / "state.json", **options)
-        started.append(stand_in)
-        return stand_in
-
-    yield start
-    for stand_in in started:
-        stand_in.stop()
-
-
-@pytest.fixture
-def stand_in(stand_in_factory) -> StripeStandIn:
-    return stand_in_factory()
-
-
-@pytest.fixture
-def receiver():
-    endpoint = WebhookReceiver()
-    yield endpoint
-    endpoint.stop()
-
-
-@pytest.fixture
-def hooked(stand_in_factory, receiver) -> StripeStandIn:
-    """A stand-in that delivers every event, signed, to ``receiver``."""
-    return stand_in_factory(webhook_url=receiver.url, webhook_secret=WEBHOOK_SECRET)

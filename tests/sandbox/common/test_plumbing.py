@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from sandbox.faults import Fault, FaultRegistry, FaultSpecError, parse_fault
-from sandbox.requestlog import redact_query
-from sandbox.state import CorruptStateError, JsonStateStore
+from sandbox.common.faults import Fault, FaultRegistry, FaultSpecError, parse_fault
+from sandbox.common.requestlog import redact_query
+from sandbox.common.state import CorruptStateError, JsonStateStore
 
 OPERATIONS = frozenset({"createacct", "listaccts"})
 

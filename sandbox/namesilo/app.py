@@ -31,7 +31,7 @@ Choices where the contract is silent:
   ``pager: {total, pageSize, page}`` inside ``reply``.
 - A domain marked unavailable (taken by someone else) can still be transferred in.
 
-Control API (``/_sandbox/``, see sandbox.control): faults, state, reset, plus
+Control API (``/_sandbox/``, see sandbox.common.control): faults, state, reset, plus
 ``POST /_sandbox/unavailable {domain}``, ``POST /_sandbox/transfers/<domain> {status}``,
 ``POST /_sandbox/balance {balance}`` and ``POST /_sandbox/domains/<domain>`` with any
 of nameservers, locked, private, auto_renew, expires, status to create drift.
@@ -39,10 +39,9 @@ of nameservers, locked, private, auto_renew, expires, status to create drift.
 
 from __future__ import annotations
 
-import os
-
 import hmac
 import logging
+import os
 import time
 from datetime import date
 from pathlib import Path
@@ -50,12 +49,13 @@ from typing import Any, Callable
 
 from flask import Flask, Response, jsonify, request
 
-from .control import ControlError, control_blueprint, json_object
-from .faults import Fault, FaultRegistry
-from .namesilo_registrar import DETAILS, Registrar, Reply, ReplyError, initial_state
-from .requestlog import RequestLog
-from .serving import base_parser, serve
-from .state import JsonStateStore
+from ..common.control import ControlError, control_blueprint, json_object
+from ..common.faults import Fault, FaultRegistry
+from ..common.requestlog import RequestLog
+from ..common.serving import base_parser, serve
+from ..common.state import JsonStateStore
+from .registrar import Registrar, initial_state
+from .replies import DETAILS, Reply, ReplyError
 
 log = logging.getLogger("sandbox.namesilo")
 
@@ -193,6 +193,3 @@ def main(argv: list[str] | None = None) -> None:
                      transfer_polls=args.transfer_polls)
     serve(app, args)
 
-
-if __name__ == "__main__":
-    main()

@@ -24,8 +24,8 @@ from typing import Any, Callable
 
 import requests
 
-from .state import JsonStateStore
-from .stripe_objects import Ledger
+from ..common.state import JsonStateStore
+from .objects import Ledger
 
 log = logging.getLogger("sandbox.stripe.webhooks")
 

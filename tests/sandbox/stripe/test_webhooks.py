@@ -11,9 +11,7 @@ import pytest
 import requests
 import stripe
 
-from tests.sandbox.test_stripe_fixtures import (  # noqa: F401  (fixtures)
-    WEBHOOK_SECRET, hooked, receiver, stand_in_factory, wait_for,
-)
+from tests.sandbox.stripe.stand_in import WEBHOOK_SECRET, wait_for
 
 
 def test_a_delivered_event_verifies_with_the_official_library(hooked, receiver):

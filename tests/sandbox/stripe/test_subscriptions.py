@@ -13,11 +13,9 @@ import pytest
 import requests
 import stripe
 
-from tests.sandbox.test_stripe_fixtures import (  # noqa: F401  (fixtures)
-    KEY, WEBHOOK_SECRET, stand_in, stand_in_factory, wait_for,
-)
+from tests.sandbox.stripe.stand_in import KEY, WEBHOOK_SECRET, wait_for
 
-CHECKOUT = Path(__file__).resolve().parents[2]
+CHECKOUT = Path(__file__).resolve().parents[3]
 
 
 # -- the test clock ---------------------------------------------------------------------

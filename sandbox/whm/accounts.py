@@ -1,37 +1,20 @@
-"""The hosting server behind the WHM stand-in: accounts, packages, TLS, sessions.
-
-Every public method implements one WHM API 1 function. It takes the request's
-parameters (a mapping of strings, as WHM receives them) and returns a ``Done`` or
-raises ``WhmFailure`` with the human reason WHM would give. The HTTP layer
-(``sandbox.whm``) wraps both in the envelope; nothing here knows about HTTP.
-"""
+"""cPanel accounts: create, remove, suspend, change package or password, and read back."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import secrets
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from argon2 import PasswordHasher
 
-from .hostnames import is_hostname
-from .state import Document, JsonStateStore
-from .whm_ssl import CertificateRejected, covers, inspect_pair
-
-Params = Mapping[str, str]
-
-SEED_PACKAGES = {
-    # name: (quota MB, bandwidth MB, mailboxes); 0 means unlimited, as in WHM.
-    "mpanel_student": (5120, 51200, 5),
-    "mpanel_starter": (20480, 204800, 25),
-    "mpanel_business": (51200, 0, 100),
-}
+from ..common.names import is_hostname
+from ..common.state import JsonStateStore
+from .api import Done, Params, WhmFailure, find_account, required
+from .packages import limit, limit_text
 
 # System users a real server already has; WHM refuses them as account names.
 RESERVED_USERNAMES = frozenset({
@@ -40,8 +23,6 @@ RESERVED_USERNAMES = frozenset({
 })
 USERNAME_CHARS = re.compile(r"^[a-z0-9]+$")
 MIN_PASSWORD_LENGTH = 8
-SESSION_SERVICES = {"cpaneld": 2083, "webmaild": 2096}
-SESSION_LIFETIME_SECONDS = 300
 SEARCH_TYPES = {"domain": "domain", "owner": "owner", "user": "user", "ip": "ip", "package": "plan"}
 
 # Argon2id with small costs: these passwords are test data, but the state file must
@@ -49,55 +30,16 @@ SEARCH_TYPES = {"domain": "domain", "owner": "owner", "user": "user", "ip": "ip"
 _hasher = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 
 
-class WhmFailure(Exception):
-    """A function failed: HTTP 200, metadata.result 0, this reason."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass
-class Done:
-    data: dict[str, Any] = field(default_factory=dict)
-    reason: str = "OK"
-    raw: str = ""
-
-
-def initial_state() -> Document:
-    return {
-        "schema": 1,
-        "accounts": {},
-        "packages": {
-            name: {"name": name, "quota_mb": quota, "bwlimit_mb": bw, "maxpop": pop}
-            for name, (quota, bw, pop) in SEED_PACKAGES.items()
-        },
-        "ssl": {},
-        "sessions": {},
-    }
-
-
-class WhmServer:
-    def __init__(
-        self,
-        store: JsonStateStore,
-        home_root: Path,
-        api_user: str,
-        server_ip: str = "192.0.2.10",
-        nameservers: tuple[str, ...] = ("ns1.mpanel.test", "ns2.mpanel.test"),
-        now: Callable[[], float] = time.time,
-    ):
-        self.store = store
-        self.home_root = home_root
-        self.api_user = api_user
-        self.server_ip = server_ip
-        self.nameservers = nameservers
-        self.now = now
-
-    # -- accounts ------------------------------------------------------------
+class Accounts:
+    store: JsonStateStore
+    home_root: Path
+    api_user: str
+    server_ip: str
+    nameservers: tuple[str, ...]
+    now: Callable[[], float]
 
     def createacct(self, params: Params) -> Done:
-        username = _required(params, "username")
+        username = required(params, "username")
         domain = params.get("domain", "").strip().lower()
         password = params.get("password", "")
         with self.store.change() as state:
@@ -129,9 +71,9 @@ class WhmServer:
                 "suspended": False,
                 "suspendreason": "",
                 "suspendtime": None,
-                "quota_mb": _limit(params, "quota", package["quota_mb"]),
-                "bwlimit_mb": _limit(params, "bwlimit", package["bwlimit_mb"]),
-                "maxpop": _limit(params, "maxpop", package["maxpop"]),
+                "quota_mb": limit(params, "quota", package["quota_mb"]),
+                "bwlimit_mb": limit(params, "bwlimit", package["bwlimit_mb"]),
+                "maxpop": limit(params, "maxpop", package["maxpop"]),
                 "password_hash": _hasher.hash(password),
                 "startdate": int(self.now()),
             }
@@ -155,7 +97,7 @@ class WhmServer:
         if not username:
             raise WhmFailure("The “username” parameter is required.")
         with self.store.change() as state:
-            account = _account(state, username)
+            account = find_account(state, username)
             state["ssl"] = {d: rec for d, rec in state["ssl"].items() if rec["user"] != username}
             state["sessions"] = {k: s for k, s in state["sessions"].items() if s["user"] != username}
             del state["accounts"][username]
@@ -163,28 +105,28 @@ class WhmServer:
         return Done(reason=f"{account['user']} account removed")
 
     def suspendacct(self, params: Params) -> Done:
-        username = _required(params, "user")
+        username = required(params, "user")
         with self.store.change() as state:
-            account = _account(state, username)
+            account = find_account(state, username)
             account["suspended"] = True
             account["suspendreason"] = params.get("reason") or "No reason given"
             account["suspendtime"] = int(self.now())
         return Done(reason=f"Account “{username}” has been suspended.")
 
     def unsuspendacct(self, params: Params) -> Done:
-        username = _required(params, "user")
+        username = required(params, "user")
         with self.store.change() as state:
-            account = _account(state, username)
+            account = find_account(state, username)
             account["suspended"] = False
             account["suspendreason"] = ""
             account["suspendtime"] = None
         return Done(reason=f"Account “{username}” has been unsuspended.")
 
     def changepackage(self, params: Params) -> Done:
-        username = _required(params, "user")
-        plan = _required(params, "pkg")
+        username = required(params, "user")
+        plan = required(params, "pkg")
         with self.store.change() as state:
-            account = _account(state, username)
+            account = find_account(state, username)
             package = state["packages"].get(plan)
             if package is None:
                 raise WhmFailure(f"The package “{plan}” does not exist.")
@@ -194,10 +136,10 @@ class WhmServer:
         return Done(reason="Account Upgraded/Downgraded")
 
     def passwd(self, params: Params) -> Done:
-        username = _required(params, "user")
+        username = required(params, "user")
         password = params.get("password", "")
         with self.store.change() as state:
-            account = _account(state, username)
+            account = find_account(state, username)
             _check_password(password)
             account["password_hash"] = _hasher.hash(password)
         return Done(reason=f"Password changed for user {username}")
@@ -208,7 +150,7 @@ class WhmServer:
             raise WhmFailure("You must specify either the “user” or the “domain” parameter.")
         state = self.store.read()
         if username:
-            account = _account(state, username)
+            account = find_account(state, username)
         else:
             account = next((a for a in state["accounts"].values() if a["domain"] == domain), None)
             if account is None:
@@ -232,7 +174,7 @@ class WhmServer:
         if unknown:
             raise ValueError(f"cannot change {sorted(unknown)}; allowed: {sorted(allowed)}")
         with self.store.change() as state:
-            account = _account(state, username)
+            account = find_account(state, username)
             for name, value in changes.items():
                 if name in ("quota", "bwlimit"):
                     account[f"{name}_mb"] = int(value)
@@ -253,142 +195,8 @@ class WhmServer:
         for username in self.store.read()["accounts"]:
             shutil.rmtree(self._home(username), ignore_errors=True)
 
-    # -- packages --------------------------------------------------------------
-
-    def listpkgs(self, params: Params) -> Done:
-        packages = sorted(self.store.read()["packages"].values(), key=lambda p: p["name"])
-        return Done({"pkg": [_package_view(p) for p in packages]})
-
-    def addpkg(self, params: Params) -> Done:
-        name = _required(params, "name")
-        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
-            raise WhmFailure(f"“{name}” is not a valid package name.")
-        with self.store.change() as state:
-            if name in state["packages"]:
-                raise WhmFailure(f"The package “{name}” already exists.")
-            state["packages"][name] = {
-                "name": name,
-                "quota_mb": _limit(params, "quota", 0),
-                "bwlimit_mb": _limit(params, "bwlimit", 0),
-                "maxpop": _limit(params, "maxpop", 0),
-            }
-        return Done({"pkg": name}, reason=f"Created the package {name}.")
-
-    # -- TLS -------------------------------------------------------------------
-
-    def installssl(self, params: Params) -> Done:
-        domain = _required(params, "domain").lower()
-        crt, key = _required(params, "crt"), _required(params, "key")
-        with self.store.change() as state:
-            account = self._account_for_domain(state, domain)
-            try:
-                record = inspect_pair(domain, crt, key, params.get("cab", ""))
-            except CertificateRejected as exc:
-                raise WhmFailure(str(exc)) from None
-            previous = state["ssl"].get(domain, {})
-            record.update(domain=domain, user=account["user"], installed=int(self.now()),
-                          redirect=previous.get("redirect", False))
-            state["ssl"][domain] = record
-        message = (f"The SSL certificate is now installed onto the domain “{domain}” "
-                   f"using the IP address “{account['ip']}”.")
-        return Done({
-            "status": 1, "statusmsg": message, "message": message, "domain": domain,
-            "user": account["user"], "ip": account["ip"], "servername": domain,
-            "cert_id": record["cert_id"], "key_id": record["key_id"],
-            "working_domains": [d for d in (domain, f"www.{domain}") if covers(record["subject_names"], d)],
-            "warning_domains": [],
-        })
-
-    def fetchsslinfo(self, params: Params) -> Done:
-        domain = _required(params, "domain").lower()
-        record = self.store.read()["ssl"].get(domain)
-        if record is None:
-            raise WhmFailure(f"No SSL certificate is installed for “{domain}”.")
-        return Done({
-            "domain": domain, "user": record["user"], "crt": record["crt"], "key": record["key"],
-            "cab": record["cab"], "cert_id": record["cert_id"], "key_id": record["key_id"],
-            "not_after": record["not_after"], "subject_names": record["subject_names"],
-            "ssl_redirect": int(record["redirect"]),
-        })
-
-    # -- sessions and UAPI -------------------------------------------------------
-
-    def create_user_session(self, params: Params, base_url: str) -> Done:
-        username = _required(params, "user")
-        service = _required(params, "service")
-        if service not in SESSION_SERVICES:
-            raise WhmFailure(f"The service “{service}” is not valid; use one of: {', '.join(SESSION_SERVICES)}.")
-        token = secrets.token_hex(16)
-        security_token = "/cpsess" + "".join(secrets.choice("0123456789") for _ in range(10))
-        now = int(self.now())
-        with self.store.change() as state:
-            _account(state, username)
-            state["sessions"] = {k: s for k, s in state["sessions"].items() if s["expires"] > now}
-            # Only a digest is kept: the link itself is a credential.
-            state["sessions"][_digest(token)] = {
-                "user": username, "service": service, "expires": now + SESSION_LIFETIME_SECONDS,
-                "used": False,
-            }
-        session = f"{username}:{token}"
-        # The link points back at this stand-in (not at :2083) so a test can follow it.
-        url = f"{base_url.rstrip('/')}{security_token}/login/?session={session}"
-        return Done({"url": url, "session": session, "service": service,
-                     "cp_security_token": security_token,
-                     "expires": now + SESSION_LIFETIME_SECONDS})
-
-    def consume_session(self, session: str) -> str | None:
-        """The user a one-time login link logs in, or None once used or expired."""
-        _, _, token = session.partition(":")
-        with self.store.change() as state:
-            record = state["sessions"].get(_digest(token))
-            if record is None or record["used"] or record["expires"] <= self.now():
-                return None
-            record["used"] = True
-            return record["user"]
-
-    def uapi_cpanel(self, params: Params) -> Done:
-        username = _required(params, "cpanel.user")
-        module = _required(params, "cpanel.module")
-        function = _required(params, "cpanel.function")
-        _account(self.store.read(), username)
-        if (module, function) != ("SSL", "toggle_ssl_redirect_for_domains"):
-            # The UAPI call failed but the WHM call that carried it succeeded: real
-            # WHM reports that as result 1 with uapi.status 0.
-            return Done({"uapi": _uapi(errors=[f"The sandbox does not implement UAPI {module}::{function}."])})
-        try:
-            changed = self._toggle_ssl_redirect(username, params)
-        except WhmFailure as exc:
-            return Done({"uapi": _uapi(errors=[exc.reason])})
-        return Done({"uapi": _uapi(data=changed)})
-
-    def _toggle_ssl_redirect(self, username: str, params: Params) -> list[dict[str, Any]]:
-        domains = [d.strip().lower() for d in params.get("domains", "").split(",") if d.strip()]
-        state_param = params.get("state", "")
-        if not domains or state_param not in ("0", "1"):
-            raise WhmFailure("You must specify “domains” and a “state” of 0 or 1.")
-        enable = state_param == "1"
-        with self.store.change() as state:
-            owned = {a["domain"] for a in state["accounts"].values() if a["user"] == username}
-            for domain in domains:
-                if domain not in owned:
-                    raise WhmFailure(f"You do not own the domain “{domain}”.")
-                record = state["ssl"].get(domain)
-                if enable and (record is None or record["not_after"] <= self.now()):
-                    raise WhmFailure(f"The domain “{domain}” does not have a valid SSL certificate installed.")
-                if record is not None:
-                    record["redirect"] = enable
-        return [{"domain": d, "state": int(enable)} for d in domains]
-
-    # -- helpers -----------------------------------------------------------------
-
     def _home(self, username: str) -> Path:
         return self.home_root / username
-
-    def _account_for_domain(self, state: Document, domain: str) -> dict[str, Any]:
-        for account in state["accounts"].values():
-            if account["domain"] == domain:
-                return account
-        raise WhmFailure(f"No account owns the domain “{domain}”.")
 
     def _summary(self, account: dict[str, Any]) -> dict[str, Any]:
         """The account as accountsummary and listaccts show it (no password hash)."""
@@ -406,27 +214,13 @@ class WhmServer:
             # WHM reports sizes as strings with a unit, and 0 as "unlimited".
             "diskused": f"{_disk_used_mb(self._home(account['user']))}M",
             "disklimit": f"{quota}M" if quota else "unlimited",
-            "maxpop": _limit_text(account["maxpop"]),
+            "maxpop": limit_text(account["maxpop"]),
             "startdate": time.strftime("%y %b %d %H:%M", time.gmtime(account["startdate"])),
             "unix_startdate": account["startdate"],
             "partition": "home",
             "theme": "jupiter",
             "shell": "/usr/local/cpanel/bin/noshell",
         }
-
-
-def _required(params: Params, name: str) -> str:
-    value = params.get(name, "")
-    if not value:
-        raise WhmFailure(f"The “{name}” parameter is required.")
-    return value
-
-
-def _account(state: Document, username: str) -> dict[str, Any]:
-    account = state["accounts"].get(username)
-    if account is None:
-        raise WhmFailure(f"The account “{username}” does not exist.")
-    return account
 
 
 def _check_username(username: str, accounts: dict[str, Any]) -> None:
@@ -460,33 +254,6 @@ def _check_password(password: str) -> None:
         )
 
 
-def _limit(params: Params, name: str, default: int) -> int:
-    """A size or count limit in WHM's form: a number, or "unlimited" (stored as 0)."""
-    value = params.get(name, "")
-    if value == "":
-        return default
-    if value.lower() == "unlimited":
-        return 0
-    if not value.isdigit():
-        raise WhmFailure(f"The “{name}” parameter must be a whole number or “unlimited”.")
-    return int(value)
-
-
-def _limit_text(value: int) -> str:
-    return str(value) if value else "unlimited"
-
-
-def _package_view(package: dict[str, Any]) -> dict[str, Any]:
-    # listpkgs uses upper-case keys and string values: a quirk clients must handle.
-    return {
-        "name": package["name"],
-        "QUOTA": _limit_text(package["quota_mb"]),
-        "BWLIMIT": _limit_text(package["bwlimit_mb"]),
-        "MAXPOP": _limit_text(package["maxpop"]),
-        "FEATURELIST": "default",
-    }
-
-
 def _search(accounts: list[dict[str, Any]], search: str, searchtype: str, method: str) -> list:
     key = SEARCH_TYPES.get(searchtype)
     if key is None:
@@ -506,12 +273,6 @@ def _search(accounts: list[dict[str, Any]], search: str, searchtype: str, method
     return [a for a in accounts if pattern.search(str(a[key]))]
 
 
-def _uapi(data: Any = None, errors: list[str] | None = None) -> dict[str, Any]:
-    # Real UAPI sends null, not [], when there are no errors or messages.
-    return {"status": 0 if errors else 1, "data": data, "errors": errors or None,
-            "messages": None, "warnings": None, "metadata": {}}
-
-
 def _disk_used_mb(home: Path) -> int:
     total = 0
     for root, _, files in os.walk(home):
@@ -521,7 +282,3 @@ def _disk_used_mb(home: Path) -> int:
             except OSError:
                 pass  # a file removed while we walk
     return total // (1024 * 1024)
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()

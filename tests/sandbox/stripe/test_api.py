@@ -8,9 +8,7 @@ import pytest
 import requests
 import stripe
 
-from tests.sandbox.test_stripe_fixtures import (  # noqa: F401  (fixtures)
-    KEY, StripeStandIn, stand_in, stand_in_factory,
-)
+from tests.sandbox.stripe.stand_in import KEY, StripeStandIn
 
 
 def raw(stand_in: StripeStandIn, method: str, path: str, key: str = KEY, **kwargs) -> requests.Response:

@@ -1,0 +1,40 @@
+"""The hosting server behind the WHM stand-in: accounts, packages, TLS and login sessions.
+
+Every public method of ``WhmServer`` implements one WHM API 1 function (see
+``sandbox.whm.api`` for what they take and give back); each family of functions lives in
+a module of its own and the server is their composition. Nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..common.state import Document, JsonStateStore
+from .accounts import Accounts
+from .packages import Packages, seed_packages
+from .sessions import Sessions
+from .tls import Tls
+
+
+def initial_state() -> Document:
+    return {"schema": 1, "accounts": {}, "packages": seed_packages(), "ssl": {}, "sessions": {}}
+
+
+class WhmServer(Accounts, Packages, Tls, Sessions):
+    def __init__(
+        self,
+        store: JsonStateStore,
+        home_root: Path,
+        api_user: str,
+        server_ip: str = "192.0.2.10",
+        nameservers: tuple[str, ...] = ("ns1.mpanel.test", "ns2.mpanel.test"),
+        now: Callable[[], float] = time.time,
+    ):
+        self.store = store
+        self.home_root = home_root
+        self.api_user = api_user
+        self.server_ip = server_ip
+        self.nameservers = nameservers
+        self.now = now
