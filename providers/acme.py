@@ -39,11 +39,16 @@ from acme import challenges, client as acme_client, crypto_util, errors as acme_
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, \
-    ResourceProvider, UpdateResult
+from pulumi.dynamic import CheckFailure, Resource
 
-from providers.base import DEFAULT_RETRY, ProviderError, RetryPolicy, http, runtime_settings
-from providers.powerdns import UNKNOWN, PowerDnsClient, bare, canonical, domain_problem, is_hostname
+from providers.core.config import ProviderConfig, current
+from providers.core.errors import NotFound, ProviderError
+from providers.core.http import TRANSIENT_STATUSES, http
+from providers.core.names import bare, canonical, domain_problem, is_hostname
+from providers.core.resource import Input, ProviderAdapter
+from providers.core.retry import DEFAULT_RETRY, RetryPolicy
+from providers.core.values import is_unknown
+from providers.powerdns import PowerDnsClient
 
 PROVIDER = "acme"
 log = logging.getLogger(__name__)
@@ -61,7 +66,6 @@ NETWORK_TIMEOUT = 30
 REVOKE_REASON = 5  # cessationOfOperation
 # ACME problem types worth another try; every other problem is final.
 RETRYABLE_PROBLEMS = {"serverInternal", "rateLimited", "badNonce", "connection", "dns"}
-_TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
 
 
 def utcnow() -> datetime.datetime:
@@ -158,7 +162,7 @@ def problem_text(problem: messages.Error) -> str:
 
 def _refuse_transient(response: requests.Response, *_args, **_kwargs) -> None:
     """requests hook: a 5xx/429 from the CA is a retryable failure, whatever its body says."""
-    if response.status_code in _TRANSIENT_STATUSES:
+    if response.status_code in TRANSIENT_STATUSES:
         detail = ""
         try:
             detail = ": " + str(response.json().get("detail") or "")
@@ -168,26 +172,24 @@ def _refuse_transient(response: requests.Response, *_args, **_kwargs) -> None:
                             status=response.status_code, retryable=True)
 
 
-def _network(private_key, settings) -> acme_client.ClientNetwork:
+def _network(private_key, config) -> acme_client.ClientNetwork:
     jwk, alg = _jwk(private_key)
-    net = acme_client.ClientNetwork(jwk, alg=alg, verify_ssl=settings.ACME_CA_BUNDLE or True,
+    net = acme_client.ClientNetwork(jwk, alg=alg, verify_ssl=config.ACME_CA_BUNDLE or True,
                                     user_agent="mpanel", timeout=NETWORK_TIMEOUT)
     net.session.hooks["response"].append(_refuse_transient)
     return net
 
 
-def _directory(settings, net: acme_client.ClientNetwork) -> messages.Directory:
-    if not settings.ACME_DIRECTORY_URL:
+def _directory(config, net: acme_client.ClientNetwork) -> messages.Directory:
+    if not config.ACME_DIRECTORY_URL:
         raise ProviderError(PROVIDER, "ACME_DIRECTORY_URL is not configured")
-    return acme_client.ClientV2.get_directory(settings.ACME_DIRECTORY_URL, net)
+    return acme_client.ClientV2.get_directory(config.ACME_DIRECTORY_URL, net)
 
 
-def account_key_path(settings) -> Path:
-    if settings.ACME_ACCOUNT_KEY_PATH:
-        return Path(settings.ACME_ACCOUNT_KEY_PATH)
-    from app.settings import state_dir
-
-    return state_dir() / "acme-account.pem"
+def account_key_path(config: ProviderConfig) -> Path:
+    if not config.ACME_ACCOUNT_KEY_PATH:
+        raise ProviderError(PROVIDER, "ACME_ACCOUNT_KEY_PATH is not configured")
+    return Path(config.ACME_ACCOUNT_KEY_PATH)
 
 
 def load_account_key(path: Path):
@@ -212,11 +214,11 @@ def load_account_key(path: Path):
     return serialization.load_pem_private_key(path.read_bytes(), password=None)
 
 
-def open_account(settings) -> tuple[acme_client.ClientV2, jose.JWK]:
+def open_account(config) -> tuple[acme_client.ClientV2, jose.JWK]:
     """A client registered (terms agreed) with the account key; an existing account is reused."""
-    net = _network(load_account_key(account_key_path(settings)), settings)
+    net = _network(load_account_key(account_key_path(config)), config)
     with acme_failures("registering the ACME account"):
-        client = acme_client.ClientV2(_directory(settings, net), net)
+        client = acme_client.ClientV2(_directory(config, net), net)
         try:
             client.new_account(messages.NewRegistration.from_data(terms_of_service_agreed=True))
         except acme_errors.ConflictError as exists:
@@ -226,14 +228,34 @@ def open_account(settings) -> tuple[acme_client.ClientV2, jose.JWK]:
 
 # --- issuance ------------------------------------------------------------------------------------
 
-def issue(domain: str, alt_names: list[str], key_type: str, *, dns_client: PowerDnsClient,
-          clock=time.monotonic, sleep=time.sleep) -> dict:
+class AcmeClient:
+    """The ACME CA at the configured directory, answering DNS-01 through the configured PowerDNS."""
+
+    def __init__(self, config: ProviderConfig, retry: RetryPolicy = DEFAULT_RETRY, timeout: float = NETWORK_TIMEOUT):
+        self.config = config
+        self.retry = retry
+        self.timeout = timeout
+
+    def issue(self, domain: str, alt_names: list[str], key_type: str, *, clock=time.monotonic,
+              sleep=time.sleep) -> dict:
+        """One certificate for domain + alt_names; returns the certificate outputs."""
+        return issue(self.config, domain, alt_names, key_type, dns_client=PowerDnsClient(self.config, self.retry),
+                     clock=clock, sleep=sleep)
+
+    def revoke(self, outputs: dict) -> None:
+        revoke(self.config, outputs)
+
+    def revoked_at_ca(self, serial: str) -> bool | None:
+        return revoked_at_ca(self.config, serial)
+
+
+def issue(config: ProviderConfig, domain: str, alt_names: list[str], key_type: str, *,
+          dns_client: PowerDnsClient, clock=time.monotonic, sleep=time.sleep) -> dict:
     """One certificate for domain + alt_names; returns the certificate outputs."""
-    settings = runtime_settings()
     names = list(dict.fromkeys([domain, *alt_names]))
     zones = {name: _zone_of(name, dns_client) for name in names}
     key_pem = new_private_key_pem(key_type)
-    client, account_key = open_account(settings)
+    client, account_key = open_account(config)
     give_up_at = clock() + ORDER_DEADLINE
 
     with acme_failures(f"ordering a certificate for {', '.join(names)}"):
@@ -253,7 +275,7 @@ def issue(domain: str, alt_names: list[str], key_type: str, *, dns_client: Power
             for (zone, name), values in txt.items():
                 published.append((zone, name))
                 dns_client.set_txt(zone, name, values)
-            _wait_until_served(settings, txt, clock=clock, sleep=sleep)
+            _wait_until_served(config, txt, clock=clock, sleep=sleep)
             for _authz, challb in answers:
                 client.answer_challenge(challb, challb.chall.response(account_key))
             validated = [_validated(client, authz, give_up_at, clock, sleep) for authz, _ in answers]
@@ -309,16 +331,16 @@ def _dns01(authz: messages.AuthorizationResource) -> messages.ChallengeBody:
                         code="no_dns01")
 
 
-def _wait_until_served(settings, txt: dict, *, clock, sleep) -> None:
+def _wait_until_served(config, txt: dict, *, clock, sleep) -> None:
     """Poll the authoritative server until it serves the new values (caches may lag the API)."""
-    if not settings.POWERDNS_DNS_ADDRESS:
+    if not config.POWERDNS_DNS_ADDRESS:
         return
-    host, _, port = settings.POWERDNS_DNS_ADDRESS.rpartition(":")
+    host, _, port = config.POWERDNS_DNS_ADDRESS.rpartition(":")
     give_up_at, delay = clock() + PUBLISH_DEADLINE, 0.05
     for (_zone, name), values in txt.items():
         while not set(values) <= _served_txt(host, int(port), name):
             if clock() + delay > give_up_at:
-                raise ProviderError(PROVIDER, f"{name} TXT not served by {settings.POWERDNS_DNS_ADDRESS} "
+                raise ProviderError(PROVIDER, f"{name} TXT not served by {config.POWERDNS_DNS_ADDRESS} "
                                     f"within {PUBLISH_DEADLINE:.0f}s", retryable=True)
             sleep(delay)
             delay = min(delay * 2, 1.0)
@@ -355,30 +377,28 @@ def _validated(client: acme_client.ClientV2, authz: messages.AuthorizationResour
     return authz
 
 
-def revoke(outputs: dict) -> None:
+def revoke(config: ProviderConfig, outputs: dict) -> None:
     """Revoke the stored certificate, signed with its own key; nothing left to revoke is success."""
-    settings = runtime_settings()
     cert = x509.load_pem_x509_certificate(outputs["certificate_pem"].encode())
     key_pem = outputs.get("private_key_pem")
     private_key = serialization.load_pem_private_key(key_pem.encode(), password=None) if key_pem \
-        else load_account_key(account_key_path(settings))
-    net = _network(private_key, settings)
+        else load_account_key(account_key_path(config))
+    net = _network(private_key, config)
     try:
         with acme_failures(f"revoking certificate {format(cert.serial_number, 'x')}"):
-            acme_client.ClientV2(_directory(settings, net), net).revoke(cert, REVOKE_REASON)
+            acme_client.ClientV2(_directory(config, net), net).revoke(cert, REVOKE_REASON)
     except ProviderError as exc:
         if exc.retryable:
             raise
         log.info("certificate %x not revoked (%s): treated as already gone", cert.serial_number, exc.message)
 
 
-def revoked_at_ca(serial: str) -> bool | None:
+def revoked_at_ca(config: ProviderConfig, serial: str) -> bool | None:
     """What the CA's management API says (True/False), or None when there is no such API or record."""
-    settings = runtime_settings()
-    if not settings.ACME_MANAGEMENT_URL:
+    if not config.ACME_MANAGEMENT_URL:
         return None
-    response = http(PROVIDER, "GET", f"{settings.ACME_MANAGEMENT_URL.rstrip('/')}/cert-status-by-serial/{serial}",
-                    verify=settings.ACME_CA_BUNDLE or True, timeout=NETWORK_TIMEOUT)
+    response = http(PROVIDER, "GET", f"{config.ACME_MANAGEMENT_URL.rstrip('/')}/cert-status-by-serial/{serial}",
+                    verify=config.ACME_CA_BUNDLE or True, timeout=NETWORK_TIMEOUT)
     if response.status_code == 404:
         return None
     if not response.ok:
@@ -387,94 +407,94 @@ def revoked_at_ca(serial: str) -> bool | None:
     return str(response.json().get("Status", "")).lower() == "revoked"
 
 
-# --- check ---------------------------------------------------------------------------------------
+# --- the adapter ---------------------------------------------------------------------------------
 
-def check_inputs(news: dict) -> tuple[dict, list[CheckFailure]]:
-    inputs = {k: news[k] for k in INPUT_KEYS if news.get(k) is not None}
-    failures: list[CheckFailure] = []
-    domain = inputs.get("domain")
-    problem = domain_problem(domain) if domain != UNKNOWN else None
+def _domain(value: Any) -> str:
+    problem = domain_problem(value)
     if problem:
-        failures.append(CheckFailure("domain", problem))
-    elif domain != UNKNOWN:
-        inputs["domain"] = domain = bare(domain)
-    alt_names = inputs.get("alt_names")
-    if alt_names is None:
-        alt_names = UNKNOWN if domain == UNKNOWN else [] if problem else [f"www.{domain}"]
-    if alt_names != UNKNOWN and UNKNOWN not in (alt_names if isinstance(alt_names, list) else []):
-        if not isinstance(alt_names, list) or not all(isinstance(n, str) and _certifiable(n) for n in alt_names):
-            failures.append(CheckFailure("alt_names", f"{alt_names!r} is not a list of host names "
-                                                      "(a leading *. is allowed)"))
-        else:
-            alt_names = [n for n in dict.fromkeys(bare(n) for n in alt_names) if n != domain]
-    inputs["alt_names"] = alt_names
-    days = inputs.get("renew_before_days", DEFAULT_RENEW_BEFORE_DAYS)
-    if days != UNKNOWN:
-        if isinstance(days, bool) or not isinstance(days, (int, float)) \
-                or (isinstance(days, float) and not days.is_integer()) or days < 0:
-            failures.append(CheckFailure("renew_before_days", f"{days!r} is not a whole number of days >= 0"))
-        else:
-            days = int(days)
-    inputs["renew_before_days"] = days
-    key_type = inputs.get("key_type") or DEFAULT_KEY_TYPE
-    if key_type != UNKNOWN and key_type not in KEY_TYPES:
-        failures.append(CheckFailure("key_type", f"{key_type!r} is not one of {', '.join(KEY_TYPES)}"))
-    inputs["key_type"] = key_type
-    return inputs, failures
+        raise ValueError(problem)
+    return bare(value)
+
+
+def _days(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or (isinstance(value, float) and not value.is_integer()) or value < 0:
+        raise ValueError(f"{value!r} is not a whole number of days >= 0")
+    return int(value)
+
+
+def _key_type(value: Any) -> str:
+    if value not in KEY_TYPES:
+        raise ValueError(f"{value!r} is not one of {', '.join(KEY_TYPES)}")
+    return value
 
 
 def _certifiable(name: str) -> bool:
     return is_hostname(name.removeprefix("*.")) and "*" not in name.removeprefix("*.")
 
 
-# --- the adapter ---------------------------------------------------------------------------------
+class CertificateProvider(ProviderAdapter):
+    """A certificate for one hosted domain: id = its serial. Never adopted (a lost create lost its key)."""
 
-class CertificateProvider(ResourceProvider):
-    """A certificate for one hosted domain. Holds nothing per call and no credentials."""
+    PROVIDER = PROVIDER
+    INPUTS = (
+        Input("domain", _domain, required=True),
+        Input("alt_names"),
+        Input("renew_before_days", _days, default=DEFAULT_RENEW_BEFORE_DAYS),
+        Input("key_type", _key_type, default=DEFAULT_KEY_TYPE),
+    )
+    REPLACES = REPLACING_KEYS
+    SECRETS = ("private_key_pem",)
+    timeout = NETWORK_TIMEOUT
 
-    retry: RetryPolicy = DEFAULT_RETRY
+    def client(self) -> AcmeClient:
+        return AcmeClient(current(), self.retry, self.timeout)
 
-    def check(self, _olds, news):
-        inputs, failures = check_inputs(news)
-        return CheckResult(inputs, failures)
+    def check_more(self, inputs):
+        # alt_names default to www.<domain>, and never repeat the domain.
+        domain = inputs.get("domain")
+        alt_names = inputs.get("alt_names")
+        if alt_names is None:
+            alt_names = [f"www.{domain}"] if isinstance(domain, str) and not domain_problem(domain) else []
+            if is_unknown(domain):
+                alt_names = domain
+        inputs["alt_names"] = alt_names
+        if is_unknown(alt_names):
+            return []
+        if not isinstance(alt_names, list) or not all(isinstance(n, str) and _certifiable(n) for n in alt_names):
+            return [CheckFailure("alt_names", f"{alt_names!r} is not a list of host names (a leading *. is allowed)")]
+        inputs["alt_names"] = [n for n in dict.fromkeys(bare(n) for n in alt_names) if n != domain]
+        return []
 
-    def diff(self, _id, olds, news):
-        unknown = [k for k in INPUT_KEYS if _is_unknown(news.get(k))]
-        replaces = [k for k in REPLACING_KEYS if k in unknown or olds.get(k) != news.get(k)]
+    def more_changes(self, olds, news):
         if not olds.get("not_after"):
-            replaces.append("certificate_pem")
-        elif "renew_before_days" not in unknown and renewal_due(olds["not_after"], news["renew_before_days"]):
-            replaces.append("not_after")  # inside the renewal window: this `up` renews it
-        changed = replaces or unknown or olds.get("renew_before_days") != news.get("renew_before_days")
-        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
+            return [], ["certificate_pem"]
+        if renewal_due(olds["not_after"], news["renew_before_days"]):
+            return [], ["not_after"]  # inside the renewal window: this `up` renews it
+        return [], []
 
-    def create(self, props):
+    def make(self, client, props):
         inputs = {k: props[k] for k in INPUT_KEYS}
-        cert = self.retry.run(lambda: issue(inputs["domain"], inputs["alt_names"], inputs["key_type"],
-                                            dns_client=PowerDnsClient(retry=self.retry)))
+        cert = self.retry.run(lambda: client.issue(inputs["domain"], inputs["alt_names"], inputs["key_type"]))
         outs = _outputs(inputs, cert)
-        return CreateResult(id_=outs["serial"], outs=outs)
+        return outs["serial"], outs
 
-    def update(self, _id, olds, news):
-        # Only renew_before_days changes in place; everything else replaces.
-        return UpdateResult(outs=_outputs({k: news[k] for k in INPUT_KEYS}, olds))
-
-    def read(self, id_, props):
+    def observe(self, client, _id, props):
         try:
             described = describe(props.get("fullchain_pem") or props["certificate_pem"])
         except (KeyError, TypeError, ValueError):
-            return ReadResult(id_="", outs={})
-        if self.retry.run(lambda: revoked_at_ca(described["serial"])):
-            return ReadResult(id_="", outs={})
-        return ReadResult(id_=described["serial"], outs=_outputs(props, {**props, **described}))
+            raise NotFound(PROVIDER, "no certificate recorded") from None
+        if self.retry.run(lambda: client.revoked_at_ca(described["serial"])):
+            raise NotFound(PROVIDER, f"certificate {described['serial']} is revoked")
+        return described["serial"], _outputs(props, {**props, **described})
 
-    def delete(self, _id, props):
+    def change(self, _client, _id, olds, news):
+        # Only renew_before_days changes in place; everything else replaces.
+        return _outputs({k: news[k] for k in INPUT_KEYS}, olds)
+
+    def remove(self, client, _id, props):
         if props.get("certificate_pem"):
-            self.retry.run(lambda: revoke(props))
-
-
-def _is_unknown(value: Any) -> bool:
-    return value == UNKNOWN or (isinstance(value, list) and UNKNOWN in value)
+            self.retry.run(lambda: client.revoke(props))
 
 
 def _outputs(inputs: dict, cert: dict) -> dict:
@@ -503,11 +523,9 @@ class Certificate(Resource):
 
     def __init__(self, name: str, domain, alt_names=None, renew_before_days=None, key_type=None,
                  opts: pulumi.ResourceOptions | None = None):
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key_pem"]))
         super().__init__(CertificateProvider(), name, {
             "domain": domain, "alt_names": alt_names, "renew_before_days": renew_before_days,
             "key_type": key_type, "serial": None, "certificate_pem": None, "chain_pem": None,
             "fullchain_pem": None, "private_key_pem": None, "not_after": None, "issuer": None,
             "renewal_due": None,
-        }, opts)
+        }, CertificateProvider.options(opts))

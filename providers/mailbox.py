@@ -21,13 +21,15 @@ import psycopg
 import pulumi
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, \
-    ResourceProvider, UpdateResult
-from pulumi.runtime import rpc
+from pulumi.dynamic import Resource
 
-from providers.base import DEFAULT_RETRY, ProviderError, RetryPolicy, changed_keys, is_unknown, runtime_settings
+from providers.core.config import ProviderConfig, current
+from providers.core.errors import NotFound, ProviderError
+from providers.core.names import bare, domain_problem, label_ok
+from providers.core.resource import Input, ProviderAdapter
+from providers.core.retry import DEFAULT_RETRY, RetryPolicy
 
-NAME = "mailbox"
+PROVIDER = "mailbox"
 T = TypeVar("T")
 
 DEFAULT_SELECTOR = "mpanel"
@@ -35,35 +37,12 @@ DEFAULT_QUOTA_MB = 1024
 QUOTA_RANGE = (10, 102400)
 PASSWORD_LENGTH = (8, 256)
 
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 # Dot-atom: [a-z0-9._-], but no leading, trailing or doubled dot (which also keeps
 # "." and ".." out of the maildir path).
 _LOCAL_PART = re.compile(r"^(?!\.)(?!.*\.\.)[a-z0-9._-]{1,64}(?<!\.)$")
 
 
-# --- validation shared by check() and by every path built from state ----------------------
-
-def _known(value: Any) -> bool:
-    """False for values the engine has not computed yet (previews)."""
-    return not is_unknown(value)
-
-
-def _plain(value: Any) -> Any:
-    return rpc.unwrap_rpc_secret(value)
-
-
-def domain_problem(domain: Any) -> str | None:
-    if not isinstance(domain, str) or not domain:
-        return "a domain name is required"
-    if not domain.isascii():
-        return "use the punycode (xn--) form of an internationalised domain"
-    labels = domain.split(".")
-    if len(domain) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
-        return f"{domain!r} is not a valid domain name (letters, digits and hyphens in dot-separated labels)"
-    if labels[-1].isdigit():
-        return f"{domain!r} is not a valid domain name (the top-level label is numeric)"
-    return None
-
+# --- names -------------------------------------------------------------------------------
 
 def address_problem(address: Any) -> str | None:
     if not isinstance(address, str) or address.count("@") != 1:
@@ -74,42 +53,6 @@ def address_problem(address: Any) -> str | None:
                 "not starting or ending with a dot and without '..'")
     problem = domain_problem(domain)
     return f"the domain of the address is invalid: {problem}" if problem else None
-
-
-def _normal_name(value: Any) -> Any:
-    return value.strip().rstrip(".").lower() if isinstance(value, str) else value
-
-
-def _as_int(value: Any) -> Any:
-    # Numbers cross the engine as floats (1024 arrives as 1024.0).
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def mail_root() -> Path:
-    """Where the mail-core server keeps maildirs; the mail-core Dovecot config uses the same."""
-    from app.settings import state_dir
-
-    configured = getattr(runtime_settings(), "MAILCORE_MAIL_ROOT", "")
-    return Path(configured) if configured else state_dir() / "mailcore"
-
-
-def _maildir(*parts: str) -> Path:
-    root = mail_root().resolve()
-    path = root.joinpath(*parts).resolve()
-    if path == root or root not in path.parents:
-        raise ProviderError(NAME, f"refusing to touch {path}: it is not inside the mail root {root}")
-    return path
-
-
-def _remove_tree(path: Path) -> None:
-    try:
-        shutil.rmtree(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise ProviderError(NAME, f"cannot remove the maildir {path}: {exc.strerror}") from exc
 
 
 # --- the mail-core database -----------------------------------------------------------------
@@ -135,11 +78,11 @@ def connect_error(exc: psycopg.Error) -> ProviderError:
     """A failure to open a connection: unreachable is transient, refused credentials are not."""
     text = _first_line(exc)
     if isinstance(exc, psycopg.ProgrammingError):
-        return ProviderError(NAME, "MAILCORE_DATABASE_URL is not a valid PostgreSQL connection string",
+        return ProviderError(PROVIDER, "MAILCORE_DATABASE_URL is not a valid PostgreSQL connection string",
                              code="bad-dsn")
     if any(marker in text for marker in _PERMANENT_CONNECT):
-        return ProviderError(NAME, f"the mail-core database refused the connection: {text}", code="refused")
-    return ProviderError(NAME, f"cannot reach the mail-core database: {text}", code="unreachable",
+        return ProviderError(PROVIDER, f"the mail-core database refused the connection: {text}", code="refused")
+    return ProviderError(PROVIDER, f"cannot reach the mail-core database: {text}", code="unreachable",
                          retryable=True)
 
 
@@ -148,38 +91,56 @@ def statement_error(exc: psycopg.Error, action: str) -> ProviderError:
     state = exc.sqlstate
     detail = _first_line(exc)
     if isinstance(exc, (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)):
-        return ProviderError(NAME, f"{action}: the database asked for a retry ({detail})", code=state,
+        return ProviderError(PROVIDER, f"{action}: the database asked for a retry ({detail})", code=state,
                              retryable=True)
     if isinstance(exc, pg_errors.ForeignKeyViolation):
-        return ProviderError(NAME, f"{action}: the mail domain does not exist in mail-core ({detail})",
+        return ProviderError(PROVIDER, f"{action}: the mail domain does not exist in mail-core ({detail})",
                              code=state)
     if isinstance(exc, psycopg.IntegrityError):
-        return ProviderError(NAME, f"{action}: the mail-core database rejected the row ({detail})", code=state)
+        return ProviderError(PROVIDER, f"{action}: the mail-core database rejected the row ({detail})", code=state)
     if state in _RETRYABLE_STATES or (state or "").startswith("08") or (
             state is None and isinstance(exc, psycopg.OperationalError)):
-        return ProviderError(NAME, f"{action}: the connection to mail-core failed ({detail})", code=state,
+        return ProviderError(PROVIDER, f"{action}: the connection to mail-core failed ({detail})", code=state,
                              retryable=True)
-    return ProviderError(NAME, f"{action}: {detail}", code=state)
+    return ProviderError(PROVIDER, f"{action}: {detail}", code=state)
 
 
 class MailCoreClient:
-    """Named queries over the mail-core database; each call is one retried transaction."""
+    """The mail-core server: named queries over its database (each call one retried
+    transaction), and the maildirs Dovecot keeps under its mail root."""
 
-    def __init__(self, dsn: str, retry: RetryPolicy):
-        self._dsn = dsn
+    def __init__(self, config: ProviderConfig, retry: RetryPolicy = DEFAULT_RETRY, timeout: float = 10.0):
+        if not config.MAILCORE_DATABASE_URL:
+            raise ProviderError(PROVIDER, "MAILCORE_DATABASE_URL is not set", code="not-configured")
+        self._dsn = config.MAILCORE_DATABASE_URL
+        self._mail_root = config.MAILCORE_MAIL_ROOT
         self._retry = retry
+        self._timeout = timeout
 
-    @classmethod
-    def from_settings(cls, retry: RetryPolicy) -> "MailCoreClient":
-        dsn = runtime_settings().MAILCORE_DATABASE_URL
-        if not dsn:
-            raise ProviderError(NAME, "MAILCORE_DATABASE_URL is not set", code="not-configured")
-        return cls(dsn, retry)
+    # maildirs
+    def maildir(self, *parts: str) -> Path:
+        """<mail root>/<domain>[/<local part>], refused if it would leave the mail root."""
+        if not self._mail_root:
+            raise ProviderError(PROVIDER, "MAILCORE_MAIL_ROOT is not set", code="not-configured")
+        root = Path(self._mail_root).resolve()
+        path = root.joinpath(*parts).resolve()
+        if path == root or root not in path.parents:
+            raise ProviderError(PROVIDER, f"refusing to touch {path}: it is not inside the mail root {root}")
+        return path
+
+    def remove_maildir(self, *parts: str) -> None:
+        path = self.maildir(*parts)
+        try:
+            shutil.rmtree(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise ProviderError(PROVIDER, f"cannot remove the maildir {path}: {exc.strerror}") from exc
 
     def _transaction(self, action: str, work: Callable[[psycopg.Connection], T]) -> T:
         def once() -> T:
             try:
-                conn = psycopg.connect(self._dsn, connect_timeout=10, row_factory=dict_row)
+                conn = psycopg.connect(self._dsn, connect_timeout=self._timeout, row_factory=dict_row)
             except psycopg.Error as exc:
                 # `from None`: libpq may quote the connection string, credentials included.
                 raise connect_error(exc) from None
@@ -220,7 +181,7 @@ class MailCoreClient:
         def work(conn: psycopg.Connection) -> None:
             # KEY SHARE: a concurrent delete of the domain waits for us instead of racing the insert.
             if conn.execute("SELECT 1 FROM mail_domains WHERE name = %s FOR KEY SHARE", (domain,)).fetchone() is None:
-                raise ProviderError(NAME, f"mail domain {domain} does not exist in mail-core: "
+                raise ProviderError(PROVIDER, f"mail domain {domain} does not exist in mail-core: "
                                           f"create its MailDomain before the mailbox {address}", code="no-domain")
             conn.execute(
                 "INSERT INTO mailboxes (address, local_part, domain, password_hash, quota_mb, active) "
@@ -238,30 +199,31 @@ class MailCoreClient:
 
 # --- secrets at rest and passwords ------------------------------------------------------------
 
-def _crypto_call(fn: Callable[[], T]) -> T:
+def _fernet(config: ProviderConfig):
+    # The same Fernet tokens as the application's own secrets (app/services/crypto.py), so
+    # keys stored by either can be read by both.
+    from cryptography.fernet import Fernet
+
+    if not config.MPANEL_ENCRYPTION_KEY:
+        raise ProviderError(PROVIDER, "MPANEL_ENCRYPTION_KEY is not set (a Fernet key: Fernet.generate_key())",
+                            code="not-configured")
     try:
-        return fn()
-    except RuntimeError as exc:  # app.services.crypto: no key configured
-        raise ProviderError(NAME, str(exc), code="not-configured") from None
-    except (ValueError, TypeError) as exc:  # not a Fernet key
-        raise ProviderError(NAME, f"MPANEL_ENCRYPTION_KEY is not a valid Fernet key ({exc})",
+        return Fernet(config.MPANEL_ENCRYPTION_KEY.encode())
+    except (ValueError, TypeError) as exc:
+        raise ProviderError(PROVIDER, f"MPANEL_ENCRYPTION_KEY is not a valid Fernet key ({exc})",
                             code="not-configured") from None
 
 
-def encrypt_key(pem: str) -> str:
-    from app.services import crypto
-
-    return _crypto_call(lambda: crypto.encrypt(runtime_settings(), pem).decode())
+def encrypt_key(config: ProviderConfig, pem: str) -> str:
+    return _fernet(config).encrypt(pem.encode()).decode()
 
 
-def decrypt_key(token: str) -> str | None:
+def decrypt_key(config: ProviderConfig, token: str) -> str | None:
     """The stored key, or None when it cannot be read with our key (reported as drift)."""
     from cryptography.fernet import InvalidToken
 
-    from app.services import crypto
-
     try:
-        return _crypto_call(lambda: crypto.decrypt(runtime_settings(), token.encode()))
+        return _fernet(config).decrypt(token.encode()).decode()
     except InvalidToken:
         return None
 
@@ -280,45 +242,68 @@ def new_password() -> str:
 
 # --- MailDomain -------------------------------------------------------------------------------
 
-class MailDomainProvider(ResourceProvider):
-    """A domain the mail-core server accepts mail for, with its DKIM signing key."""
+def _domain(value: Any) -> str:
+    value = bare(value) if isinstance(value, str) else value
+    problem = domain_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
 
-    retry = DEFAULT_RETRY
-    fields = ("domain", "dkim_selector", "dkim_private_key")
 
-    def _client(self) -> MailCoreClient:
-        return MailCoreClient.from_settings(self.retry)
+def _selector(value: Any) -> str:
+    value = bare(value) if isinstance(value, str) else value
+    if not (isinstance(value, str) and all(label_ok(p) for p in value.split("."))):
+        raise ValueError("dkim_selector must be DNS labels of a-z, 0-9 and '-'")
+    return value
 
-    def check(self, olds, news):
-        inputs = {**news, "domain": _normal_name(_plain(news.get("domain"))),
-                  "dkim_selector": _normal_name(_plain(news.get("dkim_selector"))) or DEFAULT_SELECTOR,
-                  "dkim_private_key": _plain(news.get("dkim_private_key"))}
-        failures = []
-        if _known(inputs["domain"]) and (problem := domain_problem(inputs["domain"])):
-            failures.append(CheckFailure("domain", problem))
-        selector = inputs["dkim_selector"]
-        if _known(selector) and not (isinstance(selector, str) and all(_LABEL.match(p) for p in selector.split("."))):
-            failures.append(CheckFailure("dkim_selector", "dkim_selector must be DNS labels of a-z, 0-9 and '-'"))
-        key = inputs["dkim_private_key"]
-        if key is None:
-            inputs.pop("dkim_private_key")
-        elif _known(key):
-            if not isinstance(key, str) or not _loads_as_private_key(key):
-                # Never echo the value: it is a private key.
-                failures.append(CheckFailure("dkim_private_key", "dkim_private_key must be a PEM private key "
-                                                                 "without a passphrase"))
-            else:
-                inputs["dkim_private_key"] = key.strip() + "\n"
-        return CheckResult(inputs, failures)
 
-    def diff(self, _id, olds, news):
-        changes = changed_keys(olds, news, self.fields)
-        return DiffResult(changes=bool(changes), replaces=["domain"] if "domain" in changes else [],
-                          delete_before_replace=False)
+def _private_key(value: Any) -> str:
+    if not isinstance(value, str) or not _loads_as_private_key(value):
+        # Never echo the value: it is a private key.
+        raise ValueError("dkim_private_key must be a PEM private key without a passphrase")
+    return value.strip() + "\n"
 
-    def _put(self, props) -> dict:
+
+class MailDomainProvider(ProviderAdapter):
+    """A domain the mail-core server accepts mail for, with its DKIM signing key: id = domain.
+
+    An existing row (a create that crashed before being recorded) is adopted by the upsert."""
+
+    PROVIDER = PROVIDER
+    INPUTS = (
+        Input("domain", _domain, required=True),
+        Input("dkim_selector", _selector, default=DEFAULT_SELECTOR),
+        Input("dkim_private_key", _private_key),
+    )
+    REPLACES = ("domain",)
+    SECRETS = ("dkim_private_key",)
+    timeout = 10.0
+
+    def client(self) -> MailCoreClient:
+        return MailCoreClient(current(), self.retry, self.timeout)
+
+    def make(self, client, props):
+        return props["domain"], self._put(client, props)
+
+    def observe(self, client, id_, props):
+        row = client.get_domain(id_)
+        if row is None:
+            raise NotFound(PROVIDER, f"mail domain {id_} does not exist in mail-core")
+        key = decrypt_key(current(), row["dkim_private_key"]) if row["dkim_private_key"] else None
+        return id_, self._outputs(row["name"], row["dkim_selector"], key)
+
+    def change(self, client, _id, _olds, news):
+        return self._put(client, news)
+
+    def remove(self, client, id_, _props):
+        if domain_problem(id_):
+            raise ProviderError(PROVIDER, f"the recorded mail domain id {id_!r} is not a domain name")
+        client.delete_domain(id_)
+        client.remove_maildir(id_)
+
+    def _put(self, client: MailCoreClient, props: dict) -> dict:
         key = props.get("dkim_private_key")
-        self._client().put_domain(props["domain"], props["dkim_selector"], encrypt_key(key) if key else None)
+        client.put_domain(props["domain"], props["dkim_selector"], encrypt_key(current(), key) if key else None)
         return self._outputs(props["domain"], props["dkim_selector"], key)
 
     @staticmethod
@@ -327,26 +312,6 @@ class MailDomainProvider(ResourceProvider):
         if key:
             outs["dkim_private_key"] = key
         return outs
-
-    def create(self, props):
-        # An existing row (a create that crashed before being recorded) is adopted by the upsert.
-        return CreateResult(id_=props["domain"], outs=self._put(props))
-
-    def update(self, _id, _olds, news):
-        return UpdateResult(outs=self._put(news))
-
-    def read(self, id_, props):
-        row = self._client().get_domain(id_)
-        if row is None:
-            return ReadResult(id_="", outs={})
-        key = decrypt_key(row["dkim_private_key"]) if row["dkim_private_key"] else None
-        return ReadResult(id_=id_, outs=self._outputs(row["name"], row["dkim_selector"], key))
-
-    def delete(self, id_, _props):
-        if domain_problem(id_):
-            raise ProviderError(NAME, f"the recorded mail domain id {id_!r} is not a domain name")
-        self._client().delete_domain(id_)
-        _remove_tree(_maildir(id_))
 
 
 def _loads_as_private_key(pem: str) -> bool:
@@ -366,104 +331,115 @@ class MailDomain(Resource, module="mailcore", name="MailDomain"):
 
     def __init__(self, name: str, *, domain, dkim_private_key=None, dkim_selector=DEFAULT_SELECTOR,
                  opts: pulumi.ResourceOptions | None = None):
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=["dkim_private_key"]))
         super().__init__(MailDomainProvider(), name, {
-            "domain": domain, "dkim_selector": dkim_selector, "dkim_private_key": dkim_private_key}, opts)
+            "domain": domain, "dkim_selector": dkim_selector, "dkim_private_key": dkim_private_key},
+            MailDomainProvider.options(opts))
 
 
 # --- Mailbox ----------------------------------------------------------------------------------
 
-class MailboxProvider(ResourceProvider):
-    """One IMAP mailbox; its password leaves the provider only as a secret output."""
+def _address(value: Any) -> str:
+    value = bare(value) if isinstance(value, str) else value
+    problem = address_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
 
-    retry = DEFAULT_RETRY
 
-    def _client(self) -> MailCoreClient:
-        return MailCoreClient.from_settings(self.retry)
+def _quota(value: Any) -> int:
+    # Numbers cross the engine as floats (1024 arrives as 1024.0).
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    low, high = QUOTA_RANGE
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"quota_mb must be a whole number of MB from {low} to {high}")
+    return value
 
-    def check(self, olds, news):
-        inputs = {**news, "address": _normal_name(_plain(news.get("address"))),
-                  "quota_mb": _as_int(_plain(news.get("quota_mb")))}
-        if inputs["quota_mb"] is None:
-            inputs["quota_mb"] = DEFAULT_QUOTA_MB
-        password = _plain(news.get("password"))
-        if password is None:
-            inputs.pop("password", None)
-        else:
-            inputs["password"] = password
-        failures = []
-        if _known(inputs["address"]) and (problem := address_problem(inputs["address"])):
-            failures.append(CheckFailure("address", problem))
-        quota = inputs["quota_mb"]
-        low, high = QUOTA_RANGE
-        if _known(quota) and (not isinstance(quota, int) or isinstance(quota, bool) or not low <= quota <= high):
-            failures.append(CheckFailure("quota_mb", f"quota_mb must be a whole number of MB from {low} to {high}"))
-        if password is not None and _known(password):
-            shortest, longest = PASSWORD_LENGTH
-            if not isinstance(password, str) or not shortest <= len(password) <= longest:
-                failures.append(CheckFailure("password", f"password must be {shortest} to {longest} characters"))
-            elif any(ord(c) < 32 or ord(c) == 127 for c in password):
-                failures.append(CheckFailure("password", "password must not contain control characters"))
-        return CheckResult(inputs, failures)
 
-    def diff(self, _id, olds, news):
-        changes = changed_keys(olds, news, ("address", "quota_mb"))
+def _password(value: Any) -> str:
+    # Never echo the value in a reason.
+    shortest, longest = PASSWORD_LENGTH
+    if not isinstance(value, str) or not shortest <= len(value) <= longest:
+        raise ValueError(f"password must be {shortest} to {longest} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("password must not contain control characters")
+    return value
+
+
+class MailboxProvider(ProviderAdapter):
+    """One IMAP mailbox: id = address; its password leaves the provider only as a secret output.
+
+    Adoption: a row left by a crash after INSERT is taken over by the upsert and gets the
+    password create returns, so the secret output always logs in. Mail already on disk for
+    the address is kept."""
+
+    PROVIDER = PROVIDER
+    INPUTS = (
+        Input("address", _address, required=True),
+        Input("quota_mb", _quota, default=DEFAULT_QUOTA_MB),
+        Input("password", _password),
+        Input("generation"),
+    )
+    REPLACES = ("address",)
+    # No password input means "keep the one we generated"; only a new given one is a change.
+    GENERATED = ("password",)
+    NOT_DIFFED = ("generation",)
+    SECRETS = ("password",)
+    timeout = 10.0
+
+    def client(self) -> MailCoreClient:
+        return MailCoreClient(current(), self.retry, self.timeout)
+
+    def more_changes(self, olds, news):
+        changes, replaces = [], []
         # A new generation is a new mailbox at the same address (removed and added again by the
         # customer): the old one and its mail go first. A generation first recorded is no change.
-        new_generation = news.get("generation") is not None and olds.get("generation") != news.get("generation")
-        if new_generation and olds.get("generation") is not None:
-            return DiffResult(changes=True, replaces=["generation"], delete_before_replace=True)
-        if new_generation:
-            changes.append("generation")
-        # No password input means "keep the one we generated"; only a new given one is a change.
-        if news.get("password") is not None and news.get("password") != olds.get("password"):
-            changes.append("password")
+        if news.get("generation") is not None and olds.get("generation") != news.get("generation"):
+            (replaces if olds.get("generation") is not None else changes).append("generation")
         # A mailbox disabled behind our back (seen by refresh) is switched back on.
         if olds.get("active") is False:
             changes.append("active")
-        return DiffResult(changes=bool(changes), replaces=["address"] if "address" in changes else [],
-                          delete_before_replace=False)
+        return changes, replaces
 
-    def _put(self, address: str, quota_mb: int, password: str, keep_password: bool = False,
-             generation: int | None = None) -> dict:
-        home = _maildir(*reversed(address.split("@")))
-        self._client().put_mailbox(address, hash_password(password), quota_mb, keep_password=keep_password)
-        return {"address": address, "quota_mb": quota_mb, "password": password, "home": str(home),
-                "active": True, "generation": generation}
+    def delete_first(self, replaces):
+        return "generation" in replaces
 
-    def create(self, props):
-        # Adoption: a row left by a crash after INSERT gets the password we return, so the
-        # secret output always logs in. Mail already on disk for the address is kept.
+    def make(self, client, props):
         password = props.get("password") or new_password()
-        return CreateResult(id_=props["address"], outs=self._put(props["address"], props["quota_mb"], password,
-                                                                 generation=props.get("generation")))
+        return props["address"], self._put(client, props["address"], props["quota_mb"], password,
+                                           generation=props.get("generation"))
 
-    def update(self, _id, olds, news):
+    def observe(self, client, id_, props):
+        row = client.get_mailbox(id_)
+        if row is None:
+            raise NotFound(PROVIDER, f"mailbox {id_} does not exist in mail-core")
+        return id_, {**{k: props[k] for k in ("password", "home", "generation") if k in props},
+                     "address": row["address"], "quota_mb": row["quota_mb"], "active": row["active"]}
+
+    def change(self, client, _id, olds, news):
         # Only a new given password is written: the customer may have changed theirs in webmail
         # since, and a quota change or a re-enable must not reset it. (The secret output stays
         # the password we last set: the temporary one from the welcome email.)
         given = news.get("password")
         if given is not None and given != olds.get("password"):
-            return UpdateResult(outs=self._put(news["address"], news["quota_mb"], given,
-                                               generation=news.get("generation")))
+            return self._put(client, news["address"], news["quota_mb"], given, generation=news.get("generation"))
         password = olds.get("password") or new_password()
-        return UpdateResult(outs=self._put(news["address"], news["quota_mb"], password,
-                                           keep_password=bool(olds.get("password")), generation=news.get("generation")))
+        return self._put(client, news["address"], news["quota_mb"], password,
+                         keep_password=bool(olds.get("password")), generation=news.get("generation"))
 
-    def read(self, id_, props):
-        row = self._client().get_mailbox(id_)
-        if row is None:
-            return ReadResult(id_="", outs={})
-        outs = {**{k: props[k] for k in ("password", "home", "generation") if k in props},
-                "address": row["address"], "quota_mb": row["quota_mb"], "active": row["active"]}
-        return ReadResult(id_=id_, outs=outs)
-
-    def delete(self, id_, _props):
+    def remove(self, client, id_, _props):
         if address_problem(id_):
-            raise ProviderError(NAME, f"the recorded mailbox id {id_!r} is not a mailbox address")
-        self._client().delete_mailbox(id_)
-        _remove_tree(_maildir(*reversed(id_.split("@"))))
+            raise ProviderError(PROVIDER, f"the recorded mailbox id {id_!r} is not a mailbox address")
+        client.delete_mailbox(id_)
+        client.remove_maildir(*reversed(id_.split("@")))
+
+    @staticmethod
+    def _put(client: MailCoreClient, address: str, quota_mb: int, password: str, keep_password: bool = False,
+             generation: int | None = None) -> dict:
+        home = client.maildir(*reversed(address.split("@")))
+        client.put_mailbox(address, hash_password(password), quota_mb, keep_password=keep_password)
+        return {"address": address, "quota_mb": quota_mb, "password": password, "home": str(home),
+                "active": True, "generation": generation}
 
 
 class Mailbox(Resource, module="mailcore", name="Mailbox"):
@@ -476,7 +452,6 @@ class Mailbox(Resource, module="mailcore", name="Mailbox"):
     def __init__(self, name: str, *, address, quota_mb=DEFAULT_QUOTA_MB, password=None, generation=None,
                  opts: pulumi.ResourceOptions | None = None):
         """`generation`: changes when the mailbox at this address is a new one (replaced, mail and all)."""
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["password"]))
         super().__init__(MailboxProvider(), name, {
             "address": address, "quota_mb": quota_mb, "password": password, "generation": generation,
-            "home": None, "active": None}, opts)
+            "home": None, "active": None}, MailboxProvider.options(opts))

@@ -21,11 +21,15 @@ import re
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource,
-                            ResourceProvider, UpdateResult)
+from pulumi.dynamic import CheckFailure, Resource
 
-from providers.base import (DEFAULT_RETRY, NotFound, ProviderError, RetryPolicy, http, is_hostname, is_unknown,
-                            redact, runtime_settings, whole_number)
+from providers.core.config import ProviderConfig, current
+from providers.core.errors import NotFound, ProviderError
+from providers.core.http import http, redact
+from providers.core.names import bare, domain_problem, is_hostname
+from providers.core.resource import Input, ProviderAdapter
+from providers.core.retry import DEFAULT_RETRY, RetryPolicy
+from providers.core.values import whole_number
 
 PROVIDER = "namesilo"
 log = logging.getLogger(__name__)
@@ -89,9 +93,9 @@ def _message(code: int, detail: str, operation: str, domain: str | None) -> str:
 
 
 class NameSiloClient:
-    """The NameSilo API, one operation per method; endpoint and key come from the worker's settings."""
+    """The NameSilo API, one operation per method, with the configured endpoint and key."""
 
-    def __init__(self, settings, retry: RetryPolicy = DEFAULT_RETRY, timeout: float = 60.0):
+    def __init__(self, settings: ProviderConfig, retry: RetryPolicy = DEFAULT_RETRY, timeout: float = 60.0):
         if not settings.NAMESILO_API_KEY:
             raise ProviderError(PROVIDER, "NAMESILO_API_KEY is not set")
         self.base_url = (settings.NAMESILO_API_URL
@@ -215,77 +219,86 @@ def _nameservers(info: dict) -> list[str]:
 INPUTS = ("domain", "mode", "auth_code", "nameservers", "years", "auto_renew", "private")
 
 
-class DomainRegistrationProvider(ResourceProvider):
+def _domain(value: Any) -> str:
+    problem = domain_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return bare(value)
+
+
+def _mode(value: Any) -> str:
+    value = value or "new_registration"
+    if value not in MODES:
+        raise ValueError(f"must be one of {', '.join(MODES)} (an external domain is not registered through "
+                         f"NameSilo), not {value!r}")
+    return value
+
+
+def _years(value: Any) -> int:
+    number = whole_number(value)
+    if number is None or not 1 <= number <= MAX_YEARS:
+        raise ValueError(f"must be a whole number from 1 to {MAX_YEARS}")
+    return number
+
+
+def _nameserver_list(value: Any) -> list[str]:
+    if not isinstance(value, (list, tuple)):
+        raise ValueError("must be a list of host names")
+    names = [bare(str(n)) for n in value]
+    bad = [n for n in names if not is_hostname(n)]
+    if len(names) < 2 or len(names) > MAX_NAMESERVERS:
+        raise ValueError(f"give 2 to {MAX_NAMESERVERS} nameservers")
+    if bad:
+        raise ValueError(f"not valid host names: {', '.join(bad)}")
+    if len(set(names)) != len(names):
+        raise ValueError("a nameserver is listed twice")
+    return names
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+class DomainRegistrationProvider(ProviderAdapter):
     """A domain in our registrar account: id = domain; delete keeps it, with auto-renew off."""
 
-    def __init__(self, retry: RetryPolicy = DEFAULT_RETRY, timeout: float = 60.0):
-        self.retry = retry
-        self.timeout = timeout
+    PROVIDER = PROVIDER
+    INPUTS = (
+        Input("domain", _domain, required=True),
+        Input("mode", _mode, default="new_registration"),
+        Input("auth_code"),
+        Input("nameservers", _nameserver_list, default=lambda config: [config.NS1, config.NS2]),
+        Input("years", _years, default=1),
+        Input("auto_renew", _flag, default=True),
+        Input("private", _flag, default=True),
+    )
+    REPLACES = ("domain", "mode")
+    # years and private apply at registration; the auth code only to a transfer's submission.
+    NOT_DIFFED = ("years", "private", "auth_code")
+    SECRETS = ("auth_code",)
+    timeout = 60.0
 
     def client(self) -> NameSiloClient:
-        return NameSiloClient(runtime_settings(), self.retry, self.timeout)
+        return NameSiloClient(current(), self.retry, self.timeout)
 
-    def check(self, _olds, news):
-        failures: list[CheckFailure] = []
-        inputs = {key: news.get(key) for key in INPUTS}
+    def check_more(self, inputs):
+        if inputs.get("mode") == "transfer" and not inputs.get("auth_code"):
+            return [CheckFailure("auth_code", "a transfer needs the domain's EPP auth code")]
+        return []
 
-        domain = inputs["domain"]
-        if isinstance(domain, str):
-            domain = inputs["domain"] = domain.strip().lower().rstrip(".")
-        if not is_unknown(domain) and not is_hostname(domain):
-            failures.append(CheckFailure("domain", f"{domain!r} is not a valid domain name"))
+    def existing(self, client, props):
+        return self._in_account(client, props["domain"])
 
-        mode = inputs["mode"] = inputs["mode"] or "new_registration"
-        if not is_unknown(mode) and mode not in MODES:
-            failures.append(CheckFailure("mode", f"must be one of {', '.join(MODES)} (an external domain "
-                                                 f"is not registered through NameSilo), not {mode!r}"))
-        if mode == "transfer" and not inputs["auth_code"]:
-            failures.append(CheckFailure("auth_code", "a transfer needs the domain's EPP auth code"))
+    def owns(self, found, props):
+        # A registration can only be in our registrar account because we ordered it.
+        return True
 
-        years = inputs["years"]
-        if years is None:
-            inputs["years"] = 1
-        elif not is_unknown(years):
-            number = whole_number(years)
-            if number is None or not 1 <= number <= MAX_YEARS:
-                failures.append(CheckFailure("years", f"must be a whole number from 1 to {MAX_YEARS}"))
-            else:
-                inputs["years"] = number
+    def adopt(self, client, found, props):
+        return props["domain"], self._converge(client, props)
 
-        nameservers = inputs["nameservers"]
-        if nameservers is None:
-            settings = runtime_settings()
-            nameservers = [settings.NS1, settings.NS2]
-        if not is_unknown(nameservers):
-            if not isinstance(nameservers, (list, tuple)):
-                failures.append(CheckFailure("nameservers", "must be a list of host names"))
-            else:
-                names = [n if is_unknown(n) else str(n).strip().lower().rstrip(".") for n in nameservers]
-                bad = [n for n in names if not is_unknown(n) and not is_hostname(n)]
-                if len(names) < 2 or len(names) > MAX_NAMESERVERS:
-                    failures.append(CheckFailure("nameservers", f"give 2 to {MAX_NAMESERVERS} nameservers"))
-                elif bad:
-                    failures.append(CheckFailure("nameservers", f"not valid host names: {', '.join(bad)}"))
-                elif len(set(names)) != len(names):
-                    failures.append(CheckFailure("nameservers", "a nameserver is listed twice"))
-                nameservers = names
-        inputs["nameservers"] = nameservers
-
-        for flag in ("auto_renew", "private"):
-            if inputs[flag] is None:
-                inputs[flag] = True
-            elif not is_unknown(inputs[flag]) and not isinstance(inputs[flag], bool):
-                failures.append(CheckFailure(flag, "must be true or false"))
-        return CheckResult(inputs, failures)
-
-    def diff(self, _id, olds, news):
-        replaces = [k for k in ("domain", "mode") if olds.get(k) != news.get(k)]
-        changes = [k for k in ("nameservers", "auto_renew") if olds.get(k) != news.get(k)]
-        # years and private apply at registration; the auth code only to a transfer's submission.
-        return DiffResult(changes=bool(changes or replaces), replaces=replaces)
-
-    def create(self, props):
-        client = self.client()
+    def make(self, client, props):
         domain = props["domain"]
 
         def attempt() -> None:
@@ -318,26 +331,23 @@ class DomainRegistrationProvider(ResourceProvider):
                 log.warning("NameSilo replaced the nameservers of %s by its defaults", domain)
 
         self.retry.run(attempt)
-        return CreateResult(domain, self._converge(client, props))
+        return domain, self._converge(client, props)
 
-    def read(self, id_, props):
-        info, status = self._observe(self.client(), id_, props.get("mode"))
+    def observe(self, client, id_, props):
+        info, status = self._observe(client, id_, props.get("mode"))
         if info is not None:
-            return ReadResult(id_, self._outputs(props, info))
+            return id_, self._outputs(props, info)
         if status:
-            return ReadResult(id_, self._pending_outputs(props, status))
-        return ReadResult("", {})
+            return id_, self._pending_outputs(props, status)
+        raise NotFound(PROVIDER, f"domain {id_} is not in this NameSilo account")
 
-    def update(self, _id, _olds, news):
-        return UpdateResult(self._converge(self.client(), news))
+    def change(self, client, _id, _olds, news):
+        return self._converge(client, news)
 
-    def delete(self, id_, _props):
+    def remove(self, client, id_, _props):
         # Retain on delete: the registration is the customer's. A domain no longer in our
-        # account (or a transfer not completed) has no auto-renewal of ours to turn off.
-        try:
-            self.client().set_auto_renew(id_, False)
-        except NotFound:
-            pass
+        # account (or a transfer not completed) has no auto-renewal of ours to turn off (NotFound).
+        client.set_auto_renew(id_, False)
 
     # -- one path for create, adopt and update -------------------------------------------------
 
@@ -428,5 +438,4 @@ class DomainRegistration(Resource):
                  "years": years, "auto_renew": auto_renew, "private": private,
                  # Outputs only; declared so that they are attributes of the resource.
                  "status": None, "expires": None, "locked": None}
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["auth_code"]))
-        super().__init__(DomainRegistrationProvider(), name, props, opts)
+        super().__init__(DomainRegistrationProvider(), name, props, DomainRegistrationProvider.options(opts))

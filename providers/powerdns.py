@@ -20,10 +20,15 @@ from typing import Any, Iterable
 import pulumi
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, \
-    ResourceProvider, UpdateResult
+from pulumi.dynamic import CheckFailure, Resource
 
-from providers.base import DEFAULT_RETRY, NotFound, ProviderError, RetryPolicy, http, is_hostname, runtime_settings
+from providers.core.config import ProviderConfig, current
+from providers.core.errors import NotFound, NotOurs, ProviderError
+from providers.core.http import http
+from providers.core.names import bare, canonical, domain_problem, is_hostname, label_ok, record_label_ok
+from providers.core.resource import Input, ProviderAdapter
+from providers.core.retry import DEFAULT_RETRY, RetryPolicy
+from providers.core.values import is_unknown
 
 PROVIDER = "powerdns"
 DEFAULT_TTL = 3600
@@ -37,23 +42,8 @@ ACME_LABEL = "_acme-challenge"
 RECORD_TYPES = ("A", "AAAA", "CAA", "CNAME", "MX", "NS", "SRV", "TXT")
 INPUT_KEYS = ("domain", "server_ip", "mail_host", "nameservers", "records", "dkim_selector")
 
-# pulumi.runtime.rpc.UNKNOWN: an input not known yet (preview); checked and diffed as "will change".
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_RECORD_LABEL = re.compile(r"^(?:\*|[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)$")
-
 
 # --- names ---------------------------------------------------------------------------------
-
-def canonical(name: str) -> str:
-    """PowerDNS's form of a name: lower-case with the trailing dot."""
-    return name.strip().lower().rstrip(".") + "."
-
-
-def bare(name: str) -> str:
-    return name.strip().lower().rstrip(".")
-
 
 def absolute(relative_name: str, zone: str) -> str:
     return canonical(zone) if relative_name == "@" else canonical(f"{relative_name}.{bare(zone)}")
@@ -62,16 +52,6 @@ def absolute(relative_name: str, zone: str) -> str:
 def relative(fqdn: str, zone: str) -> str:
     fqdn, zone = canonical(fqdn), canonical(zone)
     return "@" if fqdn == zone else fqdn[: -len(zone) - 1]
-
-
-def domain_problem(domain: Any) -> str | None:
-    if not isinstance(domain, str) or not domain.strip():
-        return "a domain name is required, e.g. example.com"
-    if not domain.isascii():
-        return f"{domain!r} is not ASCII: give the punycode (xn--) form"
-    if not is_hostname(domain):
-        return f"{domain!r} is not a valid domain name (letters, digits and hyphens, at least two labels)"
-    return None
 
 
 # --- TXT quoting -----------------------------------------------------------------------------
@@ -175,9 +155,13 @@ class ZoneExists(ProviderError):
 
 
 class PowerDnsClient:
-    """The PowerDNS HTTP API; endpoint and key are read from the settings on every request."""
+    """The PowerDNS HTTP API at the configured endpoint."""
 
-    def __init__(self, retry: RetryPolicy = DEFAULT_RETRY, timeout: float = 15.0):
+    def __init__(self, config: ProviderConfig, retry: RetryPolicy = DEFAULT_RETRY, timeout: float = 15.0):
+        if not config.POWERDNS_API_URL:
+            raise ProviderError(PROVIDER, "POWERDNS_API_URL is not configured")
+        self.base_url = f"{config.POWERDNS_API_URL.rstrip('/')}/api/v1/servers/localhost"
+        self._headers = {"X-API-Key": config.POWERDNS_API_KEY, "Accept": "application/json"}
         self.retry = retry
         self.timeout = timeout
 
@@ -229,12 +213,8 @@ class PowerDnsClient:
         return self.retry.run(lambda: self._once(method, path, **kwargs))
 
     def _once(self, method: str, path: str, **kwargs):
-        settings = runtime_settings()
-        if not settings.POWERDNS_API_URL:
-            raise ProviderError(PROVIDER, "POWERDNS_API_URL is not configured")
-        url = f"{settings.POWERDNS_API_URL.rstrip('/')}/api/v1/servers/localhost{path}"
-        headers = {"X-API-Key": settings.POWERDNS_API_KEY, "Accept": "application/json"}
-        response = http(PROVIDER, method, url, headers=headers, timeout=self.timeout, **kwargs)
+        response = http(PROVIDER, method, self.base_url + path, headers=self._headers, timeout=self.timeout,
+                        **kwargs)
         if response.ok:
             return response
         what = f"{method} {path}"
@@ -422,45 +402,6 @@ def _record_key(record: dict) -> tuple:
 
 # --- check ---------------------------------------------------------------------------------------
 
-def check_inputs(news: dict) -> tuple[dict, list[CheckFailure]]:
-    """Normalise the inputs (defaults, canonical case, sorted records) and name what is wrong.
-
-    Values not known yet (preview of a program whose server_ip comes from another resource)
-    pass through unchecked: the engine checks again once they are known.
-    """
-    inputs = {k: news[k] for k in INPUT_KEYS if news.get(k) is not None}
-    failures: list[CheckFailure] = []
-    settings = None
-
-    def default(name: str) -> str:
-        nonlocal settings
-        settings = settings or runtime_settings()
-        return getattr(settings, name)
-
-    def checked(prop: str, value: Any, normalise) -> None:
-        inputs[prop] = value
-        if _has_unknown(value):
-            return
-        try:
-            inputs[prop] = normalise(value)
-        except ValueError as exc:
-            failures.append(CheckFailure(prop, str(exc)))
-
-    checked("domain", inputs.get("domain"), _domain)
-    checked("server_ip", inputs.get("server_ip"), _ipv4)
-    checked("mail_host", inputs.get("mail_host") or default("MAIL_SERVER_HOST"), _mail_host)
-    checked("nameservers", inputs.get("nameservers") or [default("NS1"), default("NS2")], _nameservers)
-    checked("dkim_selector", inputs.get("dkim_selector") or DEFAULT_DKIM_SELECTOR, _selector)
-    selector = inputs["dkim_selector"] if not _has_unknown(inputs["dkim_selector"]) else DEFAULT_DKIM_SELECTOR
-    records = inputs.get("records") or []
-    if not _has_unknown(records):
-        normal, problems = _check_records(records, selector)
-        failures += [CheckFailure("records", p) for p in problems]
-        records = records if problems else normal
-    inputs["records"] = records
-    return inputs, failures
-
-
 def _domain(value: Any) -> str:
     problem = domain_problem(value)
     if problem:
@@ -488,7 +429,7 @@ def _nameservers(value: Any) -> list[str]:
 
 
 def _selector(value: Any) -> str:
-    if not isinstance(value, str) or not all(_LABEL.match(l) for l in value.lower().split(".")):
+    if not isinstance(value, str) or not all(label_ok(l) for l in value.lower().split(".")):
         raise ValueError(f"{value!r} is not a DNS label")
     return value.lower()
 
@@ -518,7 +459,7 @@ def _record(record: Any, selector: str) -> dict:
     ttl = DEFAULT_TTL if record.get("ttl") is None else record["ttl"]
     if rtype not in RECORD_TYPES:
         raise ValueError(f"type {record.get('type')!r} is not one of {', '.join(RECORD_TYPES)}")
-    if raw_name.endswith(".") or (name != "@" and not all(_RECORD_LABEL.match(l) for l in name.split("."))) \
+    if raw_name.endswith(".") or (name != "@" and not all(record_label_ok(l) for l in name.split("."))) \
             or "*" in name[1:]:
         raise ValueError(f"name {record.get('name')!r} is not a relative name ('@' for the apex)")
     if name.split(".")[0] == ACME_LABEL:
@@ -555,107 +496,122 @@ def _check_rrset_rules(records: list[dict], selector: str) -> list[str]:
     return problems
 
 
-def _has_unknown(value: Any) -> bool:
-    if value == UNKNOWN:
-        return True
-    if isinstance(value, dict):
-        return any(_has_unknown(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_unknown(v) for v in value)
-    return False
-
-
 # --- the adapter ---------------------------------------------------------------------------------
 
-class DnsZoneProvider(ResourceProvider):
-    """A hosted domain's zone. Holds nothing per call and no credentials (it is pickled)."""
+class DnsZoneProvider(ProviderAdapter):
+    """A hosted domain's zone: id = the canonical zone name. Adopted only when it carries our nameservers."""
 
-    retry: RetryPolicy = DEFAULT_RETRY
+    PROVIDER = PROVIDER
+    INPUTS = (
+        Input("domain", _domain, required=True, same=lambda old, new: bare(old or "") == bare(new or "")),
+        Input("server_ip", _ipv4, required=True),
+        Input("mail_host", _mail_host, default=lambda config: config.MAIL_SERVER_HOST),
+        Input("nameservers", _nameservers, default=lambda config: [config.NS1, config.NS2]),
+        Input("records", default=lambda _config: []),
+        Input("dkim_selector", _selector, default=DEFAULT_DKIM_SELECTOR),
+    )
+    REPLACES = ("domain",)
+    SECRETS = ("dkim_private_key",)
+    timeout = 15.0
 
-    def _client(self) -> PowerDnsClient:
-        return PowerDnsClient(retry=self.retry)
+    def client(self) -> PowerDnsClient:
+        return PowerDnsClient(current(), self.retry, self.timeout)
 
-    def check(self, _olds, news):
-        inputs, failures = check_inputs(news)
-        return CheckResult(inputs, failures)
+    def check_more(self, inputs):
+        # The records' rules depend on the selector (its name is the zone's own).
+        selector = inputs.get("dkim_selector")
+        records = inputs.get("records")
+        if is_unknown(records) or is_unknown(selector):
+            return []
+        normal, problems = _check_records(records, selector)
+        if not problems:
+            inputs["records"] = normal
+        return [CheckFailure("records", p) for p in problems]
 
-    def diff(self, _id, olds, news):
-        if _has_unknown(news.get("domain")):
-            return DiffResult(changes=True, replaces=["domain"], delete_before_replace=False)
-        if bare(olds.get("domain", "")) != bare(news["domain"]):
-            return DiffResult(changes=True, replaces=["domain"], delete_before_replace=False)
-        if any(_has_unknown(news.get(k)) for k in INPUT_KEYS):
-            return DiffResult(changes=True, replaces=[], delete_before_replace=False)
-        changed = [k for k in INPUT_KEYS if olds.get(k) != news.get(k)]
+    def more_changes(self, olds, news):
+        # The zone drifted (seen by refresh) when its rrsets are not what the inputs make.
         drifted = rrset_map(olds.get("rrsets")) != desired_rrsets(news, self._public_key(olds))
-        return DiffResult(changes=bool(changed) or drifted, replaces=[], delete_before_replace=False)
+        return (["rrsets"] if drifted else []), []
 
-    def create(self, props):
-        inputs = {k: props[k] for k in INPUT_KEYS}
+    def existing(self, client, props):
+        return client.find_zone(props["domain"])
+
+    def owns(self, found, props):
+        return _nameservers_of(found, props["domain"]) == {canonical(n) for n in props["nameservers"]}
+
+    def not_ours(self, found, props):
+        ours = {canonical(n) for n in props["nameservers"]}
+        theirs = _nameservers_of(found, props["domain"])
+        return NotOurs(PROVIDER, f"zone {canonical(props['domain'])} already exists with nameservers "
+                       f"{', '.join(sorted(theirs)) or 'none'}, not ours ({', '.join(sorted(ours))}); "
+                       "refusing to adopt it", code="zone_not_ours")
+
+    def adopt(self, client, found, props):
+        # A create that crashed before reaching the state, or a retry after a lost answer.
+        inputs = _inputs(props)
         private_pem, public = dkim_keypair()
-        zone = self._create_or_adopt(inputs, public)
-        return CreateResult(id_=canonical(inputs["domain"]), outs=self._outputs(inputs, private_pem, zone))
+        client.patch_rrsets(inputs["domain"], rrset_changes(live_rrsets(found), desired_rrsets(inputs, public)))
+        return canonical(inputs["domain"]), _outputs(inputs, private_pem, client.get_zone(inputs["domain"]))
 
-    def update(self, _id, olds, news):
-        inputs = {k: news[k] for k in INPUT_KEYS}
-        private_pem = olds.get("dkim_private_key") or dkim_keypair()[0]
-        desired = desired_rrsets(inputs, dkim_public_key(private_pem))
-        client = self._client()
-        current = rrset_map(olds["rrsets"]) if olds.get("rrsets") else live_rrsets(client.get_zone(inputs["domain"]))
+    def make(self, client, props):
+        inputs = _inputs(props)
+        private_pem, public = dkim_keypair()
         try:
-            client.patch_rrsets(inputs["domain"], rrset_changes(current, desired))
-            zone = client.get_zone(inputs["domain"])
-        except NotFound:
-            # Deleted behind our back since the last refresh: make it again.
-            zone = self._create_or_adopt(inputs, dkim_public_key(private_pem))
-        return UpdateResult(outs=self._outputs(inputs, private_pem, zone))
+            zone = client.create_zone(inputs["domain"], _rrset_changes_for(desired_rrsets(inputs, public)))
+        except ZoneExists:
+            # Made by someone between our lookup and our create: judged like any existing zone.
+            found = client.get_zone(inputs["domain"])
+            if not self.owns(found, props):
+                raise self.not_ours(found, props) from None
+            return self.adopt(client, found, props)
+        return canonical(inputs["domain"]), _outputs(inputs, private_pem, zone)
 
-    def read(self, id_, props):
+    def observe(self, client, id_, props):
         name = id_ or props.get("domain")
         if not name:
-            return ReadResult(id_="", outs={})
-        try:
-            zone = self._client().get_zone(name)
-        except NotFound:
-            return ReadResult(id_="", outs={})
-        return ReadResult(id_=canonical(zone["name"]), outs=observed(props, zone))
+            raise NotFound(PROVIDER, "no zone recorded")
+        zone = client.get_zone(name)
+        return canonical(zone["name"]), observed(props, zone)
 
-    def delete(self, id_, props):
+    def change(self, client, _id, olds, news):
+        inputs = _inputs(news)
+        private_pem = olds.get("dkim_private_key") or dkim_keypair()[0]
+        public = dkim_public_key(private_pem)
+        desired = desired_rrsets(inputs, public)
+        current_rrsets = rrset_map(olds["rrsets"]) if olds.get("rrsets") else \
+            live_rrsets(client.get_zone(inputs["domain"]))
         try:
-            self._client().delete_zone(id_ or props["domain"])
+            client.patch_rrsets(inputs["domain"], rrset_changes(current_rrsets, desired))
         except NotFound:
-            pass
+            # Deleted behind our back since the last refresh: make it again.
+            client.create_zone(inputs["domain"], _rrset_changes_for(desired))
+        return _outputs(inputs, private_pem, client.get_zone(inputs["domain"]))
 
-    # -- helpers ------------------------------------------------------------------------------
-    def _create_or_adopt(self, inputs: dict, public_key: str) -> dict:
-        client = self._client()
-        desired = desired_rrsets(inputs, public_key)
-        try:
-            return client.create_zone(inputs["domain"], [
-                replace(name, rtype, v["ttl"], [{"content": c, "disabled": False} for c in v["records"]])
-                for (name, rtype), v in sorted(desired.items())])
-        except ZoneExists:
-            pass
-        # A create that crashed before reaching the state, or a retry after a lost answer.
-        zone = client.get_zone(inputs["domain"])
-        ours = {canonical(n) for n in inputs["nameservers"]}
-        theirs = set(live_rrsets(zone).get((canonical(inputs["domain"]), "NS"), {}).get("records", []))
-        if {n.lower() for n in theirs} != ours:
-            raise ProviderError(PROVIDER, f"zone {canonical(inputs['domain'])} already exists with nameservers "
-                                f"{', '.join(sorted(theirs)) or 'none'}, not ours ({', '.join(sorted(ours))}); "
-                                "refusing to adopt it", code="zone_not_ours")
-        client.patch_rrsets(inputs["domain"], rrset_changes(live_rrsets(zone), desired))
-        return client.get_zone(inputs["domain"])
+    def remove(self, client, id_, props):
+        client.delete_zone(id_ or props["domain"])
 
     @staticmethod
     def _public_key(olds: dict) -> str:
         private_pem = olds.get("dkim_private_key")
         return dkim_public_key(private_pem) if private_pem else olds.get("dkim_public_key", "")
 
-    @staticmethod
-    def _outputs(inputs: dict, private_pem: str, zone: dict) -> dict:
-        return {**inputs, "dkim_public_key": dkim_public_key(private_pem), "dkim_private_key": private_pem,
-                "serial": int(zone.get("serial") or 0), "rrsets": rrset_list(live_rrsets(zone))}
+
+def _inputs(props: dict) -> dict:
+    return {k: props[k] for k in INPUT_KEYS}
+
+
+def _nameservers_of(zone: dict, domain: str) -> set[str]:
+    return {n.lower() for n in live_rrsets(zone).get((canonical(domain), "NS"), {}).get("records", [])}
+
+
+def _rrset_changes_for(desired: dict) -> list[dict]:
+    return [replace(name, rtype, v["ttl"], [{"content": c, "disabled": False} for c in v["records"]])
+            for (name, rtype), v in sorted(desired.items())]
+
+
+def _outputs(inputs: dict, private_pem: str, zone: dict) -> dict:
+    return {**inputs, "dkim_public_key": dkim_public_key(private_pem), "dkim_private_key": private_pem,
+            "serial": int(zone.get("serial") or 0), "rrsets": rrset_list(live_rrsets(zone))}
 
 
 class DnsZone(Resource):
@@ -674,10 +630,8 @@ class DnsZone(Resource):
 
     def __init__(self, name: str, domain, server_ip, mail_host=None, nameservers=None, records=None,
                  dkim_selector=None, opts: pulumi.ResourceOptions | None = None):
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=["dkim_private_key"]))
         super().__init__(DnsZoneProvider(), name, {
             "domain": domain, "server_ip": server_ip, "mail_host": mail_host, "nameservers": nameservers,
             "records": records, "dkim_selector": dkim_selector,
             "dkim_public_key": None, "dkim_private_key": None, "serial": None, "rrsets": None,
-        }, opts)
+        }, DnsZoneProvider.options(opts))

@@ -24,11 +24,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pulumi
-from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource,
-                            ResourceProvider, UpdateResult)
+from pulumi.dynamic import Resource
 
-from providers.base import (DEFAULT_RETRY, NotFound, ProviderError, RetryPolicy, http, is_hostname, is_unknown,
-                            runtime_settings, whole_number)
+from providers.core.config import ProviderConfig, current
+from providers.core.errors import NotFound, NotOurs, ProviderError
+from providers.core.http import http
+from providers.core.names import bare, domain_problem
+from providers.core.resource import Input, ProviderAdapter
+from providers.core.retry import DEFAULT_RETRY, RetryPolicy
+from providers.core.values import whole_number
 
 PROVIDER = "whm"
 log = logging.getLogger(__name__)
@@ -62,9 +66,9 @@ _TRANSIENT = re.compile(r"try again|temporarily|timed out|time out|is busy|in pr
 # --- the client ---------------------------------------------------------------------------
 
 class WhmClient:
-    """WHM API 1, one function per method; endpoint and token come from the worker's settings."""
+    """WHM API 1, one function per method, at the configured endpoint."""
 
-    def __init__(self, settings, retry: RetryPolicy = DEFAULT_RETRY, timeout: float = 30.0,
+    def __init__(self, settings: ProviderConfig, retry: RetryPolicy = DEFAULT_RETRY, timeout: float = 30.0,
                  create_timeout: float = 180.0):
         if not settings.CPANEL_WHM_URL:
             raise ProviderError(PROVIDER, "CPANEL_WHM_URL is not set")
@@ -214,19 +218,7 @@ def _form_value(value: Any) -> str:
     return str(value)
 
 
-# --- shared by both resources -------------------------------------------------------------
-
-class _WhmProvider(ResourceProvider):
-    """Holds the policy knobs (tests shorten them); the client is built per operation."""
-
-    def __init__(self, retry: RetryPolicy = DEFAULT_RETRY, timeout: float = 30.0, create_timeout: float = 180.0):
-        self.retry = retry
-        self.timeout = timeout
-        self.create_timeout = create_timeout
-
-    def client(self) -> WhmClient:
-        return WhmClient(runtime_settings(), self.retry, self.timeout, self.create_timeout)
-
+# --- names, passwords, sizes --------------------------------------------------------------
 
 def username_problem(username: str, max_length: int = MAX_USERNAME_LENGTH) -> str | None:
     """Why WHM would refuse this account name, or None."""
@@ -295,94 +287,130 @@ def _created_for(account: dict, props: dict) -> bool:
     return bool(wanted) and (account.get("email") or "").strip().lower() == wanted
 
 
-def _check_domain(inputs: dict, failures: list[CheckFailure]) -> None:
-    """Normalise inputs["domain"] in place (lower case, no trailing dot) and flag bad syntax."""
-    domain = inputs["domain"]
-    if isinstance(domain, str) and not is_unknown(domain):
-        domain = inputs["domain"] = domain.strip().lower().rstrip(".")
-    if not is_unknown(domain) and not is_hostname(domain):
-        failures.append(CheckFailure("domain", f"{domain!r} is not a valid domain name"))
+def _domain(value: Any) -> str:
+    problem = domain_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return bare(value)
+
+
+def _account_name(value: Any) -> str:
+    problem = username_problem(value)
+    if problem:
+        raise ValueError(f"{value!r}: {problem}")
+    return value
+
+
+def _username(value: Any) -> str | None:
+    return None if value == "" else _account_name(value)  # none given: derive one
+
+
+def _plan(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("the WHM package name must not be empty")
+    return value
+
+
+def _quota(value: Any) -> int:
+    number = whole_number(value)
+    if number is None or not 1 <= number <= MAX_QUOTA_MB:
+        raise ValueError(f"must be a whole number of MB from 1 to {MAX_QUOTA_MB}")
+    return number
+
+
+def _email(value: Any) -> str | None:
+    if value == "":
+        return None
+    if not isinstance(value, str) or "@" not in value:
+        raise ValueError(f"{value!r} is not an email address")
+    return value
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
 
 
 ACCOUNT_INPUTS = ("domain", "username", "plan", "quota_mb", "contact_email", "suspended",
                   "suspend_reason", "password_version")
 
 
-class WhmAccountProvider(_WhmProvider):
+class WhmAccountProvider(ProviderAdapter):
     """A cPanel account: id = username; deleting it removes the account upstream."""
 
-    def check(self, _olds, news):
-        failures: list[CheckFailure] = []
-        inputs = {key: news.get(key) for key in ACCOUNT_INPUTS}
+    PROVIDER = PROVIDER
+    INPUTS = (
+        Input("domain", _domain, required=True),
+        Input("username", _username),
+        Input("plan", _plan, required=True),
+        Input("quota_mb", _quota),
+        Input("contact_email", _email),
+        Input("suspended", _flag, default=False),
+        Input("suspend_reason", lambda reason: reason or None),
+        Input("password_version"),
+    )
+    REPLACES = ("domain", "username")
+    # No username input means "derive one": the derived name in olds is not a change.
+    GENERATED = ("username",)
+    # contact_email is applied at creation only (no function in our WHM contract changes it);
+    # a suspension's reason matters only while suspended (more_changes).
+    NOT_DIFFED = ("contact_email", "suspend_reason")
+    SECRETS = ("password",)
+    create_timeout = 180.0
 
-        _check_domain(inputs, failures)
+    def client(self) -> WhmClient:
+        return WhmClient(current(), self.retry, self.timeout, self.create_timeout)
 
-        username = inputs["username"]
-        if username in ("", None):
-            inputs["username"] = None
-        elif not is_unknown(username) and (problem := username_problem(username)):
-            failures.append(CheckFailure("username", f"{username!r}: {problem}"))
-
-        plan = inputs["plan"]
-        if not is_unknown(plan) and (not isinstance(plan, str) or not plan.strip()):
-            failures.append(CheckFailure("plan", "the WHM package name must not be empty"))
-
-        quota = inputs["quota_mb"]
-        if quota is not None and not is_unknown(quota):
-            number = whole_number(quota)
-            if number is None or not 1 <= number <= MAX_QUOTA_MB:
-                failures.append(CheckFailure("quota_mb", f"must be a whole number of MB from 1 to {MAX_QUOTA_MB}"))
-            else:
-                inputs["quota_mb"] = number
-
-        email = inputs["contact_email"]
-        if email in ("", None):
-            inputs["contact_email"] = None
-        elif not is_unknown(email) and (not isinstance(email, str) or "@" not in email):
-            failures.append(CheckFailure("contact_email", f"{email!r} is not an email address"))
-
-        suspended = inputs["suspended"]
-        if suspended is None:
-            inputs["suspended"] = False
-        elif not is_unknown(suspended) and not isinstance(suspended, bool):
-            failures.append(CheckFailure("suspended", "must be true or false"))
-        inputs["suspend_reason"] = inputs["suspend_reason"] or None
-        return CheckResult(inputs, failures)
-
-    def diff(self, _id, olds, news):
-        replaces = []
-        if olds.get("domain") != news.get("domain"):
-            replaces.append("domain")
-        # No username input means "derive one": the derived name in olds is not a change.
-        if news.get("username") and news.get("username") != olds.get("username"):
-            replaces.append("username")
-        changes = [k for k in ("plan", "quota_mb", "suspended", "password_version") if olds.get(k) != news.get(k)]
+    def more_changes(self, olds, news):
         if news.get("suspended") and olds.get("suspend_reason") != news.get("suspend_reason"):
-            changes.append("suspend_reason")
-        # contact_email is applied at creation only: no function in our WHM contract changes it.
-        return DiffResult(changes=bool(changes or replaces), replaces=replaces,
-                          # Same domain under a new name: WHM refuses a second account for it.
-                          delete_before_replace="username" in replaces and "domain" not in replaces)
+            return ["suspend_reason"], []
+        return [], []
 
-    def create(self, props):
-        client = self.client()
+    def delete_first(self, replaces):
+        # Same domain under a new name: WHM refuses a second account for it.
+        return "username" in replaces and "domain" not in replaces
+
+    def existing(self, client, props):
+        return client.find_account(domain=props["domain"])
+
+    def owns(self, found, props):
+        # Ours to adopt: createacct recorded this order's contact email on it (what a create
+        # that crashed after createacct leaves behind), under the wanted name if one was given.
+        wanted = props.get("username")
+        return (not wanted or found["user"] == wanted) and _created_for(found, props)
+
+    def not_ours(self, found, props):
+        domain, wanted = props["domain"], props.get("username")
+        if wanted and found["user"] != wanted:
+            return NotOurs(PROVIDER, f"the domain {domain} already belongs to the account {found['user']}, "
+                                     f"not {wanted}")
+        # Taking over an account someone else made would hand its site (and, through the
+        # password reset of an adoption, its login) to this order's customer.
+        return NotOurs(PROVIDER, f"the domain {domain} already has the account {found['user']}, "
+                                 "which mpanel did not create for this order; move or remove it first")
+
+    def adopt(self, client, found, props):
+        username = found["user"]
+        log.info("adopting the existing WHM account %s for %s", username, props["domain"])
+        # The password in state must open the account: we never knew the old one.
+        password = new_password()
+        client.passwd(username, password)
+        account = self._converge(client, username, props, client.account_summary(username), reset_limits=True)
+        return username, self._outputs(client, props, account, password)
+
+    def make(self, client, props):
         domain, wanted = props["domain"], props.get("username")
         password = new_password()
 
-        def attempt() -> tuple[str, bool]:
+        def attempt() -> tuple[dict | None, str]:
             # Looking up first on every attempt is what makes retrying a create safe: a
             # createacct that timed out but did its work is found here and adopted.
-            existing = client.find_account(domain=domain)
-            if existing is not None:
-                if wanted and existing["user"] != wanted:
-                    raise ProviderError(PROVIDER, f"the domain {domain} already belongs to the account "
-                                                  f"{existing['user']}, not {wanted}")
-                if not _created_for(existing, props):
-                    # Taking over an account someone else made would hand its site (and, through the
-                    # password reset below, its login) to this order's customer.
-                    raise ProviderError(PROVIDER, f"the domain {domain} already has the account {existing['user']}, "
-                                                  "which mpanel did not create for this order; move or remove it first")
-                return existing["user"], True
+            found = self.existing(client, props)
+            if found is not None:
+                if not self.owns(found, props):
+                    raise self.not_ours(found, props)
+                return found, found["user"]
             if wanted:
                 username = wanted
                 if client.find_account(user=wanted) is not None:
@@ -397,34 +425,26 @@ class WhmAccountProvider(_WhmProvider):
                     # Another create took the derived name between lookup and create: derive again.
                     exc.retryable = True
                 raise
-            return username, False
+            return None, username
 
-        username, adopted = self.retry.run(attempt)
+        found, username = self.retry.run(attempt)
+        if found is not None:
+            return self.adopt(client, found, props)
         account = client.account_summary(username)
-        if adopted:
-            log.info("adopting the existing WHM account %s for %s", username, domain)
-            # The password in state must open the account: we never knew the old one.
-            client.passwd(username, password)
-            account = self._converge(client, username, props, account, reset_limits=True)
-        elif props.get("suspended"):
+        if props.get("suspended"):
             account = self._converge(client, username, props, account)
-        return CreateResult(username, self._outputs(client, props, account, password))
+        return username, self._outputs(client, props, account, password)
 
-    def read(self, id_, props):
-        client = self.client()
-        try:
-            account = client.account_summary(id_)
-        except NotFound:
-            return ReadResult("", {})
+    def observe(self, client, id_, props):
+        account = client.account_summary(id_)
         outs = self._outputs(client, props, account, props.get("password"))
         wanted_quota = props.get("quota_mb")
         actual_quota = _megabytes(account.get("disklimit"))
         if wanted_quota is not None and actual_quota != wanted_quota:
             outs["quota_mb"] = actual_quota
-        return ReadResult(id_, outs)
+        return id_, outs
 
-    def update(self, id_, olds, news):
-        client = self.client()
+    def change(self, client, id_, olds, news):
         account = client.account_summary(id_)
         password = olds.get("password")
         if olds.get("password_version") != news.get("password_version") or not password:
@@ -433,10 +453,10 @@ class WhmAccountProvider(_WhmProvider):
         account = self._converge(client, id_, news, account,
                                  reset_limits=olds.get("quota_mb") != news.get("quota_mb"),
                                  reason_changed=olds.get("suspend_reason") != news.get("suspend_reason"))
-        return UpdateResult(self._outputs(client, news, account, password))
+        return self._outputs(client, news, account, password)
 
-    def delete(self, id_, _props):
-        self.client().removeacct(id_)
+    def remove(self, client, id_, _props):
+        client.removeacct(id_)
 
     # -- one path for adopt and update: make the account match the inputs ----------------------
 
@@ -498,8 +518,7 @@ class WhmAccount(Resource):
                  "password_version": password_version,
                  # Outputs only; declared so that they are attributes of the resource.
                  "password": None, "ip": None, "cpanel_url": None}
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["password"]))
-        super().__init__(WhmAccountProvider(), name, props, opts)
+        super().__init__(WhmAccountProvider(), name, props, WhmAccountProvider.options(opts))
 
 
 # --- WhmSsl -----------------------------------------------------------------------------------
@@ -508,55 +527,58 @@ SSL_INPUTS = ("domain", "username", "certificate_pem", "private_key_pem", "chain
 CERTIFICATE_PARTS = ("certificate_pem", "private_key_pem", "chain_pem")
 
 
-class WhmSslProvider(_WhmProvider):
+def _pem_text(marker: str):
+    def rule(value: Any) -> str:
+        if not isinstance(value, str) or marker not in value:
+            raise ValueError(f"must be PEM text containing '{marker}'")
+        return value
+    return rule
+
+
+def _chain(value: Any) -> str | None:
+    if not value:
+        return None
+    if not isinstance(value, str) or "BEGIN CERTIFICATE" not in value:
+        raise ValueError("must be PEM certificates, or empty")
+    return value
+
+
+def _same_pem(old: Any, new: Any) -> bool:
+    return _pem(old) == _pem(new)
+
+
+class WhmSslProvider(ProviderAdapter):
     """A certificate installed for a domain of an account, and its HTTPS redirect: id = domain."""
 
-    def check(self, _olds, news):
-        failures: list[CheckFailure] = []
-        inputs = {key: news.get(key) for key in SSL_INPUTS}
-        _check_domain(inputs, failures)
-        username = inputs["username"]
-        if not is_unknown(username) and (problem := username_problem(username)):
-            failures.append(CheckFailure("username", f"{username!r}: {problem}"))
-        for key, marker in (("certificate_pem", "BEGIN CERTIFICATE"), ("private_key_pem", "PRIVATE KEY")):
-            value = inputs[key]
-            if not is_unknown(value) and (not isinstance(value, str) or marker not in value):
-                failures.append(CheckFailure(key, f"must be PEM text containing '{marker}'"))
-        chain = inputs["chain_pem"]
-        if chain and not is_unknown(chain) and (not isinstance(chain, str) or "BEGIN CERTIFICATE" not in chain):
-            failures.append(CheckFailure("chain_pem", "must be PEM certificates, or empty"))
-        inputs["chain_pem"] = chain or None
-        if inputs["force_https"] is None:
-            inputs["force_https"] = True
-        elif not is_unknown(inputs["force_https"]) and not isinstance(inputs["force_https"], bool):
-            failures.append(CheckFailure("force_https", "must be true or false"))
-        return CheckResult(inputs, failures)
+    PROVIDER = PROVIDER
+    INPUTS = (
+        Input("domain", _domain, required=True),
+        Input("username", _account_name, required=True),
+        Input("certificate_pem", _pem_text("BEGIN CERTIFICATE"), required=True, same=_same_pem),
+        Input("private_key_pem", _pem_text("PRIVATE KEY"), required=True, same=_same_pem),
+        Input("chain_pem", _chain, same=_same_pem),
+        Input("force_https", _flag, default=True, same=lambda old, new: bool(old) == bool(new)),
+    )
+    REPLACES = ("domain", "username")
+    SECRETS = ("private_key_pem",)
 
-    def diff(self, _id, olds, news):
-        replaces = [k for k in ("domain", "username") if olds.get(k) != news.get(k)]
-        changes = [k for k in CERTIFICATE_PARTS if _pem(olds.get(k)) != _pem(news.get(k))]
-        if bool(olds.get("force_https")) != bool(news.get("force_https")):
-            changes.append("force_https")
-        return DiffResult(changes=bool(changes or replaces), replaces=replaces)
+    def client(self) -> WhmClient:
+        return WhmClient(current(), self.retry, self.timeout)
 
-    def create(self, props):
-        return CreateResult(props["domain"], self._install(self.client(), props, certificate=True))
+    def make(self, client, props):
+        return props["domain"], self._install(client, props, certificate=True)
 
-    def update(self, _id, olds, news):
+    def observe(self, client, id_, props):
+        return id_, self._outputs(props, client.fetchsslinfo(id_))
+
+    def change(self, client, _id, olds, news):
         certificate = any(_pem(olds.get(k)) != _pem(news.get(k)) for k in CERTIFICATE_PARTS)
-        return UpdateResult(self._install(self.client(), news, certificate=certificate))
+        return self._install(client, news, certificate=certificate)
 
-    def read(self, id_, props):
-        try:
-            info = self.client().fetchsslinfo(id_)
-        except NotFound:
-            return ReadResult("", {})
-        return ReadResult(id_, self._outputs(props, info))
-
-    def delete(self, id_, props):
+    def remove(self, client, id_, props):
         # The certificate goes with the account; what outlives us is the redirect.
         try:
-            self.client().toggle_ssl_redirect(props["username"], id_, False)
+            client.toggle_ssl_redirect(props["username"], id_, False)
         except NotFound:
             pass
         except ProviderError as exc:
@@ -597,6 +619,4 @@ class WhmSsl(Resource):
         props = {"domain": domain, "username": username, "certificate_pem": certificate_pem,
                  "private_key_pem": private_key_pem, "chain_pem": chain_pem, "force_https": force_https,
                  "cert_id": None, "not_after": None}
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key_pem"]))
-        super().__init__(WhmSslProvider(), name, props, opts)
+        super().__init__(WhmSslProvider(), name, props, WhmSslProvider.options(opts))

@@ -121,7 +121,7 @@ def check_whm(s: Settings):
 
 
 def check_namesilo(s: Settings):
-    from providers.base import http, redact
+    from providers.core.http import http, redact
 
     # Through the providers' HTTP boundary: its errors never carry the key-bearing URL.
     r = http("namesilo", "GET", f"{s.NAMESILO_API_URL}/listDomains", timeout=10,
@@ -154,7 +154,7 @@ def check_engine(s: Settings):
     """A real round trip: up, preview and destroy of a one-resource stack."""
     import pulumi
 
-    from providers.probe import ProbeFile
+    from app.cli.probe import ProbeFile
     from app.services.engine import engine_config
     from stacks import engine
 

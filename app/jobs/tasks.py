@@ -44,35 +44,20 @@ def check_drift(subscription_id: int) -> bool:
 @queue.task(name="process_stripe_event", queue="billing", retry=RetryStrategy(max_attempts=10, exponential_wait=2))
 def process_stripe_event(event_id: str) -> None:
     """Billing decisions are serialised (lock "billing", set where the job is deferred): each
-    is a short transaction, and one at a time makes "re-read from Stripe, then apply" race-free."""
+    is a short transaction, and one at a time makes "re-read from Stripe, then apply" race-free.
+    The converges and notices it decides are queued inside that transaction."""
     from app.services.lifecycle import process_event
 
-    carry_out(process_event(settings(), event_id))
+    process_event(settings(), event_id)
 
 
 @queue.periodic(cron="* * * * *")
 @queue.task(name="enforce_billing_deadlines", queue="billing")
 def enforce_billing_deadlines(timestamp: int) -> None:
     """Suspend past-due accounts whose grace period is over; terminate canceled ones past retention."""
-    from app import db
-    from app.services.lifecycle import Outcome, enforce_deadlines
+    from app.services.lifecycle import enforce_billing_deadlines as enforce
 
-    outcome = Outcome()
-    with db.transaction(settings().DATABASE_URL) as conn:
-        enforce_deadlines(conn, settings(), outcome)
-    carry_out(outcome)
-
-
-def carry_out(outcome) -> None:
-    """After a lifecycle transaction commits: converge what changed, queue the emails it decided."""
-    from app import db
-    from app.jobs.defer import request_converge_in, request_lifecycle_email_in
-
-    with db.transaction(settings().DATABASE_URL) as conn:
-        for sid in sorted(outcome.converge):
-            request_converge_in(conn, sid)
-        for sid, kind in outcome.emails:
-            request_lifecycle_email_in(conn, sid, kind)
+    enforce(settings())
 
 
 # --- mail ------------------------------------------------------------------------------------

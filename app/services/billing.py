@@ -13,6 +13,7 @@ import os
 import psycopg
 import stripe
 
+from app.db import plans
 from app.services.orders import OrderConflict, PlacedOrder
 from app.settings import Settings
 
@@ -60,7 +61,7 @@ def price_for(conn: psycopg.Connection, settings: Settings, plan: dict, cycle: s
             "recurring": {"interval": "year" if cycle == "yearly" else "month"},
             "metadata": {"plan_slug": plan["slug"], "billing_cycle": cycle},
         }, options={"idempotency_key": f"mpanel-price-{lookup_key}"}).id
-    conn.execute(f"UPDATE plans SET {column} = %s WHERE id = %s", (price_id, plan["id"]))
+    plans.set_stripe_price(conn, plan["id"], cycle, price_id)
     return price_id
 
 
@@ -74,13 +75,12 @@ def coupon_for(conn: psycopg.Connection, settings: Settings, promo: dict, curren
         params.update(amount_off=promo["amount_off_cents"], currency=currency)
     coupon_id = client(settings).v1.coupons.create(
         params=params, options={"idempotency_key": f"mpanel-coupon-{promo['code']}"}).id
-    conn.execute("UPDATE promo_codes SET stripe_coupon_id = %s WHERE id = %s", (coupon_id, promo["id"]))
+    plans.set_stripe_coupon(conn, promo["id"], coupon_id)
     return coupon_id
 
 
 def plan_for_price(conn: psycopg.Connection, price_id: str) -> dict | None:
-    return conn.execute("SELECT * FROM plans WHERE stripe_price_monthly = %s OR stripe_price_yearly = %s",
-                        (price_id, price_id)).fetchone()
+    return plans.by_stripe_price(conn, price_id)
 
 
 def create_checkout_session(conn: psycopg.Connection, settings: Settings, placed: PlacedOrder, email: str,

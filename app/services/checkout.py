@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from app import db
+from app.db import subscriptions
+from app.jobs.defer import request_converge_in
 from app.services.billing import close_checkout_session, create_checkout_session
 from app.services.orders import abandon_order, find_promo, place_order, returning_customer
 from app.settings import Settings
@@ -39,21 +41,17 @@ def start_checkout(settings: Settings, payload: Any) -> dict:
                   "domain": order.domain, "testMode": order.test_mode}
         if free:
             # The seed's $0 test checkout: no Stripe at all, paid by definition.
-            conn.execute("UPDATE subscriptions SET status = 'active', updated_at = now() WHERE id = %s",
-                         (placed.subscription_id,))
+            subscriptions.set_status(conn, placed.subscription_id, "active")
+            if settings.MARKETING_AUTO_PROVISION:
+                request_converge_in(conn, placed.subscription_id)
             result.update(status="active", checkoutUrl=None, checkoutSessionId=None)
         else:
             session = create_checkout_session(conn, settings, placed, order.email, order.billing_cycle)
-            conn.execute("UPDATE subscriptions SET stripe_checkout_session_id = %s, updated_at = now() "
-                         "WHERE id = %s", (session.id, placed.subscription_id))
+            subscriptions.set_checkout_session(conn, placed.subscription_id, session.id)
             result.update(status="pending_payment", checkoutUrl=session.url, checkoutSessionId=session.id)
         for unpaid in earlier:
             if unpaid["stripe_checkout_session_id"]:
                 close_checkout_session(settings, unpaid["stripe_checkout_session_id"])
-    if free and settings.MARKETING_AUTO_PROVISION:
-        from app.jobs.queue import request_converge
-
-        request_converge(placed.subscription_id)
     return result
 
 
@@ -61,25 +59,10 @@ def provisioning_status(settings: Settings, *, subscription_id: int | None = Non
                         session_id: str | None = None) -> dict | None:
     """What the marketing site (by id, with its API key) or the customer (by session id) sees."""
     with db.transaction(settings.DATABASE_URL) as conn:
-        sub = conn.execute(
-            """SELECT s.id, s.status, s.provisioning_status, s.provisioning_error, s.created_at, s.activated_at,
-                      d.name AS domain, d.mode AS domain_mode, d.status AS domain_status,
-                      w.status AS website_status, w.cpanel_url, w.ssl_expires_at
-                 FROM subscriptions s
-                 LEFT JOIN domains d ON d.subscription_id = s.id
-                 LEFT JOIN websites w ON w.subscription_id = s.id
-                WHERE (%(id)s::bigint IS NOT NULL AND s.id = %(id)s)
-                   OR (%(session)s::text IS NOT NULL AND s.stripe_checkout_session_id = %(session)s)
-                ORDER BY d.id DESC LIMIT 1""", {"id": subscription_id, "session": session_id}).fetchone()
+        sub = subscriptions.progress(conn, subscription_id=subscription_id, session_id=session_id)
         if sub is None:
             return None
-        steps = conn.execute(
-            """SELECT DISTINCT ON (e.resource_name) e.resource_name, e.resource_type, e.op, e.status, e.at,
-                      e.duration_ms
-                 FROM provisioning_events e
-                WHERE e.run_id = (SELECT max(id) FROM provisioning_runs WHERE subscription_id = %s)
-                  AND e.resource_name IS NOT NULL
-                ORDER BY e.resource_name, e.id DESC""", (sub["id"],)).fetchall()
+        steps = subscriptions.latest_run_steps(conn, sub["id"])
     return {
         "subscriptionId": sub["id"], "status": sub["status"], "provisioningStatus": sub["provisioning_status"],
         "error": sub["provisioning_error"], "domain": sub["domain"], "domainMode": sub["domain_mode"],

@@ -8,7 +8,6 @@ customer's status page and the ops CLI show progress live.
 from __future__ import annotations
 
 import os
-import re
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -22,23 +21,28 @@ from app.services.errors import PermanentConvergeError, TransientConvergeError
 from app.services.mailboxes import passwords_applied
 from app.services.specs import build_spec
 from app.settings import Settings
+from providers.core.errors import errors_in
 from stacks.events import StepRecorder
 from stacks.operations import StackOperations
 from stacks.recovery import process_gone
 from stacks.spec import HostingSpec, SpecError
 
-
-_TRANSIENT = re.compile(r"\[transient\]|connection refused|timed out|temporarily|stack is currently locked|"
-                        r"conflict: another update", re.IGNORECASE)
-_PROVIDER_ERROR = re.compile(r"(?:^|\s)((?:whm|namesilo|powerdns|acme|mailbox|site): [^\n]*?\[(?:transient|permanent)\])")
+# Failures of our own making that no retry mends: a spec the program cannot build.
+PERMANENT_ENGINE_FAILURES = (SpecError, TypeError, ValueError, KeyError, AttributeError)
 
 
 def failure_reason(exc: Exception, diagnostics: list[str]) -> tuple[str, bool]:
-    """The human reason for a failed run and whether it is worth retrying."""
-    text = "\n".join(diagnostics) + "\n" + str(exc)
-    found = _PROVIDER_ERROR.findall(text)
-    reason = found[0] if found else (diagnostics[0] if diagnostics else str(exc)).strip().splitlines()[0]
-    return reason[:1000], bool(_TRANSIENT.search(" ".join(found) if found else text))
+    """The human reason for a failed run and whether it is worth retrying, decided from data:
+    the first structured provider error the engine passed on (providers.core.errors), else
+    the engine's own exception type. A failure no provider explained (the engine could not
+    reach its backend, another run holds the stack) is retried rather than given up on."""
+    found = errors_in("\n".join(diagnostics) + "\n" + str(exc))
+    if found:
+        return found[0].reason[:1000], found[0].retryable
+    # The CLI's own failures read "code: N / stdout: ... / stderr: <what went wrong>".
+    text = diagnostics[0] if diagnostics else str(exc).rpartition("stderr:")[2]
+    first = [line.strip() for line in text.splitlines() if line.strip()] or [type(exc).__name__]
+    return first[0][:1000], not isinstance(exc, PERMANENT_ENGINE_FAILURES)
 
 
 @dataclass

@@ -23,7 +23,7 @@ def provider_config(settings: Settings) -> ProviderConfig:
         MAILCORE_MAIL_ROOT=settings.MAILCORE_MAIL_ROOT or str(local / "mailcore"),
         MPANEL_ENCRYPTION_KEY=settings.MPANEL_ENCRYPTION_KEY,
         SITES_SSH_KEY_PATH=settings.SITES_SSH_KEY_PATH, SSH_KNOWN_HOSTS=str(local / "ssh_known_hosts"),
-        NS1=settings.NS1, NS2=settings.NS2)
+        NS1=settings.NS1, NS2=settings.NS2, MAIL_SERVER_HOST=settings.MAIL_SERVER_HOST)
 
 
 def engine_config(settings: Settings) -> EngineConfig:

@@ -5,11 +5,10 @@ snapshot when order matters: it re-reads the subscription from Stripe and applie
 that (the latest truth). Applying the same truth twice changes nothing, which makes
 duplicates and shuffles harmless.
 
-Billing status -> our status:
-  active/trialing -> active        (a suspended account is reactivated)
-  past_due/unpaid -> past_due      (suspended once the grace period, SUSPEND_AFTER_DAYS, is over)
-  canceled/incomplete_expired -> canceled, then terminated (stack destroyed) after TERMINATE_AFTER_DAYS
-  cancel_at_period_end            -> remembered; nothing changes until Stripe ends the subscription
+What a status means and what a change implies are rules (app/services/lifecycle_rules.py);
+this module applies them to rows (app/db/subscriptions.py) and, in the same transaction,
+asks for the converges and notices they imply (app/jobs/defer.py), so no request can be
+lost between a commit and an enqueue.
 """
 from __future__ import annotations
 
@@ -21,120 +20,94 @@ from typing import Any
 import psycopg
 
 from app import db
+from app.db import payments, plans, stripe_events, subscriptions
+from app.jobs.defer import request_converge_in, request_event_processing_in, request_lifecycle_email_in
 from app.services import billing
+from app.services import lifecycle_rules as rules
+from app.services.lifecycle_rules import stripe_value as _get
 from app.services.orders import abandon_order
 from app.settings import Settings
 
 log = logging.getLogger("mpanel.lifecycle")
 
-PAID = ("paid", "no_payment_required")
+PAID = rules.PAID
 
 
 @dataclass
 class Outcome:
-    """What processing one event decided; actions run after the transaction commits."""
+    """What processing one event decided: the subscriptions to converge and the notices to send.
+    `request_in` asks for them inside the deciding transaction."""
 
     converge: set[int] = field(default_factory=set)
     emails: list[tuple[int, str]] = field(default_factory=list)
 
-
-def _get(obj: Any, *path: str, default=None):
-    for key in path:
-        if obj is None:
-            return default
-        obj = obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
-    return default if obj is None else obj
-
-
-def _subscription_by(conn: psycopg.Connection, *, our_id=None, stripe_id=None, session_id=None) -> dict | None:
-    for column, value in (("id", our_id), ("stripe_subscription_id", stripe_id),
-                          ("stripe_checkout_session_id", session_id)):
-        if value:
-            try:
-                row = conn.execute(f"SELECT * FROM subscriptions WHERE {column} = %s FOR UPDATE",
-                                   (int(value) if column == "id" else value,)).fetchone()
-            except ValueError:
-                continue
-            if row:
-                return row
-    return None
-
-
-def _ts(value) -> dt.datetime | None:
-    return dt.datetime.fromtimestamp(int(value), dt.timezone.utc) if value else None
+    def request_in(self, conn: psycopg.Connection) -> None:
+        for sid in sorted(self.converge):
+            request_converge_in(conn, sid)
+        for sid, kind in self.emails:
+            request_lifecycle_email_in(conn, sid, kind)
 
 
 def apply_stripe_subscription(conn: psycopg.Connection, settings: Settings, sub: dict, remote: Any,
                               outcome: Outcome) -> None:
     """Make our subscription row agree with Stripe's subscription object."""
-    status = _get(remote, "status")
-    items = _get(remote, "items", "data") or []
-    price_id = _get(items[0], "price", "id") if items else None
-    # Since API 2025-03-31 the billing period lives on the subscription item.
-    period_end = _get(remote, "current_period_end") or (_get(items[0], "current_period_end") if items else None)
+    stripe_sub = rules.read_stripe_subscription(remote)
     was = sub["status"]
     if was == "abandoned":
-        # Its checkout was closed unpaid, so Stripe cannot bill it; if it ever says otherwise
-        # a person must look (refund, or restore the order), never a silent rebuild.
-        if status in ("active", "trialing", "past_due"):
+        if rules.billed_after_abandoning(was, stripe_sub.status):
             log.error("subscription %s was abandoned but Stripe says %s: refund or restore it by hand",
-                      sub["id"], status)
-            conn.execute("UPDATE subscriptions SET provisioning_error = %s, updated_at = now() WHERE id = %s",
-                         (f"abandoned order billed by Stripe ({status}): refund or restore by hand", sub["id"]))
+                      sub["id"], stripe_sub.status)
+            subscriptions.update(conn, sub["id"],
+                                 {"provisioning_error": rules.abandoned_but_billed_error(stripe_sub.status)})
         return
-    new = was
-    if status in ("active", "trialing"):
-        new = "active" if was in ("pending_payment", "active", "past_due", "suspended") else was
-    elif status in ("past_due", "unpaid"):
-        new = "past_due" if was in ("active", "past_due", "pending_payment") else was
-    elif status in ("canceled", "incomplete_expired"):
-        new = "canceled" if was not in ("terminated",) else was
-
-    updates: dict[str, Any] = {
-        "stripe_subscription_id": _get(remote, "id"), "stripe_customer_id": _get(remote, "customer"),
-        "cancel_at_period_end": bool(_get(remote, "cancel_at_period_end", default=False)),
-        "current_period_end": _ts(period_end),
+    new = rules.next_status(was, stripe_sub.status)
+    changes: dict[str, Any] = {
+        "stripe_subscription_id": stripe_sub.id, "stripe_customer_id": stripe_sub.customer,
+        "cancel_at_period_end": stripe_sub.cancel_at_period_end, "current_period_end": stripe_sub.current_period_end,
     }
-    if new != was:
-        updates["status"] = new
-        log.info("subscription %s: %s -> %s (Stripe says %s)", sub["id"], was, new, status)
-    if new == "past_due" and was != "past_due":
-        updates["past_due_since"] = dt.datetime.now(dt.timezone.utc)
-    if new == "active":
-        updates["past_due_since"] = None
-    if new == "canceled" and was != "canceled":
-        updates["terminate_after"] = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=settings.TERMINATE_AFTER_DAYS)
-    if price_id:
-        plan = billing.plan_for_price(conn, price_id)
+    plan_changed = False
+    if stripe_sub.price_id:
+        plan = plans.by_stripe_price(conn, stripe_sub.price_id)
         if plan:
-            cycle = "yearly" if plan["stripe_price_yearly"] == price_id else "monthly"
+            cycle = rules.billing_cycle_of(plan, stripe_sub.price_id)
             if (plan["id"], cycle) != (sub["plan_id"], sub["billing_cycle"]):
-                updates.update(plan_id=plan["id"], billing_cycle=cycle)
+                plan_changed = True
+                changes.update(plan_id=plan["id"], billing_cycle=cycle)
                 log.info("subscription %s: plan changed to %s (%s)", sub["id"], plan["slug"], cycle)
-    sets = ", ".join(f"{k} = %({k})s" for k in updates)
-    conn.execute(f"UPDATE subscriptions SET {sets}, updated_at = now() WHERE id = %(sid)s", {**updates, "sid": sub["id"]})
+    then = rules.transition(was, new, plan_changed=plan_changed, now=dt.datetime.now(dt.timezone.utc),
+                            terminate_after_days=settings.TERMINATE_AFTER_DAYS)
+    if new != was:
+        log.info("subscription %s: %s -> %s (Stripe says %s)", sub["id"], was, new, stripe_sub.status)
+    subscriptions.update(conn, sub["id"], {**changes, **then.updates})
 
-    if new == "active" and was == "suspended":
-        outcome.emails.append((sub["id"], "reactivated"))
-    if new != was or "plan_id" in updates:
+    outcome.emails.extend((sub["id"], kind) for kind in then.emails)
+    if then.converge:
         outcome.converge.add(sub["id"])
     enforce_deadlines(conn, settings, outcome, only=sub["id"])
 
 
 def enforce_deadlines(conn: psycopg.Connection, settings: Settings, outcome: Outcome, only: int | None = None) -> None:
-    """Past-due beyond the grace period -> suspended; canceled past retention -> terminated."""
-    scope = "AND id = %(only)s" if only else ""
-    grace = dt.timedelta(days=settings.SUSPEND_AFTER_DAYS)
-    for row in conn.execute(f"""UPDATE subscriptions SET status = 'suspended', updated_at = now()
-                                WHERE status = 'past_due' AND past_due_since <= now() - %(grace)s {scope}
-                                RETURNING id""", {"grace": grace, "only": only}).fetchall():
+    """Past-due beyond the grace period -> suspended; canceled past retention -> terminated.
+    Decides only (into `outcome`); whoever owns the transaction requests what it implies."""
+    waiting = subscriptions.waiting_on_deadlines(conn, [d.waiting for d in rules.DEADLINES], only)
+    for row in waiting:
+        deadline = rules.deadline_passed(row, row["now"], settings.SUSPEND_AFTER_DAYS)
+        if deadline is None:
+            continue
+        subscriptions.set_status(conn, row["id"], deadline.becomes)
+        log.info("subscription %s: %s -> %s (deadline passed)", row["id"], row["status"], deadline.becomes)
         outcome.converge.add(row["id"])
-        outcome.emails.append((row["id"], "suspended"))
-    for row in conn.execute(f"""UPDATE subscriptions SET status = 'terminated', updated_at = now()
-                                WHERE status = 'canceled' AND terminate_after <= now() {scope}
-                                RETURNING id""", {"only": only}).fetchall():
-        outcome.converge.add(row["id"])
-        outcome.emails.append((row["id"], "canceled"))
+        outcome.emails.append((row["id"], deadline.email))
+
+
+def enforce_billing_deadlines(settings: Settings) -> Outcome:
+    """The periodic sweep: apply every deadline that has passed and, in the same transaction,
+    request the converges and notices it implies."""
+    outcome = Outcome()
+    with db.transaction(settings.DATABASE_URL) as conn:
+        enforce_deadlines(conn, settings, outcome)
+        outcome.request_in(conn)
+    return outcome
 
 
 # --- handlers: one per event family ---------------------------------------------------------
@@ -142,29 +115,27 @@ def enforce_deadlines(conn: psycopg.Connection, settings: Settings, outcome: Out
 def on_checkout_paid(conn, settings, obj, outcome: Outcome) -> None:
     # Money decisions never rest on the event's snapshot: Stripe says what the session is now.
     obj = billing.retrieve_session(settings, _get(obj, "id"))
-    if _get(obj, "payment_status") not in PAID:
+    if not rules.checkout_paid(_get(obj, "payment_status")):
         return  # e.g. a delayed payment method: wait for async_payment_succeeded
-    sub = _subscription_by(conn, our_id=_get(obj, "client_reference_id") or _get(obj, "metadata", "subscription_id"),
-                           session_id=_get(obj, "id"))
+    sub = subscriptions.lock(conn, our_id=_get(obj, "client_reference_id") or _get(obj, "metadata", "subscription_id"),
+                             session_id=_get(obj, "id"))
     if sub is None:
         log.warning("checkout session %s matches no subscription", _get(obj, "id"))
         return
-    conn.execute("UPDATE subscriptions SET stripe_checkout_session_id = coalesce(stripe_checkout_session_id, %s), "
-                 "stripe_customer_id = coalesce(%s, stripe_customer_id) WHERE id = %s",
-                 (_get(obj, "id"), _get(obj, "customer"), sub["id"]))
+    subscriptions.remember_checkout(conn, sub["id"], _get(obj, "id"), _get(obj, "customer"))
     stripe_sub_id = _get(obj, "subscription")
     stripe_sub_id = stripe_sub_id if isinstance(stripe_sub_id, str) else _get(stripe_sub_id, "id")
     if stripe_sub_id:
         apply_stripe_subscription(conn, settings, sub, billing.retrieve_subscription(settings, stripe_sub_id), outcome)
     elif sub["status"] == "pending_payment":
-        conn.execute("UPDATE subscriptions SET status = 'active', updated_at = now() WHERE id = %s", (sub["id"],))
+        subscriptions.set_status(conn, sub["id"], "active")
         outcome.converge.add(sub["id"])
     if not settings.MARKETING_AUTO_PROVISION:
         outcome.converge.discard(sub["id"])
 
 
 def on_subscription_changed(conn, settings, obj, outcome: Outcome) -> None:
-    sub = _subscription_by(conn, stripe_id=_get(obj, "id"), our_id=_get(obj, "metadata", "subscription_id"))
+    sub = subscriptions.lock(conn, stripe_id=_get(obj, "id"), our_id=_get(obj, "metadata", "subscription_id"))
     if sub is None:
         log.warning("Stripe subscription %s matches none of ours", _get(obj, "id"))
         return
@@ -175,8 +146,8 @@ def on_invoice(conn, settings, obj, outcome: Outcome) -> None:
     stripe_sub_id = (_get(obj, "parent", "subscription_details", "subscription") or _get(obj, "subscription"))
     if not stripe_sub_id:
         return
-    sub = _subscription_by(conn, stripe_id=stripe_sub_id,
-                           our_id=_get(obj, "parent", "subscription_details", "metadata", "subscription_id"))
+    sub = subscriptions.lock(conn, stripe_id=stripe_sub_id,
+                             our_id=_get(obj, "parent", "subscription_details", "metadata", "subscription_id"))
     if sub is None:
         return
     # Payments are recorded from payment_intent.* events (one row per intent); an invoice
@@ -185,26 +156,13 @@ def on_invoice(conn, settings, obj, outcome: Outcome) -> None:
 
 
 def on_payment_intent(conn, settings, obj, outcome: Outcome) -> None:
-    succeeded = _get(obj, "status") == "succeeded"
     error = _get(obj, "last_payment_error") or {}
-    sub_id = None
-    invoice_id = _get(obj, "invoice")
-    row = conn.execute("SELECT id FROM subscriptions WHERE stripe_customer_id = %s ORDER BY id DESC LIMIT 1",
-                       (_get(obj, "customer"),)).fetchone() if _get(obj, "customer") else None
-    if row:
-        sub_id = row["id"]
-    _record_payment(conn, sub_id, _get(obj, "id"), invoice_id, _get(obj, "amount", default=0),
-                    _get(obj, "currency", default="usd"), "succeeded" if succeeded else "failed",
-                    _get(error, "decline_code") or _get(error, "code"))
-
-
-def _record_payment(conn, sub_id, intent_id, invoice_id, amount, currency, status, failure_code) -> None:
-    conn.execute("""INSERT INTO payments (subscription_id, stripe_payment_intent_id, stripe_invoice_id, amount_cents,
-                                         currency, status, failure_code)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s)
-                    ON CONFLICT (stripe_payment_intent_id) DO UPDATE SET status = excluded.status,
-                         failure_code = excluded.failure_code""",
-                 (sub_id, intent_id, invoice_id, amount, currency, status, failure_code))
+    customer = _get(obj, "customer")
+    payments.record(conn, subscription_id=subscriptions.latest_of_stripe_customer(conn, customer) if customer else None,
+                    intent_id=_get(obj, "id"), invoice_id=_get(obj, "invoice"),
+                    amount_cents=_get(obj, "amount", default=0), currency=_get(obj, "currency", default="usd"),
+                    status="succeeded" if _get(obj, "status") == "succeeded" else "failed",
+                    failure_code=_get(error, "decline_code") or _get(error, "code"))
 
 
 def abandon_expired_checkout(conn: psycopg.Connection, settings: Settings, session_id: str) -> bool:
@@ -216,7 +174,7 @@ def abandon_expired_checkout(conn: psycopg.Connection, settings: Settings, sessi
 
 
 def _abandon_order_of(conn: psycopg.Connection, session_id: str, why: str) -> bool:
-    sub = _subscription_by(conn, session_id=session_id)
+    sub = subscriptions.lock(conn, session_id=session_id)
     if sub is None or not abandon_order(conn, sub["id"]):
         return False
     log.info("subscription %s: checkout %s %s; order abandoned", sub["id"], session_id, why)
@@ -232,9 +190,8 @@ def on_checkout_payment_failed(conn, settings, obj, outcome: Outcome) -> None:
     """A delayed payment method (bank debit) failed: nothing is built, the order is abandoned so
     the customer can check out again and the domain is free."""
     obj = billing.retrieve_session(settings, _get(obj, "id"))
-    if _get(obj, "status") != "complete" or _get(obj, "payment_status") in PAID:
-        return  # an open session can still be paid; a paid one is not ours to abandon
-    _abandon_order_of(conn, _get(obj, "id"), "had its delayed payment fail")
+    if rules.checkout_lost_its_payment(_get(obj, "status"), _get(obj, "payment_status")):
+        _abandon_order_of(conn, _get(obj, "id"), "had its delayed payment fail")
 
 
 HANDLERS = {
@@ -254,29 +211,28 @@ HANDLERS = {
 
 
 def process_event(settings: Settings, event_id: str) -> Outcome:
-    """Apply one recorded Stripe event (once: processed_at is set in the same transaction)."""
+    """Apply one recorded Stripe event (once: processed_at is set in the same transaction), and
+    request the converges and notices it decided in that transaction too."""
     outcome = Outcome()
     with db.transaction(settings.DATABASE_URL) as conn:
-        row = conn.execute("SELECT type, payload FROM stripe_events WHERE id = %s AND processed_at IS NULL "
-                           "FOR UPDATE", (event_id,)).fetchone()
+        row = stripe_events.lock_unprocessed(conn, event_id)
         if row is None:
             return outcome
         handler = HANDLERS.get(row["type"])
         if handler:
             handler(conn, settings, row["payload"]["data"]["object"], outcome)
-        conn.execute("UPDATE stripe_events SET processed_at = now() WHERE id = %s", (event_id,))
+        stripe_events.mark_processed(conn, event_id)
+        outcome.request_in(conn)
     return outcome
 
 
 def record_event(settings: Settings, event: dict) -> tuple[bool, bool]:
-    """Keep the event (unique id). Returns (new, needs_processing): a repeat delivery of an
-    event whose enqueue failed still needs processing, so Stripe's retry gets it done."""
-    from psycopg.types.json import Jsonb
-
+    """Keep the event (unique id) and, while it is unprocessed, request its processing in the
+    same transaction. Returns (new, needs_processing): a repeat delivery of an event not yet
+    processed asks again (harmless: one waiting job per event), so Stripe's retry gets it done."""
     with db.transaction(settings.DATABASE_URL) as conn:
-        row = conn.execute(
-            """INSERT INTO stripe_events (id, type, created, payload) VALUES (%s, %s, to_timestamp(%s), %s)
-               ON CONFLICT (id) DO UPDATE SET received_at = stripe_events.received_at
-               RETURNING processed_at, (xmax = 0) AS inserted""",
-            (event["id"], event["type"], event.get("created") or 0, Jsonb(event))).fetchone()
-    return row["inserted"], row["processed_at"] is None
+        row = stripe_events.record(conn, event)
+        needs_processing = row["processed_at"] is None
+        if needs_processing:
+            request_event_processing_in(conn, event["id"])
+    return row["inserted"], needs_processing

@@ -11,6 +11,8 @@ import re
 import psycopg
 
 from app import db
+from app.db import mailboxes
+from app.jobs.defer import request_converge_in
 from app.services.crypto import encrypt
 from app.settings import Settings
 from providers.mailbox import PASSWORD_LENGTH, address_problem
@@ -31,56 +33,58 @@ class MailboxRefused(Exception):
 
 
 def _site(conn: psycopg.Connection, user_id: int, subscription_id: int) -> dict:
-    site = conn.execute(
-        """SELECT s.id, d.name AS domain, p.mailbox_count, p.mailbox_quota_mb
-             FROM subscriptions s JOIN customers c ON c.id = s.customer_id JOIN plans p ON p.id = s.plan_id
-             JOIN domains d ON d.subscription_id = s.id AND d.status <> 'released'
-             JOIN websites w ON w.subscription_id = s.id AND w.status = 'active'
-            WHERE s.id = %s AND c.user_id = %s AND s.status = 'active'
-            FOR UPDATE OF s""", (subscription_id, user_id)).fetchone()
+    site = mailboxes.lock_active_site(conn, user_id, subscription_id)
     if site is None:
         raise MailboxRefused("site", "no active site of yours with that number")
     return site
 
 
-def add_mailbox(settings: Settings, user_id: int, subscription_id: int, local_part: str, password: str) -> str:
-    """Record a new mailbox on one of the customer's active sites; returns its address.
-    The caller asks for a converge once this has committed."""
+def checked_local_part(local_part: str | None) -> str:
+    """The name before the @ as it will be stored (trimmed, lower case), or MailboxRefused."""
     local_part = (local_part or "").strip().lower()
     if not LOCAL_PART.match(local_part):
         raise MailboxRefused("local_part", "use letters, digits, dots, dashes or underscores (up to 64), "
                                            "starting and ending with a letter or digit")
     if local_part in RESERVED:
         raise MailboxRefused("local_part", f"{local_part}@ is reserved")
+    return local_part
+
+
+def check_password(password: str | None) -> None:
     longest = PASSWORD_LENGTH[1]  # and at least 12, more than mail-core's minimum
     if not 12 <= len(password or "") <= longest or any(ord(c) < 32 or ord(c) == 127 for c in password):
         raise MailboxRefused("password", f"choose a password of 12 to {longest} characters")
+
+
+def add_mailbox(settings: Settings, user_id: int, subscription_id: int, local_part: str, password: str) -> str:
+    """Record a new mailbox on one of the customer's active sites and request the converge that
+    creates it, in one transaction; returns its address."""
+    local_part = checked_local_part(local_part)
+    check_password(password)
     with db.transaction(settings.DATABASE_URL) as conn:
         site = _site(conn, user_id, subscription_id)
         if address_problem(f"{local_part}@{site['domain']}"):  # what the provider would refuse at converge
             raise MailboxRefused("local_part", "use letters, digits, single dots, dashes or underscores")
-        used = 1 + conn.execute("SELECT count(*) AS n FROM mailboxes WHERE subscription_id = %s",
-                                (subscription_id,)).fetchone()["n"]
+        used = 1 + mailboxes.count(conn, subscription_id)
         if used >= site["mailbox_count"]:
             raise MailboxRefused("local_part", f"your plan includes {site['mailbox_count']} mailboxes, "
                                                f"all in use: remove one or upgrade")
         try:
-            with conn.transaction():
-                conn.execute("INSERT INTO mailboxes (subscription_id, local_part, quota_mb, password_encrypted) "
-                             "VALUES (%s, %s, %s, %s)",
-                             (subscription_id, local_part, site["mailbox_quota_mb"], encrypt(settings, password)))
+            mailboxes.insert(conn, subscription_id, local_part, site["mailbox_quota_mb"], encrypt(settings, password))
         except psycopg.errors.UniqueViolation as exc:
             raise MailboxRefused("local_part", f"{local_part}@{site['domain']} already exists") from exc
+        request_converge_in(conn, subscription_id)
     return f"{local_part}@{site['domain']}"
 
 
 def remove_mailbox(settings: Settings, user_id: int, subscription_id: int, local_part: str) -> str:
-    """Forget a mailbox the customer added (its mail goes with it on the next converge)."""
+    """Forget a mailbox the customer added and request the converge that deletes it (with its
+    mail), in one transaction."""
     with db.transaction(settings.DATABASE_URL) as conn:
         site = _site(conn, user_id, subscription_id)
-        if conn.execute("DELETE FROM mailboxes WHERE subscription_id = %s AND local_part = %s RETURNING id",
-                        (subscription_id, local_part)).fetchone() is None:
+        if not mailboxes.delete(conn, subscription_id, local_part):
             raise MailboxRefused("local_part", "no such mailbox (admin@ stays with every plan)")
+        request_converge_in(conn, subscription_id)
     return f"{local_part}@{site['domain']}"
 
 
@@ -89,5 +93,4 @@ def passwords_applied(conn: psycopg.Connection, applied: list[tuple[int, bytes]]
     each (row id, ciphertext) the converge used, so a mailbox removed and added again with
     another password meanwhile keeps its new one until the next converge."""
     for row_id, token in applied:
-        conn.execute("UPDATE mailboxes SET password_encrypted = NULL WHERE id = %s AND password_encrypted = %s",
-                     (row_id, token))
+        mailboxes.forget_password(conn, row_id, token)

@@ -9,12 +9,11 @@ import re
 from typing import Any
 
 from app.services.orders import Order
+from providers.core.names import is_hostname
 
 DOMAIN_MODES = ("new_registration", "transfer", "external")
 BILLING_CYCLES = ("monthly", "yearly")
 
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_TLD = re.compile(r"^[a-z]{2,24}$|^xn--[a-z0-9-]{1,59}$")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 # People's names: letters in any script, spaces, and the punctuation names really use.
 _NAME = re.compile(r"^[^\W\d_]+(?:[ '\u2019.\-][^\W\d_]+)*\.?$")
@@ -34,9 +33,8 @@ class ValidationError(Exception):
 
 
 def valid_domain(name: str) -> bool:
-    labels = name.split(".")
-    return (len(name) <= 253 and len(labels) >= 2 and all(_LABEL.match(label) for label in labels)
-            and bool(_TLD.match(labels[-1])))
+    """The one domain-name rule (providers.core.names), which every provider checks too."""
+    return is_hostname(name)
 
 
 def _text(data: dict, key: str, path: str, *, required: bool = True, max_len: int = 200) -> str | None:

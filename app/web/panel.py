@@ -91,7 +91,6 @@ def add_mailbox(subscription_id: int):
                                         request.form.get("local_part", ""), request.form.get("password", ""))
     except mailboxes.MailboxRefused as exc:
         return _dashboard_page(error=exc, error_site=subscription_id), 404 if exc.field == "site" else 422
-    _converge(subscription_id)
     session["notice"] = f"{address} is being created: it works in a few seconds, with the password you chose."
     return redirect(url_for("panel.home"))
 
@@ -105,15 +104,8 @@ def remove_mailbox(subscription_id: int, local_part: str):
                                            local_part)
     except mailboxes.MailboxRefused as exc:
         abort(404, description=exc.message)
-    _converge(subscription_id)
     session["notice"] = f"{address} is being removed, with the mail in it."
     return redirect(url_for("panel.home"))
-
-
-def _converge(subscription_id: int) -> None:
-    from app.jobs.queue import request_converge
-
-    request_converge(subscription_id)
 
 
 @bp.post("/sites/<int:subscription_id>/cpanel-password")
@@ -123,7 +115,6 @@ def reset_cpanel_password(subscription_id: int):
     _check_csrf()
     if not request_cpanel_password_reset(current_app.config["MPANEL"], session["user_id"], subscription_id):
         abort(404, description="no active site of yours with that number")
-    _converge(subscription_id)
     session["notice"] = "A new cPanel password is being set: it will be in your inbox in a minute."
     return redirect(url_for("panel.home"))
 

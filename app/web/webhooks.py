@@ -1,4 +1,4 @@
-"""POST /api/webhooks/stripe: verify, record once, enqueue, answer in milliseconds."""
+"""POST /api/webhooks/stripe: verify, record once (processing requested with it), answer in milliseconds."""
 from __future__ import annotations
 
 import json
@@ -35,9 +35,5 @@ def stripe_webhook():
         raise ApiError(400, "invalid_json", "the body is not a Stripe event", "body") from None
     if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
         raise ApiError(400, "invalid_event", "the body is not a Stripe event", "body")
-    new, needs_processing = record_event(settings, event)
-    if needs_processing:
-        from app.jobs.queue import request_event_processing
-
-        request_event_processing(event["id"])
+    new, _ = record_event(settings, event)  # its processing is requested in the same transaction
     return jsonify(received=True, duplicate=not new)

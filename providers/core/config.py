@@ -40,6 +40,7 @@ class ProviderConfig:
     SSH_KNOWN_HOSTS: str = ""
     NS1: str = ""
     NS2: str = ""
+    MAIL_SERVER_HOST: str = ""
 
     @classmethod
     def from_mapping(cls, values: dict) -> "ProviderConfig":

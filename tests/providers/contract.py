@@ -4,6 +4,10 @@ A provider's test module subclasses `ProviderContract` and fills in the hooks; t
 tests here then hold it to the same rules as every other provider (create adopts,
 delete is idempotent, read sees drift, errors are classified). Provider methods are
 called directly, as the engine would call them, against live servers.
+
+No case may pass vacuously: an injected fault must be shown to have fired
+(`fault_fired`), the list of invalid inputs must not be empty, and outputs are
+compared with the values expected from the inputs (`expected_outputs`).
 """
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ import secrets
 
 import pytest
 
-from providers.base import ProviderError, RetryPolicy
+from providers.core.errors import ProviderError
+from providers.core.resource import ProviderAdapter
+from providers.core.retry import RetryPolicy
 
 FAST_RETRY = RetryPolicy(deadline=5.0, first_delay=0.05, max_delay=0.2)
 
@@ -48,7 +54,15 @@ class ProviderContract:
         """Create the object upstream the way a create that crashed before being recorded would."""
         raise NotImplementedError
 
+    def expected_outputs(self, inputs: dict) -> dict:
+        """Output values create and read must report for these (checked) inputs."""
+        raise NotImplementedError
+
     def inject_fault(self, transient: bool) -> None:
+        raise NotImplementedError
+
+    def fault_fired(self) -> bool:
+        """Evidence (a request log, a hit counter) that the injected transient fault was met."""
         raise NotImplementedError
 
     def clear_faults(self) -> None:
@@ -78,11 +92,19 @@ class ProviderContract:
             pass
 
     # --- the contract ----------------------------------------------------------------------
+    def test_the_provider_has_the_one_shape(self, provider):
+        assert isinstance(provider, ProviderAdapter)
+        assert provider.PROVIDER and provider.INPUTS
+        declared = {i.name for i in provider.INPUTS}
+        assert set(provider.REPLACES) | set(provider.NOT_DIFFED) | set(provider.GENERATED) <= declared
+
     def test_check_accepts_valid_inputs(self, provider, inputs):
         assert provider.check({}, inputs).failures == []
 
     def test_check_names_the_property_at_fault(self, provider, inputs):
-        for bad, prop in self.invalid_inputs(inputs):
+        cases = self.invalid_inputs(inputs)
+        assert cases, "a provider must name at least one invalid input"
+        for bad, prop in cases:
             failures = provider.check({}, bad).failures
             assert [f.property for f in failures] and prop in [f.property for f in failures], (bad, failures)
             assert all(f.reason for f in failures)
@@ -90,8 +112,12 @@ class ProviderContract:
     def test_create_makes_a_real_object_that_read_observes(self, provider, created):
         id_, outs = created
         assert self.exists_upstream(id_, outs)
+        expected = self.expected_outputs(provider.check({}, outs).inputs)
+        assert expected, "a provider must say which outputs it reports"
+        assert {k: outs.get(k) for k in expected} == expected
         read = provider.read(id_, outs)
         assert read.id == id_
+        assert {k: read.outs.get(k) for k in expected} == expected
 
     def test_diff_of_identical_inputs_is_no_change(self, provider, created, inputs):
         id_, outs = created
@@ -148,6 +174,7 @@ class ProviderContract:
         checked = provider.check({}, inputs).inputs
         result = provider.create(checked)
         try:
+            assert self.fault_fired(), "the injected fault never fired: this test proved nothing"
             assert self.exists_upstream(result.id, {**checked, **result.outs})
         finally:
             self.clear_faults()
@@ -158,4 +185,5 @@ class ProviderContract:
         with pytest.raises(ProviderError) as caught:
             provider.create(provider.check({}, inputs).inputs)
         assert not caught.value.retryable
-        assert caught.value.provider in str(caught.value) and caught.value.message
+        assert caught.value.provider == provider.PROVIDER and caught.value.message
+        assert caught.value.reason == f"{provider.PROVIDER}: {caught.value.message}"

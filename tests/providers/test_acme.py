@@ -17,9 +17,11 @@ from cryptography.x509 import DNSName
 from cryptography.x509.verification import PolicyBuilder, Store
 
 from providers import acme
-from providers.base import ProviderError
+from providers.core.config import current
+from providers.core.errors import ProviderError
 from providers.acme import CertificateProvider
 from providers.powerdns import DnsZoneProvider
+from tests.providers.conftest import reconfigure, restore_config
 from tests.providers.contract import FAST_RETRY, ProviderContract
 from tests.providers.dns_acme_proxy import FaultProxy
 
@@ -126,6 +128,10 @@ class TestCertificateContract(ProviderContract):
     def replacing_change(self, inputs):
         return {**inputs, "alt_names": [f"www.{inputs['domain']}", f"shop.{inputs['domain']}"]}, "alt_names"
 
+    def expected_outputs(self, inputs):
+        return {"domain": inputs["domain"], "alt_names": [f"www.{inputs['domain']}"], "renew_before_days": 30,
+                "key_type": "ec256", "renewal_due": False}
+
     def exists_upstream(self, id_, outs):
         return ca_status(self.settings, id_) == "Valid"
 
@@ -138,20 +144,23 @@ class TestCertificateContract(ProviderContract):
 
     def create_behind_pulumi(self, inputs):
         # Issued, then the worker died before the state recorded it: the key is lost with it.
-        acme.issue(inputs["domain"], inputs["alt_names"], inputs["key_type"],
-                   dns_client=acme.PowerDnsClient(retry=FAST_RETRY))
+        acme.AcmeClient(current(), FAST_RETRY).issue(inputs["domain"], inputs["alt_names"], inputs["key_type"])
 
     def inject_fault(self, transient):
         if transient:
             upstream = self.settings.ACME_DIRECTORY_URL.rsplit("/", 1)[0]
             self.proxy = FaultProxy(upstream, failures=1, verify=self.settings.ACME_CA_BUNDLE).start()
-            self.patches.setenv("ACME_DIRECTORY_URL", self.proxy.url + "/dir")
+            reconfigure(ACME_DIRECTORY_URL=self.proxy.url + "/dir")
         else:
             # The zone the challenge must go into is gone: nothing a retry could fix.
             self.zones.remove(self.domain)
 
+    def fault_fired(self):
+        return self.proxy is not None and self.proxy.failures == 0 and len(self.proxy.requests()) >= 2
+
     def clear_faults(self):
         self.patches.undo()
+        restore_config()
         if self.proxy is not None:
             self.proxy.stop()
             self.proxy = None
@@ -293,9 +302,9 @@ def test_delete_revokes_the_certificate_at_the_ca(issued, cert_provider, setting
 # --- account, check, hygiene ---------------------------------------------------------------------
 
 def test_the_account_key_is_created_private_on_first_use_and_then_reused(cert_provider, zones, tmp_path,
-                                                                         monkeypatch, settings):
+                                                                         configure, settings):
     path = tmp_path / "keys" / "acme-account.pem"
-    monkeypatch.setenv("ACME_ACCOUNT_KEY_PATH", str(path))
+    configure(ACME_ACCOUNT_KEY_PATH=str(path))
     domain = zones.make(f"acct-{secrets.token_hex(4)}.test")
 
     first = cert_provider.create(cert_provider.check({}, {"domain": domain}).inputs).outs

@@ -9,8 +9,6 @@ from __future__ import annotations
 import imaplib
 import pickle
 import secrets
-import socket
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,9 +20,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
-from providers.base import ProviderError
+from providers.core.errors import ProviderError
 from providers.mailbox import MailboxProvider, MailDomainProvider, connect_error, statement_error
+from tests.providers.conftest import reconfigure, restore_config
 from tests.providers.contract import FAST_RETRY, ProviderContract
+from tests.providers.tcp_proxy import DroppingProxy
 
 DOMAIN = f"mbx-{secrets.token_hex(3)}.test"
 
@@ -72,64 +72,13 @@ def imap_opens_inbox(settings, address: str, password: str) -> bool:
             pass
 
 
-class DroppingProxy:
-    """A TCP proxy to PostgreSQL that hangs up on the first `drop` connections."""
-
-    def __init__(self, target: tuple[str, int], drop: int = 1):
-        self.target = target
-        self.drop = drop
-        self.accepted = 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._sockets: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            if self.accepted <= self.drop:
-                client.close()
-                continue
-            upstream = socket.create_connection(self.target)
-            self._sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            try:
-                dst.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        try:
-            self._listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._listener.close()
-        for s in self._sockets:
-            s.close()
-
-
 # Fault state lives at module level: the contract clears it from a fixture's teardown.
 _FAULTS: list = []
 
 
 def point_providers_at(url: str) -> None:
-    patch = pytest.MonkeyPatch()
-    patch.setenv("MAILCORE_DATABASE_URL", url)
-    _FAULTS.append(patch.undo)
+    reconfigure(MAILCORE_DATABASE_URL=url)
+    _FAULTS.append(restore_config)
 
 
 def start_dropping_proxy(drop: int = 1) -> DroppingProxy:
@@ -147,11 +96,16 @@ def clear_mailcore_faults() -> None:
 
 
 class MailCoreFaults:
+    proxy: DroppingProxy | None = None
+
     def inject_fault(self, transient: bool) -> None:
         if transient:
-            start_dropping_proxy()
+            self.proxy = start_dropping_proxy()
         else:  # wrong credentials: a role the mail-core server does not know
             point_providers_at(mailcore_url().replace("postgres@", "no_such_role@"))
+
+    def fault_fired(self) -> bool:
+        return self.proxy is not None and self.proxy.accepted >= 2
 
     def clear_faults(self) -> None:
         clear_mailcore_faults()
@@ -159,26 +113,16 @@ class MailCoreFaults:
 
 # --- fixtures ---------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module", autouse=True)
-def encryption_key(settings, layout):
-    """The Fernet key from the local services' secrets, when the environment lacks it.
-
-    An endpoints.json written by a supervisor started before the key existed does not carry
-    MPANEL_ENCRYPTION_KEY; the key itself is in the state directory's secrets.
-    """
-    from app.settings import Settings
-
-    if Settings.from_env().MPANEL_ENCRYPTION_KEY:
-        yield Settings.from_env().MPANEL_ENCRYPTION_KEY
-        return
-    with pytest.MonkeyPatch.context() as patch:
-        key = layout.endpoints()["MPANEL_ENCRYPTION_KEY"]
-        patch.setenv("MPANEL_ENCRYPTION_KEY", key)
-        yield key
+@pytest.fixture(scope="module")
+def encryption_key(base_provider_config):
+    return base_provider_config.MPANEL_ENCRYPTION_KEY
 
 
 @pytest.fixture(scope="module")
-def mail_domain(settings, encryption_key):
+def mail_domain(settings, base_provider_config):
+    from providers.core import config
+
+    config.use(base_provider_config)
     provider = MailDomainProvider()
     provider.retry = FAST_RETRY
     inputs = provider.check({}, {"domain": DOMAIN, "dkim_private_key": DKIM_KEY}).inputs
@@ -211,10 +155,10 @@ def mailboxes(settings, mail_domain):
 
 
 def home_of(address: str) -> Path:
-    from app.settings import state_dir
+    from providers.core.config import current
 
     local, domain = address.split("@")
-    return state_dir() / "mailcore" / domain / local
+    return Path(current().MAILCORE_MAIL_ROOT) / domain / local
 
 
 # --- the contract -----------------------------------------------------------------------------
@@ -248,6 +192,9 @@ class TestMailboxContract(MailCoreFaults, ProviderContract):
 
     def replacing_change(self, inputs):
         return {**inputs, "address": f"other-{secrets.token_hex(3)}@{DOMAIN}"}, "address"
+
+    def expected_outputs(self, inputs):
+        return {"address": inputs["address"], "quota_mb": 1024, "active": True}
 
     def exists_upstream(self, id_, outs):
         return bool(query("SELECT 1 FROM mailboxes WHERE address = %s", (id_,)))
@@ -284,6 +231,9 @@ class TestMailDomainContract(MailCoreFaults, ProviderContract):
 
     def replacing_change(self, inputs):
         return {**inputs, "domain": f"md-{secrets.token_hex(3)}.test"}, "domain"
+
+    def expected_outputs(self, inputs):
+        return {"domain": inputs["domain"], "dkim_selector": "mpanel", "dkim_private_key": inputs["dkim_private_key"]}
 
     def exists_upstream(self, id_, outs):
         return bool(query("SELECT 1 FROM mail_domains WHERE name = %s", (id_,)))
@@ -467,6 +417,7 @@ def test_one_provider_serves_concurrent_creates(settings, mailboxes):
 
 
 def test_providers_pickle_without_endpoints_or_keys(settings, encryption_key):
+    # Nothing per object: endpoints and keys come from the configuration at run time.
     for provider in (MailboxProvider(), MailDomainProvider()):
         blob = pickle.dumps(provider)
         assert b"postgresql://" not in blob and encryption_key.encode() not in blob

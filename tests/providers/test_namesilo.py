@@ -20,7 +20,9 @@ import traceback
 import pytest
 import requests
 
-from providers.base import ProviderError, RetryPolicy
+from providers.core.config import ProviderConfig
+from providers.core.errors import ProviderError
+from providers.core.retry import RetryPolicy
 from providers.namesilo import DomainRegistrationProvider
 from tests.providers.contract import FAST_RETRY, ProviderContract
 
@@ -161,6 +163,10 @@ class TestDomainRegistrationContract(ProviderContract):
     def replacing_change(self, inputs):
         return {**inputs, "domain": unique_domain("rp")}, "domain"
 
+    def expected_outputs(self, inputs):
+        return {"domain": inputs["domain"], "mode": "new_registration", "nameservers": inputs["nameservers"],
+                "auto_renew": True, "private": True, "status": "Active"}
+
     def exists_upstream(self, id_, outs):
         # Delete retains the registration and turns auto-renew off: "exists" means "still
         # ours and still renewing".
@@ -179,6 +185,9 @@ class TestDomainRegistrationContract(ProviderContract):
             self.namesilo.fault(operation="registerDomain", kind="code", code=115)
         else:
             self.namesilo.mark_unavailable(self.domain)
+
+    def fault_fired(self):
+        return bool(self.namesilo.fault_ids) and self.namesilo.pending_faults() == []
 
     def clear_faults(self):
         self.namesilo.clear_own_faults()
@@ -351,10 +360,10 @@ def test_the_api_key_never_appears_in_an_error_message_or_log(provider, namesilo
     assert key not in caplog.text
 
 
-def test_the_api_key_never_appears_when_the_registrar_cannot_be_reached(provider, settings, monkeypatch, caplog):
+def test_the_api_key_never_appears_when_the_registrar_cannot_be_reached(provider, settings, configure, caplog):
     key = settings.NAMESILO_API_KEY
     caplog.set_level(logging.DEBUG)
-    monkeypatch.setenv("NAMESILO_API_URL", "http://127.0.0.1:9/api")
+    configure(NAMESILO_API_URL="http://127.0.0.1:9/api")
     provider.retry = RetryPolicy(deadline=0.5, first_delay=0.05, max_delay=0.1)
     with pytest.raises(ProviderError) as caught:
         provider.read(unique_domain(), {"domain": "x", "mode": "new_registration"})
@@ -374,8 +383,8 @@ def test_a_transfer_auth_code_never_appears_in_an_error_message(provider, namesi
     assert auth_code not in str(caught.value) and not caught.value.retryable
 
 
-def test_an_invalid_api_key_is_a_clearly_worded_permanent_failure(provider, monkeypatch):
-    monkeypatch.setenv("NAMESILO_API_KEY", "wrong-" + secrets.token_hex(6))
+def test_an_invalid_api_key_is_a_clearly_worded_permanent_failure(provider, configure):
+    configure(NAMESILO_API_KEY="wrong-" + secrets.token_hex(6))
     with pytest.raises(ProviderError) as caught:
         provider.read(unique_domain(), {"domain": "x", "mode": "new_registration"})
     assert (caught.value.code, caught.value.retryable) == (110, False)
@@ -413,9 +422,9 @@ def test_the_engine_registers_a_domain_and_destroy_keeps_it(settings, namesilo):
 # --- the client on its own ---------------------------------------------------------------------------
 
 def test_the_endpoint_is_the_live_api_the_sandbox_or_the_configured_url():
-    from app.settings import Settings
     from providers.namesilo import NameSiloClient
 
+    Settings = ProviderConfig
     assert NameSiloClient(Settings(NAMESILO_API_KEY="k")).base_url == "https://www.namesilo.com/api"
     assert NameSiloClient(Settings(NAMESILO_API_KEY="k", NAMESILO_SANDBOX=True)).base_url == \
         "https://sandbox.namesilo.com/api"
@@ -424,8 +433,9 @@ def test_the_endpoint_is_the_live_api_the_sandbox_or_the_configured_url():
 
 
 def test_reply_codes_arriving_as_strings_are_understood(monkeypatch):
-    from app.settings import Settings
     from providers import namesilo
+
+    Settings = ProviderConfig
 
     class Answer:
         status_code, reason = 200, "OK"

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import secrets
 
@@ -13,8 +12,11 @@ import pytest
 import requests
 
 from providers import powerdns
-from providers.base import ProviderError
+from providers.core.config import current
+from providers.core.errors import ProviderError
+from providers.core.values import UNKNOWN
 from providers.powerdns import DnsZoneProvider, PowerDnsClient, dkim_public_key, dkim_text
+from tests.providers.conftest import reconfigure, restore_config
 from tests.providers.contract import FAST_RETRY, ProviderContract
 from tests.providers.dns_acme_proxy import FaultProxy
 
@@ -84,10 +86,8 @@ class TestDnsZoneContract(ProviderContract):
     def _environment(self, settings):
         self.settings = settings
         self.proxy = None
-        # runtime_settings() reads the environment first: faults are injected there.
-        self.patches = pytest.MonkeyPatch()
         yield
-        self.patches.undo()
+        self.clear_faults()
 
     def make_provider(self):
         return DnsZoneProvider()
@@ -115,6 +115,11 @@ class TestDnsZoneContract(ProviderContract):
     def replacing_change(self, inputs):
         return {**inputs, "domain": "other-" + inputs["domain"]}, "domain"
 
+    def expected_outputs(self, inputs):
+        return {"domain": inputs["domain"], "server_ip": inputs["server_ip"], "mail_host": inputs["mail_host"],
+                "nameservers": inputs["nameservers"], "dkim_selector": "mpanel",
+                "records": [{"name": "blog", "type": "A", "content": "192.0.2.20", "ttl": 300}]}
+
     def exists_upstream(self, id_, outs):
         return api(self.settings, "GET", f"/zones/{id_}").status_code == 200
 
@@ -137,12 +142,15 @@ class TestDnsZoneContract(ProviderContract):
     def inject_fault(self, transient):
         if transient:
             self.proxy = FaultProxy(self.settings.POWERDNS_API_URL, failures=1).start()
-            self.patches.setenv("POWERDNS_API_URL", self.proxy.url)
+            reconfigure(POWERDNS_API_URL=self.proxy.url)
         else:
-            self.patches.setenv("POWERDNS_API_KEY", "wrong-" + secrets.token_hex(8))
+            reconfigure(POWERDNS_API_KEY="wrong-" + secrets.token_hex(8))
+
+    def fault_fired(self):
+        return self.proxy is not None and self.proxy.failures == 0 and len(self.proxy.requests()) >= 2
 
     def clear_faults(self):
-        self.patches.undo()
+        restore_config()
         if self.proxy is not None:
             self.proxy.stop()
             self.proxy = None
@@ -152,14 +160,15 @@ class TestDnsZoneContract(ProviderContract):
         self.inject_fault(transient=True)
         result = provider.create(provider.check({}, inputs).inputs)
         try:
-            assert [r.method for r in self.proxy.requests()][:2] == ["POST", "POST"]
+            # Create looks the zone up first: that lookup met the 503 and was asked again.
+            assert [r.method for r in self.proxy.requests()][:3] == ["GET", "GET", "POST"]
         finally:
             self.clear_faults()
             provider.delete(result.id, result.outs)
 
     def test_a_rejected_key_never_appears_in_the_error(self, provider, inputs):
         self.inject_fault(transient=False)
-        wrong_key = os.environ["POWERDNS_API_KEY"]
+        wrong_key = current().POWERDNS_API_KEY
         with pytest.raises(ProviderError) as caught:
             provider.create(provider.check({}, inputs).inputs)
         assert caught.value.status == 401 and "POWERDNS_API_KEY" in caught.value.message
@@ -251,9 +260,12 @@ def test_read_reports_a_record_changed_behind_our_back_and_the_next_update_resto
 
 def _patches_sent_by(action, settings) -> list[dict]:
     """Run `action` with the provider talking through a recording proxy; the rrsets it PATCHed."""
-    with FaultProxy(settings.POWERDNS_API_URL) as proxy, pytest.MonkeyPatch.context() as patches:
-        patches.setenv("POWERDNS_API_URL", proxy.url)
-        action()
+    with FaultProxy(settings.POWERDNS_API_URL) as proxy:
+        reconfigure(POWERDNS_API_URL=proxy.url)
+        try:
+            action()
+        finally:
+            restore_config()
         return [rrset for r in proxy.requests("PATCH") for rrset in json.loads(r.body)["rrsets"]]
 
 
@@ -365,8 +377,8 @@ def test_check_refuses_records_that_clash_with_the_zone_it_manages(zone_provider
 
 
 def test_check_lets_unknown_values_through_during_preview(zone_provider):
-    checked = zone_provider.check({}, {"domain": "example.com", "server_ip": powerdns.UNKNOWN})
-    assert checked.failures == [] and checked.inputs["server_ip"] == powerdns.UNKNOWN
+    checked = zone_provider.check({}, {"domain": "example.com", "server_ip": UNKNOWN})
+    assert checked.failures == [] and checked.inputs["server_ip"] == UNKNOWN
     diff = zone_provider.diff("example.com.", {"domain": "example.com"}, checked.inputs)
     assert diff.changes is True and diff.replaces == []
 
@@ -385,7 +397,7 @@ def test_a_vanished_zone_is_recreated_by_the_next_update(make_zone, zone_provide
 def test_challenge_txt_records_are_one_rrset_and_invisible_to_the_zone_resource(make_zone, zone_provider, settings):
     domain = unique_domain()
     id_, outs = make_zone(domain=domain)
-    client = PowerDnsClient(retry=FAST_RETRY)
+    client = PowerDnsClient(current(), FAST_RETRY)
 
     assert client.zone_for(f"www.{domain}") == id_
     client.set_txt(id_, f"_acme-challenge.{domain}", ["token-one", "token-two"])
@@ -401,14 +413,14 @@ def test_challenge_txt_records_are_one_rrset_and_invisible_to_the_zone_resource(
 def test_a_change_powerdns_refuses_is_permanent_and_carries_its_reason(make_zone, settings):
     id_, _ = make_zone(domain=unique_domain())
     with pytest.raises(ProviderError) as caught:
-        PowerDnsClient(retry=FAST_RETRY).patch_rrsets(id_, [powerdns.replace(
+        PowerDnsClient(current(), FAST_RETRY).patch_rrsets(id_, [powerdns.replace(
             f"www.{id_}", "CNAME", 300, [{"content": "elsewhere.example.net.", "disabled": False}])])
     assert caught.value.status == 422 and not caught.value.retryable
     assert "Conflicts with pre-existing RRset" in caught.value.message
 
 
 def test_zone_for_a_name_no_zone_serves_is_none(settings):
-    assert PowerDnsClient(retry=FAST_RETRY).zone_for(f"www.{unique_domain()}") is None
+    assert PowerDnsClient(current(), FAST_RETRY).zone_for(f"www.{unique_domain()}") is None
 
 
 # --- hygiene -------------------------------------------------------------------------------------

@@ -16,8 +16,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from providers.base import ProviderError, RetryPolicy
+from providers.core.errors import ProviderError
+from providers.core.retry import RetryPolicy
 from providers.whm import (WhmAccountProvider, WhmSslProvider, derive_username, username_stem)
+from tests.providers.conftest import reconfigure
 from tests.providers.contract import FAST_RETRY, ProviderContract
 
 pytestmark = pytest.mark.usefixtures("settings")
@@ -162,6 +164,10 @@ class TestWhmAccountContract(ProviderContract):
     def replacing_change(self, inputs):
         return {**inputs, "domain": unique_domain("rp")}, "domain"
 
+    def expected_outputs(self, inputs):
+        return {"domain": inputs["domain"], "plan": inputs["plan"], "suspended": False,
+                "contact_email": inputs["contact_email"], "cpanel_url": "https://127.0.0.1:2083"}
+
     def exists_upstream(self, id_, outs):
         return self.whm.account(id_) is not None
 
@@ -178,10 +184,91 @@ class TestWhmAccountContract(ProviderContract):
         if transient:
             self.whm.fault(operation="createacct", kind="http", status=503)
         else:
-            self.monkeypatch.setenv("CPANEL_WHM_API_TOKEN", "not-the-token-" + secrets.token_hex(8))
+            reconfigure(CPANEL_WHM_API_TOKEN="not-the-token-" + secrets.token_hex(8))
+
+    def fault_fired(self):
+        return bool(self.whm.fault_ids) and self.whm.pending_faults() == []
 
     def clear_faults(self):
         self.whm.clear_own_faults()
+
+
+class TestWhmSslContract(ProviderContract):
+    """The certificate of an account made for each test straight at the stand-in."""
+
+    @pytest.fixture(autouse=True)
+    def _stand_in(self, whm):
+        self.whm = whm
+        self.accounts: list[str] = []
+        yield
+        for user in self.accounts:
+            whm.remove_account(user)
+
+    def make_provider(self):
+        return WhmSslProvider()
+
+    def new_inputs(self, unique):
+        domain, username = f"sl{unique}.example", f"sl{unique}"
+        self.whm.create_account(username, domain)
+        self.accounts.append(username)
+        crt, key = self_signed(domain)
+        return {"domain": domain, "username": username, "certificate_pem": crt, "private_key_pem": key}
+
+    def invalid_inputs(self, inputs):
+        return [
+            ({**inputs, "domain": "bad domain"}, "domain"),
+            ({**inputs, "username": "9lives"}, "username"),
+            ({**inputs, "certificate_pem": "hello"}, "certificate_pem"),
+            ({**inputs, "private_key_pem": inputs["certificate_pem"]}, "private_key_pem"),
+            ({**inputs, "chain_pem": "not a chain"}, "chain_pem"),
+            ({**inputs, "force_https": "yes"}, "force_https"),
+        ]
+
+    def in_place_change(self, inputs):
+        return {**inputs, "force_https": False}, "force_https"
+
+    def replacing_change(self, inputs):
+        return {**inputs, "username": "other" + secrets.token_hex(2)}, "username"
+
+    def expected_outputs(self, inputs):
+        return {"domain": inputs["domain"], "username": inputs["username"], "force_https": True}
+
+    def exists_upstream(self, id_, outs):
+        # Delete keeps the certificate (it goes with the account) and turns the redirect off:
+        # "exists" means "installed and forcing HTTPS".
+        body = requests.get(f"{self.whm.url}/json-api/fetchsslinfo", params={"api.version": "1", "domain": id_},
+                            headers=self.whm.headers, timeout=10).json()
+        return body["metadata"]["result"] == 1 and body["data"].get("ssl_redirect") == 1
+
+    def make_drift(self, id_, outs):
+        self.whm.api("uapi_cpanel", **{"cpanel.user": outs["username"], "cpanel.module": "SSL",
+                                       "cpanel.function": "toggle_ssl_redirect_for_domains", "domains": id_,
+                                       "state": "0"})
+        return "force_https"
+
+    def create_behind_pulumi(self, inputs):
+        self.whm.api("installssl", domain=inputs["domain"], crt=inputs["certificate_pem"],
+                     key=inputs["private_key_pem"])
+
+    def inject_fault(self, transient):
+        if transient:
+            self.whm.fault(operation="installssl", kind="http", status=503)
+        else:
+            reconfigure(CPANEL_WHM_API_TOKEN="not-the-token-" + secrets.token_hex(8))
+
+    def fault_fired(self):
+        return bool(self.whm.fault_ids) and self.whm.pending_faults() == []
+
+    def clear_faults(self):
+        self.whm.clear_own_faults()
+
+    def test_read_of_a_vanished_object_reports_it_deleted(self, provider, created):
+        # Delete keeps the certificate; it vanishes with its account.
+        id_, outs = created
+        provider.delete(id_, outs)
+        assert not self.exists_upstream(id_, outs)
+        self.whm.remove_account(outs["username"])
+        assert provider.read(id_, outs).id in ("", None)
 
 
 # --- usernames --------------------------------------------------------------------------------
@@ -366,9 +453,9 @@ def test_a_create_that_timed_out_upstream_is_adopted_not_duplicated(whm):
 
 # --- errors ---------------------------------------------------------------------------------------
 
-def test_a_bad_token_is_a_permanent_403_that_never_shows_the_token(accounts_provider, monkeypatch):
+def test_a_bad_token_is_a_permanent_403_that_never_shows_the_token(accounts_provider, configure):
     bad_token = "WRONG" + secrets.token_hex(12)
-    monkeypatch.setenv("CPANEL_WHM_API_TOKEN", bad_token)
+    configure(CPANEL_WHM_API_TOKEN=bad_token)
     with pytest.raises(ProviderError) as caught:
         accounts_provider.read("nobody1", {})
     error = caught.value

@@ -9,7 +9,6 @@ import pytest
 import requests
 
 from app.services.errors import PermanentConvergeError
-from app.services.converge import failure_reason
 from tests.factories import make_subscription, unique_domain
 
 
@@ -96,12 +95,3 @@ def test_an_unavailable_domain_fails_permanently_with_the_reason_shown(db_conn, 
     assert domain in row["provisioning_error"] and "not available" in row["provisioning_error"]
     db_conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))
     converger.converge(sid)
-
-
-def test_failures_are_classified_from_the_provider_error_text():
-    reason, transient = failure_reason(RuntimeError("exit 255"), [
-        "error: whm: upstream answered 503 Service Unavailable (HTTP 503) [transient]"])
-    assert transient and reason.startswith("whm: upstream answered 503")
-    reason, transient = failure_reason(RuntimeError("exit 255"), [
-        "error: namesilo: domain x.com is not available for registration (code 261) [permanent]"])
-    assert not transient and "x.com" in reason

@@ -10,7 +10,7 @@ import psycopg
 import pulumi
 import pytest
 
-from providers.probe import ProbeFile
+from app.cli.probe import ProbeFile
 from app.services.engine import engine_config
 from stacks import engine
 from tools import pulumi_cli

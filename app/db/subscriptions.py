@@ -1,0 +1,106 @@
+"""Subscriptions: the rows billing decisions read and change (app/services/lifecycle.py, checkout)."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import psycopg
+
+# Columns the lifecycle may set through `update` (anything else is a programming error).
+UPDATABLE = frozenset({"status", "stripe_subscription_id", "stripe_customer_id", "cancel_at_period_end",
+                       "current_period_end", "past_due_since", "terminate_after", "plan_id", "billing_cycle",
+                       "provisioning_error"})
+
+
+def lock(conn: psycopg.Connection, *, our_id=None, stripe_id=None, session_id=None) -> dict | None:
+    """The subscription row, locked for update, found by the first key given that matches:
+    our id, Stripe's subscription id, or its checkout session id."""
+    for column, value in (("id", our_id), ("stripe_subscription_id", stripe_id),
+                          ("stripe_checkout_session_id", session_id)):
+        if value:
+            try:
+                key = int(value) if column == "id" else value
+            except ValueError:
+                continue
+            row = conn.execute(f"SELECT * FROM subscriptions WHERE {column} = %s FOR UPDATE", (key,)).fetchone()
+            if row:
+                return row
+    return None
+
+
+def update(conn: psycopg.Connection, subscription_id: int, changes: dict[str, Any]) -> None:
+    """Set these columns (and updated_at) on one subscription."""
+    unknown = set(changes) - UPDATABLE
+    if unknown:
+        raise ValueError(f"not a lifecycle column: {', '.join(sorted(unknown))}")
+    sets = ", ".join(f"{k} = %({k})s" for k in changes)
+    conn.execute(f"UPDATE subscriptions SET {sets}{', ' if sets else ''}updated_at = now() WHERE id = %(sid)s",
+                 {**changes, "sid": subscription_id})
+
+
+def set_status(conn: psycopg.Connection, subscription_id: int, status: str) -> None:
+    conn.execute("UPDATE subscriptions SET status = %s, updated_at = now() WHERE id = %s", (status, subscription_id))
+
+
+def remember_checkout(conn: psycopg.Connection, subscription_id: int, session_id: str | None,
+                      customer_id: str | None) -> None:
+    """The paid checkout's session and Stripe customer (a session id already recorded stays)."""
+    conn.execute("UPDATE subscriptions SET stripe_checkout_session_id = coalesce(stripe_checkout_session_id, %s), "
+                 "stripe_customer_id = coalesce(%s, stripe_customer_id) WHERE id = %s",
+                 (session_id, customer_id, subscription_id))
+
+
+def set_checkout_session(conn: psycopg.Connection, subscription_id: int, session_id: str) -> None:
+    conn.execute("UPDATE subscriptions SET stripe_checkout_session_id = %s, updated_at = now() WHERE id = %s",
+                 (session_id, subscription_id))
+
+
+def latest_of_stripe_customer(conn: psycopg.Connection, stripe_customer_id: str) -> int | None:
+    row = conn.execute("SELECT id FROM subscriptions WHERE stripe_customer_id = %s ORDER BY id DESC LIMIT 1",
+                       (stripe_customer_id,)).fetchone()
+    return row["id"] if row else None
+
+
+def waiting_on_deadlines(conn: psycopg.Connection, statuses: Iterable[str], only: int | None = None) -> list[dict]:
+    """Rows whose status ends with a deadline, locked, with the database's clock (`now`): the
+    same clock the timestamps were compared with before the rule moved to Python."""
+    return conn.execute(
+        "SELECT id, status, past_due_since, terminate_after, now() AS now FROM subscriptions "
+        "WHERE status = ANY(%(statuses)s) AND (%(only)s::bigint IS NULL OR id = %(only)s) ORDER BY id FOR UPDATE",
+        {"statuses": list(statuses), "only": only}).fetchall()
+
+
+def abandon_unpaid(conn: psycopg.Connection, subscription_id: int) -> bool:
+    """pending_payment -> abandoned, releasing its pending domain; False when it was not waiting for payment."""
+    if conn.execute("UPDATE subscriptions SET status = 'abandoned', updated_at = now() "
+                    "WHERE id = %s AND status = 'pending_payment' RETURNING id", (subscription_id,)).fetchone() is None:
+        return False
+    conn.execute("UPDATE domains SET status = 'released', updated_at = now() "
+                 "WHERE subscription_id = %s AND status = 'pending'", (subscription_id,))
+    return True
+
+
+def progress(conn: psycopg.Connection, *, subscription_id: int | None = None,
+             session_id: str | None = None) -> dict | None:
+    """What the progress page shows of one subscription, by our id or its checkout session id."""
+    return conn.execute(
+        """SELECT s.id, s.status, s.provisioning_status, s.provisioning_error, s.created_at, s.activated_at,
+                  d.name AS domain, d.mode AS domain_mode, d.status AS domain_status,
+                  w.status AS website_status, w.cpanel_url, w.ssl_expires_at
+             FROM subscriptions s
+             LEFT JOIN domains d ON d.subscription_id = s.id
+             LEFT JOIN websites w ON w.subscription_id = s.id
+            WHERE (%(id)s::bigint IS NOT NULL AND s.id = %(id)s)
+               OR (%(session)s::text IS NOT NULL AND s.stripe_checkout_session_id = %(session)s)
+            ORDER BY d.id DESC LIMIT 1""", {"id": subscription_id, "session": session_id}).fetchone()
+
+
+def latest_run_steps(conn: psycopg.Connection, subscription_id: int) -> list[dict]:
+    """The last event of each resource in the subscription's latest run."""
+    return conn.execute(
+        """SELECT DISTINCT ON (e.resource_name) e.resource_name, e.resource_type, e.op, e.status, e.at,
+                  e.duration_ms
+             FROM provisioning_events e
+            WHERE e.run_id = (SELECT max(id) FROM provisioning_runs WHERE subscription_id = %s)
+              AND e.resource_name IS NOT NULL
+            ORDER BY e.resource_name, e.id DESC""", (subscription_id,)).fetchall()
+

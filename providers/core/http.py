@@ -1,0 +1,36 @@
+"""The HTTP boundary: nothing from `requests` crosses it except a response or a ProviderError."""
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+import requests
+
+from providers.core.errors import ProviderError
+
+TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
+_SECRET_QUERY = re.compile(r"((?:key|token|password|api_key|auth)=)[^&\s]+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """Hide credentials that ride in query strings (NameSilo's key) from messages and logs."""
+    return _SECRET_QUERY.sub(r"\1REDACTED", text)
+
+
+def http(provider: str, method: str, url: str, *, timeout: float = 30.0,
+         retry_statuses: Iterable[int] = TRANSIENT_STATUSES, **kwargs) -> requests.Response:
+    """One HTTP exchange; transport failures and 5xx become retryable ProviderErrors."""
+    # `from None` below is deliberate: a requests exception's text carries the full URL,
+    # and with it any key in the query string.
+    try:
+        response = requests.request(method, url, timeout=timeout, **kwargs)
+    except requests.Timeout:
+        raise ProviderError(provider, f"timed out after {timeout:.0f}s calling {redact(url)}",
+                            retryable=True) from None
+    except requests.RequestException as exc:
+        raise ProviderError(provider, f"cannot reach {redact(url)}: {type(exc).__name__}",
+                            retryable=True) from None
+    if response.status_code in set(retry_statuses):
+        raise ProviderError(provider, f"upstream answered {response.status_code} {response.reason}",
+                            status=response.status_code, retryable=True)
+    return response

@@ -1,0 +1,192 @@
+"""The one lifecycle every provider shares (octodns style: the base owns the workflow).
+
+A provider module declares its resource and fills in a small core; this class turns it
+into Pulumi's check/diff/create/read/update/delete:
+
+- `PROVIDER`: the name errors carry ("whm"); `INPUTS`: the declared inputs, each with its
+  default and the rule a known value must pass; `REPLACES`: inputs whose change replaces the
+  object; `NOT_DIFFED`: inputs the generic diff leaves alone (applied at creation only, or
+  judged by `more_changes`); `GENERATED`: inputs the provider makes up when none is given,
+  so leaving one out keeps the generated value; `SECRETS`: outputs Pulumi must keep secret.
+- `client()`: the upstream client, built per operation from the injected configuration
+  and the policy knobs (`retry`, `timeout`): nothing per call and no credential is kept on
+  the provider object, which Pulumi pickles into the state.
+- the upstream calls, always in this order and under these names:
+  `existing`/`owns`/`adopt` (create adopts only what is provably ours, `NotOurs` otherwise),
+  `make` (a fresh create), `observe` (read; `NotFound` means gone), `change` (update),
+  `remove` (delete; `NotFound` means already gone, which is success).
+
+Values a preview does not know yet pass check unjudged and count as changed in diff.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+import pulumi
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, \
+    UpdateResult
+
+from providers.core.config import ProviderConfig, current
+from providers.core.errors import NotFound, NotOurs
+from providers.core.retry import DEFAULT_RETRY, RetryPolicy
+from providers.core.values import is_unknown, plain
+
+
+@dataclass(frozen=True)
+class Input:
+    """One declared input."""
+
+    name: str
+    # The normalised value, or ValueError(reason); called for known values other than None.
+    rule: Callable[[Any], Any] | None = None
+    # Used when the value is missing (None): a value, or a function of the ProviderConfig.
+    default: Any = None
+    required: bool = False
+    # How diff compares an old and a new value (default: equality).
+    same: Callable[[Any, Any], bool] | None = None
+
+    def default_value(self, config: ProviderConfig) -> Any:
+        return self.default(config) if callable(self.default) else self.default
+
+
+class ProviderAdapter(ResourceProvider):
+    PROVIDER: ClassVar[str]
+    INPUTS: ClassVar[tuple[Input, ...]] = ()
+    REPLACES: ClassVar[tuple[str, ...]] = ()
+    NOT_DIFFED: ClassVar[tuple[str, ...]] = ()
+    GENERATED: ClassVar[tuple[str, ...]] = ()
+    SECRETS: ClassVar[tuple[str, ...]] = ()
+    DELETE_BEFORE_REPLACE: ClassVar[bool] = False
+
+    # Policy knobs: class defaults, overridden per object only when given (tests shorten them).
+    retry: RetryPolicy = DEFAULT_RETRY
+    timeout: float = 30.0
+
+    def __init__(self, **knobs):
+        for name, value in knobs.items():
+            if name.startswith("_") or not hasattr(type(self), name) or callable(getattr(type(self), name)):
+                raise TypeError(f"{type(self).__name__} has no knob {name!r}")
+            setattr(self, name, value)
+
+    @classmethod
+    def options(cls, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions | None:
+        """The resource's options with the declared secret outputs added."""
+        if not cls.SECRETS:
+            return opts
+        return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=list(cls.SECRETS)))
+
+    # --- what a provider module fills in --------------------------------------------------
+    def client(self) -> Any:
+        raise NotImplementedError
+
+    def check_more(self, inputs: dict) -> list[CheckFailure]:
+        """Rules across inputs (may normalise `inputs` in place); unknown values may be present."""
+        return []
+
+    def more_changes(self, olds: dict, news: dict) -> tuple[list[str], list[str]]:
+        """(changed, replacing) properties the declarations cannot see; only called with known inputs."""
+        return [], []
+
+    def delete_first(self, replaces: list[str]) -> bool:
+        return self.DELETE_BEFORE_REPLACE
+
+    def existing(self, client: Any, props: dict) -> Any | None:
+        """The object upstream under the wanted natural key, or None."""
+        return None
+
+    def owns(self, found: Any, props: dict) -> bool:
+        """Whether `found` carries our mark for this stack (a create that crashed after its upstream call)."""
+        return False
+
+    def not_ours(self, found: Any, props: dict) -> NotOurs:
+        return NotOurs(self.PROVIDER, f"{props} already exists upstream and is not ours; refusing to adopt it")
+
+    def adopt(self, client: Any, found: Any, props: dict) -> tuple[str, dict]:
+        raise NotImplementedError
+
+    def make(self, client: Any, props: dict) -> tuple[str, dict]:
+        raise NotImplementedError
+
+    def observe(self, client: Any, id_: str, props: dict) -> tuple[str, dict]:
+        raise NotImplementedError
+
+    def change(self, client: Any, id_: str, olds: dict, news: dict) -> dict:
+        raise NotImplementedError
+
+    def remove(self, client: Any, id_: str, props: dict) -> None:
+        raise NotImplementedError
+
+    # --- the lifecycle ---------------------------------------------------------------------
+    def check(self, _olds, news):
+        config: ProviderConfig | None = None
+        inputs: dict[str, Any] = {}
+        failures: list[CheckFailure] = []
+        for declared in self.INPUTS:
+            value = plain(news.get(declared.name))
+            if value is None and declared.default is not None:
+                config = config or current()
+                value = declared.default_value(config)
+            if value is None:
+                if declared.required:
+                    failures.append(CheckFailure(declared.name, f"{declared.name} is required"))
+                continue
+            if declared.rule is not None and not is_unknown(value):
+                try:
+                    value = declared.rule(value)
+                except ValueError as exc:
+                    failures.append(CheckFailure(declared.name, str(exc)))
+            if value is not None:
+                inputs[declared.name] = value
+        failures += self.check_more(inputs)
+        return CheckResult(inputs, failures)
+
+    def diff(self, _id, olds, news):
+        names = [d.name for d in self.INPUTS]
+        unknown = [k for k in names if is_unknown(news.get(k))]
+        sameness = {d.name: d.same for d in self.INPUTS if d.same is not None}
+
+        def differs(key: str) -> bool:
+            if key in unknown:
+                return True
+            if key in self.GENERATED and news.get(key) is None:
+                return False
+            old, new = olds.get(key), news.get(key)
+            return not sameness[key](old, new) if key in sameness else old != new
+
+        replaces = [k for k in self.REPLACES if differs(k)]
+        changes = [k for k in names if k not in self.REPLACES and k not in self.NOT_DIFFED and differs(k)]
+        if not unknown:
+            more, more_replaces = self.more_changes(olds, news)
+            changes += more
+            replaces += [k for k in more_replaces if k not in replaces]
+        return DiffResult(changes=bool(changes or replaces), replaces=replaces,
+                          delete_before_replace=self.delete_first(replaces))
+
+    def create(self, props):
+        client = self.client()
+        found = self.existing(client, props)
+        if found is None:
+            id_, outs = self.make(client, props)
+        elif self.owns(found, props):
+            id_, outs = self.adopt(client, found, props)
+        else:
+            raise self.not_ours(found, props)
+        return CreateResult(id_=id_, outs=outs)
+
+    def read(self, id_, props):
+        try:
+            found_id, outs = self.observe(self.client(), id_, props)
+        except NotFound:
+            return ReadResult(id_="", outs={})
+        return ReadResult(id_=found_id, outs=outs)
+
+    def update(self, id_, olds, news):
+        return UpdateResult(outs=self.change(self.client(), id_, olds, news))
+
+    def delete(self, id_, props):
+        try:
+            self.remove(self.client(), id_, props)
+        except NotFound:
+            pass
+

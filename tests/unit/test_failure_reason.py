@@ -1,0 +1,52 @@
+"""A failed run's reason and retry decision come from structured provider errors, not from wording."""
+from __future__ import annotations
+
+from pulumi import automation as auto
+
+from app.services.converge import failure_reason
+from providers.core.errors import NotOurs, ProviderError
+from stacks.spec import SpecError
+
+
+def _engine_output(error: ProviderError) -> list[str]:
+    """How the engine hands a provider's exception back: inside a diagnostic, indented, prefixed."""
+    return [f"error: Exception: {error}\n    at resource urn:pulumi:sub-1::mpanel::whm:WhmAccount::account"]
+
+
+def test_a_retryable_provider_error_makes_the_run_transient_with_its_human_reason():
+    error = ProviderError("whm", "upstream answered 503 Service Unavailable", status=503, retryable=True)
+    reason, transient = failure_reason(RuntimeError("exit status 255"), _engine_output(error))
+    assert transient
+    assert reason == "whm: upstream answered 503 Service Unavailable"
+
+
+def test_a_permanent_provider_error_makes_the_run_permanent():
+    error = ProviderError("namesilo", "domain x.com is not available for registration", code=261)
+    reason, transient = failure_reason(RuntimeError("exit status 255"), _engine_output(error))
+    assert not transient
+    assert reason == "namesilo: domain x.com is not available for registration"
+
+
+def test_wording_that_merely_sounds_transient_decides_nothing():
+    error = ProviderError("powerdns", "zone refused: connection refused by policy [transient]", retryable=False)
+    _, transient = failure_reason(RuntimeError("timed out"), _engine_output(error))
+    assert not transient
+
+
+def test_the_first_provider_error_wins_when_several_are_reported():
+    first = NotOurs("mailbox", "mail domain shop.example is owned by another stack", code="not_ours")
+    later = ProviderError("acme", "order failed", retryable=True)
+    reason, transient = failure_reason(RuntimeError("exit"), _engine_output(first) + _engine_output(later))
+    assert (reason, transient) == ("mailbox: mail domain shop.example is owned by another stack", False)
+
+
+def test_an_engine_failure_no_provider_explained_is_retried():
+    exc = auto.ConcurrentUpdateError(auto.CommandResult(stdout="", stderr="the stack is currently locked", code=255))
+    reason, transient = failure_reason(exc, [])
+    assert transient
+    assert "locked" in reason
+
+
+def test_a_spec_the_program_cannot_build_is_not_retried():
+    reason, transient = failure_reason(SpecError("subscription 9 has no live domain"), [])
+    assert not transient and reason == "subscription 9 has no live domain"

@@ -1,0 +1,252 @@
+"""Layers import downward (docs/architecture.md, decision 11), checked from the source text.
+
+    app/web -> app/services -> (app/db, app/jobs, app/mail) -> stacks -> providers
+    app/settings.py is a leaf; providers know nothing of the app; the sandbox and the
+    tools stand beside the app, not inside it.
+
+Nothing of the project is imported here: every file is parsed with `ast`, so the test
+needs no server and no working import of the module it judges. Every import counts,
+at module level or inside a function (a lazy import is still a dependency), and so do
+`if TYPE_CHECKING:` imports. Relative imports are resolved against the file's package.
+`from __future__ import ...` is not a dependency. A module named in a string (a
+stand-in launched with `python -m sandbox.whm`) is not an import.
+
+A failure names each offending file, line and import statement.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+PROJECT = ("app", "providers", "stacks", "sandbox", "tools")
+
+
+# --- reading imports out of source -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Import:
+    path: str       # relative to the checkout, e.g. "app/services/checkout.py"
+    line: int
+    statement: str  # as written, one name per import: "from ..common import names"
+    target: str     # the absolute dotted name it reaches: "sandbox.common.names"
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.statement}  (-> {self.target})"
+
+
+def module_of(path: str) -> str:
+    """'app/db/__init__.py' -> 'app.db'; 'app/db/runs.py' -> 'app.db.runs'."""
+    parts = list(Path(path).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def package_of(path: str) -> str:
+    """The package a relative import in this file starts from."""
+    module = module_of(path)
+    return module if Path(path).name == "__init__.py" else module.rpartition(".")[0]
+
+
+def imports_in_source(source: str, path: str) -> list[Import]:
+    found: list[Import] = []
+    for node in ast.walk(ast.parse(source, filename=path)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                found.append(Import(path, node.lineno, f"import {alias.name}", alias.name))
+        elif isinstance(node, ast.ImportFrom):
+            if node.module == "__future__":
+                continue
+            if node.level:
+                package = package_of(path).split(".")
+                keep = len(package) - (node.level - 1)
+                assert keep > 0, f"{path}:{node.lineno}: relative import climbs above the top-level package"
+                base = ".".join(package[:keep])
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            written = "." * node.level + (node.module or "")
+            for alias in node.names:
+                # `from a import b` reaches a.b whether b is a submodule or a name defined in a.
+                target = module if alias.name == "*" else f"{module}.{alias.name}"
+                found.append(Import(path, node.lineno, f"from {written} import {alias.name}", target))
+    return sorted(found, key=lambda i: i.line)  # ast.walk is breadth-first: report in file order
+
+
+def execute_calls_in_source(source: str, path: str) -> list[Import]:
+    """Every `<something>.execute(...)` / `.executemany(...)` call: SQL run by this file."""
+    found = []
+    for node in ast.walk(ast.parse(source, filename=path)):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("execute", "executemany")):
+            called = ast.get_source_segment(source, node.func) or node.func.attr
+            found.append(Import(path, node.lineno, f"{called}(...)", "runs SQL"))
+    return sorted(found, key=lambda i: i.line)
+
+
+def files(*patterns: str) -> list[str]:
+    """Project files matching the patterns, as paths relative to the checkout."""
+    out: set[str] = set()
+    for pattern in patterns:
+        out.update(p.relative_to(CHECKOUT).as_posix() for p in CHECKOUT.glob(pattern) if p.is_file())
+    return sorted(out)
+
+
+@lru_cache(maxsize=None)
+def imports_in_file(path: str) -> tuple[Import, ...]:
+    return tuple(imports_in_source((CHECKOUT / path).read_text(), path))
+
+
+def imports_of(paths: list[str]) -> list[Import]:
+    return [imp for path in paths for imp in imports_in_file(path)]
+
+
+def reaches(target: str, prefix: str) -> bool:
+    return target == prefix or target.startswith(prefix + ".")
+
+
+def offending_in(found: list[Import], forbidden: tuple[str, ...], allowed: tuple[str, ...] = ()) -> list[Import]:
+    return [imp for imp in found
+            if any(reaches(imp.target, f) for f in forbidden) and not any(reaches(imp.target, a) for a in allowed)]
+
+
+def offending(paths: list[str], forbidden: tuple[str, ...], allowed: tuple[str, ...] = ()) -> list[Import]:
+    return offending_in(imports_of(paths), forbidden, allowed)
+
+
+def report(what: str, found: list[Import]) -> str:
+    return f"{what}; {len(found)} violation(s):\n  " + "\n  ".join(map(str, found))
+
+
+def everything_but(*excluded: str) -> list[str]:
+    """Every project file except the named files and folders ("app/cli/" means the whole folder)."""
+    return [p for p in files(*(f"{top}/**/*.py" for top in PROJECT))
+            if not any(p.startswith(e) if e.endswith("/") else p == e for e in excluded)]
+
+
+# --- the reader itself --------------------------------------------------------------------
+
+
+def test_the_reader_resolves_relative_imports_against_the_files_package():
+    source = "from . import tls\nfrom .layout import Layout\nfrom ..common.names import is_hostname\n"
+    assert [i.target for i in imports_in_source(source, "sandbox/whm/accounts.py")] == [
+        "sandbox.whm.tls", "sandbox.whm.layout.Layout", "sandbox.common.names.is_hostname"]
+    assert [i.target for i in imports_in_source("from . import main\n", "sandbox/whm/__init__.py")] == [
+        "sandbox.whm.main"]
+
+
+def test_the_reader_sees_imports_inside_functions_and_ignores_future_and_strings():
+    source = ("from __future__ import annotations\n"
+              "MODULE = 'app.web'\n"
+              "def later():\n"
+              "    import app.web.panel\n"
+              "    from app import web\n")
+    found = imports_in_source(source, "app/db/runs.py")
+    assert [(i.line, i.target) for i in found] == [(4, "app.web.panel"), (5, "app.web")]
+    assert [str(i) for i in offending_in(found, ("app.web",))] == [
+        "app/db/runs.py:4: import app.web.panel  (-> app.web.panel)",
+        "app/db/runs.py:5: from app import web  (-> app.web)"]
+
+
+def test_the_reader_finds_execute_calls_on_any_object():
+    source = "def f(conn):\n    conn.execute('select 1')\n    db.cursor().executemany('x', [])\n    run()\n"
+    assert [i.line for i in execute_calls_in_source(source, "app/web/panel.py")] == [2, 3]
+
+
+@pytest.mark.parametrize("folder", ["app/web", "app/services", "app/db", "app/jobs", "app/mail", "app/cli",
+                                    "providers", "stacks", "sandbox", "tools"])
+def test_every_layer_the_rules_name_has_source_files(folder):
+    """Guards the rules below against passing because a glob matched nothing."""
+    assert files(f"{folder}/**/*.py"), f"no Python files under {folder}/: the layer rules would pass vacuously"
+
+
+def test_the_files_the_rules_name_exist():
+    for path in ("app/settings.py", "app/__init__.py", "app/jobs/tasks.py", "providers/core/names.py",
+                 "tools/pulumi_cli.py"):
+        assert (CHECKOUT / path).is_file(), f"{path} is gone: update tests/unit/test_layers.py with the new home"
+
+
+# --- the layers ---------------------------------------------------------------------------
+
+
+def test_settings_is_a_leaf_that_imports_nothing_of_the_project():
+    found = offending(["app/settings.py"], PROJECT)
+    assert not found, report("app/settings.py must import nothing of the project", found)
+
+
+def test_providers_import_nothing_but_providers_and_third_party_code():
+    found = offending(files("providers/**/*.py"), ("app", "stacks", "sandbox", "tools"))
+    assert not found, report("providers/** must not import app, stacks, sandbox or tools", found)
+
+
+def test_stacks_import_neither_the_app_nor_the_sandbox():
+    found = offending(files("stacks/**/*.py"), ("app", "sandbox"))
+    assert not found, report("stacks/** must not import app or sandbox", found)
+
+
+def test_stacks_take_from_the_tools_only_the_pulumi_cli():
+    found = offending(files("stacks/**/*.py"), ("tools",), allowed=("tools.pulumi_cli",))
+    assert not found, report("stacks/** may import tools.pulumi_cli and nothing else of tools", found)
+
+
+def test_the_sandbox_imports_neither_the_app_nor_the_stacks():
+    found = offending(files("sandbox/**/*.py"), ("app", "stacks"))
+    assert not found, report("sandbox/** must not import app or stacks", found)
+
+
+def test_the_sandbox_takes_from_providers_only_the_domain_name_rules():
+    found = offending(files("sandbox/**/*.py"), ("providers",), allowed=("providers.core.names",))
+    assert not found, report("sandbox/** may import providers.core.names (the one domain-name rule module) "
+                             "and nothing else of providers", found)
+
+
+def test_tools_import_nothing_of_the_app_the_stacks_the_providers_or_the_sandbox():
+    # Tools launch the stand-ins by module name in a string (python -m sandbox.whm): not an import.
+    found = offending(files("tools/**/*.py"), ("app", "stacks", "providers", "sandbox"))
+    assert not found, report("tools/** must not import app, stacks, providers or sandbox", found)
+
+
+def test_db_jobs_and_mail_import_neither_the_web_nor_the_services():
+    below = files("app/db/**/*.py", "app/jobs/**/*.py", "app/mail/**/*.py")
+    found = offending(below, ("app.web", "app.services"))
+    # Deliberate: app/jobs/tasks.py is the queue's task list, and a task's whole body is a
+    # service call (issue 8: "tasks call services, no SQL of their own"). It may import
+    # app.services, never app.web.
+    found = [i for i in found if not (i.path == "app/jobs/tasks.py" and reaches(i.target, "app.services"))]
+    assert not found, report("app/db, app/jobs and app/mail must not import app.web or app.services "
+                             "(only app/jobs/tasks.py may import app.services)", found)
+
+
+def test_nothing_below_the_web_imports_the_web():
+    # Above or beside the web, and so exempt: app/web itself, app/__init__.py (the Flask
+    # factory that registers the blueprints) and app/cli (entry points, e.g. `mpanel serve`).
+    found = offending(everything_but("app/web/", "app/cli/", "app/__init__.py"), ("app.web",))
+    assert not found, report("only app/web, app/cli and app/__init__.py may import app.web", found)
+
+
+def test_services_import_neither_the_web_nor_the_cli():
+    found = offending(files("app/services/**/*.py"), ("app.web", "app.cli"))
+    assert not found, report("app/services/** must not import app.web or app.cli", found)
+
+
+def test_only_the_cli_and_the_app_package_import_the_cli():
+    # Tests may import app.cli too; they live outside the folders read here.
+    found = offending(everything_but("app/cli/", "app/__init__.py"), ("app.cli",))
+    assert not found, report("only app/cli/**, app/__init__.py and tests may import app.cli", found)
+
+
+def test_queue_tasks_run_no_sql_of_their_own():
+    found = execute_calls_in_source((CHECKOUT / "app/jobs/tasks.py").read_text(), "app/jobs/tasks.py")
+    assert not found, report("app/jobs/tasks.py must not run SQL (tasks call services)", found)
+
+
+def test_views_run_no_sql():
+    found = [c for path in files("app/web/**/*.py")
+             for c in execute_calls_in_source((CHECKOUT / path).read_text(), path)]
+    assert not found, report("app/web/** must not run SQL (views stay thin and call services)", found)

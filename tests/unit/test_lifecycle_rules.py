@@ -1,0 +1,238 @@
+"""The subscription lifecycle's rules (app/services/lifecycle_rules.py), with plain values."""
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+
+import pytest
+
+from app.services import lifecycle_rules as rules
+
+NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
+OURS = ("pending_payment", "active", "past_due", "suspended", "canceled", "terminated", "abandoned")
+
+
+# --- Stripe status -> our status --------------------------------------------------------------
+
+@pytest.mark.parametrize("stripe_status", ["active", "trialing"])
+@pytest.mark.parametrize("was", ["pending_payment", "active", "past_due", "suspended"])
+def test_a_paying_subscription_is_active_whatever_it_owed_before(was, stripe_status):
+    assert rules.next_status(was, stripe_status) == "active"
+
+
+@pytest.mark.parametrize("was", ["canceled", "terminated", "abandoned"])
+def test_payment_does_not_revive_an_ended_or_abandoned_subscription(was):
+    assert rules.next_status(was, "active") == was
+
+
+@pytest.mark.parametrize("stripe_status", ["past_due", "unpaid"])
+@pytest.mark.parametrize("was", ["pending_payment", "active", "past_due"])
+def test_an_owing_subscription_is_past_due(was, stripe_status):
+    assert rules.next_status(was, stripe_status) == "past_due"
+
+
+def test_a_suspended_subscription_stays_suspended_while_it_still_owes():
+    assert rules.next_status("suspended", "past_due") == "suspended"
+
+
+@pytest.mark.parametrize("stripe_status", ["canceled", "incomplete_expired"])
+@pytest.mark.parametrize("was", ["pending_payment", "active", "past_due", "suspended", "canceled"])
+def test_an_ended_subscription_is_canceled(was, stripe_status):
+    assert rules.next_status(was, stripe_status) == "canceled"
+
+
+def test_a_terminated_subscription_is_never_canceled_again():
+    assert rules.next_status("terminated", "canceled") == "terminated"
+
+
+@pytest.mark.parametrize("was", OURS)
+@pytest.mark.parametrize("stripe_status", [None, "incomplete", "paused", "something_new"])
+def test_a_stripe_status_without_a_rule_changes_nothing(was, stripe_status):
+    assert rules.next_status(was, stripe_status) == was
+
+
+@pytest.mark.parametrize("stripe_status", ["active", "trialing", "past_due"])
+def test_an_abandoned_order_that_stripe_bills_needs_a_person(stripe_status):
+    assert rules.billed_after_abandoning("abandoned", stripe_status)
+    assert stripe_status in rules.abandoned_but_billed_error(stripe_status)
+
+
+@pytest.mark.parametrize("was,stripe_status", [("abandoned", "canceled"), ("abandoned", "unpaid"),
+                                                ("active", "active"), ("pending_payment", "past_due")])
+def test_only_billing_an_abandoned_order_needs_a_person(was, stripe_status):
+    assert not rules.billed_after_abandoning(was, stripe_status)
+
+
+# --- what a transition implies -------------------------------------------------------------------
+
+def _then(was, new, plan_changed=False, days=14.0):
+    return rules.transition(was, new, plan_changed=plan_changed, now=NOW, terminate_after_days=days)
+
+
+def test_becoming_past_due_starts_the_grace_period_now():
+    then = _then("active", "past_due")
+    assert then.updates == {"status": "past_due", "past_due_since": NOW} and then.converge and then.emails == ()
+
+
+def test_staying_past_due_keeps_the_grace_period_running():
+    then = _then("past_due", "past_due")
+    assert "past_due_since" not in then.updates and not then.converge
+
+
+def test_becoming_active_clears_the_grace_period():
+    assert _then("past_due", "active").updates == {"status": "active", "past_due_since": None}
+
+
+def test_staying_active_still_clears_a_leftover_grace_period_but_does_not_converge():
+    then = _then("active", "active")
+    assert then.updates == {"past_due_since": None} and not then.converge
+
+
+def test_reactivation_after_suspension_sends_the_reactivated_notice_and_converges():
+    then = _then("suspended", "active")
+    assert then.emails == ("reactivated",) and then.converge
+
+
+@pytest.mark.parametrize("was", ["pending_payment", "past_due", "active"])
+def test_becoming_active_from_anything_but_suspension_sends_no_notice(was):
+    assert _then(was, "active").emails == ()
+
+
+def test_cancellation_schedules_termination_after_the_retention_period():
+    then = _then("active", "canceled", days=14.0)
+    assert then.updates["terminate_after"] == NOW + dt.timedelta(days=14)
+    assert then.updates["status"] == "canceled" and then.converge
+
+
+def test_with_no_retention_a_cancellation_is_due_for_termination_at_once():
+    assert _then("active", "canceled", days=0).updates["terminate_after"] == NOW
+
+
+def test_staying_canceled_does_not_move_the_termination_date():
+    assert "terminate_after" not in _then("canceled", "canceled").updates
+
+
+def test_a_plan_change_alone_converges_without_changing_the_status():
+    then = _then("active", "active", plan_changed=True)
+    assert then.converge and "status" not in then.updates
+
+
+@pytest.mark.parametrize("was", OURS)
+def test_nothing_moved_and_no_plan_change_means_no_converge(was):
+    assert not _then(was, was).converge
+
+
+# --- deadlines --------------------------------------------------------------------------------
+
+def _row(status, past_due_since=None, terminate_after=None):
+    return {"status": status, "past_due_since": past_due_since, "terminate_after": terminate_after}
+
+
+def test_past_due_beyond_the_grace_period_is_suspended_with_a_notice():
+    deadline = rules.deadline_passed(_row("past_due", NOW - dt.timedelta(days=8)), NOW, 7)
+    assert deadline is rules.SUSPENSION
+    assert (deadline.becomes, deadline.email) == ("suspended", "suspended")
+
+
+def test_past_due_inside_the_grace_period_waits():
+    assert rules.deadline_passed(_row("past_due", NOW - dt.timedelta(days=6, hours=23)), NOW, 7) is None
+
+
+def test_the_grace_period_ends_exactly_at_its_last_instant():
+    assert rules.deadline_passed(_row("past_due", NOW - dt.timedelta(days=7)), NOW, 7) is rules.SUSPENSION
+
+
+def test_a_fractional_grace_period_is_honoured():
+    assert rules.deadline_passed(_row("past_due", NOW - dt.timedelta(hours=11)), NOW, 0.5) is None
+    assert rules.deadline_passed(_row("past_due", NOW - dt.timedelta(hours=13)), NOW, 0.5) is rules.SUSPENSION
+
+
+def test_past_due_with_no_start_date_is_never_suspended():
+    assert rules.deadline_passed(_row("past_due"), NOW, 0) is None
+
+
+def test_canceled_past_retention_is_terminated_with_the_canceled_notice():
+    deadline = rules.deadline_passed(_row("canceled", terminate_after=NOW - dt.timedelta(seconds=1)), NOW, 7)
+    assert deadline is rules.TERMINATION
+    assert (deadline.becomes, deadline.email) == ("terminated", "canceled")
+
+
+def test_canceled_inside_retention_waits():
+    assert rules.deadline_passed(_row("canceled", terminate_after=NOW + dt.timedelta(seconds=1)), NOW, 7) is None
+
+
+@pytest.mark.parametrize("status", ["active", "suspended", "terminated", "pending_payment", "abandoned"])
+def test_statuses_without_a_deadline_never_pass_one(status):
+    long_ago = NOW - dt.timedelta(days=365)
+    assert rules.deadline_passed(_row(status, long_ago, long_ago), NOW, 0) is None
+
+
+def test_every_deadline_waits_on_a_different_status():
+    assert len({d.waiting for d in rules.DEADLINES}) == len(rules.DEADLINES)
+
+
+# --- reading Stripe objects ------------------------------------------------------------------------
+
+def test_a_value_is_found_along_a_path_through_dicts_and_objects():
+    obj = {"parent": SimpleNamespace(details={"subscription": "sub_1"})}
+    assert rules.stripe_value(obj, "parent", "details", "subscription") == "sub_1"
+
+
+@pytest.mark.parametrize("obj", [None, {}, {"a": None}, {"a": {"b": None}}, SimpleNamespace(a=None)], ids=repr)
+def test_a_missing_step_gives_the_default(obj):
+    assert rules.stripe_value(obj, "a", "b", default="fallback") == "fallback"
+
+
+def test_a_false_value_is_a_value_not_a_missing_one():
+    assert rules.stripe_value({"cancel_at_period_end": False}, "cancel_at_period_end", default=True) is False
+
+
+def test_a_stripe_subscription_is_read_with_its_price_and_period_end():
+    facts = rules.read_stripe_subscription({
+        "id": "sub_1", "customer": "cus_1", "status": "active", "cancel_at_period_end": True,
+        "items": {"data": [{"price": {"id": "price_1"}, "current_period_end": 1900000000}]}})
+    assert (facts.id, facts.customer, facts.status, facts.price_id) == ("sub_1", "cus_1", "active", "price_1")
+    assert facts.cancel_at_period_end is True
+    assert facts.current_period_end == dt.datetime.fromtimestamp(1900000000, dt.timezone.utc)
+
+
+def test_the_period_end_on_the_subscription_itself_wins_over_the_items():
+    facts = rules.read_stripe_subscription({"current_period_end": 1800000000,
+                                            "items": {"data": [{"current_period_end": 1900000000}]}})
+    assert facts.current_period_end.year == 2027
+
+
+def test_a_subscription_without_items_has_no_price_and_no_period_end():
+    facts = rules.read_stripe_subscription({"id": "sub_1", "status": "canceled"})
+    assert facts.price_id is None and facts.current_period_end is None and facts.cancel_at_period_end is False
+
+
+@pytest.mark.parametrize("value", [None, 0, ""], ids=repr)
+def test_an_absent_timestamp_is_none(value):
+    assert rules.timestamp(value) is None
+
+
+def test_a_timestamp_given_as_text_is_read_as_utc():
+    assert rules.timestamp("86400") == dt.datetime(1970, 1, 2, tzinfo=dt.timezone.utc)
+
+
+def test_the_billing_cycle_is_the_one_whose_price_stripe_names():
+    plan = {"stripe_price_monthly": "price_m", "stripe_price_yearly": "price_y"}
+    assert rules.billing_cycle_of(plan, "price_y") == "yearly"
+    assert rules.billing_cycle_of(plan, "price_m") == "monthly"
+
+
+# --- checkouts -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("status,paid", [("paid", True), ("no_payment_required", True), ("unpaid", False),
+                                         (None, False)])
+def test_a_checkout_is_paid_only_when_stripe_says_the_money_is_there(status, paid):
+    assert rules.checkout_paid(status) is paid
+
+
+@pytest.mark.parametrize("session,payment,lost", [
+    ("complete", "unpaid", True), ("complete", "paid", False), ("complete", "no_payment_required", False),
+    ("open", "unpaid", False), ("expired", "unpaid", False),
+])
+def test_only_a_completed_unpaid_checkout_has_lost_its_payment(session, payment, lost):
+    assert rules.checkout_lost_its_payment(session, payment) is lost
