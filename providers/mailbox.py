@@ -242,12 +242,18 @@ def new_password() -> str:
 
 # --- MailDomain -------------------------------------------------------------------------------
 
-def _domain(value: Any) -> str:
-    value = bare(value) if isinstance(value, str) else value
-    problem = domain_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return value
+def _name_checked_by(problem_of):
+    """An input rule: the value in its bare form, refused with the rule's own reason."""
+    def rule(value: Any) -> str:
+        value = bare(value) if isinstance(value, str) else value
+        problem = problem_of(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+    return rule
+
+
+_domain = _name_checked_by(domain_problem)
 
 
 def _selector(value: Any) -> str:
@@ -338,12 +344,7 @@ class MailDomain(Resource, module="mailcore", name="MailDomain"):
 
 # --- Mailbox ----------------------------------------------------------------------------------
 
-def _address(value: Any) -> str:
-    value = bare(value) if isinstance(value, str) else value
-    problem = address_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return value
+_address = _name_checked_by(address_problem)
 
 
 def _quota(value: Any) -> int:
