@@ -1,4 +1,4 @@
-"""What every stand-in shares: serving, the state file, faults, the control API, request logs.
+"""What every stand-in shares: serving, the state database, faults, the control API, request logs.
 
 Nothing here knows a protocol: each stand-in renders its own envelopes and errors and
 hands them to these pieces (``FaultRegistry.answer`` takes a ``refuse`` callback for that).

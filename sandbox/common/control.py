@@ -14,7 +14,7 @@ from typing import Any, Callable
 from flask import Blueprint, jsonify, request
 
 from .faults import FaultRegistry, FaultSpecError, parse_fault
-from .state import JsonStateStore
+from .state import StateStore
 
 
 class ControlError(Exception):
@@ -33,14 +33,14 @@ def json_object() -> dict[str, Any]:
 
 def control_blueprint(
     faults: FaultRegistry,
-    store: JsonStateStore,
+    store: StateStore,
     operations: frozenset[str],
     on_reset: Callable[[], None] | None = None,
 ) -> Blueprint:
     """The shared routes; the caller adds its own routes and then registers it.
 
     ``on_reset`` runs before the state is wiped, so it can still see what to clean up
-    outside the state file (WHM home directories).
+    outside the state (WHM home directories).
     """
     bp = Blueprint("sandbox_control", __name__, url_prefix="/_sandbox")
 
@@ -63,7 +63,7 @@ def control_blueprint(
 
     @bp.get("/state")
     def dump_state():
-        return jsonify({"state": store.read(), "faults": faults.snapshot()})
+        return jsonify({"state": store.dump(), "faults": faults.snapshot()})
 
     @bp.post("/reset")
     def reset():
@@ -71,6 +71,6 @@ def control_blueprint(
             on_reset()
         store.reset()
         faults.clear()
-        return jsonify({"state": store.read(), "faults": []})
+        return jsonify({"state": store.dump(), "faults": []})
 
     return bp

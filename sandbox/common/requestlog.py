@@ -4,6 +4,8 @@ Both upstream protocols put secrets in URLs (NameSilo's API key, WHM passwords w
 client sends them by GET), so the line is built from the parsed query with the named
 parameters replaced. Bodies and headers (WHM's Authorization) are never logged.
 Implemented as WSGI middleware so that every answer is logged, fault pages included.
+The same time is sent back in a ``Server-Timing`` header, so a bench can tell the
+stand-in's own time from the network's and the client's.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ class RequestLog:
         started = time.monotonic()
 
         def logging_start_response(status, headers, exc_info=None):
-            self._log(environ, status.split(" ", 1)[0], time.monotonic() - started)
-            return start_response(status, headers, exc_info)
+            elapsed = time.monotonic() - started
+            self._log(environ, status.split(" ", 1)[0], elapsed)
+            return start_response(status, [*headers, ("Server-Timing", f"app;dur={elapsed * 1000:.2f}")], exc_info)
 
         return self.wsgi_app(environ, logging_start_response)
 

@@ -52,9 +52,9 @@ from flask import Flask, Response, jsonify, request
 from ..common.control import ControlError, control_blueprint, json_object
 from ..common.faults import Fault, FaultRegistry
 from ..common.requestlog import RequestLog
-from ..common.serving import base_parser, serve
-from ..common.state import JsonStateStore
-from .registrar import Registrar, initial_state
+from ..common.serving import STATE_FILE, base_parser, serve
+from ..common.state import StateStore
+from .registrar import TABLES, Registrar, initial_state
 from .replies import DETAILS, Reply, ReplyError
 
 log = logging.getLogger("sandbox.namesilo")
@@ -81,7 +81,7 @@ def create_app(
     today: Callable[[], date] = date.today,
     transfer_polls: int = 3,
 ) -> Flask:
-    store = JsonStateStore(state_path, initial_state(round(balance * 100)))
+    store = StateStore(state_path, TABLES, initial_state(round(balance * 100)))
     registrar = Registrar(store, today, transfer_polls)
     faults = FaultRegistry(sleep)
 
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--transfer-polls", type=int, default=3,
                         help="checkTransferStatus calls before a transfer completes (0 = never)")
     args = parser.parse_args(argv)
-    app = create_app(args.state_dir / "state.json", args.key, args.balance,
+    app = create_app(args.state_dir / STATE_FILE, args.key, args.balance,
                      transfer_polls=args.transfer_polls)
     serve(app, args)
 

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any, Callable, Mapping
 
 from ..common.names import is_hostname
-from ..common.state import Document, JsonStateStore
+from ..common.state import Document, StateStore, Table, Transaction
 from .replies import Reply, ReplyError
 
 Params = Mapping[str, str]
@@ -32,6 +32,11 @@ PENDING = "Pending at Registry"
 COMPLETED = "Transfer Completed"
 
 
+# Domains and transfers by domain name; the rest (balance, counters, the short list of
+# names the registry refuses) are scalars.
+TABLES = [Table("domains"), Table("transfers")]
+
+
 def initial_state(balance_cents: int) -> Callable[[], Document]:
     def build() -> Document:
         return {"schema": 1, "balance_cents": balance_cents, "domains": {}, "transfers": {},
@@ -40,7 +45,7 @@ def initial_state(balance_cents: int) -> Callable[[], Document]:
 
 
 class Registrar:
-    def __init__(self, store: JsonStateStore, today: Callable[[], date] = date.today,
+    def __init__(self, store: StateStore, today: Callable[[], date] = date.today,
                  transfer_polls: int = 3):
         self.store = store
         self.today = today
@@ -52,7 +57,6 @@ class Registrar:
 
     def checkRegisterAvailability(self, params: Params) -> Reply:
         names = [n.strip() for n in _required(params, "domains").split(",") if n.strip()]
-        state = self.store.read()
         available, unavailable, invalid = [], [], []
         for name in names:
             try:
@@ -60,7 +64,9 @@ class Registrar:
             except ReplyError:
                 invalid.append(name)
                 continue
-            if _taken(state, domain):
+            with self.store.view() as state:
+                taken = _taken(state, domain)
+            if taken:
                 unavailable.append(domain)
                 continue
             register, renew = _prices(domain)
@@ -119,7 +125,8 @@ class Registrar:
 
     def getDomainInfo(self, params: Params) -> Reply:
         domain = registrable(_required(params, "domain"))
-        record = _owned(self.store.read(), domain)
+        with self.store.view() as state:
+            record = _owned(state, domain)
         contact = record["contact_id"]
         return Reply({
             "created": record["created"],
@@ -175,12 +182,13 @@ class Registrar:
     def listDomains(self, params: Params) -> Reply:
         page = _positive(params, "page", 1)
         page_size = _positive(params, "pageSize", 100)
-        domains = sorted(self.store.read()["domains"].values(), key=lambda d: d["domain"])
-        chosen = domains[(page - 1) * page_size: page * page_size]
+        with self.store.view() as state:
+            domains = state["domains"]
+            total, chosen = len(domains), domains.sorted_by_key((page - 1) * page_size, page_size)
         return Reply({
             "domains": [{"domain": d["domain"], "created": d["created"], "expires": d["expires"]}
                         for d in chosen],
-            "pager": {"total": len(domains), "pageSize": page_size, "page": page},
+            "pager": {"total": total, "pageSize": page_size, "page": page},
         })
 
     # -- transfers ---------------------------------------------------------------
@@ -228,7 +236,7 @@ class Registrar:
             self._finish_transfer(state, transfer, status)
             return transfer
 
-    def _finish_transfer(self, state: Document, transfer: dict[str, Any], status: str) -> None:
+    def _finish_transfer(self, state: Transaction, transfer: dict[str, Any], status: str) -> None:
         transfer["status"] = status
         if status != COMPLETED or transfer["domain"] in state["domains"]:
             return
@@ -304,24 +312,24 @@ def _prices(domain: str) -> tuple[int, int]:
     return PRICES_CENTS[_suffix(domain)]
 
 
-def _taken(state: Document, domain: str) -> bool:
+def _taken(state: Transaction, domain: str) -> bool:
     return (domain in state["domains"] or _pending_transfer(state, domain)
             or domain in state["unavailable"])
 
 
-def _pending_transfer(state: Document, domain: str) -> bool:
+def _pending_transfer(state: Transaction, domain: str) -> bool:
     transfer = state["transfers"].get(domain)
     return transfer is not None and transfer["status"] == PENDING
 
 
-def _owned(state: Document, domain: str) -> dict[str, Any]:
+def _owned(state: Transaction, domain: str) -> dict[str, Any]:
     record = state["domains"].get(domain)
     if record is None or record["status"] != "Active":
         raise ReplyError(200)
     return record
 
 
-def _charge(state: Document, amount_cents: int) -> None:
+def _charge(state: Transaction, amount_cents: int) -> None:
     if state["balance_cents"] < amount_cents:
         raise ReplyError(119)
     state["balance_cents"] -= amount_cents
@@ -374,7 +382,7 @@ def _nameservers_or_defaults(params: Params) -> tuple[list[str], bool]:
     return given, False
 
 
-def _contact(params: Params, state: Document) -> tuple[str, bool]:
+def _contact(params: Params, state: Transaction) -> tuple[str, bool]:
     """The contact id for a registration, and whether the given data was replaced."""
     contact_id = params.get("contact_id", "").strip()
     if contact_id:

@@ -157,14 +157,14 @@ def _answer(led: Ledger, handler: Handler, billing: Billing, tree: dict[str, Any
     params.reject_unknown()
     body = led.render(obj, expand)
     if key is not None:
-        horizon = led.now() - IDEMPOTENCY_TTL
+        keys = led.state["idempotency"]
         # The library sends a key with every POST: keep a day's worth, and at most the
-        # newest IDEMPOTENCY_LIMIT, so the state file stays small.
-        recent = sorted(led.state["idempotency"].items(), key=lambda kv: kv[1]["created"])[-IDEMPOTENCY_LIMIT:]
-        kept = {k: v for k, v in recent if v["created"] > horizon}
-        kept[key] = {"fingerprint": fingerprint(request.method, request.path, tree), "status": 200,
+        # newest IDEMPOTENCY_LIMIT, so the state stays small.
+        keys.pop(key, None)  # an expired key used again counts as new
+        keys[key] = {"fingerprint": fingerprint(request.method, request.path, tree), "status": 200,
                      "body": json.dumps(body), "created": led.now(), "request_id": info.id}
-        led.state["idempotency"] = kept
+        keys.delete_below("created", led.now() - IDEMPOTENCY_TTL, inclusive=True)
+        keys.trim(IDEMPOTENCY_LIMIT)
     return _json_response(body, 200, info)
 
 

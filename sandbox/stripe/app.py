@@ -85,11 +85,11 @@ from flask import Flask
 
 from ..common.faults import FaultRegistry
 from ..common.requestlog import RequestLog
-from ..common.state import JsonStateStore
+from ..common.state import StateStore
 from .api import register_api
 from .billing import Billing
 from .control import control_routes
-from .objects import Ledger, RequestInfo, initial_state
+from .objects import TABLES, Ledger, RequestInfo, initial_state
 from .page import register_payment_page
 from .webhooks import WebhookSender, WebhookSettings
 
@@ -106,6 +106,7 @@ def create_app(
     webhook_retry_base: float = 0.5,
     webhook_timeout: float = 10.0,
     webhook_events: tuple[str, ...] = ("*",),
+    webhook_workers: int = 8,
     public_url: str | None = None,
     business_name: str = "mpanel sandbox",
     payment_retries: int = 3,
@@ -113,16 +114,18 @@ def create_app(
     now: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Flask:
-    store = JsonStateStore(state_path, initial_state)
+    store = StateStore(state_path, TABLES, initial_state)
     billing = Billing(business_name, payment_retries, after_failed_retries)
     faults = FaultRegistry(sleep)
     sender = WebhookSender(store, WebhookSettings(webhook_url or None, webhook_secret, webhook_attempts,
-                                                  webhook_retry_base, webhook_timeout, tuple(webhook_events)), now)
+                                                  webhook_retry_base, webhook_timeout, tuple(webhook_events)),
+                           now, workers=webhook_workers)
 
     app = Flask(__name__, template_folder="templates")
     app.config["STRIPE_PUBLIC_URL"] = public_url
     app.extensions["sandbox.stripe"] = billing
     app.extensions["sandbox.stripe.webhooks"] = sender
+    app.extensions["sandbox.state"] = store
     app.extensions["sandbox.faults"] = faults
     # Nothing secret travels in a Stripe URL: the key is in a header and card
     # numbers only in the payment page's form body, and neither is logged.

@@ -9,7 +9,7 @@ import sys
 
 import requests
 
-from ..common.serving import base_parser, serve
+from ..common.serving import STATE_FILE, base_parser, serve
 from .app import create_app
 from .billing import CLOCK_OUTCOMES
 from .cards import DECLINES
@@ -26,6 +26,8 @@ def serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--webhook-retry-base", type=float, default=0.5,
                         help="seconds before the first retry, doubling after each (default 0.5)")
     parser.add_argument("--webhook-timeout", type=float, default=10.0, help="seconds to wait for the endpoint")
+    parser.add_argument("--webhook-workers", type=int, default=8,
+                        help="deliveries in flight at once (default 8); Stripe promises no order")
     parser.add_argument("--webhook-events", default="*",
                         help="comma-separated event types the endpoint wants (default *, 'invoice.*' works)")
     parser.add_argument("--public-url", default=None,
@@ -60,9 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.webhook_url and not args.webhook_secret:
         parser.error("--webhook-url needs --webhook-secret")
     app = create_app(
-        args.state_dir / "state.json", args.key, webhook_url=args.webhook_url or None,
+        args.state_dir / STATE_FILE, args.key, webhook_url=args.webhook_url or None,
         webhook_secret=args.webhook_secret or None, webhook_attempts=args.webhook_attempts,
         webhook_retry_base=args.webhook_retry_base, webhook_timeout=args.webhook_timeout,
+        webhook_workers=args.webhook_workers,
         webhook_events=tuple(e.strip() for e in args.webhook_events.split(",") if e.strip()),
         public_url=args.public_url, business_name=args.business_name, payment_retries=args.payment_retries,
         after_failed_retries=args.after_failed_retries)

@@ -13,14 +13,14 @@ from flask import Blueprint, jsonify, request
 
 from ..common.control import ControlError, control_blueprint, json_object
 from ..common.faults import FaultRegistry
-from ..common.state import JsonStateStore
+from ..common.state import StateStore
 from .api import OPERATIONS
 from .billing import Billing, CheckoutClosed, ClockError, FormProblem, PaymentEntry, PaymentResult
 from .objects import Ledger, Transaction
 from .webhooks import WebhookSender, event_payload, signature_header
 
 
-def control_routes(faults: FaultRegistry, store: JsonStateStore, billing: Billing, sender: WebhookSender,
+def control_routes(faults: FaultRegistry, store: StateStore, billing: Billing, sender: WebhookSender,
                    transaction: Transaction, now: Callable[[], float]) -> Blueprint:
     """The shared control blueprint with this stand-in's routes added."""
     control = control_blueprint(faults, store, OPERATIONS, on_reset=sender.restore_defaults)
@@ -59,7 +59,8 @@ def control_routes(faults: FaultRegistry, store: JsonStateStore, billing: Billin
     @control.get("/deliveries")
     def deliveries():
         wanted = {name: request.args.get(name) for name in ("event", "type", "status")}
-        found = [d for d in store.read()["deliveries"] if all(v is None or d.get(k) == v for k, v in wanted.items())]
+        with store.view() as state:
+            found = state["deliveries"].where(**{k: v for k, v in wanted.items() if v is not None})
         return jsonify({"deliveries": found, "webhooks": sender.describe()})
 
     @control.get("/webhooks")
@@ -92,7 +93,8 @@ def control_routes(faults: FaultRegistry, store: JsonStateStore, billing: Billin
 
     @control.get("/events/<event_id>/signed")
     def signed(event_id: str):
-        event = Ledger(store.read(), now).find("event", event_id)
+        with store.view() as state:
+            event = Ledger(state, now).find("event", event_id)
         if event is None:
             raise ControlError(404, "no_such_event", f"no event {event_id}")
         if not sender.settings.secret:

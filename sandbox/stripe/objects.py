@@ -1,30 +1,28 @@
 """The Stripe account's objects inside one transaction: storage, lists, expansion, events.
 
-Objects are kept in the JSON state exactly in the shape the API answers, so reading
-one back is a copy and an event's snapshot is the object as it was when it happened.
-Everything here works on the working copy that ``JsonStateStore.change()`` yields:
-an operation that fails halfway leaves neither objects nor events behind.
+Objects are kept in the state exactly in the shape the API answers (a table per kind,
+see ``TABLES``), so reading one back is a copy and an event's snapshot is the object
+as it was when it happened. Everything here works inside the transaction that
+``StateStore.change()`` yields: an operation that fails halfway leaves neither objects
+nor events behind.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import secrets
 import string
+from collections import deque
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Callable, Iterable, Iterator
 
-from ..common.state import Document
+from ..common.state import Document, Table, Transaction
 from .params import Params, invalid, no_such
 
 API_VERSION = "2025-03-31.basil"
 EVENT_RETENTION_SECONDS = 30 * 24 * 3600  # Stripe keeps events for 30 days
 MAX_EVENTS = 5000
-# Kinds stored as JSON text rather than nested objects: events never change (but
-# for pending_webhooks) and are most of the state, and every transaction copies the
-# whole document, which costs nothing for a string.
-SEALED = frozenset({"event"})
 _ALPHABET = string.ascii_letters + string.digits
 
 Object = dict[str, Any]
@@ -73,20 +71,48 @@ def new_id(prefix: str, length: int = 24) -> str:
     return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
+def _ref(field: str) -> Callable[[Object], Any]:
+    """The id an object refers to through ``field`` (stored objects hold ids, not objects)."""
+    return lambda obj: obj.get(field)
+
+
+def _invoice_subscription(obj: Object) -> Any:
+    if obj.get("object") == "invoice":
+        return ((obj.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    return obj.get("subscription")
+
+
+# The filters lists and operations look objects up by; lists keep their own filter too,
+# so an index only narrows what is read.
+_OBJECT_INDEXES = {
+    "customer": _ref("customer"), "subscription": _invoice_subscription, "invoice": _ref("invoice"),
+    "payment_intent": _ref("payment_intent"), "charge": _ref("charge"),
+}
+_KIND_INDEXES: dict[str, dict[str, Callable[[Object], Any]]] = {
+    "customer": {"email": _ref("email")},
+    "price": {"lookup_key": _ref("lookup_key")},
+    "promotion_code": {"code": lambda promo: promo["code"].lower()},
+    "event": {"type": _ref("type"), "created": _ref("created")},
+}
+
+# Creation order is the table's own: lists are newest first.
+TABLES = [Table(name, {**_OBJECT_INDEXES, **_KIND_INDEXES.get(name, {})}) for name in KINDS] + [
+    # What a Checkout Session keeps out of its API shape, by session id: line items
+    # (only answered through expand[] or /line_items), subscription_data, and the
+    # PaymentIntent that failed attempts on the payment page share.
+    Table("sessions"),
+    Table("pending_invoice_items"),                                  # by subscription id
+    Table("idempotency", {"created": _ref("created")}),              # by key
+    # Webhook deliveries by id; ``due_at`` is when a pending one is next attempted.
+    Table("deliveries", {"event": _ref("event"), "type": _ref("type"), "status": _ref("status"),
+                         "due_at": lambda d: d["next_attempt_at"] if d["status"] == "pending" else None}),
+]
+
+
 def initial_state() -> Document:
     return {
-        "schema": 1,
-        "objects": {name: {} for name in KINDS},
-        # Creation order per kind: lists are newest first and the state file is
-        # written with sorted keys, so dict order cannot be trusted after a restart.
-        "order": {name: [] for name in KINDS},
-        # What a Checkout Session keeps out of its API shape: line items (only
-        # answered through expand[] or /line_items), subscription_data, and the
-        # PaymentIntent that failed attempts on the payment page share.
-        "sessions": {},
-        "pending_invoice_items": {},
-        "idempotency": {},
-        "deliveries": [],
+        "schema": 2,
+        **{table.name: {} for table in TABLES},
         "next_delivery": 1,
         "card_salt": secrets.token_hex(16),
     }
@@ -101,7 +127,7 @@ class RequestInfo:
 
 
 class Ledger:
-    def __init__(self, state: Document, now: Callable[[], float], request: RequestInfo | None = None,
+    def __init__(self, state: Transaction, now: Callable[[], float], request: RequestInfo | None = None,
                  endpoint_for: Callable[[str], str | None] | None = None):
         self.state = state
         self._now = now
@@ -116,21 +142,17 @@ class Ledger:
     # -- storage ---------------------------------------------------------------
 
     def add(self, obj: Object) -> Object:
-        kind = obj["object"]
-        self.state["objects"][kind][obj["id"]] = _seal(obj) if kind in SEALED else obj
-        self.state["order"][kind].append(obj["id"])
+        self.state[obj["object"]][obj["id"]] = obj
         return obj
 
     def find(self, kind: str, object_id: str | None) -> Object | None:
-        """The stored object, to change in place (a fresh copy for sealed kinds: use ``replace``)."""
+        """The stored object, to change in place: the change is saved with the transaction."""
         if not object_id:
             return None
-        found = self.state["objects"][kind].get(object_id)
-        return json.loads(found) if kind in SEALED and found is not None else found
+        return self.state[kind].get(object_id)
 
     def replace(self, obj: Object) -> None:
-        kind = obj["object"]
-        self.state["objects"][kind][obj["id"]] = _seal(obj) if kind in SEALED else obj
+        self.state[obj["object"]][obj["id"]] = obj
 
     def get(self, kind: str, object_id: str, param: str | None = "id") -> Object:
         obj = self.find(kind, object_id)
@@ -138,15 +160,13 @@ class Ledger:
             raise no_such(KINDS[kind].label, object_id, param)
         return obj
 
-    def newest_first(self, kind: str) -> Iterator[Object]:
-        objects = self.state["objects"][kind]
-        for object_id in reversed(self.state["order"][kind]):
-            if object_id in objects:
-                yield json.loads(objects[object_id]) if kind in SEALED else objects[object_id]
+    def newest_first(self, kind: str, **indexed: str | None) -> Iterator[Object]:
+        """Objects of a kind, newest first, read lazily; ``indexed`` filters (``customer=``)
+        that are None are ignored."""
+        return self.state[kind].newest_first(**{k: v for k, v in indexed.items() if v is not None})
 
     def remove(self, kind: str, object_id: str) -> None:
-        self.state["objects"][kind].pop(object_id, None)
-        self.state["order"][kind] = [i for i in self.state["order"][kind] if i != object_id]
+        self.state[kind].pop(object_id, None)
 
     # -- lists -------------------------------------------------------------------
 
@@ -159,21 +179,23 @@ class Ledger:
         if after and before:
             raise invalid("You may only specify one of these parameters: ending_before, starting_after.")
         created_ok = _created_filter(params)
-        items = [item for item in matching if created_ok(item.get("created", 0))]
-        ids = [item["id"] for item in items]
-        if after:
-            if after not in ids and self.find(kind, after) is None:
-                raise no_such(KINDS[kind].label, after, "starting_after")
-            items = items[ids.index(after) + 1:] if after in ids else []
-            chosen, has_more = items[:limit], len(items) > limit
-        elif before:
-            if before not in ids and self.find(kind, before) is None:
-                raise no_such(KINDS[kind].label, before, "ending_before")
-            items = items[:ids.index(before)] if before in ids else []
-            chosen, has_more = items[-limit:], len(items) > limit
-        else:
-            chosen, has_more = items[:limit], len(items) > limit
-        return list_object(chosen, url or KINDS[kind].url, has_more)
+        # Read lazily: a page of 10 out of thousands reads a dozen objects.
+        items = (item for item in matching if created_ok(item.get("created", 0)))
+        cursor = after or before
+        if cursor:
+            preceding: deque[Object] = deque(maxlen=limit + 1)
+            for item in items:
+                if item["id"] == cursor:
+                    break
+                preceding.append(item)
+            else:
+                if self.find(kind, cursor) is None:
+                    raise no_such(KINDS[kind].label, cursor, "starting_after" if after else "ending_before")
+                return list_object([], url or KINDS[kind].url, False)
+            if before:
+                return list_object(list(preceding)[-limit:], url or KINDS[kind].url, len(preceding) > limit)
+        chosen = list(islice(items, limit + 1))
+        return list_object(chosen[:limit], url or KINDS[kind].url, len(chosen) > limit)
 
     # -- expansion ---------------------------------------------------------------
 
@@ -248,22 +270,15 @@ class Ledger:
             "status": "pending", "attempts": [], "manual": manual,
             "created": self._now(), "next_attempt_at": None if manual else self._now(),
         }
-        self.state["deliveries"].append(delivery)
+        self.state["deliveries"][delivery["id"]] = delivery
         return delivery
 
     def _forget_old_events(self) -> None:
         """Stripe keeps events 30 days; the sandbox also keeps at most MAX_EVENTS."""
-        horizon = self.now() - EVENT_RETENTION_SECONDS
-        order = self.state["order"]["event"]
-        events = self.state["objects"]["event"]
-        forgotten = False
-        while order and (len(order) > MAX_EVENTS or order[0] not in events
-                         or json.loads(events[order[0]])["created"] < horizon):
-            events.pop(order.pop(0), None)
-            forgotten = True
-        if forgotten:
-            kept = set(order)
-            self.state["deliveries"] = [d for d in self.state["deliveries"] if d["event"] in kept]
+        events = self.state["event"]
+        forgotten = events.trim(MAX_EVENTS) + events.delete_below("created", self.now() - EVENT_RETENTION_SECONDS)
+        for event_id in forgotten:
+            self.state["deliveries"].delete_where(event=event_id)
 
 
 def _created_filter(params: Params) -> Callable[[int], bool]:
@@ -279,10 +294,6 @@ def _created_filter(params: Params) -> Callable[[int], bool]:
                             and (lt is None or created < lt) and (lte is None or created <= lte))
 
 
-def _seal(obj: Object) -> str:
-    return json.dumps(obj, separators=(",", ":"))
-
-
 def list_object(data: list[Object], url: str, has_more: bool = False) -> Object:
     return {"object": "list", "data": data, "has_more": has_more, "url": url}
 
@@ -293,12 +304,12 @@ def changed_attributes(before: Object, after: Object) -> Object:
 
 
 def _session_line_items(ledger: Ledger, session: Object) -> Object:
-    items = ledger.state["sessions"].get(session["id"], {}).get("line_items", [])
+    items = (ledger.state["sessions"].get(session["id"]) or {}).get("line_items", [])
     return list_object(copy.deepcopy(items), f"/v1/checkout/sessions/{session['id']}/line_items")
 
 
 def _invoice_payments(ledger: Ledger, invoice: Object) -> Object:
-    payments = [p for p in ledger.newest_first("invoice_payment") if p["invoice"] == invoice["id"]]
+    payments = list(ledger.newest_first("invoice_payment", invoice=invoice["id"]))
     return list_object(copy.deepcopy(payments), f"/v1/invoice_payments?invoice={invoice['id']}")
 
 

@@ -4,11 +4,14 @@ As Stripe does: the body is the event as pretty-printed JSON, signed in the
 ``Stripe-Signature`` header (``t=<unix>,v1=<hex hmac_sha256(secret, "t.body")>``,
 plus a ``v0`` made with another key, as test mode sends, which verifiers must
 ignore); only a 2xx answer counts (redirects are not followed); anything else is
-retried with exponential backoff. Deliveries live in the state file, so a restart
+retried with exponential backoff. Deliveries live in the state, so a restart
 resumes them, and ``/_sandbox/deliveries`` shows every attempt.
 
-Delivery runs in one background thread, outside the state lock: the receiving
-application may call the API back while it handles an event.
+Deliveries run concurrently on a small pool of threads, outside any state
+transaction (the receiving application may call the API back while it handles an
+event). Like Stripe, the sandbox promises no order between events and delivers at
+least once: an endpoint must cope with a ``customer.subscription.updated`` arriving
+before the ``checkout.session.completed`` that preceded it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import hashlib
 import hmac
 import json
 import logging
+import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -24,7 +28,7 @@ from typing import Any, Callable
 
 import requests
 
-from ..common.state import JsonStateStore
+from ..common.state import StateStore
 from .objects import Ledger
 
 log = logging.getLogger("sandbox.stripe.webhooks")
@@ -61,17 +65,23 @@ class WebhookSettings:
 
 
 class WebhookSender:
-    def __init__(self, store: JsonStateStore, settings: WebhookSettings,
-                 now: Callable[[], float] = time.time, http: requests.Session | None = None):
+    def __init__(self, store: StateStore, settings: WebhookSettings,
+                 now: Callable[[], float] = time.time, http: requests.Session | None = None,
+                 workers: int = 8):
         self.store = store
         self.settings = settings
         self._configured_url = settings.url
         self.now = now
         self.http = http or requests.Session()
         self.paused = False
+        self.workers = max(1, workers)
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        # Deliveries handed to a worker and not yet recorded: the dispatcher skips them.
+        self._in_flight: set[str] = set()
+        self._in_flight_lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[str | None] = queue.SimpleQueue()
 
     # -- configuration ----------------------------------------------------------
 
@@ -92,7 +102,7 @@ class WebhookSender:
     def discard_pending(self) -> int:
         """Drop what is waiting (tests that deliver by hand after a pause)."""
         with self.store.change() as state:
-            pending = [d for d in state["deliveries"] if d["status"] == "pending"]
+            pending = state["deliveries"].where(status="pending")
             for delivery in pending:
                 delivery["status"], delivery["next_attempt_at"] = "discarded", None
         return len(pending)
@@ -106,46 +116,77 @@ class WebhookSender:
                 "retry_base": self.settings.retry_base, "events": list(self.settings.events),
                 "signing": bool(self.settings.secret)}
 
-    # -- the worker -----------------------------------------------------------------
+    # -- the dispatcher and its workers -------------------------------------------------
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="stripe-webhooks", daemon=True)
-            self._thread.start()
+        if self._threads:
+            return
+        self._threads = [threading.Thread(target=self._dispatch, name="stripe-webhooks", daemon=True)]
+        self._threads += [threading.Thread(target=self._work, name=f"stripe-webhooks-{n}", daemon=True)
+                          for n in range(self.workers)]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.settings.timeout + 1)
-            self._thread = None
+        for _ in range(self.workers):
+            self._jobs.put(None)
+        deadline = time.monotonic() + self.settings.timeout + 1
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._threads = []
 
     def wake(self) -> None:
         self._wake.set()
 
-    def _run(self) -> None:
+    def _dispatch(self) -> None:
+        """Hand due deliveries to idle workers; sleep until the next one is due."""
         while not self._stop.is_set():
             self._wake.clear()
             wait = None
             if not self.paused:
-                due, wait = self._next_due()
-                if due is not None:
-                    self._deliver(due)
-                    continue
+                for delivery_id in self._claim_due():
+                    self._jobs.put(delivery_id)
+                wait = self._until_next()
             self._wake.wait(timeout=wait)
 
-    def _next_due(self) -> tuple[str | None, float | None]:
-        """The oldest delivery whose time has come, or how long until the next one."""
-        now = self.now()
-        soonest = None
-        for delivery in self.store.read()["deliveries"]:
-            at = delivery["next_attempt_at"]
-            if delivery["status"] != "pending" or at is None:
-                continue
-            if at <= now:
-                return delivery["id"], None
-            soonest = at if soonest is None else min(soonest, at)
-        return None, None if soonest is None else max(0.0, soonest - now)
+    def _work(self) -> None:
+        while True:
+            delivery_id = self._jobs.get()
+            if delivery_id is None or self._stop.is_set():
+                return
+            try:
+                self._deliver(delivery_id)
+            except Exception:  # noqa: BLE001 - a worker must outlive one bad delivery
+                log.exception("delivery %s failed inside the sandbox", delivery_id)
+            finally:
+                with self._in_flight_lock:
+                    self._in_flight.discard(delivery_id)
+                self.wake()
+
+    def _claim_due(self) -> list[str]:
+        """The oldest due deliveries, as many as there are idle workers."""
+        with self._in_flight_lock:
+            idle = self.workers - len(self._in_flight)
+            if idle <= 0:
+                return []
+            now = self.now()
+            with self.store.view() as state:
+                queued = state["deliveries"].lowest("due_at", idle + len(self._in_flight))
+            claimed = [d["id"] for d in queued if d["id"] not in self._in_flight and d["next_attempt_at"] <= now][:idle]
+            self._in_flight.update(claimed)
+            return claimed
+
+    def _until_next(self) -> float | None:
+        """Seconds until the next delivery not in flight is due (None: nothing waits)."""
+        with self._in_flight_lock:
+            if len(self._in_flight) >= self.workers:
+                return None  # a worker finishing wakes the dispatcher
+            with self.store.view() as state:
+                queued = state["deliveries"].lowest("due_at", len(self._in_flight) + 1)
+            waiting = [d["next_attempt_at"] for d in queued if d["id"] not in self._in_flight]
+        return None if not waiting else max(0.0, waiting[0] - self.now())
 
     def resend(self, event_id: str) -> dict[str, Any] | None:
         """One immediate attempt, whatever the pause says (the Dashboard's Resend)."""
@@ -161,13 +202,13 @@ class WebhookSender:
         return self._deliver(delivery_id)
 
     def _deliver(self, delivery_id: str) -> dict[str, Any] | None:
-        state = self.store.read()
-        delivery = next((d for d in state["deliveries"] if d["id"] == delivery_id), None)
+        with self.store.view() as state:
+            delivery = state["deliveries"].get(delivery_id)
+            event = None if delivery is None else Ledger(state, self.now).find("event", delivery["event"])
         if delivery is None:
             return None
-        event = Ledger(state, self.now).find("event", delivery["event"])
         if event is None:
-            return self._record(delivery_id, {"at": self.now(), "status": None, "error": "event is gone"}, final=True)
+            return self._record(delivery, {"at": self.now(), "status": None, "error": "event is gone"}, final=True)
         url = self.settings.url or delivery["url"]
         payload = event_payload(event)
         timestamp = int(self.now())
@@ -188,14 +229,16 @@ class WebhookSender:
         ok = attempt["status"] is not None and 200 <= attempt["status"] < 300
         log.info("event %s (%s) -> %s: %s", event["id"], event["type"], url,
                  attempt["status"] if attempt["status"] is not None else attempt["error"])
-        return self._record(delivery_id, attempt, final=ok or delivery["manual"])
+        return self._record(delivery, attempt, final=ok or delivery["manual"])
 
-    def _record(self, delivery_id: str, attempt: dict[str, Any], final: bool) -> dict[str, Any] | None:
+    def _record(self, sent: dict[str, Any], attempt: dict[str, Any], final: bool) -> dict[str, Any] | None:
         with self.store.change() as state:
-            delivery = next((d for d in state["deliveries"] if d["id"] == delivery_id), None)
-            if delivery is None:
+            delivery = state["deliveries"].get(sent["id"])
+            if delivery is None or delivery["event"] != sent["event"]:
                 return None  # wiped by a reset while the request was out
             delivery["attempts"].append(attempt)
+            if delivery["status"] == "discarded":
+                return dict(delivery)  # discarded while the request was out: stays so
             ok = attempt["status"] is not None and 200 <= attempt["status"] < 300
             if ok:
                 delivery["status"], delivery["next_attempt_at"] = "delivered", None
@@ -208,5 +251,4 @@ class WebhookSender:
             event = ledger.find("event", delivery["event"])
             if event is not None and not delivery["manual"] and delivery["status"] == "delivered":
                 event["pending_webhooks"] = 0
-                ledger.replace(event)
             return dict(delivery)

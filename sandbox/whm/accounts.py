@@ -12,7 +12,7 @@ from typing import Any, Callable
 from argon2 import PasswordHasher
 
 from ..common.names import is_hostname
-from ..common.state import JsonStateStore
+from ..common.state import StateStore, TableView
 from .api import Done, Params, WhmFailure, find_account, required
 from .packages import limit, limit_text
 
@@ -31,7 +31,7 @@ _hasher = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 
 
 class Accounts:
-    store: JsonStateStore
+    store: StateStore
     home_root: Path
     api_user: str
     server_ip: str
@@ -49,7 +49,7 @@ class Accounts:
                 raise WhmFailure("You must specify a domain name for the new account.")
             if not is_hostname(domain):
                 raise WhmFailure(f"“{domain}” is not a valid domain name.")
-            if any(acct["domain"] == domain for acct in accounts.values()):
+            if accounts.first(domain=domain) is not None:
                 raise WhmFailure(f"The domain “{domain}” already exists on this server.")
             plan = params.get("plan", "")
             if not plan:
@@ -98,8 +98,8 @@ class Accounts:
             raise WhmFailure("The “username” parameter is required.")
         with self.store.change() as state:
             account = find_account(state, username)
-            state["ssl"] = {d: rec for d, rec in state["ssl"].items() if rec["user"] != username}
-            state["sessions"] = {k: s for k, s in state["sessions"].items() if s["user"] != username}
+            state["ssl"].delete_where(user=username)
+            state["sessions"].delete_where(user=username)
             del state["accounts"][username]
         shutil.rmtree(self._home(username), ignore_errors=True)
         return Done(reason=f"{account['user']} account removed")
@@ -148,21 +148,23 @@ class Accounts:
         username, domain = params.get("user", ""), params.get("domain", "").lower()
         if not username and not domain:
             raise WhmFailure("You must specify either the “user” or the “domain” parameter.")
-        state = self.store.read()
-        if username:
-            account = find_account(state, username)
-        else:
-            account = next((a for a in state["accounts"].values() if a["domain"] == domain), None)
-            if account is None:
-                raise WhmFailure(f"No account owns the domain “{domain}”.")
+        with self.store.view() as state:
+            if username:
+                account = find_account(state, username)
+            else:
+                account = state["accounts"].first(domain=domain)
+                if account is None:
+                    raise WhmFailure(f"No account owns the domain “{domain}”.")
         return Done({"acct": [self._summary(account)]})
 
     def listaccts(self, params: Params) -> Done:
-        accounts = list(self.store.read()["accounts"].values())
         search = params.get("search", "")
-        if search:
-            accounts = _search(accounts, search, params.get("searchtype", "domain"),
-                               params.get("searchmethod", "regex"))
+        with self.store.view() as state:
+            if search:
+                accounts = _search(state["accounts"], search, params.get("searchtype", "domain"),
+                                   params.get("searchmethod", "regex"))
+            else:
+                accounts = state["accounts"].values()
         accounts.sort(key=lambda a: a["user"])
         return Done({"acct": [self._summary(a) for a in accounts]})
 
@@ -192,7 +194,9 @@ class Accounts:
             return self._summary(account)
 
     def remove_all_homes(self) -> None:
-        for username in self.store.read()["accounts"]:
+        with self.store.view() as state:
+            usernames = list(state["accounts"])
+        for username in usernames:
             shutil.rmtree(self._home(username), ignore_errors=True)
 
     def _home(self, username: str) -> Path:
@@ -223,7 +227,7 @@ class Accounts:
         }
 
 
-def _check_username(username: str, accounts: dict[str, Any]) -> None:
+def _check_username(username: str, accounts: TableView) -> None:
     if not USERNAME_CHARS.match(username):
         raise WhmFailure(f"The username “{username}” is invalid: use only lower-case letters and digits.")
     if username[0].isdigit():
@@ -236,12 +240,12 @@ def _check_username(username: str, accounts: dict[str, Any]) -> None:
         raise WhmFailure(f"The username “{username}” is reserved by the system.")
     if username in accounts:
         raise WhmFailure("That username is taken.")
-    for other in accounts:
-        # Database and mail prefixes use the first 8 characters, so WHM keeps them unique.
-        if other[:8] == username[:8]:
-            raise WhmFailure(
-                f"That username is taken: its first 8 characters match the existing user “{other}”."
-            )
+    # Database and mail prefixes use the first 8 characters, so WHM keeps them unique.
+    other = accounts.first(prefix8=username[:8])
+    if other is not None:
+        raise WhmFailure(
+            f"That username is taken: its first 8 characters match the existing user “{other['user']}”."
+        )
 
 
 def _check_password(password: str) -> None:
@@ -254,14 +258,18 @@ def _check_password(password: str) -> None:
         )
 
 
-def _search(accounts: list[dict[str, Any]], search: str, searchtype: str, method: str) -> list:
+def _search(accounts: TableView, search: str, searchtype: str, method: str) -> list:
     key = SEARCH_TYPES.get(searchtype)
     if key is None:
         raise WhmFailure(f"The search type “{searchtype}” is not valid; use one of: {', '.join(SEARCH_TYPES)}.")
     if method == "exact":
+        # The lookups clients adopt by (user, domain) are indexed; the rest are rare.
+        if key == "user":
+            found = accounts.get(search)
+            return [] if found is None else [found]
         if key == "domain":
-            search = search.lower()  # domains are stored lower-case
-        return [a for a in accounts if a[key] == search]
+            return accounts.where(domain=search.lower())  # domains are stored lower-case
+        return [a for a in accounts.values() if a[key] == search]
     if method != "regex":
         raise WhmFailure(f"The search method “{method}” is not valid; use “exact” or “regex”.")
     # The default is a regex, so "shop" also finds "shop2": adopting by lookup must
@@ -270,7 +278,7 @@ def _search(accounts: list[dict[str, Any]], search: str, searchtype: str, method
         pattern = re.compile(search, re.IGNORECASE)
     except re.error as exc:
         raise WhmFailure(f"The search pattern is not a valid regular expression: {exc}.") from None
-    return [a for a in accounts if pattern.search(str(a[key]))]
+    return [a for a in accounts.values() if pattern.search(str(a[key]))]
 
 
 def _disk_used_mb(home: Path) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..common.state import Document
+from ..common.state import Transaction
 
 Params = Mapping[str, str]
 
@@ -37,7 +37,7 @@ def required(params: Params, name: str) -> str:
     return value
 
 
-def find_account(state: Document, username: str) -> dict[str, Any]:
+def find_account(state: Transaction, username: str) -> dict[str, Any]:
     account = state["accounts"].get(username)
     if account is None:
         raise WhmFailure(f"The account “{username}” does not exist.")

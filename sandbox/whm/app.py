@@ -53,10 +53,10 @@ from flask import Flask, Response, jsonify, request
 from ..common.control import ControlError, control_blueprint, json_object
 from ..common.faults import Fault, FaultRegistry
 from ..common.requestlog import RequestLog
-from ..common.serving import base_parser, serve
-from ..common.state import JsonStateStore
+from ..common.serving import STATE_FILE, base_parser, serve
+from ..common.state import StateStore
 from .api import Done, Params, WhmFailure
-from .server import WhmServer, initial_state
+from .server import TABLES, WhmServer, initial_state
 
 log = logging.getLogger("sandbox.whm")
 
@@ -95,7 +95,7 @@ def create_app(
     nameservers: tuple[str, ...] = ("ns1.mpanel.test", "ns2.mpanel.test"),
 ) -> Flask:
     state_path = Path(state_path)
-    store = JsonStateStore(state_path, initial_state)
+    store = StateStore(state_path, TABLES, initial_state)
     server = WhmServer(store, state_path.parent / "home", username, server_ip, nameservers, now)
     faults = FaultRegistry(sleep)
 
@@ -194,4 +194,4 @@ def main(argv: list[str] | None = None) -> None:
                         help="API token clients send as 'whm USER:TOKEN' (or MPANEL_SANDBOX_SECRET, which keeps it out of `ps`)")
     parser.add_argument("--username", default="root", help="WHM user the token belongs to (default root)")
     args = parser.parse_args(argv)
-    serve(create_app(args.state_dir / "state.json", args.token, args.username), args)
+    serve(create_app(args.state_dir / STATE_FILE, args.token, args.username), args)

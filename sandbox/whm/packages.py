@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..common.state import JsonStateStore
+from ..common.state import StateStore
 from .api import Done, Params, WhmFailure, required
 
 SEED_PACKAGES = {
@@ -24,10 +24,11 @@ def seed_packages() -> dict[str, dict[str, Any]]:
 
 
 class Packages:
-    store: JsonStateStore
+    store: StateStore
 
     def listpkgs(self, params: Params) -> Done:
-        packages = sorted(self.store.read()["packages"].values(), key=lambda p: p["name"])
+        with self.store.view() as state:
+            packages = sorted(state["packages"].values(), key=lambda p: p["name"])
         return Done({"pkg": [_package_view(p) for p in packages]})
 
     def addpkg(self, params: Params) -> Done:

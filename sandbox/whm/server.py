@@ -11,11 +11,21 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..common.state import Document, JsonStateStore
+from ..common.state import Document, StateStore, Table
 from .accounts import Accounts
 from .packages import Packages, seed_packages
 from .sessions import Sessions
 from .tls import Tls
+
+
+TABLES = [
+    # Accounts by user (the key), by domain, and by the first 8 characters of the user,
+    # which WHM keeps unique.
+    Table("accounts", {"domain": lambda a: a["domain"], "prefix8": lambda a: a["user"][:8]}),
+    Table("packages"),
+    Table("ssl", {"user": lambda r: r["user"]}),       # by domain
+    Table("sessions", {"user": lambda s: s["user"], "expires": lambda s: s["expires"]}),  # by token digest
+]
 
 
 def initial_state() -> Document:
@@ -25,7 +35,7 @@ def initial_state() -> Document:
 class WhmServer(Accounts, Packages, Tls, Sessions):
     def __init__(
         self,
-        store: JsonStateStore,
+        store: StateStore,
         home_root: Path,
         api_user: str,
         server_ip: str = "192.0.2.10",

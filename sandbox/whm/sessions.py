@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from typing import Callable
 
-from ..common.state import JsonStateStore
+from ..common.state import StateStore
 from .api import Done, Params, WhmFailure, find_account, required
 
 SESSION_SERVICES = {"cpaneld": 2083, "webmaild": 2096}
@@ -14,7 +14,7 @@ SESSION_LIFETIME_SECONDS = 300
 
 
 class Sessions:
-    store: JsonStateStore
+    store: StateStore
     now: Callable[[], float]
 
     def create_user_session(self, params: Params, base_url: str) -> Done:
@@ -27,7 +27,7 @@ class Sessions:
         now = int(self.now())
         with self.store.change() as state:
             find_account(state, username)
-            state["sessions"] = {k: s for k, s in state["sessions"].items() if s["expires"] > now}
+            state["sessions"].delete_below("expires", now, inclusive=True)
             # Only a digest is kept: the link itself is a credential.
             state["sessions"][_digest(token)] = {
                 "user": username, "service": service, "expires": now + SESSION_LIFETIME_SECONDS,

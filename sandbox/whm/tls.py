@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..common.state import Document, JsonStateStore
+from ..common.state import StateStore, Transaction
 from .api import Done, Params, WhmFailure, find_account, required
 from .certificates import CertificateRejected, covers, inspect_pair
 
 
 class Tls:
-    store: JsonStateStore
+    store: StateStore
     now: Callable[[], float]
 
     def installssl(self, params: Params) -> Done:
@@ -38,7 +38,8 @@ class Tls:
 
     def fetchsslinfo(self, params: Params) -> Done:
         domain = required(params, "domain").lower()
-        record = self.store.read()["ssl"].get(domain)
+        with self.store.view() as state:
+            record = state["ssl"].get(domain)
         if record is None:
             raise WhmFailure(f"No SSL certificate is installed for “{domain}”.")
         return Done({
@@ -52,7 +53,8 @@ class Tls:
         username = required(params, "cpanel.user")
         module = required(params, "cpanel.module")
         function = required(params, "cpanel.function")
-        find_account(self.store.read(), username)
+        with self.store.view() as state:
+            find_account(state, username)
         if (module, function) != ("SSL", "toggle_ssl_redirect_for_domains"):
             # The UAPI call failed but the WHM call that carried it succeeded: real
             # WHM reports that as result 1 with uapi.status 0.
@@ -70,7 +72,7 @@ class Tls:
             raise WhmFailure("You must specify “domains” and a “state” of 0 or 1.")
         enable = state_param == "1"
         with self.store.change() as state:
-            owned = {a["domain"] for a in state["accounts"].values() if a["user"] == username}
+            owned = {find_account(state, username)["domain"]}
             for domain in domains:
                 if domain not in owned:
                     raise WhmFailure(f"You do not own the domain “{domain}”.")
@@ -82,10 +84,10 @@ class Tls:
         return [{"domain": d, "state": int(enable)} for d in domains]
 
 
-def _account_for_domain(state: Document, domain: str) -> dict[str, Any]:
-    for account in state["accounts"].values():
-        if account["domain"] == domain:
-            return account
+def _account_for_domain(state: Transaction, domain: str) -> dict[str, Any]:
+    account = state["accounts"].first(domain=domain)
+    if account is not None:
+        return account
     raise WhmFailure(f"No account owns the domain “{domain}”.")
 
 

@@ -146,12 +146,13 @@ class Catalog:
                     and (product is None or price["product"] == product)
                     and (kind is None or price["type"] == kind)
                     and (not lookup_keys or price["lookup_key"] in lookup_keys))
-        return led.page("price", filter(wanted, led.newest_first("price")), p)
+        only_key = lookup_keys[0] if lookup_keys and len(lookup_keys) == 1 else None
+        return led.page("price", filter(wanted, led.newest_first("price", lookup_key=only_key)), p)
 
     def _claim_lookup_key(self, led: Ledger, key: str | None, transfer: bool, owner: str) -> None:
         if key is None:
             return
-        for other in led.newest_first("price"):
+        for other in led.newest_first("price", lookup_key=key):
             if other["lookup_key"] == key and other["id"] != owner:
                 if not transfer:
                     raise invalid(f"A price (`{other['id']}`) already uses that lookup key.", "lookup_key")

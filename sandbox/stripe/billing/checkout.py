@@ -180,7 +180,8 @@ class CheckoutSessions:
 
     def list_checkout_sessions(self, led: Ledger, p: Params) -> Object:
         filters = {name: p.text(name) for name in ("customer", "subscription", "payment_intent", "status")}
-        return led.page("checkout.session", (s for s in led.newest_first("checkout.session")
+        indexed = {name: filters[name] for name in ("customer", "subscription", "payment_intent")}
+        return led.page("checkout.session", (s for s in led.newest_first("checkout.session", **indexed)
                                              if all(v is None or s.get(k) == v for k, v in filters.items())), p)
 
     def list_checkout_line_items(self, led: Ledger, p: Params, session_id: str) -> Object:

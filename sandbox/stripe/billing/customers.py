@@ -59,5 +59,5 @@ class Customers:
 
     def list_customers(self, led: Ledger, p: Params) -> Object:
         email = p.text("email")  # Stripe's filter is exact and case-sensitive
-        return led.page("customer", (c for c in led.newest_first("customer")
+        return led.page("customer", (c for c in led.newest_first("customer", email=email)
                                      if email is None or c["email"] == email), p)

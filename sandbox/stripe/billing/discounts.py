@@ -101,7 +101,7 @@ class Discounts:
         }
         p.reject_unknown()
         if promo["active"] and any(other["active"] and other["code"].lower() == code.lower()
-                                   for other in led.newest_first("promotion_code")):
+                                   for other in led.newest_first("promotion_code", code=code.lower())):
             raise invalid(f"An active promotion code with `code: {code}` already exists.", "code")
         led.add(promo)
         led.emit("promotion_code.created", promo)
@@ -127,7 +127,8 @@ class Discounts:
                     and (coupon is None or promo["promotion"]["coupon"] == coupon)
                     and (customer is None or promo["customer"] == customer)
                     and (active is None or promo["active"] == active))
-        return led.page("promotion_code", filter(wanted, led.newest_first("promotion_code")), p)
+        return led.page("promotion_code", filter(wanted, led.newest_first("promotion_code",
+                                                                           code=code.lower() if code else None)), p)
 
     def _usable_coupon(self, led: Ledger, coupon_id: str, param: str, currency: str) -> Object:
         coupon = led.get("coupon", coupon_id, param)

@@ -19,7 +19,8 @@ class Events:
         if event_type and types:
             raise invalid("You may only specify one of these parameters: type, types.")
         wanted = _type_matcher([event_type] if event_type else types)
-        return led.page("event", (e for e in led.newest_first("event") if wanted(e["type"])), p)
+        exact = event_type if event_type and not event_type.endswith("*") else None
+        return led.page("event", (e for e in led.newest_first("event", type=exact) if wanted(e["type"])), p)
 
 
 def _type_matcher(patterns: list[str]) -> Callable[[str], bool]:

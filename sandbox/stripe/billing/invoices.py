@@ -110,7 +110,7 @@ class Invoices:
     def list_invoices(self, led: Ledger, p: Params) -> Object:
         customer, subscription = p.text("customer"), p.text("subscription")
         status = p.text("status", choices=("draft", "open", "paid", "uncollectible", "void"))
-        return led.page("invoice", (i for i in led.newest_first("invoice")
+        return led.page("invoice", (i for i in led.newest_first("invoice", customer=customer, subscription=subscription)
                                     if (customer is None or i["customer"] == customer)
                                     and (subscription is None or i["parent"]["subscription_details"]["subscription"] == subscription)
                                     and (status is None or i["status"] == status)), p)
@@ -125,6 +125,6 @@ class Invoices:
         intent = payment.text("payment_intent") if payment else None
         if payment:
             payment.text("type", choices=("payment_intent",))
-        return led.page("invoice_payment", (x for x in led.newest_first("invoice_payment")
+        return led.page("invoice_payment", (x for x in led.newest_first("invoice_payment", invoice=invoice)
                                             if (invoice is None or x["invoice"] == invoice)
                                             and (intent is None or x["payment"]["payment_intent"] == intent)), p)

@@ -93,7 +93,7 @@ class PaymentPage:
         if not session["allow_promotion_codes"]:
             raise FormProblem("promotion_code", "promotion_codes_not_allowed",
                               "This checkout does not take promotion codes.")
-        promo = next((x for x in led.newest_first("promotion_code")
+        promo = next((x for x in led.newest_first("promotion_code", code=code.strip().lower())
                       if x["active"] and x["code"].lower() == code.strip().lower()), None)
         try:
             if promo is None:

@@ -37,7 +37,7 @@ class Payments:
                                               invoice["customer"], description)
         else:
             intent.update({"customer": invoice["customer"], "amount": invoice["amount_due"]})
-        payment = next((x for x in led.newest_first("invoice_payment") if x["invoice"] == invoice["id"]), None)
+        payment = next(led.newest_first("invoice_payment", invoice=invoice["id"]), None)
         if payment is None:
             payment = led.add({
                 "id": new_id("inpay_"), "object": "invoice_payment", "amount_paid": None,
@@ -144,7 +144,7 @@ class Payments:
 
     def list_payment_intents(self, led: Ledger, p: Params) -> Object:
         customer = p.text("customer")
-        return led.page("payment_intent", (x for x in led.newest_first("payment_intent")
+        return led.page("payment_intent", (x for x in led.newest_first("payment_intent", customer=customer)
                                            if customer is None or x["customer"] == customer), p)
 
     def retrieve_charge(self, led: Ledger, p: Params, charge_id: str) -> Object:

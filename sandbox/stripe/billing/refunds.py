@@ -56,6 +56,6 @@ class Refunds:
 
     def list_refunds(self, led: Ledger, p: Params) -> Object:
         intent, charge = p.text("payment_intent"), p.text("charge")
-        return led.page("refund", (r for r in led.newest_first("refund")
+        return led.page("refund", (r for r in led.newest_first("refund", payment_intent=intent, charge=charge)
                                    if (intent is None or r["payment_intent"] == intent)
                                    and (charge is None or r["charge"] == charge)), p)

@@ -77,7 +77,7 @@ class Subscriptions:
                 return False
             return ((customer is None or sub["customer"] == customer)
                     and (price is None or any(i["price"]["id"] == price for i in sub["items"]["data"])))
-        return led.page("subscription", filter(wanted, led.newest_first("subscription")), p)
+        return led.page("subscription", filter(wanted, led.newest_first("subscription", customer=customer)), p)
 
     def update_subscription(self, led: Ledger, p: Params, subscription_id: str) -> Object:
         sub = led.get("subscription", subscription_id)

@@ -1,33 +1,68 @@
-"""The pieces both stand-ins share: the JSON state store, the fault registry, the log."""
+"""The pieces the stand-ins share: the state store, the fault registry, the log."""
 
 from __future__ import annotations
 
-import json
 import threading
 
 import pytest
 
 from sandbox.common.faults import Fault, FaultRegistry, FaultSpecError, parse_fault
 from sandbox.common.requestlog import redact_query
-from sandbox.common.state import CorruptStateError, JsonStateStore
+from sandbox.common.state import CorruptStateError, StateStore, Table
 
 OPERATIONS = frozenset({"createacct", "listaccts"})
 
 
+TABLES = [Table("accounts", {"domain": lambda a: a["domain"]})]
+
+
+def accounts_store(path, initial=None) -> StateStore:
+    return StateStore(path, TABLES, initial or (lambda: {"accounts": {}, "items": []}))
+
+
 def test_a_change_that_raises_leaves_the_state_untouched(tmp_path):
-    store = JsonStateStore(tmp_path / "state.json", lambda: {"items": []})
+    store = accounts_store(tmp_path / "state.sqlite3")
+    with store.change() as state:
+        state["accounts"]["ada"] = {"domain": "ada.example", "plan": "small"}
 
     with pytest.raises(RuntimeError):
         with store.change() as state:
             state["items"].append("half-done")
+            state["accounts"]["ada"]["plan"] = "large"
+            state["accounts"]["bob"] = {"domain": "bob.example"}
             raise RuntimeError("validation failed halfway")
 
-    assert store.read() == {"items": []}
-    assert json.loads((tmp_path / "state.json").read_text()) == {"items": []}
+    assert store.dump() == {"accounts": {"ada": {"domain": "ada.example", "plan": "small"}}, "items": []}
+    assert accounts_store(tmp_path / "state.sqlite3").dump() == store.dump()
+
+
+def test_records_are_found_by_their_indexed_columns_as_edited_in_the_same_change(tmp_path):
+    store = accounts_store(tmp_path / "state.sqlite3")
+    with store.change() as state:
+        state["accounts"]["ada"] = {"domain": "ada.example"}
+        state["accounts"]["bob"] = {"domain": "bob.example"}
+    with store.change() as state:
+        state["accounts"]["ada"]["domain"] = "ada.test"
+        assert state["accounts"].first(domain="ada.test") is state["accounts"]["ada"]
+        assert state["accounts"].where(domain="ada.example") == []
+        assert [a["domain"] for a in state["accounts"].newest_first()] == ["bob.example", "ada.test"]
+    with store.view() as state:
+        assert state["accounts"].first(domain="ada.test") == {"domain": "ada.test"}
+
+
+def test_a_reset_empties_the_tables_and_restores_the_initial_scalars(tmp_path):
+    store = accounts_store(tmp_path / "state.sqlite3", lambda: {"accounts": {"root": {"domain": "x"}}, "count": 0})
+    with store.change() as state:
+        state["accounts"]["ada"] = {"domain": "ada.example"}
+        state["count"] += 5
+
+    store.reset()
+
+    assert store.dump() == {"accounts": {"root": {"domain": "x"}}, "count": 0}
 
 
 def test_concurrent_changes_are_serialised(tmp_path):
-    store = JsonStateStore(tmp_path / "state.json", lambda: {"count": 0})
+    store = accounts_store(tmp_path / "state.sqlite3", lambda: {"accounts": {}, "count": 0})
 
     def bump():
         for _ in range(20):
@@ -40,15 +75,15 @@ def test_concurrent_changes_are_serialised(tmp_path):
     for thread in threads:
         thread.join()
 
-    assert JsonStateStore(tmp_path / "state.json", dict).read() == {"count": 160}
+    assert accounts_store(tmp_path / "state.sqlite3").dump()["count"] == 160
 
 
 def test_a_corrupt_state_file_is_refused_rather_than_overwritten(tmp_path):
-    (tmp_path / "state.json").write_text("{half")
+    (tmp_path / "state.sqlite3").write_text("{half" * 1000)
 
     with pytest.raises(CorruptStateError):
-        JsonStateStore(tmp_path / "state.json", dict)
-    assert (tmp_path / "state.json").read_text() == "{half"
+        accounts_store(tmp_path / "state.sqlite3")
+    assert (tmp_path / "state.sqlite3").read_text() == "{half" * 1000
 
 
 def test_a_fault_for_the_exact_operation_fires_before_a_wildcard_one():

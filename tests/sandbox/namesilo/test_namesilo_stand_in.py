@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 
 from sandbox.namesilo import create_app
+from tests.sandbox.disk import stored_bytes
 
 KEY = "0123456789abcdef0123"
 TODAY = date(2025, 1, 15)
@@ -51,7 +52,7 @@ class NameSilo:
 
 @pytest.fixture
 def state_path(tmp_path):
-    return tmp_path / "namesilo" / "state.json"
+    return tmp_path / "namesilo" / "state.sqlite3"
 
 
 @pytest.fixture
@@ -282,7 +283,7 @@ def test_transfer_errors_have_their_codes(namesilo):
 def test_the_epp_code_is_not_kept_in_the_state(namesilo, state_path):
     namesilo.reply("transferDomain", domain="moving.com", auth="EPP-secret-code")
 
-    assert "EPP-secret-code" not in state_path.read_text()
+    assert b"EPP-secret-code" not in stored_bytes(state_path)
 
 
 # -- state, control API and faults -------------------------------------------------

@@ -16,7 +16,7 @@ def stand_in_factory(tmp_path):
     def start(**options: Any) -> StripeStandIn:
         options.setdefault("webhook_retry_base", 0.01)
         options.setdefault("webhook_timeout", 2.0)
-        stand_in = StripeStandIn(tmp_path / "stripe" / "state.json", **options)
+        stand_in = StripeStandIn(tmp_path / "stripe" / "state.sqlite3", **options)
         started.append(stand_in)
         return stand_in
 

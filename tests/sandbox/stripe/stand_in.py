@@ -59,6 +59,7 @@ class StripeStandIn:
         self.server.task_dispatcher.shutdown()
         self.thread.join(timeout=5)
         assert not self.thread.is_alive(), "waitress did not stop"
+        self.app.extensions["sandbox.state"].close()
 
     # -- control API ---------------------------------------------------------------
 
@@ -127,11 +128,17 @@ class StripeStandIn:
 
 
 class WebhookReceiver:
-    """An HTTP endpoint that records raw deliveries and answers the statuses it is told."""
+    """An HTTP endpoint that records raw deliveries and answers the statuses it is told.
+
+    ``hold`` makes it a slow application: each request is answered that many seconds
+    after it arrived; ``most_at_once`` is the most requests it has held at one time.
+    """
 
     def __init__(self):
         self.received: list[dict[str, Any]] = []
         self.statuses: list[int] = []
+        self.hold = 0.0
+        self.in_flight = self.most_at_once = 0
         self.lock = threading.Lock()
         receiver = self
 
@@ -140,6 +147,11 @@ class WebhookReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver.lock:
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    receiver.in_flight += 1
+                    receiver.most_at_once = max(receiver.most_at_once, receiver.in_flight)
+                time.sleep(receiver.hold)  # the application at work, not the test waiting
+                with receiver.lock:
+                    receiver.in_flight -= 1
                     receiver.received.append({"headers": dict(self.headers), "body": body, "status": status})
                 self.send_response(status)
                 self.send_header("Content-Length", "2")

@@ -313,7 +313,7 @@ def test_the_module_serves_with_the_supervisors_flags_and_the_clock_cli_advances
     finally:
         server.terminate()
         server.wait(timeout=10)
-    assert (tmp_path / "state.json").exists()
+    assert (tmp_path / "state.sqlite3").exists()
     log = server.stdout.read().decode()
     assert KEY not in log and "/v1/checkout/sessions" in log
 

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import socket
+import time
 
 import pytest
 import requests
@@ -41,15 +42,19 @@ def test_the_signature_is_hmac_sha256_of_timestamp_dot_raw_body(hooked, receiver
                                        "whsec_someone_else", tolerance=300)
 
 
-def test_a_paid_checkout_reaches_the_endpoint_in_order(hooked, receiver):
+CHECKOUT_EVENTS = ["checkout.session.completed", "customer.created", "customer.subscription.created",
+                   "invoice.paid", "invoice.payment_succeeded", "payment_intent.succeeded"]
+
+
+def test_every_event_of_a_paid_checkout_reaches_the_endpoint_in_no_promised_order(hooked, receiver):
     session, sub = hooked.subscribe()
 
-    receiver.wait_for_type("checkout.session.completed")
+    def checkout_types():
+        types = sorted(t for t in receiver.types() if not t.startswith(("product.", "price.")))
+        return types if len(types) >= len(CHECKOUT_EVENTS) else None
 
-    checkout_types = [t for t in receiver.types() if not t.startswith(("product.", "price."))]
-    assert checkout_types == ["customer.created", "customer.subscription.created", "payment_intent.succeeded",
-                              "invoice.paid", "invoice.payment_succeeded", "checkout.session.completed"]
-    completed = receiver.events()[-1]["data"]["object"]
+    assert wait_for(checkout_types, what="the six checkout events") == CHECKOUT_EVENTS
+    [completed] = [e["data"]["object"] for e in receiver.events() if e["type"] == "checkout.session.completed"]
     assert (completed["id"], completed["subscription"], completed["metadata"]) == \
         (session.id, sub.id, {"subscription_id": "7"})
 
@@ -66,6 +71,35 @@ def test_a_non_2xx_answer_is_retried_until_the_endpoint_accepts(hooked, receiver
     assert len({json.loads(r["body"])["id"] for r in receiver.received}) == 1
     event = hooked.client.v1.events.retrieve(delivery["event"])
     assert event.pending_webhooks == 0 and event.data.object.id == customer.id
+
+
+def test_events_are_delivered_concurrently_to_a_slow_endpoint(hooked, receiver):
+    receiver.hold = 0.5
+    count = 8
+    started = time.monotonic()
+
+    for n in range(count):
+        hooked.client.v1.customers.create(params={"email": f"c{n}@shop.example"})
+    wait_for(lambda: len(receiver.received) == count, timeout=count * receiver.hold, what="every delivery")
+
+    # One after another this would take count x 0.5 s.
+    assert time.monotonic() - started < count * receiver.hold / 2
+    assert receiver.most_at_once > 1
+    assert sorted(receiver.types()) == ["customer.created"] * count
+
+
+def test_a_failing_delivery_is_retried_while_the_others_go_through(hooked, receiver):
+    receiver.hold = 0.2
+    receiver.statuses = [500, 500]
+
+    for n in range(4):
+        hooked.client.v1.customers.create(params={"email": f"c{n}@shop.example"})
+
+    delivered = wait_for(lambda: (lambda ds: ds if len(ds) == 4 else None)(hooked.deliveries(status="delivered")),
+                         what="four deliveries")
+    attempts = sorted([a["status"] for a in d["attempts"]] for d in delivered)
+    assert sum(len(a) for a in attempts) == 6 and all(a[-1] == 200 for a in attempts)
+    assert [500] in [a[:1] for a in attempts]
 
 
 def test_delivery_gives_up_after_the_configured_attempts(stand_in_factory, receiver):
@@ -146,8 +180,8 @@ def test_only_the_event_types_the_endpoint_wants_are_delivered(stand_in_factory,
 
     hooked.subscribe()
 
-    receiver.wait_for_type("checkout.session.completed")
-    assert receiver.types() == ["invoice.paid", "invoice.payment_succeeded", "checkout.session.completed"]
+    wait_for(lambda: len(receiver.types()) >= 3, what="three deliveries")
+    assert sorted(receiver.types()) == ["checkout.session.completed", "invoice.paid", "invoice.payment_succeeded"]
     skipped = hooked.client.v1.events.list(params={"type": "customer.created"}).data[0]
     assert skipped.pending_webhooks == 0
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import os
 import stat
@@ -15,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from sandbox.whm import create_app
+from tests.sandbox.disk import stored_bytes
 
 TOKEN = "WHMTOKEN0123456789"
 AUTH = {"Authorization": f"whm root:{TOKEN}"}
@@ -53,6 +53,9 @@ class Whm:
     def account(self, user):
         return self.ok("accountsummary", user=user)["acct"][0]
 
+    def stored_hash(self, user):
+        return self.http.get("/_sandbox/state").get_json()["state"]["accounts"][user]["password_hash"]
+
     def fault(self, **spec):
         response = self.http.post("/_sandbox/faults", json=spec)
         assert response.status_code == 201, response.get_json()
@@ -61,7 +64,7 @@ class Whm:
 
 @pytest.fixture
 def state_path(tmp_path):
-    return tmp_path / "whm" / "state.json"
+    return tmp_path / "whm" / "state.sqlite3"
 
 
 @pytest.fixture
@@ -222,9 +225,9 @@ def test_createacct_makes_a_public_html_directory_under_the_state_dir(whm, state
 def test_the_state_file_never_holds_the_plain_password(whm, state_path):
     whm.create(username="shop")
 
-    stored = state_path.read_text()
-    assert PASSWORD not in stored
-    assert json.loads(stored)["accounts"]["shop"]["password_hash"].startswith("$argon2id$")
+    assert PASSWORD.encode() not in stored_bytes(state_path)
+    assert whm.stored_hash("shop").startswith("$argon2id$")
+    assert whm.stored_hash("shop").encode() in stored_bytes(state_path)
 
 
 def test_accountsummary_finds_an_account_by_user_or_by_domain(whm):
@@ -316,12 +319,12 @@ def test_changepackage_moves_the_account_to_the_new_package_and_its_limits(whm):
 
 def test_passwd_replaces_the_stored_hash(whm, state_path):
     whm.create(username="shop")
-    before = json.loads(state_path.read_text())["accounts"]["shop"]["password_hash"]
+    before = whm.stored_hash("shop")
 
     whm.ok("passwd", user="shop", password="another-secret-7")
 
-    after = json.loads(state_path.read_text())["accounts"]["shop"]["password_hash"]
-    assert after != before and "another-secret-7" not in state_path.read_text()
+    after = whm.stored_hash("shop")
+    assert after != before and b"another-secret-7" not in stored_bytes(state_path)
 
 
 def test_addpkg_adds_a_package_that_listpkgs_shows_and_createacct_accepts(whm):
@@ -462,9 +465,10 @@ def test_state_survives_recreating_the_app_from_the_same_file(whm, state_path):
     again = Whm(create_app(state_path, TOKEN))
 
     assert again.account("shop")["suspendreason"] == "abuse"
-    assert stat.S_IMODE(os.stat(state_path).st_mode) == 0o600
-    # Atomic writes leave no temporary files behind.
-    assert sorted(os.listdir(state_path.parent)) == ["home", "state.json"]
+    # The database and its write-ahead log hold password hashes: owner-only.
+    files = sorted(os.listdir(state_path.parent))
+    assert set(files) <= {"home", "state.sqlite3", "state.sqlite3-wal", "state.sqlite3-shm"}
+    assert all(stat.S_IMODE(os.stat(state_path.parent / name).st_mode) == 0o600 for name in files if name != "home")
 
 
 def test_the_control_api_changes_an_account_behind_the_clients_back(whm):
