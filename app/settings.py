@@ -65,6 +65,10 @@ class Settings:
     # days a canceled subscription's site is kept before its stack is destroyed.
     SUSPEND_AFTER_DAYS: float = 7.0
     TERMINATE_AFTER_DAYS: float = 0.0
+    # Retention: finished jobs, engine events and processed Stripe events older than this many
+    # days are removed daily (runs are kept), at most this many rows per transaction.
+    MPANEL_RETENTION_DAYS: float = 30.0
+    MPANEL_RETENTION_BATCH: int = 1000
     MARKETING_API_KEY: str = ""
     DATABASE_URL: str = ""
     MAILCORE_DATABASE_URL: str = ""
@@ -87,12 +91,20 @@ class Settings:
     SSH_ADDRESS: str = ""
     SITES_SSH_USER: str = ""
     SITES_SSH_KEY_PATH: str = ""
+    # The web server's public SSH host key (a .pub file), pinned when its servers row records none.
+    SITES_SSH_HOST_KEY_FILE: str = ""
     SITES_HOME_ROOT: str = "/home"
     SMTP_MAILDIR: str = ""
     ACME_MANAGEMENT_URL: str = ""
     NAMESILO_API_URL: str = ""
     STRIPE_API_BASE: str = ""
     MAIL_SERVER_HOST: str = ""
+    # Domain eligibility (app/services/eligibility.py). Domains never sold besides the
+    # operator's own hosts (comma-separated; each refuses its registrable domain and every
+    # name under it), and the most the registrar may charge for a new registration's first
+    # year, in USD (premium names are refused whatever their price).
+    MPANEL_RESERVED_DOMAINS: str = ""
+    MPANEL_REGISTRATION_PRICE_CEILING: float = 20.0
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> "Settings":

@@ -41,11 +41,9 @@ def engine_env(config: EngineConfig) -> dict[str, str]:
         raise EngineMissing(f"Pulumi CLI not built at {pulumi_cli.cli_path()}: run `mpanel setup`")
     home = config.home
     home.mkdir(parents=True, exist_ok=True)
-    path = [str(pulumi_cli.bin_dir())]
-    if pulumi_cli.command_plugin_path().exists():
-        path.append(str(pulumi_cli.command_plugin_path().parent))
+    install_command_plugin(home)
     return {
-        "PATH": os.pathsep.join([*path, os.environ.get("PATH", "")]),
+        "PATH": os.pathsep.join([str(pulumi_cli.bin_dir()), os.environ.get("PATH", "")]),
         "PULUMI_HOME": str(home),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
@@ -62,6 +60,25 @@ def engine_env(config: EngineConfig) -> dict[str, str]:
         # Providers import the project by reference (architecture decision 4).
         "PYTHONPATH": os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")])),
     }
+
+
+def install_command_plugin(home: Path) -> str | None:
+    """Put the locally built pulumi-resource-command into this PULUMI_HOME's plugin cache, once
+    (what `pulumi plugin install` would fetch from the internet): the engine then resolves
+    pulumi_command resources at the pinned version, and `pulumi plugin ls` reports it.
+    Returns the installed version, or None when the plugin could not be built here."""
+    built = pulumi_cli.command_plugin_path()
+    if not built.exists():
+        return None
+    version = pulumi_cli.command_sdk_version()
+    if not (home / "plugins" / f"resource-command-v{version}").is_dir():
+        import subprocess
+
+        subprocess.run([str(pulumi_cli.cli_path()), "plugin", "install", "resource", "command", version,
+                        "--file", str(built)], env={**os.environ, "PULUMI_HOME": str(home),
+                                                      "PULUMI_SKIP_UPDATE_CHECK": "true"},
+                       check=True, capture_output=True, text=True)
+    return version
 
 
 @functools.cache

@@ -1,6 +1,8 @@
 """The hosting program: one `HostingAccount` per subscription, a pure function of its spec.
 
 Dependency order (why each edge exists):
+- the account before the zone: its A records point at the address WHM gave the account
+  (the account itself needs nothing of the zone, so the graph stays acyclic);
 - the zone before the certificate: DNS-01 challenges are written into it;
 - the zone before the registration: the registrar delegates to nameservers that must answer;
 - the certificate and the account before the TLS installation on the account;
@@ -13,13 +15,14 @@ from pathlib import Path
 
 import jinja2
 import pulumi
+from pulumi_command import remote
 
 from providers.acme import Certificate
 from providers.mailbox import MailDomain, Mailbox
 from providers.namesilo import DomainRegistration
 from providers.powerdns import DnsZone
-from providers.site import StarterPage
 from providers.whm import WhmAccount, WhmSsl
+from stacks.site import publish_once_script
 from stacks.spec import HostingSpec
 
 _TEMPLATES = jinja2.Environment(
@@ -40,8 +43,19 @@ class HostingAccount(pulumi.ComponentResource):
         def after(*deps) -> pulumi.ResourceOptions:
             return pulumi.ResourceOptions(parent=self, depends_on=list(deps))
 
+        self.account = WhmAccount(
+            "account", domain=spec.domain, plan=spec.whm_package, quota_mb=spec.disk_quota_mb,
+            contact_email=spec.customer_email, suspended=spec.suspended,
+            suspend_reason="Billing: payment overdue" if spec.suspended else None,
+            # None until the first reset: the creation password needs no version.
+            password_version=spec.cpanel_password_resets or None, opts=child)
+
+        # The address WHM put the account on is the truth the A records (and the welcome email)
+        # follow; the servers row's address only stands in when WHM reports none. A refresh that
+        # sees the account moved changes this, and the next `up` moves the records.
+        self.server_ip = self.account.ip.apply(lambda ip: ip or spec.server_ip)
         self.zone = DnsZone(
-            "zone", domain=spec.domain, server_ip=spec.server_ip, mail_host=spec.mail_host,
+            "zone", domain=spec.domain, server_ip=self.server_ip, mail_host=spec.mail_host,
             nameservers=list(spec.nameservers),
             records=[{"name": r.name, "type": r.type, "content": r.content, "ttl": r.ttl} for r in spec.records],
             opts=child)
@@ -55,13 +69,6 @@ class HostingAccount(pulumi.ComponentResource):
 
         self.certificate = Certificate("certificate", domain=spec.domain, alt_names=[f"www.{spec.domain}"],
                                        opts=after(self.zone))
-
-        self.account = WhmAccount(
-            "account", domain=spec.domain, plan=spec.whm_package, quota_mb=spec.disk_quota_mb,
-            contact_email=spec.customer_email, suspended=spec.suspended,
-            suspend_reason="Billing: payment overdue" if spec.suspended else None,
-            # None until the first reset: the creation password needs no version.
-            password_version=spec.cpanel_password_resets or None, opts=child)
 
         # The account's id is its username, and unlike the username output it stays known
         # while an in-place update (a plan change) is previewed: no spurious replacements.
@@ -80,12 +87,22 @@ class HostingAccount(pulumi.ComponentResource):
             for m in spec.mailboxes
         }
 
-        home = cpanel_user.apply(lambda user: f"{spec.site_home_root.rstrip('/')}/{user}/public_html")
-        self.starter_page = StarterPage(
-            "starter-page", ssh_address=spec.ssh_address,
-            ssh_user=spec.site_ssh_user or cpanel_user, document_root=home,
-            content=starter_page(spec), opts=pulumi.ResourceOptions(parent=self, depends_on=[self.account],
-                                                                     ignore_changes=["content"]))
+        # Published once, as the account's own user, through the design card's remote.Command
+        # (stacks/site.py says how it never overwrites, re-creates or follows a symlink).
+        host, _, port = spec.ssh_address.rpartition(":")
+        script = cpanel_user.apply(lambda user: publish_once_script(
+            f"{spec.site_home_root.rstrip('/')}/{user}/public_html", user))
+        self.starter_page = remote.Command(
+            "starter-page",
+            connection=remote.ConnectionArgs(
+                host=host, port=float(port or 22), user=spec.site_ssh_user or cpanel_user,
+                private_key=pulumi.Output.secret(spec.ssh_private_key) if spec.ssh_private_key else None,
+                host_key=spec.ssh_host_key, dial_error_limit=3, per_dial_timeout=10),
+            create=script, stdin=starter_page(spec),
+            # The page is the customer's once published: a new template, login or address
+            # must never run it again (and there is no update or delete command to run).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.account],
+                                        ignore_changes=["create", "stdin", "connection"]))
 
         admin = self.mailboxes["admin"]
         self.outputs = {
@@ -98,7 +115,7 @@ class HostingAccount(pulumi.ComponentResource):
             "certificate_not_after": self.certificate.not_after,
             "mailbox_address": admin.address,
             "mailbox_password": pulumi.Output.secret(admin.password),
-            "server_ip": spec.server_ip,
+            "server_ip": self.server_ip,
             "domain": spec.domain,
             "registration_status": self.registration.status if self.registration else "external",
         }

@@ -51,6 +51,8 @@ class HostingSpec:
     site_ssh_user: str                # empty: log in as the cPanel user
     site_home_root: str
     ssh_address: str
+    ssh_host_key: str = ""            # the web server's public host key, pinned by remote commands
+    ssh_private_key: str = field(default="", repr=False)  # the publishing login's key (a Pulumi secret)
     suspended: bool = False
     terminated: bool = False
     converged_before: bool = False    # reached 'ready' once: worth refreshing before up
@@ -82,6 +84,8 @@ class SpecDefaults:
     site_ssh_user: str                # empty: log in as the cPanel user
     site_home_root: str
     ssh_address: str = ""             # empty: the assigned server's address, port 22
+    ssh_host_key: str = ""            # used when the server row records none
+    ssh_private_key: str = field(default="", repr=False)
 
 
 Row = Mapping[str, Any]
@@ -91,6 +95,10 @@ def spec_from_rows(subscription: Row, server: Row, mailboxes: Sequence[Row], rec
                    defaults: SpecDefaults, decrypt: Callable[[bytes], str]) -> HostingSpec:
     """The spec of one subscription from its rows (see app/db/specs.py for the queries);
     `decrypt` opens what the database keeps encrypted (transfer auth code, chosen passwords)."""
+    if not (server.get("ssh_host_key") or defaults.ssh_host_key):
+        # Publishing pins the server's host key; trusting whatever answers is not an option.
+        raise SpecError(f"no SSH host key is known for server {server['id']} ({server['hostname']}): record it "
+                        "in servers.ssh_host_key or set SITES_SSH_HOST_KEY_FILE")
     row = subscription
     admin = {"admin": MailboxSpec("admin", row["mailbox_quota_mb"])}
     for m in mailboxes:
@@ -117,6 +125,8 @@ def spec_from_rows(subscription: Row, server: Row, mailboxes: Sequence[Row], rec
         site_ssh_user=defaults.site_ssh_user,
         site_home_root=defaults.site_home_root,
         ssh_address=defaults.ssh_address or f"{server['ip_address']}:22",
+        ssh_host_key=(server.get("ssh_host_key") or defaults.ssh_host_key or "").strip(),
+        ssh_private_key=defaults.ssh_private_key,
         suspended=row["status"] in SUSPENDED_STATES,
         terminated=row["status"] in TERMINATED_STATES,
         converged_before=row["activated_at"] is not None,

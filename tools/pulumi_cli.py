@@ -14,12 +14,12 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from importlib.metadata import version
 from pathlib import Path
 
 WRAPPER = Path(__file__).with_name("pulumi-cli")
-COMMAND_PLUGIN_MODULE = "github.com/pulumi/pulumi-command/provider/cmd/pulumi-resource-command"
 
 LAUNCHER = """#!/bin/sh
 # Started by the Pulumi engine for Python dynamic providers (pulumi-python:dynamic:Resource).
@@ -91,34 +91,57 @@ def build_cli(log=print) -> Path:
     return target
 
 
-def build_command_plugin(log=print) -> Path | None:
-    """Try to build pulumi-resource-command at the pinned SDK's version.
+def command_plugin_source() -> Path | None:
+    """The pulumi-command provider's Go source at the pinned version: MPANEL_PULUMI_COMMAND_SRC,
+    else the copy of tag v<version> shipped beside the checkout (../shared/vendor). The Go module
+    proxy does not serve this nested module, so it cannot be built from the proxy alone."""
+    configured = os.environ.get("MPANEL_PULUMI_COMMAND_SRC")
+    candidates = [Path(configured)] if configured else [
+        Path(__file__).resolve().parents[2] / "shared" / "vendor" / f"pulumi-command-{command_sdk_version()}" / "provider"]
+    return next((c for c in candidates if (c / "go.mod").is_file()), None)
 
-    Returns None (and records why in BUILD-FAILED.txt) when the Go module proxy will
-    not serve the module: the attempt is repeated only when that file is removed.
-    """
+
+def build_command_plugin(log=print) -> Path | None:
+    """Build pulumi-resource-command at the pinned SDK's version into the cache; its Go
+    dependencies come from the module proxy. Returns None, and records why in
+    BUILD-FAILED.txt (which `mpanel doctor` reports), when there is no source to build from
+    or the build fails; the attempt is repeated when that file is removed or the source appears."""
     target = command_plugin_path()
     if target.exists():
         return target
     failure = command_plugin_failure()
-    if failure.exists():
+    source = command_plugin_source()
+    if source is None:
+        failure.parent.mkdir(parents=True, exist_ok=True)
+        failure.write_text(
+            f"no source for pulumi-resource-command {command_sdk_version()}: set MPANEL_PULUMI_COMMAND_SRC to the "
+            f"provider/ folder of github.com/pulumi/pulumi-command at tag v{command_sdk_version()} (the Go module "
+            "proxy does not serve that nested module), or on a machine with internet access run "
+            f"`pulumi plugin install resource command {command_sdk_version()}`\n")
+        log(f"pulumi-resource-command: no source to build from; see {failure}")
         return None
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if failure.exists() and failure.read_text().startswith("go build"):
+        return None  # a real build failure is not retried on every setup: remove the file to retry
     ver = command_sdk_version()
-    log(f"building pulumi-resource-command v{ver} from Go modules...")
-    env = {**_go_env(), "GOBIN": str(target.parent), "GOFLAGS": ""}
-    result = subprocess.run(
-        ["go", "install", "-ldflags", f"-X github.com/pulumi/pulumi-command/provider/pkg/version.Version=v{ver}",
-         f"{COMMAND_PLUGIN_MODULE}@v{ver}"],
-        env=env, capture_output=True, text=True,
-    )
+    log(f"building pulumi-resource-command v{ver} from {source} (cold: about 2-3 minutes on 2 cores)...")
+    started = time.monotonic()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Third-party source is built in a copy: nothing is written into it (go.sum updates, caches).
+    with tempfile.TemporaryDirectory(prefix="mpanel-command-build-") as build:
+        shutil.copytree(source, Path(build) / "provider")
+        tmp = target.with_suffix(".partial")
+        result = subprocess.run(
+            ["go", "build", "-trimpath", "-o", str(tmp), "-ldflags",
+             f"-s -w -X github.com/pulumi/pulumi-command/provider/pkg/version.Version={ver}",
+             "./cmd/pulumi-resource-command"],
+            cwd=Path(build) / "provider", env=_go_env(), capture_output=True, text=True)
     if result.returncode != 0:
-        # Say why in the words of the proxy: the nested provider module is what is refused.
-        probe = subprocess.run(["go", "mod", "download", "-json", f"github.com/pulumi/pulumi-command/provider@v{ver}"],
-                               env=env, capture_output=True, text=True, cwd=WRAPPER)
-        failure.write_text(result.stderr + probe.stdout + probe.stderr)
+        failure.write_text(f"go build in a copy of {source} failed:\n{result.stderr}")
         log(f"pulumi-resource-command could not be built; see {failure}")
         return None
+    tmp.replace(target)
+    failure.unlink(missing_ok=True)
+    log(f"built {target} in {time.monotonic() - started:.0f}s")
     return target
 
 

@@ -83,7 +83,14 @@ def cmd_bench(args) -> int:
     from app.cli import bench
 
     return {"providers": bench.bench_providers, "converge": bench.bench_converge,
-            "journey": bench.bench_journey, "imports": bench.bench_imports}[args.what](args.n)
+            "journey": bench.bench_journey, "imports": bench.bench_imports,
+            "standins": bench.bench_standins}[args.what](args.n)
+
+
+def cmd_fuzz(args) -> int:
+    from app.cli import fuzz
+
+    return fuzz.run(args.n, args.seed, args.url)
 
 
 def cmd_demo(args) -> int:
@@ -110,25 +117,29 @@ def cmd_serve(args) -> int:
 
 
 def cmd_run(args) -> int:
-    """Everything a developer needs, in the foreground until Ctrl-C."""
+    """Everything a developer needs, in the foreground until Ctrl-C.
+
+    Each part that dies is started again with backoff and reported in one line: the web
+    app and the worker here, each local server by its supervisor (reported here too);
+    one part dying never stops the others."""
     from app import db
     from tools.services import supervisor
+    from tools.services.keepalive import KeepAlive, die_with_parent
     from tools.services.layout import current
 
     _serve_on(args.port)
     layout = current()
-    try:
-        supervisor.start_detached(layout)
-    except supervisor.ServiceError as exc:
-        print(f"mpanel services: {exc}", file=sys.stderr)
-        return 1
+    servers_were_up = supervisor.read_run_file(layout) is not None
+    supervisor.start_detached(layout)
     settings = Settings.from_env()
     db.upgrade(settings.DATABASE_URL)
-    children = [
-        subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--host", args.host, "--port", str(args.port),
-                          "--threads", str(args.threads)]),
-        subprocess.Popen([sys.executable, "-m", "app.cli", "worker"]),
-    ]
+    keeper = KeepAlive(say=_say_run)
+    with_parent = die_with_parent()
+    keeper.add("web app", lambda: subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--host", args.host, "--port", str(args.port),
+         "--threads", str(args.threads)], preexec_fn=with_parent))
+    keeper.add("worker", lambda: subprocess.Popen([sys.executable, "-m", "app.cli", "worker"],
+                                                  preexec_fn=with_parent))
     print(f"""
 mpanel is running:
   app            http://127.0.0.1:{args.port}   (marketing API key: {settings.MARKETING_API_KEY})
@@ -137,24 +148,59 @@ mpanel is running:
   mail sent      {settings.SMTP_MAILDIR}  (every message the app sends)
   try it         .venv/bin/mpanel demo      (the seed's checklist, end to end)
   operators      .venv/bin/mpanel stacks list | preview ID | doctor
-Ctrl-C stops everything.""", flush=True)
+Ctrl-C stops everything{"" if not servers_were_up else " but the local servers (they were up before)"}.""",
+          flush=True)
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
+    servers = _ServerDeaths(layout)
     try:
-        while not stop["flag"] and all(c.poll() is None for c in children):
+        while not stop["flag"]:
+            keeper.check()
+            servers.report()
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        supervisor.stop_detached(layout)
+        keeper.stop(timeout=30)
+        if not servers_were_up:  # servers someone else started stay theirs to stop
+            supervisor.stop_detached(layout)
     return 0
+
+
+def _say_run(line: str) -> None:
+    print(f"mpanel run: {line}", file=sys.stderr, flush=True)
+
+
+class _ServerDeaths:
+    """Reports, in `mpanel run`'s output, each local-server restart its supervisor made."""
+
+    def __init__(self, layout):
+        self.layout = layout
+        self.seen = self._restarts(self._run_file())
+        self.supervisor_gone = False
+
+    def _run_file(self) -> dict | None:
+        from tools.services import supervisor
+
+        return supervisor.read_run_file(self.layout)
+
+    @staticmethod
+    def _restarts(run: dict | None) -> dict[str, int]:
+        return {name: s.get("restarts", 0) for name, s in ((run or {}).get("servers") or {}).items()}
+
+    def report(self) -> None:
+        run = self._run_file()
+        if run is None:
+            if not self.supervisor_gone:
+                self.supervisor_gone = True
+                _say_run(f"the local servers' supervisor is gone; nothing restarts them now (log "
+                         f"{self.layout.root / 'supervisor.log'}); stop mpanel run and start it again")
+            return
+        self.supervisor_gone = False
+        for name, count in self._restarts(run).items():
+            if count > self.seen.get(name, 0):
+                _say_run(f"local server {run['servers'][name].get('last_death') or name + ' restarted'}")
+            self.seen[name] = count
 
 
 def parser() -> argparse.ArgumentParser:
@@ -188,9 +234,15 @@ def parser() -> argparse.ArgumentParser:
     st.set_defaults(fn=cmd_stacks)
 
     b = sub.add_parser("bench", help="measure speed against the local servers")
-    b.add_argument("what", choices=["providers", "converge", "journey", "imports"])
+    b.add_argument("what", choices=["providers", "converge", "journey", "imports", "standins"])
     b.add_argument("-n", type=int, default=5, help="samples per figure")
     b.set_defaults(fn=cmd_bench)
+
+    f = sub.add_parser("fuzz", help="send generated checkout payloads; fails on any 5xx or a 4xx that wrote rows")
+    f.add_argument("-n", type=int, default=1000, help="payloads to send")
+    f.add_argument("--seed", type=int, default=0, help="the generator's seed (same seed, same payloads)")
+    f.add_argument("--url", default=None, help="a running mpanel, e.g. http://127.0.0.1:2271 (default: in process)")
+    f.set_defaults(fn=cmd_fuzz)
 
     for name, fn, help_ in (("serve", cmd_serve, "run the web application"),
                             ("run", cmd_run, "local servers + database + application, until Ctrl-C")):
@@ -202,8 +254,99 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class CannotRun(RuntimeError):
+    """What a command found missing before it started: one line, with what to run."""
+
+
+# What each command needs before it starts: these settings set, and the database reachable
+# and migrated. Commands not named here check nothing first (doctor reports, run and
+# services start the servers, setup installs them).
+NEEDS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "db": (("DATABASE_URL",), False),
+    "stacks": (("DATABASE_URL",), True),
+    "worker": (("DATABASE_URL", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"), True),
+    "serve": (("DATABASE_URL",), True),
+    "fuzz": (("DATABASE_URL", "MARKETING_API_KEY"), True),
+}
+
+
+def _where(dsn: str) -> str:
+    """host:port/database, without the password."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(dsn)
+    except Exception:
+        return "DATABASE_URL"
+    return f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
+
+
+def preflight(command: str, settings: Settings) -> None:
+    names, migrated = NEEDS.get(command, ((), False))
+    for name in names:
+        if not getattr(settings, name):
+            raise CannotRun(f"{name} is not set: run `mpanel services up` (the local servers provide it) "
+                            f"or export {name}")
+    if "DATABASE_URL" not in names:
+        return
+    import psycopg
+
+    from app import db
+
+    with psycopg.connect(settings.DATABASE_URL, connect_timeout=5, autocommit=True) as conn:
+        if not migrated:
+            return
+        try:
+            done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+        except psycopg.errors.UndefinedTable:
+            done = set()
+    wanted = [p.name for p in sorted(db.MIGRATIONS.glob("*.sql"))] + ["queue:procrastinate"]
+    pending = [name for name in wanted if name not in done]
+    if pending:
+        raise CannotRun(f"the database {_where(settings.DATABASE_URL)} is not migrated ({len(pending)} of "
+                        f"{len(wanted)} migrations pending, first {pending[0]}): run `mpanel db upgrade`")
+
+
+def _causes(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def explain(exc: BaseException) -> str | None:
+    """One line for a failure a user can fix (with what to run), None for anything else."""
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    from stacks.engine import EngineMissing
+    from tools.services.servers import ServerCannotStart
+    from tools.services.supervisor import ServiceError
+
+    dsn = Settings.from_env().DATABASE_URL
+    for cause in _causes(exc):
+        first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        if isinstance(cause, (CannotRun, EngineMissing, ServerCannotStart, ServiceError)):
+            return str(cause)
+        if isinstance(cause, psycopg.errors.UndefinedTable):
+            return f"the database {_where(dsn)} is not migrated ({first_line}): run `mpanel db upgrade`"
+        if isinstance(cause, (psycopg.OperationalError, PoolTimeout)):
+            return (f"cannot use PostgreSQL at {_where(dsn)} ({first_line}): start the local servers with "
+                    f"`mpanel services up`, or point DATABASE_URL at a running server")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return args.fn(args)
-
-
+    try:
+        preflight(args.command, Settings.from_env())
+        return args.fn(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        reason = explain(exc)
+        if reason is None:
+            raise
+        print(f"mpanel {args.command}: {reason}", file=sys.stderr, flush=True)
+        return 1

@@ -44,7 +44,6 @@ def provider_cases(settings: Settings) -> dict[str, Callable[[], tuple[Callable,
     from providers.mailbox import MailboxProvider, MailDomainProvider
     from providers.namesilo import DomainRegistrationProvider
     from providers.powerdns import DnsZoneProvider
-    from providers.site import StarterPageProvider
     from providers.whm import WhmAccountProvider
 
     def simple(provider, inputs_for, before=None, after=None):
@@ -98,11 +97,28 @@ def provider_cases(settings: Settings) -> dict[str, Callable[[], tuple[Callable,
                                         lambda d, s: {"domain": d, "mode": "new_registration"}),
         "mailbox": simple(MailboxProvider(), lambda d, s: {"address": f"admin@{d}"}, with_mail_domain,
                           drop_mail_domain),
-        "starter page": simple(StarterPageProvider(),
-                               lambda d, s: {"ssh_address": settings.SSH_ADDRESS, "ssh_user": settings.SITES_SSH_USER,
-                                             "document_root": f"{home}/bench-{d}/public_html",
-                                             "content": f"<h1>{d}</h1>"}),
+        "starter page": lambda: _starter_page_over_ssh(settings, f"{home}/bench-{_domain()}/public_html"),
     }
+
+
+def _starter_page_over_ssh(settings: Settings, document_root: str) -> tuple[Callable, Callable, Callable]:
+    """The remote command the program's remote.Command runs, made directly with OpenSSH."""
+    import shlex
+    import subprocess
+
+    from stacks.site import publish_once_script
+
+    host, _, port = settings.SSH_ADDRESS.rpartition(":")
+    ssh = ["ssh", "-p", port or "22", "-i", settings.SITES_SSH_KEY_PATH, "-o", "BatchMode=yes",
+           "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+           f"{settings.SITES_SSH_USER or 'root'}@{host}"]
+
+    def run(command: str, stdin: str = "") -> None:
+        subprocess.run([*ssh, command], input=stdin, text=True, check=True, capture_output=True)
+
+    return (lambda: run(f"mkdir -p {shlex.quote(document_root)}"),
+            lambda: run(publish_once_script(document_root, "nobody-here"), "<h1>bench</h1>"),
+            lambda: run(f"rm -rf {shlex.quote(document_root.rsplit('/', 1)[0])}"))
 
 
 def _providers_configured(settings: Settings) -> None:
@@ -221,7 +237,7 @@ def bench_converge(n: int) -> int:
 # pulumi.dynamic.__main__ starts serving when imported: these are its imports.
 PROVIDER_SERVER = ("dill", "grpc", "pulumi.runtime", "pulumi.dynamic", "pulumi.runtime.proto.provider_pb2_grpc")
 PROVIDER_MODULES = ("providers.powerdns", "providers.acme", "providers.whm", "providers.namesilo",
-                    "providers.mailbox", "providers.site")
+                    "providers.mailbox")
 
 
 def provider_process_imports(n: int = 5) -> dict[str, float]:
@@ -243,6 +259,15 @@ def provider_process_imports(n: int = 5) -> dict[str, float]:
     return {"SDK provider server only": statistics.median(sdk),
             f"SDK + all provider modules ({full[-1][1]})": statistics.median(f[0] for f in full),
             "the provider modules' share": statistics.median(f[0] for f in full) - statistics.median(sdk)}
+
+
+def bench_standins(n: int) -> int:
+    """`mpanel bench standins`: each stand-in's calls with 10 and with 10,000 objects stored
+    (sandbox/common/bench.py starts its own copies; no servers needed)."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "sandbox.common.bench", "--samples", str(max(n, 300))]).returncode
 
 
 def bench_imports(n: int) -> int:

@@ -186,20 +186,29 @@ CHECKS = [
 ]
 
 
-def command_plugin_check() -> Check:
+def command_plugin_check(settings: Settings) -> Check:
+    """The pulumi-command plugin as the engine sees it (`pulumi plugin ls` in the engine's home)."""
+    import json as _json
+
+    from app.services.engine import engine_config
+    from stacks import engine
+
     path = pulumi_cli.command_plugin_path()
-    if path.exists():
-        out = subprocess.run([str(path), "--version"], capture_output=True, text=True)
-        return Check("pulumi-command plugin", True, out.stdout.strip(), str(path))
-    failure = pulumi_cli.command_plugin_failure()
-    reason = (f"the Go module proxy does not serve github.com/pulumi/pulumi-command/provider (see {failure})"
-              if failure.exists() else "not built: run `mpanel setup`")
-    return Check("pulumi-command plugin", False, "", reason, blocked=failure.exists())
+    if not path.exists():
+        failure = pulumi_cli.command_plugin_failure()
+        reason = failure.read_text().strip().splitlines()[0] if failure.exists() else "not built: run `mpanel setup`"
+        return Check("pulumi-command plugin", False, "", reason, blocked=failure.exists())
+    listed = engine.cli(engine_config(settings), "plugin", "ls", "--json")
+    versions = [p["version"] for p in _json.loads(listed.stdout or "[]") if p.get("name") == "command"]
+    return Check("pulumi-command plugin", bool(versions), ", ".join(versions), str(path))
 
 
 def run(settings: Settings) -> list[Check]:
     checks = [_run(name, lambda f=fn: f(settings)) for name, fn in CHECKS]
-    checks.insert(1, command_plugin_check())
+    try:
+        checks.insert(1, command_plugin_check(settings))
+    except Exception as exc:  # a doctor reports, it does not crash
+        checks.insert(1, Check("pulumi-command plugin", False, "", f"{type(exc).__name__}: {exc}"[:200]))
     return checks
 
 

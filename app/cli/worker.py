@@ -28,10 +28,18 @@ def run_one() -> int:
 
 
 def run(concurrency: int) -> int:
+    """N children, each kept running: one that dies (an OOM kill, a SIGKILL) is started
+    again with backoff while the others keep working. A job the dead child held is
+    retried by procrastinate's stalled-job recovery, its stack lock by the converge's."""
     if concurrency <= 1:
         return run_one()
-    children = [subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--concurrency", "1"])
-                for _ in range(concurrency)]
+    from tools.services.keepalive import KeepAlive, die_with_parent
+
+    keeper = KeepAlive(say=lambda line: print(f"mpanel worker: {line}", file=sys.stderr, flush=True))
+    with_parent = die_with_parent()
+    for n in range(1, concurrency + 1):
+        keeper.add(f"child {n}", lambda: subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker", "--concurrency", "1"], preexec_fn=with_parent))
     stopping = {"flag": False}
 
     def stop(*_):
@@ -40,15 +48,10 @@ def run(concurrency: int) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        while not stopping["flag"] and all(c.poll() is None for c in children):
-            time.sleep(0.5)
+        while not stopping["flag"]:
+            keeper.check()
+            time.sleep(0.2)
     finally:
-        for c in children:
-            if c.poll() is None:
-                c.send_signal(signal.SIGTERM)
-        for c in children:
-            try:
-                c.wait(60)
-            except subprocess.TimeoutExpired:
-                c.kill()
-    return 0 if stopping["flag"] else 1
+        # A child finishes the job it is running before it exits (procrastinate's graceful stop).
+        keeper.stop(timeout=60)
+    return 0

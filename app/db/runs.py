@@ -83,7 +83,7 @@ def record_ready(conn: psycopg.Connection, subscription_id: int, *, website: dic
         """UPDATE websites SET cpanel_username = %(cpanel_username)s, cpanel_url = %(cpanel_url)s,
                   document_root = %(document_root)s, server_id = %(server_id)s, status = %(status)s,
                   ssl_expires_at = %(ssl_expires_at)s, cpanel_password_applied = %(cpanel_password_applied)s,
-                  updated_at = now()
+                  ip_address = %(ip_address)s, updated_at = now()
             WHERE subscription_id = %(sid)s""", {**website, "sid": subscription_id})
     conn.execute("UPDATE domains SET status = %s, nameservers = %s, registrar = %s, updated_at = now() "
                  "WHERE subscription_id = %s AND status <> 'released'",

@@ -1,6 +1,7 @@
 """Subscriptions: the rows billing decisions read and change (app/services/lifecycle.py, checkout)."""
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Iterable
 
 import psycopg
@@ -60,11 +61,17 @@ def latest_of_stripe_customer(conn: psycopg.Connection, stripe_customer_id: str)
     return row["id"] if row else None
 
 
+def database_now(conn: psycopg.Connection) -> dt.datetime:
+    """The database's clock (the transaction's start): the one clock billing dates are set from
+    and compared with. Python's clock runs ahead of it within a transaction, so a date set from
+    Python with no grace period would not yet be due by the database's `now()`."""
+    return conn.execute("SELECT now() AS now").fetchone()["now"]
+
+
 def waiting_on_deadlines(conn: psycopg.Connection, statuses: Iterable[str], only: int | None = None) -> list[dict]:
-    """Rows whose status ends with a deadline, locked, with the database's clock (`now`): the
-    same clock the timestamps were compared with before the rule moved to Python."""
+    """Rows whose status ends with a deadline, locked (compare their dates with `database_now`)."""
     return conn.execute(
-        "SELECT id, status, past_due_since, terminate_after, now() AS now FROM subscriptions "
+        "SELECT id, status, past_due_since, terminate_after FROM subscriptions "
         "WHERE status = ANY(%(statuses)s) AND (%(only)s::bigint IS NULL OR id = %(only)s) ORDER BY id FOR UPDATE",
         {"statuses": list(statuses), "only": only}).fetchall()
 

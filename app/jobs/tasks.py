@@ -136,3 +136,12 @@ def converge_stragglers(timestamp: int) -> int:
     from app.services.sweeps import converge_stragglers as sweep
 
     return sweep(settings())
+
+
+@queue.periodic(cron="53 2 * * *")
+@queue.task(name="remove_old_records", queue="maintenance")
+def remove_old_records(timestamp: int) -> dict:
+    """Finished jobs, engine events and processed Stripe events past MPANEL_RETENTION_DAYS go; runs stay."""
+    from app.services.retention import remove_old_records as remove
+
+    return remove(settings())

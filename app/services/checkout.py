@@ -1,15 +1,18 @@
 """The checkout service behind POST /api/marketing/checkout-intent and the status reads."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from app import db
 from app.db import subscriptions
 from app.jobs.defer import request_converge_in
 from app.services.billing import close_checkout_session, create_checkout_session
+from app.services.eligibility import check_domain
 from app.services.orders import abandon_order, find_promo, place_order, returning_customer
 from app.settings import Settings
 from app.services.validation import ValidationError, parse_checkout
+from providers.core.names import to_unicode
 
 
 def start_checkout(settings: Settings, payload: Any) -> dict:
@@ -24,6 +27,11 @@ def start_checkout(settings: Settings, payload: Any) -> dict:
     order placed for the same account, and only then, last because Stripe cannot undo
     it, the earlier Stripe session is closed. If Stripe says it was paid meanwhile,
     everything here rolls back and the paid order stands.
+
+    Whether the domain may be ordered at all (app/services/eligibility.py) is decided
+    after the earlier unpaid orders are let go (the customer's own abandoned order does
+    not stand in the way) and before anything of the new order is written; the order is
+    placed under the name's A-label.
     """
     order = parse_checkout(payload)
     override = (settings.MARKETING_OVERRIDE_CODE or "").upper()
@@ -35,10 +43,12 @@ def start_checkout(settings: Settings, payload: Any) -> dict:
         earlier = returning.unpaid if returning else []
         for unpaid in earlier:
             abandon_order(conn, unpaid["id"])
+        order = replace(order, domain=check_domain(conn, settings, order))
         placed = place_order(conn, settings, order, free=free, returning=returning)
         result = {"subscriptionId": placed.subscription_id, "plan": placed.plan["slug"],
                   "billingCycle": order.billing_cycle, "amountCents": placed.amount_cents,
-                  "domain": order.domain, "testMode": order.test_mode}
+                  "domain": order.domain, "domainUnicode": to_unicode(order.domain),
+                  "testMode": order.test_mode}
         if free:
             # The seed's $0 test checkout: no Stripe at all, paid by definition.
             subscriptions.set_status(conn, placed.subscription_id, "active")

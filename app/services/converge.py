@@ -137,7 +137,8 @@ class Converger:
                      "document_root": f"{spec.site_home_root.rstrip('/')}/{user}/public_html",
                      "server_id": spec.server_id, "status": "suspended" if spec.suspended else "active",
                      "ssl_expires_at": outputs.get("certificate_not_after"),
-                     "cpanel_password_applied": spec.cpanel_password_resets},
+                     "cpanel_password_applied": spec.cpanel_password_resets,
+                     "ip_address": outputs.get("server_ip") or spec.server_ip},
             domain_status={"external": "external", "new_registration": "active"}.get(
                 spec.domain_mode, "active" if outputs.get("registration_status") == "Active" else "transfer_pending"),
             nameservers=list(spec.nameservers),

@@ -12,7 +12,6 @@ lost between a commit and an enqueue.
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,7 +73,9 @@ def apply_stripe_subscription(conn: psycopg.Connection, settings: Settings, sub:
                 plan_changed = True
                 changes.update(plan_id=plan["id"], billing_cycle=cycle)
                 log.info("subscription %s: plan changed to %s (%s)", sub["id"], plan["slug"], cycle)
-    then = rules.transition(was, new, plan_changed=plan_changed, now=dt.datetime.now(dt.timezone.utc),
+    # The database's clock, the one the deadlines are compared with (enforce_deadlines below):
+    # with a zero grace or retention period the new status is then due in this very transaction.
+    then = rules.transition(was, new, plan_changed=plan_changed, now=subscriptions.database_now(conn),
                             terminate_after_days=settings.TERMINATE_AFTER_DAYS)
     if new != was:
         log.info("subscription %s: %s -> %s (Stripe says %s)", sub["id"], was, new, stripe_sub.status)
@@ -83,15 +84,19 @@ def apply_stripe_subscription(conn: psycopg.Connection, settings: Settings, sub:
     outcome.emails.extend((sub["id"], kind) for kind in then.emails)
     if then.converge:
         outcome.converge.add(sub["id"])
+    # A deadline already due (no grace or retention period) is applied now, in this transaction:
+    # the one converge requested then builds its final state (canceled -> terminated: a destroy,
+    # not an `up` first and a destroy a minute later).
     enforce_deadlines(conn, settings, outcome, only=sub["id"])
 
 
 def enforce_deadlines(conn: psycopg.Connection, settings: Settings, outcome: Outcome, only: int | None = None) -> None:
     """Past-due beyond the grace period -> suspended; canceled past retention -> terminated.
     Decides only (into `outcome`); whoever owns the transaction requests what it implies."""
+    now = subscriptions.database_now(conn)
     waiting = subscriptions.waiting_on_deadlines(conn, [d.waiting for d in rules.DEADLINES], only)
     for row in waiting:
-        deadline = rules.deadline_passed(row, row["now"], settings.SUSPEND_AFTER_DAYS)
+        deadline = rules.deadline_passed(row, now, settings.SUSPEND_AFTER_DAYS)
         if deadline is None:
             continue
         subscriptions.set_status(conn, row["id"], deadline.becomes)

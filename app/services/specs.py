@@ -1,6 +1,8 @@
 """A subscription's spec from the database: place it on a server (once), then read its rows."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 
 from app.db import specs as rows
@@ -26,13 +28,19 @@ def assign_server(conn: psycopg.Connection, subscription_id: int, default_server
     return server_id
 
 
+def _file_text(path: str) -> str:
+    return Path(path).read_text() if path and Path(path).is_file() else ""
+
+
 def spec_defaults(settings: Settings) -> SpecDefaults:
     return SpecDefaults(
         nameservers=(settings.NS1, settings.NS2),
         mail_host=settings.MAIL_SERVER_HOST or f"mail.{settings.NS1.split('.', 1)[-1]}",
         site_ssh_user=settings.SITES_SSH_USER,
         site_home_root=settings.SITES_HOME_ROOT,
-        ssh_address=settings.SSH_ADDRESS)
+        ssh_address=settings.SSH_ADDRESS,
+        ssh_host_key=_file_text(settings.SITES_SSH_HOST_KEY_FILE).strip(),
+        ssh_private_key=_file_text(settings.SITES_SSH_KEY_PATH))
 
 
 def build_spec(conn: psycopg.Connection, subscription_id: int, settings: Settings) -> HostingSpec:

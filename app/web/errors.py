@@ -5,8 +5,11 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from app.services.billing import PaymentServiceError
+from app.services.eligibility import RegistrarUnavailable
 from app.services.orders import OrderConflict, UnknownPlan
-from app.services.validation import ValidationError
+from app.services.validation import MalformedBody, ValidationError
+
+_BODY_STATUS = {"payload_too_large": 413, "unsupported_media_type": 415}
 
 
 class ApiError(Exception):
@@ -27,9 +30,18 @@ def init_app(app: Flask) -> None:
     def api_error(exc: ApiError):
         return jsonify(error_body(exc.code, exc.message, exc.field)), exc.status
 
+    @app.errorhandler(MalformedBody)
+    def malformed(exc: MalformedBody):
+        return jsonify(error_body(exc.code, exc.message, exc.field)), _BODY_STATUS.get(exc.code, 400)
+
     @app.errorhandler(ValidationError)
     def invalid(exc: ValidationError):
         return jsonify(error_body("invalid_field", f"{exc.field} {exc.message}", exc.field)), 422
+
+    @app.errorhandler(RegistrarUnavailable)
+    def registrar_unavailable(exc: RegistrarUnavailable):
+        # Flask picks the most specific handler: this one wins over PaymentServiceError's 502.
+        return jsonify(error_body("registrar_unavailable", str(exc), "domain")), 503
 
     @app.errorhandler(OrderConflict)
     def conflict(exc: OrderConflict):

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
 from app.web.errors import ApiError
 from app.services.checkout import provisioning_status, start_checkout
+from app.services.validation import MalformedBody, decode_json
 
 bp = Blueprint("marketing", __name__, url_prefix="/api/marketing")
 
@@ -21,14 +23,27 @@ def require_api_key():
         raise ApiError(401, "unauthorized", "missing or wrong X-API-Key", "X-API-Key")
 
 
+def json_body(max_bytes: int = MAX_BODY) -> Any:
+    """The request body as JSON: the one place this API reads a body. Media type, size,
+    encoding and nesting are refused here (4xx, field named), before anything is parsed."""
+    if not request.mimetype:
+        raise MalformedBody("invalid_json", "the body must be a JSON object sent with Content-Type: application/json")
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if not request.is_json or charset not in ("utf-8", "utf8"):
+        raise MalformedBody("unsupported_media_type",
+                            f"send JSON in UTF-8 (Content-Type: application/json), not {request.content_type[:80]}",
+                            "Content-Type")
+    if request.content_length and request.content_length > max_bytes:
+        raise MalformedBody("payload_too_large", f"the body must be under {max_bytes} bytes")
+    raw = request.stream.read(max_bytes + 1)  # a chunked body has no Content-Length to trust
+    if len(raw) > max_bytes:
+        raise MalformedBody("payload_too_large", f"the body must be under {max_bytes} bytes")
+    return decode_json(raw)
+
+
 @bp.post("/checkout-intent")
 def checkout_intent():
-    if request.content_length and request.content_length > MAX_BODY:
-        raise ApiError(413, "payload_too_large", f"the body must be under {MAX_BODY} bytes", "body")
-    payload = request.get_json(silent=True)
-    if payload is None:
-        raise ApiError(400, "invalid_json", "the body must be a JSON object (Content-Type: application/json)", "body")
-    return jsonify(start_checkout(current_app.config["MPANEL"], payload)), 201
+    return jsonify(start_checkout(current_app.config["MPANEL"], json_body())), 201
 
 
 @bp.get("/subscriptions/<int:subscription_id>/status")

@@ -390,6 +390,17 @@ def test_read_shows_a_suspension_made_behind_its_back(accounts_provider, make_ac
     assert accounts_provider.diff(id_, read.outs, accounts_provider.check(outs, outs).inputs).changes is True
 
 
+def test_the_address_whm_gave_the_account_is_an_output_and_read_sees_it_move(accounts_provider, make_account, whm):
+    id_, outs = make_account(domain=unique_domain())
+    assert outs["ip"] == whm.api("accountsummary", user=id_)["acct"][0]["ip"]
+
+    whm.drift(id_, ip="198.51.100.23")  # the account moved to another address behind our back
+    read = accounts_provider.read(id_, outs)
+    assert read.outs["ip"] == "198.51.100.23"
+    # Not an input: the account itself stays as it is; what follows the address is the zone.
+    assert accounts_provider.diff(id_, read.outs, accounts_provider.check(outs, outs).inputs).changes is False
+
+
 def test_adopting_an_account_resets_its_password_and_aligns_plan_and_suspension(accounts_provider, whm):
     domain = unique_domain("ad")
     username = username_stem(domain)

@@ -15,17 +15,20 @@ from pulumi.runtime.mocks import MockMonitor, Mocks
 from stacks.program import HostingAccount
 from stacks.spec import HostingSpec, MailboxSpec, RecordSpec
 
+WHM_ACCOUNT_IP = "203.0.113.7"
+
 # What each provider adds to its inputs once created (only the shape matters here).
 CREATED = {
     "zone": {"dkim_private_key": "-----BEGIN PRIVATE KEY-----", "dkim_public_key": "MIIB", "serial": 1},
     "registration": {"status": "Active", "expires": "2027-11-26", "auto_renew": True, "locked": True},
     "certificate": {"certificate_pem": "CERT", "chain_pem": "CHAIN", "fullchain_pem": "CERTCHAIN",
                     "private_key_pem": "KEY", "not_after": "2027-02-24T00:00:00Z", "issuer": "Pebble"},
-    "account": {"username": "shopexam", "password": "generated", "ip": "127.0.0.1",
+    # WHM's address for the account, deliberately not the spec's server_ip (the servers row's).
+    "account": {"username": "shopexam", "password": "generated", "ip": WHM_ACCOUNT_IP,
                 "cpanel_url": "https://web1.migrahosting.com:2083"},
     "tls": {},
     "mail-domain": {},
-    "starter-page": {"path": "/home/shopexam/public_html/index.html", "content_sha256": "abc"},
+    "starter-page": {"stdout": "published: index.html", "stderr": ""},
 }
 
 
@@ -51,10 +54,11 @@ class Recorder(MockMonitor):
 class HostingMocks(Mocks):
     def __init__(self):
         self.inputs: dict[str, dict] = {}
+        self.created = {name: dict(outputs) for name, outputs in CREATED.items()}  # a test may change them
 
     def new_resource(self, args):
         self.inputs[args.name] = dict(args.inputs)
-        extra = CREATED.get(args.name, {"password": "generated"} if args.name.startswith("mailbox-") else {})
+        extra = self.created.get(args.name, {"password": "generated"} if args.name.startswith("mailbox-") else {})
         return f"{args.name}-id", {**args.inputs, **extra}
 
     def call(self, args):
@@ -68,6 +72,7 @@ def a_spec(**changes) -> HostingSpec:
         domain="shop.example", domain_mode="external", server_id=1, server_hostname="web1.migrahosting.com",
         server_ip="192.0.2.10", whm_endpoint="default", nameservers=("ns1.migrahosting.com", "ns2.migrahosting.com"),
         mail_host="mail.migrahosting.com", site_ssh_user="", site_home_root="/home", ssh_address="192.0.2.10:22",
+        ssh_host_key="ssh-ed25519 AAAAC3web1", ssh_private_key="-----BEGIN OPENSSH PRIVATE KEY-----\nk\n",
         mailboxes=(MailboxSpec("admin", 1024),),
     )
     return dataclasses.replace(spec, **changes)
@@ -144,6 +149,31 @@ def test_resources_are_created_in_dependency_order(mocks):
 
 
 @pulumi.runtime.test
+def test_the_zone_points_at_the_address_whm_gave_the_account_not_at_the_servers_row(mocks):
+    recorded, monitor = mocks
+    account = HostingAccount(a_spec(server_ip="192.0.2.10"))
+
+    def check(server_ip):
+        assert recorded.inputs["zone"]["server_ip"] == WHM_ACCOUNT_IP == server_ip
+        assert "account" in monitor.deps("zone")
+        # Acyclic: the account needs nothing of the zone (and so nothing of the certificate).
+        assert not {"zone", "certificate", "tls"} & monitor.deps("account")
+    return pulumi.Output.all(account.zone.urn, account.certificate.urn, account.tls.urn,
+                             account.outputs["server_ip"]).apply(lambda values: check(values[-1]))
+
+
+@pulumi.runtime.test
+def test_an_account_whm_reports_no_address_for_keeps_the_servers_row_address(mocks):
+    recorded, monitor = mocks
+    recorded.created["account"]["ip"] = ""
+    account = HostingAccount(a_spec(server_ip="192.0.2.10"))
+
+    def check(server_ip):
+        assert recorded.inputs["zone"]["server_ip"] == "192.0.2.10" == server_ip
+    return pulumi.Output.all(account.zone.urn, account.outputs["server_ip"]).apply(lambda values: check(values[-1]))
+
+
+@pulumi.runtime.test
 def test_the_plan_decides_the_whm_package_and_quota(mocks):
     recorded, monitor = mocks
     account = HostingAccount(a_spec(whm_package="mpanel_business", disk_quota_mb=51200))
@@ -202,7 +232,7 @@ def test_outputs_name_the_account_and_keep_passwords_secret(mocks):
     def check(values):
         (url, user, not_after, mailbox, ip), secret_flags = values
         assert user == "shopexam" and url.endswith(":2083")
-        assert mailbox == "admin@shop.example" and ip == "192.0.2.10"
+        assert mailbox == "admin@shop.example" and ip == WHM_ACCOUNT_IP
         assert not_after.startswith("2027")
         assert secret_flags == [True, True], "passwords must stay secret outputs"
 
@@ -212,3 +242,40 @@ def test_outputs_name_the_account_and_keep_passwords_secret(mocks):
     flags = pulumi.Output.all(pulumi.Output.from_input(out["cpanel_password"]._is_secret),
                               pulumi.Output.from_input(out["mailbox_password"]._is_secret))
     return pulumi.Output.all(values, flags).apply(check)
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
+@pulumi.runtime.test
+def test_the_starter_page_is_published_once_by_a_remote_command_pinned_to_the_servers_host_key(mocks):
+    recorded, monitor = mocks
+    account = HostingAccount(a_spec())
+
+    def check():
+        assert monitor.registered["starter-page"]["type"] == "command:remote:Command"
+        page = recorded.inputs["starter-page"]
+        # The connection carries the private key, so the engine keeps all of it secret.
+        assert SECRET_SIG in page["connection"]
+        connection = page["connection"]["value"]
+        assert (connection["host"], connection["port"], connection["hostKey"]) == \
+            ("192.0.2.10", 22, "ssh-ed25519 AAAAC3web1")
+        # The login is the account's own user when no publishing user is configured.
+        assert connection["user"] == "account-id"
+        assert "/home/account-id/public_html" in page["create"] and "runuser -u account-id" in page["create"]
+        assert "shop.example" in page["stdin"]
+        # Nothing that could rewrite or remove the customer's page later.
+        assert "update" not in page and "delete" not in page
+    return settle(account, check)
+
+
+@pulumi.runtime.test
+def test_a_configured_publishing_user_logs_in_instead_of_the_account(mocks):
+    recorded, monitor = mocks
+    account = HostingAccount(a_spec(site_ssh_user="deploy"))
+
+    def check():
+        page = recorded.inputs["starter-page"]
+        assert page["connection"]["value"]["user"] == "deploy"
+        assert "runuser -u account-id" in page["create"]  # the page is still written as the account
+    return settle(account, check)

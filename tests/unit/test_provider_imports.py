@@ -17,7 +17,7 @@ MODULES = sorted(m.name for m in pkgutil.walk_packages(providers.__path__, "prov
 
 def test_every_provider_module_is_listed():
     assert {"providers.acme", "providers.mailbox", "providers.namesilo", "providers.powerdns",
-            "providers.site", "providers.whm", "providers.core.errors", "providers.core.resource"} <= set(MODULES)
+            "providers.whm", "providers.core.errors", "providers.core.resource"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -11,7 +11,7 @@ from stacks.spec import SpecDefaults, spec_from_rows
 DEFAULTS = SpecDefaults(nameservers=("ns1.example.net", "ns2.example.net"), mail_host="mail.example.net",
                         site_ssh_user="", site_home_root="/home")
 SERVER = {"id": 3, "hostname": "web3.example.net", "ip_address": "192.0.2.30",
-          "whm_endpoint": "https://web3.example.net:2087"}
+          "whm_endpoint": "https://web3.example.net:2087", "ssh_host_key": "ssh-ed25519 AAAAC3server3"}
 
 
 def a_subscription(**changes) -> dict:
@@ -127,3 +127,22 @@ def test_the_cpanel_password_resets_count_is_carried():
 
 def test_the_same_rows_make_an_equal_spec():
     assert spec() == spec()
+
+
+def test_the_servers_own_host_key_is_pinned_before_any_configured_one():
+    configured = dataclasses.replace(DEFAULTS, ssh_host_key="ssh-ed25519 AAAAC3configured")
+    assert spec(defaults=configured).ssh_host_key == "ssh-ed25519 AAAAC3server3"
+    assert spec(defaults=configured, server={**SERVER, "ssh_host_key": None}).ssh_host_key == \
+        "ssh-ed25519 AAAAC3configured"
+
+
+def test_a_server_whose_host_key_nobody_recorded_cannot_be_published_to():
+    from stacks.spec import SpecError
+
+    with pytest.raises(SpecError, match="no SSH host key is known for server 3"):
+        spec(server={**SERVER, "ssh_host_key": None})
+
+
+def test_the_publishing_key_never_shows_in_the_specs_repr():
+    secret = dataclasses.replace(DEFAULTS, ssh_private_key="-----BEGIN OPENSSH PRIVATE KEY-----\nsecret")
+    assert "secret" not in repr(spec(defaults=secret))

@@ -108,6 +108,7 @@ class Layout:
             "SSH_ADDRESS": f"127.0.0.1:{self.port('ssh')}",
             "SITES_SSH_USER": "root",
             "SITES_SSH_KEY_PATH": str(self.root / "ssh" / "deploy_key"),
+            "SITES_SSH_HOST_KEY_FILE": str(self.root / "ssh" / "ssh_host_ed25519_key.pub"),
             "SITES_HOME_ROOT": str(self.root / "whm" / "home"),
             "CPANEL_WHM_URL": f"http://127.0.0.1:{self.port('whm')}",
             "CPANEL_WHM_API_TOKEN": s["whm_api_token"],

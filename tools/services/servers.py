@@ -7,6 +7,7 @@ in the foreground), `ready()` (a real protocol probe, not a bare TCP connect),
 """
 from __future__ import annotations
 
+import grp
 import imaplib
 import json
 import os
@@ -15,6 +16,7 @@ import shutil
 import smtplib
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -27,8 +29,41 @@ from . import tls
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
-class MissingPackage(RuntimeError):
+class ServerCannotStart(RuntimeError):
+    """A one-line reason, found before starting, why a server cannot run on this machine."""
+
+
+class MissingPackage(ServerCannotStart):
     pass
+
+
+def _can_traverse(st: os.stat_result, uid: int, gids: set[int]) -> bool:
+    if uid == 0:
+        return True
+    if st.st_uid == uid:
+        return bool(st.st_mode & stat.S_IXUSR)
+    if st.st_gid in gids:
+        return bool(st.st_mode & stat.S_IXGRP)
+    return bool(st.st_mode & stat.S_IXOTH)
+
+
+def first_closed_directory(path: Path, user: str, stat_of=os.stat) -> Path | None:
+    """The first directory on the way from / to `path` that `user` may not enter, or None.
+
+    Only the mode bits are read (no ACLs); directories not made yet are skipped, as mpanel
+    makes them itself, open to all.
+    """
+    entry = pwd.getpwnam(user)
+    gids = {entry.pw_gid, *(g.gr_gid for g in grp.getgrall() if user in g.gr_mem)}
+    path = Path(os.path.abspath(path))
+    for directory in [*reversed(path.parents), path]:
+        try:
+            st = stat_of(directory)
+        except FileNotFoundError:
+            return None
+        if not _can_traverse(st, entry.pw_uid, gids):
+            return directory
+    return None
 
 
 def _need(binary: str, package: str) -> str:
@@ -66,6 +101,10 @@ class Server:
 
     def ports(self) -> dict[str, int]:
         return {n: self.layout.port(n) for n in self.port_names}
+
+    def reached_by(self) -> list[tuple[str, Path]]:
+        """(user, directory) pairs: the directories this server's processes must be able to enter."""
+        return [(self.user, self.home)] if self.user else []
 
     def prepare(self) -> None:
         pass
@@ -228,6 +267,10 @@ class Pebble(Server):
 class Dovecot(Server):
     name = "dovecot"
     port_names = ("imap",)
+
+    def reached_by(self) -> list[tuple[str, Path]]:
+        # Mail is read and written as the mail user (first_valid_uid below).
+        return [("mail", self.layout.root / "mailcore")]
 
     def prepare(self) -> None:
         _need("dovecot", "dovecot-imapd")

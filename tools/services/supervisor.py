@@ -1,4 +1,7 @@
-"""Starts the local servers as foreground children, watches them, stops them.
+"""Starts the local servers as foreground children, keeps them running, stops them.
+
+A server that dies is started again with backoff (tools/services/keepalive.py) while
+the others keep serving; its pid, restart count and last death are in the run file.
 
 `mpanel services up` runs this in a detached process (or in the foreground with
 --foreground, as `make run` does); `down` signals it; `status` reads the run file
@@ -16,8 +19,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .keepalive import KeepAlive
 from .layout import Layout, current
-from .servers import MissingPackage, Server, all_servers
+from .servers import Server, ServerCannotStart, all_servers, first_closed_directory
 
 
 class ServiceError(RuntimeError):
@@ -34,9 +38,34 @@ def port_taken(port: int) -> bool:
     return False
 
 
-def _log_tail(path: Path, lines: int = 8) -> str:
+def _say(line: str) -> None:
+    print(f"mpanel services: {line}", file=sys.stderr, flush=True)
+
+
+def check_reachable(servers: list[Server]) -> None:
+    """Before anything starts: every server's user can reach the directories it works in.
+
+    A state directory made by `mktemp -d` (mode 700, owned by root) is the usual culprit:
+    initdb, running as postgres, would fail with a traceback.
+    """
+    for server in servers:
+        for user, path in server.reached_by():
+            closed = first_closed_directory(path, user)
+            if closed is not None:
+                mode = closed.stat().st_mode & 0o777
+                raise ServiceError(
+                    f"{server.name} runs as user {user}, who cannot enter {closed} (mode {mode:o}): "
+                    f"run `chmod o+x {closed}` or set MPANEL_STATE_DIR to a directory {user} can reach"
+                )
+
+
+def _log_tail(path: Path, lines: int = 8, offset: int = 0) -> str:
+    """The last lines of a log, written after `offset` (this run's, not an earlier run's)."""
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            text = fh.read().decode(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
     except FileNotFoundError:
         return "(no log)"
 
@@ -45,11 +74,16 @@ def _log_tail(path: Path, lines: int = 8) -> str:
 class Supervisor:
     layout: Layout
     servers: list[Server] = field(default_factory=list)
-    children: dict[str, subprocess.Popen] = field(default_factory=dict)
+    keeper: KeepAlive = field(default_factory=lambda: KeepAlive(say=_say))
 
     def __post_init__(self):
         if not self.servers:
             self.servers = all_servers(self.layout)
+
+    @property
+    def children(self) -> dict[str, subprocess.Popen]:
+        """The servers' processes now running, by server name."""
+        return self.keeper.running
 
     @property
     def run_file(self) -> Path:
@@ -66,6 +100,7 @@ class Supervisor:
 
     def start(self, timeout: float = 60.0) -> None:
         self.layout.root.mkdir(parents=True, exist_ok=True)
+        check_reachable(self.servers)
         self.layout.write_endpoints()
         self.check_ports()
         try:
@@ -76,17 +111,19 @@ class Supervisor:
             raise
         self._write_run_file("ready")
 
+    def _spawn(self, server: Server) -> subprocess.Popen:
+        with open(server.log_path, "ab") as log:
+            return subprocess.Popen(
+                server.argv(), env=server.env(), user=server.user, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, cwd=server.home,
+            )
+
     def _start_one(self, server: Server, timeout: float) -> None:
         try:
             server.prepare()
-        except MissingPackage as exc:
+        except ServerCannotStart as exc:
             raise ServiceError(str(exc)) from exc
-        log = open(server.log_path, "ab")
-        proc = subprocess.Popen(
-            server.argv(), env=server.env(), user=server.user, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, cwd=server.home,
-        )
-        self.children[server.name] = proc
+        proc = self.keeper.add(server.name, lambda: self._spawn(server))
         deadline = time.monotonic() + timeout
         while not server.ready():
             if proc.poll() is not None:
@@ -100,43 +137,41 @@ class Supervisor:
         server.after_start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        for name in reversed(list(self.children)):
-            proc = self.children[name]
-            if proc.poll() is None:
-                proc.terminate()
-        for name in reversed(list(self.children)):
-            proc = self.children.pop(name)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        self.keeper.stop(timeout)
         if self.run_file.exists():
             self.run_file.unlink()
 
-    def watch(self, stop_requested) -> int:
-        """Block until asked to stop or a child dies; say which one died."""
+    def watch(self, stop_requested, poll: float = 0.2) -> int:
+        """Until asked to stop: a server that dies is started again (with backoff), the others
+        keep running; each death is one line on stderr and in the run file."""
+        seen = self._restart_counts()
         while not stop_requested():
-            for name, proc in self.children.items():
-                if proc.poll() is not None:
-                    server = next(s for s in self.servers if s.name == name)
-                    print(f"mpanel services: {name} died with code {proc.returncode}; "
-                          f"log {server.log_path}:\n{_log_tail(server.log_path)}", file=sys.stderr, flush=True)
-                    self.stop()
-                    return 1
-            time.sleep(0.2)
+            self.keeper.check()
+            now = self._restart_counts()
+            if now != seen:
+                seen = now
+                self._write_run_file("ready")
+            time.sleep(poll)
         self.stop()
         return 0
+
+    def _restart_counts(self) -> dict:
+        return {name: (e.restarts, e.restart_at is None) for name, e in self.keeper.kept.items()}
 
     def _write_run_file(self, state: str) -> None:
         data = {
             "pid": os.getpid(), "state": state, "started_at": time.time(),
             "servers": {
-                s.name: {"pid": self.children[s.name].pid, "ports": s.ports(), "log": str(s.log_path)}
-                for s in self.servers if s.name in self.children
+                s.name: {"pid": self.keeper.kept[s.name].proc.pid, "ports": s.ports(), "log": str(s.log_path),
+                         "restarts": self.keeper.kept[s.name].restarts,
+                         "last_death": self.keeper.kept[s.name].last_death}
+                for s in self.servers if s.name in self.keeper.kept
             },
         }
-        self.run_file.write_text(json.dumps(data, indent=2))
+        # Replaced, never rewritten in place: `status` and `mpanel run` read it at any moment.
+        tmp = self.run_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        tmp.replace(self.run_file)
 
 
 def read_run_file(layout: Layout) -> dict | None:
@@ -163,6 +198,7 @@ def status(layout: Layout) -> dict:
             entry["ready"] = False
         if run and server.name in run["servers"]:
             entry["pid"] = run["servers"][server.name]["pid"]
+            entry["restarts"] = run["servers"][server.name].get("restarts", 0)
         report["servers"][server.name] = entry
     return report
 
@@ -190,8 +226,10 @@ def start_detached(layout: Layout, timeout: float = 120.0) -> None:
     if read_run_file(layout):
         return
     layout.root.mkdir(parents=True, exist_ok=True)
+    check_reachable(all_servers(layout))
     log_path = layout.root / "supervisor.log"
     with open(log_path, "ab") as log:
+        offset = log.tell()
         proc = subprocess.Popen(
             [sys.executable, "-m", "tools.services.supervisor"], stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
@@ -204,7 +242,7 @@ def start_detached(layout: Layout, timeout: float = 120.0) -> None:
         if run and run.get("state") == "ready":
             return
         if proc.poll() is not None:
-            raise ServiceError(_log_tail(log_path, 12).strip() or f"supervisor exited with {proc.returncode}")
+            raise ServiceError(_log_tail(log_path, 12, offset).strip() or f"supervisor exited with {proc.returncode}")
         if time.monotonic() > deadline:
             proc.terminate()
             raise ServiceError(f"local servers not ready after {timeout:.0f}s; see {log_path}")

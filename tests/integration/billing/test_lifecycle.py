@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
+import secrets
 
 import pytest
 
+from app.services import lifecycle
 from app.services.lifecycle import Outcome, apply_stripe_subscription, enforce_deadlines
 from tests.factories import make_subscription
 
@@ -83,3 +85,67 @@ def test_the_same_truth_applied_twice_changes_nothing_the_second_time(db_conn, s
     again = Outcome()
     apply_stripe_subscription(db_conn, settings, _row(db_conn, sid), _stripe_sub("active", sid), again)
     assert again.converge == set() and again.emails == []
+
+
+# --- deadlines already due: applied in the deciding transaction, one converge ----------------
+
+@pytest.fixture
+def immediate(settings):
+    return dataclasses.replace(settings, SUSPEND_AFTER_DAYS=0.0, TERMINATE_AFTER_DAYS=0.0)
+
+
+def _stripe_says(monkeypatch, status: str) -> None:
+    monkeypatch.setattr(lifecycle.billing, "retrieve_subscription",
+                        lambda settings, stripe_id: {**_stripe_sub(status, 0), "id": stripe_id})
+
+
+def _event_about(db_conn, settings, sid: int) -> str:
+    db_conn.execute("UPDATE subscriptions SET stripe_subscription_id = %s WHERE id = %s", (f"sub_due_{sid}", sid))
+    event = {"id": f"evt_due_{secrets.token_hex(6)}", "type": "customer.subscription.updated", "created": 0,
+             "data": {"object": {"id": f"sub_due_{sid}", "metadata": {}}}}
+    lifecycle.record_event(settings, event)
+    return event["id"]
+
+
+def test_with_no_retention_a_cancellation_terminates_at_once(db_conn, immediate):
+    sid = make_subscription(db_conn, immediate)
+    outcome = Outcome()
+    with db_conn.transaction():  # one transaction, as every event is processed
+        apply_stripe_subscription(db_conn, immediate, _row(db_conn, sid), _stripe_sub("canceled", sid), outcome)
+    assert _row(db_conn, sid)["status"] == "terminated"
+    assert outcome.converge == {sid} and outcome.emails == [(sid, "canceled")]
+
+
+def test_with_no_grace_period_a_failed_renewal_suspends_at_once(db_conn, immediate):
+    sid = make_subscription(db_conn, immediate)
+    outcome = Outcome()
+    with db_conn.transaction():  # one transaction, as every event is processed
+        apply_stripe_subscription(db_conn, immediate, _row(db_conn, sid), _stripe_sub("past_due", sid), outcome)
+    assert _row(db_conn, sid)["status"] == "suspended"
+    assert outcome.converge == {sid} and outcome.emails == [(sid, "suspended")]
+
+
+@pytest.mark.parametrize("stripe_status,ends_as,notice", [("canceled", "terminated", "canceled"),
+                                                          ("past_due", "suspended", "suspended")])
+def test_a_webhook_whose_deadline_is_already_due_queues_exactly_one_converge_for_the_final_state(
+        db_conn, immediate, jobs, monkeypatch, stripe_status, ends_as, notice):
+    sid = make_subscription(db_conn, immediate)
+    _stripe_says(monkeypatch, stripe_status)
+
+    lifecycle.process_event(immediate, _event_about(db_conn, immediate, sid))
+
+    assert db_conn.execute("SELECT status FROM subscriptions WHERE id = %s", (sid,)).fetchone()["status"] == ends_as
+    assert len(jobs(task_name="converge_subscription", lock=f"sub-{sid}")) == 1
+    assert [j["args"] for j in jobs(task_name="send_lifecycle_email")] == [{"subscription_id": sid, "kind": notice}]
+
+
+def test_with_a_retention_period_a_cancellation_still_waits(db_conn, lenient, jobs, monkeypatch):
+    sid = make_subscription(db_conn, lenient)
+    _stripe_says(monkeypatch, "canceled")
+
+    lifecycle.process_event(lenient, _event_about(db_conn, lenient, sid))
+
+    row = db_conn.execute("SELECT status, terminate_after - updated_at AS kept FROM subscriptions WHERE id = %s",
+                          (sid,)).fetchone()
+    assert row["status"] == "canceled" and row["kept"].days == 14
+    assert jobs(task_name="send_lifecycle_email") == []

@@ -25,6 +25,11 @@ class Servers:
         body = self.whm("listaccts", search=domain, searchtype="domain", searchmethod="exact")
         return (body.get("data") or {}).get("acct") or []
 
+    def whm_drift(self, user: str, **changes) -> None:
+        """Change an account behind mpanel's back (the stand-in's control API)."""
+        r = requests.post(f"{self.s.CPANEL_WHM_URL}/_sandbox/accounts/{user}", json=changes, timeout=10)
+        r.raise_for_status()
+
     def namesilo(self, operation: str, **params) -> dict:
         r = requests.get(f"{self.s.NAMESILO_API_URL}/{operation}",
                          params={"version": 1, "type": "json", "key": self.s.NAMESILO_API_KEY, **params}, timeout=10)

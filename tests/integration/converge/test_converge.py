@@ -37,10 +37,10 @@ def test_a_full_up_builds_every_real_object(db_conn, settings, provisioned, serv
     domain = db_conn.execute("SELECT name FROM domains WHERE subscription_id = %s", (sid,)).fetchone()["name"]
     outputs = stack_operations(settings).outputs(sid)
 
-    assert servers.dns(domain, "A") == ["127.0.0.1"]
-    assert servers.dns(f"www.{domain}", "A") == ["127.0.0.1"]
-    assert servers.dns(domain, "MX")
     [account] = servers.whm_accounts_for(domain)
+    assert servers.dns(domain, "A") == [account["ip"]]
+    assert servers.dns(f"www.{domain}", "A") == [account["ip"]]
+    assert servers.dns(domain, "MX")
     assert account["user"] == outputs["cpanel_username"] == row["cpanel_username"]
     assert account["plan"] == "mpanel_student"
     assert servers.imap_login(outputs["mailbox_address"], outputs["mailbox_password"])
@@ -54,6 +54,31 @@ def test_a_full_up_builds_every_real_object(db_conn, settings, provisioned, serv
 
     page = Path(settings.SITES_HOME_ROOT) / account["user"] / "public_html" / "index.html"
     assert domain in page.read_text()
+
+
+def test_the_zone_and_the_welcome_address_follow_the_ip_whm_gave_the_account(db_conn, settings, provisioned,
+                                                                             servers):
+    domain = db_conn.execute("SELECT name FROM domains WHERE subscription_id = %s", (provisioned,)).fetchone()["name"]
+    row_ip = build_spec(db_conn, provisioned, settings).server_ip  # the servers row's address
+    [account] = servers.whm_accounts_for(domain)
+    assert account["ip"] != row_ip, "the stand-in must put accounts elsewhere for this test to mean anything"
+
+    assert servers.dns(domain, "A") == servers.dns(f"www.{domain}", "A") == [account["ip"]]
+    assert stack_operations(settings).outputs(provisioned)["server_ip"] == account["ip"]
+
+
+def test_an_account_moved_in_whm_is_reported_as_drift_and_the_next_converge_moves_the_records(
+        db_conn, settings, provisioned, servers, converger):
+    domain = db_conn.execute("SELECT name FROM domains WHERE subscription_id = %s", (provisioned,)).fetchone()["name"]
+    [account] = servers.whm_accounts_for(domain)
+    servers.whm_drift(account["user"], ip="198.51.100.23")
+
+    assert converger.check_drift(provisioned) is True
+    assert converger.converge(provisioned) == "up"
+
+    assert servers.dns(domain, "A") == servers.dns(f"www.{domain}", "A") == ["198.51.100.23"]
+    assert stack_operations(settings).outputs(provisioned)["server_ip"] == "198.51.100.23"
+    assert converger.check_drift(provisioned) is False
 
 
 def test_each_resource_step_is_recorded_while_the_engine_runs(db_conn, provisioned):

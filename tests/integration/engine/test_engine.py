@@ -75,9 +75,8 @@ def test_up_preview_destroy_of_a_dynamic_provider_resource_in_the_postgres_backe
 
 
 def test_a_pulumi_command_resource_runs_through_the_command_plugin(settings, tmp_path):
-    if not pulumi_cli.command_plugin_path().exists():
-        pytest.skip("pulumi-resource-command cannot be built here: "
-                    f"{pulumi_cli.command_plugin_failure()} says why (Go module proxy refuses the provider module)")
+    assert pulumi_cli.command_plugin_path().exists(), \
+        f"pulumi-resource-command was not built: {pulumi_cli.command_plugin_failure()} says why"
     import pulumi_command
 
     marker = tmp_path / "ran"
@@ -91,6 +90,9 @@ def test_a_pulumi_command_resource_runs_through_the_command_plugin(settings, tmp
         stack.up()
         assert marker.exists()
         assert stack.preview().change_summary == {"same": 2}
+        listed = engine.cli(engine_config(settings), "plugin", "ls", "--json")
+        assert {"name": "command", "version": pulumi_cli.command_sdk_version()}.items() <= \
+            next(p for p in json.loads(listed.stdout) if p["name"] == "command").items()
         stack.destroy()
         assert not marker.exists()
     finally:

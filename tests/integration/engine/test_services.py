@@ -37,16 +37,6 @@ def test_a_missing_program_names_its_debian_package(scratch):
         Supervisor(scratch, servers=[Imaginary(scratch)]).start(timeout=5)
 
 
-def test_a_server_that_dies_is_reported_and_everything_stops(scratch, capsys):
-    sup = Supervisor(scratch, servers=[servers.SmtpSink(scratch)])
-    sup.start(timeout=20)
-    child = sup.children["smtp"]
-    child.kill()
-    assert sup.watch(lambda: False) == 1
-    assert "smtp died with code" in capsys.readouterr().err
-    assert not sup.children
-
-
 def test_status_json_lists_every_server_ready_with_its_endpoints(services, layout):
     out = subprocess.run([sys.executable, "-m", "app.cli", "services", "status", "--json"],
                          capture_output=True, text=True, check=True)

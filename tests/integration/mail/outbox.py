@@ -15,15 +15,19 @@ class Outbox:
         self.maildir = Path(maildir)
 
     def to(self, recipient: str) -> list[EmailMessage]:
+        return [email.message_from_bytes(raw, policy=default_policy) for raw in self.raw_to(recipient)]
+
+    def raw_to(self, recipient: str) -> list[bytes]:
+        """The messages to `recipient` as the SMTP server stored them, byte for byte."""
         box = mailbox.Maildir(self.maildir, create=False)
         found = []
         for key in box.keys():
             try:
-                message = email.message_from_bytes(box.get_bytes(key), policy=default_policy)
+                raw = box.get_bytes(key)
             except KeyError:  # moved from new/ to cur/ by another reader between keys() and the read
                 continue
-            if str(message["To"]).lower() == recipient.lower():
-                found.append(message)
+            if str(email.message_from_bytes(raw, policy=default_policy)["To"]).lower() == recipient.lower():
+                found.append(raw)
         return found
 
     def wait_for(self, recipient: str, count: int = 1, deadline_seconds: float = 10) -> list[EmailMessage]:

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from app import mail
-from tests.factories import make_subscription
+from tests.factories import make_subscription, unique_domain
 from tests.integration.mail.outbox import closed_port, flat, text_and_html
 
 def welcome(settings, db_conn, customer, stack_outputs, mode="external"):
@@ -134,3 +134,18 @@ def test_a_customer_name_is_escaped_in_the_html_and_kept_as_written_in_the_text(
     assert "<script>" not in html
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
     assert f"Welcome, {name}!" in text
+
+
+def test_the_welcome_subject_is_folded_only_where_its_line_would_be_too_long(
+        settings, db_conn, customer, stack_outputs, outbox):
+    domain = unique_domain("foldsubject")  # 24 characters: the subject fits a line of its own, not after "Subject: "
+    subscription_id = make_subscription(db_conn, settings, domain=domain)
+    who = customer(subscription_id)
+
+    mail.send_welcome(settings, subscription_id, stack_outputs(domain))
+
+    outbox.wait_for(who["email"])
+    [raw] = outbox.raw_to(who["email"])
+    subject = raw[raw.index(b"\nSubject:") + 1:].split(b"\n")
+    assert subject[0].startswith(b"Subject: Welcome to MigraHosting:") and len(subject[0].rstrip(b"\r")) <= 78
+    assert subject[1].strip() == b"ready"  # only the last word did not fit

@@ -1,0 +1,74 @@
+"""The starter page, published through pulumi_command's remote.Command over the local OpenSSH
+server: read back over SSH, left alone by later converges, and never sent to an unknown host."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from app.services.errors import TransientConvergeError
+from tests.factories import make_subscription, unique_domain
+
+
+def over_ssh(settings, command: str) -> subprocess.CompletedProcess:
+    """What the web server says, asked the way an operator would (host key pinned)."""
+    host, _, port = settings.SSH_ADDRESS.rpartition(":")
+    known = Path(settings.SITES_SSH_KEY_PATH).with_name("known_hosts_for_tests")
+    known.write_text(f"[{host}]:{port} {Path(settings.SITES_SSH_HOST_KEY_FILE).read_text()}")
+    return subprocess.run(["ssh", "-p", port, "-i", settings.SITES_SSH_KEY_PATH, "-o", "BatchMode=yes",
+                           "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes",
+                           f"{settings.SITES_SSH_USER}@{host}", command], capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture
+def site(db_conn, settings, converger, servers):
+    domain = unique_domain("page")
+    sid = make_subscription(db_conn, settings, domain=domain)
+    assert converger.converge(sid) == "up"
+    [account] = servers.whm_accounts_for(domain)
+    yield sid, domain, f"{settings.SITES_HOME_ROOT}/{account['user']}/public_html/index.html"
+    db_conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))
+    converger.converge(sid)
+
+
+def test_the_page_is_on_the_web_server(settings, site):
+    _, domain, page = site
+    read = over_ssh(settings, f"cat {page}")
+    assert read.returncode == 0, read.stderr
+    assert domain in read.stdout and "<html" in read.stdout.lower()
+
+
+def test_later_converges_leave_the_customers_page_alone_and_never_bring_it_back(settings, site, converger,
+                                                                               db_conn):
+    sid, domain, page = site
+    assert over_ssh(settings, f"printf 'my own shop' > {page}").returncode == 0
+    db_conn.execute("UPDATE websites SET cpanel_password_resets = cpanel_password_resets + 1 "
+                    "WHERE subscription_id = %s", (sid,))  # a change that makes the next up do work
+    assert converger.converge(sid) == "up"
+    assert over_ssh(settings, f"cat {page}").stdout == "my own shop"
+
+    assert over_ssh(settings, f"rm {page}").returncode == 0  # the customer installs WordPress instead
+    assert converger.converge(sid) == "up"
+    assert over_ssh(settings, f"test -e {page}").returncode == 1
+    run = db_conn.execute("SELECT summary FROM provisioning_runs WHERE subscription_id = %s AND operation = 'up' "
+                          "ORDER BY id DESC LIMIT 1", (sid,)).fetchone()
+    assert not run["summary"].get("create") and not run["summary"].get("replace")
+
+
+def test_a_web_server_answering_with_another_host_key_gets_nothing(db_conn, settings, converger, tmp_path):
+    domain = unique_domain("mitm")
+    sid = make_subscription(db_conn, settings, domain=domain)
+    server_id = db_conn.execute("SELECT coalesce(server_id, %s) AS id FROM subscriptions WHERE id = %s",
+                                (settings.DEFAULT_WEB_SERVER_ID, sid)).fetchone()["id"]
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
+    other_key = (tmp_path / "other.pub").read_text().strip()
+    db_conn.execute("UPDATE servers SET ssh_host_key = %s WHERE id = %s", (other_key, server_id))
+    try:
+        with pytest.raises(TransientConvergeError) as failed:
+            converger.converge(sid)
+        assert "key" in str(failed.value).lower() or "handshake" in str(failed.value).lower(), str(failed.value)
+    finally:
+        db_conn.execute("UPDATE servers SET ssh_host_key = NULL WHERE id = %s", (server_id,))
+        db_conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))
+        converger.converge(sid)
