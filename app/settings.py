@@ -31,6 +31,11 @@ def local_endpoints(directory: Path | None = None) -> dict:
         return {}
 
 
+# The Stripe key `mpanel services up` generates for its stand-in, and the seed's override code.
+LOCAL_STRIPE_KEY_PREFIX = "sk_test_mpanel_"
+LOCAL_OVERRIDE_CODE = "TESTFREE"
+
+
 def _flag(value: str | None, default: bool) -> bool:
     if value is None or value == "":
         return default
@@ -107,9 +112,9 @@ class Settings:
     MPANEL_REGISTRATION_PRICE_CEILING: float = 20.0
 
     @classmethod
-    def from_env(cls, environ: dict | None = None) -> "Settings":
+    def from_env(cls, environ: dict | None = None, local: dict | None = None) -> "Settings":
         env = dict(os.environ if environ is None else environ)
-        local = local_endpoints()
+        local = local_endpoints() if local is None else local
         values: dict = {}
         for name, f in cls.__dataclass_fields__.items():
             # Set in the environment (even to ""): that is the value. Absent: the local servers'.
@@ -124,4 +129,12 @@ class Settings:
                 values[name] = float(raw)
             else:
                 values[name] = str(raw)
+        # The local sandbox (every paid service a stand-in, recognisable by the generated Stripe
+        # key) is a trial: the seed's test checkout with its override code works as written.
+        # Anything pointing at a real Stripe keeps test mode off unless the environment says so.
+        if str(values.get("STRIPE_SECRET_KEY", "")).startswith(LOCAL_STRIPE_KEY_PREFIX):
+            if "MARKETING_TEST_MODE" not in env:
+                values["MARKETING_TEST_MODE"] = True
+            if "MARKETING_OVERRIDE_CODE" not in env and not values.get("MARKETING_OVERRIDE_CODE"):
+                values["MARKETING_OVERRIDE_CODE"] = LOCAL_OVERRIDE_CODE
         return cls(**values)

@@ -146,6 +146,7 @@ mpanel is running:
   worker         {os.environ.get("MPANEL_WORKER_CONCURRENCY", 2)} processes converging subscription stacks
   Stripe         {settings.STRIPE_API_BASE}  (stand-in; hosted checkout pages at /c/pay/<session>)
   mail sent      {settings.SMTP_MAILDIR}  (every message the app sends)
+  test mode      {"on: a checkout with testMode true and promoCode " + settings.MARKETING_OVERRIDE_CODE + " is free (the seed's curl works as written)" if settings.MARKETING_TEST_MODE else "off"}
   try it         .venv/bin/mpanel demo      (the seed's checklist, end to end)
   operators      .venv/bin/mpanel stacks list | preview ID | doctor
 Ctrl-C stops everything{"" if not servers_were_up else " but the local servers (they were up before)"}.""",

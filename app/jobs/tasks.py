@@ -3,20 +3,25 @@ from __future__ import annotations
 
 import logging
 
-from procrastinate import RetryStrategy
-
 from app.jobs.queue import queue, settings
+from app.jobs.retry import CappedBackoff
 from app.services.errors import TransientConvergeError
 
 log = logging.getLogger("mpanel.jobs")
 
 
-def _transient_only() -> RetryStrategy:
-    return RetryStrategy(max_attempts=8, exponential_wait=2, retry_exceptions={TransientConvergeError})
+def _transient_only() -> CappedBackoff:
+    """A converge is retried for as long as its failure is transient (an outage ends); a
+    permanent one is on the subscription for a person to act on."""
+    return CappedBackoff(first=4, cap=3600, retry_exceptions={TransientConvergeError})
 
 
-def _mail_retry() -> RetryStrategy:
-    return RetryStrategy(max_attempts=10, exponential_wait=5)
+def _until_done() -> CappedBackoff:
+    """Emails and billing events are owed until they are done: retried, at most an hour apart,
+    unless what they are about no longer exists."""
+    from app.mail import UnknownSubscription
+
+    return CappedBackoff(first=5, cap=3600, never_retry={UnknownSubscription})
 
 
 # --- stacks ----------------------------------------------------------------------------------
@@ -41,7 +46,7 @@ def check_drift(subscription_id: int) -> bool:
 
 # --- billing ---------------------------------------------------------------------------------
 
-@queue.task(name="process_stripe_event", queue="billing", retry=RetryStrategy(max_attempts=10, exponential_wait=2))
+@queue.task(name="process_stripe_event", queue="billing", retry=_until_done())
 def process_stripe_event(event_id: str) -> None:
     """Billing decisions are serialised (lock "billing", set where the job is deferred): each
     is a short transaction, and one at a time makes "re-read from Stripe, then apply" race-free.
@@ -62,7 +67,7 @@ def enforce_billing_deadlines(timestamp: int) -> None:
 
 # --- mail ------------------------------------------------------------------------------------
 
-@queue.task(name="send_welcome_email", queue="mail", retry=_mail_retry())
+@queue.task(name="send_welcome_email", queue="mail", retry=_until_done())
 def send_welcome_email(subscription_id: int) -> bool:
     """Exactly once per subscription (app.mail records it); the passwords come from the
     stack's secret outputs at send time and exist nowhere else."""
@@ -72,7 +77,7 @@ def send_welcome_email(subscription_id: int) -> bool:
     return mail.send_welcome(settings(), subscription_id, stack_operations(settings()).outputs(subscription_id))
 
 
-@queue.task(name="send_cpanel_password_email", queue="mail", retry=_mail_retry())
+@queue.task(name="send_cpanel_password_email", queue="mail", retry=_until_done())
 def send_cpanel_password_email(subscription_id: int, reset: int) -> bool:
     """The new password comes from the stack's secret outputs at send time, like the welcome's."""
     from app import mail
@@ -82,7 +87,7 @@ def send_cpanel_password_email(subscription_id: int, reset: int) -> bool:
     return mail.send_cpanel_password(settings(), subscription_id, reset, outputs)
 
 
-@queue.task(name="send_lifecycle_email", queue="mail", retry=_mail_retry())
+@queue.task(name="send_lifecycle_email", queue="mail", retry=_until_done())
 def send_lifecycle_email(subscription_id: int, kind: str) -> bool:
     from app import mail
 

@@ -98,6 +98,18 @@ def message_for(settings: Settings, recipient: str, rendered: RenderedEmail) -> 
     return message
 
 
+def _hang_up(smtp: smtplib.SMTP) -> None:
+    """QUIT, whatever the server answers: once the message is accepted, a refused or dropped
+    QUIT changes nothing (`with smtp:` would raise on a reply other than 221, and the retry
+    would then send the accepted message a second time)."""
+    try:
+        smtp.docmd("QUIT")
+    except (smtplib.SMTPException, OSError):
+        pass
+    finally:
+        smtp.close()
+
+
 def deliver(settings: Settings, message: EmailMessage) -> None:
     where = f"{settings.SMTP_HOST}:{settings.SMTP_PORT}"
     if not settings.SMTP_HOST:
@@ -109,7 +121,7 @@ def deliver(settings: Settings, message: EmailMessage) -> None:
                                     context=tls)
         else:
             smtp = smtplib.SMTP(settings.SMTP_HOST, settings.SMTP_PORT, timeout=SMTP_TIMEOUT_SECONDS)
-        with smtp:
+        try:
             smtp.ehlo()
             if not isinstance(smtp, smtplib.SMTP_SSL) and smtp.has_extn("starttls"):
                 smtp.starttls(context=tls)
@@ -121,6 +133,8 @@ def deliver(settings: Settings, message: EmailMessage) -> None:
                     raise EmailNotSent(f"SMTP server {where} offers no TLS: refusing to send SMTP_PASS in clear")
                 smtp.login(settings.SMTP_USER, settings.SMTP_PASS)
             smtp.send_message(message)
+        finally:
+            _hang_up(smtp)
     except smtplib.SMTPAuthenticationError as exc:
         raise EmailNotSent(f"SMTP server {where} refused the login for {settings.SMTP_USER} "
                            f"({exc.smtp_code})") from exc

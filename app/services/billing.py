@@ -15,9 +15,9 @@ import stripe
 
 from app.db import plans
 from app.services.orders import OrderConflict, PlacedOrder
-from app.settings import Settings
+from app.settings import LOCAL_STRIPE_KEY_PREFIX, Settings
 
-LOCAL_KEY_PREFIX = "sk_test_mpanel_"
+LOCAL_KEY_PREFIX = LOCAL_STRIPE_KEY_PREFIX
 
 
 class PaymentServiceError(Exception):

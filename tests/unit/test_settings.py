@@ -75,3 +75,26 @@ def test_settings_cannot_be_changed_once_read():
     s = Settings.from_env({})
     with pytest.raises(Exception):
         s.APP_URL = "http://elsewhere"  # type: ignore[misc]
+
+
+LOCAL_SANDBOX = {"STRIPE_SECRET_KEY": "sk_test_mpanel_0123456789abcdef01234567"}
+
+
+def test_the_local_sandbox_is_a_trial_where_the_seeds_free_test_checkout_works():
+    s = Settings.from_env({}, local=LOCAL_SANDBOX)
+    assert (s.MARKETING_TEST_MODE, s.MARKETING_OVERRIDE_CODE) == (True, "TESTFREE")
+
+
+def test_the_environment_can_switch_the_local_trial_off():
+    s = Settings.from_env({"MARKETING_TEST_MODE": "false"}, local=LOCAL_SANDBOX)
+    assert s.MARKETING_TEST_MODE is False
+
+
+def test_a_real_stripe_key_keeps_test_mode_off_even_beside_a_local_sandbox():
+    s = Settings.from_env({"STRIPE_SECRET_KEY": "sk_live_abc"}, local=LOCAL_SANDBOX)
+    assert (s.MARKETING_TEST_MODE, s.MARKETING_OVERRIDE_CODE) == (False, "")
+
+
+def test_a_chosen_override_code_is_kept_in_the_local_trial():
+    s = Settings.from_env({"MARKETING_OVERRIDE_CODE": "STAFF100"}, local=LOCAL_SANDBOX)
+    assert s.MARKETING_OVERRIDE_CODE == "STAFF100"

@@ -51,3 +51,40 @@ def test_a_delivery_failure_never_reveals_the_smtp_password(settings, caplog):
 
     assert str(broken.SMTP_PORT) in str(raised.value)
     assert password not in str(raised.value) and password not in caplog.text
+
+
+class RefusesToSayGoodbye:
+    """An SMTP server that accepts the message, then answers QUIT with 421 (real relays do
+    this when they close a busy connection)."""
+
+    def __init__(self):
+        self.accepted: list[bytes] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.accepted.append(envelope.content)
+        return "250 2.0.0 queued"
+
+    async def handle_QUIT(self, server, session, envelope):
+        return "421 4.3.0 closing the connection anyway"
+
+
+def test_a_message_accepted_before_a_refused_quit_counts_as_sent_and_is_never_sent_twice(settings):
+    from aiosmtpd.controller import Controller
+
+    handler = RefusesToSayGoodbye()
+    port = closed_port()
+    server = Controller(handler, hostname="127.0.0.1", port=port)
+    server.start()
+    try:
+        relay = dataclasses.replace(settings, SMTP_HOST="127.0.0.1", SMTP_PORT=port)
+        recipient = f"quit-{secrets.token_hex(4)}@example.net"
+
+        def send() -> bool:
+            return mail.send_once(relay, kind="welcome", subscription_id=None, recipient=recipient,
+                                  rendered=a_rendered_email(), dedupe_key=f"test:{recipient}")
+
+        assert send() is True
+        assert send() is False  # the retry a failed QUIT used to cause finds it recorded
+        assert len(handler.accepted) == 1
+    finally:
+        server.stop()

@@ -1,0 +1,40 @@
+"""How long a failed job waits before its next try: capped exponential backoff with jitter,
+for as long as the work is still owed (architecture decision 10: nothing is abandoned).
+
+procrastinate's own RetryStrategy grows without a cap (5^(n+1) s put the next try of an email
+hours away after a one-hour SMTP outage) or stops after a count; this one doubles from
+`first` up to `cap` and never gives up unless `max_attempts` says so.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from procrastinate.jobs import Job
+from procrastinate.retry import BaseRetryStrategy, RetryDecision
+
+
+@dataclass
+class CappedBackoff(BaseRetryStrategy):
+    first: float = 2.0          # seconds before the second try
+    cap: float = 3600.0         # never wait longer than this between tries
+    jitter: float = 0.25        # +-25%, so a burst of failures does not retry in lockstep
+    max_attempts: int | None = None
+    retry_exceptions: Iterable[type[Exception]] | None = None
+    never_retry: Iterable[type[Exception]] = ()  # failures no retry can mend (the thing is gone)
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def delay(self, attempts: int) -> float:
+        """Seconds to wait after the `attempts`-th failure (1-based)."""
+        base = min(self.cap, self.first * 2 ** max(0, attempts - 1))
+        return max(1.0, base * (1 + self.jitter * (2 * self.rng.random() - 1)))
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if self.max_attempts and job.attempts >= self.max_attempts:
+            return None
+        if self.retry_exceptions and not isinstance(exception, tuple(self.retry_exceptions)):
+            return None
+        if isinstance(exception, tuple(self.never_retry)):
+            return None
+        return RetryDecision(retry_in={"seconds": int(self.delay(job.attempts + 1))})
