@@ -69,7 +69,7 @@ class Settings:
     # Lifecycle: days a failed renewal may stay unpaid before the account is suspended, and
     # days a canceled subscription's site is kept before its stack is destroyed.
     SUSPEND_AFTER_DAYS: float = 7.0
-    TERMINATE_AFTER_DAYS: float = 0.0
+    TERMINATE_AFTER_DAYS: float = 30.0
     # Retention: finished jobs, engine events and processed Stripe events older than this many
     # days are removed daily (runs are kept), at most this many rows per transaction.
     MPANEL_RETENTION_DAYS: float = 30.0
@@ -98,6 +98,10 @@ class Settings:
     SITES_SSH_KEY_PATH: str = ""
     # The web server's public SSH host key (a .pub file), pinned when its servers row records none.
     SITES_SSH_HOST_KEY_FILE: str = ""
+    # Where operators' alerts go (empty: support@ the marketing site's domain), and after how
+    # many failed runs in a row a subscription is flagged "needs attention".
+    OPS_EMAIL: str = ""
+    MPANEL_ATTENTION_AFTER_FAILURES: int = 5
     SITES_HOME_ROOT: str = "/home"
     SMTP_MAILDIR: str = ""
     ACME_MANAGEMENT_URL: str = ""

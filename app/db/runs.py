@@ -54,15 +54,42 @@ def finish(conn: psycopg.Connection, run_id: int, status: str, summary: Any = No
                  (status, Jsonb(summary) if summary is not None else None, error, drift, run_id))
 
 
-def record_failure(conn: psycopg.Connection, subscription_id: int, reason: str, transient: bool) -> None:
+def record_failure(conn: psycopg.Connection, subscription_id: int, reason: str, transient: bool,
+                   attention_after: int) -> bool:
     """A transient failure keeps the subscription 'provisioning' (a retry is coming; the reason
-    is shown meanwhile); a permanent one marks it and its website failed."""
-    conn.execute("UPDATE subscriptions SET provisioning_error = %s, updated_at = now(), "
-                 "provisioning_status = CASE WHEN %s THEN provisioning_status ELSE 'failed' END "
-                 "WHERE id = %s", (reason, transient, subscription_id))
+    is shown meanwhile); a permanent one marks it and its website failed. Counts failures in a
+    row and flags the subscription for operators after `attention_after` of them (at once for
+    a permanent one); True when this failure raised the flag."""
+    flagged = conn.execute(
+        """UPDATE subscriptions s SET provisioning_error = %(reason)s, updated_at = now(),
+                  provisioning_status = CASE WHEN %(transient)s THEN s.provisioning_status ELSE 'failed' END,
+                  failures_in_a_row = s.failures_in_a_row + 1,
+                  needs_attention_since = CASE
+                      WHEN s.needs_attention_since IS NOT NULL THEN s.needs_attention_since
+                      WHEN NOT %(transient)s OR s.failures_in_a_row + 1 >= %(after)s THEN now() END
+            FROM subscriptions before WHERE s.id = %(sid)s AND before.id = s.id
+        RETURNING before.needs_attention_since IS NULL AND s.needs_attention_since IS NOT NULL AS raised""",
+        {"reason": reason, "transient": transient, "after": attention_after, "sid": subscription_id}).fetchone()
     if not transient:
         conn.execute("UPDATE websites SET status = 'failed', updated_at = now() WHERE subscription_id = %s "
                      "AND status IN ('pending', 'provisioning')", (subscription_id,))
+    return bool(flagged and flagged["raised"])
+
+
+def clear_attention(conn: psycopg.Connection, subscription_id: int) -> None:
+    """A run succeeded: whatever was wrong is no longer."""
+    conn.execute("UPDATE subscriptions SET failures_in_a_row = 0, needs_attention_since = NULL "
+                 "WHERE id = %s AND (failures_in_a_row > 0 OR needs_attention_since IS NOT NULL)",
+                 (subscription_id,))
+
+
+def needing_attention(conn: psycopg.Connection, subscription_id: int) -> dict | None:
+    return conn.execute("SELECT s.id, s.failures_in_a_row, s.needs_attention_since, s.provisioning_error, "
+                        "u.email, (SELECT name FROM domains d WHERE d.subscription_id = s.id "
+                        "          ORDER BY d.status = 'released', d.id DESC LIMIT 1) AS domain "
+                        "FROM subscriptions s JOIN customers c ON c.id = s.customer_id "
+                        "JOIN users u ON u.id = c.user_id "
+                        "WHERE s.id = %s AND s.needs_attention_since IS NOT NULL", (subscription_id,)).fetchone()
 
 
 def website_provisioning(conn: psycopg.Connection, subscription_id: int) -> None:

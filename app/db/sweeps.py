@@ -35,3 +35,11 @@ def stragglers(conn: psycopg.Connection) -> list[int]:
                 OR (status = 'terminated' AND provisioning_status NOT IN ('pending', 'destroyed', 'failed')))
             ORDER BY id""").fetchall()
     return [r["id"] for r in rows]
+
+
+def unprocessed_stripe_events(conn: psycopg.Connection, older_than_minutes: int) -> list[str]:
+    """Events Stripe delivered (and we answered 200 to) that no processing has finished."""
+    rows = conn.execute("SELECT id FROM stripe_events WHERE processed_at IS NULL "
+                        "AND received_at < now() - make_interval(mins => %s) ORDER BY received_at LIMIT 1000",
+                        (older_than_minutes,)).fetchall()
+    return [r["id"] for r in rows]

@@ -87,6 +87,13 @@ def send_cpanel_password_email(subscription_id: int, reset: int) -> bool:
     return mail.send_cpanel_password(settings(), subscription_id, reset, outputs)
 
 
+@queue.task(name="send_attention_alert", queue="mail", retry=_until_done())
+def send_attention_alert(subscription_id: int) -> bool:
+    from app import mail
+
+    return mail.send_attention_alert(settings(), subscription_id)
+
+
 @queue.task(name="send_lifecycle_email", queue="mail", retry=_until_done())
 def send_lifecycle_email(subscription_id: int, kind: str) -> bool:
     from app import mail
@@ -131,6 +138,14 @@ async def retry_stalled_jobs(timestamp: int) -> int:
 @queue.task(name="abandon_expired_checkouts", queue="maintenance")
 def abandon_expired_checkouts(timestamp: int) -> int:
     from app.services.sweeps import abandon_expired_checkouts as sweep
+
+    return sweep(settings())
+
+
+@queue.periodic(cron="*/5 * * * *")
+@queue.task(name="process_unprocessed_stripe_events", queue="maintenance")
+def process_unprocessed_stripe_events(timestamp: int) -> int:
+    from app.services.sweeps import process_unprocessed_stripe_events as sweep
 
     return sweep(settings())
 

@@ -172,3 +172,23 @@ def cpanel_password_to_send(settings: Settings, subscription_id: int) -> int:
         if not applied or records.is_recorded(conn, cpanel_password_key(subscription_id, applied)):
             return 0
     return applied
+
+
+def send_attention_alert(settings: Settings, subscription_id: int) -> bool:
+    """Tell the operators that a subscription keeps failing, once per time it is flagged."""
+    from app.db import runs
+
+    with db.transaction(settings.DATABASE_URL) as conn:
+        flagged = runs.needing_attention(conn, subscription_id)
+    if flagged is None:
+        return False  # a run succeeded meanwhile: nothing to tell
+    row = _addressee(settings, subscription_id)
+    context = _common_context(settings, row)
+    context.update(subscription_id=subscription_id, domain=flagged["domain"] or row["domain"],
+                   email=flagged["email"], failures=flagged["failures_in_a_row"],
+                   error=flagged["provisioning_error"] or "(none recorded)")
+    since = int(flagged["needs_attention_since"].timestamp())
+    return send_once(settings, kind="needs_attention", subscription_id=subscription_id,
+                     recipient=settings.OPS_EMAIL or context["support_email"],
+                     rendered=render("needs_attention", **context),
+                     dedupe_key=f"needs-attention:{subscription_id}:{since}")

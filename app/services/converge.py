@@ -16,6 +16,7 @@ from app import db
 from app.db import emails, runs
 from app.jobs.defer import defer_in
 from app.mail import cpanel_password_key, welcome_key
+from app.services.account_backups import back_up_account
 from app.services.engine import stack_operations
 from app.services.errors import PermanentConvergeError, TransientConvergeError
 from app.services.mailboxes import passwords_applied
@@ -82,7 +83,10 @@ class Converger:
         reason, transient = failure_reason(exc, diagnostics)
         with db.transaction(self.settings.DATABASE_URL) as conn:
             runs.finish(conn, run.id, "failed", error=reason)
-            runs.record_failure(conn, run.subscription_id, reason, transient)
+            if runs.record_failure(conn, run.subscription_id, reason, transient,
+                                   self.settings.MPANEL_ATTENTION_AFTER_FAILURES):
+                defer_in(conn, "send_attention_alert", "mail", {"subscription_id": run.subscription_id},
+                         queueing_lock=f"attention-{run.subscription_id}")
         if transient:
             raise TransientConvergeError(reason) from exc
         raise PermanentConvergeError(reason) from exc
@@ -107,23 +111,28 @@ class Converger:
             return "never paid: nothing to build"
         # The engine runs outside any database transaction (a run takes seconds).
         if row["status"] != "terminated":
-            return self._up(self._spec(subscription_id))
+            # A canceled subscription's account is suspended by this run, then backed up while
+            # it is retained (architecture decision 6).
+            return self._up(self._spec(subscription_id), back_up=row["status"] == "canceled")
         if row["provisioning_status"] in ("destroyed", "pending"):
             return "nothing to destroy"
         return self._destroy(subscription_id)
 
-    def _up(self, spec: HostingSpec) -> str:
+    def _up(self, spec: HostingSpec, back_up: bool = False) -> str:
         run = self._start_run(spec.subscription_id, "up", "provisioning")
         with db.transaction(self.settings.DATABASE_URL) as conn:
             runs.website_provisioning(conn, spec.subscription_id)
         recorder = StepRecorder(self._step_sink(run))
         try:
             result = self.ops.up(spec, recorder, refresh=spec.converged_before, repair=run.after_a_dead_run)
+            if back_up:
+                back_up_account(self.settings, spec.subscription_id)
         except Exception as exc:  # whatever broke, the run and the subscription say so
             self._fail(run, exc, recorder.diagnostics)
         outputs = {k: v.value for k, v in result.outputs.items()}
         with db.transaction(self.settings.DATABASE_URL) as conn:
             runs.finish(conn, run.id, "succeeded", summary=result.summary.resource_changes)
+            runs.clear_attention(conn, spec.subscription_id)
             self._record_ready(conn, spec, outputs)
             self._queue_owed_emails(conn, spec)
         return "up"
@@ -163,12 +172,16 @@ class Converger:
         try:
             summary = {}
             if self.ops.exists(subscription_id):
+                # The last copy, taken before anything is deleted: if WHM cannot make it, this
+                # raises and nothing is destroyed (the run fails and is retried).
+                back_up_account(self.settings, subscription_id)
                 destroyed = self.ops.destroy(subscription_id, recorder, repair=run.after_a_dead_run)
                 summary = destroyed.summary.resource_changes
         except Exception as exc:  # whatever broke, the run and the subscription say so
             self._fail(run, exc, recorder.diagnostics)
         with db.transaction(self.settings.DATABASE_URL) as conn:
             runs.finish(conn, run.id, "succeeded", summary=summary)
+            runs.clear_attention(conn, subscription_id)
             runs.record_destroyed(conn, subscription_id)
         return "destroyed"
 

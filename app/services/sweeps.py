@@ -5,13 +5,16 @@ import logging
 
 from app import db
 from app.db import sweeps as rows
-from app.jobs.defer import defer_in, request_converge_in, subscription_lock
+from app.jobs.defer import defer_in, request_converge_in, request_event_processing_in, subscription_lock
 from app.services.lifecycle import abandon_expired_checkout
 from app.settings import Settings
 
 log = logging.getLogger("mpanel.sweeps")
 
 CERTIFICATE_RENEWAL_DAYS = 30
+# An event still unprocessed this long after it arrived lost its job (or its job keeps
+# failing): ask again; a job already waiting for it makes this a no-op (queueing lock).
+UNPROCESSED_EVENT_MINUTES = 10
 # Stripe closes an unpaid checkout after 24 h; an hour more covers its event's delivery.
 UNPAID_CHECKOUT_HOURS = 25
 
@@ -60,3 +63,12 @@ def abandon_expired_checkouts(settings: Settings) -> int:
         except Exception:  # one unreadable session must not stop the sweep
             log.exception("could not check checkout session %s", session_id)
     return abandoned
+
+
+def process_unprocessed_stripe_events(settings: Settings) -> int:
+    """Stripe already got its 200 for these: they are processed however long it takes."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        ids = rows.unprocessed_stripe_events(conn, UNPROCESSED_EVENT_MINUTES)
+        for event_id in ids:
+            request_event_processing_in(conn, event_id)
+    return len(ids)
