@@ -70,7 +70,7 @@ def cmd_doctor(args) -> int:
 def cmd_worker(args) -> int:
     from app.cli import worker
 
-    return worker.run(args.concurrency)
+    return worker.run(args.concurrency, args.queues.split(",") if args.queues else None)
 
 
 def cmd_stacks(args) -> int:
@@ -226,7 +226,9 @@ def parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("worker", help="run converge jobs from the queue")
     w.add_argument("--concurrency", type=int, default=int(os.environ.get("MPANEL_WORKER_CONCURRENCY", 2)),
-                   help="worker processes (each converges one stack at a time)")
+                   help="converge processes (each converges one stack at a time); billing, mail and "
+                        "maintenance get one more of their own")
+    w.add_argument("--queues", default=None, help=argparse.SUPPRESS)  # one child's queues (set by the parent)
     w.set_defaults(fn=cmd_worker)
 
     st = sub.add_parser("stacks", help="see, preview, converge, refresh and destroy subscription stacks")

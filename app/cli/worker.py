@@ -15,31 +15,41 @@ import sys
 import time
 
 QUEUES = ["billing", "converge", "mail", "maintenance"]
+# Billing decisions, emails and sweeps are short; a burst of converges (seconds each) or a
+# hung engine run must never make them wait, so they get a process of their own.
+SERVICE_QUEUES = ["billing", "mail", "maintenance"]
+CONVERGE_QUEUES = ["converge"]
 
 
-def run_one() -> int:
+def run_one(queues: list[str] | None = None) -> int:
     from app.jobs.queue import queue
 
     logging.basicConfig(level=os.environ.get("MPANEL_LOG_LEVEL", "INFO"),
                         format="%(asctime)s worker[%(process)d] %(name)s %(levelname)s %(message)s")
     with queue.open():
-        queue.run_worker(queues=QUEUES, concurrency=1, install_signal_handlers=True)
+        queue.run_worker(queues=queues or QUEUES, concurrency=1, install_signal_handlers=True)
     return 0
 
 
-def run(concurrency: int) -> int:
-    """N children, each kept running: one that dies (an OOM kill, a SIGKILL) is started
-    again with backoff while the others keep working. A job the dead child held is
-    retried by procrastinate's stalled-job recovery, its stack lock by the converge's."""
-    if concurrency <= 1:
-        return run_one()
+def run(concurrency: int, queues: list[str] | None = None) -> int:
+    """N converge children and one for billing, mail and maintenance, each kept running: one
+    that dies (an OOM kill, a SIGKILL) is started again with backoff while the others keep
+    working. A job the dead child held is retried by procrastinate's stalled-job recovery,
+    its stack lock by the converge's. With concurrency 1, one process takes every queue."""
+    if concurrency <= 1 or queues:
+        return run_one(queues)
     from tools.services.keepalive import KeepAlive, die_with_parent
 
     keeper = KeepAlive(say=lambda line: print(f"mpanel worker: {line}", file=sys.stderr, flush=True))
     with_parent = die_with_parent()
+
+    def child(lanes: list[str]):
+        return lambda: subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--concurrency", "1",
+                                         "--queues", ",".join(lanes)], preexec_fn=with_parent)
+
     for n in range(1, concurrency + 1):
-        keeper.add(f"child {n}", lambda: subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--concurrency", "1"], preexec_fn=with_parent))
+        keeper.add(f"child {n}", child(CONVERGE_QUEUES))
+    keeper.add("billing and mail", child(SERVICE_QUEUES))
     stopping = {"flag": False}
 
     def stop(*_):

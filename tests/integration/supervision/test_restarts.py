@@ -54,14 +54,15 @@ def worker(settings, tmp_path):
     proc.wait(60)
 
 
-def test_a_killed_worker_child_is_replaced_and_its_sibling_keeps_running(worker):
-    first = _wait_for(lambda: len(_children_of(worker.pid)) == 2 and _children_of(worker.pid), 30,
-                      "two worker children")
-    victim, sibling = sorted(first)
+def test_a_killed_worker_child_is_replaced_and_its_siblings_keep_running(worker):
+    # Two converge children and one for billing, mail and maintenance.
+    first = _wait_for(lambda: len(_children_of(worker.pid)) == 3 and _children_of(worker.pid), 30,
+                      "three worker children")
+    victim, *siblings = sorted(first)
     os.kill(victim, signal.SIGKILL)
-    now = _wait_for(lambda: (c := _children_of(worker.pid)) - first and len(c) == 2 and c, 30,
+    now = _wait_for(lambda: (c := _children_of(worker.pid)) - first and len(c) == 3 and c, 30,
                     "a new worker child")
-    assert sibling in now and victim not in now, "only the dead child was replaced"
+    assert set(siblings) <= now and victim not in now, "only the dead child was replaced"
     assert worker.poll() is None, "the worker itself kept running"
     lines = [line for line in worker.log.read_text().splitlines() if line.startswith("mpanel worker:")]
     assert len(lines) == 1 and f"(pid {victim}) was killed by SIGKILL" in lines[0], lines
@@ -91,10 +92,10 @@ def test_an_order_completes_after_a_worker_child_and_a_local_server_were_killed(
 
     pdns = supervisor.read_run_file(layout)["servers"]["powerdns"]["pid"]
     os.kill(pdns, signal.SIGKILL)
-    children = _wait_for(lambda: len(_children_of(worker.pid)) == 2 and _children_of(worker.pid), 30,
-                         "two worker children")
+    children = _wait_for(lambda: len(_children_of(worker.pid)) == 3 and _children_of(worker.pid), 30,
+                         "three worker children")
     os.kill(min(children), signal.SIGKILL)
-    _wait_for(lambda: len((c := _children_of(worker.pid)) - children) == 1 and len(c) == 2, 30,
+    _wait_for(lambda: len((c := _children_of(worker.pid)) - children) == 1 and len(c) == 3, 30,
               "the worker child to be replaced")
     _wait_for(local_servers.PowerDNS(layout).ready, 30, "PowerDNS to answer again")
 
@@ -143,3 +144,10 @@ def test_the_supervisor_restarts_a_dead_server_and_records_it_in_the_run_file(sc
     err = capsys.readouterr().err
     assert f"mpanel services: smtp (pid {first.pid}) was killed by SIGKILL" in err
     assert not sup.children and not sup.run_file.exists(), "stopping stops everything"
+
+
+def test_billing_mail_and_maintenance_have_a_worker_process_of_their_own(worker):
+    children = _wait_for(lambda: len(_children_of(worker.pid)) == 3 and _children_of(worker.pid), 30,
+                         "three worker children")
+    lanes = sorted(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[-2].decode() for pid in children)
+    assert lanes == ["billing,mail,maintenance", "converge", "converge"]
