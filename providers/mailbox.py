@@ -19,14 +19,13 @@ from typing import Any, Callable, TypeVar
 
 import psycopg
 import pulumi
-from psycopg import errors as pg_errors
-from psycopg.rows import dict_row
 from pulumi.dynamic import Resource
 
 from providers.core.config import ProviderConfig, current
-from providers.core.errors import NotFound, ProviderError
+from providers.core import sql
+from providers.core.errors import NotFound, NotOurs, ProviderError
 from providers.core.names import bare, domain_problem, label_ok
-from providers.core.resource import Input, ProviderAdapter
+from providers.core.resource import OWNER, Input, ProviderAdapter
 from providers.core.retry import DEFAULT_RETRY, RetryPolicy
 
 PROVIDER = "mailbox"
@@ -57,52 +56,21 @@ def address_problem(address: Any) -> str | None:
 
 # --- the mail-core database -----------------------------------------------------------------
 
-# libpq reports these connection failures as plain text (no SQLSTATE reaches psycopg at
-# connect time); they will not heal by trying again.
-_PERMANENT_CONNECT = ("password authentication failed", "does not exist", "no pg_hba.conf entry",
-                      "no password supplied", "permission denied", "authentication method")
-_RETRYABLE_STATES = {"57P01", "57P02", "57P03", "53300", "55P03"}
-_SECRET_IN_DSN = re.compile(r"(://[^:/@\s]+:)[^@\s]+@|(password\s*=\s*)\S+", re.IGNORECASE)
-
-
-def _scrub(text: str) -> str:
-    return _SECRET_IN_DSN.sub(lambda m: f"{m.group(1)}***@" if m.group(1) else f"{m.group(2)}***", text)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return _scrub(lines[0]) if lines else type(exc).__name__
-
-
 def connect_error(exc: psycopg.Error) -> ProviderError:
-    """A failure to open a connection: unreachable is transient, refused credentials are not."""
-    text = _first_line(exc)
-    if isinstance(exc, psycopg.ProgrammingError):
-        return ProviderError(PROVIDER, "MAILCORE_DATABASE_URL is not a valid PostgreSQL connection string",
-                             code="bad-dsn")
-    if any(marker in text for marker in _PERMANENT_CONNECT):
-        return ProviderError(PROVIDER, f"the mail-core database refused the connection: {text}", code="refused")
-    return ProviderError(PROVIDER, f"cannot reach the mail-core database: {text}", code="unreachable",
-                         retryable=True)
+    return sql.connect_error(PROVIDER, exc, MAILCORE)
 
 
 def statement_error(exc: psycopg.Error, action: str) -> ProviderError:
-    """A failure while running SQL: classified by SQLSTATE."""
-    state = exc.sqlstate
-    detail = _first_line(exc)
-    if isinstance(exc, (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)):
-        return ProviderError(PROVIDER, f"{action}: the database asked for a retry ({detail})", code=state,
-                             retryable=True)
-    if isinstance(exc, pg_errors.ForeignKeyViolation):
-        return ProviderError(PROVIDER, f"{action}: the mail domain does not exist in mail-core ({detail})",
-                             code=state)
-    if isinstance(exc, psycopg.IntegrityError):
-        return ProviderError(PROVIDER, f"{action}: the mail-core database rejected the row ({detail})", code=state)
-    if state in _RETRYABLE_STATES or (state or "").startswith("08") or (
-            state is None and isinstance(exc, psycopg.OperationalError)):
-        return ProviderError(PROVIDER, f"{action}: the connection to mail-core failed ({detail})", code=state,
-                             retryable=True)
-    return ProviderError(PROVIDER, f"{action}: {detail}", code=state)
+    return sql.statement_error(PROVIDER, exc, action)
+
+
+MAILCORE = "the mail-core database"
+# The owner column arrived after the first mail-core databases were made: a database the
+# setup has not upgraded yet (tools/services/mailcore.sql) is upgraded on first use, once
+# per process, so that no mail domain is ever written without its mark.
+_OWNER_COLUMN = "ALTER TABLE mail_domains ADD COLUMN IF NOT EXISTS owner text"
+_OWNER_COLUMN_PRESENT = ("SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                         "AND table_name = 'mail_domains' AND column_name = 'owner'")
 
 
 class MailCoreClient:
@@ -114,8 +82,7 @@ class MailCoreClient:
             raise ProviderError(PROVIDER, "MAILCORE_DATABASE_URL is not set", code="not-configured")
         self._dsn = config.MAILCORE_DATABASE_URL
         self._mail_root = config.MAILCORE_MAIL_ROOT
-        self._retry = retry
-        self._timeout = timeout
+        self._db = sql.Database(PROVIDER, self._dsn, retry, timeout, MAILCORE)
 
     # maildirs
     def maildir(self, *parts: str) -> Path:
@@ -138,30 +105,38 @@ class MailCoreClient:
             raise ProviderError(PROVIDER, f"cannot remove the maildir {path}: {exc.strerror}") from exc
 
     def _transaction(self, action: str, work: Callable[[psycopg.Connection], T]) -> T:
-        def once() -> T:
-            try:
-                conn = psycopg.connect(self._dsn, connect_timeout=self._timeout, row_factory=dict_row)
-            except psycopg.Error as exc:
-                # `from None`: libpq may quote the connection string, credentials included.
-                raise connect_error(exc) from None
-            try:
-                with conn:
-                    return work(conn)
-            except psycopg.Error as exc:
-                raise statement_error(exc, action) from exc
-
-        return self._retry.run(once)
+        self._db.ensure("mail_domains.owner", _OWNER_COLUMN_PRESENT, _OWNER_COLUMN)
+        return self._db.transaction(action, work)
 
     # mail domains
     def get_domain(self, name: str) -> dict | None:
         return self._transaction(f"reading mail domain {name}", lambda conn: conn.execute(
-            "SELECT name, dkim_selector, dkim_private_key FROM mail_domains WHERE name = %s", (name,)).fetchone())
+            "SELECT name, dkim_selector, dkim_private_key, owner FROM mail_domains WHERE name = %s",
+            (name,)).fetchone())
 
-    def put_domain(self, name: str, selector: str, encrypted_key: str | None) -> None:
-        self._transaction(f"writing mail domain {name}", lambda conn: conn.execute(
-            "INSERT INTO mail_domains (name, dkim_selector, dkim_private_key) VALUES (%s, %s, %s) "
-            "ON CONFLICT (name) DO UPDATE SET dkim_selector = EXCLUDED.dkim_selector, "
-            "dkim_private_key = EXCLUDED.dkim_private_key", (name, selector, encrypted_key)))
+    def insert_domain(self, name: str, selector: str, encrypted_key: str | None, owner: str) -> bool:
+        """A new row marked with its owner; False (nothing written) when the name is taken."""
+        return self._transaction(f"writing mail domain {name}", lambda conn: conn.execute(
+            "INSERT INTO mail_domains (name, dkim_selector, dkim_private_key, owner) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (name) DO NOTHING RETURNING name", (name, selector, encrypted_key, owner)).fetchone()
+            is not None)
+
+    def update_domain(self, name: str, selector: str, encrypted_key: str | None, owner: str, *,
+                      unmarked_too: bool = False) -> dict | None:
+        """Write our row; None when there is none. A row marked for another owner is never
+        written (NotOurs); `unmarked_too`: a row without a mark (made before marks existed by
+        the stack that has it in its state) gets ours."""
+        def work(conn: psycopg.Connection) -> dict | None:
+            row = conn.execute("SELECT owner FROM mail_domains WHERE name = %s FOR UPDATE", (name,)).fetchone()
+            if row is None:
+                return None
+            if row["owner"] != owner and not (unmarked_too and row["owner"] is None):
+                raise domain_not_ours(name, row["owner"], owner)
+            return conn.execute(
+                "UPDATE mail_domains SET dkim_selector = %s, dkim_private_key = %s, owner = %s WHERE name = %s "
+                "RETURNING name", (selector, encrypted_key, owner, name)).fetchone()
+
+        return self._transaction(f"writing mail domain {name}", work)
 
     def delete_domain(self, name: str) -> None:
         # Its mailboxes go with it (ON DELETE CASCADE).
@@ -170,19 +145,27 @@ class MailCoreClient:
 
     # mailboxes
     def get_mailbox(self, address: str) -> dict | None:
+        """The mailbox with the owner of its domain (a mailbox's mark is its domain's)."""
         return self._transaction(f"reading mailbox {address}", lambda conn: conn.execute(
-            "SELECT address, quota_mb, active FROM mailboxes WHERE address = %s", (address,)).fetchone())
+            "SELECT m.address, m.quota_mb, m.active, d.owner FROM mailboxes m "
+            "JOIN mail_domains d ON d.name = m.domain WHERE m.address = %s", (address,)).fetchone())
 
-    def put_mailbox(self, address: str, password_hash: str, quota_mb: int, *, keep_password: bool = False) -> None:
+    def put_mailbox(self, address: str, password_hash: str, quota_mb: int, owner: str, *,
+                    keep_password: bool = False, unmarked_too: bool = False) -> None:
         """Insert, or take over an existing row (adoption): the given hash and quota win, active again.
+        Only under a mail domain marked for `owner` (`unmarked_too`: or not marked at all).
         `keep_password`: an existing row keeps its hash (the given one is for a fresh insert only)."""
         local, domain = address.split("@")
 
         def work(conn: psycopg.Connection) -> None:
-            # KEY SHARE: a concurrent delete of the domain waits for us instead of racing the insert.
-            if conn.execute("SELECT 1 FROM mail_domains WHERE name = %s FOR KEY SHARE", (domain,)).fetchone() is None:
+            # FOR SHARE: a concurrent delete (or change of mark) of the domain waits for us.
+            row = conn.execute("SELECT owner FROM mail_domains WHERE name = %s FOR SHARE", (domain,)).fetchone()
+            if row is None:
                 raise ProviderError(PROVIDER, f"mail domain {domain} does not exist in mail-core: "
                                           f"create its MailDomain before the mailbox {address}", code="no-domain")
+            if row["owner"] != owner and not (unmarked_too and row["owner"] is None):
+                raise NotOurs(PROVIDER, f"the mailbox {address} is under the mail domain {domain}, which "
+                                        f"{_held_by(row['owner'])}, not to the stack {owner}; refusing to write it")
             conn.execute(
                 "INSERT INTO mailboxes (address, local_part, domain, password_hash, quota_mb, active) "
                 "VALUES (%s, %s, %s, %s, %s, true) ON CONFLICT (address) DO UPDATE SET "
@@ -195,6 +178,15 @@ class MailCoreClient:
     def delete_mailbox(self, address: str) -> None:
         self._transaction(f"deleting mailbox {address}", lambda conn: conn.execute(
             "DELETE FROM mailboxes WHERE address = %s", (address,)))
+
+
+def _held_by(owner: str | None) -> str:
+    return f"belongs to the stack {owner}" if owner else "mpanel did not create (it carries no owner mark)"
+
+
+def domain_not_ours(name: str, holder: str | None, owner: str) -> NotOurs:
+    return NotOurs(PROVIDER, f"the mail domain {name} already exists in mail-core and {_held_by(holder)}, not to "
+                             f"the stack {owner}; refusing to adopt it (its mailboxes and mail are left untouched)")
 
 
 # --- secrets at rest and passwords ------------------------------------------------------------
@@ -273,33 +265,68 @@ def _private_key(value: Any) -> str:
 class MailDomainProvider(ProviderAdapter):
     """A domain the mail-core server accepts mail for, with its DKIM signing key: id = domain.
 
-    An existing row (a create that crashed before being recorded) is adopted by the upsert."""
+    The row carries its owner (the stack); an existing row is adopted only when it carries ours
+    (a create that crashed before being recorded)."""
 
     PROVIDER = PROVIDER
+    WHAT = "the mail domain"
     INPUTS = (
         Input("domain", _domain, required=True),
         Input("dkim_selector", _selector, default=DEFAULT_SELECTOR),
         Input("dkim_private_key", _private_key),
+        OWNER,
     )
     REPLACES = ("domain",)
     SECRETS = ("dkim_private_key",)
+    CUSTOMER_DATA = True
     timeout = 10.0
 
     def client(self) -> MailCoreClient:
         return MailCoreClient(current(), self.retry, self.timeout)
 
+    def named(self, props):
+        return f"the mail domain {props.get('domain')}"
+
+    def existing(self, client, props):
+        return client.get_domain(props["domain"])
+
+    def owns(self, found, props):
+        return found["owner"] == props["owner"]
+
+    def not_ours(self, found, props):
+        return domain_not_ours(found["name"], found["owner"], props["owner"])
+
+    def adopt(self, client, _found, props):
+        if client.update_domain(props["domain"], props["dkim_selector"], self._encrypted(props), props["owner"]) \
+                is None:
+            return self.make(client, props)  # removed since we looked
+        return props["domain"], self._outputs(props)
+
     def make(self, client, props):
-        return props["domain"], self._put(client, props)
+        if not client.insert_domain(props["domain"], props["dkim_selector"], self._encrypted(props), props["owner"]):
+            # Made by someone between our lookup and our insert: judged like any existing row.
+            found = client.get_domain(props["domain"])
+            if found is not None and not self.owns(found, props):
+                raise self.not_ours(found, props)
+            return self.adopt(client, found, props)
+        return props["domain"], self._outputs(props)
 
     def observe(self, client, id_, props):
         row = client.get_domain(id_)
         if row is None:
             raise NotFound(PROVIDER, f"mail domain {id_} does not exist in mail-core")
         key = decrypt_key(current(), row["dkim_private_key"]) if row["dkim_private_key"] else None
-        return id_, self._outputs(row["name"], row["dkim_selector"], key)
+        return id_, self._outputs({"domain": row["name"], "dkim_selector": row["dkim_selector"],
+                                   "dkim_private_key": key, "owner": row["owner"]})
 
     def change(self, client, _id, _olds, news):
-        return self._put(client, news)
+        # The row in our state is ours even without a mark (made before marks existed): it gets ours.
+        written = client.update_domain(news["domain"], news["dkim_selector"], self._encrypted(news), news["owner"],
+                                       unmarked_too=True)
+        if written is None and not client.insert_domain(news["domain"], news["dkim_selector"],
+                                                        self._encrypted(news), news["owner"]):
+            raise self.not_ours(client.get_domain(news["domain"]), news)
+        return self._outputs(news)
 
     def remove(self, client, id_, _props):
         if domain_problem(id_):
@@ -307,16 +334,16 @@ class MailDomainProvider(ProviderAdapter):
         client.delete_domain(id_)
         client.remove_maildir(id_)
 
-    def _put(self, client: MailCoreClient, props: dict) -> dict:
+    @staticmethod
+    def _encrypted(props: dict) -> str | None:
         key = props.get("dkim_private_key")
-        client.put_domain(props["domain"], props["dkim_selector"], encrypt_key(current(), key) if key else None)
-        return self._outputs(props["domain"], props["dkim_selector"], key)
+        return encrypt_key(current(), key) if key else None
 
     @staticmethod
-    def _outputs(domain: str, selector: str, key: str | None) -> dict:
-        outs = {"domain": domain, "dkim_selector": selector}
-        if key:
-            outs["dkim_private_key"] = key
+    def _outputs(props: dict) -> dict:
+        outs = {"domain": props["domain"], "dkim_selector": props["dkim_selector"], "owner": props.get("owner")}
+        if props.get("dkim_private_key"):
+            outs["dkim_private_key"] = props["dkim_private_key"]
         return outs
 
 
@@ -335,11 +362,14 @@ class MailDomain(Resource, module="mailcore", name="MailDomain"):
     dkim_selector: pulumi.Output[str]
     dkim_private_key: pulumi.Output[str]
 
-    def __init__(self, name: str, *, domain, dkim_private_key=None, dkim_selector=DEFAULT_SELECTOR,
+    owner: pulumi.Output[str]
+
+    def __init__(self, name: str, *, domain, owner, dkim_private_key=None, dkim_selector=DEFAULT_SELECTOR,
                  opts: pulumi.ResourceOptions | None = None):
+        """`owner`: the stack (e.g. "sub-42") the row is marked with."""
         super().__init__(MailDomainProvider(), name, {
-            "domain": domain, "dkim_selector": dkim_selector, "dkim_private_key": dkim_private_key},
-            MailDomainProvider.options(opts))
+            "domain": domain, "dkim_selector": dkim_selector, "dkim_private_key": dkim_private_key,
+            "owner": owner}, MailDomainProvider.options(opts))
 
 
 # --- Mailbox ----------------------------------------------------------------------------------
@@ -370,26 +400,35 @@ def _password(value: Any) -> str:
 class MailboxProvider(ProviderAdapter):
     """One IMAP mailbox: id = address; its password leaves the provider only as a secret output.
 
-    Adoption: a row left by a crash after INSERT is taken over by the upsert and gets the
-    password create returns, so the secret output always logs in. Mail already on disk for
-    the address is kept."""
+    A mailbox's mark is its domain's owner: a row is written (created, or adopted after a
+    crash after INSERT) only under a mail domain marked for this stack, and an adopted row
+    gets the password create returns, so the secret output always logs in. Mail already on
+    disk for the address is kept."""
 
     PROVIDER = PROVIDER
+    WHAT = "the mailbox"
     INPUTS = (
         Input("address", _address, required=True),
         Input("quota_mb", _quota, default=DEFAULT_QUOTA_MB),
         Input("password", _password),
         Input("generation"),
+        OWNER,
     )
     REPLACES = ("address",)
     # No password input means "keep the one we generated"; only a new given one is a change.
     GENERATED = ("password",)
     NOT_DIFFED = ("generation",)
     SECRETS = ("password",)
+    CUSTOMER_DATA = True
+    # A new generation is the customer's own doing (removed and added again): allowed.
+    CUSTOMER_REPLACES = ("generation",)
     timeout = 10.0
 
     def client(self) -> MailCoreClient:
         return MailCoreClient(current(), self.retry, self.timeout)
+
+    def named(self, props):
+        return f"the mailbox {props.get('address')}"
 
     def more_changes(self, olds, news):
         changes, replaces = [], []
@@ -405,28 +444,44 @@ class MailboxProvider(ProviderAdapter):
     def delete_first(self, replaces):
         return "generation" in replaces
 
+    def existing(self, client, props):
+        return client.get_mailbox(props["address"])
+
+    def owns(self, found, props):
+        return found["owner"] == props["owner"]
+
+    def not_ours(self, found, props):
+        domain = props["address"].split("@")[1]
+        return NotOurs(PROVIDER, f"the mailbox {props['address']} already exists under the mail domain {domain}, "
+                                 f"which {_held_by(found['owner'])}, not to the stack {props['owner']}; "
+                                 "refusing to adopt it (its password and mail are left untouched)")
+
+    def adopt(self, client, _found, props):
+        return self.make(client, props)
+
     def make(self, client, props):
         password = props.get("password") or new_password()
-        return props["address"], self._put(client, props["address"], props["quota_mb"], password,
-                                           generation=props.get("generation"))
+        return props["address"], self._put(client, props, props["quota_mb"], password)
 
     def observe(self, client, id_, props):
         row = client.get_mailbox(id_)
         if row is None:
             raise NotFound(PROVIDER, f"mailbox {id_} does not exist in mail-core")
         return id_, {**{k: props[k] for k in ("password", "home", "generation") if k in props},
-                     "address": row["address"], "quota_mb": row["quota_mb"], "active": row["active"]}
+                     "address": row["address"], "quota_mb": row["quota_mb"], "active": row["active"],
+                     "owner": row["owner"]}
 
     def change(self, client, _id, olds, news):
         # Only a new given password is written: the customer may have changed theirs in webmail
         # since, and a quota change or a re-enable must not reset it. (The secret output stays
         # the password we last set: the temporary one from the welcome email.)
         given = news.get("password")
+        # A mailbox in our state is ours even when its domain has no mark yet (made before marks).
         if given is not None and given != olds.get("password"):
-            return self._put(client, news["address"], news["quota_mb"], given, generation=news.get("generation"))
+            return self._put(client, news, news["quota_mb"], given, unmarked_too=True)
         password = olds.get("password") or new_password()
-        return self._put(client, news["address"], news["quota_mb"], password,
-                         keep_password=bool(olds.get("password")), generation=news.get("generation"))
+        return self._put(client, news, news["quota_mb"], password, keep_password=bool(olds.get("password")),
+                         unmarked_too=True)
 
     def remove(self, client, id_, _props):
         if address_problem(id_):
@@ -435,12 +490,14 @@ class MailboxProvider(ProviderAdapter):
         client.remove_maildir(*reversed(id_.split("@")))
 
     @staticmethod
-    def _put(client: MailCoreClient, address: str, quota_mb: int, password: str, keep_password: bool = False,
-             generation: int | None = None) -> dict:
+    def _put(client: MailCoreClient, props: dict, quota_mb: int, password: str, keep_password: bool = False,
+             unmarked_too: bool = False) -> dict:
+        address = props["address"]
         home = client.maildir(*reversed(address.split("@")))
-        client.put_mailbox(address, hash_password(password), quota_mb, keep_password=keep_password)
+        client.put_mailbox(address, hash_password(password), quota_mb, props["owner"], keep_password=keep_password,
+                           unmarked_too=unmarked_too)
         return {"address": address, "quota_mb": quota_mb, "password": password, "home": str(home),
-                "active": True, "generation": generation}
+                "active": True, "generation": props.get("generation"), "owner": props["owner"]}
 
 
 class Mailbox(Resource, module="mailcore", name="Mailbox"):
@@ -449,10 +506,12 @@ class Mailbox(Resource, module="mailcore", name="Mailbox"):
     password: pulumi.Output[str]
     home: pulumi.Output[str]
     active: pulumi.Output[bool]
+    owner: pulumi.Output[str]
 
-    def __init__(self, name: str, *, address, quota_mb=DEFAULT_QUOTA_MB, password=None, generation=None,
+    def __init__(self, name: str, *, address, owner, quota_mb=DEFAULT_QUOTA_MB, password=None, generation=None,
                  opts: pulumi.ResourceOptions | None = None):
-        """`generation`: changes when the mailbox at this address is a new one (replaced, mail and all)."""
+        """`generation`: changes when the mailbox at this address is a new one (replaced, mail and all).
+        `owner`: the stack (e.g. "sub-42"); the mailbox is written only under a mail domain marked for it."""
         super().__init__(MailboxProvider(), name, {
             "address": address, "quota_mb": quota_mb, "password": password, "generation": generation,
-            "home": None, "active": None}, MailboxProvider.options(opts))
+            "owner": owner, "home": None, "active": None}, MailboxProvider.options(opts))

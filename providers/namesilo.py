@@ -13,6 +13,10 @@ Upstream facts that shape this module:
   every attempt first looks the domain up in our account, so a request that timed out
   after doing its work is adopted, never paid for twice.
 - A registration is the customer's asset: delete only turns auto-renew off.
+- The registrar account holds every domain the operator ever registered, so being in it
+  proves nothing: the name is claimed for the stack in the claims ledger
+  (providers/core/claims.py) before registerDomain/transferDomain, and a domain found in
+  the account is adopted only under this stack's claim.
 """
 from __future__ import annotations
 
@@ -24,10 +28,11 @@ import pulumi
 from pulumi.dynamic import CheckFailure, Resource
 
 from providers.core.config import ProviderConfig, current
-from providers.core.errors import NotFound, ProviderError
+from providers.core.claims import ClaimLedger
+from providers.core.errors import NotFound, NotOurs, ProviderError
 from providers.core.http import http, redact
 from providers.core.names import bare, domain_problem, is_hostname
-from providers.core.resource import Input, ProviderAdapter
+from providers.core.resource import OWNER, Input, ProviderAdapter
 from providers.core.retry import DEFAULT_RETRY, RetryPolicy
 from providers.core.values import whole_number
 
@@ -214,9 +219,15 @@ def _nameservers(info: dict) -> list[str]:
     return [str(n).lower().rstrip(".") for n in names if n]
 
 
+def _refused(exc: ProviderError) -> bool:
+    """The registrar answered that it did nothing (a reply code, not a lost or throttled request):
+    the claim recorded for the attempt can go."""
+    return exc.status is None and not exc.retryable and exc.code is not None
+
+
 # --- DomainRegistration ---------------------------------------------------------------------
 
-INPUTS = ("domain", "mode", "auth_code", "nameservers", "years", "auto_renew", "private")
+INPUTS = ("domain", "mode", "auth_code", "nameservers", "years", "auto_renew", "private", "owner")
 
 
 def _domain(value: Any) -> str:
@@ -273,15 +284,24 @@ class DomainRegistrationProvider(ProviderAdapter):
         Input("years", _years, default=1),
         Input("auto_renew", _flag, default=True),
         Input("private", _flag, default=True),
+        OWNER,
     )
     REPLACES = ("domain", "mode")
     # years and private apply at registration; the auth code only to a transfer's submission.
     NOT_DIFFED = ("years", "private", "auth_code")
     SECRETS = ("auth_code",)
+    WHAT = "the domain registration"
+    CUSTOMER_DATA = True
     timeout = 60.0
 
     def client(self) -> NameSiloClient:
         return NameSiloClient(current(), self.retry, self.timeout)
+
+    def claims(self) -> ClaimLedger:
+        return ClaimLedger(PROVIDER, current(), self.retry)
+
+    def named(self, props):
+        return f"the registration of {props.get('domain')}"
 
     def check_more(self, inputs):
         if inputs.get("mode") == "transfer" and not inputs.get("auth_code"):
@@ -289,11 +309,27 @@ class DomainRegistrationProvider(ProviderAdapter):
         return []
 
     def existing(self, client, props):
-        return self._in_account(client, props["domain"])
+        info = self._in_account(client, props["domain"])
+        return None if info is None else {**info, "claim": self.claims().find(props["domain"])}
 
     def owns(self, found, props):
-        # A registration can only be in our registrar account because we ordered it.
-        return True
+        # In our registrar account, and ordered by this stack (claimed before the registrar call).
+        claim = found.get("claim")
+        return claim is not None and claim["owner"] == props["owner"]
+
+    def not_ours(self, found, props):
+        claim, domain = found.get("claim"), props["domain"]
+        whose = (f"was ordered for the stack {claim['owner']}" if claim
+                 else "no order of this stack registered (the operator's, or a former customer's)")
+        return NotOurs(PROVIDER, f"the domain {domain} is already in the registrar account and {whose}; refusing "
+                                 "to adopt it (its nameservers and renewal are left untouched)")
+
+    def _claim(self, props: dict) -> None:
+        """Record the intent before a registrar call that charges the account (committed first)."""
+        claim = self.claims().claim(props["domain"], props["owner"], props["mode"])
+        if claim["owner"] != props["owner"]:
+            raise NotOurs(PROVIDER, f"the domain {props['domain']} is claimed by an order of the stack "
+                                    f"{claim['owner']}; refusing to order it again")
 
     def adopt(self, client, found, props):
         return props["domain"], self._converge(client, props)
@@ -303,24 +339,40 @@ class DomainRegistrationProvider(ProviderAdapter):
 
         def attempt() -> None:
             # Looking up first on every attempt is what makes retrying a paid order safe.
-            if self._in_account(client, domain) is not None:
+            found = self.existing(client, props)
+            if found is not None:
+                if not self.owns(found, props):
+                    raise self.not_ours(found, props)
                 return
             if props["mode"] == "transfer":
                 if self._live_transfer(client, domain):
+                    # A transfer under way is ours only if this stack claimed it before submitting.
+                    claim = self.claims().find(domain)
+                    if claim is None or claim["owner"] != props["owner"]:
+                        raise self.not_ours({"claim": claim}, props)
                     return
-                client.transfer(domain, auth_code=props["auth_code"], private=props.get("private", True),
-                                auto_renew=props.get("auto_renew", True))
+                self._claim(props)
+                try:
+                    client.transfer(domain, auth_code=props["auth_code"], private=props.get("private", True),
+                                    auto_renew=props.get("auto_renew", True))
+                except ProviderError as exc:
+                    if _refused(exc):
+                        self.claims().release(domain, props["owner"])
+                    raise
                 return
             availability = client.availability(domain)
             if availability == "unavailable":
                 raise ProviderError(PROVIDER, f"domain {domain} is not available for registration", code=261)
             if availability == "invalid":
                 raise ProviderError(PROVIDER, f"{domain}: invalid domain name or unsupported TLD", code=267)
+            self._claim(props)
             try:
                 reply = client.register(domain, years=props.get("years", 1), nameservers=props["nameservers"],
                                         private=props.get("private", True), auto_renew=props.get("auto_renew", True))
             except ProviderError as exc:
                 if exc.code != 262:
+                    if _refused(exc):
+                        self.claims().release(domain, props["owner"])
                     raise
                 # Already at NameSilo: ours (adopted on the next attempt) or someone else's.
                 if self._in_account(client, domain) is None:
@@ -341,13 +393,23 @@ class DomainRegistrationProvider(ProviderAdapter):
             return id_, self._pending_outputs(props, status)
         raise NotFound(PROVIDER, f"domain {id_} is not in this NameSilo account")
 
-    def change(self, client, _id, _olds, news):
+    def change(self, client, _id, olds, news):
+        if not olds.get("owner"):
+            # Registered before claims existed: the registration in our state is ours; claim it now.
+            self._claim(news)
         return self._converge(client, news)
 
-    def remove(self, client, id_, _props):
+    def remove(self, client, id_, props):
         # Retain on delete: the registration is the customer's. A domain no longer in our
         # account (or a transfer not completed) has no auto-renewal of ours to turn off (NotFound).
-        client.set_auto_renew(id_, False)
+        try:
+            client.set_auto_renew(id_, False)
+        except NotFound:
+            pass
+        # Released: the domain stays in the registrar account, and a later order for it (by
+        # anyone, this customer included) is refused as not ours until an operator decides.
+        if props.get("owner"):
+            self.claims().release(id_, props["owner"])
 
     # -- one path for create, adopt and update -------------------------------------------------
 
@@ -433,9 +495,11 @@ class DomainRegistration(Resource):
     def __init__(self, name: str, *, domain: pulumi.Input[str], mode: pulumi.Input[str] = "new_registration",
                  auth_code: pulumi.Input[str] | None = None, nameservers: pulumi.Input[list] | None = None,
                  years: pulumi.Input[int] = 1, auto_renew: pulumi.Input[bool] = True,
-                 private: pulumi.Input[bool] = True, opts: pulumi.ResourceOptions | None = None):
+                 private: pulumi.Input[bool] = True, owner: pulumi.Input[str],
+                 opts: pulumi.ResourceOptions | None = None):
+        """`owner`: the stack (e.g. "sub-42") the domain is claimed for before the registrar call."""
         props = {"domain": domain, "mode": mode, "auth_code": auth_code, "nameservers": nameservers,
-                 "years": years, "auto_renew": auto_renew, "private": private,
+                 "years": years, "auto_renew": auto_renew, "private": private, "owner": owner,
                  # Outputs only; declared so that they are attributes of the resource.
                  "status": None, "expires": None, "locked": None}
         super().__init__(DomainRegistrationProvider(), name, props, DomainRegistrationProvider.options(opts))

@@ -26,7 +26,7 @@ from providers.core.config import ProviderConfig, current
 from providers.core.errors import NotFound, NotOurs, ProviderError
 from providers.core.http import http
 from providers.core.names import bare, canonical, domain_problem, is_hostname, label_ok, record_label_ok
-from providers.core.resource import Input, ProviderAdapter
+from providers.core.resource import OWNER, Input, ProviderAdapter
 from providers.core.retry import DEFAULT_RETRY, RetryPolicy
 from providers.core.values import is_unknown
 
@@ -40,7 +40,7 @@ MX_PRIORITY = 10
 ACME_LABEL = "_acme-challenge"
 # Extra customer records may use these; SOA stays the server's, apex NS is `nameservers`.
 RECORD_TYPES = ("A", "AAAA", "CAA", "CNAME", "MX", "NS", "SRV", "TXT")
-INPUT_KEYS = ("domain", "server_ip", "mail_host", "nameservers", "records", "dkim_selector")
+INPUT_KEYS = ("domain", "server_ip", "mail_host", "nameservers", "records", "dkim_selector", "owner")
 
 
 # --- names ---------------------------------------------------------------------------------
@@ -174,11 +174,15 @@ class PowerDnsClient:
         except NotFound:
             return None
 
-    def create_zone(self, zone: str, rrsets: list[dict], *, kind: str = "Native") -> dict:
+    def create_zone(self, zone: str, rrsets: list[dict], *, account: str, kind: str = "Native") -> dict:
+        """`account`: the zone's owner mark (the stack that made it)."""
         # NS goes in rrsets: PowerDNS refuses `nameservers` mixed with an apex NS rrset.
         body = {"name": canonical(zone), "kind": kind, "soa_edit_api": "DEFAULT", "nameservers": [],
-                "rrsets": rrsets}
+                "account": account, "rrsets": rrsets}
         return self._call("POST", "/zones", json=body).json()
+
+    def set_account(self, zone: str, account: str) -> None:
+        self._call("PUT", f"/zones/{canonical(zone)}", json={"account": account})
 
     def patch_rrsets(self, zone: str, changes: list[dict]) -> None:
         """Apply whole-rrset REPLACE/DELETE changes in one transaction (all or nothing)."""
@@ -386,6 +390,7 @@ def observed(props: dict, zone_json: dict) -> dict:
         "dkim_public_key": public,
         "serial": int(zone_json.get("serial") or 0),
         "rrsets": rrset_list(live),
+        "owner": zone_json.get("account") or None,
     }
 
 
@@ -499,9 +504,13 @@ def _check_rrset_rules(records: list[dict], selector: str) -> list[str]:
 # --- the adapter ---------------------------------------------------------------------------------
 
 class DnsZoneProvider(ProviderAdapter):
-    """A hosted domain's zone: id = the canonical zone name. Adopted only when it carries our nameservers."""
+    """A hosted domain's zone: id = the canonical zone name.
+
+    The zone's `account` is its owner mark (the stack); an existing zone is adopted only when
+    it carries ours (a create that crashed before being recorded), whatever its nameservers."""
 
     PROVIDER = PROVIDER
+    WHAT = "the zone"
     INPUTS = (
         Input("domain", _domain, required=True, same=lambda old, new: bare(old or "") == bare(new or "")),
         Input("server_ip", _ipv4, required=True),
@@ -509,10 +518,14 @@ class DnsZoneProvider(ProviderAdapter):
         Input("nameservers", _nameservers, default=lambda config: [config.NS1, config.NS2]),
         Input("records", default=lambda _config: []),
         Input("dkim_selector", _selector, default=DEFAULT_DKIM_SELECTOR),
+        OWNER,
     )
     REPLACES = ("domain",)
     SECRETS = ("dkim_private_key",)
     timeout = 15.0
+
+    def named(self, props):
+        return f"the zone {canonical(props.get('domain') or '?')}"
 
     def client(self) -> PowerDnsClient:
         return PowerDnsClient(current(), self.retry, self.timeout)
@@ -537,14 +550,14 @@ class DnsZoneProvider(ProviderAdapter):
         return client.find_zone(props["domain"])
 
     def owns(self, found, props):
-        return _nameservers_of(found, props["domain"]) == {canonical(n) for n in props["nameservers"]}
+        return (found.get("account") or "") == props["owner"]
 
     def not_ours(self, found, props):
-        ours = {canonical(n) for n in props["nameservers"]}
-        theirs = _nameservers_of(found, props["domain"])
-        return NotOurs(PROVIDER, f"zone {canonical(props['domain'])} already exists with nameservers "
-                       f"{', '.join(sorted(theirs)) or 'none'}, not ours ({', '.join(sorted(ours))}); "
-                       "refusing to adopt it", code="zone_not_ours")
+        holder = found.get("account")
+        whose = f"belongs to the stack {holder}" if holder else "carries no mpanel owner mark (account is empty)"
+        return NotOurs(PROVIDER, f"zone {canonical(props['domain'])} already exists on the DNS server and {whose}, "
+                                 f"not to the stack {props['owner']}; refusing to adopt it (its records are left "
+                                 "untouched)")
 
     def adopt(self, client, found, props):
         # A create that crashed before reaching the state, or a retry after a lost answer.
@@ -557,7 +570,8 @@ class DnsZoneProvider(ProviderAdapter):
         inputs = _inputs(props)
         private_pem, public = dkim_keypair()
         try:
-            zone = client.create_zone(inputs["domain"], _rrset_changes_for(desired_rrsets(inputs, public)))
+            zone = client.create_zone(inputs["domain"], _rrset_changes_for(desired_rrsets(inputs, public)),
+                                      account=props["owner"])
         except ZoneExists:
             # Made by someone between our lookup and our create: judged like any existing zone.
             found = client.get_zone(inputs["domain"])
@@ -581,14 +595,24 @@ class DnsZoneProvider(ProviderAdapter):
         current_rrsets = rrset_map(olds["rrsets"]) if olds.get("rrsets") else \
             live_rrsets(client.get_zone(inputs["domain"]))
         try:
+            if olds.get("owner") != news["owner"]:
+                self._mark(client, inputs["domain"], news)
             client.patch_rrsets(inputs["domain"], rrset_changes(current_rrsets, desired))
         except NotFound:
             # Deleted behind our back since the last refresh: make it again.
-            client.create_zone(inputs["domain"], _rrset_changes_for(desired))
+            client.create_zone(inputs["domain"], _rrset_changes_for(desired), account=news["owner"])
         return _outputs(inputs, private_pem, client.get_zone(inputs["domain"]))
 
     def remove(self, client, id_, props):
         client.delete_zone(id_ or props["domain"])
+
+    def _mark(self, client: PowerDnsClient, domain: str, news: dict) -> None:
+        """The zone in our state without a mark (made before marks existed) gets ours; one marked
+        for another stack since the last refresh is never taken."""
+        zone = client.get_zone(domain)
+        if (zone.get("account") or news["owner"]) != news["owner"]:
+            raise self.not_ours(zone, news)
+        client.set_account(domain, news["owner"])
 
     @staticmethod
     def _public_key(olds: dict) -> str:
@@ -598,10 +622,6 @@ class DnsZoneProvider(ProviderAdapter):
 
 def _inputs(props: dict) -> dict:
     return {k: props[k] for k in INPUT_KEYS}
-
-
-def _nameservers_of(zone: dict, domain: str) -> set[str]:
-    return {n.lower() for n in live_rrsets(zone).get((canonical(domain), "NS"), {}).get("records", [])}
 
 
 def _rrset_changes_for(desired: dict) -> list[dict]:
@@ -628,10 +648,13 @@ class DnsZone(Resource):
     serial: pulumi.Output[int]
     rrsets: pulumi.Output[list]
 
+    owner: pulumi.Output[str]
+
     def __init__(self, name: str, domain, server_ip, mail_host=None, nameservers=None, records=None,
-                 dkim_selector=None, opts: pulumi.ResourceOptions | None = None):
+                 dkim_selector=None, *, owner, opts: pulumi.ResourceOptions | None = None):
+        """`owner`: the stack (e.g. "sub-42"), written as the zone's `account`."""
         super().__init__(DnsZoneProvider(), name, {
             "domain": domain, "server_ip": server_ip, "mail_host": mail_host, "nameservers": nameservers,
-            "records": records, "dkim_selector": dkim_selector,
+            "records": records, "dkim_selector": dkim_selector, "owner": owner,
             "dkim_public_key": None, "dkim_private_key": None, "serial": None, "rrsets": None,
         }, DnsZoneProvider.options(opts))

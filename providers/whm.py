@@ -11,6 +11,10 @@ Upstream quirks that shape this module:
 - `createacct` is slow and has no idempotency key, so it is never retried blindly:
   every attempt first looks the account up by domain, and a create that timed out
   but did its work upstream is adopted on the next attempt.
+- An account can carry no mark of ours (the contact email is the orderer's to set), so the
+  account's domain is claimed for the stack in the claims ledger (providers/core/claims.py)
+  before `createacct`, with the username tried; an account found upstream is adopted only
+  under this stack's claim and that username.
 - `changepackage` resets the account's limits to the package's, so a quota override
   is applied again afterwards (`editquota`).
 """
@@ -30,7 +34,8 @@ from providers.core.config import ProviderConfig, current
 from providers.core.errors import NotFound, NotOurs, ProviderError
 from providers.core.http import http
 from providers.core.names import bare, domain_problem
-from providers.core.resource import Input, ProviderAdapter
+from providers.core.claims import ClaimLedger
+from providers.core.resource import OWNER, Input, ProviderAdapter
 from providers.core.retry import DEFAULT_RETRY, RetryPolicy
 from providers.core.values import whole_number
 
@@ -280,13 +285,6 @@ def _pem(text: Any) -> str:
 
 # --- WhmAccount -----------------------------------------------------------------------------
 
-def _created_for(account: dict, props: dict) -> bool:
-    """Ours to adopt: createacct recorded this order's contact email on it (what a create that
-    crashed after createacct leaves behind)."""
-    wanted = (props.get("contact_email") or "").strip().lower()
-    return bool(wanted) and (account.get("email") or "").strip().lower() == wanted
-
-
 def _domain(value: Any) -> str:
     problem = domain_problem(value)
     if problem:
@@ -333,13 +331,17 @@ def _flag(value: Any) -> bool:
 
 
 ACCOUNT_INPUTS = ("domain", "username", "plan", "quota_mb", "contact_email", "suspended",
-                  "suspend_reason", "password_version")
+                  "suspend_reason", "password_version", "owner")
 
 
 class WhmAccountProvider(ProviderAdapter):
-    """A cPanel account: id = username; deleting it removes the account upstream."""
+    """A cPanel account: id = username; deleting it removes the account upstream.
+
+    Its files, databases and mail are the customer's: a diff that would replace it (its
+    primary domain changed, in WHM by someone or in the order) stops the run for an operator."""
 
     PROVIDER = PROVIDER
+    WHAT = "the WHM account"
     INPUTS = (
         Input("domain", _domain, required=True),
         Input("username", _username),
@@ -349,6 +351,7 @@ class WhmAccountProvider(ProviderAdapter):
         Input("suspended", _flag, default=False),
         Input("suspend_reason", lambda reason: reason or None),
         Input("password_version"),
+        OWNER,
     )
     REPLACES = ("domain", "username")
     # No username input means "derive one": the derived name in olds is not a change.
@@ -357,10 +360,27 @@ class WhmAccountProvider(ProviderAdapter):
     # a suspension's reason matters only while suspended (more_changes).
     NOT_DIFFED = ("contact_email", "suspend_reason")
     SECRETS = ("password",)
+    CUSTOMER_DATA = True
     create_timeout = 180.0
 
     def client(self) -> WhmClient:
         return WhmClient(current(), self.retry, self.timeout, self.create_timeout)
+
+    def claims(self) -> ClaimLedger:
+        return ClaimLedger(PROVIDER, current(), self.retry)
+
+    def named(self, props):
+        user = props.get("username")
+        return f"the WHM account {user}" if user else f"the WHM account for {props.get('domain')}"
+
+    def replacement_refused(self, prop, olds, news):
+        created = olds.get("created_domain")
+        if prop == "domain" and created and created == news.get("domain") != olds.get("domain"):
+            return (f"the primary domain of {self.named(olds)} changed from {created} to {olds.get('domain')} "
+                    f"outside mpanel, and the subscription is for {created}: mpanel will not replace the account "
+                    "(that would delete its files, databases and mail); an operator must decide (rename it back "
+                    "in WHM, or change the subscription)")
+        return super().replacement_refused(prop, olds, news)
 
     def more_changes(self, olds, news):
         if news.get("suspended") and olds.get("suspend_reason") != news.get("suspend_reason"):
@@ -372,23 +392,31 @@ class WhmAccountProvider(ProviderAdapter):
         return "username" in replaces and "domain" not in replaces
 
     def existing(self, client, props):
-        return client.find_account(domain=props["domain"])
+        found = client.find_account(domain=props["domain"])
+        if found is None:
+            return None
+        return {**found, "claim": self.claims().find(props["domain"])}
 
     def owns(self, found, props):
-        # Ours to adopt: createacct recorded this order's contact email on it (what a create
-        # that crashed after createacct leaves behind), under the wanted name if one was given.
-        wanted = props.get("username")
-        return (not wanted or found["user"] == wanted) and _created_for(found, props)
+        # Ours to adopt: this stack claimed the domain, with this username, before createacct
+        # (what a create that crashed after createacct leaves behind).
+        wanted, claim = props.get("username"), found.get("claim")
+        return (claim is not None and claim["owner"] == props["owner"]
+                and claim["detail"] in (None, found["user"]) and (not wanted or found["user"] == wanted))
 
     def not_ours(self, found, props):
-        domain, wanted = props["domain"], props.get("username")
+        domain, wanted, claim = props["domain"], props.get("username"), found.get("claim")
         if wanted and found["user"] != wanted:
-            return NotOurs(PROVIDER, f"the domain {domain} already belongs to the account {found['user']}, "
-                                     f"not {wanted}")
+            return NotOurs(PROVIDER, f"the domain {domain} already belongs to the WHM account {found['user']}, "
+                                     f"not {wanted}; refusing to adopt it")
         # Taking over an account someone else made would hand its site (and, through the
         # password reset of an adoption, its login) to this order's customer.
-        return NotOurs(PROVIDER, f"the domain {domain} already has the account {found['user']}, "
-                                 "which mpanel did not create for this order; move or remove it first")
+        if claim is not None and claim["owner"] != props["owner"]:
+            whose = f"was created for the stack {claim['owner']}"
+        else:
+            whose = "was not created by mpanel for this stack"
+        return NotOurs(PROVIDER, f"the domain {domain} already has the WHM account {found['user']}, which "
+                                 f"{whose}; refusing to adopt it (the account is left untouched)")
 
     def adopt(self, client, found, props):
         username = found["user"]
@@ -400,7 +428,7 @@ class WhmAccountProvider(ProviderAdapter):
         return username, self._outputs(client, props, account, password)
 
     def make(self, client, props):
-        domain, wanted = props["domain"], props.get("username")
+        domain, wanted, owner = props["domain"], props.get("username"), props["owner"]
         password = new_password()
 
         def attempt() -> tuple[dict | None, str]:
@@ -417,6 +445,12 @@ class WhmAccountProvider(ProviderAdapter):
                     raise ProviderError(PROVIDER, f"the username {wanted} is taken by another account")
             else:
                 username = derive_username(domain, client.usernames_starting_with(username_stem(domain)[:4]))
+            # Committed before createacct: the proof that lets a crash after it be adopted.
+            claim = self.claims().claim(domain, owner, username)
+            if claim["owner"] != owner:
+                raise NotOurs(PROVIDER, f"the domain {domain} is claimed for a WHM account of the stack "
+                                        f"{claim['owner']} (since {claim['created_at']:%Y-%m-%d %H:%M}); "
+                                        "refusing to create a second account for it")
             try:
                 client.createacct(username=username, domain=domain, plan=props["plan"], password=password,
                                   contact_email=props.get("contact_email"), quota_mb=props.get("quota_mb"))
@@ -424,6 +458,9 @@ class WhmAccountProvider(ProviderAdapter):
                 if not wanted and "taken" in exc.message:
                     # Another create took the derived name between lookup and create: derive again.
                     exc.retryable = True
+                elif not exc.retryable and exc.status is None and client.find_account(domain=domain) is None:
+                    # WHM answered that it made nothing: the claim recorded for the attempt can go.
+                    self.claims().release(domain, owner)
                 raise
             return None, username
 
@@ -445,6 +482,12 @@ class WhmAccountProvider(ProviderAdapter):
         return id_, outs
 
     def change(self, client, id_, olds, news):
+        if not olds.get("owner"):
+            # Made before claims existed: the account in our state is ours; claim it now.
+            claim = self.claims().claim(news["domain"], news["owner"], id_)
+            if claim["owner"] != news["owner"]:
+                raise NotOurs(PROVIDER, f"the domain {news['domain']} of {self.named(olds)} is claimed for the "
+                                        f"stack {claim['owner']}; refusing to mark it as {news['owner']}'s")
         account = client.account_summary(id_)
         password = olds.get("password")
         if olds.get("password_version") != news.get("password_version") or not password:
@@ -455,8 +498,10 @@ class WhmAccountProvider(ProviderAdapter):
                                  reason_changed=olds.get("suspend_reason") != news.get("suspend_reason"))
         return self._outputs(client, news, account, password)
 
-    def remove(self, client, id_, _props):
+    def remove(self, client, id_, props):
         client.removeacct(id_)
+        if props.get("owner"):
+            self.claims().release(props.get("created_domain") or props["domain"], props["owner"])
 
     # -- one path for adopt and update: make the account match the inputs ----------------------
 
@@ -486,6 +531,8 @@ class WhmAccountProvider(ProviderAdapter):
     def _outputs(client: WhmClient, props: dict, account: dict, password: str | None) -> dict:
         return {
             **{key: props.get(key) for key in ACCOUNT_INPUTS},
+            # The domain the account was made with (the claim's key): what WHM says may drift.
+            "created_domain": props.get("created_domain") or props.get("domain"),
             "username": account["user"],
             "domain": account.get("domain") or props.get("domain"),
             "plan": account.get("plan"),
@@ -511,13 +558,14 @@ class WhmAccount(Resource):
                  username: pulumi.Input[str] | None = None, quota_mb: pulumi.Input[int] | None = None,
                  contact_email: pulumi.Input[str] | None = None, suspended: pulumi.Input[bool] = False,
                  suspend_reason: pulumi.Input[str] | None = None,
-                 password_version: pulumi.Input[int] | None = None,
+                 password_version: pulumi.Input[int] | None = None, owner: pulumi.Input[str],
                  opts: pulumi.ResourceOptions | None = None):
+        """`owner`: the stack (e.g. "sub-42") the account's domain is claimed for before createacct."""
         props = {"domain": domain, "plan": plan, "username": username, "quota_mb": quota_mb,
                  "contact_email": contact_email, "suspended": suspended, "suspend_reason": suspend_reason,
-                 "password_version": password_version,
+                 "password_version": password_version, "owner": owner,
                  # Outputs only; declared so that they are attributes of the resource.
-                 "password": None, "ip": None, "cpanel_url": None}
+                 "password": None, "ip": None, "cpanel_url": None, "created_domain": None}
         super().__init__(WhmAccountProvider(), name, props, WhmAccountProvider.options(opts))
 
 

@@ -39,6 +39,8 @@ class HostingAccount(pulumi.ComponentResource):
     def __init__(self, spec: HostingSpec, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mpanel:hosting:Account", spec.domain, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # Every upstream object is marked with its stack: a create adopts only what carries it.
+        owner = spec.stack_name
 
         def after(*deps) -> pulumi.ResourceOptions:
             return pulumi.ResourceOptions(parent=self, depends_on=list(deps))
@@ -46,9 +48,9 @@ class HostingAccount(pulumi.ComponentResource):
         self.account = WhmAccount(
             "account", domain=spec.domain, plan=spec.whm_package, quota_mb=spec.disk_quota_mb,
             contact_email=spec.customer_email, suspended=spec.suspended,
-            suspend_reason="Billing: payment overdue" if spec.suspended else None,
+            suspend_reason=spec.suspend_reason if spec.suspended else None,
             # None until the first reset: the creation password needs no version.
-            password_version=spec.cpanel_password_resets or None, opts=child)
+            password_version=spec.cpanel_password_resets or None, owner=owner, opts=child)
 
         # The address WHM put the account on is the truth the A records (and the welcome email)
         # follow; the servers row's address only stands in when WHM reports none. A refresh that
@@ -58,14 +60,14 @@ class HostingAccount(pulumi.ComponentResource):
             "zone", domain=spec.domain, server_ip=self.server_ip, mail_host=spec.mail_host,
             nameservers=list(spec.nameservers),
             records=[{"name": r.name, "type": r.type, "content": r.content, "ttl": r.ttl} for r in spec.records],
-            opts=child)
+            owner=owner, opts=child)
 
         self.registration = None
         if spec.domain_mode in ("new_registration", "transfer"):
             self.registration = DomainRegistration(
                 "registration", domain=spec.domain, mode=spec.domain_mode,
                 auth_code=pulumi.Output.secret(spec.auth_code) if spec.auth_code else None,
-                nameservers=list(spec.nameservers), opts=after(self.zone))
+                nameservers=list(spec.nameservers), owner=owner, opts=after(self.zone))
 
         self.certificate = Certificate("certificate", domain=spec.domain, alt_names=[f"www.{spec.domain}"],
                                        opts=after(self.zone))
@@ -79,10 +81,11 @@ class HostingAccount(pulumi.ComponentResource):
             chain_pem=self.certificate.chain_pem, force_https=True, opts=after(self.account, self.certificate))
 
         self.mail_domain = MailDomain("mail-domain", domain=spec.domain, dkim_private_key=self.zone.dkim_private_key,
-                                      dkim_selector=self.zone.dkim_selector, opts=after(self.zone))
+                                      dkim_selector=self.zone.dkim_selector, owner=owner, opts=after(self.zone))
         self.mailboxes = {
             m.local_part: Mailbox(f"mailbox-{m.local_part}", address=f"{m.local_part}@{spec.domain}",
-                                  quota_mb=m.quota_mb, generation=m.row_id, opts=after(self.mail_domain),
+                                  quota_mb=m.quota_mb, generation=m.row_id, owner=owner,
+                                  opts=after(self.mail_domain),
                                   password=pulumi.Output.secret(m.password) if m.password else None)
             for m in spec.mailboxes
         }

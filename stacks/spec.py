@@ -54,6 +54,7 @@ class HostingSpec:
     ssh_host_key: str = ""            # the web server's public host key, pinned by remote commands
     ssh_private_key: str = field(default="", repr=False)  # the publishing login's key (a Pulumi secret)
     suspended: bool = False
+    suspend_reason: str = "Billing: payment overdue"  # what WHM shows while the account is suspended
     terminated: bool = False
     converged_before: bool = False    # reached 'ready' once: worth refreshing before up
     cpanel_password_resets: int = 0   # each one the customer asks for sets a new cPanel password
@@ -70,8 +71,10 @@ def stack_name(subscription_id: int) -> str:
     return f"sub-{subscription_id}"
 
 
-# Billing states in which the account exists but is switched off, and in which it is gone.
-SUSPENDED_STATES = {"suspended"}
+# Billing states in which the account exists but is switched off (with the reason WHM shows),
+# and in which it is gone. A canceled subscription's account is kept, suspended, until its
+# retention ends (architecture decision 6): paying again switches it back on.
+SUSPENDED_STATES = {"suspended": "Billing: payment overdue", "canceled": "Billing: subscription canceled"}
 TERMINATED_STATES = {"terminated"}
 
 
@@ -128,6 +131,7 @@ def spec_from_rows(subscription: Row, server: Row, mailboxes: Sequence[Row], rec
         ssh_host_key=(server.get("ssh_host_key") or defaults.ssh_host_key or "").strip(),
         ssh_private_key=defaults.ssh_private_key,
         suspended=row["status"] in SUSPENDED_STATES,
+        suspend_reason=SUSPENDED_STATES.get(row["status"], HostingSpec.suspend_reason),
         terminated=row["status"] in TERMINATED_STATES,
         converged_before=row["activated_at"] is not None,
         cpanel_password_resets=row["cpanel_password_resets"],

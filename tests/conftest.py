@@ -27,6 +27,30 @@ for _name in _Settings.__dataclass_fields__:
                      "SUSPEND_AFTER_DAYS", "TERMINATE_AFTER_DAYS"):
         os.environ.pop(_name, None)
 
+def _one_ast_parse_at_a_time() -> None:
+    """CPython 3.11.7 (this machine's) keeps ast.parse's recursion bookkeeping per interpreter,
+    not per call, so two threads parsing at once can fail with "SystemError: AST constructor
+    recursion depth mismatch" (python/cpython#106905, fixed in 3.11.8). The suite runs several
+    Flask apps in threads, and werkzeug compiles each URL rule with ast.parse: serialise it."""
+    import ast
+    import sys
+    import threading
+
+    if sys.version_info >= (3, 11, 8) or getattr(ast.parse, "serialised", False):
+        return
+    lock, parse = threading.Lock(), ast.parse
+
+    def serialised_parse(*args, **kwargs):
+        with lock:
+            return parse(*args, **kwargs)
+
+    serialised_parse.serialised = True
+    ast.parse = serialised_parse
+
+
+_one_ast_parse_at_a_time()
+
+
 @pytest.fixture(scope="session")
 def layout():
     from tools.services.layout import current

@@ -76,7 +76,7 @@ def cmd_worker(args) -> int:
 def cmd_stacks(args) -> int:
     from app.cli import stacks as stacks_cli
 
-    return stacks_cli.main(args.action, args.subscription_id)
+    return stacks_cli.main(args.action, args.subscription_id, yes=args.yes, cancel_billing=args.cancel_billing)
 
 
 def cmd_bench(args) -> int:
@@ -234,6 +234,9 @@ def parser() -> argparse.ArgumentParser:
     st = sub.add_parser("stacks", help="see, preview, converge, refresh and destroy subscription stacks")
     st.add_argument("action", choices=["list", "preview", "up", "refresh", "destroy", "history", "export", "cancel"])
     st.add_argument("subscription_id", type=int, nargs="?")
+    st.add_argument("--yes", action="store_true", help="destroy: skip typing the domain to confirm")
+    st.add_argument("--cancel-billing", action="store_true",
+                    help="destroy: cancel the Stripe subscription too (refused while billing is active otherwise)")
     st.set_defaults(fn=cmd_stacks)
 
     b = sub.add_parser("bench", help="measure speed against the local servers")

@@ -38,6 +38,10 @@ def _domain() -> str:
     return f"bench-{secrets.token_hex(4)}.com"
 
 
+# The stack name the benchmark's direct provider calls mark their objects with (decision 5).
+BENCH_OWNER = "bench"
+
+
 def provider_cases(settings: Settings) -> dict[str, Callable[[], tuple[Callable, Callable, Callable]]]:
     """name -> factory returning (setup, create, delete) closures for one fresh object."""
     from providers.acme import CertificateProvider
@@ -70,7 +74,7 @@ def provider_cases(settings: Settings) -> dict[str, Callable[[], tuple[Callable,
     zones = DnsZoneProvider()
 
     def with_zone(domain, state):
-        inputs = zones.check({}, {"domain": domain, "server_ip": "127.0.0.1"}).inputs
+        inputs = zones.check({}, {"domain": domain, "server_ip": "127.0.0.1", "owner": BENCH_OWNER}).inputs
         created = zones.create(inputs)
         state["zone"] = (created.id, {**inputs, **created.outs})
 
@@ -80,7 +84,7 @@ def provider_cases(settings: Settings) -> dict[str, Callable[[], tuple[Callable,
     mail_domains = MailDomainProvider()
 
     def with_mail_domain(domain, state):
-        inputs = mail_domains.check({}, {"domain": domain}).inputs
+        inputs = mail_domains.check({}, {"domain": domain, "owner": BENCH_OWNER}).inputs
         created = mail_domains.create(inputs)
         state["mail_domain"] = (created.id, {**inputs, **created.outs})
 
@@ -89,13 +93,14 @@ def provider_cases(settings: Settings) -> dict[str, Callable[[], tuple[Callable,
 
     home = settings.SITES_HOME_ROOT.rstrip("/")
     return {
-        "powerdns zone": simple(zones, lambda d, s: {"domain": d, "server_ip": "127.0.0.1"}),
+        "powerdns zone": simple(zones, lambda d, s: {"domain": d, "server_ip": "127.0.0.1", "owner": BENCH_OWNER}),
         "acme certificate": simple(CertificateProvider(), lambda d, s: {"domain": d}, with_zone, drop_zone),
         "whm account": simple(WhmAccountProvider(),
-                              lambda d, s: {"domain": d, "plan": "mpanel_student", "contact_email": f"o@{d}"}),
+                              lambda d, s: {"domain": d, "plan": "mpanel_student", "contact_email": f"o@{d}",
+                                            "owner": BENCH_OWNER}),
         "namesilo registration": simple(DomainRegistrationProvider(),
-                                        lambda d, s: {"domain": d, "mode": "new_registration"}),
-        "mailbox": simple(MailboxProvider(), lambda d, s: {"address": f"admin@{d}"}, with_mail_domain,
+                                        lambda d, s: {"domain": d, "mode": "new_registration", "owner": BENCH_OWNER}),
+        "mailbox": simple(MailboxProvider(), lambda d, s: {"address": f"admin@{d}", "owner": BENCH_OWNER}, with_mail_domain,
                           drop_mail_domain),
         "starter page": lambda: _starter_page_over_ssh(settings, f"{home}/bench-{_domain()}/public_html"),
     }

@@ -108,11 +108,51 @@ def cmd_refresh(settings: Settings, subscription_id: int) -> int:
     return 0
 
 
-def cmd_destroy(settings: Settings, subscription_id: int) -> int:
-    """Terminate the subscription's desired state, then converge (which destroys)."""
+def cmd_destroy(settings: Settings, subscription_id: int, *, yes: bool = False, cancel_billing: bool = False,
+                ask=input) -> int:
+    """Terminate the subscription's desired state, then converge (which backs the account up,
+    then destroys). The operator types the domain (or passes --yes); a subscription Stripe still
+    bills is refused unless --cancel-billing cancels it in Stripe first (a destroyed site that is
+    still charged for is the worst of both)."""
+    from app.db import subscriptions
+
+    with db.transaction(settings.DATABASE_URL) as conn:
+        row = subscriptions.hosting_account(conn, subscription_id)
+    if row is None:
+        print(f"sub-{subscription_id}: no such subscription", file=sys.stderr)
+        return 1
+    billed = _billed_by_stripe(settings, row)
+    if billed and not cancel_billing:
+        print(f"sub-{subscription_id} ({row['domain']}) is still billed by Stripe ({billed}): nothing destroyed. "
+              "Pass --cancel-billing to cancel it in Stripe and destroy.", file=sys.stderr)
+        return 1
+    if not yes:
+        typed = ask(f"This deletes {row['domain']}'s cPanel account, zone, mail domain and mailboxes "
+                    f"(a backup is taken first). Type the domain to confirm: ").strip().lower()
+        if typed != (row["domain"] or "").lower():
+            print("the domain typed does not match: nothing destroyed", file=sys.stderr)
+            return 1
+    if billed:
+        from app.services import billing
+
+        billing.client(settings).v1.subscriptions.cancel(
+            row["stripe_subscription_id"], options={"idempotency_key": f"mpanel-destroy-{subscription_id}"})
+        print(f"sub-{subscription_id}: Stripe subscription {row['stripe_subscription_id']} canceled")
     with db.transaction(settings.DATABASE_URL) as conn:
         runs.mark_terminated(conn, subscription_id)
     return cmd_converge(settings, subscription_id)
+
+
+def _billed_by_stripe(settings: Settings, row: dict) -> str | None:
+    """Stripe's status for the subscription when Stripe may still charge it, else None (Stripe
+    asked, not our copy: an event not yet processed must not let a billed site be destroyed)."""
+    if not row["stripe_subscription_id"]:
+        return None
+    from app.services import billing
+    from app.services.lifecycle_rules import STRIPE_ENDED
+
+    status = billing.retrieve_subscription(settings, row["stripe_subscription_id"]).status
+    return None if status in STRIPE_ENDED else status
 
 
 def cmd_history(settings: Settings, subscription_id: int) -> int:
@@ -141,12 +181,14 @@ def cmd_cancel(settings: Settings, subscription_id: int) -> int:
     return 0
 
 
-def main(action: str, subscription_id: int | None) -> int:
+def main(action: str, subscription_id: int | None, *, yes: bool = False, cancel_billing: bool = False) -> int:
     settings = Settings.from_env()
     if action == "list":
         return cmd_list(settings)
     if subscription_id is None:
         print(f"mpanel stacks {action} needs a subscription id", file=sys.stderr)
         return 2
+    if action == "destroy":
+        return cmd_destroy(settings, subscription_id, yes=yes, cancel_billing=cancel_billing)
     return {"preview": cmd_preview, "up": cmd_converge, "refresh": cmd_refresh, "destroy": cmd_destroy,
             "history": cmd_history, "export": cmd_export, "cancel": cmd_cancel}[action](settings, subscription_id)

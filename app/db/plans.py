@@ -7,6 +7,10 @@ def active_by_slug(conn: psycopg.Connection, slug: str) -> dict | None:
     return conn.execute("SELECT * FROM plans WHERE slug = %s AND active", (slug,)).fetchone()
 
 
+def by_id(conn: psycopg.Connection, plan_id: int) -> dict | None:
+    return conn.execute("SELECT * FROM plans WHERE id = %s", (plan_id,)).fetchone()
+
+
 def by_stripe_price(conn: psycopg.Connection, price_id: str) -> dict | None:
     return conn.execute("SELECT * FROM plans WHERE stripe_price_monthly = %s OR stripe_price_yearly = %s",
                         (price_id, price_id)).fetchone()

@@ -23,3 +23,22 @@ def lock_unprocessed(conn: psycopg.Connection, event_id: str) -> dict | None:
 
 def mark_processed(conn: psycopg.Connection, event_id: str) -> None:
     conn.execute("UPDATE stripe_events SET processed_at = now() WHERE id = %s", (event_id,))
+
+
+def record_anomalies(conn: psycopg.Connection, event_id: str, event_type: str, anomalies) -> None:
+    """Keep what an event claimed that our records do not support (app.services.lifecycle_rules.BillingAnomaly),
+    once per event and kind, for a person to look at."""
+    for a in anomalies:
+        conn.execute(
+            """INSERT INTO billing_anomalies (stripe_event_id, event_type, kind, stripe_object_id, subscription_id,
+                                              detail)
+               VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (stripe_event_id, kind, subscription_id) DO NOTHING""",
+            (event_id, event_type, a.kind, a.stripe_object_id, a.subscription_id, a.detail))
+
+
+def open_anomalies(conn: psycopg.Connection, subscription_id: int | None = None) -> list[dict]:
+    """Billing anomalies nobody has resolved yet, newest first (of one order, or all)."""
+    return conn.execute(
+        "SELECT * FROM billing_anomalies WHERE resolved_at IS NULL "
+        "AND (%(sid)s::bigint IS NULL OR subscription_id = %(sid)s) ORDER BY id DESC",
+        {"sid": subscription_id}).fetchall()

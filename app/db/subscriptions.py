@@ -12,20 +12,23 @@ UPDATABLE = frozenset({"status", "stripe_subscription_id", "stripe_customer_id",
                        "provisioning_error"})
 
 
-def lock(conn: psycopg.Connection, *, our_id=None, stripe_id=None, session_id=None) -> dict | None:
-    """The subscription row, locked for update, found by the first key given that matches:
-    our id, Stripe's subscription id, or its checkout session id."""
-    for column, value in (("id", our_id), ("stripe_subscription_id", stripe_id),
-                          ("stripe_checkout_session_id", session_id)):
-        if value:
-            try:
-                key = int(value) if column == "id" else value
-            except ValueError:
-                continue
-            row = conn.execute(f"SELECT * FROM subscriptions WHERE {column} = %s FOR UPDATE", (key,)).fetchone()
+def lock(conn: psycopg.Connection, *, stripe_id: str | None = None, session_id: str | None = None) -> dict | None:
+    """The subscription row, locked for update, found by a Stripe id stored on it: the checkout
+    session we created for it, or the Stripe subscription that session created. Never by our own
+    id as a Stripe object repeats it (client_reference_id, metadata): the payer controls those."""
+    for column, value in (("stripe_subscription_id", stripe_id), ("stripe_checkout_session_id", session_id)):
+        if value and isinstance(value, str):
+            row = conn.execute(f"SELECT * FROM subscriptions WHERE {column} = %s FOR UPDATE", (value,)).fetchone()
             if row:
                 return row
     return None
+
+
+def named_by_stripe(conn: psycopg.Connection, ids: Iterable[int]) -> list[dict]:
+    """The orders a Stripe object's payer-controlled fields name (read, never acted on): only to
+    tell a person that someone named them."""
+    return conn.execute("SELECT id, status, stripe_checkout_session_id, stripe_subscription_id FROM subscriptions "
+                        "WHERE id = ANY(%s) ORDER BY id", (list(ids),)).fetchall()
 
 
 def update(conn: psycopg.Connection, subscription_id: int, changes: dict[str, Any]) -> None:
@@ -42,12 +45,10 @@ def set_status(conn: psycopg.Connection, subscription_id: int, status: str) -> N
     conn.execute("UPDATE subscriptions SET status = %s, updated_at = now() WHERE id = %s", (status, subscription_id))
 
 
-def remember_checkout(conn: psycopg.Connection, subscription_id: int, session_id: str | None,
-                      customer_id: str | None) -> None:
-    """The paid checkout's session and Stripe customer (a session id already recorded stays)."""
-    conn.execute("UPDATE subscriptions SET stripe_checkout_session_id = coalesce(stripe_checkout_session_id, %s), "
-                 "stripe_customer_id = coalesce(%s, stripe_customer_id) WHERE id = %s",
-                 (session_id, customer_id, subscription_id))
+def remember_checkout(conn: psycopg.Connection, subscription_id: int, customer_id: str | None) -> None:
+    """The Stripe customer of the order's own paid checkout."""
+    conn.execute("UPDATE subscriptions SET stripe_customer_id = coalesce(%s, stripe_customer_id) WHERE id = %s",
+                 (customer_id, subscription_id))
 
 
 def set_checkout_session(conn: psycopg.Connection, subscription_id: int, session_id: str) -> None:
@@ -111,3 +112,26 @@ def latest_run_steps(conn: psycopg.Connection, subscription_id: int) -> list[dic
               AND e.resource_name IS NOT NULL
             ORDER BY e.resource_name, e.id DESC""", (subscription_id,)).fetchall()
 
+
+# --- termination with a way back (retention, backups, taking an order back) ----------------
+
+def retained_order(conn: psycopg.Connection, customer_id: int, domain: str) -> dict | None:
+    """The customer's canceled order for `domain` whose stack is still kept (its retention has
+    not ended), locked: the order a returning customer's new payment takes back."""
+    return conn.execute(
+        """SELECT s.* FROM subscriptions s JOIN domains d ON d.subscription_id = s.id
+            WHERE s.customer_id = %s AND d.name = %s AND d.status <> 'released' AND s.status = 'canceled'
+            ORDER BY s.id DESC LIMIT 1 FOR UPDATE OF s""", (customer_id, domain)).fetchone()
+
+
+def hosting_account(conn: psycopg.Connection, subscription_id: int) -> dict | None:
+    """What names the subscription's cPanel account: the username recorded by its last successful
+    run (None before one), its domain and the customer's email (the account's contact)."""
+    return conn.execute(
+        """SELECT s.id, s.status, s.stripe_subscription_id, w.cpanel_username, d.name AS domain, u.email
+             FROM subscriptions s
+             JOIN customers c ON c.id = s.customer_id
+             JOIN users u ON u.id = c.user_id
+             LEFT JOIN websites w ON w.subscription_id = s.id
+             LEFT JOIN domains d ON d.subscription_id = s.id AND d.status <> 'released'
+            WHERE s.id = %s ORDER BY d.id DESC LIMIT 1""", (subscription_id,)).fetchone()

@@ -5,6 +5,12 @@ snapshot when order matters: it re-reads the subscription from Stripe and applie
 that (the latest truth). Applying the same truth twice changes nothing, which makes
 duplicates and shuffles harmless.
 
+An event finds its order only through the Stripe ids stored on the order: the checkout session
+we created for it, then the subscription that session created once its payment was checked
+against what the order was priced at. What the payer controls (client_reference_id, metadata)
+never finds an order; an event naming one of ours that way, or a payment of another amount,
+currency or price, is kept in billing_anomalies for a person and changes nothing.
+
 What a status means and what a change implies are rules (app/services/lifecycle_rules.py);
 this module applies them to rows (app/db/subscriptions.py) and, in the same transaction,
 asks for the converges and notices they imply (app/jobs/defer.py), so no request can be
@@ -39,6 +45,8 @@ class Outcome:
 
     converge: set[int] = field(default_factory=set)
     emails: list[tuple[int, str]] = field(default_factory=list)
+    # What the event claimed that our records do not support (kept by process_event, for a person).
+    anomalies: list[rules.BillingAnomaly] = field(default_factory=list)
 
     def request_in(self, conn: psycopg.Connection) -> None:
         for sid in sorted(self.converge):
@@ -102,7 +110,8 @@ def enforce_deadlines(conn: psycopg.Connection, settings: Settings, outcome: Out
         subscriptions.set_status(conn, row["id"], deadline.becomes)
         log.info("subscription %s: %s -> %s (deadline passed)", row["id"], row["status"], deadline.becomes)
         outcome.converge.add(row["id"])
-        outcome.emails.append((row["id"], deadline.email))
+        if deadline.email:
+            outcome.emails.append((row["id"], deadline.email))
 
 
 def enforce_billing_deadlines(settings: Settings) -> Outcome:
@@ -115,20 +124,38 @@ def enforce_billing_deadlines(settings: Settings) -> Outcome:
     return outcome
 
 
+def take_back_retained_order(conn: psycopg.Connection, customer_id: int, domain: str,
+                             session_id: str) -> int | None:
+    """A returning customer checks out again for the domain of their order that is canceled but
+    still retained: that order, not a new one, records the new checkout session as its own. The
+    session's payment then finds it (on_checkout_paid matches the stored session id), and the new,
+    active Stripe subscription brings it back (canceled -> active: the same stack, the same cPanel
+    account unsuspended with its files and mail, terminate_after cleared). Returns the order's id,
+    or None when the customer has no retained order for the domain (terminated: nothing is left
+    to give back, a new order is placed instead). Stripe never reactivates a canceled
+    subscription, so paying again always goes through a new checkout."""
+    sub = subscriptions.retained_order(conn, customer_id, domain)
+    if sub is None or not rules.retained(sub["status"]):
+        return None
+    subscriptions.set_checkout_session(conn, sub["id"], session_id)
+    log.info("subscription %s: canceled order taken back by a new checkout (%s)", sub["id"], session_id)
+    return sub["id"]
+
+
 # --- handlers: one per event family ---------------------------------------------------------
 
 def on_checkout_paid(conn, settings, obj, outcome: Outcome) -> None:
     # Money decisions never rest on the event's snapshot: Stripe says what the session is now.
-    obj = billing.retrieve_session(settings, _get(obj, "id"))
-    if not rules.checkout_paid(_get(obj, "payment_status")):
+    session = _retrieve_checkout(settings, _get(obj, "id"))
+    if not rules.checkout_paid(_get(session, "payment_status")):
         return  # e.g. a delayed payment method: wait for async_payment_succeeded
-    sub = subscriptions.lock(conn, our_id=_get(obj, "client_reference_id") or _get(obj, "metadata", "subscription_id"),
-                             session_id=_get(obj, "id"))
+    sub = _order_of_checkout(conn, session, outcome)
     if sub is None:
-        log.warning("checkout session %s matches no subscription", _get(obj, "id"))
         return
-    subscriptions.remember_checkout(conn, sub["id"], _get(obj, "id"), _get(obj, "customer"))
-    stripe_sub_id = _get(obj, "subscription")
+    if sub["status"] == "pending_payment" and not _paid_as_priced(conn, sub, session, outcome):
+        return
+    subscriptions.remember_checkout(conn, sub["id"], _get(session, "customer"))
+    stripe_sub_id = _get(session, "subscription")
     stripe_sub_id = stripe_sub_id if isinstance(stripe_sub_id, str) else _get(stripe_sub_id, "id")
     if stripe_sub_id:
         apply_stripe_subscription(conn, settings, sub, billing.retrieve_subscription(settings, stripe_sub_id), outcome)
@@ -140,7 +167,7 @@ def on_checkout_paid(conn, settings, obj, outcome: Outcome) -> None:
 
 
 def on_subscription_changed(conn, settings, obj, outcome: Outcome) -> None:
-    sub = subscriptions.lock(conn, stripe_id=_get(obj, "id"), our_id=_get(obj, "metadata", "subscription_id"))
+    sub = _order_of_stripe_subscription(conn, _get(obj, "id"), _get(obj, "metadata", "subscription_id"), outcome)
     if sub is None:
         log.warning("Stripe subscription %s matches none of ours", _get(obj, "id"))
         return
@@ -149,15 +176,69 @@ def on_subscription_changed(conn, settings, obj, outcome: Outcome) -> None:
 
 def on_invoice(conn, settings, obj, outcome: Outcome) -> None:
     stripe_sub_id = (_get(obj, "parent", "subscription_details", "subscription") or _get(obj, "subscription"))
-    if not stripe_sub_id:
+    if not stripe_sub_id or not isinstance(stripe_sub_id, str):
         return
-    sub = subscriptions.lock(conn, stripe_id=stripe_sub_id,
-                             our_id=_get(obj, "parent", "subscription_details", "metadata", "subscription_id"))
+    sub = _order_of_stripe_subscription(
+        conn, stripe_sub_id, _get(obj, "parent", "subscription_details", "metadata", "subscription_id"), outcome)
     if sub is None:
         return
     # Payments are recorded from payment_intent.* events (one row per intent); an invoice
     # event only moves the subscription.
     apply_stripe_subscription(conn, settings, sub, billing.retrieve_subscription(settings, stripe_sub_id), outcome)
+
+
+# --- which order an event acts on: only through the Stripe ids stored on it ----------------
+
+def _retrieve_checkout(settings: Settings, session_id: str):
+    """The session as Stripe has it now, with its line items (what was bought, at which price)."""
+    return billing.client(settings).v1.checkout.sessions.retrieve(session_id, params={"expand": ["line_items"]})
+
+
+def _order_of_checkout(conn: psycopg.Connection, session: Any, outcome: Outcome) -> dict | None:
+    """The order (locked) whose own checkout `session` is: the session id stored when we created it.
+    A session naming one of our orders otherwise (client_reference_id, metadata: a Payment Link,
+    a session made outside our checkout) acts on nothing and is recorded for a person."""
+    session_id = _get(session, "id")
+    sub = subscriptions.lock(conn, session_id=session_id)
+    if sub is None:
+        log.warning("checkout session %s matches no subscription", session_id)
+        _note_claims(conn, outcome, rules.foreign_checkout, session_id,
+                     _get(session, "client_reference_id"), _get(session, "metadata", "subscription_id"))
+    return sub
+
+
+def _order_of_stripe_subscription(conn: psycopg.Connection, stripe_sub_id: str | None, named_in_metadata: Any,
+                                  outcome: Outcome) -> dict | None:
+    """The order (locked) holding this Stripe subscription: stored from the order's own paid and
+    checked checkout. One only named in its metadata is not acted on; when that cannot be the
+    order's own (early) subscription, a person is told."""
+    sub = subscriptions.lock(conn, stripe_id=stripe_sub_id)
+    if sub is None:
+        _note_claims(conn, outcome, rules.foreign_subscription, stripe_sub_id, named_in_metadata)
+    return sub
+
+
+def _note_claims(conn: psycopg.Connection, outcome: Outcome, rule, stripe_id: str | None, *references: Any) -> None:
+    for named in subscriptions.named_by_stripe(conn, rules.claimed_order_ids(*references)):
+        anomaly = rule(stripe_id, named)
+        if anomaly:
+            log.error("billing anomaly (%s): %s", anomaly.kind, anomaly.detail)
+            outcome.anomalies.append(anomaly)
+
+
+def _paid_as_priced(conn: psycopg.Connection, sub: dict, session: Any, outcome: Outcome) -> bool:
+    """An order is activated only by a payment of exactly what it was priced at: its amount (after
+    its promotion code), the plan's currency, one of the plan's price for its billing cycle.
+    Anything else is recorded and shown on the order for a person; the order keeps waiting."""
+    differences = rules.charge_differences(rules.paid_checkout_charge(session),
+                                           rules.order_charge(sub, plans.by_id(conn, sub["plan_id"]) or {}))
+    if not differences:
+        return True
+    anomaly = rules.checkout_mismatch(_get(session, "id"), sub["id"], differences)
+    log.error("billing anomaly (%s): %s", anomaly.kind, anomaly.detail)
+    outcome.anomalies.append(anomaly)
+    subscriptions.update(conn, sub["id"], {"provisioning_error": rules.checkout_mismatch_error(differences)})
+    return False
 
 
 def on_payment_intent(conn, settings, obj, outcome: Outcome) -> None:
@@ -226,6 +307,7 @@ def process_event(settings: Settings, event_id: str) -> Outcome:
         handler = HANDLERS.get(row["type"])
         if handler:
             handler(conn, settings, row["payload"]["data"]["object"], outcome)
+        stripe_events.record_anomalies(conn, event_id, row["type"], outcome.anomalies)
         stripe_events.mark_processed(conn, event_id)
         outcome.request_in(conn)
     return outcome

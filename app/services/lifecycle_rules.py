@@ -6,8 +6,15 @@ it is tested with plain values (tests/unit/test_lifecycle_rules.py).
 Billing status -> our status:
   active/trialing -> active        (a suspended account is reactivated)
   past_due/unpaid -> past_due      (suspended once the grace period, SUSPEND_AFTER_DAYS, is over)
-  canceled/incomplete_expired -> canceled, then terminated (stack destroyed) after TERMINATE_AFTER_DAYS
+  canceled/incomplete_expired -> canceled: the account is suspended at once and backed up, and
+                                   terminated (stack destroyed) after TERMINATE_AFTER_DAYS
   cancel_at_period_end            -> remembered; nothing changes until Stripe ends the subscription
+
+A canceled order is retained, not gone: a customer who pays again before its retention ends
+gets it back (canceled -> active: the same stack and account, unsuspended). Stripe never
+reactivates a canceled subscription, so only a new one the order was given (a returning
+customer's checkout for the same domain) can say "active" about a canceled order. A
+terminated order has no account left to give back.
 """
 from __future__ import annotations
 
@@ -23,9 +30,16 @@ STRIPE_PAYING = ("active", "trialing")
 STRIPE_OWING = ("past_due", "unpaid")
 STRIPE_ENDED = ("canceled", "incomplete_expired")
 # Which of our statuses each group may move from (any other status stays as it is).
-BECOMES_ACTIVE_FROM = ("pending_payment", "active", "past_due", "suspended")
+BECOMES_ACTIVE_FROM = ("pending_payment", "active", "past_due", "suspended", "canceled")
 BECOMES_PAST_DUE_FROM = ("active", "past_due", "pending_payment")
 NEVER_CANCELED_FROM = ("terminated",)
+# Statuses whose account exists but is switched off; paying again switches it back on.
+SWITCHED_OFF = ("suspended", "canceled")
+
+
+def retained(status: str) -> bool:
+    """Whether an order in this status is kept for its customer to take back by paying again."""
+    return status == "canceled"
 
 
 def stripe_value(obj: Any, *path: str, default=None):
@@ -111,9 +125,15 @@ def transition(was: str, new: str, *, plan_changed: bool, now: dt.datetime,
         updates["past_due_since"] = now
     if new == "active":
         updates["past_due_since"] = None
+    if new == "active" and was == "canceled":
+        updates["terminate_after"] = None  # taken back: nothing is due any more
+    emails: tuple[str, ...] = ()
+    if new == "active" and was in SWITCHED_OFF:
+        emails = ("reactivated",)
     if new == "canceled" and was != "canceled":
         updates["terminate_after"] = now + dt.timedelta(days=terminate_after_days)
-    emails = ("reactivated",) if new == "active" and was == "suspended" else ()
+        # Told once, at cancellation: suspended now, kept until terminate_after, and how to come back.
+        emails = ("canceled",)
     return Consequences(updates, emails, converge=new != was or plan_changed)
 
 
@@ -123,12 +143,13 @@ class Deadline:
 
     waiting: str          # the status that waits for the date
     becomes: str
-    email: str            # the notice sent to the customer (app/mail, kind)
+    email: str | None     # the notice sent to the customer (app/mail, kind), if any
 
 
-# Past due beyond the grace period -> suspended; canceled past retention -> terminated.
+# Past due beyond the grace period -> suspended; canceled past retention -> terminated (the
+# customer was told at cancellation what would happen and when: no second notice).
 SUSPENSION = Deadline(waiting="past_due", becomes="suspended", email="suspended")
-TERMINATION = Deadline(waiting="canceled", becomes="terminated", email="canceled")
+TERMINATION = Deadline(waiting="canceled", becomes="terminated", email=None)
 DEADLINES = (SUSPENSION, TERMINATION)
 
 
@@ -153,3 +174,121 @@ def checkout_lost_its_payment(session_status: str | None, payment_status: str | 
     session can still be paid; a paid one is not ours to abandon."""
     return session_status == "complete" and not checkout_paid(payment_status)
 
+
+
+# --- matching Stripe objects to our orders, and checking what was paid -----------------------
+#
+# The payer controls a session's client_reference_id and metadata (a Payment Link takes
+# `?client_reference_id=` from its URL) and can put any metadata on a subscription of their
+# own. Those fields therefore never find an order: an event acts on an order only through the
+# Stripe ids stored on it (the checkout session we created, then the subscription that session
+# created). The payer-controlled fields are read only to notice that someone named one of our
+# orders with an object that is not its own, which a person should see.
+
+# What a person is told about (billing_anomalies.kind).
+CHECKOUT_NOT_OURS = "checkout_not_ours"          # a session naming an order whose checkout it is not
+CHECKOUT_MISMATCH = "checkout_mismatch"          # the order's own session, paid at another amount/price
+SUBSCRIPTION_NOT_OURS = "subscription_not_ours"  # a subscription naming an order it does not belong to
+
+
+@dataclass(frozen=True)
+class BillingAnomaly:
+    """Something a Stripe event claimed that our records do not support: recorded, nothing else done."""
+
+    kind: str
+    stripe_object_id: str | None
+    subscription_id: int | None   # the order it named or paid for
+    detail: str
+
+
+def claimed_order_ids(*references: Any) -> tuple[int, ...]:
+    """Our order ids named by payer-controlled fields (client_reference_id, metadata.subscription_id);
+    anything that is not a plain positive integer names nothing."""
+    ids: list[int] = []
+    for ref in references:
+        text = str(ref).strip() if ref is not None else ""
+        if text.isascii() and text.isdigit() and 0 < int(text) < 2 ** 63 and int(text) not in ids:
+            ids.append(int(text))
+    return tuple(ids)
+
+
+def foreign_checkout(session_id: str | None, claimed: Mapping[str, Any]) -> BillingAnomaly | None:
+    """A paid session that matched no order by its id, but names order `claimed`: not that order's
+    checkout (a Payment Link or a session made outside our checkout). None when it is its checkout."""
+    if claimed.get("stripe_checkout_session_id") == session_id:
+        return None
+    return BillingAnomaly(
+        CHECKOUT_NOT_OURS, session_id, claimed["id"],
+        f"checkout session {session_id} was paid naming order {claimed['id']}, whose checkout is "
+        f"{claimed.get('stripe_checkout_session_id') or 'none'}: not activated")
+
+
+def foreign_subscription(stripe_subscription_id: str | None, claimed: Mapping[str, Any]) -> BillingAnomaly | None:
+    """A Stripe subscription that matched no order by its id, but names order `claimed` in its metadata.
+    An order still waiting for payment has no subscription yet (its own may simply be early: its
+    checkout, once paid and checked, decides), so only an order holding another subscription, or
+    none while no longer waiting for one, makes it foreign."""
+    stored = claimed.get("stripe_subscription_id")
+    if stored == stripe_subscription_id:
+        return None
+    if stored is None and claimed.get("status") == "pending_payment":
+        return None
+    return BillingAnomaly(
+        SUBSCRIPTION_NOT_OURS, stripe_subscription_id, claimed["id"],
+        f"Stripe subscription {stripe_subscription_id} names order {claimed['id']}, whose subscription is "
+        f"{stored or 'none'} ({claimed.get('status')}): ignored")
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What a checkout charges (or an order was priced at): amount, currency, and its prices
+    as (price id, quantity), one per line."""
+
+    amount_cents: int | None
+    currency: str | None
+    lines: tuple[tuple[str | None, int | None], ...]
+
+
+def paid_checkout_charge(session: Any) -> Charge:
+    """A checkout session's charge; its line items must be expanded (expand[]=line_items)."""
+    items = stripe_value(session, "line_items", "data") or []
+    currency = stripe_value(session, "currency")
+    return Charge(amount_cents=stripe_value(session, "amount_total"),
+                  currency=currency.lower() if isinstance(currency, str) else None,
+                  lines=tuple((stripe_value(i, "price", "id"), stripe_value(i, "quantity")) for i in items))
+
+
+def order_charge(order: Mapping[str, Any], plan: Mapping[str, Any]) -> Charge:
+    """What the order was priced at: its amount (the plan's price for its cycle after the promotion
+    code's coupon, app/services/orders.py), the plan's currency, one of the plan's price for its cycle."""
+    column = "stripe_price_yearly" if order["billing_cycle"] == "yearly" else "stripe_price_monthly"
+    return Charge(amount_cents=order.get("amount_cents"), currency=(plan.get("currency") or "").lower() or None,
+                  lines=((plan.get(column), 1),))
+
+
+def charge_differences(paid: Charge, expected: Charge) -> list[str]:
+    """How a paid charge differs from the expected one (empty: it is exactly what the order costs).
+    Unknown expectations never pass: an order or plan without a price cannot be checked."""
+    differences = []
+    if expected.amount_cents is None or paid.amount_cents != expected.amount_cents:
+        differences.append(f"amount {paid.amount_cents}, expected {expected.amount_cents}")
+    if expected.currency is None or paid.currency != expected.currency:
+        differences.append(f"currency {paid.currency}, expected {expected.currency}")
+    if any(price is None for price, _ in expected.lines) or paid.lines != expected.lines:
+        differences.append(f"items {_lines(paid.lines)}, expected {_lines(expected.lines)}")
+    return differences
+
+
+def _lines(lines: tuple[tuple[str | None, int | None], ...]) -> str:
+    return ", ".join(f"{quantity} x {price}" for price, quantity in lines) or "none"
+
+
+def checkout_mismatch(session_id: str | None, order_id: int, differences: list[str]) -> BillingAnomaly:
+    return BillingAnomaly(CHECKOUT_MISMATCH, session_id, order_id,
+                          f"checkout session {session_id} of order {order_id} was paid with "
+                          f"{'; '.join(differences)}: not activated")
+
+
+def checkout_mismatch_error(differences: list[str]) -> str:
+    """What the order shows (provisioning_error) while a person looks at its payment."""
+    return f"the payment does not match the order ({'; '.join(differences)}): a person will check it"

@@ -73,7 +73,17 @@ class NotOurs(ProviderError):
         super().__init__(provider, message, code=code, **kwargs)
 
 
-_KINDS = {cls.kind: cls for cls in (ProviderError, NotFound, NotOurs)}
+class NeedsOperator(ProviderError):
+    """A converge would destroy customer data (replace an account, move an object between
+    stacks): never done as a side effect; the run fails until a person decides."""
+
+    kind = "needs_operator"
+
+    def __init__(self, provider: str, message: str, *, code: Any = "needs_operator", **kwargs):
+        super().__init__(provider, message, code=code, **kwargs)
+
+
+_KINDS = {cls.kind: cls for cls in (ProviderError, NotFound, NotOurs, NeedsOperator)}
 
 
 def _rebuild(kind, provider, message, code, status, retryable) -> ProviderError:

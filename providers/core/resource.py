@@ -8,6 +8,14 @@ into Pulumi's check/diff/create/read/update/delete:
   object; `NOT_DIFFED`: inputs the generic diff leaves alone (applied at creation only, or
   judged by `more_changes`); `GENERATED`: inputs the provider makes up when none is given,
   so leaving one out keeps the generated value; `SECRETS`: outputs Pulumi must keep secret.
+- `OWNER` among the inputs: the stack an object belongs to ("sub-42"), the mark written
+  upstream at creation and the only ground for adopting an existing object. Recorded once:
+  an object without a recorded owner (made before marks existed) gets it by an in-place
+  update; a different owner is never an update, it stops the run (`NeedsOperator`).
+- `CUSTOMER_DATA`: the object holds customer data (files, mail, a registration), so a diff
+  that would replace it stops the run (`NeedsOperator`) instead; `CUSTOMER_REPLACES` names
+  the replacements the customer asked for themselves (a mailbox removed and added again).
+  Deletes are never refused: a resource leaving the program is removed on purpose.
 - `client()`: the upstream client, built per operation from the injected configuration
   and the policy knobs (`retry`, `timeout`): nothing per call and no credential is kept on
   the provider object, which Pulumi pickles into the state.
@@ -20,6 +28,7 @@ Values a preview does not know yet pass check unjudged and count as changed in d
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
@@ -28,7 +37,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
     UpdateResult
 
 from providers.core.config import ProviderConfig, current
-from providers.core.errors import NotFound, NotOurs
+from providers.core.errors import NeedsOperator, NotFound, NotOurs
 from providers.core.retry import DEFAULT_RETRY, RetryPolicy
 from providers.core.values import is_unknown, plain
 
@@ -50,14 +59,31 @@ class Input:
         return self.default(config) if callable(self.default) else self.default
 
 
+# Pulumi's own rule for stack names: letters, digits, '-', '_' and '.'.
+_STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def _stack_name(value: Any) -> str:
+    if not isinstance(value, str) or not _STACK_NAME.match(value):
+        raise ValueError(f"{value!r} is not a stack name (the owner every upstream object is marked with)")
+    return value
+
+
+OWNER = Input("owner", _stack_name, required=True)
+
+
 class ProviderAdapter(ResourceProvider):
     PROVIDER: ClassVar[str]
+    # How people call one of these objects in a message ("the WHM account").
+    WHAT: ClassVar[str] = "the object"
     INPUTS: ClassVar[tuple[Input, ...]] = ()
     REPLACES: ClassVar[tuple[str, ...]] = ()
     NOT_DIFFED: ClassVar[tuple[str, ...]] = ()
     GENERATED: ClassVar[tuple[str, ...]] = ()
     SECRETS: ClassVar[tuple[str, ...]] = ()
     DELETE_BEFORE_REPLACE: ClassVar[bool] = False
+    CUSTOMER_DATA: ClassVar[bool] = False
+    CUSTOMER_REPLACES: ClassVar[tuple[str, ...]] = ()
 
     # Policy knobs: class defaults, overridden per object only when given (tests shorten them).
     retry: RetryPolicy = DEFAULT_RETRY
@@ -90,6 +116,17 @@ class ProviderAdapter(ResourceProvider):
 
     def delete_first(self, replaces: list[str]) -> bool:
         return self.DELETE_BEFORE_REPLACE
+
+    def named(self, props: dict) -> str:
+        """The object in a message ("the WHM account shop1"), from its inputs or stored outputs."""
+        return self.WHAT
+
+    def replacement_refused(self, prop: str, olds: dict, news: dict) -> str:
+        """Why replacing this customer-data object because `prop` changed is left to a person."""
+        old, new = olds.get(prop), news.get(prop)
+        new_text = "a value not known yet" if is_unknown(new) else repr(new)
+        return (f"{self.named(olds)} would have to be replaced because its {prop} changed from {old!r} to "
+                f"{new_text}, which would destroy the customer's data in it: an operator must decide")
 
     def existing(self, client: Any, props: dict) -> Any | None:
         """The object upstream under the wanted natural key, or None."""
@@ -154,14 +191,28 @@ class ProviderAdapter(ResourceProvider):
             old, new = olds.get(key), news.get(key)
             return not sameness[key](old, new) if key in sameness else old != new
 
+        self._refuse_a_new_owner(olds, news)
         replaces = [k for k in self.REPLACES if differs(k)]
         changes = [k for k in names if k not in self.REPLACES and k not in self.NOT_DIFFED and differs(k)]
         if not unknown:
             more, more_replaces = self.more_changes(olds, news)
             changes += more
             replaces += [k for k in more_replaces if k not in replaces]
+        refused = [k for k in replaces if k not in self.CUSTOMER_REPLACES]
+        if self.CUSTOMER_DATA and refused:
+            raise NeedsOperator(self.PROVIDER, self.replacement_refused(refused[0], olds, news))
         return DiffResult(changes=bool(changes or replaces), replaces=replaces,
                           delete_before_replace=self.delete_first(replaces))
+
+    def _refuse_a_new_owner(self, olds: dict, news: dict) -> None:
+        if not any(d.name == "owner" for d in self.INPUTS):
+            return
+        old, new = olds.get("owner"), news.get("owner")
+        if old and old != new:
+            new_text = "an owner not known yet" if is_unknown(new) else f"the stack {new}"
+            raise NeedsOperator(self.PROVIDER, f"{self.named(olds)} belongs to the stack {old}, and this run is "
+                                f"for {new_text}: mpanel never moves an object between stacks; an operator "
+                                "must decide", code="owner_changed")
 
     def create(self, props):
         client = self.client()

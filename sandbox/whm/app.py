@@ -10,7 +10,10 @@ A failed function has ``result: 0`` and a human ``reason`` and, as in WHM, no
 Functions: createacct, removeacct (``username`` or ``user``), suspendacct,
 unsuspendacct, changepackage, accountsummary, listaccts, passwd, listpkgs, addpkg,
 installssl, fetchsslinfo, create_user_session, uapi_cpanel (only
-``SSL::toggle_ssl_redirect_for_domains``; other UAPI calls answer ``uapi.status 0``).
+``SSL::toggle_ssl_redirect_for_domains``; other UAPI calls answer ``uapi.status 0``),
+and the account backups of ``sandbox.whm.backups``: start_background_pkgacct,
+get_pkgacct_session_state, list_cparchive_files, start_local_cpmove_restore,
+delete_account_archives (a real cpmove tar.gz of the home and of the domain's mail).
 
 Choices where the contract is silent:
 
@@ -81,6 +84,11 @@ FUNCTIONS: dict[str, Handler] = {
     # The link it returns must point at whatever address the client used.
     "create_user_session": lambda server, params: server.create_user_session(params, request.host_url),
     "uapi_cpanel": WhmServer.uapi_cpanel,
+    "start_background_pkgacct": WhmServer.start_background_pkgacct,
+    "get_pkgacct_session_state": WhmServer.get_pkgacct_session_state,
+    "list_cparchive_files": WhmServer.list_cparchive_files,
+    "start_local_cpmove_restore": WhmServer.start_local_cpmove_restore,
+    "delete_account_archives": WhmServer.delete_account_archives,
 }
 
 
@@ -93,10 +101,12 @@ def create_app(
     now: Callable[[], float] = time.time,
     server_ip: str = "192.0.2.10",
     nameservers: tuple[str, ...] = ("ns1.mpanel.test", "ns2.mpanel.test"),
+    mail_root: str | Path | None = None,
 ) -> Flask:
     state_path = Path(state_path)
     store = StateStore(state_path, TABLES, initial_state)
-    server = WhmServer(store, state_path.parent / "home", username, server_ip, nameservers, now)
+    server = WhmServer(store, state_path.parent / "home", username, server_ip, nameservers, now,
+                       backup_root=state_path.parent / "backups", mail_root=Path(mail_root) if mail_root else None)
     faults = FaultRegistry(sleep)
 
     app = Flask(__name__)
@@ -138,7 +148,11 @@ def create_app(
             return Response("The login link is invalid, expired or already used.\n", 401, mimetype="text/plain")
         return Response(f"Logged in to cPanel as {user}.\n", 200, mimetype="text/plain")
 
-    control = control_blueprint(faults, store, frozenset(FUNCTIONS), on_reset=server.remove_all_homes)
+    def forget_files() -> None:
+        server.remove_all_homes()
+        server.remove_all_archives()
+
+    control = control_blueprint(faults, store, frozenset(FUNCTIONS), on_reset=forget_files)
 
     @control.post("/accounts/<user>")
     def change_account(user: str):
@@ -193,5 +207,13 @@ def main(argv: list[str] | None = None) -> None:
                         required="MPANEL_SANDBOX_SECRET" not in os.environ,
                         help="API token clients send as 'whm USER:TOKEN' (or MPANEL_SANDBOX_SECRET, which keeps it out of `ps`)")
     parser.add_argument("--username", default="root", help="WHM user the token belongs to (default root)")
+    parser.add_argument("--mail-root", type=Path, default=os.environ.get("MPANEL_SANDBOX_MAIL_ROOT") or None,
+                        help="the mail-core server's maildirs (<root>/<domain>/<local part>), archived and restored "
+                             "with an account (default: MPANEL_SANDBOX_MAIL_ROOT, else the local services' "
+                             "mailcore directory beside the state dir when there is one)")
     args = parser.parse_args(argv)
-    serve(create_app(args.state_dir / STATE_FILE, args.token, args.username), args)
+    mail_root = args.mail_root
+    beside = args.state_dir.resolve().parent / "mailcore"
+    if mail_root is None and beside.is_dir():
+        mail_root = beside  # `mpanel services up` lays the servers out side by side
+    serve(create_app(args.state_dir / STATE_FILE, args.token, args.username, mail_root=mail_root), args)

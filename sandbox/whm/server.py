@@ -13,6 +13,7 @@ from typing import Callable
 
 from ..common.state import Document, StateStore, Table
 from .accounts import Accounts
+from .backups import Backups
 from .packages import Packages, seed_packages
 from .sessions import Sessions
 from .tls import Tls
@@ -25,14 +26,16 @@ TABLES = [
     Table("packages"),
     Table("ssl", {"user": lambda r: r["user"]}),       # by domain
     Table("sessions", {"user": lambda s: s["user"], "expires": lambda s: s["expires"]}),  # by token digest
+    Table("pkgacct_sessions", {"user": lambda s: s["user"]}),  # by session id
 ]
 
 
 def initial_state() -> Document:
-    return {"schema": 1, "accounts": {}, "packages": seed_packages(), "ssl": {}, "sessions": {}}
+    return {"schema": 1, "accounts": {}, "packages": seed_packages(), "ssl": {}, "sessions": {},
+            "pkgacct_sessions": {}}
 
 
-class WhmServer(Accounts, Packages, Tls, Sessions):
+class WhmServer(Accounts, Backups, Packages, Tls, Sessions):
     def __init__(
         self,
         store: StateStore,
@@ -41,9 +44,15 @@ class WhmServer(Accounts, Packages, Tls, Sessions):
         server_ip: str = "192.0.2.10",
         nameservers: tuple[str, ...] = ("ns1.mpanel.test", "ns2.mpanel.test"),
         now: Callable[[], float] = time.time,
+        *,
+        backup_root: Path | None = None,
+        mail_root: Path | None = None,
     ):
         self.store = store
         self.home_root = home_root
+        # cpmove archives beside the homes; the mail-core server's maildirs, when it is reachable.
+        self.backup_root = backup_root or home_root.parent / "backups"
+        self.mail_root = mail_root
         self.api_user = api_user
         self.server_ip = server_ip
         self.nameservers = nameservers

@@ -15,11 +15,18 @@ import secrets
 
 import pytest
 
-from providers.core.errors import ProviderError
+from providers.core.errors import NeedsOperator, NotOurs, ProviderError
 from providers.core.resource import ProviderAdapter
 from providers.core.retry import RetryPolicy
 
 FAST_RETRY = RetryPolicy(deadline=5.0, first_delay=0.05, max_delay=0.2)
+# The stack these tests create for (every object is marked with it), and another one.
+OWNER = f"sub-test-{secrets.token_hex(4)}"
+OTHER_OWNER = f"sub-other-{secrets.token_hex(4)}"
+
+
+def marked(provider) -> bool:
+    return any(d.name == "owner" for d in provider.INPUTS)
 
 
 class ProviderContract:
@@ -51,8 +58,25 @@ class ProviderContract:
         raise NotImplementedError
 
     def create_behind_pulumi(self, inputs: dict) -> None:
-        """Create the object upstream the way a create that crashed before being recorded would."""
+        """Create the object upstream the way a create that crashed before being recorded would
+        (with this stack's mark, `inputs["owner"]`, where the provider marks its objects)."""
         raise NotImplementedError
+
+    def create_foreign(self, inputs: dict) -> dict:
+        """Make an object upstream with the natural key of `inputs` but without this stack's mark
+        (through the server's own API, not the provider); return the inputs that want it."""
+        raise NotImplementedError
+
+    def upstream_snapshot(self, inputs: dict):
+        """Everything upstream a refused create must leave as it was (compared for equality)."""
+        raise NotImplementedError
+
+    def foreign_still_works(self, inputs: dict) -> bool:
+        """The foreign object still serves its owner (a login, an answer), beyond its bytes."""
+        return True
+
+    def remove_foreign(self, inputs: dict) -> None:
+        pass
 
     def expected_outputs(self, inputs: dict) -> dict:
         """Output values create and read must report for these (checked) inputs."""
@@ -140,8 +164,55 @@ class ProviderContract:
             pytest.skip("this provider has no property that forces replacement")
         id_, outs = created
         news, prop = change
-        diff = provider.diff(id_, outs, provider.check(outs, news).inputs)
+        news = provider.check(outs, news).inputs
+        if provider.CUSTOMER_DATA:
+            # Customer data is never replaced by a converge: the run stops for an operator.
+            with pytest.raises(NeedsOperator) as caught:
+                provider.diff(id_, outs, news)
+            assert caught.value.code == "needs_operator" and not caught.value.retryable
+            assert prop in caught.value.message and "operator" in caught.value.message
+            assert self.exists_upstream(id_, outs)
+            return
+        diff = provider.diff(id_, outs, news)
         assert diff.changes is True and prop in diff.replaces
+
+    def test_a_change_of_owner_is_never_an_update(self, provider, created, inputs):
+        if not marked(provider):
+            pytest.skip("this provider marks no upstream object")
+        id_, outs = created
+        news = provider.check(outs, {**inputs, "owner": OTHER_OWNER}).inputs
+        with pytest.raises(NeedsOperator) as caught:
+            provider.diff(id_, outs, news)
+        assert caught.value.code == "owner_changed" and not caught.value.retryable
+        assert OWNER in caught.value.message and OTHER_OWNER in caught.value.message
+
+    def test_create_refuses_an_object_without_our_mark_and_leaves_it_intact(self, provider, inputs):
+        if not marked(provider):
+            pytest.skip("this provider marks no upstream object")
+        checked = provider.check({}, inputs).inputs
+        wanted = provider.check({}, self.create_foreign(checked)).inputs
+        try:
+            before = self.upstream_snapshot(wanted)
+            with pytest.raises(NotOurs) as caught:
+                provider.create(wanted)
+            assert caught.value.code == "not_ours" and not caught.value.retryable
+            assert caught.value.provider == provider.PROVIDER and "refusing" in caught.value.message
+            assert self.upstream_snapshot(wanted) == before
+            assert self.foreign_still_works(wanted)
+        finally:
+            self.remove_foreign(wanted)
+
+    def test_a_create_repeated_after_a_crash_adopts_what_the_first_made(self, provider, inputs):
+        if not marked(provider):
+            pytest.skip("this provider marks no upstream object")
+        checked = provider.check({}, inputs).inputs
+        first = provider.create(checked)
+        try:
+            second = provider.create(checked)  # the first's answer never reached the state
+            assert second.id == first.id
+            assert self.exists_upstream(second.id, {**checked, **second.outs})
+        finally:
+            provider.delete(first.id, {**checked, **first.outs})
 
     def test_read_shows_drift_made_behind_its_back(self, provider, created):
         id_, outs = created

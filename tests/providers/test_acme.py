@@ -22,7 +22,7 @@ from providers.core.errors import ProviderError
 from providers.acme import CertificateProvider
 from providers.powerdns import DnsZoneProvider
 from tests.providers.conftest import reconfigure, restore_config
-from tests.providers.contract import FAST_RETRY, ProviderContract
+from tests.providers.contract import FAST_RETRY, OWNER, ProviderContract
 from tests.providers.dns_acme_proxy import FaultProxy
 
 
@@ -56,7 +56,7 @@ class Zones:
         self.made: list[str] = []
 
     def make(self, domain: str) -> str:
-        checked = self.provider.check({}, {"domain": domain, "server_ip": "192.0.2.10"})
+        checked = self.provider.check({}, {"owner": OWNER, "domain": domain, "server_ip": "192.0.2.10"})
         self.made.append(self.provider.create(checked.inputs).id)
         return domain
 

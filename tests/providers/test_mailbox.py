@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
-from providers.core.errors import ProviderError
-from providers.mailbox import MailboxProvider, MailDomainProvider, connect_error, statement_error
+from providers.core.errors import NotOurs, ProviderError
+from providers.mailbox import MailboxProvider, MailDomainProvider, connect_error, hash_password, statement_error
 from tests.providers.conftest import reconfigure, restore_config
-from tests.providers.contract import FAST_RETRY, ProviderContract
+from tests.providers.contract import FAST_RETRY, OTHER_OWNER, OWNER, ProviderContract
 from tests.providers.tcp_proxy import DroppingProxy
 
 DOMAIN = f"mbx-{secrets.token_hex(3)}.test"
@@ -125,7 +125,7 @@ def mail_domain(settings, base_provider_config):
     config.use(base_provider_config)
     provider = MailDomainProvider()
     provider.retry = FAST_RETRY
-    inputs = provider.check({}, {"domain": DOMAIN, "dkim_private_key": DKIM_KEY}).inputs
+    inputs = provider.check({}, {"owner": OWNER, "domain": DOMAIN, "dkim_private_key": DKIM_KEY}).inputs
     result = provider.create(inputs)
     yield result.id
     provider.delete(result.id, result.outs)
@@ -139,7 +139,8 @@ def mailboxes(settings, mail_domain):
     made = []
 
     def create(local: str | None = None, **extra):
-        inputs = {"address": f"{local or 'box-' + secrets.token_hex(3)}@{DOMAIN}", "quota_mb": 1024, **extra}
+        inputs = {"owner": OWNER, "address": f"{local or 'box-' + secrets.token_hex(3)}@{DOMAIN}", "quota_mb": 1024,
+                  **extra}
         checked = provider.check({}, inputs)
         assert not checked.failures, checked.failures
         result = provider.create(checked.inputs)
@@ -161,9 +162,42 @@ def home_of(address: str) -> Path:
     return Path(current().MAILCORE_MAIL_ROOT) / domain / local
 
 
+def plant_foreign_mail(domain: str, owner: str | None, local: str = "info") -> tuple[str, str]:
+    """A mail domain made outside this stack (straight into mail-core: another stack's, or the
+    operator's own without a mark) with one mailbox; (address, its password)."""
+    password = "Theirs-" + secrets.token_hex(8)
+    query("INSERT INTO mail_domains (name, owner) VALUES (%s, %s)", (domain, owner))
+    query("INSERT INTO mailboxes (address, local_part, domain, password_hash, quota_mb) VALUES (%s, %s, %s, %s, 1024)",
+          (f"{local}@{domain}", local, domain, hash_password(password)))
+    return f"{local}@{domain}", password
+
+
+def mail_rows(domain: str) -> list[dict]:
+    return (query("SELECT * FROM mail_domains WHERE name = %s", (domain,))
+            + query("SELECT * FROM mailboxes WHERE domain = %s ORDER BY address", (domain,)))
+
+
+def remove_foreign_mail(domain: str) -> None:
+    query("DELETE FROM mail_domains WHERE name = %s", (domain,))
+
+
+class ForeignMail:
+    """The contract's hooks for an object without our mark, shared by both mail-core resources."""
+
+    foreign: tuple[str, str]
+
+    @pytest.fixture(autouse=True)
+    def _settings(self, settings):
+        self.settings = settings
+
+    def foreign_still_works(self, inputs):
+        address, password = self.foreign
+        return imap_opens_inbox(self.settings, address, password)
+
+
 # --- the contract -----------------------------------------------------------------------------
 
-class TestMailboxContract(MailCoreFaults, ProviderContract):
+class TestMailboxContract(ForeignMail, MailCoreFaults, ProviderContract):
     @pytest.fixture(autouse=True)
     def _domain_exists(self, mail_domain):
         pass
@@ -172,7 +206,7 @@ class TestMailboxContract(MailCoreFaults, ProviderContract):
         return MailboxProvider()
 
     def new_inputs(self, unique):
-        return {"address": f"user-{unique}@{DOMAIN}", "quota_mb": 1024}
+        return {"owner": OWNER, "address": f"user-{unique}@{DOMAIN}", "quota_mb": 1024}
 
     def invalid_inputs(self, inputs):
         return [
@@ -209,13 +243,25 @@ class TestMailboxContract(MailCoreFaults, ProviderContract):
               "VALUES (%s, %s, %s, %s, %s)",
               (inputs["address"], local, domain, "{ARGON2ID}lost-with-the-crash", inputs["quota_mb"]))
 
+    def create_foreign(self, inputs):
+        # The same kind of address, under a mail domain this stack does not own.
+        local = inputs["address"].split("@")[0]
+        self.foreign = plant_foreign_mail(f"fx-{secrets.token_hex(3)}.test", OTHER_OWNER, local)
+        return {**inputs, "address": self.foreign[0]}
 
-class TestMailDomainContract(MailCoreFaults, ProviderContract):
+    def upstream_snapshot(self, inputs):
+        return mail_rows(inputs["address"].split("@")[1])
+
+    def remove_foreign(self, inputs):
+        remove_foreign_mail(inputs["address"].split("@")[1])
+
+
+class TestMailDomainContract(ForeignMail, MailCoreFaults, ProviderContract):
     def make_provider(self):
         return MailDomainProvider()
 
     def new_inputs(self, unique):
-        return {"domain": f"md-{unique}.test", "dkim_private_key": DKIM_KEY}
+        return {"owner": OWNER, "domain": f"md-{unique}.test", "dkim_private_key": DKIM_KEY}
 
     def invalid_inputs(self, inputs):
         return [
@@ -243,7 +289,17 @@ class TestMailDomainContract(MailCoreFaults, ProviderContract):
         return "dkim_selector"
 
     def create_behind_pulumi(self, inputs):
-        query("INSERT INTO mail_domains (name) VALUES (%s)", (inputs["domain"],))
+        query("INSERT INTO mail_domains (name, owner) VALUES (%s, %s)", (inputs["domain"], inputs["owner"]))
+
+    def create_foreign(self, inputs):
+        self.foreign = plant_foreign_mail(inputs["domain"], OTHER_OWNER)
+        return inputs
+
+    def upstream_snapshot(self, inputs):
+        return mail_rows(inputs["domain"])
+
+    def remove_foreign(self, inputs):
+        remove_foreign_mail(inputs["domain"])
 
 
 # --- mailboxes, as a customer sees them over IMAP ---------------------------------------------
@@ -275,7 +331,7 @@ def test_a_new_password_works_and_the_old_one_stops_working(settings, mailboxes)
     address, outs = mailboxes()
     provider = mailboxes.provider
     old = outs["password"]
-    news = provider.check(outs, {"address": address, "quota_mb": 1024, "password": "New-" + secrets.token_hex(8)}).inputs
+    news = provider.check(outs, {"owner": OWNER, "address": address, "quota_mb": 1024, "password": "New-" + secrets.token_hex(8)}).inputs
     diff = provider.diff(address, outs, news)
     assert diff.changes is True and diff.replaces == []
     updated = provider.update(address, outs, news).outs
@@ -286,7 +342,7 @@ def test_a_new_password_works_and_the_old_one_stops_working(settings, mailboxes)
 
 def test_leaving_out_the_password_keeps_the_generated_one(mailboxes):
     address, outs = mailboxes()
-    news = mailboxes.provider.check(outs, {"address": address, "quota_mb": 1024.0}).inputs
+    news = mailboxes.provider.check(outs, {"owner": OWNER, "address": address, "quota_mb": 1024.0}).inputs
     assert mailboxes.provider.diff(address, outs, news).changes is False
 
 
@@ -316,7 +372,7 @@ def test_a_mailbox_disabled_behind_our_back_is_switched_back_on(settings, mailbo
     read = provider.read(address, outs)
     assert read.outs["active"] is False
     olds = {**outs, **read.outs}
-    news = provider.check(olds, {"address": address, "quota_mb": 1024}).inputs
+    news = provider.check(olds, {"owner": OWNER, "address": address, "quota_mb": 1024}).inputs
     assert provider.diff(address, olds, news).changes is True
     provider.update(address, olds, news)
     assert imap_opens_inbox(settings, address, outs["password"])
@@ -329,7 +385,7 @@ def test_a_quota_change_keeps_a_password_the_customer_changed_in_webmail(setting
     theirs = "Changed-In-Webmail-" + secrets.token_hex(4)
     query("UPDATE mailboxes SET password_hash = %s WHERE address = %s", (hash_password(theirs), address))
     provider = mailboxes.provider
-    news = provider.check(outs, {"address": address, "quota_mb": 2048}).inputs
+    news = provider.check(outs, {"owner": OWNER, "address": address, "quota_mb": 2048}).inputs
     assert provider.diff(address, outs, news).changes is True
     provider.update(address, outs, news)
     [row] = query("SELECT quota_mb FROM mailboxes WHERE address = %s", (address,))
@@ -342,10 +398,10 @@ def test_a_new_generation_at_the_same_address_replaces_the_mailbox_and_its_mail(
     address, outs = mailboxes(generation=7)
     assert outs["generation"] == 7
     provider = mailboxes.provider
-    news = provider.check(outs, {"address": address, "quota_mb": 1024, "generation": 7}).inputs
+    news = provider.check(outs, {"owner": OWNER, "address": address, "quota_mb": 1024, "generation": 7}).inputs
     assert provider.diff(address, outs, news).changes is False
     # Removed and added again by the customer: a new mailbox, the old one (and its mail) deleted first.
-    news = provider.check(outs, {"address": address, "quota_mb": 1024, "generation": 8}).inputs
+    news = provider.check(outs, {"owner": OWNER, "address": address, "quota_mb": 1024, "generation": 8}).inputs
     diff = provider.diff(address, outs, news)
     assert diff.replaces == ["generation"] and diff.delete_before_replace is True
     # A generation recorded for the first time (a mailbox made before generations) is no new mailbox.
@@ -356,7 +412,7 @@ def test_a_new_generation_at_the_same_address_replaces_the_mailbox_and_its_mail(
 
 def test_a_mailbox_for_an_unknown_domain_fails_at_once_naming_the_domain(mailboxes):
     password = "Never-Shown-" + secrets.token_hex(6)
-    inputs = mailboxes.provider.check({}, {"address": "info@nowhere-mpanel.test", "password": password}).inputs
+    inputs = mailboxes.provider.check({}, {"owner": OWNER, "address": "info@nowhere-mpanel.test", "password": password}).inputs
     with pytest.raises(ProviderError) as caught:
         mailboxes.provider.create(inputs)
     assert not caught.value.retryable
@@ -367,7 +423,7 @@ def test_a_mailbox_for_an_unknown_domain_fails_at_once_naming_the_domain(mailbox
 
 def test_check_never_echoes_a_rejected_password(mailboxes):
     password = "bad\r\nA001 LOGOUT"
-    failures = mailboxes.provider.check({}, {"address": f"x@{DOMAIN}", "password": password}).failures
+    failures = mailboxes.provider.check({}, {"owner": OWNER, "address": f"x@{DOMAIN}", "password": password}).failures
     assert [f.property for f in failures] == ["password"]
     assert all(password not in f.reason for f in failures)
 
@@ -442,11 +498,11 @@ def test_the_dkim_key_is_stored_encrypted_not_as_plain_pem(mail_domain, encrypti
 
 def test_read_returns_the_dkim_key_and_a_changed_key_updates_in_place(domain_provider):
     domain = f"md-{secrets.token_hex(3)}.test"
-    inputs = domain_provider.check({}, {"domain": domain, "dkim_private_key": DKIM_KEY}).inputs
+    inputs = domain_provider.check({}, {"owner": OWNER, "domain": domain, "dkim_private_key": DKIM_KEY}).inputs
     created = domain_provider.create(inputs)
     try:
         assert domain_provider.read(domain, created.outs).outs["dkim_private_key"] == inputs["dkim_private_key"]
-        news = domain_provider.check(created.outs, {"domain": domain, "dkim_private_key": _pem()}).inputs
+        news = domain_provider.check(created.outs, {"owner": OWNER, "domain": domain, "dkim_private_key": _pem()}).inputs
         diff = domain_provider.diff(domain, created.outs, news)
         assert diff.changes is True and diff.replaces == []
         updated = domain_provider.update(domain, created.outs, news)
@@ -457,7 +513,7 @@ def test_read_returns_the_dkim_key_and_a_changed_key_updates_in_place(domain_pro
 
 def test_a_dkim_key_that_cannot_be_decrypted_is_reported_as_drift(domain_provider):
     domain = f"md-{secrets.token_hex(3)}.test"
-    inputs = domain_provider.check({}, {"domain": domain, "dkim_private_key": DKIM_KEY}).inputs
+    inputs = domain_provider.check({}, {"owner": OWNER, "domain": domain, "dkim_private_key": DKIM_KEY}).inputs
     created = domain_provider.create(inputs)
     try:
         query("UPDATE mail_domains SET dkim_private_key = %s WHERE name = %s", (DKIM_KEY, domain))
@@ -470,10 +526,10 @@ def test_a_dkim_key_that_cannot_be_decrypted_is_reported_as_drift(domain_provide
 
 def test_deleting_a_mail_domain_removes_its_mailboxes_and_their_maildirs(settings, domain_provider):
     domain = f"md-{secrets.token_hex(3)}.test"
-    created = domain_provider.create(domain_provider.check({}, {"domain": domain}).inputs)
+    created = domain_provider.create(domain_provider.check({}, {"owner": OWNER, "domain": domain}).inputs)
     boxes = MailboxProvider()
     boxes.retry = FAST_RETRY
-    box = boxes.create(boxes.check({}, {"address": f"info@{domain}", "quota_mb": 50}).inputs)
+    box = boxes.create(boxes.check({}, {"owner": OWNER, "address": f"info@{domain}", "quota_mb": 50}).inputs)
     assert imap_opens_inbox(settings, box.id, box.outs["password"])
     assert home_of(box.id).is_dir()
 
@@ -483,3 +539,46 @@ def test_deleting_a_mail_domain_removes_its_mailboxes_and_their_maildirs(setting
     assert not query("SELECT 1 FROM mailboxes WHERE domain = %s", (domain,))
     assert not home_of(box.id).parent.exists()
     assert not imap_opens_inbox(settings, box.id, box.outs["password"])
+
+
+# --- ownership: the mark is the mail domain's owner ---------------------------------------------
+
+def test_the_operators_own_mail_domain_without_a_mark_is_not_adopted_and_its_admin_still_logs_in(
+        settings, domain_provider):
+    domain = f"op-{secrets.token_hex(3)}.test"
+    address, password = plant_foreign_mail(domain, None, "admin")
+    before = mail_rows(domain)
+    boxes = MailboxProvider(retry=FAST_RETRY)
+    try:
+        with pytest.raises(NotOurs) as caught:
+            domain_provider.create(domain_provider.check({}, {"owner": OWNER, "domain": domain}).inputs)
+        assert caught.value.code == "not_ours" and domain in caught.value.message
+        with pytest.raises(NotOurs):
+            boxes.create(boxes.check({}, {"owner": OWNER, "address": address, "quota_mb": 1024}).inputs)
+        with pytest.raises(NotOurs):  # a new mailbox under it is refused too
+            boxes.create(boxes.check({}, {"owner": OWNER, "address": f"new@{domain}", "quota_mb": 1024}).inputs)
+        assert mail_rows(domain) == before
+        assert imap_opens_inbox(settings, address, password)
+    finally:
+        remove_foreign_mail(domain)
+
+
+def test_a_new_mail_domain_is_marked_with_its_stack(mail_domain):
+    [row] = query("SELECT owner FROM mail_domains WHERE name = %s", (mail_domain,))
+    assert row["owner"] == OWNER
+
+
+def test_a_mail_domain_recorded_before_marks_existed_gets_its_mark_in_place(domain_provider):
+    domain = f"md-{secrets.token_hex(3)}.test"
+    inputs = domain_provider.check({}, {"owner": OWNER, "domain": domain}).inputs
+    created = domain_provider.create(inputs)
+    try:
+        query("UPDATE mail_domains SET owner = NULL WHERE name = %s", (domain,))
+        olds = domain_provider.read(domain, {k: v for k, v in created.outs.items() if k != "owner"}).outs
+        assert olds["owner"] is None
+        diff = domain_provider.diff(domain, olds, inputs)
+        assert diff.changes is True and diff.replaces == []
+        domain_provider.update(domain, olds, inputs)
+        assert query("SELECT owner FROM mail_domains WHERE name = %s", (domain,)) == [{"owner": OWNER}]
+    finally:
+        domain_provider.delete(domain, created.outs)

@@ -20,11 +20,12 @@ import traceback
 import pytest
 import requests
 
-from providers.core.config import ProviderConfig
-from providers.core.errors import ProviderError
+from providers.core.config import ProviderConfig, current
+from providers.core.claims import ClaimLedger
+from providers.core.errors import NeedsOperator, NotOurs, ProviderError
 from providers.core.retry import RetryPolicy
 from providers.namesilo import DomainRegistrationProvider
-from tests.providers.contract import FAST_RETRY, ProviderContract
+from tests.providers.contract import FAST_RETRY, OTHER_OWNER, OWNER, ProviderContract
 
 pytestmark = pytest.mark.usefixtures("settings")
 
@@ -77,6 +78,10 @@ class NameSiloStandIn:
         self.fault_ids.clear()
 
 
+def claims() -> ClaimLedger:
+    return ClaimLedger("namesilo", current())
+
+
 def unique_domain(prefix: str = "ns", tld: str = "xyz") -> str:
     return f"mpanel-{prefix}{secrets.token_hex(3)}.{tld}"
 
@@ -117,7 +122,7 @@ def register(provider):
     made: list[tuple[str, dict]] = []
 
     def make(**inputs):
-        checked = provider.check({}, inputs)
+        checked = provider.check({}, {"owner": OWNER, **inputs})
         assert not checked.failures, checked.failures
         result = provider.create(checked.inputs)
         outs = {**checked.inputs, **result.outs}
@@ -142,7 +147,7 @@ class TestDomainRegistrationContract(ProviderContract):
     def new_inputs(self, unique):
         # Remembered for inject_fault, which is not told the inputs.
         self.domain = f"mpanel-ct{unique}.xyz"
-        return {"domain": self.domain, "mode": "new_registration"}
+        return {"owner": OWNER, "domain": self.domain, "mode": "new_registration"}
 
     def invalid_inputs(self, inputs):
         return [
@@ -178,7 +183,18 @@ class TestDomainRegistrationContract(ProviderContract):
         return "nameservers"
 
     def create_behind_pulumi(self, inputs):
+        # A crash after registerDomain: the claim recorded before it, and the registration.
+        assert claims().claim(inputs["domain"], inputs["owner"], "new_registration")["owner"] == inputs["owner"]
         self.namesilo.register(inputs["domain"], *inputs["nameservers"])
+
+    def create_foreign(self, inputs):
+        # In the operator's registrar account, but registered by no order of this stack (the
+        # operator's own domain, or a former customer's).
+        self.namesilo.register(inputs["domain"], "ns1.operator.example", "ns2.operator.example")
+        return inputs
+
+    def upstream_snapshot(self, inputs):
+        return self.namesilo.info(inputs["domain"])
 
     def inject_fault(self, transient):
         if transient:
@@ -223,7 +239,7 @@ def test_an_unavailable_domain_is_a_clearly_worded_permanent_failure(provider, n
     domain = unique_domain("un")
     namesilo.mark_unavailable(domain)
     with pytest.raises(ProviderError) as caught:
-        provider.create(provider.check({}, {"domain": domain}).inputs)
+        provider.create(provider.check({}, {"owner": OWNER, "domain": domain}).inputs)
     assert not caught.value.retryable
     assert f"domain {domain} is not available for registration" in str(caught.value)
 
@@ -231,7 +247,7 @@ def test_an_unavailable_domain_is_a_clearly_worded_permanent_failure(provider, n
 def test_an_unsupported_tld_is_a_permanent_failure(provider):
     domain = f"mpanel-{secrets.token_hex(3)}.invalidtld"
     with pytest.raises(ProviderError) as caught:
-        provider.create(provider.check({}, {"domain": domain}).inputs)
+        provider.create(provider.check({}, {"owner": OWNER, "domain": domain}).inputs)
     assert not caught.value.retryable and "unsupported TLD" in caught.value.message
 
 
@@ -241,7 +257,7 @@ def test_a_register_that_timed_out_upstream_is_adopted_not_ordered_twice(namesil
     domain = unique_domain("to")
     # The stand-in registers the domain, then holds the answer longer than the client waits.
     namesilo.fault(operation="registerDomain", kind="timeout", seconds=3)
-    inputs = provider.check({}, {"domain": domain}).inputs
+    inputs = provider.check({}, {"owner": OWNER, "domain": domain}).inputs
     result = provider.create(inputs)
     try:
         assert namesilo.pending_faults() == []
@@ -275,10 +291,12 @@ def test_auto_renew_turned_off_behind_its_back_is_drift_that_update_repairs(prov
     assert namesilo.info(domain)["auto_renew"] == "Yes"
 
 
-def test_a_mode_change_replaces_the_registration_and_years_or_privacy_change_nothing(provider):
-    olds = provider.check({}, {"domain": unique_domain()}).inputs
+def test_a_mode_change_is_left_to_an_operator_and_years_or_privacy_change_nothing(provider):
+    olds = provider.check({}, {"owner": OWNER, "domain": unique_domain()}).inputs
     to_transfer = provider.check(olds, {**olds, "mode": "transfer", "auth_code": "EPP-123"}).inputs
-    assert "mode" in provider.diff(olds["domain"], olds, to_transfer).replaces
+    with pytest.raises(NeedsOperator) as caught:  # a registration is the customer's: never replaced
+        provider.diff(olds["domain"], olds, to_transfer)
+    assert "mode" in caught.value.message
     # Both apply when the domain is ordered, never afterwards.
     later = provider.check(olds, {**olds, "years": 3, "private": False}).inputs
     assert provider.diff(olds["domain"], olds, later).changes is False
@@ -289,7 +307,7 @@ def test_a_mode_change_replaces_the_registration_and_years_or_privacy_change_not
 def test_a_transfer_is_followed_to_completion_through_check_transfer_status(provider, namesilo, settings):
     domain = unique_transfer_domain()
     namesilo.mark_unavailable(domain)  # registered elsewhere: the reason to transfer it in
-    checked = provider.check({}, {"domain": domain, "mode": "transfer", "auth_code": "EPP-" + secrets.token_hex(6)})
+    checked = provider.check({}, {"owner": OWNER, "domain": domain, "mode": "transfer", "auth_code": "EPP-" + secrets.token_hex(6)})
     assert checked.failures == []
     result = provider.create(checked.inputs)
     outs = {**checked.inputs, **result.outs}
@@ -315,7 +333,7 @@ def test_a_transfer_is_followed_to_completion_through_check_transfer_status(prov
 def test_a_pending_transfer_is_adopted_not_submitted_twice(provider, namesilo):
     domain = unique_transfer_domain()
     namesilo.mark_unavailable(domain)
-    inputs = provider.check({}, {"domain": domain, "mode": "transfer", "auth_code": "EPP-1"}).inputs
+    inputs = provider.check({}, {"owner": OWNER, "domain": domain, "mode": "transfer", "auth_code": "EPP-1"}).inputs
     first = provider.create(inputs)
     try:
         second = provider.create(inputs)  # a crash before the first was recorded; transferDomain would say 265
@@ -329,7 +347,7 @@ def test_a_pending_transfer_is_adopted_not_submitted_twice(provider, namesilo):
 
 def test_delete_keeps_the_registration_with_auto_renew_off(provider, namesilo):
     domain = unique_domain("dl")
-    inputs = provider.check({}, {"domain": domain}).inputs
+    inputs = provider.check({}, {"owner": OWNER, "domain": domain}).inputs
     result = provider.create(inputs)
     outs = {**inputs, **result.outs}
     provider.delete(domain, outs)
@@ -377,7 +395,7 @@ def test_a_transfer_auth_code_never_appears_in_an_error_message(provider, namesi
     domain = unique_transfer_domain()
     namesilo.fault(operation="transferDomain", kind="code", code=210,
                    reason=f"Cannot transfer with auth={auth_code} ({auth_code})")
-    inputs = provider.check({}, {"domain": domain, "mode": "transfer", "auth_code": auth_code}).inputs
+    inputs = provider.check({}, {"owner": OWNER, "domain": domain, "mode": "transfer", "auth_code": auth_code}).inputs
     with pytest.raises(ProviderError) as caught:
         provider.create(inputs)
     assert auth_code not in str(caught.value) and not caught.value.retryable
@@ -405,7 +423,7 @@ def test_the_engine_registers_a_domain_and_destroy_keeps_it(settings, namesilo):
     name = f"namesilo-{secrets.token_hex(3)}"
 
     def program():
-        registration = DomainRegistration("domain", domain=domain, years=2)
+        registration = DomainRegistration("domain", domain=domain, years=2, owner=name)
         pulumi.export("status", registration.status)
 
     stack = engine.inline_stack(engine_config(settings), name, program)
@@ -456,3 +474,33 @@ def test_reply_codes_arriving_as_strings_are_understood(monkeypatch):
     with pytest.raises(ProviderError) as throttled:
         client.exchange("getDomainInfo", domain="shop.xyz")
     assert (throttled.value.code, throttled.value.retryable) == (400, True)
+
+
+# --- ownership: the claim recorded before the registrar call ------------------------------------------
+
+def test_a_domain_claimed_by_another_stack_is_not_adopted_nor_ordered(provider, namesilo):
+    domain = unique_domain("oc")
+    assert claims().claim(domain, OTHER_OWNER, "new_registration")["owner"] == OTHER_OWNER
+    try:
+        with pytest.raises(NotOurs) as caught:
+            provider.create(provider.check({}, {"owner": OWNER, "domain": domain}).inputs)
+        assert OTHER_OWNER in caught.value.message
+        assert namesilo.info(domain) is None  # nothing was bought
+    finally:
+        claims().release(domain, OTHER_OWNER)
+
+
+def test_the_claim_is_recorded_before_registering_and_released_by_delete(provider, register):
+    domain = unique_domain("rl")
+    id_, outs, _ = register(domain=domain)
+    assert claims().find(domain)["owner"] == OWNER
+    provider.delete(id_, outs)
+    assert claims().find(domain) is None
+
+
+def test_a_refused_registration_releases_its_claim(provider, namesilo):
+    domain = unique_domain("rf")
+    namesilo.fault(operation="registerDomain", kind="code", code=119)  # insufficient funds: nothing bought
+    with pytest.raises(ProviderError) as caught:
+        provider.create(provider.check({}, {"owner": OWNER, "domain": domain}).inputs)
+    assert caught.value.code == 119 and claims().find(domain) is None

@@ -13,11 +13,11 @@ import requests
 
 from providers import powerdns
 from providers.core.config import current
-from providers.core.errors import ProviderError
+from providers.core.errors import NotOurs, ProviderError
 from providers.core.values import UNKNOWN
 from providers.powerdns import DnsZoneProvider, PowerDnsClient, dkim_public_key, dkim_text
 from tests.providers.conftest import reconfigure, restore_config
-from tests.providers.contract import FAST_RETRY, ProviderContract
+from tests.providers.contract import FAST_RETRY, OTHER_OWNER, OWNER, ProviderContract
 from tests.providers.dns_acme_proxy import FaultProxy
 
 
@@ -68,7 +68,7 @@ def make_zone(zone_provider, settings):
     made = []
 
     def make(**inputs):
-        checked = zone_provider.check({}, {"server_ip": "192.0.2.10", **inputs})
+        checked = zone_provider.check({}, {"owner": OWNER, "server_ip": "192.0.2.10", **inputs})
         assert not checked.failures, [(f.property, f.reason) for f in checked.failures]
         result = zone_provider.create(checked.inputs)
         made.append(result.id)
@@ -93,7 +93,7 @@ class TestDnsZoneContract(ProviderContract):
         return DnsZoneProvider()
 
     def new_inputs(self, unique):
-        return {"domain": f"contract-{unique}.test", "server_ip": "192.0.2.10",
+        return {"owner": OWNER, "domain": f"contract-{unique}.test", "server_ip": "192.0.2.10",
                 "records": [{"name": "blog", "type": "A", "content": "192.0.2.20", "ttl": 300}]}
 
     def invalid_inputs(self, inputs):
@@ -135,9 +135,32 @@ class TestDnsZoneContract(ProviderContract):
         zone = inputs["domain"] + "."
         response = api(self.settings, "POST", "/zones", json={
             "name": zone, "kind": "Native", "nameservers": [n + "." for n in inputs["nameservers"]],
+            "account": inputs["owner"],
             "rrsets": [{"name": zone, "type": "A", "ttl": 3600, "changetype": "REPLACE",
                         "records": [{"content": inputs["server_ip"], "disabled": False}]}]})
         assert response.status_code == 201, response.text
+
+    def create_foreign(self, inputs):
+        # Another stack's zone, with our nameservers (every zone on this server has them).
+        zone = inputs["domain"] + "."
+        response = api(self.settings, "POST", "/zones", json={
+            "name": zone, "kind": "Native", "nameservers": [n + "." for n in inputs["nameservers"]],
+            "account": OTHER_OWNER,
+            "rrsets": [{"name": zone, "type": "A", "ttl": 3600, "changetype": "REPLACE",
+                        "records": [{"content": "198.51.100.80", "disabled": False}]},
+                       {"name": "shop." + zone, "type": "CNAME", "ttl": 300, "changetype": "REPLACE",
+                        "records": [{"content": "shops.example.net.", "disabled": False}]}]})
+        assert response.status_code == 201, response.text
+        return inputs
+
+    def upstream_snapshot(self, inputs):
+        return api(self.settings, "GET", f"/zones/{inputs['domain']}.").json()
+
+    def foreign_still_works(self, inputs):
+        return dig(self.settings, inputs["domain"], "A") == ["198.51.100.80"]
+
+    def remove_foreign(self, inputs):
+        api(self.settings, "DELETE", f"/zones/{inputs['domain']}.")
 
     def inject_fault(self, transient):
         if transient:
@@ -322,25 +345,49 @@ def test_changing_the_dkim_selector_moves_the_same_key_to_the_new_name(make_zone
 
 # --- adoption, deletion, check -------------------------------------------------------------------
 
-def test_a_zone_that_exists_with_foreign_nameservers_is_not_adopted(zone_provider, settings):
+def test_a_zone_with_our_nameservers_but_no_owner_mark_is_not_adopted(zone_provider, settings):
+    # The operator's own zone (or any made outside mpanel): our NS, account empty.
     domain = unique_domain()
-    api(settings, "POST", "/zones", json={"name": domain + ".", "kind": "Native",
-                                          "nameservers": ["ns1.elsewhere.example."]})
+    api(settings, "POST", "/zones", json={
+        "name": domain + ".", "kind": "Native", "nameservers": [settings.NS1 + ".", settings.NS2 + "."],
+        "rrsets": [{"name": domain + ".", "type": "A", "ttl": 3600, "changetype": "REPLACE",
+                    "records": [{"content": "198.51.100.9", "disabled": False}]}]})
+    before = api(settings, "GET", f"/zones/{domain}.").json()
     try:
-        with pytest.raises(ProviderError) as caught:
-            zone_provider.create(zone_provider.check({}, {"domain": domain, "server_ip": "192.0.2.10"}).inputs)
-        assert caught.value.code == "zone_not_ours" and not caught.value.retryable
-        assert "ns1.elsewhere.example." in caught.value.message
-        assert dig(settings, domain, "A") == []
+        with pytest.raises(NotOurs) as caught:
+            zone_provider.create(zone_provider.check({}, {"owner": OWNER, "domain": domain, "server_ip": "192.0.2.10"}).inputs)
+        assert caught.value.code == "not_ours" and not caught.value.retryable
+        assert f"{domain}." in caught.value.message and "no mpanel owner mark" in caught.value.message
+        assert api(settings, "GET", f"/zones/{domain}.").json() == before
+        assert dig(settings, domain, "A") == ["198.51.100.9"]
     finally:
         api(settings, "DELETE", f"/zones/{domain}.")
 
 
+def test_a_new_zone_carries_its_stack_as_its_account(make_zone, settings):
+    id_, outs = make_zone(domain=unique_domain(), owner=OWNER)
+    assert api(settings, "GET", f"/zones/{id_}").json()["account"] == OWNER
+    assert outs["owner"] == OWNER
+
+
+def test_a_zone_recorded_before_marks_existed_gets_its_mark_in_place(zone_provider, make_zone, settings):
+    id_, outs = make_zone(domain=unique_domain(), owner=OWNER)
+    assert api(settings, "PUT", f"/zones/{id_}", json={"account": ""}).status_code == 204
+    olds = zone_provider.read(id_, {k: v for k, v in outs.items() if k != "owner"}).outs
+    assert olds["owner"] is None
+    news = zone_provider.check(olds, {**{k: outs[k] for k in powerdns.INPUT_KEYS}}).inputs
+    diff = zone_provider.diff(id_, olds, news)
+    assert diff.changes is True and diff.replaces == []
+    zone_provider.update(id_, olds, news)
+    assert api(settings, "GET", f"/zones/{id_}").json()["account"] == OWNER
+
+
 def test_adopting_a_crashed_create_converges_the_zone_to_the_declared_records(zone_provider, settings):
     domain = unique_domain()
-    inputs = zone_provider.check({}, {"domain": domain, "server_ip": "192.0.2.10"}).inputs
+    inputs = zone_provider.check({}, {"owner": OWNER, "domain": domain, "server_ip": "192.0.2.10"}).inputs
     api(settings, "POST", "/zones", json={
         "name": domain + ".", "kind": "Native", "nameservers": [n + "." for n in inputs["nameservers"]],
+        "account": OWNER,
         "rrsets": [{"name": f"stale.{domain}.", "type": "A", "ttl": 60, "changetype": "REPLACE",
                     "records": [{"content": "192.0.2.99", "disabled": False}]}]})
     try:
@@ -353,9 +400,10 @@ def test_adopting_a_crashed_create_converges_the_zone_to_the_declared_records(zo
 
 
 def test_check_fills_in_the_defaults_from_the_settings(zone_provider, settings):
-    inputs = zone_provider.check({}, {"domain": "Example.COM.", "server_ip": " 192.0.2.1 "}).inputs
+    inputs = zone_provider.check({}, {"owner": OWNER, "domain": "Example.COM.", "server_ip": " 192.0.2.1 "}).inputs
     assert inputs == {"domain": "example.com", "server_ip": "192.0.2.1", "mail_host": settings.MAIL_SERVER_HOST,
-                      "nameservers": [settings.NS1, settings.NS2], "records": [], "dkim_selector": "mpanel"}
+                      "nameservers": [settings.NS1, settings.NS2], "records": [], "dkim_selector": "mpanel",
+                      "owner": OWNER}
 
 
 @pytest.mark.parametrize("records, reason", [
@@ -371,13 +419,13 @@ def test_check_fills_in_the_defaults_from_the_settings(zone_provider, settings):
     ([{"name": "a.example.com.", "type": "A", "content": "192.0.2.1"}], "relative"),
 ])
 def test_check_refuses_records_that_clash_with_the_zone_it_manages(zone_provider, records, reason):
-    failures = zone_provider.check({}, {"domain": "example.com", "server_ip": "192.0.2.1", "records": records}).failures
+    failures = zone_provider.check({}, {"owner": OWNER, "domain": "example.com", "server_ip": "192.0.2.1", "records": records}).failures
     assert [f.property for f in failures] == ["records"] * len(failures) and failures
     assert any(reason in f.reason for f in failures), [f.reason for f in failures]
 
 
 def test_check_lets_unknown_values_through_during_preview(zone_provider):
-    checked = zone_provider.check({}, {"domain": "example.com", "server_ip": UNKNOWN})
+    checked = zone_provider.check({}, {"owner": OWNER, "domain": "example.com", "server_ip": UNKNOWN})
     assert checked.failures == [] and checked.inputs["server_ip"] == UNKNOWN
     diff = zone_provider.diff("example.com.", {"domain": "example.com"}, checked.inputs)
     assert diff.changes is True and diff.replaces == []

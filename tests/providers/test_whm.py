@@ -16,11 +16,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from providers.core.errors import ProviderError
+from providers.core.claims import ClaimLedger
+from providers.core.config import current
+from providers.core.errors import NeedsOperator, NotOurs, ProviderError
 from providers.core.retry import RetryPolicy
 from providers.whm import (WhmAccountProvider, WhmSslProvider, derive_username, username_stem)
 from tests.providers.conftest import reconfigure
-from tests.providers.contract import FAST_RETRY, ProviderContract
+from tests.providers.contract import FAST_RETRY, OTHER_OWNER, OWNER, ProviderContract
 
 pytestmark = pytest.mark.usefixtures("settings")
 
@@ -77,6 +79,21 @@ class WhmStandIn:
         self.fault_ids.clear()
 
 
+def claims() -> ClaimLedger:
+    return ClaimLedger("whm", current())
+
+
+def claim(domain: str, owner: str, username: str) -> None:
+    """What the provider records before createacct (a crash after it leaves exactly this)."""
+    assert claims().claim(domain, owner, username)["owner"] == owner
+
+
+def home(settings, user: str):
+    from pathlib import Path
+
+    return Path(settings.SITES_HOME_ROOT) / user
+
+
 def unique_domain(prefix: str = "wh") -> str:
     return f"{prefix}{secrets.token_hex(3)}.example"
 
@@ -118,7 +135,7 @@ def make_account(accounts_provider, whm):
     made: list[str] = []
 
     def make(**inputs):
-        checked = accounts_provider.check({}, {"plan": "mpanel_starter", **inputs})
+        checked = accounts_provider.check({}, {"owner": OWNER, "plan": "mpanel_starter", **inputs})
         assert not checked.failures, checked.failures
         result = accounts_provider.create(checked.inputs)
         made.append(result.id)
@@ -133,15 +150,16 @@ def make_account(accounts_provider, whm):
 
 class TestWhmAccountContract(ProviderContract):
     @pytest.fixture(autouse=True)
-    def _stand_in(self, whm, monkeypatch):
+    def _stand_in(self, whm, monkeypatch, settings):
         self.whm = whm
+        self.settings = settings
         self.monkeypatch = monkeypatch
 
     def make_provider(self):
         return WhmAccountProvider()
 
     def new_inputs(self, unique):
-        return {"domain": f"ct{unique}.example", "plan": "mpanel_starter",
+        return {"owner": OWNER, "domain": f"ct{unique}.example", "plan": "mpanel_starter",
                 "contact_email": f"owner@ct{unique}.example"}
 
     def invalid_inputs(self, inputs):
@@ -176,9 +194,27 @@ class TestWhmAccountContract(ProviderContract):
         return "plan"
 
     def create_behind_pulumi(self, inputs):
-        # What a create that crashed after createacct leaves: the account under the derived name.
+        # What a create that crashed after createacct leaves: our claim, and the account under the
+        # derived name.
+        claim(inputs["domain"], inputs["owner"], username_stem(inputs["domain"]))
         self.whm.create_account(username_stem(inputs["domain"]), inputs["domain"], inputs["plan"],
                                 contact_email=inputs["contact_email"])
+
+    def create_foreign(self, inputs):
+        # Made in WHM by someone else, with the very contact email this order gives: that email
+        # is the orderer's to choose, so it proves nothing.
+        self.foreign_user = "fx" + secrets.token_hex(3)
+        self.whm.create_account(self.foreign_user, inputs["domain"], "mpanel_student",
+                                contact_email=inputs["contact_email"])
+        (home(self.settings, self.foreign_user) / "public_html" / "index.html").write_text("their site\n")
+        return inputs
+
+    def upstream_snapshot(self, inputs):
+        summary = self.whm.api("accountsummary", user=self.foreign_user)["acct"][0]
+        return summary, (home(self.settings, self.foreign_user) / "public_html" / "index.html").read_text()
+
+    def remove_foreign(self, inputs):
+        self.whm.remove_account(self.foreign_user)
 
     def inject_fault(self, transient):
         if transient:
@@ -374,10 +410,68 @@ def test_a_new_password_version_rotates_the_password(accounts_provider, make_acc
     assert updated["password"] and updated["password"] != outs["password"]
 
 
-def test_a_changed_username_replaces_the_account_deleting_first(accounts_provider, make_account):
+def test_a_changed_username_is_never_a_replacement_but_a_question_for_an_operator(accounts_provider,
+                                                                                 make_account):
     id_, outs = make_account(domain=unique_domain())
-    diff = accounts_provider.diff(id_, outs, accounts_provider.check(outs, {**outs, "username": "other"}).inputs)
-    assert diff.replaces == ["username"] and diff.delete_before_replace is True
+    with pytest.raises(NeedsOperator) as caught:
+        accounts_provider.diff(id_, outs, accounts_provider.check(outs, {**outs, "username": "other"}).inputs)
+    assert "username" in caught.value.message and "operator must decide" in caught.value.message
+
+
+def test_a_primary_domain_renamed_in_whm_is_reported_for_an_operator_and_the_account_kept(
+        accounts_provider, make_account, whm, settings):
+    domain = unique_domain("pd")
+    id_, outs = make_account(domain=domain)
+    (home(settings, id_) / "public_html" / "index.html").write_text("the customer's site\n")
+    renamed = unique_domain("rn")
+    whm.drift(id_, domain=renamed)  # a support engineer renamed it in WHM
+
+    read = accounts_provider.read(id_, outs)
+    assert read.outs["domain"] == renamed and read.outs["created_domain"] == domain
+    with pytest.raises(NeedsOperator) as caught:
+        accounts_provider.diff(id_, read.outs, accounts_provider.check(outs, {**outs, "domain": domain}).inputs)
+    assert caught.value.code == "needs_operator" and not caught.value.retryable
+    assert f"changed from {domain} to {renamed} outside mpanel" in caught.value.message
+    assert whm.account(id_)["domain"] == renamed
+    assert (home(settings, id_) / "public_html" / "index.html").read_text() == "the customer's site\n"
+
+
+def test_an_account_claimed_by_another_stack_is_not_adopted(accounts_provider, whm):
+    domain = unique_domain("cl")
+    username = username_stem(domain)
+    claim(domain, OTHER_OWNER, username)
+    whm.create_account(username, domain, contact_email=f"owner@{domain}")
+    before = whm.api("accountsummary", user=username)["acct"][0]
+    try:
+        with pytest.raises(NotOurs) as caught:
+            accounts_provider.create(accounts_provider.check({}, {"owner": OWNER, "domain": domain,
+                                                                  "plan": "mpanel_business"}).inputs)
+        assert OTHER_OWNER in caught.value.message and username in caught.value.message
+        assert whm.api("accountsummary", user=username)["acct"][0] == before
+    finally:
+        whm.remove_account(username)
+        claims().release(domain, OTHER_OWNER)
+
+
+def test_a_domain_claimed_by_another_stack_gets_no_second_account(accounts_provider, whm):
+    domain = unique_domain("c2")
+    claim(domain, OTHER_OWNER, "someone")  # another stack's create, under way or crashed before createacct
+    try:
+        with pytest.raises(NotOurs) as caught:
+            accounts_provider.create(accounts_provider.check({}, {"owner": OWNER, "domain": domain,
+                                                                  "plan": "mpanel_starter"}).inputs)
+        assert OTHER_OWNER in caught.value.message
+        assert whm.accounts(domain, searchtype="domain") == []
+    finally:
+        claims().release(domain, OTHER_OWNER)
+
+
+def test_the_claim_is_recorded_before_createacct_and_released_by_delete(accounts_provider, make_account):
+    domain = unique_domain("rl")
+    id_, outs = make_account(domain=domain)
+    assert claims().find(domain)["owner"] == OWNER and claims().find(domain)["detail"] == id_
+    accounts_provider.delete(id_, outs)
+    assert claims().find(domain) is None
 
 
 # --- drift and adoption -------------------------------------------------------------------------
@@ -404,10 +498,11 @@ def test_the_address_whm_gave_the_account_is_an_output_and_read_sees_it_move(acc
 def test_adopting_an_account_resets_its_password_and_aligns_plan_and_suspension(accounts_provider, whm):
     domain = unique_domain("ad")
     username = username_stem(domain)
+    claim(domain, OWNER, username)
     whm.create_account(username, domain, plan="mpanel_student", contact_email=f"owner@{domain}")
     whm.drift(username, suspended=True)
     try:
-        inputs = accounts_provider.check({}, {"domain": domain, "plan": "mpanel_business",
+        inputs = accounts_provider.check({}, {"owner": OWNER, "domain": domain, "plan": "mpanel_business",
                                               "contact_email": f"owner@{domain}"}).inputs
         result = accounts_provider.create(inputs)
         summary = whm.api("accountsummary", user=username)["acct"][0]
@@ -422,12 +517,12 @@ def test_a_domain_held_by_another_username_is_refused_clearly(accounts_provider,
     domain = unique_domain("cf")
     whm.create_account(username_stem(domain), domain)
     try:
-        inputs = accounts_provider.check({}, {"domain": domain, "plan": "mpanel_starter",
+        inputs = accounts_provider.check({}, {"owner": OWNER, "domain": domain, "plan": "mpanel_starter",
                                               "username": "zz" + secrets.token_hex(3)}).inputs
         with pytest.raises(ProviderError) as caught:
             accounts_provider.create(inputs)
         assert not caught.value.retryable
-        assert f"already belongs to the account {username_stem(domain)}" in str(caught.value)
+        assert f"already belongs to the WHM account {username_stem(domain)}" in str(caught.value)
     finally:
         whm.remove_account(username_stem(domain))
 
@@ -436,11 +531,12 @@ def test_an_account_mpanel_did_not_create_is_never_taken_over(accounts_provider,
     domain = unique_domain("legacy")
     whm.create_account(username_stem(domain), domain, contact_email="someone-else@example.org")
     try:
-        inputs = accounts_provider.check({}, {"domain": domain, "plan": "mpanel_starter",
+        inputs = accounts_provider.check({}, {"owner": OWNER, "domain": domain, "plan": "mpanel_starter",
                                               "contact_email": f"owner@{domain}"}).inputs
         with pytest.raises(ProviderError) as caught:
             accounts_provider.create(inputs)
-        assert not caught.value.retryable and "did not create" in str(caught.value)
+        assert not caught.value.retryable and "not created by mpanel" in str(caught.value)
+        assert isinstance(caught.value, NotOurs) and caught.value.code == "not_ours"
     finally:
         whm.remove_account(username_stem(domain))
 
@@ -451,7 +547,7 @@ def test_a_create_that_timed_out_upstream_is_adopted_not_duplicated(whm):
     domain = unique_domain("to")
     # The stand-in creates the account, then holds the answer longer than the client waits.
     whm.fault(operation="createacct", kind="timeout", seconds=3)
-    result = provider.create(provider.check({}, {"domain": domain, "plan": "mpanel_starter",
+    result = provider.create(provider.check({}, {"owner": OWNER, "domain": domain, "plan": "mpanel_starter",
                                                   "contact_email": f"owner@{domain}"}).inputs)
     try:
         assert whm.pending_faults() == []
@@ -476,7 +572,7 @@ def test_a_bad_token_is_a_permanent_403_that_never_shows_the_token(accounts_prov
 
 
 def test_a_failed_function_is_a_permanent_error_with_whms_reason(accounts_provider):
-    inputs = accounts_provider.check({}, {"domain": unique_domain(), "plan": "no_such_package"}).inputs
+    inputs = accounts_provider.check({}, {"owner": OWNER, "domain": unique_domain(), "plan": "no_such_package"}).inputs
     with pytest.raises(ProviderError) as caught:
         accounts_provider.create(inputs)
     assert not caught.value.retryable and "no_such_package" in caught.value.message
@@ -493,7 +589,7 @@ def test_a_self_signed_certificate_is_installed_with_https_forced(ssl_provider, 
     user, account = make_account(domain=unique_domain("tl"))
     domain = account["domain"]
     crt, key = self_signed(domain)
-    checked = ssl_provider.check({}, {"domain": domain, "username": user, "certificate_pem": crt,
+    checked = ssl_provider.check({}, {"owner": OWNER, "domain": domain, "username": user, "certificate_pem": crt,
                                       "private_key_pem": key, "force_https": True})
     assert checked.failures == []
     created = ssl_provider.create(checked.inputs)
@@ -508,7 +604,7 @@ def test_a_self_signed_certificate_is_installed_with_https_forced(ssl_provider, 
 def test_turning_https_forcing_off_is_an_in_place_change(ssl_provider, make_account, whm):
     user, account = make_account(domain=unique_domain("tl"))
     crt, key = self_signed(account["domain"])
-    inputs = ssl_provider.check({}, {"domain": account["domain"], "username": user, "certificate_pem": crt,
+    inputs = ssl_provider.check({}, {"owner": OWNER, "domain": account["domain"], "username": user, "certificate_pem": crt,
                                      "private_key_pem": key}).inputs
     outs = {**inputs, **ssl_provider.create(inputs).outs}
     news = {**inputs, "force_https": False}
@@ -522,7 +618,7 @@ def test_read_shows_a_certificate_replaced_or_redirect_turned_off_behind_its_bac
     user, account = make_account(domain=unique_domain("tl"))
     domain = account["domain"]
     crt, key = self_signed(domain)
-    inputs = ssl_provider.check({}, {"domain": domain, "username": user, "certificate_pem": crt,
+    inputs = ssl_provider.check({}, {"owner": OWNER, "domain": domain, "username": user, "certificate_pem": crt,
                                      "private_key_pem": key}).inputs
     outs = {**inputs, **ssl_provider.create(inputs).outs}
     other_crt, other_key = self_signed(domain)
@@ -539,7 +635,7 @@ def test_ssl_delete_turns_the_redirect_off_and_succeeds_once_the_account_is_gone
     user, account = make_account(domain=unique_domain("tl"))
     domain = account["domain"]
     crt, key = self_signed(domain)
-    inputs = ssl_provider.check({}, {"domain": domain, "username": user, "certificate_pem": crt,
+    inputs = ssl_provider.check({}, {"owner": OWNER, "domain": domain, "username": user, "certificate_pem": crt,
                                      "private_key_pem": key}).inputs
     outs = {**inputs, **ssl_provider.create(inputs).outs}
     ssl_provider.delete(domain, outs)
@@ -552,7 +648,7 @@ def test_ssl_delete_turns_the_redirect_off_and_succeeds_once_the_account_is_gone
 def test_a_certificate_for_another_domain_is_refused_permanently(ssl_provider, make_account):
     user, account = make_account(domain=unique_domain("tl"))
     crt, key = self_signed("elsewhere.example")
-    inputs = ssl_provider.check({}, {"domain": account["domain"], "username": user, "certificate_pem": crt,
+    inputs = ssl_provider.check({}, {"owner": OWNER, "domain": account["domain"], "username": user, "certificate_pem": crt,
                                      "private_key_pem": key}).inputs
     with pytest.raises(ProviderError) as caught:
         ssl_provider.create(inputs)
@@ -586,7 +682,7 @@ def test_the_engine_converges_an_account_and_its_certificate_keeping_secrets_sec
     name = f"whm-{secrets.token_hex(3)}"
 
     def program():
-        account = WhmAccount("account", domain=domain, plan="mpanel_starter", quota_mb=2048)
+        account = WhmAccount("account", domain=domain, plan="mpanel_starter", quota_mb=2048, owner=name)
         WhmSsl("tls", domain=account.domain, username=account.username, certificate_pem=crt,
                private_key_pem=pulumi.Output.secret(key))
         pulumi.export("username", account.username)

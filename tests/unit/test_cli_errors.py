@@ -58,7 +58,7 @@ def test_the_worker_names_the_engine_settings_it_lacks(monkeypatch, tmp_path, ca
 def _command_raising(monkeypatch, exc: BaseException) -> None:
     monkeypatch.setattr(cli, "preflight", lambda command, settings: None)
 
-    def fails(action, subscription_id):
+    def fails(action, subscription_id, **options):
         raise exc
     monkeypatch.setattr("app.cli.stacks.main", fails)
 

@@ -20,9 +20,20 @@ def test_a_paying_subscription_is_active_whatever_it_owed_before(was, stripe_sta
     assert rules.next_status(was, stripe_status) == "active"
 
 
-@pytest.mark.parametrize("was", ["canceled", "terminated", "abandoned"])
-def test_payment_does_not_revive_an_ended_or_abandoned_subscription(was):
+@pytest.mark.parametrize("stripe_status", ["active", "trialing"])
+def test_paying_again_takes_back_a_canceled_order_still_retained(stripe_status):
+    assert rules.next_status("canceled", stripe_status) == "active"
+
+
+@pytest.mark.parametrize("was", ["terminated", "abandoned"])
+def test_payment_does_not_revive_a_terminated_or_abandoned_subscription(was):
     assert rules.next_status(was, "active") == was
+
+
+@pytest.mark.parametrize("status,kept", [("canceled", True), ("terminated", False), ("active", False),
+                                         ("suspended", False), ("abandoned", False)])
+def test_only_a_canceled_order_is_retained_for_its_customer_to_take_back(status, kept):
+    assert rules.retained(status) is kept
 
 
 @pytest.mark.parametrize("stripe_status", ["past_due", "unpaid"])
@@ -93,6 +104,12 @@ def test_reactivation_after_suspension_sends_the_reactivated_notice_and_converge
     assert then.emails == ("reactivated",) and then.converge
 
 
+def test_taking_back_a_canceled_order_clears_its_termination_date_and_sends_the_reactivated_notice():
+    then = _then("canceled", "active")
+    assert then.updates["status"] == "active" and then.updates["terminate_after"] is None
+    assert then.emails == ("reactivated",) and then.converge
+
+
 @pytest.mark.parametrize("was", ["pending_payment", "past_due", "active"])
 def test_becoming_active_from_anything_but_suspension_sends_no_notice(was):
     assert _then(was, "active").emails == ()
@@ -102,6 +119,15 @@ def test_cancellation_schedules_termination_after_the_retention_period():
     then = _then("active", "canceled", days=14.0)
     assert then.updates["terminate_after"] == NOW + dt.timedelta(days=14)
     assert then.updates["status"] == "canceled" and then.converge
+
+
+@pytest.mark.parametrize("was", ["active", "past_due", "suspended"])
+def test_cancellation_tells_the_customer_at_once(was):
+    assert _then(was, "canceled", days=30.0).emails == ("canceled",)
+
+
+def test_staying_canceled_sends_nothing_again():
+    assert _then("canceled", "canceled").emails == ()
 
 
 def test_with_no_retention_a_cancellation_is_due_for_termination_at_once():
@@ -151,10 +177,10 @@ def test_past_due_with_no_start_date_is_never_suspended():
     assert rules.deadline_passed(_row("past_due"), NOW, 0) is None
 
 
-def test_canceled_past_retention_is_terminated_with_the_canceled_notice():
+def test_canceled_past_retention_is_terminated_without_a_second_notice():
     deadline = rules.deadline_passed(_row("canceled", terminate_after=NOW - dt.timedelta(seconds=1)), NOW, 7)
     assert deadline is rules.TERMINATION
-    assert (deadline.becomes, deadline.email) == ("terminated", "canceled")
+    assert (deadline.becomes, deadline.email) == ("terminated", None)
 
 
 def test_canceled_inside_retention_waits():

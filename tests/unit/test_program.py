@@ -279,3 +279,15 @@ def test_a_configured_publishing_user_logs_in_instead_of_the_account(mocks):
         assert page["connection"]["value"]["user"] == "deploy"
         assert "runuser -u account-id" in page["create"]  # the page is still written as the account
     return settle(account, check)
+
+
+@pulumi.runtime.test
+def test_every_upstream_object_is_marked_with_the_subscriptions_stack(mocks):
+    recorded, monitor = mocks
+    account = HostingAccount(a_spec(domain_mode="new_registration", subscription_id=42,
+                                    mailboxes=(MailboxSpec("admin", 1024), MailboxSpec("sales", 1024))))
+
+    def check():
+        marked = ("account", "zone", "registration", "mail-domain", "mailbox-admin", "mailbox-sales")
+        assert {name: recorded.inputs[name].get("owner") for name in marked} == {name: "sub-42" for name in marked}
+    return settle(account, check)

@@ -68,12 +68,18 @@ def test_a_customer_without_a_last_name_has_no_trailing_space():
 
 
 @pytest.mark.parametrize("status,suspended,terminated", [
-    ("active", False, False), ("past_due", False, False), ("canceled", False, False),
+    ("active", False, False), ("past_due", False, False), ("canceled", True, False),
     ("suspended", True, False), ("terminated", False, True),
 ])
 def test_the_billing_status_decides_whether_the_account_is_switched_off_or_gone(status, suspended, terminated):
     s = spec(a_subscription(status=status))
     assert (s.suspended, s.terminated) == (suspended, terminated)
+
+
+@pytest.mark.parametrize("status,reason", [("suspended", "Billing: payment overdue"),
+                                           ("canceled", "Billing: subscription canceled")])
+def test_a_switched_off_account_says_why(status, reason):
+    assert spec(a_subscription(status=status)).suspend_reason == reason
 
 
 def test_a_subscription_never_activated_has_not_converged_before():

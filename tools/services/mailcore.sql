@@ -4,8 +4,11 @@ CREATE TABLE IF NOT EXISTS mail_domains (
     name             text PRIMARY KEY,
     dkim_selector    text NOT NULL DEFAULT 'mpanel',
     dkim_private_key text,            -- PEM, encrypted at rest by the provider
+    owner            text,            -- the mpanel stack ("sub-42") that made it; mailboxes inherit it
     created_at       timestamptz NOT NULL DEFAULT now()
 );
+-- Databases made before the owner mark existed (providers/mailbox.py does the same on first use).
+ALTER TABLE mail_domains ADD COLUMN IF NOT EXISTS owner text;
 CREATE TABLE IF NOT EXISTS mailboxes (
     address       text PRIMARY KEY,
     local_part    text NOT NULL,

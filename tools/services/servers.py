@@ -430,7 +430,7 @@ class HttpSandbox(PythonServer):
 
     def ready(self) -> bool:
         try:
-            requests.get(f"http://127.0.0.1:{self.layout.port(self.port_name)}/_sandbox/state", timeout=2)
+            requests.get(f"http://127.0.0.1:{self.layout.port(self.port_name)}/_sandbox/faults", timeout=2)
             return True
         except requests.RequestException:
             return False
@@ -444,6 +444,10 @@ class WhmSandbox(HttpSandbox):
     module = "sandbox.whm"
     port_name = "whm"
     secret_key = "whm_api_token"
+
+    def args(self) -> list[str]:
+        # Account backups (pkgacct) archive the account's mail too, which mail-core keeps here.
+        return [*super().args(), "--mail-root", str(self.layout.root / "mailcore")]
 
 
 class NameSiloSandbox(HttpSandbox):

@@ -73,10 +73,48 @@ def test_a_canceled_subscription_is_kept_for_the_retention_period(db_conn, lenie
     apply_stripe_subscription(db_conn, lenient, _row(db_conn, sid), _stripe_sub("canceled", sid), outcome)
     row = _row(db_conn, sid)
     assert row["status"] == "canceled" and row["terminate_after"] is not None
+    assert outcome.converge == {sid} and outcome.emails == [(sid, "canceled")]  # told at once, and when it ends
     db_conn.execute("UPDATE subscriptions SET terminate_after = now() - interval '1 second' WHERE id = %s", (sid,))
     later = Outcome()
     enforce_deadlines(db_conn, lenient, later, only=sid)
-    assert _row(db_conn, sid)["status"] == "terminated" and (sid, "canceled") in later.emails
+    assert _row(db_conn, sid)["status"] == "terminated" and later.converge == {sid} and later.emails == []
+
+
+def test_paying_again_within_retention_takes_the_canceled_order_back(db_conn, lenient):
+    sid = make_subscription(db_conn, lenient)
+    apply_stripe_subscription(db_conn, lenient, _row(db_conn, sid), _stripe_sub("canceled", sid), Outcome())
+    row = _row(db_conn, sid)
+    session = f"cs_again_{secrets.token_hex(4)}"
+    assert lifecycle.take_back_retained_order(db_conn, row["customer_id"], _domain(db_conn, sid), session) == sid
+    assert db_conn.execute("SELECT stripe_checkout_session_id FROM subscriptions WHERE id = %s",
+                           (sid,)).fetchone()["stripe_checkout_session_id"] == session
+
+    outcome = Outcome()
+    new_stripe_sub = {**_stripe_sub("active", sid), "id": f"sub_again_{sid}"}
+    apply_stripe_subscription(db_conn, lenient, _row(db_conn, sid), new_stripe_sub, outcome)
+    row = _row(db_conn, sid)
+    assert (row["status"], row["terminate_after"], row["stripe_subscription_id"]) == (
+        "active", None, f"sub_again_{sid}")
+    assert outcome.converge == {sid} and outcome.emails == [(sid, "reactivated")]
+
+
+def test_a_terminated_order_cannot_be_taken_back(db_conn, lenient):
+    sid = make_subscription(db_conn, lenient, status="terminated")
+    customer = _row(db_conn, sid)["customer_id"]
+    assert lifecycle.take_back_retained_order(db_conn, customer, _domain(db_conn, sid), "cs_late") is None
+    apply_stripe_subscription(db_conn, lenient, _row(db_conn, sid), _stripe_sub("active", sid), Outcome())
+    assert _row(db_conn, sid)["status"] == "terminated"
+
+
+def test_only_the_orders_own_customer_takes_it_back(db_conn, lenient):
+    sid = make_subscription(db_conn, lenient, status="canceled")
+    other = make_subscription(db_conn, lenient)
+    assert lifecycle.take_back_retained_order(db_conn, _row(db_conn, other)["customer_id"], _domain(db_conn, sid),
+                                              "cs_someone_else") is None
+
+
+def _domain(db_conn, sid):
+    return db_conn.execute("SELECT name FROM domains WHERE subscription_id = %s", (sid,)).fetchone()["name"]
 
 
 def test_the_same_truth_applied_twice_changes_nothing_the_second_time(db_conn, settings):
@@ -148,4 +186,6 @@ def test_with_a_retention_period_a_cancellation_still_waits(db_conn, lenient, jo
     row = db_conn.execute("SELECT status, terminate_after - updated_at AS kept FROM subscriptions WHERE id = %s",
                           (sid,)).fetchone()
     assert row["status"] == "canceled" and row["kept"].days == 14
-    assert jobs(task_name="send_lifecycle_email") == []
+    # The customer is told at once that the account is suspended and until when it is kept.
+    assert [j["args"] for j in jobs(task_name="send_lifecycle_email")] == [{"subscription_id": sid,
+                                                                           "kind": "canceled"}]
