@@ -11,18 +11,9 @@ import time
 from email import policy
 
 import pytest
+
+from tests.polling import wait_for  # noqa: F401  (the e2e tests import it from here)
 import requests
-
-
-def wait_for(predicate, deadline: float = 60, what: str = "condition", every: float = 0.1):
-    give_up = time.monotonic() + deadline
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > give_up:
-            raise AssertionError(f"timed out after {deadline:.0f}s waiting for {what}")
-        time.sleep(every)
 
 
 class Mpanel:

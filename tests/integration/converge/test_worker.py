@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from app.services.errors import PermanentConvergeError
+from tests.polling import wait_for as _wait_for
 from tests.factories import make_subscription, unique_domain
 
 
@@ -31,16 +32,6 @@ def worker(settings):
 def _jobs(db_conn, sid):
     return db_conn.execute("SELECT id, status FROM procrastinate_jobs WHERE lock = %s ORDER BY id",
                            (f"sub-{sid}",)).fetchall()
-
-
-def _wait_for(predicate, deadline: float, what: str):
-    give_up = time.monotonic() + deadline
-    while time.monotonic() < give_up:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_burst_of_requests_collapses_into_one_waiting_job(db_conn, settings, queue):

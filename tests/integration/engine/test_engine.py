@@ -8,7 +8,6 @@ import subprocess
 
 import psycopg
 import pulumi
-import pytest
 
 from app.cli.probe import ProbeFile
 from app.services.engine import engine_config

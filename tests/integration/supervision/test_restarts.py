@@ -12,20 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.polling import wait_for as _wait_for
 from tests.factories import make_subscription
 from tools.services import servers as local_servers
 from tools.services import supervisor
 from tools.services.layout import Layout
-
-
-def _wait_for(predicate, deadline: float, what: str):
-    give_up = time.monotonic() + deadline
-    while time.monotonic() < give_up:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {deadline:.0f}s waiting for {what}")
 
 
 def _children_of(pid: int) -> set[int]:
