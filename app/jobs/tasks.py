@@ -46,7 +46,15 @@ def check_drift(subscription_id: int) -> bool:
 
 # --- billing ---------------------------------------------------------------------------------
 
-@queue.task(name="process_stripe_event", queue="billing", retry=_until_done())
+def _a_few_quick_tries() -> CappedBackoff:
+    """Billing jobs share one lock, and a job waiting to retry holds it: an event that keeps
+    failing must not stall every later one. It gets a few quick tries; after that the sweep of
+    unprocessed events (app/services/sweeps.py) asks again every few minutes, for as long as
+    it stays unprocessed, while the other events go through."""
+    return CappedBackoff(first=2, cap=30, max_attempts=3)
+
+
+@queue.task(name="process_stripe_event", queue="billing", retry=_a_few_quick_tries())
 def process_stripe_event(event_id: str) -> None:
     """Billing decisions are serialised (lock "billing", set where the job is deferred): each
     is a short transaction, and one at a time makes "re-read from Stripe, then apply" race-free.

@@ -12,8 +12,9 @@ from app.settings import Settings
 log = logging.getLogger("mpanel.sweeps")
 
 CERTIFICATE_RENEWAL_DAYS = 30
-# An event still unprocessed this long after it arrived lost its job (or its job keeps
-# failing): ask again; a job already waiting for it makes this a no-op (queueing lock).
+# An event still unprocessed this long after it arrived lost its job, or its job gave up after
+# a few quick tries (billing jobs share a lock, so one must not wait long holding it): ask
+# again; a job already waiting for it makes this a no-op (queueing lock).
 UNPROCESSED_EVENT_MINUTES = 10
 # Stripe closes an unpaid checkout after 24 h; an hour more covers its event's delivery.
 UNPAID_CHECKOUT_HOURS = 25
