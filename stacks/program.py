@@ -21,7 +21,8 @@ from providers.acme import Certificate
 from providers.mailbox import MailDomain, Mailbox
 from providers.namesilo import DomainRegistration
 from providers.powerdns import DnsZone
-from providers.whm import WhmAccount, WhmSsl
+from providers.whm import WhmAccount
+from providers.whm_tls import WhmSsl
 from stacks.site import publish_once_script
 from stacks.spec import HostingSpec
 

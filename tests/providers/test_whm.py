@@ -20,7 +20,8 @@ from providers.core.claims import ClaimLedger
 from providers.core.config import current
 from providers.core.errors import NeedsOperator, NotOurs, ProviderError
 from providers.core.retry import RetryPolicy
-from providers.whm import (WhmAccountProvider, WhmSslProvider, derive_username, username_stem)
+from providers.whm import WhmAccountProvider, derive_username, username_stem
+from providers.whm_tls import WhmSslProvider
 from tests.providers.conftest import reconfigure
 from tests.providers.contract import FAST_RETRY, OTHER_OWNER, OWNER, ProviderContract
 
@@ -673,7 +674,8 @@ def test_the_engine_converges_an_account_and_its_certificate_keeping_secrets_sec
     """Pickling, numbers arriving as floats, unknowns in preview and secrets: what direct calls miss."""
     import pulumi
 
-    from providers.whm import WhmAccount, WhmSsl
+    from providers.whm import WhmAccount
+    from providers.whm_tls import WhmSsl
     from app.services.engine import engine_config
     from stacks import engine
 
