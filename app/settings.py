@@ -102,6 +102,16 @@ class Settings:
     # many failed runs in a row a subscription is flagged "needs attention".
     OPS_EMAIL: str = ""
     MPANEL_ATTENTION_AFTER_FAILURES: int = 5
+    # An engine run (up, refresh, destroy) still going after this long is killed (the engine's
+    # whole process group) and the stack recovered; the run is recorded failed and retried.
+    MPANEL_RUN_TIMEOUT_SECONDS: float = 900.0
+    # Worker liveness (app/services/workers.py): each process running engine runs heartbeats
+    # this often; one silent for longer than MPANEL_WORKER_DEAD_AFTER_SECONDS is dead, and any
+    # other worker recovers its runs and jobs.
+    MPANEL_WORKER_HEARTBEAT_SECONDS: float = 10.0
+    MPANEL_WORKER_DEAD_AFTER_SECONDS: float = 60.0
+    # An email claimed for sending (app.mail) whose sender said nothing for this long is retaken.
+    MPANEL_EMAIL_CLAIM_TIMEOUT_SECONDS: float = 600.0
     SITES_HOME_ROOT: str = "/home"
     SMTP_MAILDIR: str = ""
     ACME_MANAGEMENT_URL: str = ""

@@ -23,16 +23,45 @@ def addressee(conn: psycopg.Connection, subscription_id: int) -> dict | None:
 
 
 def claim(conn: psycopg.Connection, *, subscription_id: int | None, kind: str, dedupe_key: str, recipient: str,
-          subject: str, message_id: str) -> bool:
-    """Record the email; False when its dedupe key is already recorded (someone sent it)."""
-    return conn.execute(
-        """INSERT INTO emails_sent (subscription_id, kind, dedupe_key, recipient, subject, message_id)
-           VALUES (%s, %s, %s, %s, %s, %s)
-           ON CONFLICT (dedupe_key) DO NOTHING RETURNING id""",
-        (subscription_id, kind, dedupe_key, recipient, subject, message_id)).fetchone() is not None
+          subject: str, message_id: str, retake_after_seconds: float) -> str:
+    """Claim the email for sending (state 'sending', this attempt's Message-ID as the claim).
+    Returns 'claimed' (also when a claim older than `retake_after_seconds` was retaken: its
+    sender died), 'sent' (someone sent it) or 'sending' (another sender holds a fresh claim)."""
+    row = conn.execute(
+        """INSERT INTO emails_sent (subscription_id, kind, dedupe_key, recipient, subject, message_id,
+                                    state, claimed_at, sent_at)
+           VALUES (%(sid)s, %(kind)s, %(key)s, %(to)s, %(subject)s, %(mid)s, 'sending', now(), NULL)
+           ON CONFLICT (dedupe_key) DO UPDATE SET message_id = EXCLUDED.message_id, claimed_at = now(),
+                  recipient = EXCLUDED.recipient, subject = EXCLUDED.subject
+            WHERE emails_sent.state = 'sending'
+              AND emails_sent.claimed_at < now() - make_interval(secs => %(retake)s)
+           RETURNING id""",
+        {"sid": subscription_id, "kind": kind, "key": dedupe_key, "to": recipient, "subject": subject,
+         "mid": message_id, "retake": retake_after_seconds}).fetchone()
+    if row is not None:
+        return "claimed"
+    return state_of(conn, dedupe_key) or "sending"
+
+
+def state_of(conn: psycopg.Connection, dedupe_key: str) -> str | None:
+    """'sending', 'sent', or None when nobody holds or sent it."""
+    row = conn.execute("SELECT state FROM emails_sent WHERE dedupe_key = %s", (dedupe_key,)).fetchone()
+    return row["state"] if row else None
+
+
+def mark_sent(conn: psycopg.Connection, dedupe_key: str, message_id: str) -> None:
+    conn.execute("UPDATE emails_sent SET state = 'sent', sent_at = now() "
+                 "WHERE dedupe_key = %s AND message_id = %s", (dedupe_key, message_id))
+
+
+def release(conn: psycopg.Connection, dedupe_key: str, message_id: str) -> None:
+    """The relay refused or could not be reached: nothing was sent, so the claim goes."""
+    conn.execute("DELETE FROM emails_sent WHERE dedupe_key = %s AND message_id = %s AND state = 'sending'",
+                 (dedupe_key, message_id))
 
 
 def is_recorded(conn: psycopg.Connection, dedupe_key: str) -> bool:
+    """Sent, or being sent (a claim: its sender's job sends it or releases it, or it is retaken)."""
     return conn.execute("SELECT 1 FROM emails_sent WHERE dedupe_key = %s", (dedupe_key,)).fetchone() is not None
 
 

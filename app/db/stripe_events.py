@@ -15,6 +15,13 @@ def record(conn: psycopg.Connection, event: dict) -> dict:
         (event["id"], event["type"], event.get("created") or 0, Jsonb(event))).fetchone()
 
 
+def unprocessed(conn: psycopg.Connection, event_id: str) -> dict | None:
+    """The event's type and payload (not locked: read before asking Stripe), or None when it is
+    unknown or already processed."""
+    return conn.execute("SELECT type, payload FROM stripe_events WHERE id = %s AND processed_at IS NULL",
+                        (event_id,)).fetchone()
+
+
 def lock_unprocessed(conn: psycopg.Connection, event_id: str) -> dict | None:
     """The event's type and payload, locked, or None when it is unknown or already processed."""
     return conn.execute("SELECT type, payload FROM stripe_events WHERE id = %s AND processed_at IS NULL "

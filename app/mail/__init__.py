@@ -2,9 +2,10 @@
 
 Every email is a pair of templates, `<kind>.txt` (which also holds the subject, in
 `{% block subject %}`) and `<kind>.html` (autoescaped, extending base.html so every
-email shares one layout). `send_once` is the only way out: the emails_sent row and
-the SMTP delivery share one database transaction, so a dedupe key that is already
-recorded sends nothing, and a failed delivery records nothing and can be retried.
+email shares one layout). `send_once` is the only way out: the emails_sent row is
+claimed before SMTP and marked sent after it (no transaction open meanwhile), so a dedupe
+key that is already recorded sends nothing, and a failed delivery records nothing and can
+be retried.
 
 Dedupe keys:
 - welcome: `welcome:<subscription id>`, once per subscription;
@@ -16,6 +17,7 @@ Dedupe keys:
 from __future__ import annotations
 
 import logging
+import time
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
@@ -44,6 +46,10 @@ QUICK_START_GUIDES = (
 )
 
 
+# How long a call waits for another sender's claim on the same email to end (sent or released).
+CLAIM_WAIT_SECONDS = 60
+
+
 class UnknownSubscription(LookupError):
     pass
 
@@ -52,19 +58,39 @@ def send_once(settings: Settings, *, kind: str, subscription_id: int | None, rec
               rendered: RenderedEmail, dedupe_key: str) -> bool:
     """Send unless `dedupe_key` is already recorded; True when this call sent the email.
 
-    The row is inserted first and the transaction stays open while SMTP runs: a
-    concurrent call with the same key waits on the unique index and then finds it
-    taken, and an SMTP failure rolls the row back. The one gap left is a commit that
-    fails after the server accepted the message; a retry then sends it again.
+    No transaction is open while SMTP runs (a slow relay must hold no pooled connection):
+    a short transaction claims the record ('sending'), the relay is handed the message,
+    another marks it 'sent'. A refused delivery releases the claim, so a retry sends. A
+    concurrent call waits for the claim's outcome. A claim older than
+    MPANEL_EMAIL_CLAIM_TIMEOUT_SECONDS is retaken: its sender died, and the one duplicate
+    left is a sender that died after the relay accepted and before recording it. A QUIT
+    refused after acceptance is not a failure (app.mail.smtp), so it causes no resend.
     """
     message = message_for(settings, recipient, rendered)
-    with db.transaction(settings.DATABASE_URL) as conn:
-        if not records.claim(conn, subscription_id=subscription_id, kind=kind, dedupe_key=dedupe_key,
-                             recipient=recipient, subject=rendered.subject, message_id=message["Message-ID"]):
+    message_id = message["Message-ID"]
+    deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+    while True:
+        with db.transaction(settings.DATABASE_URL) as conn:
+            state = records.claim(conn, subscription_id=subscription_id, kind=kind, dedupe_key=dedupe_key,
+                                  recipient=recipient, subject=rendered.subject, message_id=message_id,
+                                  retake_after_seconds=settings.MPANEL_EMAIL_CLAIM_TIMEOUT_SECONDS)
+        if state == "sent":
             log.info("%s email already sent (%s), not sending again", kind, dedupe_key)
             return False
+        if state == "claimed":
+            break
+        if time.monotonic() > deadline:  # the job retries; the claim is retaken if its sender died
+            raise EmailNotSent(f"{kind} email {dedupe_key} is being sent by another worker")
+        time.sleep(0.2)
+    try:
         deliver(settings, message)
-    log.info("sent %s email to %s (%s, %s)", kind, recipient, dedupe_key, message["Message-ID"])
+    except EmailNotSent:
+        with db.transaction(settings.DATABASE_URL) as conn:
+            records.release(conn, dedupe_key, message_id)
+        raise
+    with db.transaction(settings.DATABASE_URL) as conn:
+        records.mark_sent(conn, dedupe_key, message_id)
+    log.info("sent %s email to %s (%s, %s)", kind, recipient, dedupe_key, message_id)
     return True
 
 
@@ -99,10 +125,11 @@ def welcome_key(subscription_id: int) -> str:
     return f"welcome:{subscription_id}"
 
 
-def send_welcome(settings: Settings, subscription_id: int, outputs: dict) -> bool:
+def send_welcome(settings: Settings, subscription_id: int, outputs: dict, dedupe_key: str | None = None) -> bool:
     """The welcome email with every login the customer needs, once per subscription.
 
-    `outputs` are the subscription's stack outputs, secrets decrypted.
+    `outputs` are the subscription's stack outputs, secrets decrypted. An operator's resend
+    passes a `dedupe_key` of its own (welcome:<id>:resend:<n>): once per resend.
     """
     row = _addressee(settings, subscription_id)
     context = _common_context(settings, row)
@@ -121,7 +148,8 @@ def send_welcome(settings: Settings, subscription_id: int, outputs: dict) -> boo
         guides=[{"title": t, "url": context["marketing_url"] + path, "blurb": b} for t, path, b in QUICK_START_GUIDES],
     )
     return send_once(settings, kind="welcome", subscription_id=subscription_id, recipient=row["email"],
-                     rendered=render("welcome", **context), dedupe_key=welcome_key(subscription_id))
+                     rendered=render("welcome", **context),
+                     dedupe_key=dedupe_key or welcome_key(subscription_id))
 
 
 def cpanel_password_key(subscription_id: int, reset: int) -> str:

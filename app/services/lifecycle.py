@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import psycopg
+import stripe
 
 from app import db
 from app.db import payments, plans, stripe_events, subscriptions
@@ -53,6 +54,43 @@ class Outcome:
             request_converge_in(conn, sid)
         for sid, kind in self.emails:
             request_lifecycle_email_in(conn, sid, kind)
+
+
+class StripeTruth:
+    """What Stripe says now about the objects one event names, read before any transaction
+    opens. A read that failed is kept and raised only if the handler needs it, so an event
+    that turns out to be about nobody's order is not failed by a Stripe it never needed."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, Any] = {}
+        self._subscriptions: dict[str, Any] = {}
+
+    @staticmethod
+    def _read(into: dict, key: str, fetch: Callable[[], Any]) -> Any:
+        try:
+            into[key] = fetch()
+        except stripe.StripeError as exc:
+            into[key] = exc
+        return into[key]
+
+    def read_session(self, session_id: str, fetch: Callable[[], Any]) -> Any:
+        found = self._read(self._sessions, session_id, fetch)
+        return None if isinstance(found, Exception) else found
+
+    def read_subscription(self, stripe_sub_id: str, fetch: Callable[[], Any]) -> Any:
+        return self._read(self._subscriptions, stripe_sub_id, fetch)
+
+    @staticmethod
+    def _known(found: Any) -> Any:
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def session(self, session_id: str) -> Any:
+        return self._known(self._sessions[session_id])
+
+    def subscription(self, stripe_sub_id: str) -> Any:
+        return self._known(self._subscriptions[stripe_sub_id])
 
 
 def apply_stripe_subscription(conn: psycopg.Connection, settings: Settings, sub: dict, remote: Any,
@@ -144,21 +182,29 @@ def take_back_retained_order(conn: psycopg.Connection, customer_id: int, domain:
 
 # --- handlers: one per event family ---------------------------------------------------------
 
-def on_checkout_paid(conn, settings, obj, outcome: Outcome) -> None:
+def read_checkout_paid(settings, obj, truth: StripeTruth) -> None:
+    session = truth.read_session(_get(obj, "id"), lambda: _retrieve_checkout(settings, _get(obj, "id")))
+    if rules.checkout_paid(_get(session, "payment_status")) and _subscription_of_session(session):
+        stripe_sub_id = _subscription_of_session(session)
+        truth.read_subscription(stripe_sub_id, lambda: billing.retrieve_subscription(settings, stripe_sub_id))
+
+
+def on_checkout_paid(conn, settings, obj, outcome: Outcome, truth: StripeTruth) -> None:
     # Money decisions never rest on the event's snapshot: Stripe says what the session is now.
-    session = _retrieve_checkout(settings, _get(obj, "id"))
+    session = truth.session(_get(obj, "id"))
     if not rules.checkout_paid(_get(session, "payment_status")):
         return  # e.g. a delayed payment method: wait for async_payment_succeeded
     sub = _order_of_checkout(conn, session, outcome)
     if sub is None:
         return
-    if sub["status"] == "pending_payment" and not _paid_as_priced(conn, sub, session, outcome):
+    # A first payment, and one taking back a canceled order (its new session, app/services/checkout.py),
+    # must pay exactly what the order is priced at.
+    if sub["status"] in ("pending_payment", "canceled") and not _paid_as_priced(conn, sub, session, outcome):
         return
     subscriptions.remember_checkout(conn, sub["id"], _get(session, "customer"))
-    stripe_sub_id = _get(session, "subscription")
-    stripe_sub_id = stripe_sub_id if isinstance(stripe_sub_id, str) else _get(stripe_sub_id, "id")
+    stripe_sub_id = _subscription_of_session(session)
     if stripe_sub_id:
-        apply_stripe_subscription(conn, settings, sub, billing.retrieve_subscription(settings, stripe_sub_id), outcome)
+        apply_stripe_subscription(conn, settings, sub, truth.subscription(stripe_sub_id), outcome)
     elif sub["status"] == "pending_payment":
         subscriptions.set_status(conn, sub["id"], "active")
         outcome.converge.add(sub["id"])
@@ -166,17 +212,39 @@ def on_checkout_paid(conn, settings, obj, outcome: Outcome) -> None:
         outcome.converge.discard(sub["id"])
 
 
-def on_subscription_changed(conn, settings, obj, outcome: Outcome) -> None:
+def _subscription_of_session(session: Any) -> str | None:
+    stripe_sub_id = _get(session, "subscription")
+    return stripe_sub_id if isinstance(stripe_sub_id, str) else _get(stripe_sub_id, "id")
+
+
+def read_subscription_changed(settings, obj, truth: StripeTruth) -> None:
+    stripe_sub_id = _get(obj, "id")
+    if stripe_sub_id and isinstance(stripe_sub_id, str):
+        truth.read_subscription(stripe_sub_id, lambda: billing.retrieve_subscription(settings, stripe_sub_id))
+
+
+def on_subscription_changed(conn, settings, obj, outcome: Outcome, truth: StripeTruth) -> None:
     sub = _order_of_stripe_subscription(conn, _get(obj, "id"), _get(obj, "metadata", "subscription_id"), outcome)
     if sub is None:
         log.warning("Stripe subscription %s matches none of ours", _get(obj, "id"))
         return
-    apply_stripe_subscription(conn, settings, sub, billing.retrieve_subscription(settings, _get(obj, "id")), outcome)
+    apply_stripe_subscription(conn, settings, sub, truth.subscription(_get(obj, "id")), outcome)
 
 
-def on_invoice(conn, settings, obj, outcome: Outcome) -> None:
+def _subscription_of_invoice(obj: Any) -> str | None:
     stripe_sub_id = (_get(obj, "parent", "subscription_details", "subscription") or _get(obj, "subscription"))
-    if not stripe_sub_id or not isinstance(stripe_sub_id, str):
+    return stripe_sub_id if stripe_sub_id and isinstance(stripe_sub_id, str) else None
+
+
+def read_invoice(settings, obj, truth: StripeTruth) -> None:
+    stripe_sub_id = _subscription_of_invoice(obj)
+    if stripe_sub_id:
+        truth.read_subscription(stripe_sub_id, lambda: billing.retrieve_subscription(settings, stripe_sub_id))
+
+
+def on_invoice(conn, settings, obj, outcome: Outcome, truth: StripeTruth) -> None:
+    stripe_sub_id = _subscription_of_invoice(obj)
+    if not stripe_sub_id:
         return
     sub = _order_of_stripe_subscription(
         conn, stripe_sub_id, _get(obj, "parent", "subscription_details", "metadata", "subscription_id"), outcome)
@@ -184,7 +252,7 @@ def on_invoice(conn, settings, obj, outcome: Outcome) -> None:
         return
     # Payments are recorded from payment_intent.* events (one row per intent); an invoice
     # event only moves the subscription.
-    apply_stripe_subscription(conn, settings, sub, billing.retrieve_subscription(settings, stripe_sub_id), outcome)
+    apply_stripe_subscription(conn, settings, sub, truth.subscription(stripe_sub_id), outcome)
 
 
 # --- which order an event acts on: only through the Stripe ids stored on it ----------------
@@ -241,7 +309,7 @@ def _paid_as_priced(conn: psycopg.Connection, sub: dict, session: Any, outcome: 
     return False
 
 
-def on_payment_intent(conn, settings, obj, outcome: Outcome) -> None:
+def on_payment_intent(conn, settings, obj, outcome: Outcome, truth: StripeTruth) -> None:
     error = _get(obj, "last_payment_error") or {}
     customer = _get(obj, "customer")
     payments.record(conn, subscription_id=subscriptions.latest_of_stripe_customer(conn, customer) if customer else None,
@@ -251,12 +319,13 @@ def on_payment_intent(conn, settings, obj, outcome: Outcome) -> None:
                     failure_code=_get(error, "decline_code") or _get(error, "code"))
 
 
-def abandon_expired_checkout(conn: psycopg.Connection, settings: Settings, session_id: str) -> bool:
-    """Abandon the order whose Stripe checkout has expired unpaid (Stripe re-read, never the
-    event's snapshot); its domain may be ordered again. True when an order was abandoned."""
-    if _get(billing.retrieve_session(settings, session_id), "status") != "expired":
+def abandon_expired_checkout(conn: psycopg.Connection, session: Any) -> bool:
+    """Abandon the order whose Stripe checkout has expired unpaid (`session` as re-read from
+    Stripe before the transaction, never the event's snapshot); its domain may be ordered again.
+    True when an order was abandoned."""
+    if _get(session, "status") != "expired":
         return False
-    return _abandon_order_of(conn, session_id, "expired unpaid")
+    return _abandon_order_of(conn, _get(session, "id"), "expired unpaid")
 
 
 def _abandon_order_of(conn: psycopg.Connection, session_id: str, why: str) -> bool:
@@ -267,46 +336,68 @@ def _abandon_order_of(conn: psycopg.Connection, session_id: str, why: str) -> bo
     return True
 
 
-def on_checkout_expired(conn, settings, obj, outcome: Outcome) -> None:
+def read_session(settings, obj, truth: StripeTruth) -> None:
+    truth.read_session(_get(obj, "id"), lambda: billing.retrieve_session(settings, _get(obj, "id")))
+
+
+def on_checkout_expired(conn, settings, obj, outcome: Outcome, truth: StripeTruth) -> None:
     """Stripe closed a checkout that was never paid (24 h by default, or the customer started over)."""
-    abandon_expired_checkout(conn, settings, _get(obj, "id"))
+    abandon_expired_checkout(conn, truth.session(_get(obj, "id")))
 
 
-def on_checkout_payment_failed(conn, settings, obj, outcome: Outcome) -> None:
+def on_checkout_payment_failed(conn, settings, obj, outcome: Outcome, truth: StripeTruth) -> None:
     """A delayed payment method (bank debit) failed: nothing is built, the order is abandoned so
     the customer can check out again and the domain is free."""
-    obj = billing.retrieve_session(settings, _get(obj, "id"))
+    obj = truth.session(_get(obj, "id"))
     if rules.checkout_lost_its_payment(_get(obj, "status"), _get(obj, "payment_status")):
         _abandon_order_of(conn, _get(obj, "id"), "had its delayed payment fail")
 
 
+def _reads_nothing(settings, obj, truth: StripeTruth) -> None:
+    pass
+
+
+# Event type -> (what to read from Stripe first, outside any transaction; how to apply it).
 HANDLERS = {
-    "checkout.session.completed": on_checkout_paid,
-    "checkout.session.async_payment_failed": on_checkout_payment_failed,
-    "checkout.session.expired": on_checkout_expired,
-    "checkout.session.async_payment_succeeded": on_checkout_paid,
-    "customer.subscription.created": on_subscription_changed,
-    "customer.subscription.updated": on_subscription_changed,
-    "customer.subscription.deleted": on_subscription_changed,
-    "invoice.paid": on_invoice,
-    "invoice.payment_succeeded": on_invoice,
-    "invoice.payment_failed": on_invoice,
-    "payment_intent.succeeded": on_payment_intent,
-    "payment_intent.payment_failed": on_payment_intent,
+    "checkout.session.completed": (read_checkout_paid, on_checkout_paid),
+    "checkout.session.async_payment_failed": (read_session, on_checkout_payment_failed),
+    "checkout.session.expired": (read_session, on_checkout_expired),
+    "checkout.session.async_payment_succeeded": (read_checkout_paid, on_checkout_paid),
+    "customer.subscription.created": (read_subscription_changed, on_subscription_changed),
+    "customer.subscription.updated": (read_subscription_changed, on_subscription_changed),
+    "customer.subscription.deleted": (read_subscription_changed, on_subscription_changed),
+    "invoice.paid": (read_invoice, on_invoice),
+    "invoice.payment_succeeded": (read_invoice, on_invoice),
+    "invoice.payment_failed": (read_invoice, on_invoice),
+    "payment_intent.succeeded": (_reads_nothing, on_payment_intent),
+    "payment_intent.payment_failed": (_reads_nothing, on_payment_intent),
 }
 
 
 def process_event(settings: Settings, event_id: str) -> Outcome:
     """Apply one recorded Stripe event (once: processed_at is set in the same transaction), and
-    request the converges and notices it decided in that transaction too."""
+    request the converges and notices it decided in that transaction too.
+
+    Stripe is read first, with no transaction open and no pooled connection held (a slow Stripe
+    must not hold row locks or starve the pool); then one short transaction locks the event,
+    finds it still unprocessed, and applies what was read. Billing jobs run one at a time (lock
+    "billing"), so nothing newer is applied between the read and the apply."""
     outcome = Outcome()
+    with db.transaction(settings.DATABASE_URL) as conn:
+        row = stripe_events.unprocessed(conn, event_id)
+    if row is None:
+        return outcome
+    reader, handler = HANDLERS.get(row["type"], (None, None))
+    obj = row["payload"]["data"]["object"]
+    truth = StripeTruth()
+    if reader:
+        reader(settings, obj, truth)
     with db.transaction(settings.DATABASE_URL) as conn:
         row = stripe_events.lock_unprocessed(conn, event_id)
         if row is None:
-            return outcome
-        handler = HANDLERS.get(row["type"])
+            return outcome  # processed meanwhile (a redelivery's job, the sweep)
         if handler:
-            handler(conn, settings, row["payload"]["data"]["object"], outcome)
+            handler(conn, settings, obj, outcome, truth)
         stripe_events.record_anomalies(conn, event_id, row["type"], outcome.anomalies)
         stripe_events.mark_processed(conn, event_id)
         outcome.request_in(conn)

@@ -6,6 +6,7 @@ import logging
 from app import db
 from app.db import sweeps as rows
 from app.jobs.defer import defer_in, request_converge_in, request_event_processing_in, subscription_lock
+from app.services import billing
 from app.services.lifecycle import abandon_expired_checkout
 from app.settings import Settings
 
@@ -59,8 +60,9 @@ def abandon_expired_checkouts(settings: Settings) -> int:
     abandoned = 0
     for session_id in sessions:
         try:
+            session = billing.retrieve_session(settings, session_id)  # Stripe first, no transaction open
             with db.transaction(settings.DATABASE_URL) as conn:
-                abandoned += abandon_expired_checkout(conn, settings, session_id)
+                abandoned += abandon_expired_checkout(conn, session)
         except Exception:  # one unreadable session must not stop the sweep
             log.exception("could not check checkout session %s", session_id)
     return abandoned
