@@ -192,6 +192,16 @@ class WhmClient:
     def passwd(self, user: str, password: str) -> None:
         self.call("passwd", {"user": user, "password": password}, post=True)
 
+    def create_user_session(self, user: str, service: str) -> str:
+        """A one-time login link for the account's cPanel (`cpaneld`) or Webmail (`webmaild`).
+        The link is a credential: sent by POST, returned to the caller only, never logged or
+        put in an error; one attempt (a retry would only mint another link)."""
+        data = self.exchange("create_user_session", {"user": user, "service": service}, post=True)
+        url = data.get("url")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise ProviderError(PROVIDER, "create_user_session: the answer holds no login link")
+        return url
+
     # -- TLS -------------------------------------------------------------------------------
 
     def installssl(self, *, domain: str, crt: str, key: str, cab: str | None) -> dict:

@@ -12,3 +12,18 @@ def count_cpanel_password_reset(conn: psycopg.Connection, user_id: int, subscrip
             WHERE w.subscription_id = s.id AND s.id = %s AND c.user_id = %s
               AND s.status = 'active' AND w.status = 'active'
         RETURNING w.id""", (subscription_id, user_id)).fetchone() is not None
+
+
+def login_target(conn: psycopg.Connection, user_id: int, subscription_id: int) -> dict | None:
+    """The hosting account a one-click cPanel or Webmail login opens, when the site is this user's:
+    billing and hosting states (to refuse a suspended one with its reason), the cPanel user and
+    the server the account lives on."""
+    return conn.execute(
+        """SELECT s.id, s.status, s.past_due_since, s.server_id, w.status AS website_status,
+                  w.cpanel_username, d.name AS domain
+             FROM subscriptions s
+             JOIN customers c ON c.id = s.customer_id
+             LEFT JOIN websites w ON w.subscription_id = s.id
+             LEFT JOIN domains d ON d.subscription_id = s.id
+            WHERE s.id = %s AND c.user_id = %s AND s.status <> 'abandoned'""",
+        (subscription_id, user_id)).fetchone()

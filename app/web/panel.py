@@ -7,7 +7,7 @@ from functools import wraps
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
-from app.services import mailboxes
+from app.services import hosting_login, mailboxes
 from app.services.accounts import (authenticate, dashboard, finish_onboarding, needs_onboarding,
                           request_cpanel_password_reset)
 
@@ -117,6 +117,23 @@ def reset_cpanel_password(subscription_id: int):
         abort(404, description="no active site of yours with that number")
     session["notice"] = "A new cPanel password is being set: it will be in your inbox in a minute."
     return redirect(url_for("panel.home"))
+
+
+@bp.post("/sites/<int:subscription_id>/open/<app>")
+@login_required
+def open_hosting_app(subscription_id: int, app: str):
+    """One-click cPanel or Webmail: the one-time login link travels only in this redirect's
+    Location (the form opens a new tab), never in a page, the session or a log."""
+    _check_csrf()
+    try:
+        url = hosting_login.one_time_login_url(current_app.config["MPANEL"], session["user_id"],
+                                               subscription_id, app)
+    except hosting_login.LoginRefused as exc:
+        return _dashboard_page(login_error=exc, error_site=subscription_id), exc.status
+    response = redirect(url, 303)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 # The first-time login wizard (seed step 7): three short steps over the customer's hosting,

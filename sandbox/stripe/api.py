@@ -64,6 +64,7 @@ ROUTES: list[tuple[str, str, str, Handler]] = [
     ("POST", "/v1/subscriptions/<oid>", "subscriptions.update", Billing.update_subscription),
     ("DELETE", "/v1/subscriptions/<oid>", "subscriptions.cancel", Billing.cancel_subscription),
     ("GET", "/v1/invoices", "invoices.list", Billing.list_invoices),
+    ("POST", "/v1/invoices/create_preview", "invoices.create_preview", Billing.create_invoice_preview),
     ("GET", "/v1/invoices/<oid>", "invoices.retrieve", Billing.retrieve_invoice),
     ("GET", "/v1/invoices/<oid>/lines", "invoices.lines", Billing.list_invoice_lines),
     ("GET", "/v1/invoice_payments", "invoice_payments.list", Billing.list_invoice_payments),
@@ -74,6 +75,7 @@ ROUTES: list[tuple[str, str, str, Handler]] = [
     ("POST", "/v1/refunds", "refunds.create", Billing.create_refund),
     ("GET", "/v1/refunds", "refunds.list", Billing.list_refunds),
     ("GET", "/v1/refunds/<oid>", "refunds.retrieve", Billing.retrieve_refund),
+    ("POST", "/v1/billing_portal/sessions", "billing_portal.sessions.create", Billing.create_portal_session),
     ("GET", "/v1/events", "events.list", Billing.list_events),
     ("GET", "/v1/events/<oid>", "events.retrieve", Billing.retrieve_event),
 ]

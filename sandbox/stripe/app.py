@@ -81,7 +81,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from flask import Flask
+from flask import Flask, has_request_context, request
 
 from ..common.faults import FaultRegistry
 from ..common.requestlog import RequestLog
@@ -91,6 +91,7 @@ from .billing import Billing
 from .control import control_routes
 from .objects import TABLES, Ledger, RequestInfo, initial_state
 from .page import register_payment_page
+from .portal import register_portal_pages
 from .webhooks import WebhookSender, WebhookSettings
 
 log = logging.getLogger("sandbox.stripe")
@@ -135,6 +136,7 @@ def create_app(
         """Run ``work`` in one state transaction, then wake the webhook sender."""
         with store.change() as state:
             ledger = Ledger(state, now, request_info, sender.endpoint_for)
+            ledger.public_url = app.config["STRIPE_PUBLIC_URL"] or (request.host_url if has_request_context() else "")
             result = work(ledger)
         if ledger.new_events:
             sender.wake()
@@ -142,6 +144,7 @@ def create_app(
 
     register_api(app, api_key, billing, faults, transaction)
     register_payment_page(app, billing, transaction)
+    register_portal_pages(app, billing, transaction)
     app.register_blueprint(control_routes(faults, store, billing, sender, transaction, now))
     sender.start()
     return app

@@ -51,6 +51,7 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     Kind("payment_method", "pm_", "PaymentMethod", "/v1/payment_methods"),
     Kind("refund", "re_", "refund", "/v1/refunds"),
     Kind("discount", "di_", "discount", ""),
+    Kind("billing_portal.session", "bps_", "billing_portal.session", "/v1/billing_portal/sessions"),
     Kind("event", "evt_", "event", "/v1/events"),
 )}
 
@@ -135,6 +136,8 @@ class Ledger:
         # The webhook URL that wants an event of this type, or None.
         self.endpoint_for = endpoint_for or (lambda _type: None)
         self.new_events: list[Object] = []
+        # Where this stand-in's own pages are reached (hosted invoices, the customer portal).
+        self.public_url = ""
 
     def now(self) -> int:
         return int(self._now())

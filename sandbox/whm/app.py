@@ -63,8 +63,9 @@ from .server import TABLES, WhmServer, initial_state
 
 log = logging.getLogger("sandbox.whm")
 
-# Query parameters that carry secrets when a client sends them by GET.
-SECRET_PARAMS = ("password", "key")
+# Query parameters that carry secrets when a client sends them by GET; `session` is the
+# one-time login link's token, followed by the customer's browser.
+SECRET_PARAMS = ("password", "key", "session")
 POST_ONLY = frozenset({"installssl"})
 
 Handler = Callable[[WhmServer, Params], Done]

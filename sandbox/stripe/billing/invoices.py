@@ -81,7 +81,7 @@ class Invoices:
             "customer_tax_ids": [], "default_payment_method": None, "default_source": None,
             "default_tax_rates": [], "description": None, "discounts": discount_ids, "due_date": None,
             "effective_at": now, "ending_balance": ending_balance, "footer": None, "from_invoice": None,
-            "hosted_invoice_url": None, "invoice_pdf": None, "issuer": {"type": "self"},
+            "hosted_invoice_url": _hosted_url(led, invoice_id), "invoice_pdf": None, "issuer": {"type": "self"},
             "last_finalization_error": None, "latest_revision": None,
             "lines": list_object(lines, f"/v1/invoices/{invoice_id}/lines") | {"total_count": len(lines)},
             "livemode": False, "metadata": {}, "next_payment_attempt": None, "number": number,
@@ -128,3 +128,8 @@ class Invoices:
         return led.page("invoice_payment", (x for x in led.newest_first("invoice_payment", invoice=invoice)
                                             if (invoice is None or x["invoice"] == invoice)
                                             and (intent is None or x["payment"]["payment_intent"] == intent)), p)
+
+
+def _hosted_url(led: Ledger, invoice_id: str) -> str | None:
+    """Stripe's hosted invoice page (invoice.stripe.com/i/...); here, a page of this stand-in."""
+    return f"{led.public_url.rstrip('/')}/i/{invoice_id}" if led.public_url else None

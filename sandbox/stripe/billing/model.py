@@ -23,12 +23,14 @@ from .invoices import Invoices
 from .payment_page import PaymentPage
 from .payments import Payments
 from .plan_changes import PlanChanges
+from .portal_sessions import PortalSessions
+from .previews import InvoicePreviews
 from .refunds import Refunds
 from .subscriptions import Subscriptions
 
 
 class Billing(Catalog, Discounts, Customers, CheckoutSessions, PaymentPage, Subscriptions, PlanChanges,
-              Invoices, Payments, Refunds, Events, Clock):
+              Invoices, InvoicePreviews, PortalSessions, Payments, Refunds, Events, Clock):
     def __init__(self, business_name: str = "mpanel sandbox", payment_retries: int = 3,
                  after_failed_retries: str = "cancel"):
         self.business_name = business_name

@@ -1,0 +1,47 @@
+"""Driving the customer panel in a real browser: Playwright for Python with Debian's Chromium
+(never a downloaded browser build), logged in through the login form as a customer would."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+SCREENSHOTS = Path(os.environ.get("MPANEL_SCREENSHOTS") or "/tmp/mpanel-screenshots")
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    path = chromium_path()
+    assert path, "Debian's chromium is not installed (apt-get install chromium)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, headless=True)
+        yield browser
+        browser.close()
+
+
+def logged_in_page(chromium, mpanel, email: str, password: str):
+    """A new browser context logged into the panel, on the dashboard (the wizard passed by)."""
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(f"{mpanel.url}/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    page.goto(f"{mpanel.url}/dashboard")
+    return page
+
+
+def screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
