@@ -7,17 +7,19 @@ from app.settings import Settings
 
 
 def create_app(settings: Settings | None = None, *, open_queue: bool = True) -> Flask:
-    from app.web import errors, marketing, pages, panel, webhooks
+    from app.web import errors, marketing, ops, pages, panel, security, webhooks
 
     app = Flask(__name__, template_folder="../templates")
     app.config["MPANEL"] = settings or Settings.from_env()
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     errors.init_app(app)
+    security.init_app(app)
     app.register_blueprint(marketing.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(pages.bp)
     panel.init_app(app)
     app.register_blueprint(panel.bp)
+    app.register_blueprint(ops.bp)
 
     if open_queue:
         # Views enqueue work (converges, event processing); the queue's sync connector

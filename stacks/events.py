@@ -11,6 +11,8 @@ from typing import Any, Callable
 
 from pulumi.automation import events
 
+from stacks.diff import DESTRUCTIVE, changed, record_changes
+
 Step = dict[str, Any]
 StepSink = Callable[[Step], None]
 
@@ -30,6 +32,7 @@ class StepRecorder:
     resource_changes: dict[str, int] | None = None
     saw_pending_operations: bool = False  # the engine warned it went ahead despite a dead run's leftovers
     _started: dict[str, float] = field(default_factory=dict)
+    _refreshing: set[str] = field(default_factory=set)
 
     def __call__(self, event: events.EngineEvent) -> None:
         if event.res_outputs_event and event.res_outputs_event.metadata.type == "pulumi:pulumi:Stack":
@@ -54,15 +57,28 @@ class StepRecorder:
         if meta.type == "pulumi:pulumi:Stack":
             return
         op = meta.op.value if hasattr(meta.op, "value") else str(meta.op)
+        drift: dict[str, dict] = {}
+        if status == "started" and op == "refresh":
+            self._refreshing.add(meta.urn)
+        elif status == "done" and meta.urn in self._refreshing:
+            # A refresh reports what it read as the outputs event of the resource: drift.
+            self._refreshing.discard(meta.urn)
+            if op == "same":
+                return
+            op, drift = "refresh", _drift(meta)
         key = f"{meta.urn}:{op}"
         step: Step = {"urn": meta.urn, "resource_type": _kind(meta), "resource_name": meta.urn.rsplit("::", 1)[-1],
                       "op": op, "status": status, "diffs": list(meta.diffs or [])}
         if meta.detailed_diff:
             step["detailed_diff"] = {k: (v.diff_kind.value if hasattr(v.diff_kind, "value") else str(v.diff_kind))
                                      for k, v in meta.detailed_diff.items()}
+        if op in DESTRUCTIVE and meta.old is not None and meta.old.id:
+            step["id"] = meta.old.id  # what the step would destroy upstream
         if status == "started":
             self._started[key] = time.monotonic()
             step["changes"] = _property_changes(meta)
+        elif op == "refresh" and status == "done":
+            step["changes"] = drift
         elif key in self._started:
             step["duration_ms"] = int((time.monotonic() - self._started.pop(key)) * 1000)
         self.steps.append(step)
@@ -93,9 +109,41 @@ def mask(value: Any) -> Any:
 
 
 def _property_changes(meta: events.StepEventMetadata) -> dict[str, dict]:
-    """old -> new for each changed input, secrets masked."""
-    old = mask(dict(meta.old.inputs or {})) if meta.old else {}
+    """old -> new for each changed input, secrets masked. The old side is what the engine last
+    read (its outputs, which a refresh updates), so drift fixed by this step shows as a change;
+    a zone's records are compared one by one with what its inputs make."""
+    old_inputs = mask(dict(meta.old.inputs or {})) if meta.old else {}
+    old_outputs = mask(dict(meta.old.outputs or {})) if meta.old else {}
+    old = {**old_inputs, **{k: v for k, v in old_outputs.items() if k in old_inputs}}
     new = mask(dict(meta.new.inputs or {})) if meta.new else {}
-    keys = meta.diffs or sorted(set(old) | set(new))
-    return {k: {"old": old.get(k), "new": new.get(k)} for k in keys
-            if k != "__provider" and old.get(k) != new.get(k)}
+    changes = changed(old, new, meta.diffs or sorted(set(old) | set(new)))
+    if meta.old and "rrsets" in old_outputs and meta.new:
+        changes.update(record_changes(old_outputs["rrsets"], _zone_records(new, old_outputs)))
+    return changes
+
+
+def _zone_records(inputs: dict, old_outputs: dict) -> list[dict] | None:
+    """The records a zone's inputs make (the provider's own rule), or None while unknown."""
+    from stacks.diff import UNKNOWN
+
+    if UNKNOWN in str(inputs):
+        return None
+    try:
+        from providers.powerdns import desired_rrsets, rrset_list
+
+        return rrset_list(desired_rrsets(inputs, old_outputs.get("dkim_public_key") or ""))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _drift(meta: events.StepEventMetadata) -> dict[str, dict]:
+    """What a refresh read that differs from what the state held."""
+    if meta.new is None:
+        return {"exists": {"old": True, "new": False}}
+    old = mask(dict(meta.old.outputs or {})) if meta.old else {}
+    new = mask(dict(meta.new.outputs or {}))
+    drift = changed(old, new)
+    if "rrsets" in drift:
+        drift.pop("rrsets")
+        drift.update(record_changes(old.get("rrsets"), new.get("rrsets")))
+    return drift

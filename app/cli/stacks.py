@@ -7,9 +7,7 @@ import sys
 from app import db
 from app.db import runs
 from app.settings import Settings
-
-SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "create-replacement": "+-", "delete-replaced": "-",
-           "delete": "-", "same": " ", "read": ">", "refresh": "~"}
+from stacks.diff import SYMBOLS, render_text
 
 
 def _print_step(step: dict) -> None:
@@ -23,29 +21,11 @@ def _print_step(step: dict) -> None:
     print(f"  {SYMBOLS.get(step['op'], '?'):2} {step['op']:8} {step['resource_name']}", flush=True)
 
 
-def _short(value, limit: int = 72) -> str:
-    text = json.dumps(value)
-    if isinstance(value, str) and value.startswith("-----BEGIN"):
-        return f"<{value.split(chr(10))[0].strip('-').strip().lower()}, {len(value)} bytes>"
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
-
-
 def render_preview(steps: list[dict]) -> str:
-    """A readable diff: each change with its properties (old -> new), long values shortened,
-    secrets masked; deletions list only the resource."""
-    lines = []
-    for step in steps:
-        if step.get("status") != "started" or step.get("op") in ("same", "read"):
-            continue
-        lines.append(f"{SYMBOLS.get(step['op'], '?'):2} {step['op']:18} {step['resource_name']}")
-        if step["op"] in ("delete", "delete-replaced"):
-            continue
-        replaces = {k for k, v in (step.get("detailed_diff") or {}).items() if v.endswith("-replace")}
-        for prop, change in (step.get("changes") or {}).items():
-            mark = "  (forces replacement)" if prop in replaces else ""
-            old = "" if step["op"] == "create" else f"{_short(change['old'])} -> "
-            lines.append(f"       {prop}: {old}{_short(change['new'])}{mark}")
-    return "\n".join(lines) if lines else "no changes"
+    """A readable diff (stacks/diff.py, the console's renderer too): each change with its
+    properties (old -> new), unknowns as "(known after apply)", secrets masked, what
+    deletions and replacements destroy, and the drift a refresh found."""
+    return render_text(steps)
 
 
 def _spec(settings: Settings, subscription_id: int):
@@ -69,13 +49,18 @@ def cmd_list(settings: Settings) -> int:
 
 
 def cmd_preview(settings: Settings, subscription_id: int) -> int:
-    from app.services.engine import stack_operations
-    from stacks.events import StepRecorder
+    """Refresh first (reality as it is now, so a record deleted behind our back shows), then
+    preview what a converge would change. Recorded as a run like the nightly drift check."""
+    from app.services.drift import refresh_and_preview
 
-    recorder = StepRecorder()
-    result = stack_operations(settings).preview(_spec(settings, subscription_id), recorder)
-    print(f"sub-{subscription_id}: {result.change_summary}")
-    print(render_preview(recorder.steps))
+    found = refresh_and_preview(settings, subscription_id)
+    drift = [s for s in found.steps if s.get("op") == "refresh" and s.get("status") == "done" and s.get("changes")]
+    if drift:
+        print(f"sub-{subscription_id}: drift found by the refresh")
+        print(render_text(drift))
+    planned = [s for s in found.steps if s not in drift]
+    print(f"sub-{subscription_id}: a converge would change")
+    print(render_text(planned))
     return 0
 
 
@@ -101,10 +86,19 @@ def cmd_converge(settings: Settings, subscription_id: int) -> int:
 
 
 def cmd_refresh(settings: Settings, subscription_id: int) -> int:
-    from app.services.converge import Converger
+    """Refresh (then preview, as the drift check does) and say what drifted, per resource and property."""
+    from app.services.drift import refresh_and_preview
 
-    drift = Converger(settings).check_drift(subscription_id)
-    print(f"sub-{subscription_id}: {'drift found' if drift else 'no drift'}")
+    found = refresh_and_preview(settings, subscription_id)
+    drift = [s for s in found.steps if s.get("op") == "refresh" and s.get("status") == "done" and s.get("changes")]
+    if not found.drift:
+        print(f"sub-{subscription_id}: no drift")
+        return 0
+    print(f"sub-{subscription_id}: drift found")
+    if drift:
+        print(render_text(drift))
+    planned = render_text([s for s in found.steps if s not in drift])
+    print(f"a converge would change:\n{planned}")
     return 0
 
 
@@ -156,11 +150,12 @@ def _billed_by_stripe(settings: Settings, row: dict) -> str | None:
 
 
 def cmd_history(settings: Settings, subscription_id: int) -> int:
-    from app.services.engine import stack_operations
+    """Every engine update of the stack, newest first, numbered by the engine's version."""
+    from app.services.console import stack_history
 
-    for h in stack_operations(settings).history(subscription_id):
-        print(f"#{h.version:<4} {h.kind:8} {h.result:10} {h.start_time:%Y-%m-%d %H:%M:%S} "
-              f"{dict(h.resource_changes or {})}")
+    for version, h in stack_history(settings, subscription_id):
+        changes = {k: v for k, v in (h.resource_changes or {}).items() if v}
+        print(f"#{version:<4} {h.kind:8} {h.result:10} {h.start_time:%Y-%m-%d %H:%M:%S} {changes}")
     return 0
 
 

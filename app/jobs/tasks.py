@@ -85,6 +85,17 @@ def send_welcome_email(subscription_id: int) -> bool:
     return mail.send_welcome(settings(), subscription_id, stack_operations(settings()).outputs(subscription_id))
 
 
+@queue.task(name="resend_welcome_email", queue="mail", retry=_until_done())
+def resend_welcome_email(subscription_id: int, resend: int) -> bool:
+    """An operator's resend from the console: once per resend number."""
+    from app import mail
+    from app.services.engine import stack_operations
+
+    outputs = stack_operations(settings()).outputs(subscription_id)
+    return mail.send_welcome(settings(), subscription_id, outputs,
+                             dedupe_key=f"{mail.welcome_key(subscription_id)}:resend:{resend}")
+
+
 @queue.task(name="send_cpanel_password_email", queue="mail", retry=_until_done())
 def send_cpanel_password_email(subscription_id: int, reset: int) -> bool:
     """The new password comes from the stack's secret outputs at send time, like the welcome's."""

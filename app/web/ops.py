@@ -1,0 +1,229 @@
+"""The operators' console under /ops: staff login, overview, subscriptions, one subscription
+with its stack and runs, actions, the audit log. Views parse, call one service, render.
+
+Staff sessions are not customers': their own cookie (path /ops), kept in the database and
+re-checked on every request. Every route names the action it needs (app/services/staff_roles.py);
+every form carries the session's CSRF token (the login form a cookie-bound one).
+"""
+from __future__ import annotations
+
+import secrets
+from functools import wraps
+
+from flask import Blueprint, abort, current_app, g, jsonify, make_response, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
+
+from app.services import console, console_actions, staff
+from app.services.staff_roles import ACTIONS, NotAllowed, actions_for, allowed
+
+bp = Blueprint("ops", __name__, url_prefix="/ops")
+
+COOKIE = "mpanel_ops"
+LOGIN_CSRF_COOKIE = "mpanel_ops_login"
+
+
+def _settings():
+    return current_app.config["MPANEL"]
+
+
+def _address() -> str:
+    return request.remote_addr or "-"
+
+
+def _secure() -> bool:
+    return _settings().APP_URL.startswith("https://")
+
+
+@bp.before_request
+def load_staff():
+    g.staff = staff.session_for(_settings(), request.cookies.get(COOKIE))
+
+
+@bp.app_context_processor
+def staff_context():
+    who = g.get("staff")
+    return {"staff_user": who, "can": (lambda action: bool(who) and allowed(who.role, action))}
+
+
+def requires(action: str):
+    """The view needs a live staff session whose role allows `action` (403 otherwise)."""
+    assert action in ACTIONS, action
+
+    def decorate(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if g.staff is None:
+                if request.method == "GET" and not request.path.endswith(".json"):
+                    return redirect(url_for("ops.login", next=request.full_path.rstrip("?")))
+                abort(401, description="log in at /ops/login")
+            if not allowed(g.staff.role, action):
+                raise NotAllowed(g.staff.role, action)
+            if request.method == "POST":
+                _check_csrf(g.staff.csrf)
+            return view(*args, **kwargs)
+        return wrapped
+    return decorate
+
+
+def _check_csrf(expected: str) -> None:
+    if not expected or not secrets.compare_digest(request.form.get("csrf", ""), expected):
+        abort(400, description="the form expired: reload the page and try again")
+
+
+@bp.errorhandler(NotAllowed)
+def not_allowed(exc: NotAllowed):
+    return render_template("ops/message.html", title="Not allowed", message=str(exc)), 403
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException):
+    if request.path.endswith(".json"):
+        return jsonify(error=exc.name.lower().replace(" ", "_"), message=exc.description), exc.code
+    return render_template("ops/message.html", title=exc.name, message=exc.description), exc.code
+
+
+# --- login ----------------------------------------------------------------------------------
+
+@bp.get("/login")
+def login():
+    return _login_page()
+
+
+def _login_page(error: str | None = None, email: str = "", status: int = 200):
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = make_response(render_template("ops/login.html", csrf=token, error=error, email=email), status)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=_secure(), path="/ops")
+    return response
+
+
+@bp.post("/login")
+def login_submit():
+    _check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE, ""))
+    email = request.form.get("email", "")
+    outcome = staff.log_in(_settings(), email, request.form.get("password", ""), request.form.get("code", ""),
+                           _address())
+    if outcome.token is None:
+        return _login_page(outcome.error, email, 429 if outcome.locked else 401)
+    target = request.args.get("next", "")
+    response = redirect(target if target.startswith("/ops/") and not target.startswith("//") else url_for("ops.overview"))
+    response.set_cookie(COOKIE, outcome.token, httponly=True, samesite="Strict", secure=_secure(), path="/ops",
+                        max_age=staff.SESSION_HOURS * 3600)
+    return response
+
+
+@bp.post("/logout")
+@requires("read")
+def logout():
+    staff.log_out(_settings(), g.staff, _address())
+    response = redirect(url_for("ops.login"))
+    response.delete_cookie(COOKIE, path="/ops")
+    return response
+
+
+@bp.route("/set-password", methods=["GET", "POST"])
+def set_password():
+    token = request.values.get("token", "")
+    if request.method == "GET":
+        return _login_page_for_password(token)
+    _check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE, ""))
+    try:
+        done = staff.set_password_with_link(_settings(), token, request.form.get("password", ""))
+    except staff.StaffRefused as exc:
+        return _login_page_for_password(token, exc.message, 422)
+    if not done:
+        return _login_page_for_password(token, "This link was used already or has expired.", 410)
+    return redirect(url_for("ops.login"))
+
+
+def _login_page_for_password(token: str, error: str | None = None, status: int = 200):
+    csrf = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = make_response(render_template("ops/set_password.html", csrf=csrf, token=token, error=error), status)
+    response.set_cookie(LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="Strict", secure=_secure(), path="/ops")
+    return response
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+@bp.get("/")
+@requires("read")
+def overview():
+    return render_template("ops/overview.html", **console.overview(_settings()),
+                           billing_states=console.BILLING_STATES, stack_states=console.STACK_STATES)
+
+
+@bp.get("/subscriptions")
+@requires("read")
+def subscriptions():
+    args = request.args
+    before = args.get("before", "")
+    found = console.subscriptions(_settings(), query=args.get("q", "")[:200], status=args.get("status", ""),
+                                  stack=args.get("stack", ""), attention=args.get("attention") == "1",
+                                  before_id=int(before) if before.isdigit() else None)
+    return render_template("ops/subscriptions.html", **found, q=args.get("q", ""), status=args.get("status", ""),
+                           stack=args.get("stack", ""), attention=args.get("attention") == "1",
+                           billing_states=console.BILLING_STATES, stack_states=console.STACK_STATES)
+
+
+@bp.get("/subscriptions/<int:subscription_id>")
+@requires("read")
+def subscription(subscription_id: int):
+    page = console.subscription(_settings(), subscription_id)
+    if page is None:
+        abort(404, description=f"no subscription {subscription_id}")
+    return render_template("ops/subscription.html", **page, notice=request.args.get("notice"),
+                           error=request.args.get("error"), csrf=g.staff.csrf, allowed=actions_for(g.staff.role),
+                           watch=request.args.get("watch", ""))
+
+
+@bp.get("/subscriptions/<int:subscription_id>/stack")
+@requires("read")
+def stack(subscription_id: int):
+    """The stack's resources and engine history: an engine call, so loaded apart from the page."""
+    return render_template("ops/_stack.html", **console.stack_resources(_settings(), subscription_id))
+
+
+@bp.get("/subscriptions/<int:subscription_id>/live.json")
+@requires("read")
+def live(subscription_id: int):
+    """Live progress: the newest run after `since` (a run id) and its steps after `after`."""
+    since, after = request.args.get("since", "0"), request.args.get("after", "0")
+    latest = console.latest_run(_settings(), subscription_id)
+    if latest is None or latest <= int(since if since.isdigit() else 0):
+        return jsonify(waiting=True)
+    return jsonify(console.run_progress(_settings(), latest, int(after) if after.isdigit() else 0))
+
+
+@bp.post("/subscriptions/<int:subscription_id>/actions/<action>")
+@requires("read")
+def act(subscription_id: int, action: str):
+    if action not in ACTIONS or action in ("read", "manage_staff"):
+        abort(404, description=f"no action {action}")
+    since = console.latest_run(_settings(), subscription_id) or 0
+    try:
+        notice = console_actions.perform(_settings(), g.staff, action, subscription_id, address=_address(),
+                                         typed_domain=request.form.get("confirm_domain", ""),
+                                         cancel_billing=request.form.get("cancel_billing") == "1")
+    except console_actions.ActionRefused as exc:
+        page = console.subscription(_settings(), subscription_id)
+        if page is None:
+            abort(exc.status, description=exc.message)
+        return render_template("ops/subscription.html", **page, notice=None, error=exc.message, csrf=g.staff.csrf,
+                               allowed=actions_for(g.staff.role), watch=""), exc.status
+    watch = str(since) if action in ("converge", "refresh", "preview", "suspend", "unsuspend", "destroy") else ""
+    return redirect(url_for("ops.subscription", subscription_id=subscription_id, notice=notice, watch=watch))
+
+
+@bp.get("/audit")
+@requires("read")
+def audit():
+    before, sid = request.args.get("before", ""), request.args.get("subscription", "")
+    entries = staff.audit_log(_settings(), request.args.get("q", "")[:200],
+                              subscription_id=int(sid) if sid.isdigit() else None,
+                              before_id=int(before) if before.isdigit() else None)
+    return render_template("ops/audit.html", entries=entries, q=request.args.get("q", ""), subscription=sid)
+
+
+@bp.get("/staff")
+@requires("manage_staff")
+def staff_list():
+    return render_template("ops/staff.html", members=staff.list_staff(_settings()))
