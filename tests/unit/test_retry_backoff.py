@@ -13,7 +13,7 @@ def job(attempts: int):
 
 
 def test_the_wait_doubles_and_is_capped_at_an_hour_without_jitter():
-    strategy = CappedBackoff(first=5, cap=3600, jitter=0)
+    strategy = CappedBackoff(first=5, cap=3600, jitter=0, early_for=0)
     assert [strategy.delay(n) for n in range(1, 13)] == \
         [5, 10, 20, 40, 80, 160, 320, 640, 1280, 2560, 3600, 3600]
 
@@ -25,6 +25,30 @@ def test_an_hour_long_outage_is_followed_by_a_try_within_the_hour():
         tries += 1
         elapsed += strategy.delay(tries)
     assert elapsed - 3600 <= 3600 * 1.25
+
+
+def test_for_the_first_two_hours_of_failures_the_wait_is_capped_at_five_minutes():
+    strategy = CappedBackoff(first=4, cap=3600, jitter=0)
+    waits = [strategy.delay(n) for n in range(1, 40)]
+    assert waits[:8] == [4, 8, 16, 32, 64, 128, 256, 300]
+    early = [w for w in waits if w == 300]
+    assert 4 + 8 + 16 + 32 + 64 + 128 + 256 + sum(early) >= 7200 > 508 + sum(early[:-1])
+    assert waits[len(early) + 7:] == [3600] * (len(waits) - len(early) - 7)
+
+
+def test_a_fifteen_minute_outage_is_followed_by_a_try_within_about_six_minutes():
+    # The acceptance: an order whose WHM was down 15 minutes is active minutes after.
+    for seed in range(50):
+        strategy = CappedBackoff(first=4, cap=3600, jitter=0.25, rng=random.Random(seed))
+        elapsed, tries = 0.0, 0
+        while elapsed < 900:
+            tries += 1
+            elapsed += strategy.delay(tries)
+        assert elapsed - 900 <= 300 * 1.25
+
+
+def test_a_cap_below_the_early_cap_still_holds():
+    assert CappedBackoff(first=2, cap=30, jitter=0).delay(10) == 30
 
 
 def test_jitter_spreads_retries_within_a_quarter_either_way():
