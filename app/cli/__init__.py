@@ -79,12 +79,6 @@ def cmd_stacks(args) -> int:
     return stacks_cli.main(args.action, args.subscription_id, yes=args.yes, cancel_billing=args.cancel_billing)
 
 
-def cmd_staff(args) -> int:
-    from app.cli import staff as staff_cli
-
-    return staff_cli.main(args.action, args.email, args.role, args.link)
-
-
 def cmd_bench(args) -> int:
     from app.cli import bench
 
@@ -97,6 +91,12 @@ def cmd_fuzz(args) -> int:
     from app.cli import fuzz
 
     return fuzz.run(args.n, args.seed, args.url)
+
+
+def cmd_chaos(args) -> int:
+    from app.cli import chaos
+
+    return chaos.run(args)
 
 
 def cmd_demo(args) -> int:
@@ -245,13 +245,6 @@ def parser() -> argparse.ArgumentParser:
                     help="destroy: cancel the Stripe subscription too (refused while billing is active otherwise)")
     st.set_defaults(fn=cmd_stacks)
 
-    sf = sub.add_parser("staff", help="operators' console accounts: add, list, disable, enable, totp")
-    sf.add_argument("action", choices=["add", "list", "disable", "enable", "totp"])
-    sf.add_argument("email", nargs="?")
-    sf.add_argument("--role", choices=["owner", "admin", "support"], help="add: the account's role")
-    sf.add_argument("--link", action="store_true", help="add: print a set-password link instead of a password")
-    sf.set_defaults(fn=cmd_staff)
-
     b = sub.add_parser("bench", help="measure speed against the local servers")
     b.add_argument("what", choices=["providers", "converge", "journey", "imports", "standins"])
     b.add_argument("-n", type=int, default=5, help="samples per figure")
@@ -262,6 +255,23 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--seed", type=int, default=0, help="the generator's seed (same seed, same payloads)")
     f.add_argument("--url", default=None, help="a running mpanel, e.g. http://127.0.0.1:2271 (default: in process)")
     f.set_defaults(fn=cmd_fuzz)
+
+    c = sub.add_parser("chaos", help="paid orders through redeliveries, forgeries, SIGKILLs and outages, against "
+                                     "the running system; fails when an invariant breaks")
+    c.add_argument("--checkouts", type=int, default=4, help="paid checkouts (M; the issue's target run: 50)")
+    c.add_argument("--deliveries", type=int, default=40, help="webhook deliveries (N; target 1000)")
+    c.add_argument("--kills", type=int, default=4, help="SIGKILLs of worker and engine processes (K; target 100)")
+    c.add_argument("--outages", default="powerdns,postgres,whm,namesilo,stripe",
+                   help="comma-separated: powerdns, dovecot, pebble, postgres, whm, namesilo, stripe, "
+                        "permanent, or all (the target)")
+    c.add_argument("--outage-seconds", type=float, default=8, help="how long each outage lasts")
+    c.add_argument("--spread", type=float, default=30, help="seconds over which deliveries and kills are spread")
+    c.add_argument("--settle", type=float, default=900, help="seconds to wait for quiet before checking")
+    c.add_argument("--seed", type=int, default=None, help="the random choices' seed (printed)")
+    c.add_argument("--url", default=None, help="the running app (default APP_URL or 127.0.0.1:MPANEL_APP_PORT)")
+    c.add_argument("--whm-outage", type=float, default=0, metavar="SECONDS",
+                   help="instead: one paid order while WHM answers 503 for SECONDS; time from its return to active")
+    c.set_defaults(fn=cmd_chaos)
 
     for name, fn, help_ in (("serve", cmd_serve, "run the web application"),
                             ("run", cmd_run, "local servers + database + application, until Ctrl-C")):
@@ -283,10 +293,10 @@ class CannotRun(RuntimeError):
 NEEDS: dict[str, tuple[tuple[str, ...], bool]] = {
     "db": (("DATABASE_URL",), False),
     "stacks": (("DATABASE_URL",), True),
-    "staff": (("DATABASE_URL",), True),
     "worker": (("DATABASE_URL", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"), True),
     "serve": (("DATABASE_URL",), True),
     "fuzz": (("DATABASE_URL", "MARKETING_API_KEY"), True),
+    "chaos": (("DATABASE_URL", "MARKETING_API_KEY", "STRIPE_WEBHOOK_SECRET"), True),
 }
 
 
