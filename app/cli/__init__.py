@@ -79,6 +79,12 @@ def cmd_stacks(args) -> int:
     return stacks_cli.main(args.action, args.subscription_id, yes=args.yes, cancel_billing=args.cancel_billing)
 
 
+def cmd_staff(args) -> int:
+    from app.cli import staff as staff_cli
+
+    return staff_cli.main(args.action, args.email, args.role, args.link)
+
+
 def cmd_bench(args) -> int:
     from app.cli import bench
 
@@ -245,6 +251,13 @@ def parser() -> argparse.ArgumentParser:
                     help="destroy: cancel the Stripe subscription too (refused while billing is active otherwise)")
     st.set_defaults(fn=cmd_stacks)
 
+    sf = sub.add_parser("staff", help="operators' console accounts: add, list, disable, enable, totp")
+    sf.add_argument("action", choices=["add", "list", "disable", "enable", "totp"])
+    sf.add_argument("email", nargs="?")
+    sf.add_argument("--role", choices=["owner", "admin", "support"], help="add: the account's role")
+    sf.add_argument("--link", action="store_true", help="add: print a set-password link instead of a password")
+    sf.set_defaults(fn=cmd_staff)
+
     b = sub.add_parser("bench", help="measure speed against the local servers")
     b.add_argument("what", choices=["providers", "converge", "journey", "imports", "standins"])
     b.add_argument("-n", type=int, default=5, help="samples per figure")
@@ -293,6 +306,7 @@ class CannotRun(RuntimeError):
 NEEDS: dict[str, tuple[tuple[str, ...], bool]] = {
     "db": (("DATABASE_URL",), False),
     "stacks": (("DATABASE_URL",), True),
+    "staff": (("DATABASE_URL",), True),
     "worker": (("DATABASE_URL", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"), True),
     "serve": (("DATABASE_URL",), True),
     "fuzz": (("DATABASE_URL", "MARKETING_API_KEY"), True),
