@@ -341,7 +341,32 @@ def _flag(value: Any) -> bool:
 
 
 ACCOUNT_INPUTS = ("domain", "username", "plan", "quota_mb", "contact_email", "suspended",
-                  "suspend_reason", "password_version", "owner")
+                  "suspend_reason", "password_version", "owner", "server")
+
+
+def _server(value: Any) -> str | None:
+    """A servers.id (as text): which WHM the object lives on; empty means CPANEL_WHM_URL's."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if not text.isdigit():
+        raise ValueError("must be a web server's id")
+    return text
+
+
+def whm_client_for(props: dict, retry: RetryPolicy = DEFAULT_RETRY, timeout: float = 30.0,
+                   create_timeout: float | None = None) -> WhmClient:
+    """The client of the WHM the object's `server` input names (its credentials come from the
+    worker's configuration by server id, never from the object's inputs or state)."""
+    try:
+        config = current().for_whm_server(props.get("server"))
+    except KeyError as exc:
+        # Retryable: a server registered after this run's configuration was built is known to the next.
+        raise ProviderError(PROVIDER, f"{exc.args[0]} (the worker reads the servers table for each run)",
+                            retryable=True) from None
+    if create_timeout is None:
+        return WhmClient(config, retry, timeout)
+    return WhmClient(config, retry, timeout, create_timeout)
 
 
 class WhmAccountProvider(ProviderAdapter):
@@ -362,6 +387,7 @@ class WhmAccountProvider(ProviderAdapter):
         Input("suspend_reason", lambda reason: reason or None),
         Input("password_version"),
         OWNER,
+        Input("server", _server),
     )
     REPLACES = ("domain", "username")
     # No username input means "derive one": the derived name in olds is not a change.
@@ -375,6 +401,9 @@ class WhmAccountProvider(ProviderAdapter):
 
     def client(self) -> WhmClient:
         return WhmClient(current(), self.retry, self.timeout, self.create_timeout)
+
+    def client_for(self, props: dict) -> WhmClient:
+        return whm_client_for(props, self.retry, self.timeout, self.create_timeout)
 
     def claims(self) -> ClaimLedger:
         return ClaimLedger(PROVIDER, current(), self.retry)
@@ -554,7 +583,7 @@ class WhmAccountProvider(ProviderAdapter):
 
 
 class WhmAccount(Resource):
-    """A cPanel hosting account on the WHM server the worker is configured for."""
+    """A cPanel hosting account on the WHM of its web server."""
 
     username: pulumi.Output[str]
     password: pulumi.Output[str]
@@ -569,11 +598,12 @@ class WhmAccount(Resource):
                  contact_email: pulumi.Input[str] | None = None, suspended: pulumi.Input[bool] = False,
                  suspend_reason: pulumi.Input[str] | None = None,
                  password_version: pulumi.Input[int] | None = None, owner: pulumi.Input[str],
-                 opts: pulumi.ResourceOptions | None = None):
-        """`owner`: the stack (e.g. "sub-42") the account's domain is claimed for before createacct."""
+                 server: pulumi.Input[str] | None = None, opts: pulumi.ResourceOptions | None = None):
+        """`owner`: the stack (e.g. "sub-42") the account's domain is claimed for before createacct;
+        `server`: the web server (servers.id) whose WHM holds the account (None: CPANEL_WHM_URL's)."""
         props = {"domain": domain, "plan": plan, "username": username, "quota_mb": quota_mb,
                  "contact_email": contact_email, "suspended": suspended, "suspend_reason": suspend_reason,
-                 "password_version": password_version, "owner": owner,
+                 "password_version": password_version, "owner": owner, "server": server,
                  # Outputs only; declared so that they are attributes of the resource.
                  "password": None, "ip": None, "cpanel_url": None, "created_domain": None}
         super().__init__(WhmAccountProvider(), name, props, WhmAccountProvider.options(opts))

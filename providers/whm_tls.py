@@ -10,11 +10,11 @@ from pulumi.dynamic import Resource
 from providers.core.config import current
 from providers.core.errors import NotFound, ProviderError
 from providers.core.resource import Input, ProviderAdapter
-from providers.whm import PROVIDER, WhmClient, _account_name, _domain, _flag, _pem
+from providers.whm import PROVIDER, WhmClient, _account_name, _domain, _flag, _pem, _server, whm_client_for
 
 # --- WhmSsl -----------------------------------------------------------------------------------
 
-SSL_INPUTS = ("domain", "username", "certificate_pem", "private_key_pem", "chain_pem", "force_https")
+SSL_INPUTS = ("domain", "username", "certificate_pem", "private_key_pem", "chain_pem", "force_https", "server")
 CERTIFICATE_PARTS = ("certificate_pem", "private_key_pem", "chain_pem")
 
 
@@ -49,12 +49,16 @@ class WhmSslProvider(ProviderAdapter):
         Input("private_key_pem", _pem_text("PRIVATE KEY"), required=True, same=_same_pem),
         Input("chain_pem", _chain, same=_same_pem),
         Input("force_https", _flag, default=True, same=lambda old, new: bool(old) == bool(new)),
+        Input("server", _server),
     )
     REPLACES = ("domain", "username")
     SECRETS = ("private_key_pem",)
 
     def client(self) -> WhmClient:
         return WhmClient(current(), self.retry, self.timeout)
+
+    def client_for(self, props: dict) -> WhmClient:
+        return whm_client_for(props, self.retry, self.timeout)
 
     def make(self, client, props):
         return props["domain"], self._install(client, props, certificate=True)
@@ -63,7 +67,9 @@ class WhmSslProvider(ProviderAdapter):
         return id_, self._outputs(props, client.fetchsslinfo(id_))
 
     def change(self, client, _id, olds, news):
-        certificate = any(_pem(olds.get(k)) != _pem(news.get(k)) for k in CERTIFICATE_PARTS)
+        # On another server (the account moved) the certificate is installed there afresh.
+        certificate = (any(_pem(olds.get(k)) != _pem(news.get(k)) for k in CERTIFICATE_PARTS)
+                       or olds.get("server") != news.get("server"))
         return self._install(client, news, certificate=certificate)
 
     def remove(self, client, id_, props):
@@ -106,8 +112,9 @@ class WhmSsl(Resource):
     def __init__(self, name: str, *, domain: pulumi.Input[str], username: pulumi.Input[str],
                  certificate_pem: pulumi.Input[str], private_key_pem: pulumi.Input[str],
                  chain_pem: pulumi.Input[str] | None = None, force_https: pulumi.Input[bool] = True,
-                 opts: pulumi.ResourceOptions | None = None):
+                 server: pulumi.Input[str] | None = None, opts: pulumi.ResourceOptions | None = None):
         props = {"domain": domain, "username": username, "certificate_pem": certificate_pem,
                  "private_key_pem": private_key_pem, "chain_pem": chain_pem, "force_https": force_https,
+                 "server": server,
                  "cert_id": None, "not_after": None}
         super().__init__(WhmSslProvider(), name, props, WhmSslProvider.options(opts))

@@ -51,7 +51,9 @@ class HostingAccount(pulumi.ComponentResource):
             contact_email=spec.customer_email, suspended=spec.suspended,
             suspend_reason=spec.suspend_reason if spec.suspended else None,
             # None until the first reset: the creation password needs no version.
-            password_version=spec.cpanel_password_resets or None, owner=owner, opts=child)
+            password_version=spec.cpanel_password_resets or None, owner=owner,
+            # The server's id only: its WHM credentials reach the provider by id (providers.core.config).
+            server=spec.whm_server, opts=child)
 
         # The address WHM put the account on is the truth the A records (and the welcome email)
         # follow; the servers row's address only stands in when WHM reports none. A refresh that
@@ -79,7 +81,8 @@ class HostingAccount(pulumi.ComponentResource):
         self.tls = WhmSsl(
             "tls", domain=spec.domain, username=cpanel_user,
             certificate_pem=self.certificate.certificate_pem, private_key_pem=self.certificate.private_key_pem,
-            chain_pem=self.certificate.chain_pem, force_https=True, opts=after(self.account, self.certificate))
+            chain_pem=self.certificate.chain_pem, force_https=True, server=spec.whm_server,
+            opts=after(self.account, self.certificate))
 
         self.mail_domain = MailDomain("mail-domain", domain=spec.domain, dkim_private_key=self.zone.dkim_private_key,
                                       dkim_selector=self.zone.dkim_selector, owner=owner, opts=after(self.zone))

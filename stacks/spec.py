@@ -6,7 +6,7 @@ so both are tested with rows given in memory.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
 
@@ -58,6 +58,9 @@ class HostingSpec:
     terminated: bool = False
     converged_before: bool = False    # reached 'ready' once: worth refreshing before up
     cpanel_password_resets: int = 0   # each one the customer asks for sets a new cPanel password
+    # The server's id as the WHM provider names it; None for the server of CPANEL_WHM_URL (the
+    # single-server install, and every account made before servers had endpoints of their own).
+    whm_server: str | None = None
     auth_code: str | None = field(default=None, repr=False)
     mailboxes: tuple[MailboxSpec, ...] = ()
     records: tuple[RecordSpec, ...] = ()
@@ -98,6 +101,12 @@ def spec_from_rows(subscription: Row, server: Row, mailboxes: Sequence[Row], rec
                    defaults: SpecDefaults, decrypt: Callable[[bytes], str]) -> HostingSpec:
     """The spec of one subscription from its rows (see app/db/specs.py for the queries);
     `decrypt` opens what the database keeps encrypted (transfer auth code, chosen passwords)."""
+    # A server with a WHM endpoint of its own is described by its row alone; the environment's
+    # SSH_ADDRESS, host key file and home root describe the server of CPANEL_WHM_URL (the
+    # single-server install), and must never be taken for another one.
+    own = bool(server.get("whm_url"))
+    if own:
+        defaults = replace(defaults, ssh_address="", ssh_host_key="")
     if not (server.get("ssh_host_key") or defaults.ssh_host_key):
         # Publishing pins the server's host key; trusting whatever answers is not an option.
         raise SpecError(f"no SSH host key is known for server {server['id']} ({server['hostname']}): record it "
@@ -123,11 +132,12 @@ def spec_from_rows(subscription: Row, server: Row, mailboxes: Sequence[Row], rec
         server_hostname=server["hostname"],
         server_ip=str(server["ip_address"]),
         whm_endpoint=server["whm_endpoint"],
+        whm_server=str(server["id"]) if own else None,
         nameservers=tuple(defaults.nameservers),
         mail_host=defaults.mail_host,
         site_ssh_user=defaults.site_ssh_user,
-        site_home_root=defaults.site_home_root,
-        ssh_address=defaults.ssh_address or f"{server['ip_address']}:22",
+        site_home_root=server.get("home_root") or defaults.site_home_root,
+        ssh_address=server.get("ssh_address") or defaults.ssh_address or f"{server['ip_address']}:22",
         ssh_host_key=(server.get("ssh_host_key") or defaults.ssh_host_key or "").strip(),
         ssh_private_key=defaults.ssh_private_key,
         suspended=row["status"] in SUSPENDED_STATES,

@@ -258,6 +258,10 @@ def parser() -> argparse.ArgumentParser:
     sf.add_argument("--link", action="store_true", help="add: print a set-password link instead of a password")
     sf.set_defaults(fn=cmd_staff)
 
+    from app.cli.servers import add_parser as add_servers_parser
+
+    add_servers_parser(sub)
+
     b = sub.add_parser("bench", help="measure speed against the local servers")
     b.add_argument("what", choices=["providers", "converge", "journey", "imports", "standins"])
     b.add_argument("-n", type=int, default=5, help="samples per figure")
@@ -306,6 +310,7 @@ class CannotRun(RuntimeError):
 NEEDS: dict[str, tuple[tuple[str, ...], bool]] = {
     "db": (("DATABASE_URL",), False),
     "stacks": (("DATABASE_URL",), True),
+    "servers": (("DATABASE_URL", "MPANEL_ENCRYPTION_KEY"), True),
     "staff": (("DATABASE_URL",), True),
     "worker": (("DATABASE_URL", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"), True),
     "serve": (("DATABASE_URL",), True),

@@ -42,17 +42,6 @@ def assigned_server(conn: psycopg.Connection, subscription_id: int) -> tuple[boo
     return (row is not None, row["server_id"] if row else None)
 
 
-def least_loaded_server_with_room(conn: psycopg.Connection) -> int | None:
-    chosen = conn.execute(
-        """SELECT sv.id FROM servers sv
-            WHERE sv.role = 'web' AND sv.status = 'active'
-              AND sv.capacity > (SELECT count(*) FROM subscriptions x
-                                  WHERE x.server_id = sv.id AND x.status <> 'terminated')
-            ORDER BY (SELECT count(*) FROM subscriptions x WHERE x.server_id = sv.id), sv.id
-            LIMIT 1""").fetchone()
-    return chosen["id"] if chosen else None
-
-
 def place(conn: psycopg.Connection, subscription_id: int, server_id: int) -> None:
     conn.execute("UPDATE subscriptions SET server_id = %s, updated_at = now() WHERE id = %s",
                  (server_id, subscription_id))

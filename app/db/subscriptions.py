@@ -128,7 +128,8 @@ def hosting_account(conn: psycopg.Connection, subscription_id: int) -> dict | No
     """What names the subscription's cPanel account: the username recorded by its last successful
     run (None before one), its domain and the customer's email (the account's contact)."""
     return conn.execute(
-        """SELECT s.id, s.status, s.stripe_subscription_id, w.cpanel_username, d.name AS domain, u.email
+        """SELECT s.id, s.status, s.stripe_subscription_id, w.cpanel_username, d.name AS domain, u.email,
+                  coalesce(w.server_id, s.server_id) AS server_id
              FROM subscriptions s
              JOIN customers c ON c.id = s.customer_id
              JOIN users u ON u.id = c.user_id

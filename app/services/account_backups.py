@@ -24,7 +24,7 @@ from typing import Callable
 
 from app import db
 from app.db import subscriptions
-from app.services.engine import provider_config
+from app.services.engine import whm_client
 from app.settings import Settings
 from providers.core.errors import NotFound, ProviderError
 from providers.whm import WhmClient
@@ -55,7 +55,7 @@ def back_up_account(settings: Settings, subscription_id: int, *, client: WhmClie
         row = subscriptions.hosting_account(conn, subscription_id)
     if row is None:
         return None
-    whm = client or WhmClient(provider_config(settings))
+    whm = client or whm_client(settings, row["server_id"])  # the WHM of the server holding the account
     try:
         username = row["cpanel_username"] or _account_of_domain(whm, row["domain"])
         if username is None:

@@ -19,6 +19,7 @@ from app.mail import cpanel_password_key, welcome_key
 from app.services.account_backups import back_up_account
 from app.services.engine import stack_operations
 from app.services.errors import PermanentConvergeError, TransientConvergeError
+from app.services import placement
 from app.services.mailboxes import passwords_applied
 from app.services.specs import build_spec
 from app.settings import Settings
@@ -111,6 +112,10 @@ class Converger:
             return "never paid: nothing to build"
         # The engine runs outside any database transaction (a run takes seconds).
         if row["status"] != "terminated":
+            # Placed on a server once, when first converged after payment (app/services/placement.py).
+            with db.transaction(self.settings.DATABASE_URL) as conn:
+                if placement.place(conn, subscription_id, self.settings.DEFAULT_WEB_SERVER_ID) is None:
+                    return "waiting for capacity"
             # A canceled subscription's account is suspended by this run, then backed up while
             # it is retained (architecture decision 6).
             return self._up(self._spec(subscription_id), back_up=row["status"] == "canceled")

@@ -1,6 +1,8 @@
 """The engine's and the providers' configuration, built once from the settings."""
 from __future__ import annotations
 
+import dataclasses
+
 from app.settings import Settings, state_dir
 from providers.core.config import ProviderConfig
 from stacks.engine import EngineConfig
@@ -27,8 +29,32 @@ def provider_config(settings: Settings) -> ProviderConfig:
 
 
 def engine_config(settings: Settings) -> EngineConfig:
+    """Built for each converge (a Converger per job): the WHM endpoints of the web servers are
+    read from the database then, so a server added or a token rotated is used by the next run."""
+    providers = provider_config(settings)
+    if settings.DATABASE_URL:
+        from app import db
+        from app.services.servers import whm_endpoints
+
+        with db.transaction(settings.DATABASE_URL) as conn:
+            providers = dataclasses.replace(providers, WHM_SERVERS=whm_endpoints(conn, settings))
     return EngineConfig(backend_url=settings.PULUMI_BACKEND_URL, passphrase=settings.PULUMI_CONFIG_PASSPHRASE,
-                        home=state_dir() / "pulumi-home", providers=provider_config(settings))
+                        home=state_dir() / "pulumi-home", providers=providers)
+
+
+def whm_client(settings: Settings, server_id: int | None):
+    """The WHM client of a web server (None or a server without an endpoint of its own: CPANEL_WHM_*)."""
+    from app import db
+    from app.services.servers import whm_endpoints
+    from providers.whm import WhmClient
+
+    config = provider_config(settings)
+    if server_id is not None:
+        with db.transaction(settings.DATABASE_URL) as conn:
+            endpoints = whm_endpoints(conn, settings)
+        if str(server_id) in endpoints:
+            config = dataclasses.replace(config, WHM_SERVERS=endpoints).for_whm_server(server_id)
+    return WhmClient(config)
 
 
 

@@ -6,25 +6,23 @@ from pathlib import Path
 import psycopg
 
 from app.db import specs as rows
+from app.services import placement
 from app.services.crypto import decrypt
 from app.settings import Settings
 from stacks.spec import HostingSpec, SpecDefaults, SpecError, spec_from_rows
 
 
 def assign_server(conn: psycopg.Connection, subscription_id: int, default_server_id: int) -> int:
-    """Pick an active web server with room, once; the choice is recorded and kept.
-
-    Falls back to DEFAULT_WEB_SERVER_ID, as the seed says, when none has capacity.
-    """
-    exists, server_id = rows.assigned_server(conn, subscription_id)
-    if not exists:
-        raise SpecError(f"subscription {subscription_id} does not exist")
-    if server_id is not None:
-        return server_id
-    server_id = rows.least_loaded_server_with_room(conn) or default_server_id
+    """The subscription's web server, placed once by app/services/placement.py and kept."""
+    try:
+        server_id = placement.place(conn, subscription_id, default_server_id)
+    except LookupError as exc:
+        raise SpecError(str(exc)) from None
+    if server_id is None:
+        raise placement.WaitingForCapacity(f"subscription {subscription_id} is waiting for capacity")
     if rows.server(conn, server_id) is None:
-        raise SpecError(f"no active web server has capacity and DEFAULT_WEB_SERVER_ID={server_id} does not exist")
-    rows.place(conn, subscription_id, server_id)
+        raise SpecError(f"no web server is registered for its group and DEFAULT_WEB_SERVER_ID={server_id} "
+                        "does not exist")
     return server_id
 
 

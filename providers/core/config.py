@@ -12,7 +12,7 @@ import dataclasses
 import json
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 ENV_VAR = "MPANEL_PROVIDER_CONFIG"
 
@@ -41,6 +41,11 @@ class ProviderConfig:
     NS1: str = ""
     NS2: str = ""
     MAIL_SERVER_HOST: str = ""
+    # Every web server's WHM endpoint by servers.id: {"2": {"url", "username", "token"}}. The worker
+    # builds it from the servers rows (tokens decrypted there) for each run; a resource names only
+    # the server id, so no token ever reaches Pulumi state. CPANEL_WHM_* above is the server with
+    # no endpoint of its own (the single-server install), and the one of resources made before.
+    WHM_SERVERS: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_mapping(cls, values: dict) -> "ProviderConfig":
@@ -49,6 +54,18 @@ class ProviderConfig:
 
     def to_env(self) -> dict[str, str]:
         return {ENV_VAR: json.dumps(dataclasses.asdict(self))}
+
+    def for_whm_server(self, server: str | int | None) -> "ProviderConfig":
+        """This configuration with CPANEL_WHM_* set to the WHM of `server` (a servers.id); None: the
+        environment's own. A server this run was not told about is an error, never the default:
+        that would create the account on one server while DNS points at another."""
+        if server in (None, ""):
+            return self
+        found = self.WHM_SERVERS.get(str(server))
+        if found is None:
+            raise KeyError(f"no WHM endpoint is configured for web server {server}")
+        return dataclasses.replace(self, CPANEL_WHM_URL=found["url"], CPANEL_WHM_API_TOKEN=found["token"],
+                                   CPANEL_WHM_USERNAME=found.get("username") or "root")
 
     @property
     def nameservers(self) -> list[str]:

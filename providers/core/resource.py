@@ -106,6 +106,11 @@ class ProviderAdapter(ResourceProvider):
     def client(self) -> Any:
         raise NotImplementedError
 
+    def client_for(self, props: dict) -> Any:
+        """The client for this object: `client()` unless where it lives depends on its inputs
+        (a WHM account's server)."""
+        return self.client()
+
     def check_more(self, inputs: dict) -> list[CheckFailure]:
         """Rules across inputs (may normalise `inputs` in place); unknown values may be present."""
         return []
@@ -215,7 +220,7 @@ class ProviderAdapter(ResourceProvider):
                                 "must decide", code="owner_changed")
 
     def create(self, props):
-        client = self.client()
+        client = self.client_for(props)
         found = self.existing(client, props)
         if found is None:
             id_, outs = self.make(client, props)
@@ -227,17 +232,17 @@ class ProviderAdapter(ResourceProvider):
 
     def read(self, id_, props):
         try:
-            found_id, outs = self.observe(self.client(), id_, props)
+            found_id, outs = self.observe(self.client_for(props), id_, props)
         except NotFound:
             return ReadResult(id_="", outs={})
         return ReadResult(id_=found_id, outs=outs)
 
     def update(self, id_, olds, news):
-        return UpdateResult(outs=self.change(self.client(), id_, olds, news))
+        return UpdateResult(outs=self.change(self.client_for(news), id_, olds, news))
 
     def delete(self, id_, props):
         try:
-            self.remove(self.client(), id_, props)
+            self.remove(self.client_for(props), id_, props)
         except NotFound:
             pass
 

@@ -1,0 +1,101 @@
+"""`mpanel servers add|list|update|drain|enable|retire`: the operators' web servers."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from app.settings import Settings
+
+FIELDS = ("name", "hostname", "ip_address", "whm_url", "whm_username", "ssh_address", "ssh_host_key",
+          "home_root", "capacity", "disk_capacity_mb", "server_group", "fill_strategy")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("servers", help="web servers: add, list, update, drain, enable, retire")
+    p.add_argument("action", choices=["add", "list", "update", "drain", "enable", "retire"])
+    p.add_argument("server", nargs="?", help="update/drain/enable/retire: the server's id or name")
+    p.add_argument("--name")
+    p.add_argument("--hostname")
+    p.add_argument("--ip", dest="ip_address")
+    p.add_argument("--whm-url")
+    p.add_argument("--whm-username")
+    p.add_argument("--whm-token-env", metavar="VAR",
+                   help="the environment variable holding the WHM API token (kept out of `ps` and shell history)")
+    p.add_argument("--ssh-address", help="host:port where sites are published")
+    p.add_argument("--ssh-host-key", help="the server's public SSH host key line, or @file.pub")
+    p.add_argument("--home-root", help="where account homes live (default SITES_HOME_ROOT)")
+    p.add_argument("--capacity", type=int, help="accounts")
+    p.add_argument("--disk-capacity-mb", type=int, help="sum of the plans' disk quotas it may hold")
+    p.add_argument("--group", dest="server_group")
+    p.add_argument("--fill", dest="fill_strategy", choices=["least_loaded", "fill_first"],
+                   help="the group's fill strategy")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=run)
+
+
+def run(args) -> int:
+    from app.services import servers
+
+    settings = Settings.from_env()
+    try:
+        if args.action == "list":
+            return _print_list(servers.list_servers(settings), args.json)
+        if args.action in ("drain", "enable", "retire"):
+            _need_server(args)
+            state = {"drain": "draining", "enable": "active", "retire": "retired"}[args.action]
+            server_id = servers.set_state(settings, args.server, state)
+            print(f"server {server_id}: {state}")
+            return 0
+        given = servers.ServerInput(**_given(args))
+        if args.action == "add":
+            server_id = servers.add_server(settings, given)
+            print(f"server {server_id} added")
+        else:
+            _need_server(args)
+            server_id = servers.update_server(settings, args.server, given)
+            print(f"server {server_id} updated")
+        return 0
+    except servers.ServerRefused as exc:
+        print(f"mpanel servers: {exc}", file=sys.stderr)
+        return 2
+
+
+def _need_server(args) -> None:
+    from app.services.servers import ServerRefused
+
+    if not args.server:
+        raise ServerRefused("server", "name the server (its id or name)")
+
+
+def _given(args) -> dict:
+    from app.services.servers import ServerRefused
+
+    values = {f: getattr(args, f) for f in FIELDS if getattr(args, f, None) is not None}
+    key = values.get("ssh_host_key")
+    if key and key.startswith("@"):
+        try:
+            with open(key[1:]) as fh:
+                values["ssh_host_key"] = fh.read().strip()
+        except OSError as exc:
+            raise ServerRefused("ssh_host_key", f"cannot read {key[1:]}: {exc.strerror}") from None
+    if args.whm_token_env:
+        token = os.environ.get(args.whm_token_env)
+        if not token:
+            raise ServerRefused("whm_token", f"the environment variable {args.whm_token_env} is empty")
+        values["whm_token"] = token
+    return values
+
+
+def _print_list(found: list[dict], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(found, default=str, indent=2))
+        return 0
+    print(f"{'id':>4}  {'name':20} {'group':12} {'state':9} {'accounts':>12} {'disk MB':>17}  whm")
+    for s in found:
+        disk = f"{s['disk_used_mb']}/{s['disk_capacity_mb'] or '-'}"
+        print(f"{s['id']:>4}  {s['name'][:20]:20} {s['server_group'][:12]:12} {s['status']:9} "
+              f"{str(s['accounts']) + '/' + str(s['capacity']):>12} {disk:>17}  "
+              f"{s['whm_url'] or 'CPANEL_WHM_URL'} ({s['fill_strategy']})")
+    return 0
