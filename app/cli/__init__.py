@@ -79,6 +79,13 @@ def cmd_stacks(args) -> int:
     return stacks_cli.main(args.action, args.subscription_id, yes=args.yes, cancel_billing=args.cancel_billing)
 
 
+def cmd_billing(args) -> int:
+    from app.cli import billing as billing_cli
+
+    return billing_cli.anomalies(Settings.from_env(), include_resolved=args.all,
+                                 subscription_id=args.subscription, as_json=args.json)
+
+
 def cmd_staff(args) -> int:
     from app.cli import staff as staff_cli
 
@@ -251,6 +258,13 @@ def parser() -> argparse.ArgumentParser:
                     help="destroy: cancel the Stripe subscription too (refused while billing is active otherwise)")
     st.set_defaults(fn=cmd_stacks)
 
+    bl = sub.add_parser("billing", help="billing anomalies: Stripe events our records do not support")
+    bl.add_argument("action", choices=["anomalies"])
+    bl.add_argument("--all", action="store_true", help="resolved ones too")
+    bl.add_argument("--subscription", type=int, default=None, help="only those of this order")
+    bl.add_argument("--json", action="store_true")
+    bl.set_defaults(fn=cmd_billing)
+
     sf = sub.add_parser("staff", help="operators' console accounts: add, list, disable, enable, totp")
     sf.add_argument("action", choices=["add", "list", "disable", "enable", "totp"])
     sf.add_argument("email", nargs="?")
@@ -310,6 +324,7 @@ class CannotRun(RuntimeError):
 NEEDS: dict[str, tuple[tuple[str, ...], bool]] = {
     "db": (("DATABASE_URL",), False),
     "stacks": (("DATABASE_URL",), True),
+    "billing": (("DATABASE_URL",), True),
     "servers": (("DATABASE_URL", "MPANEL_ENCRYPTION_KEY"), True),
     "staff": (("DATABASE_URL",), True),
     "worker": (("DATABASE_URL", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"), True),

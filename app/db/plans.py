@@ -29,3 +29,8 @@ def usable_promo(conn: psycopg.Connection, code: str) -> dict | None:
 
 def set_stripe_coupon(conn: psycopg.Connection, promo_id: int, coupon_id: str) -> None:
     conn.execute("UPDATE promo_codes SET stripe_coupon_id = %s WHERE id = %s", (coupon_id, promo_id))
+
+
+def promo_by_code(conn: psycopg.Connection, code: str) -> dict | None:
+    """A promotion code whatever its state: an order taken back keeps the terms it was sold at."""
+    return conn.execute("SELECT * FROM promo_codes WHERE upper(code) = upper(%s)", (code,)).fetchone()

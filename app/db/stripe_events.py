@@ -49,3 +49,12 @@ def open_anomalies(conn: psycopg.Connection, subscription_id: int | None = None)
         "SELECT * FROM billing_anomalies WHERE resolved_at IS NULL "
         "AND (%(sid)s::bigint IS NULL OR subscription_id = %(sid)s) ORDER BY id DESC",
         {"sid": subscription_id}).fetchall()
+
+
+def anomalies(conn: psycopg.Connection, *, include_resolved: bool = False,
+              subscription_id: int | None = None) -> list[dict]:
+    """Billing anomalies, oldest first (what `mpanel billing anomalies` lists): the open ones, or all."""
+    return conn.execute(
+        "SELECT * FROM billing_anomalies WHERE (%(all)s OR resolved_at IS NULL) "
+        "AND (%(sid)s::bigint IS NULL OR subscription_id = %(sid)s) ORDER BY id",
+        {"all": include_resolved, "sid": subscription_id}).fetchall()

@@ -156,9 +156,11 @@ async def retry_stalled_jobs(timestamp: int) -> int:
 @queue.periodic(cron="23 * * * *")
 @queue.task(name="abandon_expired_checkouts", queue="maintenance")
 def abandon_expired_checkouts(timestamp: int) -> int:
+    from app.services.checkout import abandon_interrupted_checkouts
     from app.services.sweeps import abandon_expired_checkouts as sweep
 
-    return sweep(settings())
+    # Also the orders whose checkout died before recording its Stripe session (never payable).
+    return sweep(settings()) + abandon_interrupted_checkouts(settings())
 
 
 @queue.periodic(cron="*/5 * * * *")

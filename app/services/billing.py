@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import functools
 import os
+from dataclasses import dataclass
 
 import psycopg
 import stripe
 
 from app.db import plans
-from app.services.orders import OrderConflict, PlacedOrder
+from app.services.orders import OrderConflict
 from app.settings import LOCAL_STRIPE_KEY_PREFIX, Settings
 
 LOCAL_KEY_PREFIX = LOCAL_STRIPE_KEY_PREFIX
@@ -41,11 +42,24 @@ def client(settings: Settings) -> stripe.StripeClient:
     return _client(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE if uses_sandbox(settings) else None)
 
 
+def _price_column(cycle: str) -> str:
+    return "stripe_price_yearly" if cycle == "yearly" else "stripe_price_monthly"
+
+
 def price_for(conn: psycopg.Connection, settings: Settings, plan: dict, cycle: str) -> str:
     """The Stripe price of a plan and billing cycle, created once (lookup key mpanel:<slug>:<cycle>)."""
-    column = "stripe_price_yearly" if cycle == "yearly" else "stripe_price_monthly"
-    if plan.get(column):
-        return plan[column]
+    if plan.get(_price_column(cycle)):
+        return plan[_price_column(cycle)]
+    price_id = stripe_price(settings, plan, cycle)
+    plans.set_stripe_price(conn, plan["id"], cycle, price_id)
+    return price_id
+
+
+def stripe_price(settings: Settings, plan: dict, cycle: str) -> str:
+    """The plan's Stripe price for the cycle as Stripe has it: found by its lookup key or created
+    (idempotently). Stripe only: the caller records it (plans.set_stripe_price)."""
+    if plan.get(_price_column(cycle)):
+        return plan[_price_column(cycle)]
     stripe_ = client(settings)
     lookup_key = f"mpanel:{plan['slug']}:{cycle}"
     found = stripe_.v1.prices.list(params={"lookup_keys": [lookup_key], "limit": 1}).data
@@ -61,11 +75,19 @@ def price_for(conn: psycopg.Connection, settings: Settings, plan: dict, cycle: s
             "recurring": {"interval": "year" if cycle == "yearly" else "month"},
             "metadata": {"plan_slug": plan["slug"], "billing_cycle": cycle},
         }, options={"idempotency_key": f"mpanel-price-{lookup_key}"}).id
-    plans.set_stripe_price(conn, plan["id"], cycle, price_id)
     return price_id
 
 
 def coupon_for(conn: psycopg.Connection, settings: Settings, promo: dict, currency: str) -> str:
+    if promo.get("stripe_coupon_id"):
+        return promo["stripe_coupon_id"]
+    coupon_id = stripe_coupon(settings, promo, currency)
+    plans.set_stripe_coupon(conn, promo["id"], coupon_id)
+    return coupon_id
+
+
+def stripe_coupon(settings: Settings, promo: dict, currency: str) -> str:
+    """The promotion code's Stripe coupon (created idempotently). Stripe only: the caller records it."""
     if promo.get("stripe_coupon_id"):
         return promo["stripe_coupon_id"]
     params = {"duration": "forever", "name": promo["code"], "metadata": {"promo_code": promo["code"]}}
@@ -73,39 +95,66 @@ def coupon_for(conn: psycopg.Connection, settings: Settings, promo: dict, curren
         params["percent_off"] = promo["percent_off"]
     else:
         params.update(amount_off=promo["amount_off_cents"], currency=currency)
-    coupon_id = client(settings).v1.coupons.create(
+    return client(settings).v1.coupons.create(
         params=params, options={"idempotency_key": f"mpanel-coupon-{promo['code']}"}).id
-    plans.set_stripe_coupon(conn, promo["id"], coupon_id)
-    return coupon_id
 
 
 def plan_for_price(conn: psycopg.Connection, price_id: str) -> dict | None:
     return plans.by_stripe_price(conn, price_id)
 
 
-def create_checkout_session(conn: psycopg.Connection, settings: Settings, placed: PlacedOrder, email: str,
-                            cycle: str) -> stripe.checkout.Session:
+@dataclass(frozen=True)
+class CheckoutTerms:
+    """What one Stripe checkout for an order charges, and under which idempotency key. `attempt`
+    0 is the order's own first checkout; n > 0 its n-th taking back after a cancellation."""
+
+    subscription_id: int
+    email: str
+    plan: dict
+    cycle: str
+    promo: dict | None
+    attempt: int = 0
+
+    @property
+    def idempotency_key(self) -> str:
+        base = f"mpanel-checkout-{self.subscription_id}"
+        return base if self.attempt == 0 else f"{base}-{self.attempt}"
+
+
+@dataclass(frozen=True)
+class OpenedCheckout:
+    session: stripe.checkout.Session
+    price_id: str          # to record on the plan when it had none (plans.set_stripe_price)
+    coupon_id: str | None  # likewise on the promotion code (plans.set_stripe_coupon)
+
+
+def open_checkout(settings: Settings, terms: CheckoutTerms) -> OpenedCheckout:
+    """The order's Stripe Checkout Session, with no database connection held: Stripe calls only
+    (catalogue objects found or made idempotently, the session under the terms' key, so a
+    retried request gets the same session back). PaymentServiceError when Stripe refuses."""
     try:
-        return _create_checkout_session(conn, settings, placed, email, cycle)
+        price_id = stripe_price(settings, terms.plan, terms.cycle)
+        coupon_id = stripe_coupon(settings, terms.promo, terms.plan["currency"]) if terms.promo else None
+        sid = str(terms.subscription_id)
+        params = {
+            "mode": "subscription",
+            "line_items": [{"price": price_id, "quantity": 1}],
+            "success_url": f"{settings.APP_URL}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}",
+            "cancel_url": f"{settings.MARKETING_SITE_URL}/checkout?canceled=1",
+            "customer_email": terms.email,
+            "client_reference_id": sid,
+            "metadata": {"subscription_id": sid},
+            "subscription_data": {"metadata": {"subscription_id": sid}},
+        }
+        if coupon_id:
+            params["discounts"] = [{"coupon": coupon_id}]
+        if terms.attempt:  # marks a take-back checkout (app/services/checkout.py tells it from the first)
+            params["metadata"]["take_back"] = str(terms.attempt)
+        session = client(settings).v1.checkout.sessions.create(
+            params=params, options={"idempotency_key": terms.idempotency_key})
     except stripe.StripeError as exc:
         raise PaymentServiceError(f"the payment service refused the checkout: {exc.user_message or exc}") from exc
-
-
-def _create_checkout_session(conn, settings, placed: PlacedOrder, email: str, cycle: str):
-    params = {
-        "mode": "subscription",
-        "line_items": [{"price": price_for(conn, settings, placed.plan, cycle), "quantity": 1}],
-        "success_url": f"{settings.APP_URL}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}",
-        "cancel_url": f"{settings.MARKETING_SITE_URL}/checkout?canceled=1",
-        "customer_email": email,
-        "client_reference_id": str(placed.subscription_id),
-        "metadata": {"subscription_id": str(placed.subscription_id)},
-        "subscription_data": {"metadata": {"subscription_id": str(placed.subscription_id)}},
-    }
-    if placed.promo:
-        params["discounts"] = [{"coupon": coupon_for(conn, settings, placed.promo, placed.plan["currency"])}]
-    return client(settings).v1.checkout.sessions.create(
-        params=params, options={"idempotency_key": f"mpanel-checkout-{placed.subscription_id}"})
+    return OpenedCheckout(session, price_id, coupon_id)
 
 
 def close_checkout_session(settings: Settings, session_id: str) -> None:

@@ -67,30 +67,38 @@ class PlacedOrder:
 
 @dataclass(frozen=True)
 class ReturningCustomer:
-    """Someone who checked out before with this email and password and never paid."""
+    """Someone who checked out before with this email and password and never paid, or whose
+    order for the domain they check out again is canceled but still retained (`retained`)."""
 
     user_id: int
     customer_id: int
     unpaid: list[dict]  # their orders still waiting for payment (id, stripe_checkout_session_id)
+    retained: dict | None = None  # their canceled, still retained order for this domain (locked)
 
 
 EMAIL_TAKEN = "an account with this email already exists: log in to add a site"
 
 
-def returning_customer(conn: psycopg.Connection, order: Order) -> ReturningCustomer | None:
+def returning_customer(conn: psycopg.Connection, order: Order, domain: str | None = None, *,
+                       verified_user: int | None = None) -> ReturningCustomer | None:
     """None for an email we have never seen. An email whose orders were all left unpaid may
-    start again with the password it chose; any other known email is a conflict (an
-    existing customer logs in)."""
+    start again with the password it chose; so may one whose order for `domain` (the A-label
+    being ordered) was canceled and is still retained: that order is theirs to take back.
+    Any other known email is a conflict (an existing customer logs in). `verified_user`: the
+    user whose password this request has already checked (the checkout's second transaction)."""
     user = customers.lock_user_by_email(conn, order.email)
     if user is None:
         return None
     placed = customers.lock_subscriptions(conn, user["customer_id"])
-    password_ok = password_matches(user["password_hash"], order.password)  # always: same time either way
-    never_paid = all(o["status"] in ("pending_payment", "abandoned") for o in placed)
+    # Always checked (the same time either way), unless this request already checked it for this user.
+    password_ok = verified_user == user["id"] or password_matches(user["password_hash"], order.password)
+    retained = subscriptions.retained_order(conn, user["customer_id"], domain) if domain else None
+    others = [o for o in placed if retained is None or o["id"] != retained["id"]]
+    never_paid = all(o["status"] in ("pending_payment", "abandoned") for o in others)
     if not (password_ok and never_paid and user["status"] == "active"):
         raise OrderConflict("customer.email", EMAIL_TAKEN)
     return ReturningCustomer(user["id"], user["customer_id"],
-                             [o for o in placed if o["status"] == "pending_payment"])
+                             [o for o in others if o["status"] == "pending_payment"], retained)
 
 
 def abandon_order(conn: psycopg.Connection, subscription_id: int) -> bool:

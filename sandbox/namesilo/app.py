@@ -33,8 +33,12 @@ Choices where the contract is silent:
 
 Control API (``/_sandbox/``, see sandbox.common.control): faults, state, reset, plus
 ``POST /_sandbox/unavailable {domain}``, ``POST /_sandbox/transfers/<domain> {status}``,
-``POST /_sandbox/balance {balance}`` and ``POST /_sandbox/domains/<domain>`` with any
-of nameservers, locked, private, auto_renew, expires, status to create drift.
+``POST /_sandbox/balance {balance}``, ``POST /_sandbox/domains/<domain>`` with any
+of nameservers, locked, private, auto_renew, expires, status to create drift, and
+``POST /_sandbox/prices/<domain> {price, renew, premium}`` to price one name apart from
+its TLD (USD; a premium name is ``premium: true``, answered by checkRegisterAvailability as
+``"premium": 1`` with its price, and charged that price by registerDomain; renewals and
+transfers charge ``renew``). An empty body puts the name back on its TLD's prices.
 """
 
 from __future__ import annotations
@@ -142,6 +146,15 @@ def create_app(
             raise ControlError(400, "bad_balance", "balance must be a number >= 0")
         registrar.set_balance(balance)
         return jsonify({"balance": balance})
+
+    @control.post("/prices/<domain>")
+    def set_price(domain: str):
+        try:
+            return jsonify(registrar.set_price(domain, json_object()))
+        except ReplyError as exc:
+            raise ControlError(400, "bad_domain", exc.detail) from exc
+        except ValueError as exc:
+            raise ControlError(400, "bad_price", str(exc)) from exc
 
     @control.post("/domains/<domain>")
     def change_domain(domain: str):

@@ -32,9 +32,10 @@ PENDING = "Pending at Registry"
 COMPLETED = "Transfer Completed"
 
 
-# Domains and transfers by domain name; the rest (balance, counters, the short list of
-# names the registry refuses) are scalars.
-TABLES = [Table("domains"), Table("transfers")]
+# Domains and transfers by domain name, and the names priced apart from their TLD (premium
+# names: set through the control API); the rest (balance, counters, the short list of names
+# the registry refuses) are scalars.
+TABLES = [Table("domains"), Table("transfers"), Table("prices")]
 
 
 def initial_state(balance_cents: int) -> Callable[[], Document]:
@@ -66,12 +67,12 @@ class Registrar:
                 continue
             with self.store.view() as state:
                 taken = _taken(state, domain)
+                register, renew, premium = _quote(state, domain)
             if taken:
                 unavailable.append(domain)
                 continue
-            register, renew = _prices(domain)
             available.append({"domain": domain, "price": register / 100, "renew": renew / 100,
-                              "premium": 0, "duration": 1})
+                              "premium": 1 if premium else 0, "duration": 1})
         fields: dict[str, Any] = {}
         # Empty groups are left out, as in upstream samples: a client must read a
         # missing group as empty.
@@ -90,7 +91,7 @@ class Registrar:
             if domain in state["unavailable"]:
                 raise ReplyError(261)
             contact_id, contact_replaced = _contact(params, state)
-            amount = _prices(domain)[0] * years
+            amount = _quote(state, domain)[0] * years
             _charge(state, amount)
             today = self.today()
             state["domains"][domain] = {
@@ -116,7 +117,7 @@ class Registrar:
             expires = _add_years(date.fromisoformat(record["expires"]), years)
             if expires > _add_years(self.today(), MAX_YEARS):
                 raise ReplyError(264)
-            amount = _prices(domain)[1] * years
+            amount = _quote(state, domain)[1] * years
             _charge(state, amount)
             record["expires"] = expires.isoformat()
         return Reply(_order("Your domain renewal was successfully processed.", domain, amount))
@@ -201,7 +202,7 @@ class Registrar:
                 raise ReplyError(262)
             if _pending_transfer(state, domain):
                 raise ReplyError(265)
-            amount = _prices(domain)[1]
+            amount = _quote(state, domain)[1]
             _charge(state, amount)
             state["transfers"][domain] = {
                 "domain": domain,
@@ -259,6 +260,36 @@ class Registrar:
                 state["unavailable"].append(domain)
             return list(state["unavailable"])
 
+    def set_price(self, name: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Price one name apart from its TLD (control API): ``price`` and ``renew`` in USD
+        (each defaults to the TLD's), ``premium`` true for a registry premium name. An empty
+        body puts the name back on its TLD's prices."""
+        allowed = {"price", "renew", "premium"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(f"cannot set {sorted(unknown)}; allowed: {sorted(allowed)}")
+        domain = registrable(name)
+        register, renew = _prices(domain)
+        cents = {}
+        for key, default in (("price", register), ("renew", renew)):
+            value = changes.get(key)
+            if value is None:
+                cents[key] = default
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 10**7:
+                raise ValueError(f"{key} must be a number of USD, 0 or more")
+            else:
+                cents[key] = round(value * 100)
+        premium = changes.get("premium", False)
+        if not isinstance(premium, bool):
+            raise ValueError("premium must be true or false")
+        record = {"domain": domain, "price_cents": cents["price"], "renew_cents": cents["renew"], "premium": premium}
+        with self.store.change() as state:
+            if not changes:
+                state["prices"].pop(domain, None)
+                return {"domain": domain, "price_cents": register, "renew_cents": renew, "premium": False}
+            state["prices"][domain] = record
+        return record
+
     def set_balance(self, balance: float) -> None:
         with self.store.change() as state:
             state["balance_cents"] = round(balance * 100)
@@ -310,6 +341,15 @@ def _suffix(domain: str) -> str | None:
 
 def _prices(domain: str) -> tuple[int, int]:
     return PRICES_CENTS[_suffix(domain)]
+
+
+def _quote(state: Transaction, domain: str) -> tuple[int, int, bool]:
+    """(registration, renewal) in cents and whether the name is premium: its own price when the
+    control API set one, else its TLD's."""
+    own = state["prices"].get(domain)
+    if own is None:
+        return (*_prices(domain), False)
+    return own["price_cents"], own["renew_cents"], own["premium"]
 
 
 def _taken(state: Transaction, domain: str) -> bool:

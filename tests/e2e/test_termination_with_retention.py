@@ -1,6 +1,8 @@
 """Termination with a way back (architecture decision 6): a cancellation suspends the account at
-once and backs it up; paying again within the retention period gives the same account back with
-its files and mail; once the period has passed the stack is destroyed and only the backup is left.
+once and backs it up; the same customer checking out again for the same domain through the public
+checkout within the retention period takes the order back (a new Stripe session attached to it)
+and, once paid, gets the same account back with its files and mail (read over IMAP); anyone else
+is refused that domain; once the period has passed the stack is destroyed and only the backup is left.
 
 The app and worker run with TERMINATE_AFTER_DAYS=0 (tests/conftest.py); this journey needs a
 retention period, so Stripe's deliveries are held and each Stripe event is processed by the real
@@ -10,8 +12,10 @@ worker still does every converge, and every check reads the servers themselves.
 from __future__ import annotations
 
 import dataclasses
+import email
+import imaplib
+import re
 import tarfile
-import time
 from pathlib import Path
 
 import psycopg
@@ -47,22 +51,68 @@ def _archive_names(servers: Servers, user: str) -> set[str]:
         return set(tar.getnames())
 
 
-def _pay_again(mpanel, settings, sid: int, domain: str, email: str) -> str:
-    """What a returning customer's checkout for the same domain does: a new Stripe checkout for the
-    retained order (taken back, not a new order), paid by card."""
-    with db.transaction(settings.DATABASE_URL) as conn:
-        row = conn.execute("SELECT s.customer_id, s.billing_cycle, p.* FROM subscriptions s JOIN plans p "
-                           "ON p.id = s.plan_id WHERE s.id = %s", (sid,)).fetchone()
-        price = billing.price_for(conn, settings, row, row["billing_cycle"])
-        session = billing.client(settings).v1.checkout.sessions.create(params={
-            "mode": "subscription", "line_items": [{"price": price, "quantity": 1}],
-            "success_url": f"{settings.APP_URL}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}",
-            "customer_email": email, "client_reference_id": str(sid),
-            "metadata": {"subscription_id": str(sid)}, "subscription_data": {"metadata": {"subscription_id": str(sid)}},
-        })
-        assert lifecycle.take_back_retained_order(conn, row["customer_id"], domain, session.id) == sid
-    assert mpanel.pay(session.id).ok
-    return session.id
+def _rows(settings) -> tuple:
+    with psycopg.connect(settings.DATABASE_URL) as conn:
+        return conn.execute("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM subscriptions), "
+                            "(SELECT count(*) FROM domains)").fetchone()
+
+
+def _refused_by_checkout(mpanel, settings, payload: dict, status: int, field: str) -> None:
+    before = _rows(settings)
+    answer = mpanel.checkout(payload)
+    assert answer.status_code == status and answer.json()["field"] == field, answer.text
+    assert _rows(settings) == before
+
+
+def _mailbox_login(mpanel, to: str) -> tuple[str, str]:
+    """The mailbox address and password the welcome email gave the customer."""
+    [welcome] = wait_for(lambda: mpanel.mails_to(to), 60, "the welcome email")
+    found = re.search(r"Email address:\s+(\S+)\s+Password:\s+(\S+)", welcome.get_body(("plain",)).get_content())
+    return found.group(1), found.group(2)
+
+
+def _imap(settings, address: str, password: str) -> imaplib.IMAP4:
+    host, port = settings.IMAP_ADDRESS.split(":")
+    imap = imaplib.IMAP4(host, int(port), timeout=10)
+    imap.login(address, password)
+    return imap
+
+
+def _deliver(settings, address: str, password: str, raw: bytes) -> None:
+    """Put a message in the mailbox's INBOX as its owner does, over IMAP (Dovecot writes the file)."""
+    imap = _imap(settings, address, password)
+    try:
+        assert imap.append("INBOX", None, None, raw)[0] == "OK"
+    finally:
+        imap.logout()
+
+
+def _imap_subjects(settings, address: str, password: str) -> dict[str, str]:
+    """Subject -> body of every message in the mailbox's INBOX, read over IMAP (Dovecot)."""
+    imap = _imap(settings, address, password)
+    try:
+        assert imap.select("INBOX", readonly=True)[0] == "OK"
+        found = {}
+        for number in imap.search(None, "ALL")[1][0].split():
+            message = email.message_from_bytes(imap.fetch(number, "(RFC822)")[1][0][1])
+            found[message["Subject"]] = message.get_payload()
+        return found
+    finally:
+        imap.logout()
+
+
+def _take_back_through_checkout(mpanel, settings, payload: dict, sid: int, first_session: str) -> str:
+    """The returning customer posts the same checkout again: the retained order (not a new one)
+    gets a new Stripe session, under its own idempotency key, paid by card on Stripe's page."""
+    answer = mpanel.checkout(payload)
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert body["subscriptionId"] == sid and body["takeBack"] is True and body["status"] == "canceled"
+    session = body["checkoutSessionId"]
+    assert session != first_session and body["checkoutUrl"]
+    assert billing.retrieve_session(settings, session).metadata["take_back"] == "1"
+    assert mpanel.pay(session).ok
+    return session
 
 
 def test_cancel_suspend_back_up_pay_again_same_account_then_destroy_after_retention(mpanel, settings):
@@ -71,18 +121,19 @@ def test_cancel_suspend_back_up_pay_again_same_account_then_destroy_after_retent
     servers = Servers(settings)
     payload = seed_payload()
     body = mpanel.checkout(payload).json()
-    sid, domain, email = body["subscriptionId"], payload["domain"], payload["customer"]["email"]
+    sid, domain, address = body["subscriptionId"], payload["domain"], payload["customer"]["email"]
     mpanel.pay(body["checkoutSessionId"])
     mpanel.wait_until(sid, provisioningStatus="ready", deadline=180)
+    mailbox, mailbox_password = _mailbox_login(mpanel, address)
     [account] = servers.whm_accounts_for(domain)
     user = account["user"]
     # The customer's own file, and a message in their mailbox, before the cancellation.
     kept = Path(settings.SITES_HOME_ROOT) / user / "public_html" / "kept-by-customer.txt"
     kept.write_text("mine\n")
-    maildir_new = Path(settings.MAILCORE_MAIL_ROOT) / domain / "admin" / "Maildir" / "new"
-    maildir_new.mkdir(parents=True, exist_ok=True)
-    message = maildir_new / f"{int(time.time())}.M1P1.e2e"
-    message.write_text(f"From: a@example.net\nTo: admin@{domain}\nSubject: keep me\n\nhello\n")
+    _deliver(settings, mailbox, mailbox_password,
+             f"From: a@example.net\r\nTo: {mailbox}\r\nSubject: keep me\r\n\r\nhello\r\n".encode())
+    maildir = Path(settings.MAILCORE_MAIL_ROOT) / domain / "admin" / "Maildir"
+    [message] = [m.relative_to(maildir) for m in (maildir / "new").iterdir()]  # as Dovecot stored it
 
     mpanel.stripe_control("webhooks", {"paused": True})
     try:
@@ -98,16 +149,24 @@ def test_cancel_suspend_back_up_pay_again_same_account_then_destroy_after_retent
             f["user"] == user for f in servers.whm("list_cparchive_files")["data"]["quickrestore_files"]) else None,
             60, "the account's backup")
         assert f"cpmove-{user}/homedir/public_html/kept-by-customer.txt" in names
-        assert f"cpmove-{user}/homedir/mail/{domain}/admin/Maildir/new/{message.name}" in names
+        assert f"cpmove-{user}/homedir/mail/{domain}/admin/Maildir/{message}" in names
 
-        # Paying again within the retention period: the same order, account and files, switched back on.
-        session = _pay_again(mpanel, retained, sid, domain, email)
+        # Within the retention period the domain is the former customer's: anyone else is refused,
+        # and so is the same email with another password; nothing is written either way.
+        stranger = seed_payload(domain=domain)
+        _refused_by_checkout(mpanel, settings, stranger, 409, "domain")
+        _refused_by_checkout(mpanel, settings, {**payload, "account": {"password": "not-the-same-1234"}},
+                             409, "customer.email")
+
+        # The same customer checks out again: the same order, account and files, switched back on.
+        session = _take_back_through_checkout(mpanel, settings, payload, sid, body["checkoutSessionId"])
         _process_stripe_event(mpanel, retained, "checkout.session.completed", session)
         row = _row(settings, sid)
         assert row["status"] == "active" and row["terminate_after"] is None and row["stripe_sub"] != first_stripe_sub
         wait_for(lambda: servers.whm_accounts_for(domain)[0]["suspended"] == 0, 120, "the account to be unsuspended")
         assert [a["user"] for a in servers.whm_accounts_for(domain)] == [user]
-        assert kept.read_text() == "mine\n" and message.exists()
+        assert kept.read_text() == "mine\n"
+        assert "hello" in _imap_subjects(settings, mailbox, mailbox_password)["keep me"]
 
         # A second cancellation, with the retention period over: destroyed, nothing left but the backup.
         second_stripe_sub = row["stripe_sub"]

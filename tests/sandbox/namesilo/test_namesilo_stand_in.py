@@ -103,6 +103,26 @@ def test_availability_sorts_names_into_available_unavailable_and_invalid(namesil
     assert reply["invalid"] == ["bad_name.com", "x.zz"]
 
 
+def test_a_name_priced_apart_is_quoted_premium_and_charged_its_own_price(namesilo):
+    answer = namesilo.http.post("/_sandbox/prices/gold.com", json={"price": 2500, "renew": 60.5, "premium": True})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+
+    reply = namesilo.reply("checkRegisterAvailability", domains="gold.com,plain.com")
+    assert reply["available"] == [{"domain": "gold.com", "price": 2500.0, "renew": 60.5, "premium": 1, "duration": 1},
+                                  {"domain": "plain.com", "price": 13.95, "renew": 15.95, "premium": 0,
+                                   "duration": 1}]
+    namesilo.http.post("/_sandbox/balance", json={"balance": 3000})
+    assert namesilo.register("gold.com")["order_amount"] == "2500.00"
+    assert namesilo.reply("renewDomain", domain="gold.com", years="1")["order_amount"] == "60.50"
+
+    # An empty body puts the name back on its TLD's prices; nonsense is refused.
+    namesilo.http.post("/_sandbox/prices/gold.com", json={})
+    assert namesilo.state()["prices"] == {}
+    assert namesilo.http.post("/_sandbox/prices/gold.com", json={"price": "lots"}).status_code == 400
+    assert namesilo.http.post("/_sandbox/prices/gold.com", json={"premium": "yes"}).status_code == 400
+    assert namesilo.http.post("/_sandbox/prices/x.zz", json={"price": 1}).status_code == 400
+
+
 def test_registration_charges_the_balance_and_reports_the_amount_as_a_string(namesilo):
     reply = namesilo.register("shop.com", years="2", ns1="ns1.host.example", ns2="ns2.host.example",
                               private="1", auto_renew="1")
