@@ -47,7 +47,7 @@ def run(args) -> int:
             state = {"drain": "draining", "enable": "active", "retire": "retired"}[args.action]
             server_id = servers.set_state(settings, args.server, state)
             print(f"server {server_id}: {state}")
-            return 0
+            return _place_waiting(settings)
         given = servers.ServerInput(**_given(args))
         if args.action == "add":
             server_id = servers.add_server(settings, given)
@@ -56,10 +56,20 @@ def run(args) -> int:
             _need_server(args)
             server_id = servers.update_server(settings, args.server, given)
             print(f"server {server_id} updated")
-        return 0
+        return _place_waiting(settings)
     except servers.ServerRefused as exc:
         print(f"mpanel servers: {exc}", file=sys.stderr)
         return 2
+
+
+def _place_waiting(settings: Settings) -> int:
+    """Room may have appeared: orders waiting for it are placed now rather than at the next sweep."""
+    from app.services.placement import place_waiting_orders
+
+    placed = place_waiting_orders(settings)
+    if placed:
+        print(f"{placed} orders waiting for capacity placed")
+    return 0
 
 
 def _need_server(args) -> None:

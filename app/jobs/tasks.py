@@ -179,6 +179,15 @@ def converge_stragglers(timestamp: int) -> int:
     return sweep(settings())
 
 
+@queue.periodic(cron="* * * * *")
+@queue.task(name="place_waiting_orders", queue="maintenance")
+def place_waiting_orders(timestamp: int) -> int:
+    """Orders waiting for capacity go on a server as soon as one has room (app/services/placement.py)."""
+    from app.services.placement import place_waiting_orders as sweep
+
+    return sweep(settings())
+
+
 @queue.periodic(cron="53 2 * * *")
 @queue.task(name="remove_old_records", queue="maintenance")
 def remove_old_records(timestamp: int) -> dict:

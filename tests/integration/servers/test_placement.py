@@ -32,9 +32,9 @@ def group(db_conn, settings):
         conn.execute("DELETE FROM procrastinate_jobs WHERE args->>'subscription_id' = ANY(%s)",
                      ([str(sid) for sid in made],))
         conn.execute("UPDATE subscriptions SET status = 'terminated', waiting_for_capacity_since = NULL, "
-                     "needs_attention_since = NULL WHERE id = ANY(%s)", (made,))
+                     "needs_attention_since = NULL, server_id = NULL WHERE id = ANY(%s)", (made,))
         conn.execute("UPDATE plans SET active = false WHERE slug = %s", (name,))
-        conn.execute("UPDATE servers SET status = 'retired' WHERE server_group = %s", (name,))
+        conn.execute("DELETE FROM servers WHERE server_group = %s", (name,))
 
 
 def add(settings, group, label, capacity, **more) -> int:
