@@ -7,7 +7,7 @@ from functools import wraps
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
-from app.services import hosting_login, mailboxes
+from app.services import customer_billing, hosting_login, mailboxes
 from app.services.accounts import (authenticate, dashboard, finish_onboarding, needs_onboarding,
                           request_cpanel_password_reset)
 
@@ -134,6 +134,65 @@ def open_hosting_app(subscription_id: int, app: str):
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
+
+
+@bp.get("/sites/<int:subscription_id>/billing")
+@login_required
+def billing_page(subscription_id: int):
+    return _billing_page(subscription_id, notice=session.pop("notice", None))
+
+
+def _billing_page(subscription_id: int, status: int = 200, **extra):
+    try:
+        data = customer_billing.billing_overview(current_app.config["MPANEL"], session["user_id"], subscription_id)
+    except customer_billing.BillingRefused as exc:
+        abort(exc.status, description=exc.message)
+    return render_template("pages/billing.html", csrf=_csrf_token(), money=customer_billing.money,
+                           **extra, **data), status
+
+
+@bp.post("/sites/<int:subscription_id>/billing/portal")
+@login_required
+def billing_portal(subscription_id: int):
+    """Manage billing: a fresh Stripe Customer Portal session, opened by a redirect."""
+    _check_csrf()
+    try:
+        url = customer_billing.portal_url(current_app.config["MPANEL"], session["user_id"], subscription_id)
+    except customer_billing.BillingRefused as exc:
+        if exc.status == 404:
+            abort(404, description=exc.message)
+        return _billing_page(subscription_id, exc.status, error=exc)
+    return redirect(url, 303)
+
+
+@bp.post("/sites/<int:subscription_id>/plan/preview")
+@login_required
+def preview_plan(subscription_id: int):
+    _check_csrf()
+    try:
+        preview = customer_billing.preview_plan_change(current_app.config["MPANEL"], session["user_id"],
+                                                       subscription_id, request.form.get("plan"))
+    except customer_billing.BillingRefused as exc:
+        if exc.status == 404:
+            abort(404, description=exc.message)
+        return _billing_page(subscription_id, exc.status, error=exc)
+    return _billing_page(subscription_id, preview=preview)
+
+
+@bp.post("/sites/<int:subscription_id>/plan")
+@login_required
+def change_plan(subscription_id: int):
+    _check_csrf()
+    try:
+        plan = customer_billing.change_plan(current_app.config["MPANEL"], session["user_id"], subscription_id,
+                                            request.form.get("plan"), request.form.get("proration_date"))
+    except customer_billing.BillingRefused as exc:
+        if exc.status == 404:
+            abort(404, description=exc.message)
+        return _billing_page(subscription_id, exc.status, error=exc)
+    session["notice"] = (f"You are moving to {plan['name']}: Stripe has billed the difference, and your "
+                         f"hosting gets the new plan's limits within a minute.")
+    return redirect(url_for("panel.billing_page", subscription_id=subscription_id))
 
 
 # The first-time login wizard (seed step 7): three short steps over the customer's hosting,
