@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from app import db
 from app.db import websites
-from app.services.engine import provider_config
+from app.services.engine import whm_client
 from app.settings import Settings
 from providers.core.errors import NotFound, ProviderError
 from providers.whm import WhmClient
@@ -56,8 +56,8 @@ def one_time_login_url(settings: Settings, user_id: int, subscription_id: int, a
 
 
 def whm_for(settings: Settings, site: dict) -> WhmClient:
-    """The WHM of the server the account lives on (`site["server_id"]`); today one WHM serves all."""
-    return WhmClient(provider_config(settings))
+    """The WHM of the server the account lives on (`site["server_id"]`, app/services/servers.py)."""
+    return whm_client(settings, site["server_id"])
 
 
 def _refuse_unless_live(site: dict) -> None:
