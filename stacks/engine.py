@@ -16,6 +16,7 @@ from pathlib import Path
 from pulumi import automation as auto
 
 from providers.core.config import ProviderConfig
+from stacks.supervision import SupervisedCommand
 from tools import pulumi_cli
 
 PROJECT = "mpanel"
@@ -83,8 +84,9 @@ def install_command_plugin(home: Path) -> str | None:
 
 @functools.cache
 def pulumi_command() -> auto.PulumiCommand:
-    """Built once per process: constructing it runs `pulumi version` to check compatibility."""
-    return auto.PulumiCommand(root=str(pulumi_cli.bin_dir().parent))
+    """Built once per process: constructing it runs `pulumi version` to check compatibility.
+    Every CLI call runs in a process group of its own, with the run's deadline (stacks/supervision.py)."""
+    return SupervisedCommand(root=str(pulumi_cli.bin_dir().parent))
 
 
 def workspace_options(config: EngineConfig, work_dir: str | None = None) -> auto.LocalWorkspaceOptions:

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import shutil
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from pulumi import automation as auto
 
@@ -21,10 +21,19 @@ from stacks import engine
 from stacks.engine import EngineConfig
 from stacks.events import StepRecorder, mask
 from stacks.program import program_for
-from stacks.recovery import LEFT_BY_A_DEAD_RUN, lock_is_stale
+from stacks import supervision
+from stacks.recovery import LEFT_BY_A_DEAD_RUN
 from stacks.spec import HostingSpec, stack_name
 
 log = logging.getLogger("mpanel.stacks")
+
+# Who decides whether the process holding a stack's lock is gone: the caller, from its own
+# records (mpanel: worker heartbeats in PostgreSQL). Given the CLI's message, True = stale.
+LockHolderGone = Callable[[str], bool]
+
+
+def _never(_message: str) -> bool:
+    return False
 
 
 def _noop_program() -> None:
@@ -59,8 +68,9 @@ def _answer_from_events(stack: auto.Stack, recorder: StepRecorder, kind: str) ->
 class StackOperations:
     """Every engine operation mpanel performs on a subscription's stack."""
 
-    def __init__(self, config: EngineConfig):
+    def __init__(self, config: EngineConfig, run_timeout: float | None = None):
         self.config = config
+        self.run_timeout = run_timeout  # seconds an operation may take before its processes are killed
 
     @contextmanager
     def _stack(self, name: str, program=None, *, existing: bool = False,
@@ -71,28 +81,37 @@ class StackOperations:
         opts = engine.workspace_options(self.config)
         program = program or _noop_program
         try:
-            if existing:
-                stack = auto.select_stack(name, engine.PROJECT, program, opts=opts)
-            elif likely_new:
-                try:
-                    stack = auto.create_stack(name, engine.PROJECT, program, opts=opts)
-                except (auto.StackAlreadyExistsError, auto.ConcurrentUpdateError):  # a dead run made it
+            with supervision.deadline(self.run_timeout):  # for the whole operation
+                if existing:
                     stack = auto.select_stack(name, engine.PROJECT, program, opts=opts)
-            else:
-                stack = auto.create_or_select_stack(name, engine.PROJECT, program, opts=opts)
-            yield stack
+                elif likely_new:
+                    try:
+                        stack = auto.create_stack(name, engine.PROJECT, program, opts=opts)
+                    except (auto.StackAlreadyExistsError, auto.ConcurrentUpdateError):  # a dead run made it
+                        stack = auto.select_stack(name, engine.PROJECT, program, opts=opts)
+                else:
+                    stack = auto.create_or_select_stack(name, engine.PROJECT, program, opts=opts)
+                yield stack
         finally:
             shutil.rmtree(opts.work_dir, ignore_errors=True)
 
-    def _run(self, stack: auto.Stack, operation):
+    def _run(self, stack: auto.Stack, operation, lock_holder_gone: LockHolderGone | None = None):
         """Run one engine operation; if a killed run left the stack locked or with pending
         operations, recover and try once more (checking first would cost every run ~1 s).
-        A lock whose holder is alive is left alone: the error goes up and the job retries."""
+        A lock whose holder is alive (or that the caller cannot vouch for) is left alone: the
+        error goes up and the job retries. An operation past the run's deadline
+        (StackOperations.run_timeout) has had its processes killed: the stack is recovered and
+        EngineRunTimedOut goes up."""
         try:
             return operation()
+        except supervision.EngineRunTimedOut:
+            log.error("stack %s: engine run timed out; its processes were killed, recovering", stack.name)
+            with supervision.deadline(self.run_timeout):
+                self.recover(stack)
+            raise
         except auto.CommandError as exc:
             found = LEFT_BY_A_DEAD_RUN.search(str(exc))
-            if not found or not lock_is_stale(str(exc)):
+            if not found or not (lock_holder_gone or _never)(str(exc)):
                 raise
             log.warning("stack %s: recovering from a dead run (%s)", stack.name, found.group(0))
         self.recover(stack)
@@ -116,13 +135,14 @@ class StackOperations:
 
     def _before_changing(self, stack: auto.Stack, recorder: StepRecorder, kind: str, repair: bool) -> None:
         """What up, refresh and destroy do first: answer their result from the engine's events,
-        and after a dead run clear the pending operations it may have left (see up())."""
+        and after a dead run (the caller's records say its worker died) cancel the lock and clear
+        the pending operations it may have left (see up())."""
         _answer_from_events(stack, recorder, kind)
         if repair:
-            self._run(stack, lambda: self._clear_pending_operations(stack))
+            self.recover(stack)
 
     def up(self, spec: HostingSpec, recorder: StepRecorder | None = None, refresh: bool = True,
-           repair: bool = False) -> auto.UpResult:
+           repair: bool = False, lock_holder_gone: LockHolderGone | None = None) -> auto.UpResult:
         """`refresh` first (the default): converging means matching reality, so a change made
         behind our back (an account suspended in WHM, a record edited in PowerDNS) is seen and
         undone. A stack that never converged has nothing to refresh.
@@ -135,7 +155,8 @@ class StackOperations:
         recorder = recorder or StepRecorder()
         with self._stack(spec.stack_name, program_for(spec), likely_new=not spec.converged_before) as stack:
             self._before_changing(stack, recorder, "update", repair)
-            result = self._run(stack, lambda: stack.up(on_event=recorder, color="never", refresh=refresh))
+            result = self._run(stack, lambda: stack.up(on_event=recorder, color="never", refresh=refresh),
+                               lock_holder_gone)
             if recorder.saw_pending_operations:
                 self._clear_pending_operations(stack)
             return result
@@ -146,19 +167,19 @@ class StackOperations:
             return self._run(stack, lambda: stack.preview(on_event=recorder, color="never", diff=True))
 
     def refresh(self, spec: HostingSpec, recorder: StepRecorder | None = None,
-                repair: bool = False) -> auto.RefreshResult:
+                repair: bool = False, lock_holder_gone: LockHolderGone | None = None) -> auto.RefreshResult:
         recorder = recorder or StepRecorder()
         with self._stack(spec.stack_name, program_for(spec)) as stack:
             self._before_changing(stack, recorder, "refresh", repair)
-            return self._run(stack, lambda: stack.refresh(on_event=recorder, color="never"))
+            return self._run(stack, lambda: stack.refresh(on_event=recorder, color="never"), lock_holder_gone)
 
     def destroy(self, subscription_id: int, recorder: StepRecorder | None = None,
-                repair: bool = False) -> auto.DestroyResult:
+                repair: bool = False, lock_holder_gone: LockHolderGone | None = None) -> auto.DestroyResult:
         recorder = recorder or StepRecorder()
         name = stack_name(subscription_id)
         with self._stack(name) as stack:
             self._before_changing(stack, recorder, "destroy", repair)
-            result = self._run(stack, lambda: stack.destroy(on_event=recorder, color="never"))
+            result = self._run(stack, lambda: stack.destroy(on_event=recorder, color="never"), lock_holder_gone)
             stack.workspace.remove_stack(name)
         return result
 

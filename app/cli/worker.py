@@ -3,7 +3,8 @@
 The Pulumi SDK keeps per-program runtime state in process globals, so two inline
 programs must not run in one process at once; N worker processes (each one job at
 a time) give N stacks converging in parallel, and more hosts simply add processes
-against the same PostgreSQL (architecture decision 9).
+against the same PostgreSQL (architecture decision 9). Each process heartbeats there and
+recovers the runs of workers that stopped (app/services/workers.py).
 """
 from __future__ import annotations
 
@@ -22,12 +23,18 @@ CONVERGE_QUEUES = ["converge"]
 
 
 def run_one(queues: list[str] | None = None) -> int:
-    from app.jobs.queue import queue
+    from app.jobs.queue import queue, settings
+    from app.services.workers import heartbeat, stop_heartbeat
 
     logging.basicConfig(level=os.environ.get("MPANEL_LOG_LEVEL", "INFO"),
                         format="%(asctime)s worker[%(process)d] %(name)s %(levelname)s %(message)s")
-    with queue.open():
-        queue.run_worker(queues=queues or QUEUES, concurrency=1, install_signal_handlers=True)
+    # Liveness in PostgreSQL, and the sweep that hands a dead worker's runs to a live one.
+    heartbeat(settings(), sweep=True)
+    try:
+        with queue.open():
+            queue.run_worker(queues=queues or QUEUES, concurrency=1, install_signal_handlers=True)
+    finally:
+        stop_heartbeat()
     return 0
 
 

@@ -19,21 +19,34 @@ def set_provisioning_status(conn: psycopg.Connection, subscription_id: int, stat
                  (status, subscription_id))
 
 
-def running(conn: psycopg.Connection, subscription_id: int) -> list[dict]:
-    """Runs of this subscription still marked running, locked for the caller's decision."""
-    return conn.execute("SELECT id, runner_host, runner_pid, started_at FROM provisioning_runs "
-                        "WHERE subscription_id = %s AND status = 'running' FOR UPDATE", (subscription_id,)).fetchall()
+def running(conn: psycopg.Connection, subscription_id: int, but: int | None = None) -> list[dict]:
+    """Runs of this subscription still marked running (other than `but`), locked for the caller's decision."""
+    return conn.execute("SELECT id, worker_id, runner_host, runner_pid, started_at FROM provisioning_runs "
+                        "WHERE subscription_id = %s AND status = 'running' AND id IS DISTINCT FROM %s FOR UPDATE",
+                        (subscription_id, but)).fetchall()
 
 
-def mark_interrupted(conn: psycopg.Connection, run_ids: list[int]) -> None:
-    conn.execute("UPDATE provisioning_runs SET status = 'failed', finished_at = now(), "
-                 "error = 'interrupted: the process running it stopped before it finished' "
-                 "WHERE id = ANY(%s)", (run_ids,))
+INTERRUPTED = "interrupted: "
 
 
-def start(conn: psycopg.Connection, subscription_id: int, operation: str, host: str, pid: int) -> int:
-    return conn.execute("INSERT INTO provisioning_runs (subscription_id, operation, runner_host, runner_pid) "
-                        "VALUES (%s, %s, %s, %s) RETURNING id", (subscription_id, operation, host, pid)).fetchone()["id"]
+def mark_interrupted(conn: psycopg.Connection, run_ids: list[int],
+                     why: str = "the process running it stopped before it finished") -> None:
+    conn.execute("UPDATE provisioning_runs SET status = 'failed', finished_at = now(), error = %s "
+                 "WHERE id = ANY(%s) AND status = 'running'", (INTERRUPTED + why, run_ids))
+
+
+def last_was_interrupted(conn: psycopg.Connection, subscription_id: int) -> bool:
+    """Did the stack's latest run end interrupted (its worker died: the stack may need repair)?"""
+    row = conn.execute("SELECT status, error FROM provisioning_runs WHERE subscription_id = %s "
+                       "ORDER BY id DESC LIMIT 1", (subscription_id,)).fetchone()
+    return bool(row and row["status"] == "failed" and (row["error"] or "").startswith(INTERRUPTED))
+
+
+def start(conn: psycopg.Connection, subscription_id: int, operation: str, host: str, pid: int,
+          worker_id: int | None = None, job_id: int | None = None) -> int:
+    return conn.execute("INSERT INTO provisioning_runs (subscription_id, operation, runner_host, runner_pid, "
+                        "worker_id, job_id) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                        (subscription_id, operation, host, pid, worker_id, job_id)).fetchone()["id"]
 
 
 def record_step(conn: psycopg.Connection, run_id: int, subscription_id: int, step: dict[str, Any]) -> None:

@@ -26,22 +26,23 @@ def _until_done() -> CappedBackoff:
 
 # --- stacks ----------------------------------------------------------------------------------
 
-@queue.task(name="converge_subscription", queue="converge", retry=_transient_only())
-def converge_subscription(subscription_id: int) -> str:
+@queue.task(name="converge_subscription", queue="converge", retry=_transient_only(), pass_context=True)
+def converge_subscription(context, subscription_id: int) -> str:
     """Make one subscription match its desired state. The emails a successful run owes
-    (welcome, a new cPanel password) are queued in the same transaction that records it."""
+    (welcome, a new cPanel password) are queued in the same transaction that records it.
+    The run records this job, so a sweep can hand it back if its worker dies (app/services/workers.py)."""
     from app.services.converge import Converger
 
-    outcome = Converger(settings()).converge(subscription_id)
+    outcome = Converger(settings(), job_id=context.job.id).converge(subscription_id)
     log.info("subscription %s: %s", subscription_id, outcome)
     return outcome
 
 
-@queue.task(name="check_drift", queue="converge", retry=_transient_only())
-def check_drift(subscription_id: int) -> bool:
+@queue.task(name="check_drift", queue="converge", retry=_transient_only(), pass_context=True)
+def check_drift(context, subscription_id: int) -> bool:
     from app.services.converge import Converger
 
-    return Converger(settings()).check_drift(subscription_id)
+    return Converger(settings(), job_id=context.job.id).check_drift(subscription_id)
 
 
 # --- billing ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 
 from app import db
 from app.db import emails, runs
+from app.db import workers as liveness
 from app.jobs.defer import defer_in
 from app.mail import cpanel_password_key, welcome_key
 from app.services.account_backups import back_up_account
@@ -22,11 +23,11 @@ from app.services.errors import PermanentConvergeError, TransientConvergeError
 from app.services import placement
 from app.services.mailboxes import passwords_applied
 from app.services.specs import build_spec
+from app.services.workers import heartbeat
 from app.settings import Settings
 from providers.core.errors import errors_in
 from stacks.events import StepRecorder
 from stacks.operations import StackOperations
-from stacks.recovery import process_gone
 from stacks.spec import HostingSpec, SpecError
 
 # Failures of our own making that no retry mends: a spec the program cannot build.
@@ -55,23 +56,37 @@ class Run:
 
 
 class Converger:
-    def __init__(self, settings: Settings, operations: StackOperations | None = None):
+    def __init__(self, settings: Settings, operations: StackOperations | None = None, job_id: int | None = None):
         self.settings = settings
         self.ops = operations or stack_operations(settings)
+        self.job_id = job_id  # the queue job running this converge (None: an operator's command)
 
     # --- bookkeeping -------------------------------------------------------------------
     def _start_run(self, subscription_id: int, operation: str, provisioning_status: str | None) -> Run:
+        worker_id = heartbeat(self.settings)  # this process's liveness, which the run records
         with db.transaction(self.settings.DATABASE_URL) as conn:
             if provisioning_status:
                 runs.set_provisioning_status(conn, subscription_id, provisioning_status)
-            # A run still 'running' whose process is gone died mid-way; the engine may not notice
-            # what it left (see StackOperations.up). One whose process lives (an operator's CLI
-            # beside the worker) is left alone.
+            # A run still 'running' whose worker is dead (app/services/workers.py) died mid-way,
+            # and so did one a sweep already marked interrupted; the engine may not notice what
+            # it left (see StackOperations.up). A live one (an operator's CLI beside the worker)
+            # is left alone.
             dead = [r["id"] for r in runs.running(conn, subscription_id)
-                    if r["runner_pid"] is None or process_gone(r["runner_host"], r["runner_pid"], r["started_at"])]
-            runs.mark_interrupted(conn, dead)
-            run_id = runs.start(conn, subscription_id, operation, socket.gethostname(), os.getpid())
-        return Run(run_id, subscription_id, after_a_dead_run=bool(dead))
+                    if liveness.is_dead(conn, r["worker_id"], self.settings.MPANEL_WORKER_DEAD_AFTER_SECONDS)]
+            repair = bool(dead) or runs.last_was_interrupted(conn, subscription_id)
+            runs.mark_interrupted(conn, dead, why="its worker stopped before it finished")
+            run_id = runs.start(conn, subscription_id, operation, socket.gethostname(), os.getpid(),
+                                worker_id=worker_id, job_id=self.job_id)
+        return Run(run_id, subscription_id, after_a_dead_run=repair)
+
+    def _lock_holder_gone(self, run: Run):
+        """For the engine, finding the stack locked: the lock is stale when no other run of this
+        stack has a live worker (ours is the one running; a dead one's lock is ours to clear)."""
+        def gone(_message: str) -> bool:
+            with db.transaction(self.settings.DATABASE_URL) as conn:
+                return all(liveness.is_dead(conn, r["worker_id"], self.settings.MPANEL_WORKER_DEAD_AFTER_SECONDS)
+                           for r in runs.running(conn, run.subscription_id, but=run.id))
+        return gone
 
     def _step_sink(self, run: Run):
         def record(step: dict[str, Any]) -> None:
@@ -129,7 +144,8 @@ class Converger:
             runs.website_provisioning(conn, spec.subscription_id)
         recorder = StepRecorder(self._step_sink(run))
         try:
-            result = self.ops.up(spec, recorder, refresh=spec.converged_before, repair=run.after_a_dead_run)
+            result = self.ops.up(spec, recorder, refresh=spec.converged_before, repair=run.after_a_dead_run,
+                                 lock_holder_gone=self._lock_holder_gone(run))
             if back_up:
                 back_up_account(self.settings, spec.subscription_id)
         except Exception as exc:  # whatever broke, the run and the subscription say so
@@ -180,7 +196,8 @@ class Converger:
                 # The last copy, taken before anything is deleted: if WHM cannot make it, this
                 # raises and nothing is destroyed (the run fails and is retried).
                 back_up_account(self.settings, subscription_id)
-                destroyed = self.ops.destroy(subscription_id, recorder, repair=run.after_a_dead_run)
+                destroyed = self.ops.destroy(subscription_id, recorder, repair=run.after_a_dead_run,
+                                             lock_holder_gone=self._lock_holder_gone(run))
                 summary = destroyed.summary.resource_changes
         except Exception as exc:  # whatever broke, the run and the subscription say so
             self._fail(run, exc, recorder.diagnostics)
@@ -196,7 +213,8 @@ class Converger:
         run = self._start_run(subscription_id, "refresh", None)
         recorder = StepRecorder(self._step_sink(run))
         try:
-            refreshed = self.ops.refresh(spec, recorder, repair=run.after_a_dead_run)
+            refreshed = self.ops.refresh(spec, recorder, repair=run.after_a_dead_run,
+                                         lock_holder_gone=self._lock_holder_gone(run))
             preview = self.ops.preview(spec, recorder)
         except Exception as exc:
             reason, transient = failure_reason(exc, recorder.diagnostics)

@@ -59,4 +59,4 @@ def whm_client(settings: Settings, server_id: int | None):
 
 
 def stack_operations(settings: Settings) -> StackOperations:
-    return StackOperations(engine_config(settings))
+    return StackOperations(engine_config(settings), run_timeout=settings.MPANEL_RUN_TIMEOUT_SECONDS)
