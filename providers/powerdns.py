@@ -380,6 +380,18 @@ def _record(record: Any, selector: str) -> dict:
     return {"name": name, "type": rtype, "content": content, "ttl": int(ttl)}
 
 
+def checked_record(record: dict, selector: str = DEFAULT_DKIM_SELECTOR) -> dict:
+    """One customer record ({name, type, content, ttl}, name relative to the zone) in the form
+    the zone keeps it, or ValueError saying what is wrong: the panel checks what a customer
+    types with the very rules this provider applies."""
+    return _record(record, selector)
+
+
+def record_set_problems(records: list[dict], selector: str = DEFAULT_DKIM_SELECTOR) -> list[str]:
+    """What is wrong with a zone's customer records together (CNAME exclusivity, one ttl per rrset)."""
+    return _check_rrset_rules(records, selector)
+
+
 def _check_rrset_rules(records: list[dict], selector: str) -> list[str]:
     problems = []
     taken = {name for name, _ in managed_names({"dkim_selector": selector})}

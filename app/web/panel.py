@@ -7,7 +7,7 @@ from functools import wraps
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
-from app.services import customer_billing, hosting_login, mailboxes
+from app.services import customer_billing, dns_editor, hosting_login, mailboxes
 from app.services.accounts import (authenticate, dashboard, finish_onboarding, needs_onboarding,
                           request_cpanel_password_reset)
 
@@ -193,6 +193,60 @@ def change_plan(subscription_id: int):
     session["notice"] = (f"You are moving to {plan['name']}: Stripe has billed the difference, and your "
                          f"hosting gets the new plan's limits within a minute.")
     return redirect(url_for("panel.billing_page", subscription_id=subscription_id))
+
+
+@bp.get("/sites/<int:subscription_id>/dns")
+@login_required
+def dns_page(subscription_id: int):
+    return _dns_page(subscription_id, notice=session.pop("notice", None))
+
+
+def _dns_page(subscription_id: int, status: int = 200, **extra):
+    try:
+        data = dns_editor.zone_view(current_app.config["MPANEL"], session["user_id"], subscription_id)
+    except dns_editor.RecordRefused as exc:
+        abort(exc.status, description=exc.message)
+    return render_template("pages/dns.html", csrf=_csrf_token(), **extra, **data), status
+
+
+@bp.post("/sites/<int:subscription_id>/dns")
+@login_required
+def add_dns_record(subscription_id: int):
+    _check_csrf()
+    form = {k: request.form.get(k) for k in ("name", "type", "content", "ttl")}
+    try:
+        record = dns_editor.add_record(current_app.config["MPANEL"], session["user_id"], subscription_id, form)
+    except dns_editor.RecordRefused as exc:
+        if exc.status == 404:
+            abort(404, description=exc.message)
+        return _dns_page(subscription_id, exc.status, error=exc, form=form)
+    session["notice"] = f"{record['name']} {record['type']} is being published: it answers in a few seconds."
+    return redirect(url_for("panel.dns_page", subscription_id=subscription_id))
+
+
+@bp.post("/sites/<int:subscription_id>/dns/<int:record_id>/remove")
+@login_required
+def remove_dns_record(subscription_id: int, record_id: int):
+    _check_csrf()
+    try:
+        removed = dns_editor.remove_record(current_app.config["MPANEL"], session["user_id"], subscription_id,
+                                           record_id)
+    except dns_editor.RecordRefused as exc:
+        abort(exc.status, description=exc.message)
+    session["notice"] = f"{removed['name']} {removed['type']} {removed['content']} is being removed."
+    return redirect(url_for("panel.dns_page", subscription_id=subscription_id))
+
+
+@bp.post("/sites/<int:subscription_id>/dns/reset")
+@login_required
+def reset_dns(subscription_id: int):
+    _check_csrf()
+    try:
+        count = dns_editor.reset_to_defaults(current_app.config["MPANEL"], session["user_id"], subscription_id)
+    except dns_editor.RecordRefused as exc:
+        abort(exc.status, description=exc.message)
+    session["notice"] = f"Your {count} records are being removed: the zone goes back to its defaults."
+    return redirect(url_for("panel.dns_page", subscription_id=subscription_id))
 
 
 # The first-time login wizard (seed step 7): three short steps over the customer's hosting,
