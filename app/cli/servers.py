@@ -9,13 +9,16 @@ import sys
 from app.settings import Settings
 
 FIELDS = ("name", "hostname", "ip_address", "whm_url", "whm_username", "ssh_address", "ssh_host_key",
-          "home_root", "capacity", "disk_capacity_mb", "server_group", "fill_strategy")
+          "home_root", "archive_dir", "capacity", "disk_capacity_mb", "server_group", "fill_strategy")
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("servers", help="web servers: add, list, update, drain, enable, retire")
-    p.add_argument("action", choices=["add", "list", "update", "drain", "enable", "retire"])
-    p.add_argument("server", nargs="?", help="update/drain/enable/retire: the server's id or name")
+    p.add_argument("action", choices=["add", "list", "update", "drain", "enable", "retire", "move"])
+    p.add_argument("server", nargs="?", help="update/drain/enable/retire: the server's id or name; "
+                                             "move: the subscription's id")
+    p.add_argument("--to", help="move: the server (id or name) the account goes to")
+    p.add_argument("--archive-dir", help="where the server's WHM restores cpmove archives from (cPanel: /home)")
     p.add_argument("--name")
     p.add_argument("--hostname")
     p.add_argument("--ip", dest="ip_address")
@@ -42,6 +45,14 @@ def run(args) -> int:
     try:
         if args.action == "list":
             return _print_list(servers.list_servers(settings), args.json)
+        if args.action == "move":
+            from app.services.moves import request_move
+
+            if not (args.server or "").isdigit() or not args.to:
+                raise servers.ServerRefused("move", "give the subscription's id and --to SERVER")
+            move_id = request_move(settings, int(args.server), args.to)
+            print(f"move {move_id} requested: the worker copies the account, switches it, then removes the source")
+            return 0
         if args.action in ("drain", "enable", "retire"):
             _need_server(args)
             state = {"drain": "draining", "enable": "active", "retire": "retired"}[args.action]

@@ -16,7 +16,7 @@ _LOAD = f"""
 """
 
 EDITABLE = ("name", "hostname", "ip_address", "whm_url", "whm_username", "whm_token_encrypted", "ssh_address",
-            "ssh_host_key", "home_root", "capacity", "disk_capacity_mb", "server_group")
+            "ssh_host_key", "home_root", "archive_dir", "capacity", "disk_capacity_mb", "server_group")
 
 
 def ensure_group(conn: psycopg.Connection, name: str, fill_strategy: str | None = None) -> None:

@@ -20,7 +20,7 @@ from app.mail import cpanel_password_key, welcome_key
 from app.services.account_backups import back_up_account
 from app.services.engine import stack_operations
 from app.services.errors import PermanentConvergeError, TransientConvergeError
-from app.services import placement
+from app.services import moves, placement
 from app.services.mailboxes import passwords_applied
 from app.services.specs import build_spec
 from app.services.workers import heartbeat
@@ -131,6 +131,10 @@ class Converger:
             with db.transaction(self.settings.DATABASE_URL) as conn:
                 if placement.place(conn, subscription_id, self.settings.DEFAULT_WEB_SERVER_ID) is None:
                     return "waiting for capacity"
+            # A move to another server asked for (app/services/moves.py): copy, switch, remove the source.
+            moved = moves.carry_out(self.settings, subscription_id, lambda: self._up(self._spec(subscription_id)))
+            if moved is not None:
+                return moved
             # A canceled subscription's account is suspended by this run, then backed up while
             # it is retained (architecture decision 6).
             return self._up(self._spec(subscription_id), back_up=row["status"] == "canceled")

@@ -45,6 +45,7 @@ class ServerInput:
     ssh_address: str | None = None
     ssh_host_key: str | None = None
     home_root: str | None = None
+    archive_dir: str | None = None
     capacity: int | None = None
     disk_capacity_mb: int | None = None
     server_group: str | None = None
@@ -93,6 +94,10 @@ def _checked(settings: Settings, given: ServerInput) -> dict:
         if not given.home_root.startswith("/"):
             raise ServerRefused("home_root", "must be an absolute path such as /home")
         values["home_root"] = given.home_root.rstrip("/") or "/"
+    if given.archive_dir is not None:
+        if not given.archive_dir.startswith("/"):
+            raise ServerRefused("archive_dir", "must be an absolute path such as /home")
+        values["archive_dir"] = given.archive_dir.rstrip("/") or "/"
     for field in ("capacity", "disk_capacity_mb"):
         number = getattr(given, field)
         if number is not None:

@@ -59,6 +59,7 @@ class Backups:
     home_root: Path
     backup_root: Path
     mail_root: Path | None
+    server_ip: str
     now: Callable[[], float]
 
     def start_background_pkgacct(self, params: Params) -> Done:
@@ -138,7 +139,9 @@ class Backups:
                 self._restore_mail(restored_home / "mail" / domain, domain)
                 shutil.move(str(restored_home), str(home))
         with self.store.change() as state:
-            state["accounts"][user] = {**account, "password_hash": password_hash}
+            # As WHM does, the restored account takes this server's shared address, not the one
+            # it had where the archive was made (a move to another server changes its IP).
+            state["accounts"][user] = {**account, "ip": self.server_ip, "password_hash": password_hash}
         return Done({"transfer_session_id": f"restore{user}{secrets.token_hex(5)}", "user": user,
                      "domain": domain}, reason="OK", raw=f"Restoring account {user} from {path}\nRestore Complete\n")
 

@@ -38,7 +38,7 @@ def web_server_b(settings, layout):
 
     root = layout.root / "web-b"
     shutil.rmtree(root, ignore_errors=True)
-    (root / "whm").mkdir(parents=True)
+    (root / "whm" / "backups").mkdir(parents=True)  # where its WHM restores archives from (cPanel: /home)
     token = secrets.token_hex(16).upper()
     whm_port, ssh_port = layout.port_base + 587, layout.port_base + 522
     app = create_app(root / "whm" / "state.sqlite3", token, server_ip=B_ACCOUNT_IP,
