@@ -62,6 +62,7 @@ class HostingSpec:
     # single-server install, and every account made before servers had endpoints of their own).
     whm_server: str | None = None
     auth_code: str | None = field(default=None, repr=False)
+    domain_auto_renew: bool = True    # the registration renews itself unless the customer turned it off
     mailboxes: tuple[MailboxSpec, ...] = ()
     records: tuple[RecordSpec, ...] = ()
 
@@ -146,6 +147,7 @@ def spec_from_rows(subscription: Row, server: Row, mailboxes: Sequence[Row], rec
         converged_before=row["activated_at"] is not None,
         cpanel_password_resets=row["cpanel_password_resets"],
         auth_code=decrypt(bytes(auth)) if auth else None,
+        domain_auto_renew=row.get("domain_auto_renew") is not False,  # NULL (never chosen): on
         # Every recorded mailbox, even beyond a smaller plan's allowance: a downgrade must never
         # delete mail (the allowance is enforced when a mailbox is added: app/services/mailboxes.py).
         mailboxes=tuple(admin.values()),

@@ -7,7 +7,7 @@ from functools import wraps
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
-from app.services import customer_billing, dns_editor, hosting_login, mailboxes
+from app.services import customer_billing, dns_editor, domain_state, hosting_login, mailboxes
 from app.services.accounts import (authenticate, dashboard, finish_onboarding, needs_onboarding,
                           request_cpanel_password_reset)
 
@@ -247,6 +247,29 @@ def reset_dns(subscription_id: int):
         abort(exc.status, description=exc.message)
     session["notice"] = f"Your {count} records are being removed: the zone goes back to its defaults."
     return redirect(url_for("panel.dns_page", subscription_id=subscription_id))
+
+
+@bp.get("/sites/<int:subscription_id>/domain")
+@login_required
+def domain_page(subscription_id: int):
+    try:
+        data = domain_state.domain_view(current_app.config["MPANEL"], session["user_id"], subscription_id)
+    except domain_state.DomainRefused as exc:
+        abort(exc.status, description=exc.message)
+    return render_template("pages/domain.html", csrf=_csrf_token(), notice=session.pop("notice", None), **data)
+
+
+@bp.post("/sites/<int:subscription_id>/domain/auto-renew")
+@login_required
+def domain_auto_renew(subscription_id: int):
+    _check_csrf()
+    try:
+        enabled = domain_state.set_auto_renew(current_app.config["MPANEL"], session["user_id"], subscription_id,
+                                              request.form.get("auto_renew"))
+    except domain_state.DomainRefused as exc:
+        abort(exc.status, description=f"{exc.field}: {exc.message}")
+    session["notice"] = f"Auto-renew is being turned {'on' if enabled else 'off'} at the registrar."
+    return redirect(url_for("panel.domain_page", subscription_id=subscription_id))
 
 
 # The first-time login wizard (seed step 7): three short steps over the customer's hosting,
