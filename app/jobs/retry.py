@@ -16,8 +16,15 @@ import random
 from dataclasses import dataclass, field
 from typing import Iterable
 
+import psycopg
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
+
+# A database connection lost mid-job (a restart, a failover, pg_terminate_backend) says nothing
+# about the work itself: always worth another try, whatever failures a task names. Found by
+# `mpanel chaos`: a converge whose failure could not be recorded (connection dropped) was
+# given up on, leaving its order 'provisioning' for ever.
+ALWAYS_RETRIED = (psycopg.OperationalError,)
 
 
 @dataclass
@@ -51,7 +58,7 @@ class CappedBackoff(BaseRetryStrategy):
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
         if self.max_attempts and job.attempts >= self.max_attempts:
             return None
-        if self.retry_exceptions and not isinstance(exception, tuple(self.retry_exceptions)):
+        if self.retry_exceptions and not isinstance(exception, (*self.retry_exceptions, *ALWAYS_RETRIED)):
             return None
         if isinstance(exception, tuple(self.never_retry)):
             return None

@@ -68,6 +68,15 @@ def test_only_the_failures_named_are_retried():
     assert strategy.get_retry_decision(exception=PermanentConvergeError("not ours"), job=job(3)) is None
 
 
+def test_a_lost_database_connection_is_retried_whatever_failures_a_task_names():
+    import psycopg
+
+    strategy = CappedBackoff(retry_exceptions={TransientConvergeError})
+    lost = psycopg.errors.AdminShutdown("terminating connection due to administrator command")
+    assert strategy.get_retry_decision(exception=lost, job=job(1)) is not None
+    assert strategy.get_retry_decision(exception=psycopg.errors.UndefinedTable("x"), job=job(1)) is None
+
+
 def test_a_failure_no_retry_can_mend_is_not_retried():
     strategy = CappedBackoff(never_retry={LookupError})
     assert strategy.get_retry_decision(exception=KeyError("gone"), job=job(0)) is None
