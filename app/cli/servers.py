@@ -9,7 +9,8 @@ import sys
 from app.settings import Settings
 
 FIELDS = ("name", "hostname", "ip_address", "whm_url", "whm_username", "ssh_address", "ssh_host_key",
-          "home_root", "archive_dir", "capacity", "disk_capacity_mb", "server_group", "fill_strategy")
+          "home_root", "archive_dir", "capacity", "disk_capacity_mb", "drain_moves_per_hour", "server_group",
+          "fill_strategy")
 
 
 def add_parser(sub) -> None:
@@ -31,6 +32,8 @@ def add_parser(sub) -> None:
     p.add_argument("--home-root", help="where account homes live (default SITES_HOME_ROOT)")
     p.add_argument("--capacity", type=int, help="accounts")
     p.add_argument("--disk-capacity-mb", type=int, help="sum of the plans' disk quotas it may hold")
+    p.add_argument("--drain-moves-per-hour", type=int,
+                   help="while draining, move this many of its accounts away per hour (unset: none are moved)")
     p.add_argument("--group", dest="server_group")
     p.add_argument("--fill", dest="fill_strategy", choices=["least_loaded", "fill_first"],
                    help="the group's fill strategy")
@@ -55,6 +58,9 @@ def run(args) -> int:
             return 0
         if args.action in ("drain", "enable", "retire"):
             _need_server(args)
+            if args.drain_moves_per_hour is not None:
+                servers.update_server(settings, args.server,
+                                      servers.ServerInput(drain_moves_per_hour=args.drain_moves_per_hour))
             state = {"drain": "draining", "enable": "active", "retire": "retired"}[args.action]
             server_id = servers.set_state(settings, args.server, state)
             print(f"server {server_id}: {state}")

@@ -9,14 +9,18 @@ _OCCUPYING = "x.server_id = sv.id AND x.status NOT IN ('terminated', 'abandoned'
 
 _LOAD = f"""
     SELECT sv.*, coalesce(sv.name, sv.hostname) AS name, g.fill_strategy,
-           (SELECT count(*) FROM subscriptions x WHERE {_OCCUPYING}) AS accounts,
+           (SELECT count(*) FROM subscriptions x WHERE {_OCCUPYING})
+             -- an account being moved here holds its place from the request on
+             + (SELECT count(*) FROM account_moves m WHERE m.to_server_id = sv.id
+                  AND m.state IN ('requested', 'copied')) AS accounts,
            (SELECT coalesce(sum(p.disk_quota_mb), 0) FROM subscriptions x JOIN plans p ON p.id = x.plan_id
              WHERE {_OCCUPYING}) AS disk_used_mb
       FROM servers sv JOIN server_groups g ON g.name = sv.server_group
 """
 
 EDITABLE = ("name", "hostname", "ip_address", "whm_url", "whm_username", "whm_token_encrypted", "ssh_address",
-            "ssh_host_key", "home_root", "archive_dir", "capacity", "disk_capacity_mb", "server_group")
+            "ssh_host_key", "home_root", "archive_dir", "capacity", "disk_capacity_mb", "server_group",
+            "drain_moves_per_hour")
 
 
 def ensure_group(conn: psycopg.Connection, name: str, fill_strategy: str | None = None) -> None:
@@ -115,3 +119,25 @@ def waiting(conn: psycopg.Connection) -> list[int]:
     return [r["id"] for r in conn.execute(
         "SELECT id FROM subscriptions WHERE waiting_for_capacity_since IS NOT NULL AND server_id IS NULL "
         "AND status NOT IN ('terminated', 'abandoned', 'pending_payment') ORDER BY waiting_for_capacity_since, id")]
+
+
+def draining_with_pace(conn: psycopg.Connection) -> list[dict]:
+    return conn.execute("SELECT * FROM servers WHERE status = 'draining' AND drain_moves_per_hour IS NOT NULL "
+                        "ORDER BY id").fetchall()
+
+
+def accounts_to_move(conn: psycopg.Connection, server_id: int, limit: int) -> list[dict]:
+    """Accounts on the server with no move open, oldest first, with their plan's group and quota."""
+    return conn.execute(
+        """SELECT s.id, p.server_group, p.disk_quota_mb FROM subscriptions s
+             JOIN plans p ON p.id = s.plan_id JOIN websites w ON w.subscription_id = s.id
+            WHERE s.server_id = %s AND s.status NOT IN ('terminated', 'abandoned', 'pending_payment')
+              AND w.cpanel_username IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM account_moves m WHERE m.subscription_id = s.id
+                                AND m.state NOT IN ('done', 'failed'))
+            ORDER BY s.id LIMIT %s""", (server_id, limit)).fetchall()
+
+
+def moves_requested_since(conn: psycopg.Connection, server_id: int, minutes: int) -> int:
+    return conn.execute("SELECT count(*) AS n FROM account_moves WHERE from_server_id = %s "
+                        "AND requested_at > now() - make_interval(mins => %s)", (server_id, minutes)).fetchone()["n"]

@@ -189,6 +189,15 @@ def place_waiting_orders(timestamp: int) -> int:
     return sweep(settings())
 
 
+@queue.periodic(cron="*/10 * * * *")
+@queue.task(name="move_off_draining_servers", queue="maintenance")
+def move_off_draining_servers(timestamp: int) -> int:
+    """Draining servers with a pace have their accounts moved away, that many per hour (app/services/moves.py)."""
+    from app.services.moves import move_off_draining_servers as sweep
+
+    return sweep(settings())
+
+
 @queue.periodic(cron="53 2 * * *")
 @queue.task(name="remove_old_records", queue="maintenance")
 def remove_old_records(timestamp: int) -> dict:

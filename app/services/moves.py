@@ -37,7 +37,7 @@ from app.db import servers as server_rows
 from app.jobs.defer import defer_in, request_converge_in
 from app.services.account_backups import back_up_account
 from app.services.engine import whm_client
-from app.services.placement import has_room
+from app.services.placement import choose, has_room
 from app.services.servers import ServerRefused
 from app.settings import Settings
 from providers.core.errors import NotFound, ProviderError
@@ -121,6 +121,30 @@ def carry_out(settings: Settings, subscription_id: int, up: Callable[[], str]) -
     log.info("subscription %s: account %s moved from %s to %s", subscription_id, user,
              source["hostname"], target["hostname"])
     return "moved"
+
+
+def move_off_draining_servers(settings: Settings) -> int:
+    """The drain sweep: a draining server with a pace (servers.drain_moves_per_hour) has that many
+    of its accounts a move requested per hour, each to the server placement would choose in its
+    plan's group (one that can restore archives); returns how many were requested."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        draining = server_rows.draining_with_pace(conn)
+    requested = 0
+    for server in draining:
+        with db.transaction(settings.DATABASE_URL) as conn:
+            owed = server["drain_moves_per_hour"] - server_rows.moves_requested_since(conn, server["id"], 60)
+            for account in server_rows.accounts_to_move(conn, server["id"], max(owed, 0)):
+                candidates = [s for s in server_rows.lock_group(conn, account["server_group"])
+                              if s["id"] != server["id"] and s["archive_dir"]]
+                target = choose(candidates, account["disk_quota_mb"])
+                if target is None:
+                    log.warning("draining %s: no server of the group '%s' has room for subscription %s",
+                                server["hostname"], account["server_group"], account["id"])
+                    continue
+                rows.request(conn, account["id"], server["id"], target["id"])
+                request_converge_in(conn, account["id"])
+                requested += 1
+    return requested
 
 
 # --- the steps ----------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ class ServerInput:
     archive_dir: str | None = None
     capacity: int | None = None
     disk_capacity_mb: int | None = None
+    drain_moves_per_hour: int | None = None
     server_group: str | None = None
     fill_strategy: str | None = None
 
@@ -98,7 +99,7 @@ def _checked(settings: Settings, given: ServerInput) -> dict:
         if not given.archive_dir.startswith("/"):
             raise ServerRefused("archive_dir", "must be an absolute path such as /home")
         values["archive_dir"] = given.archive_dir.rstrip("/") or "/"
-    for field in ("capacity", "disk_capacity_mb"):
+    for field in ("capacity", "disk_capacity_mb", "drain_moves_per_hour"):
         number = getattr(given, field)
         if number is not None:
             if number < (0 if field == "capacity" else 1):

@@ -114,7 +114,7 @@ SETTINGS = Settings(MPANEL_ENCRYPTION_KEY="b0SNNi2TfCOGx3OTIEBpKhFuZj9dUmG_HeYrl
     ("hostname", "bad..host"), ("ip_address", "300.1.1.1"), ("whm_url", "ftp://web2"),
     ("whm_url", "https://root:pw@web2:2087"), ("ssh_address", "web2"), ("ssh_host_key", "AAAA"),
     ("home_root", "home"), ("capacity", -1), ("disk_capacity_mb", 0), ("server_group", "no spaces"),
-    ("fill_strategy", "random"), ("whm_token", " ")])
+    ("fill_strategy", "random"), ("whm_token", " "), ("drain_moves_per_hour", 0), ("archive_dir", "backups")])
 def test_bad_server_input_is_refused_naming_the_field(field, value):
     with pytest.raises(ServerRefused) as refused:
         _checked(SETTINGS, ServerInput(**{field: value}))

@@ -34,6 +34,7 @@ def group(db_conn, settings):
         conn.execute("UPDATE subscriptions SET status = 'terminated', waiting_for_capacity_since = NULL, "
                      "needs_attention_since = NULL, server_id = NULL WHERE id = ANY(%s)", (made,))
         conn.execute("UPDATE plans SET active = false WHERE slug = %s", (name,))
+        conn.execute("DELETE FROM account_moves WHERE subscription_id = ANY(%s)", (made,))
         conn.execute("DELETE FROM servers WHERE server_group = %s", (name,))
 
 
@@ -146,3 +147,29 @@ def test_retiring_a_server_with_accounts_is_refused(db_conn, settings, group):
     place(settings, orders(db_conn, settings, group, 1)[0])
     with pytest.raises(servers.ServerRefused, match="move them first"):
         servers.set_state(settings, str(busy), "retired")
+
+
+def test_a_draining_server_with_a_pace_has_that_many_accounts_moved_per_hour(db_conn, settings, group):
+    from app.services.moves import move_off_draining_servers
+
+    old = add(settings, group, "old", 10)
+    sids = orders(db_conn, settings, group, 3)
+    assert [place(settings, sid) for sid in sids] == [old] * 3
+    domain_id = db_conn.execute("SELECT id FROM domains WHERE subscription_id = %s", (sids[0],)).fetchone()["id"]
+    db_conn.execute("INSERT INTO websites (subscription_id, domain_id, cpanel_username) "
+                    "SELECT id, %s, 'u' || id FROM subscriptions WHERE id = ANY(%s)", (domain_id, sids))
+    new = add(settings, group, "new", 10, archive_dir="/home")
+    add(settings, group, "cannot-restore", 10)  # no archive directory: never a move's target
+    servers.set_state(settings, str(old), "draining")
+    assert move_off_draining_servers(settings) == 0  # no pace: draining only stops new placements
+
+    servers.update_server(settings, str(old), servers.ServerInput(drain_moves_per_hour=2))
+    assert move_off_draining_servers(settings) == 2
+    assert move_off_draining_servers(settings) == 0  # this hour's two are requested
+    moved = db_conn.execute("SELECT subscription_id, from_server_id, to_server_id, state FROM account_moves "
+                            "WHERE subscription_id = ANY(%s) ORDER BY subscription_id", (sids,)).fetchall()
+    assert [(m["subscription_id"], m["from_server_id"], m["to_server_id"], m["state"]) for m in moved] == \
+        [(sids[0], old, new, "requested"), (sids[1], old, new, "requested")]
+    # A move holds its place on the target from the request on.
+    [loaded] = [r for r in servers.list_servers(settings) if r["id"] == new]
+    assert loaded["accounts"] == 2
