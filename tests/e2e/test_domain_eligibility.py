@@ -77,6 +77,26 @@ def test_a_registration_above_the_price_ceiling_is_refused(mpanel, settings):
     assert "34.99" in message and "20.00" in message
 
 
+def _price(settings, name: str, **price) -> None:
+    """Price one name apart from its TLD at the registrar (the NameSilo stand-in's control API)."""
+    requests.post(f"{_namesilo(settings)}/_sandbox/prices/{name}", json=price, timeout=10).raise_for_status()
+
+
+def test_a_premium_name_is_refused_whatever_its_price(mpanel, settings):
+    # checkRegisterAvailability answers it available, at 9.00 USD (under the ceiling), with premium 1.
+    name = f"gold-{token()}.com"
+    _price(settings, name, price=9.0, premium=True)
+    assert "premium" in refused(mpanel, settings, domain=name, domainMode="new_registration")
+
+
+def test_a_name_the_registrar_prices_above_the_ceiling_is_refused(mpanel, settings):
+    # A .com (13.95 USD for most names) that this registrar sells at 250.00 USD, not marked premium.
+    name = f"pricey-{token()}.com"
+    _price(settings, name, price=250.0, renew=250.0)
+    message = refused(mpanel, settings, domain=name, domainMode="new_registration")
+    assert "250.00" in message and "20.00" in message
+
+
 def test_a_name_someone_else_registered_is_refused_as_a_new_registration(mpanel, settings):
     name = f"taken-{token()}.com"
     requests.post(f"{_namesilo(settings)}/_sandbox/unavailable", json={"domain": name},
