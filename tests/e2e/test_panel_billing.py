@@ -98,3 +98,44 @@ def test_billing_bad_input_and_another_customers_site(mpanel):
         refused = browser.post(mpanel.url + path, data={"csrf": token, "plan": "shared_business"}, timeout=10,
                                allow_redirects=False)
         assert refused.status_code == 404
+
+
+def test_a_downgrade_keeps_mailboxes_beyond_the_smaller_plan_and_refuses_new_ones(mpanel, settings):
+    from tests.integration.converge.conftest import Servers
+
+    payload = seed_payload(planSlug="shared_starter")
+    body = mpanel.checkout(payload).json()
+    assert mpanel.pay(body["checkoutSessionId"]).status_code == 200
+    subscription_id = body["subscriptionId"]
+    mpanel.wait_until(subscription_id, provisioningStatus="ready")
+    domain = payload["domain"]
+    browser = requests.Session()
+    form = browser.get(f"{mpanel.url}/login", timeout=10)
+    page = browser.post(f"{mpanel.url}/login", timeout=30, data={
+        "csrf": csrf_of(form.text), "email": payload["customer"]["email"], "password": payload["account"]["password"]})
+    token = csrf_of(page.text)
+    password = "Kept-Mailbox-2026!"
+    for n in range(5):  # with admin@, six: one more than Shared Student includes
+        added = browser.post(f"{mpanel.url}/sites/{subscription_id}/mailboxes", timeout=30,
+                             data={"csrf": token, "local_part": f"team{n}", "password": password})
+        assert added.status_code == 200, added.text
+    wait_for(lambda: all(Servers(settings).imap_login(f"team{n}@{domain}", password) for n in range(5)), 120,
+             "the five mailboxes to open")
+
+    preview = browser.post(f"{mpanel.url}/sites/{subscription_id}/plan/preview", timeout=30,
+                           data={"csrf": token, "plan": "shared_student"})
+    assert preview.status_code == 200 and "Credited to your next invoices" in preview.text
+    assert "1 more mailboxes than" in preview.text and "they are all kept" in preview.text
+    proration_date = re.search(r'name="proration_date" value="(\d+)"', preview.text).group(1)
+    confirmed = browser.post(f"{mpanel.url}/sites/{subscription_id}/plan", timeout=30,
+                             data={"csrf": token, "plan": "shared_student", "proration_date": proration_date})
+    assert confirmed.status_code == 200 and "moving to Shared Student" in confirmed.text
+    user = re.search(r"as <code>([a-z0-9]+)</code>", browser.get(f"{mpanel.url}/dashboard", timeout=10).text).group(1)
+    wait_for(lambda: _whm_account(settings, user)["plan"] == "mpanel_student", 120, "the WHM package to change")
+
+    dashboard = browser.get(f"{mpanel.url}/dashboard", timeout=10).text
+    assert "6 of 5 in your plan" in dashboard and "Add mailbox" not in dashboard
+    assert all(Servers(settings).imap_login(f"team{n}@{domain}", password) for n in range(5)), "all kept"
+    refused = browser.post(f"{mpanel.url}/sites/{subscription_id}/mailboxes", timeout=30,
+                           data={"csrf": token, "local_part": "one-more", "password": password})
+    assert refused.status_code == 422 and "all in use" in refused.text
