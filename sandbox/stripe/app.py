@@ -12,8 +12,12 @@ are Stripe's objects (``livemode: false``) and lists; errors are Stripe's envelo
 Endpoints: products, prices (``lookup_keys[]``), coupons, promotion_codes,
 customers, checkout/sessions (create, retrieve, list, line_items, expire),
 subscriptions (retrieve, list, update, DELETE to cancel), invoices (retrieve, list,
-lines), invoice_payments, payment_intents, charges, payment_methods, refunds, events.
-The hosted payment page is ``/c/pay/<session id>`` (the session's ``url``).
+lines, ``create_preview``), invoice_payments, payment_intents, charges, payment_methods,
+refunds, billing_portal/sessions (create), events.
+The hosted payment page is ``/c/pay/<session id>`` (the session's ``url``); an invoice's
+``hosted_invoice_url`` is ``/i/<invoice id>`` and a portal session's ``url`` is
+``/p/session/<token>`` (sandbox/stripe/portal.py: the customer, their subscriptions, the card,
+cancel at period end, the return link; the link works for 5 minutes).
 
 Choices where the contract is silent:
 
@@ -53,6 +57,10 @@ Choices where the contract is silent:
   marked unpaid. ``period_end`` renews like ``renewal_paid`` unless the
   subscription is past_due or unpaid (then it ends for non-payment). Any outcome
   on a subscription with ``cancel_at_period_end`` ends it.
+- Invoice previews (``POST /v1/invoices/create_preview``, sandbox/stripe/billing/previews.py)
+  are computed and never stored: ``upcoming_in_...`` ids, no number, answered with
+  ``subscription_proration_date`` so that the update can bill the previewed amount exactly;
+  a change of billing interval is not previewed.
 - Unknown parameters are refused ("Received unknown parameter"), as Stripe does.
 - Events are kept 30 days, at most the newest 5000; idempotency keys 24 hours,
   at most the newest 2000. ``POST /_sandbox/reset`` empties everything.
