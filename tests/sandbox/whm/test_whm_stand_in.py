@@ -455,6 +455,17 @@ def test_create_user_session_returns_a_link_that_logs_in_exactly_once(whm):
     assert (first.status_code, second.status_code) == (200, 401)
 
 
+def test_the_request_log_never_shows_a_login_links_session(whm, caplog):
+    whm.create(username="shop")
+    url = whm.ok("create_user_session", user="shop", service="webmaild")["url"]
+    token = url.split("session=", 1)[1]
+    with caplog.at_level(logging.INFO, logger="sandbox.whm"):
+        assert whm.http.get(url).status_code == 200
+
+    [line] = [r.getMessage() for r in caplog.records if r.name == "sandbox.whm"]
+    assert "/login/?session=REDACTED" in line and token.split(":")[-1] not in line
+
+
 # -- state, control API and faults --------------------------------------------------
 
 
