@@ -97,7 +97,13 @@ def cmd_bench(args) -> int:
 
     return {"providers": bench.bench_providers, "converge": bench.bench_converge,
             "journey": bench.bench_journey, "imports": bench.bench_imports,
-            "standins": bench.bench_standins}[args.what](args.n)
+            "standins": bench.bench_standins, "console": _bench_console}[args.what](args.n)
+
+
+def _bench_console(n: int) -> int:
+    from app.cli import bench_console
+
+    return bench_console.run(n)
 
 
 def cmd_fuzz(args) -> int:
@@ -277,7 +283,7 @@ def parser() -> argparse.ArgumentParser:
     add_servers_parser(sub)
 
     b = sub.add_parser("bench", help="measure speed against the local servers")
-    b.add_argument("what", choices=["providers", "converge", "journey", "imports", "standins"])
+    b.add_argument("what", choices=["providers", "converge", "journey", "imports", "standins", "console"])
     b.add_argument("-n", type=int, default=5, help="samples per figure")
     b.set_defaults(fn=cmd_bench)
 

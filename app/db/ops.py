@@ -9,16 +9,24 @@ _DOMAIN = ("LEFT JOIN LATERAL (SELECT name FROM domains d WHERE d.subscription_i
            "ORDER BY d.status = 'released', d.id DESC LIMIT 1) d ON TRUE")
 
 
+def small_reads(conn: psycopg.Connection) -> None:
+    """The console's queries are short indexed reads: starting parallel workers for them costs
+    more than it saves (tens of ms on a busy machine), so this transaction runs without."""
+    conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+
+
 def state_counts(conn: psycopg.Connection) -> dict:
-    billing = conn.execute("SELECT status, count(*) AS n FROM subscriptions GROUP BY status ORDER BY status").fetchall()
-    stack = conn.execute("SELECT provisioning_status AS status, count(*) AS n FROM subscriptions "
-                         "GROUP BY provisioning_status ORDER BY provisioning_status").fetchall()
-    return {"billing": {r["status"]: r["n"] for r in billing}, "stack": {r["status"]: r["n"] for r in stack}}
+    """Subscriptions by billing state and by stack state, in one pass over the table."""
+    found = conn.execute("SELECT status, provisioning_status, count(*) AS n FROM subscriptions "
+                         "GROUP BY GROUPING SETS ((status), (provisioning_status))").fetchall()
+    return {"billing": {r["status"]: r["n"] for r in found if r["status"] is not None},
+            "stack": {r["provisioning_status"]: r["n"] for r in found if r["provisioning_status"] is not None}}
 
 
 def attention_queue(conn: psycopg.Connection, stuck_minutes: int, limit: int = 50) -> list[dict]:
     """Flagged (failing in a row), failed, stuck (provisioning or destroying for too long) and
-    drifted (the last drift check found drift and nothing converged since): why, in words."""
+    drifted (a drift check of the last two days found drift and nothing converged since): why,
+    in words. The oldest first; the page's rows are picked before their details are read."""
     return conn.execute(
         f"""WITH flagged AS (
                SELECT id FROM subscriptions WHERE needs_attention_since IS NOT NULL
@@ -27,20 +35,32 @@ def attention_queue(conn: psycopg.Connection, stuck_minutes: int, limit: int = 5
                       WHERE provisioning_status IN ('provisioning', 'destroying')
                         AND updated_at < now() - make_interval(mins => %(stuck)s)
                UNION SELECT r.subscription_id FROM provisioning_runs r
-                      WHERE r.operation = 'refresh' AND r.drift AND r.started_at > now() - interval '7 days'
+                      WHERE r.started_at > now() - interval '2 days' AND r.operation = 'refresh' AND r.drift
                         AND NOT EXISTS (SELECT 1 FROM provisioning_runs u WHERE u.subscription_id = r.subscription_id
-                                        AND u.id > r.id AND u.operation = 'up' AND u.status = 'succeeded'))
-           SELECT s.id, s.status, s.provisioning_status, s.provisioning_error, s.failures_in_a_row,
-                  s.needs_attention_since, s.updated_at, d.name AS domain,
+                                        AND u.id > r.id AND u.operation = 'up' AND u.status = 'succeeded')),
+           top AS (
+               SELECT s.id, s.status, s.provisioning_status, s.provisioning_error, s.failures_in_a_row,
+                      s.needs_attention_since, s.updated_at, coalesce(s.needs_attention_since, s.updated_at) AS since
+                 FROM subscriptions s JOIN flagged f ON f.id = s.id
+                ORDER BY since LIMIT %(limit)s)
+           SELECT s.*, d.name AS domain,
                   CASE WHEN s.provisioning_status = 'failed' THEN 'failed'
                        WHEN s.needs_attention_since IS NOT NULL THEN 'failing'
                        WHEN s.provisioning_status IN ('provisioning', 'destroying') THEN 'stuck'
                        ELSE 'drifted' END AS reason,
                   (SELECT error FROM provisioning_runs r WHERE r.subscription_id = s.id AND r.error IS NOT NULL
                     ORDER BY r.id DESC LIMIT 1) AS last_error
-             FROM subscriptions s JOIN flagged f ON f.id = s.id {_DOMAIN}
-            ORDER BY coalesce(s.needs_attention_since, s.updated_at) LIMIT %(limit)s""",
+             FROM top s {_DOMAIN}
+            ORDER BY s.since""",
         {"stuck": stuck_minutes, "limit": limit}).fetchall()
+
+
+def attention_total(conn: psycopg.Connection, stuck_minutes: int) -> int:
+    return conn.execute(
+        """SELECT count(*) AS n FROM subscriptions WHERE needs_attention_since IS NOT NULL
+              OR provisioning_status = 'failed'
+              OR (provisioning_status IN ('provisioning', 'destroying')
+                  AND updated_at < now() - make_interval(mins => %s))""", (stuck_minutes,)).fetchone()["n"]
 
 
 def recent_runs(conn: psycopg.Connection, limit: int = 15) -> list[dict]:
@@ -53,15 +73,23 @@ def recent_runs(conn: psycopg.Connection, limit: int = 15) -> list[dict]:
 
 
 def converges_per_hour(conn: psycopg.Connection, hours: int = 24) -> list[dict]:
+    """Converges (up, destroy) started in each of the last `hours` hours, by outcome."""
     return conn.execute(
-        """SELECT h.hour, count(r.id) FILTER (WHERE r.status = 'succeeded') AS succeeded,
-                  count(r.id) FILTER (WHERE r.status = 'failed') AS failed,
-                  count(r.id) FILTER (WHERE r.status = 'running') AS running
+        """WITH counted AS (
+               SELECT date_trunc('hour', started_at) AS hour,
+                      count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+                      count(*) FILTER (WHERE status = 'failed') AS failed,
+                      count(*) FILTER (WHERE status = 'running') AS running
+                 FROM provisioning_runs
+                WHERE started_at >= date_trunc('hour', now()) - make_interval(hours => %(h)s - 1)
+                  AND operation IN ('up', 'destroy')
+                GROUP BY 1)
+           SELECT h.hour, coalesce(c.succeeded, 0) AS succeeded, coalesce(c.failed, 0) AS failed,
+                  coalesce(c.running, 0) AS running
              FROM generate_series(date_trunc('hour', now()) - make_interval(hours => %(h)s - 1),
                                   date_trunc('hour', now()), interval '1 hour') AS h(hour)
-             LEFT JOIN provisioning_runs r ON r.started_at >= h.hour AND r.started_at < h.hour + interval '1 hour'
-                   AND r.operation IN ('up', 'destroy')
-            GROUP BY h.hour ORDER BY h.hour""", {"h": hours}).fetchall()
+             LEFT JOIN counted c ON c.hour = h.hour
+            ORDER BY h.hour""", {"h": hours}).fetchall()
 
 
 def subscriptions_page(conn: psycopg.Connection, *, query: str = "", status: str = "", stack: str = "",

@@ -2,6 +2,7 @@
 records, its stack's resources and engine history, and a run's steps as changes."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -19,8 +20,10 @@ STACK_STATES = ("pending", "provisioning", "ready", "failed", "destroying", "des
 
 def overview(settings: Settings) -> dict:
     with db.transaction(settings.DATABASE_URL) as conn:
+        rows.small_reads(conn)
         return {"counts": rows.state_counts(conn),
                 "attention": rows.attention_queue(conn, STUCK_MINUTES),
+                "attention_total": rows.attention_total(conn, STUCK_MINUTES),
                 "runs": rows.recent_runs(conn),
                 "per_hour": rows.converges_per_hour(conn)}
 
@@ -30,6 +33,7 @@ def subscriptions(settings: Settings, *, query: str = "", status: str = "", stac
     status = status if status in BILLING_STATES else ""
     stack = stack if stack in STACK_STATES else ""
     with db.transaction(settings.DATABASE_URL) as conn:
+        rows.small_reads(conn)
         found = rows.subscriptions_page(conn, query=query, status=status, stack=stack, attention=attention,
                                         before_id=before_id, limit=PAGE_SIZE)
     more = len(found) > PAGE_SIZE
@@ -53,6 +57,7 @@ def _steps_as_changes(events: list[dict]) -> list[dict]:
 
 def subscription(settings: Settings, subscription_id: int) -> dict | None:
     with db.transaction(settings.DATABASE_URL) as conn:
+        rows.small_reads(conn)
         sub = rows.subscription(conn, subscription_id)
         if sub is None:
             return None
@@ -83,11 +88,15 @@ def run_progress(settings: Settings, run_id: int, after_id: int = 0) -> dict | N
         if run is None:
             return None
         steps = rows.steps_after(conn, run_id, after_id)
+    # What a person follows: each resource's change as it starts and ends, errors, and drift;
+    # not the refresh reads and unchanged resources (the whole record is under Runs).
+    shown_steps = [s for s in steps if s["op"] != "same" and (s["op"] != "refresh" or s["message"])]
     return {"id": run["id"], "subscriptionId": run["subscription_id"], "operation": run["operation"],
-            "status": run["status"], "error": run["error"],
-            "steps": [{"id": s["id"], "resource": s["resource_name"], "type": s["resource_type"], "op": s["op"],
-                       "status": s["status"], "durationMs": s["duration_ms"],
-                       "message": s["message"] if s["status"] in ("error", "failed") else None} for s in steps]}
+            "status": run["status"], "error": run["error"], "lastStepId": steps[-1]["id"] if steps else after_id,
+            "steps": [{"id": s["id"], "resource": s["resource_name"], "type": s["resource_type"],
+                       "op": "drifted" if s["op"] == "refresh" else s["op"], "status": s["status"],
+                       "durationMs": s["duration_ms"],
+                       "message": s["message"] if s["status"] in ("error", "failed") else None} for s in shown_steps]}
 
 
 def latest_run(settings: Settings, subscription_id: int) -> int | None:
@@ -132,9 +141,24 @@ def stack_resources(settings: Settings, subscription_id: int) -> dict:
             kind = kind.split("/", 1)[1] if "/" in kind else f"dynamic:{name}"
         resources.append({"type": kind, "name": name, "id": r.get("id") or "",
                           "outputs": _key_outputs(r.get("outputs") or {})})
+    with db.transaction(settings.DATABASE_URL) as conn:
+        runs = rows.runs_of(conn, subscription_id, limit=500)
     return {"exists": True, "resources": resources,
             "history": [{"version": v, "kind": h.kind, "result": h.result, "start": h.start_time, "end": h.end_time,
-                         "changes": dict(h.resource_changes or {})} for v, h in numbered(history)]}
+                         "changes": dict(h.resource_changes or {}), "run": _run_of(runs, h.start_time)}
+                        for v, h in numbered(history)]}
+
+
+def _run_of(runs: list[dict], started: dt.datetime | None) -> int | None:
+    """Our run during which the engine started this update (the engine's times are UTC)."""
+    if started is None:
+        return None
+    at = started if started.tzinfo else started.replace(tzinfo=dt.timezone.utc)
+    for run in runs:
+        end = run["finished_at"] or dt.datetime.now(dt.timezone.utc)
+        if run["started_at"] - dt.timedelta(seconds=1) <= at <= end + dt.timedelta(seconds=1):
+            return run["id"]
+    return None
 
 
 def stack_history(settings: Settings, subscription_id: int) -> list[tuple[int, Any]]:

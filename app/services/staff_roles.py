@@ -26,7 +26,9 @@ class NotAllowed(Exception):
     """A staff member asked for an action above their role."""
 
     def __init__(self, role: str, action: str):
-        super().__init__(f"a {role} account may not {action.replace('_', ' ')} (needs {ACTIONS.get(action, 'owner')})")
+        article = "an" if role[:1] in ("a", "e", "i", "o", "u") else "a"
+        super().__init__(f"{article} {role} account may not {action.replace('_', ' ')} "
+                         f"(needs {ACTIONS.get(action, 'owner')})")
         self.role, self.action = role, action
 
 

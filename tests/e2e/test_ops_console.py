@@ -1,0 +1,271 @@
+"""The operators' console (/ops) in a real browser: Playwright driving Debian's Chromium against
+`mpanel serve` and `mpanel worker`, with a subscription converged by the real engine.
+
+Screenshots go to <state dir>/screenshots (outside the repository) for a person to look at.
+"""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+
+from app.services import staff, totp
+from tests.e2e.conftest import csrf_of, seed_payload, wait_for
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+SHOTS = Path(os.environ["MPANEL_STATE_DIR"]) / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_login_window(settings):
+    """Every test logs in from 127.0.0.1: start each with that address's failures forgotten, so
+    one test's lockout does not lock the next (the per-address limit is tested below)."""
+    with psycopg.connect(settings.DATABASE_URL, autocommit=True) as conn:
+        conn.execute("DELETE FROM staff_login_attempts WHERE address = '127.0.0.1'")
+
+
+def a_staff(settings, role: str) -> tuple[str, str]:
+    email = f"{role}-{secrets.token_hex(4)}@ops.example.net"
+    _, password = staff.add_staff(settings, email, role)
+    return email, password
+
+
+def log_in(page, mpanel, email: str, password: str, code: str = "") -> None:
+    page.goto(f"{mpanel.url}/ops/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    if code:
+        page.fill("input[name=code]", code)
+    with page.expect_navigation():
+        page.click("main form button[type=submit]")  # not the header's Log out of a session already open
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"ops-{name}.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def converged(mpanel):
+    """A paid subscription whose stack the worker converged: (subscription id, domain)."""
+    payload = seed_payload(testMode=True, promoCode="TESTFREE")
+    body = mpanel.checkout(payload).json()
+    mpanel.wait_until(body["subscriptionId"], provisioningStatus="ready")
+    wait_for(lambda: mpanel.mails_to(payload["customer"]["email"]), 60, "the welcome email")
+    return body["subscriptionId"], payload["domain"]
+
+
+def test_a_staff_member_logs_in_and_out_and_the_session_is_gone(mpanel, settings, page):
+    email, password = a_staff(settings, "support")
+    log_in(page, mpanel, email, password)
+    assert page.url.endswith("/ops/") and page.is_visible("text=Needs attention")
+    shot(page, "overview")
+    with page.expect_navigation():
+        page.click("text=Log out")
+    assert "/ops/login" in page.url
+    page.goto(f"{mpanel.url}/ops/subscriptions")
+    assert "/ops/login" in page.url, "a logged-out session opens nothing"
+
+
+def test_an_account_locks_after_repeated_failures_with_a_clear_message(mpanel, settings, page):
+    email, password = a_staff(settings, "admin")
+    for _ in range(staff.ACCOUNT_FAILURES):
+        log_in(page, mpanel, email, "not the password")
+        assert page.is_visible("text=do not match a staff account")
+    log_in(page, mpanel, email, password)  # the right password no longer helps
+    message = page.inner_text("[role=alert]")
+    assert "locked after 5 failed logins" in message and "try again in 15 minutes" in message
+    shot(page, "lockout")
+    assert "/ops/login" in page.url
+
+
+def test_an_address_locks_after_failures_across_accounts(mpanel, settings):
+    """The address's earlier failures (other accounts, unknown emails) are recorded as any failed
+    login records them; the next attempt from it is refused before any password is checked."""
+    with psycopg.connect(settings.DATABASE_URL, autocommit=True) as conn:
+        for i in range(staff.ADDRESS_FAILURES):
+            conn.execute("INSERT INTO staff_login_attempts (email, address, succeeded) VALUES (%s, '127.0.0.1', false)",
+                         (f"nobody{i}@ops.example.net",))
+    email, password = a_staff(settings, "owner")
+    login = requests.Session()
+    form = login.get(f"{mpanel.url}/ops/login", timeout=10)
+    answer = login.post(f"{mpanel.url}/ops/login", timeout=10,
+                        data={"csrf": csrf_of(form.text), "email": email, "password": password})
+    assert answer.status_code == 429 and "Too many failed logins from your address" in answer.text
+    assert login.get(f"{mpanel.url}/ops/", timeout=10, allow_redirects=False).status_code == 302
+
+
+def test_an_account_with_totp_needs_its_current_code_once(mpanel, settings, page):
+    email, password = a_staff(settings, "owner")
+    secret = staff.enable_totp(settings, email)
+    log_in(page, mpanel, email, password)
+    assert page.is_visible("text=Enter the current 6-digit code")
+    code = totp.code_at(secret)
+    log_in(page, mpanel, email, password, code)
+    assert page.url.endswith("/ops/")
+    with page.expect_navigation():
+        page.click("text=Log out")
+    log_in(page, mpanel, email, password, code)  # the same code again: a replay
+    assert page.is_visible("text=Enter the current 6-digit code")
+
+
+def test_support_is_refused_an_admin_action_by_the_server_and_it_is_audited(mpanel, settings, page, converged):
+    sid, domain = converged
+    email, password = a_staff(settings, "support")
+    log_in(page, mpanel, email, password)
+    page.goto(f"{mpanel.url}/ops/subscriptions/{sid}")
+    assert page.is_visible("text=Resend welcome email") and not page.is_visible("text=Converge now")
+    csrf = page.get_attribute("#actions input[name=csrf]", "value")
+    answer = page.request.post(f"{mpanel.url}/ops/subscriptions/{sid}/actions/converge", form={"csrf": csrf},
+                               max_redirects=0)
+    assert answer.status == 403 and "a support account may not converge" in answer.text()
+    page.goto(f"{mpanel.url}/ops/audit?q={email}")
+    row = page.inner_text("#audit")
+    assert "converge" in row and "refused" in row and f"sub-{sid}" in row
+    shot(page, "audit")
+
+
+def test_a_form_without_its_csrf_token_is_refused(mpanel, settings, page, converged):
+    sid, _ = converged
+    email, password = a_staff(settings, "admin")
+    log_in(page, mpanel, email, password)
+    forged = page.request.post(f"{mpanel.url}/ops/subscriptions/{sid}/actions/converge",
+                               form={"csrf": "not-the-token"}, max_redirects=0)
+    assert forged.status == 400
+    no_token_login = requests.post(f"{mpanel.url}/ops/login", data={"email": email, "password": password}, timeout=10)
+    assert no_token_login.status_code == 400
+
+
+def test_destroy_needs_the_owner_and_the_domain_typed(mpanel, settings, page, converged):
+    sid, domain = converged
+    email, password = a_staff(settings, "admin")
+    log_in(page, mpanel, email, password)
+    page.goto(f"{mpanel.url}/ops/subscriptions/{sid}")
+    assert not page.is_visible("text=Destroy this stack")
+    csrf = page.get_attribute("#actions input[name=csrf]", "value")
+    refused = page.request.post(f"{mpanel.url}/ops/subscriptions/{sid}/actions/destroy", max_redirects=0,
+                                form={"csrf": csrf, "confirm_domain": domain})
+    assert refused.status == 403
+
+    email, password = a_staff(settings, "owner")
+    log_in(page, mpanel, email, password)
+    page.goto(f"{mpanel.url}/ops/subscriptions/{sid}")
+    page.click("text=Destroy this stack")
+    page.fill("input[name=confirm_domain]", "not-" + domain)
+    with page.expect_navigation():
+        page.click("button.danger")
+    assert "does not match: nothing destroyed" in page.inner_text("[role=alert]")
+    with psycopg.connect(settings.DATABASE_URL) as conn:
+        status = conn.execute("SELECT status FROM subscriptions WHERE id = %s", (sid,)).fetchone()[0]
+    assert status == "active"
+
+
+def test_customer_and_staff_sessions_do_not_cross(mpanel, settings, converged):
+    payload = seed_payload()
+    assert mpanel.checkout(payload).status_code == 201
+    customer = requests.Session()
+    form = customer.get(f"{mpanel.url}/login", timeout=10)
+    customer.post(f"{mpanel.url}/login", timeout=10, data={"csrf": csrf_of(form.text),
+                  "email": payload["customer"]["email"], "password": payload["account"]["password"]})
+    assert customer.get(f"{mpanel.url}/dashboard", timeout=10).status_code == 200
+    refused = customer.get(f"{mpanel.url}/ops/subscriptions", timeout=10, allow_redirects=False)
+    assert refused.status_code == 302 and "/ops/login" in refused.headers["Location"]
+
+    email, password = a_staff(settings, "owner")
+    operator = requests.Session()
+    form = operator.get(f"{mpanel.url}/ops/login", timeout=10)
+    operator.post(f"{mpanel.url}/ops/login", timeout=10,
+                  data={"csrf": csrf_of(form.text), "email": email, "password": password})
+    assert operator.get(f"{mpanel.url}/ops/subscriptions", timeout=10).status_code == 200
+    panel = operator.get(f"{mpanel.url}/dashboard", timeout=10, allow_redirects=False)
+    assert panel.status_code == 302 and "/login" in panel.headers["Location"]
+
+
+def test_every_page_carries_the_security_headers(mpanel):
+    for path in ("/", "/login", "/ops/login"):
+        headers = requests.get(f"{mpanel.url}{path}", timeout=10).headers
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], path
+        assert "script-src 'self' 'nonce-" in headers["Content-Security-Policy"], path
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert "Strict-Transport-Security" not in headers  # served over http here
+
+
+def test_search_then_a_subscriptions_page_shows_its_real_stack(mpanel, settings, page, converged):
+    sid, domain = converged
+    email, password = a_staff(settings, "admin")
+    log_in(page, mpanel, email, password)
+    page.goto(f"{mpanel.url}/ops/subscriptions")
+    page.fill("input[name=q]", domain[:10])
+    with page.expect_navigation():
+        page.click("form[role=search] button")
+    assert page.is_visible(f"#results >> text=sub-{sid}")
+    shot(page, "subscriptions")
+    with page.expect_navigation():
+        page.click(f"#results >> text=sub-{sid}")
+    page.wait_for_selector("#resources", timeout=30_000)
+    resources = page.inner_text("#resources")
+    for name in ("zone", "account", "mail-domain", "mailbox-admin", "certificate"):
+        assert name in resources
+    assert "[secret]" in resources and "BEGIN" not in resources  # secrets masked, PEM never shown
+    assert re.search(r"#1\s+update\s+succeeded", page.inner_text("#engine-history"))
+    assert page.is_visible("text=welcome")  # the welcome email, under Emails sent
+    shot(page, "subscription")
+
+
+def _zone_records(settings, domain: str) -> dict:
+    r = requests.get(f"{settings.POWERDNS_API_URL}/api/v1/servers/localhost/zones/{domain}.", timeout=10,
+                     headers={"X-API-Key": settings.POWERDNS_API_KEY})
+    return {(rr["name"], rr["type"]): rr for rr in r.json()["rrsets"]}
+
+
+def test_drift_shows_in_the_preview_and_a_converge_repairs_it_live(mpanel, settings, page, converged):
+    sid, domain = converged
+    requests.patch(f"{settings.POWERDNS_API_URL}/api/v1/servers/localhost/zones/{domain}.", timeout=10,
+                   headers={"X-API-Key": settings.POWERDNS_API_KEY},
+                   json={"rrsets": [{"name": f"{domain}.", "type": "MX", "changetype": "DELETE"}]}).raise_for_status()
+    assert (f"{domain}.", "MX") not in _zone_records(settings, domain)
+    email, password = a_staff(settings, "admin")
+    log_in(page, mpanel, email, password)
+    page.goto(f"{mpanel.url}/ops/subscriptions/{sid}")
+
+    with page.expect_navigation():
+        page.click("text=Refresh and preview")
+    page.wait_for_selector("#live-title.succeeded", timeout=90_000)
+    page.reload()
+    preview = page.inner_text("#runs")
+    assert re.search(rf"record MX {re.escape(domain)}\.: \(absent\) → \"10 ", preview), preview
+    assert "04da6b54" not in preview
+    shot(page, "preview")
+
+    with page.expect_navigation():
+        page.click("text=Converge now")
+    page.wait_for_selector("#live-title.succeeded", timeout=90_000)
+    assert "(up)" in page.inner_text("#live-title") and "zone" in page.inner_text("#live-steps")
+    shot(page, "converged")
+    assert (f"{domain}.", "MX") in _zone_records(settings, domain)
+    page.goto(f"{mpanel.url}/ops/audit?subscription={sid}")
+    audit = page.inner_text("#audit")
+    assert "converge" in audit and "refresh" in audit and email in audit
