@@ -65,6 +65,7 @@ def test_invoices_portal_and_an_upgrade_with_proration(mpanel, settings, chromiu
 
     # Stripe's customer.subscription.updated -> desired state -> converge: the package changes in place.
     wait_for(lambda: _whm_account(settings, user)["plan"] == "mpanel_business", 120, "the WHM package to change")
+    assert _whm_account(settings, user)["quota_mb"] == 51200, "and the quota with it"
     page.goto(f"{mpanel.url}/sites/{subscription_id}/billing")
     text = page.inner_text("main")
     assert "Shared Business (monthly)" in text and f"${charged.group(1)}" in text, \
