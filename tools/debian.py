@@ -7,6 +7,8 @@ import subprocess
 PACKAGES = (
     "postgresql", "pdns-server", "pdns-backend-sqlite3", "pdns-backend-pgsql", "pebble",
     "dovecot-imapd", "dovecot-pgsql", "dnsutils", "sqlite3", "openssh-server", "openssh-client",
+    # The browser tests drive Debian's own Chromium through Playwright (never a downloaded build).
+    "chromium",
 )
 
 
