@@ -97,7 +97,25 @@ def cmd_bench(args) -> int:
 
     return {"providers": bench.bench_providers, "converge": bench.bench_converge,
             "journey": bench.bench_journey, "imports": bench.bench_imports,
-            "standins": bench.bench_standins, "console": _bench_console}[args.what](args.n)
+            "standins": bench.bench_standins, "console": _bench_console,
+            "floor": _bench_engine("bench_floor"), "profile": _bench_engine("bench_profile"),
+            "scale": _bench_scale(args)}[args.what](args.n)
+
+
+def _bench_engine(name: str):
+    def run(n: int) -> int:
+        from app.cli import bench_engine
+
+        return getattr(bench_engine, name)(n)
+    return run
+
+
+def _bench_scale(args):
+    def run(n: int) -> int:
+        from app.cli import bench_scale
+
+        return bench_scale.run(args.stacks, n)
+    return run
 
 
 def _bench_console(n: int) -> int:
@@ -271,6 +289,10 @@ def parser() -> argparse.ArgumentParser:
     bl.add_argument("--json", action="store_true")
     bl.set_defaults(fn=cmd_billing)
 
+    from app.cli.servers import add_parser as add_servers_parser
+
+    add_servers_parser(sub)
+
     sf = sub.add_parser("staff", help="operators' console accounts: add, list, disable, enable, totp")
     sf.add_argument("action", choices=["add", "list", "disable", "enable", "totp"])
     sf.add_argument("email", nargs="?")
@@ -278,12 +300,10 @@ def parser() -> argparse.ArgumentParser:
     sf.add_argument("--link", action="store_true", help="add: print a set-password link instead of a password")
     sf.set_defaults(fn=cmd_staff)
 
-    from app.cli.servers import add_parser as add_servers_parser
-
-    add_servers_parser(sub)
-
     b = sub.add_parser("bench", help="measure speed against the local servers")
-    b.add_argument("what", choices=["providers", "converge", "journey", "imports", "standins", "console"])
+    b.add_argument("what", choices=["providers", "converge", "journey", "imports", "standins", "console",
+                                    "floor", "profile", "scale"])
+    b.add_argument("--stacks", type=int, default=10, help="scale: subscriptions' stacks to create")
     b.add_argument("-n", type=int, default=5, help="samples per figure")
     b.set_defaults(fn=cmd_bench)
 
@@ -330,9 +350,9 @@ class CannotRun(RuntimeError):
 NEEDS: dict[str, tuple[tuple[str, ...], bool]] = {
     "db": (("DATABASE_URL",), False),
     "stacks": (("DATABASE_URL",), True),
-    "billing": (("DATABASE_URL",), True),
-    "servers": (("DATABASE_URL", "MPANEL_ENCRYPTION_KEY"), True),
     "staff": (("DATABASE_URL",), True),
+    "servers": (("DATABASE_URL", "MPANEL_ENCRYPTION_KEY"), True),
+    "billing": (("DATABASE_URL",), True),
     "worker": (("DATABASE_URL", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"), True),
     "serve": (("DATABASE_URL",), True),
     "fuzz": (("DATABASE_URL", "MARKETING_API_KEY"), True),
