@@ -132,6 +132,15 @@ def nightly_drift_check(timestamp: int) -> int:
     return check_drift_everywhere(settings())
 
 
+@queue.periodic(cron="29 3 * * *")
+@queue.task(name="sync_registrar", queue="maintenance")
+def sync_registrar(timestamp: int) -> int:
+    """Expiry, status and nameservers of every registration from the registrar; drift to the operators."""
+    from app.services.registrar_sync import sync_registrations
+
+    return len(sync_registrations(settings()).drifted)
+
+
 @queue.periodic(cron="41 4 * * *")
 @queue.task(name="renew_certificates", queue="maintenance")
 def renew_certificates(timestamp: int) -> int:

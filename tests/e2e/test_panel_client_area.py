@@ -187,19 +187,31 @@ def _registrar(settings, domain: str) -> dict:
     return answer.json()["reply"]
 
 
+def test_the_nightly_sync_brings_a_registrar_side_change_and_reports_drift(mpanel, settings, chromium, hosted):
+    from app.services.registrar_sync import sync_registrations
+
+    control = f"{settings.NAMESILO_API_URL.rsplit('/api', 1)[0]}/_sandbox/domains/{hosted.domain}"
+    requests.post(control, json={"expires": "2031-05-17"}, timeout=10).raise_for_status()
+    sync_registrations(settings)
+    page = logged_in_page(chromium, mpanel, hosted.email, hosted.password)
+    assert "registered until 2031-05-17" in page.inner_text("main"), "the dashboard shows the registrar's expiry"
+
+    requests.post(control, json={"nameservers": ["ns9.elsewhere.example"]}, timeout=10).raise_for_status()
+    report = sync_registrations(settings)
+    assert [d for d in report.drifted if d["name"] == hosted.domain and "ns9.elsewhere.example" in d["problems"][0]]
+    ops = settings.OPS_EMAIL or "support@"
+    wait_for(lambda: [m for m in mpanel.mails_to(ops) if "registrar drift" in m["Subject"]
+                      and hosted.domain in m.get_body(("plain",)).get_content()], 30, "the operators' drift email")
+    requests.post(control, json={"nameservers": [settings.NS1, settings.NS2]}, timeout=10).raise_for_status()
+
+
 def test_the_domain_page_shows_the_registrar_and_turns_auto_renew_off(mpanel, settings, chromium, hosted):
     domain = hosted.domain
     page = logged_in_page(chromium, mpanel, hosted.email, hosted.password)
     page.click("text=Registration, expiry and auto-renew")
     page.wait_for_load_state()
     text = page.inner_text("table[aria-label=domain]")
-    assert _registrar(settings, domain)["expires"] in text and "Auto-renew\ton" in text
-
-    control = settings.NAMESILO_API_URL.rsplit("/api", 1)[0]
-    requests.post(f"{control}/_sandbox/domains/{domain}", json={"expires": "2031-05-17"},
-                  timeout=10).raise_for_status()
-    page.reload()
-    assert "2031-05-17" in page.inner_text("table[aria-label=domain]"), "the registrar's expiry, as it is now"
+    assert "2031-05-17" in text and _registrar(settings, domain)["expires"] in text and "Auto-renew\ton" in text
 
     page.click("text=Turn auto-renew off")
     page.wait_for_load_state()

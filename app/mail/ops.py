@@ -1,0 +1,25 @@
+"""Emails to the operators that concern many subscriptions at once (OPS_EMAIL)."""
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import urlsplit
+
+from app.mail import send_once
+from app.mail.render import render
+from app.settings import Settings
+
+
+def send_registrar_drift(settings: Settings, day: str, drifted: list[dict]) -> bool:
+    """What the nightly registrar sync found different from what we hold, once per day and
+    findings (a second sync the same day with the same findings sends nothing)."""
+    marketing = settings.MARKETING_SITE_URL.rstrip("/")
+    host = (urlsplit(marketing).hostname or "localhost").removeprefix("www.")
+    support = f"support@{host}"
+    findings = sorted(f"{d['name']}: {'; '.join(d['problems'])}" for d in drifted)
+    digest = hashlib.sha256("\n".join(findings).encode()).hexdigest()[:16]
+    context = {"brand": "mpanel", "support_email": support, "marketing_url": marketing,
+               "panel_url": f"{settings.APP_URL.rstrip('/')}/login", "domain": host, "marketing_host": host,
+               "day": day, "findings": findings}
+    return send_once(settings, kind="registrar_drift", subscription_id=None,
+                     recipient=settings.OPS_EMAIL or support, rendered=render("registrar_drift", **context),
+                     dedupe_key=f"registrar-drift:{day}:{digest}")
