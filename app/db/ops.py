@@ -142,7 +142,7 @@ def subscription(conn: psycopg.Connection, subscription_id: int) -> dict | None:
     return conn.execute(
         """SELECT s.*, p.name AS plan_name, p.slug AS plan_slug, p.whm_package, u.email, u.status AS user_status,
                   u.last_login_at, c.first_name, c.last_name, c.company, c.phone, c.country,
-                  c.stripe_customer_id AS customer_stripe_id,
+                  c.stripe_customer_id AS customer_stripe_id, c.user_id,
                   w.cpanel_username, w.cpanel_url, w.status AS website_status, w.ssl_expires_at, w.ip_address
              FROM subscriptions s JOIN customers c ON c.id = s.customer_id JOIN users u ON u.id = c.user_id
              JOIN plans p ON p.id = s.plan_id LEFT JOIN websites w ON w.subscription_id = s.id

@@ -8,6 +8,7 @@ from app.db import ops as rows
 from app.db import runs as run_rows
 from app.db import staff as staff_rows
 from app.db import subscriptions as subscription_rows
+from app.db import websites
 from app.jobs.defer import defer_in, request_converge_in, subscription_lock
 from app.services.staff import StaffSession
 from app.services.staff_roles import NotAllowed, allowed
@@ -103,8 +104,18 @@ def _resend_welcome(conn, sub: dict) -> str:
     return f"Welcome email queued to {sub['email']}."
 
 
+def _cpanel_password(conn, sub: dict) -> str:
+    """The customer's own "email me a new cPanel password", asked for by an operator: desired
+    state (one more reset), set by the converge, emailed once (as from the dashboard)."""
+    if not websites.count_cpanel_password_reset(conn, sub["user_id"], sub["id"]):
+        raise ActionRefused("a new cPanel password needs an active subscription with a live site")
+    request_converge_in(conn, sub["id"])
+    return f"A new cPanel password is being set; it is emailed to {sub['email']}."
+
+
 HANDLERS = {"converge": _converge, "refresh": _refresh, "preview": _refresh, "suspend": _suspend,
-            "unsuspend": _unsuspend, "resend_welcome": _resend_welcome, "destroy": None}
+            "unsuspend": _unsuspend, "resend_welcome": _resend_welcome, "cpanel_password": _cpanel_password,
+            "destroy": None}
 
 
 def _destroy(settings: Settings, who: StaffSession, sid: int, typed: str, cancel_billing: bool,

@@ -1,7 +1,7 @@
 """Who on the staff may do what in the operators' console: one table, checked on every route.
 
 support reads everything and resends emails; admin also converges, refreshes (and previews),
-suspends and unsuspends; owner also destroys and manages staff. Each role holds every right
+suspends, unsuspends and sets a new cPanel password; owner also destroys and manages staff. Each role holds every right
 of the roles below it.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ ACTIONS: dict[str, str] = {
     "preview": "admin",
     "suspend": "admin",
     "unsuspend": "admin",
+    "cpanel_password": "admin",
     "destroy": "owner",
     "manage_staff": "owner",
 }

@@ -209,7 +209,8 @@ def act(subscription_id: int, action: str):
             abort(exc.status, description=exc.message)
         return render_template("ops/subscription.html", **page, notice=None, error=exc.message, csrf=g.staff.csrf,
                                allowed=actions_for(g.staff.role), watch=""), exc.status
-    watch = str(since) if action in ("converge", "refresh", "preview", "suspend", "unsuspend", "destroy") else ""
+    watch = str(since) if action in ("converge", "refresh", "preview", "suspend", "unsuspend", "destroy",
+                                     "cpanel_password") else ""
     return redirect(url_for("ops.subscription", subscription_id=subscription_id, notice=notice, watch=watch))
 
 

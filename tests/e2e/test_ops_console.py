@@ -142,9 +142,18 @@ def test_support_is_refused_an_admin_action_by_the_server_and_it_is_audited(mpan
     answer = page.request.post(f"{mpanel.url}/ops/subscriptions/{sid}/actions/converge", form={"csrf": csrf},
                                max_redirects=0)
     assert answer.status == 403 and "a support account may not converge" in answer.text()
+    with psycopg.connect(settings.DATABASE_URL) as conn:
+        customer = conn.execute("SELECT u.email FROM users u JOIN customers c ON c.user_id = u.id "
+                                "JOIN subscriptions s ON s.customer_id = c.id WHERE s.id = %s", (sid,)).fetchone()[0]
+    welcomes = len(mpanel.mails_to(customer))
+    with page.expect_navigation():
+        page.click("text=Resend welcome email")
+    assert f"Welcome email queued to {customer}" in page.inner_text("[role=status]")
+    wait_for(lambda: len(mpanel.mails_to(customer)) == welcomes + 1, 60, "the resent welcome email")
+
     page.goto(f"{mpanel.url}/ops/audit?q={email}")
     row = page.inner_text("#audit")
-    assert "converge" in row and "refused" in row and f"sub-{sid}" in row
+    assert "converge" in row and "refused" in row and "resend_welcome" in row and f"sub-{sid}" in row
     shot(page, "audit")
 
 
@@ -230,7 +239,9 @@ def test_search_then_a_subscriptions_page_shows_its_real_stack(mpanel, settings,
     for name in ("zone", "account", "mail-domain", "mailbox-admin", "certificate"):
         assert name in resources
     assert "[secret]" in resources and "BEGIN" not in resources  # secrets masked, PEM never shown
-    assert re.search(r"#1\s+update\s+succeeded", page.inner_text("#engine-history"))
+    history = page.inner_text("#engine-history")  # the engine's version 1 is our first run's
+    first_run = re.search(r"#1\s+(\d+)\s+update\s+succeeded", history)
+    assert first_run and f"\n{first_run.group(1)}\tup" in page.inner_text("#runs"), history
     assert page.is_visible("text=welcome")  # the welcome email, under Emails sent
     shot(page, "subscription")
 
@@ -269,3 +280,14 @@ def test_drift_shows_in_the_preview_and_a_converge_repairs_it_live(mpanel, setti
     page.goto(f"{mpanel.url}/ops/audit?subscription={sid}")
     audit = page.inner_text("#audit")
     assert "converge" in audit and "refresh" in audit and email in audit
+
+
+def test_the_customers_progress_page_script_runs_under_the_policy(mpanel, page):
+    """The customers' pages got the same headers: their one inline script carries the nonce,
+    so it runs (it polls the status) and the browser reports no violation."""
+    body = mpanel.checkout(seed_payload()).json()
+    violations = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    with page.expect_request(lambda r: "/checkout/status" in r.url, timeout=20_000):
+        page.goto(f"{mpanel.url}/checkout/success?session_id={body['checkoutSessionId']}")
+    assert page.is_visible("#summary") and violations == []

@@ -7,7 +7,7 @@ from app.services.staff_roles import ACTIONS, NotAllowed, actions_for, allowed, 
 
 EXPECTED = {
     "support": {"read", "resend_welcome"},
-    "admin": {"read", "resend_welcome", "converge", "refresh", "preview", "suspend", "unsuspend"},
+    "admin": {"read", "resend_welcome", "converge", "refresh", "preview", "suspend", "unsuspend", "cpanel_password"},
     "owner": set(ACTIONS),
 }
 
