@@ -58,6 +58,10 @@ def engine_env(config: EngineConfig) -> dict[str, str]:
         # 2 x GOMAXPROCS; ten parallel listers (the default) then wait on each other forever
         # (`pulumi stack ls` hangs once there are a few dozen stacks). One lister cannot.
         "PULUMI_DIY_BACKEND_PARALLEL": "1",
+        # Every update also copied the whole checkpoint into .pulumi/backups/ (one ~50 KB row per
+        # up, refresh or destroy, kept forever, even after the stack is removed), a duplicate of
+        # the checkpoint the update's history entry already keeps (`mpanel bench profile`).
+        "PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS": "true",
         # Providers import the project by reference (architecture decision 4).
         "PYTHONPATH": os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")])),
     }

@@ -1,0 +1,142 @@
+"""`mpanel bench scale --stacks N`: N subscriptions' stacks built by the real engine against the
+local servers, then what grows with them: stack listings, the operators' overview queries, one
+drift pass (refresh + preview, as the nightly check runs it) over all, memory per worker
+process, and the PostgreSQL bytes per stack. Per-stack figures are printed so 1,000 stacks can
+be extrapolated; what is measured and what is extrapolated is said on each line.
+"""
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from typing import Callable
+
+from app import db
+from app.cli.bench import _ms, _new_subscription, _providers_configured, percentile
+from app.settings import Settings
+
+TARGET = 1000  # the issue's scale target
+
+
+def _median_of(n: int, work: Callable[[], object]) -> float:
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _rss_mb() -> tuple[float, float]:
+    """(this process's peak RSS, the largest finished child's peak RSS) in MB (Linux: KB)."""
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+
+
+def _overview_queries(settings: Settings) -> dict[str, Callable[[], object]]:
+    from app.db import ops, runs
+
+    def q(fn):
+        def run():
+            with db.transaction(settings.DATABASE_URL) as conn:
+                ops.small_reads(conn)
+                fn(conn)
+        return run
+
+    return {
+        "`stacks list` query (runs.stack_overview)": q(runs.stack_overview),
+        "console: state counts": q(ops.state_counts),
+        "console: attention queue": q(lambda c: ops.attention_queue(c, 30)),
+        "console: attention total": q(lambda c: ops.attention_total(c, 30)),
+        "console: recent runs": q(ops.recent_runs),
+        "console: converges per hour": q(ops.converges_per_hour),
+        "console: subscriptions page (first)": q(ops.subscriptions_page),
+        "console: subscriptions search (domain prefix)": q(lambda c: ops.subscriptions_page(c, query="bench-")),
+    }
+
+
+def _backend_sizes(settings: Settings, stack_names: list[str]) -> dict[str, float]:
+    import psycopg
+
+    url = settings.PULUMI_BACKEND_URL.replace("postgres://", "postgresql://", 1)
+    with psycopg.connect(url) as conn:
+        table = conn.execute("SELECT pg_total_relation_size('pulumi_state')").fetchone()[0]
+        stacks = conn.execute("SELECT count(*) FROM pulumi_state WHERE key LIKE 'pulumi/.pulumi/stacks/%%.json'"
+                              ).fetchone()[0]
+        mine = conn.execute(
+            "SELECT count(*), coalesce(sum(pg_column_size(data)), 0) FROM pulumi_state "
+            "WHERE split_part(regexp_replace(key, '^pulumi/\\.pulumi/[a-z]+/mpanel/', ''), '/', 1) "
+            "= ANY(%s) OR regexp_replace(key, '^pulumi/\\.pulumi/stacks/mpanel/([^.]+)\\..*$', '\\1') = ANY(%s)",
+            (stack_names, stack_names)).fetchone()
+    with db.transaction(settings.DATABASE_URL) as conn:
+        app_db = conn.execute("SELECT pg_database_size(current_database()) AS b").fetchone()["b"]
+        subs = conn.execute("SELECT count(*) AS n FROM subscriptions").fetchone()["n"]
+    return {"table": table, "stacks": stacks, "rows": mine[0], "bytes": mine[1],
+            "app_db": app_db, "subscriptions": subs}
+
+
+def run(stacks: int, n: int) -> int:
+    from app.services.converge import Converger
+    from app.services.drift import refresh_and_preview
+    from app.services.engine import engine_config, stack_operations
+    from stacks import engine
+
+    settings = Settings.from_env()
+    _providers_configured(settings)
+    samples = max(3, n)
+    print(f"scale benchmark: {stacks} new subscriptions' stacks (external domain), real engine and local servers")
+
+    # 1. build the stacks, one converge at a time (one worker process's pace)
+    built: list[int] = []
+    ups: list[float] = []
+    for i in range(stacks):
+        sid = _new_subscription(settings)
+        started = time.perf_counter()
+        Converger(settings, stack_operations(settings)).converge(sid)
+        ups.append(time.perf_counter() - started)
+        built.append(sid)
+        if (i + 1) % 5 == 0 or i + 1 == stacks:
+            print(f"  built {i + 1}/{stacks} (last {ups[-1]:.1f} s)", flush=True)
+    rss_after_ups = _rss_mb()
+
+    # 2. listings and the operators' overview, with this many stacks
+    sizes = _backend_sizes(settings, [f"sub-{sid}" for sid in built])
+    config = engine_config(settings)
+    pulumi_ls = _median_of(samples, lambda: engine.cli(config, "stack", "ls", "--all", "--json"))
+    print(f"\nwith {sizes['stacks']} stacks in the Pulumi backend and {sizes['subscriptions']} subscriptions "
+          f"rows (medians of {samples}):")
+    print(f"  {'`pulumi stack ls --all` (the backend listing, one lister)':58} {_ms(pulumi_ls)}")
+    for name, query in _overview_queries(settings).items():
+        print(f"  {name:58} {_ms(_median_of(samples, query))}")
+
+    # 3. one drift pass over the new stacks, one at a time (the nightly check's per-stack job)
+    drift: list[float] = []
+    found = 0
+    for sid in built:
+        started = time.perf_counter()
+        found += refresh_and_preview(settings, sid).drift
+        drift.append(time.perf_counter() - started)
+    rss_after_drift = _rss_mb()
+    per_stack = statistics.median(drift)
+
+    print(f"\ndrift pass (refresh + preview) over {len(built)} stacks, one at a time: total {sum(drift):.1f} s, "
+          f"per stack median {per_stack:.2f} s, p95 {percentile(drift, 95):.2f} s; drift found on {found}")
+    print(f"full up per new stack: median {statistics.median(ups):.2f} s, p95 {percentile(ups, 95):.2f} s")
+    print(f"\nmemory (peak RSS): this process, which does what one worker process does "
+          f"{rss_after_drift[0]:.0f} MB (after the ups {rss_after_ups[0]:.0f} MB); "
+          f"largest engine child (Pulumi CLI or provider process) {rss_after_drift[1]:.0f} MB")
+    per_stack_bytes = sizes["bytes"] / max(1, len(built))
+    print(f"PostgreSQL: pulumi_state {sizes['table'] / 2**20:.1f} MB for {sizes['stacks']} stacks "
+          f"({sizes['table'] / max(1, sizes['stacks']) / 1024:.0f} KB per stack, with removed stacks' leftovers); "
+          f"these {len(built)} stacks' own rows: {sizes['rows']} rows, {per_stack_bytes / 1024:.0f} KB per stack "
+          f"after one up and one drift pass; application database {sizes['app_db'] / 2**20:.1f} MB "
+          f"for {sizes['subscriptions']} subscriptions")
+
+    print(f"\nextrapolated to {TARGET} stacks (linear in the per-stack figures above, not measured):")
+    print(f"  drift pass at worker concurrency 1: {TARGET * per_stack / 60:.0f} min; at 2: "
+          f"{TARGET * per_stack / 120:.0f} min (if the 2 processes do not slow each other; on 2 shared cores they do)")
+    print(f"  `pulumi stack ls`: {pulumi_ls * TARGET / max(1, sizes['stacks']):.1f} s "
+          f"(the listing reads each stack's key: linear)")
+    print(f"  Pulumi state: {per_stack_bytes * TARGET / 2**20:.0f} MB after one update each; each further update "
+          f"(a nightly refresh) adds a history entry with a full checkpoint copy")
+    return 0
