@@ -1,12 +1,19 @@
-"""Moving an account from web server A (the session's) to B, converged by the real engine: a move
-that fails while copying leaves A serving and flags the subscription; a move that succeeds
-leaves the account on B with its files and mail, DNS pointing at B, and nothing on A."""
+"""Two web servers, one real account, converged by the real engine:
+- placed on web server B, the account is built there whole: the WHM account and its certificate
+  on B's WHM, the starter page published over B's SSH into B's homes, the zone's A records at the
+  address B gave, the cPanel address B's; web server A (the session's CPANEL_WHM_URL) never hears
+  of it, and B's token is nowhere in the stack's state;
+- a move to A that fails while copying leaves B serving and flags the subscription;
+- a move to A carries the customer's files and mail, switches DNS, and leaves nothing on B.
+"""
 from __future__ import annotations
 
 import imaplib
+import secrets
 import time
 from pathlib import Path
 
+import dns.resolver
 import pytest
 import requests
 
@@ -15,11 +22,28 @@ from app.services import moves, servers
 from app.services.converge import Converger
 from app.services.engine import stack_operations
 from tests.factories import make_subscription, unique_domain
-from tests.integration.servers.test_two_servers import a_records, accounts_for, group_on_b  # noqa: F401 (fixture)
 
 
-def a_accounts(settings, domain):
-    return accounts_for(settings.CPANEL_WHM_URL, settings.CPANEL_WHM_USERNAME, settings.CPANEL_WHM_API_TOKEN, domain)
+def whm(url: str, user: str, token: str, function: str, **params) -> dict:
+    r = requests.get(f"{url}/json-api/{function}", params={"api.version": 1, **params},
+                     headers={"Authorization": f"whm {user}:{token}"}, timeout=10)
+    r.raise_for_status()
+    return r.json()
+
+
+def accounts_for(url, user, token, domain) -> list[dict]:
+    body = whm(url, user, token, "listaccts", search=domain, searchtype="domain", searchmethod="exact")
+    return (body.get("data") or {}).get("acct") or []
+
+
+def a_records(settings, name) -> list[str]:
+    resolver = dns.resolver.Resolver(configure=False)
+    host, port = settings.POWERDNS_DNS_ADDRESS.split(":")
+    resolver.nameservers, resolver.port = [host], int(port)
+    try:
+        return sorted(r.to_text() for r in resolver.resolve(name, "A"))
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return []
 
 
 def imap(settings, address, password):
@@ -29,64 +53,104 @@ def imap(settings, address, password):
     return box
 
 
-def test_a_failed_move_leaves_the_source_serving_and_a_move_carries_files_and_mail_and_switches_dns(
-        db_conn, settings, web_server_b, group_on_b):
-    b = group_on_b["server"]
-    servers.update_server(settings, str(b), servers.ServerInput(archive_dir=str(web_server_b.home_root.parent /
-                                                                                "backups")))
-    domain = unique_domain("move")
-    sid = make_subscription(db_conn, settings, domain=domain)  # the default plan: on A
-    converger = Converger(settings)
+@pytest.fixture
+def group_on_b(db_conn, settings, web_server_b):
+    """A group whose only server is B, and a plan selling it."""
+    name = f"b-{secrets.token_hex(4)}"
+    db_conn.execute("INSERT INTO server_groups (name) VALUES (%s)", (name,))
+    db_conn.execute(
+        "INSERT INTO plans (slug, name, whm_package, disk_quota_mb, bandwidth_mb, mailbox_count, "
+        "price_monthly_cents, price_yearly_cents, server_group) "
+        "VALUES (%s, 'On B', 'mpanel_student', 5120, 51200, 5, 299, 2990, %s)", (name, name))
+    b = servers.add_server(settings, servers.ServerInput(
+        name=f"web-b-{name}", hostname=f"web-b.{name}.example.net", ip_address="127.0.0.1",
+        whm_url=web_server_b.whm_url, whm_token=web_server_b.token, ssh_address=web_server_b.ssh_address,
+        ssh_host_key=web_server_b.host_key, home_root=str(web_server_b.home_root), capacity=10,
+        archive_dir=str(web_server_b.home_root.parent / "backups"), server_group=name))
+    yield {"plan": name, "server": b}
+    with db.transaction(settings.DATABASE_URL) as conn:
+        conn.execute("UPDATE plans SET active = false WHERE slug = %s", (name,))
+        conn.execute("UPDATE servers SET status = 'retired' WHERE id = %s", (b,))
+
+
+def test_an_account_on_b_is_built_there_and_a_move_to_a_carries_its_files_and_mail_and_switches_dns(
+        db_conn, settings, layout, web_server_b, group_on_b):
+    b, a = group_on_b["server"], settings.DEFAULT_WEB_SERVER_ID
+    a_archives = layout.root / "whm" / "backups"  # where A's WHM stand-in restores archives from
+    a_archives.mkdir(parents=True, exist_ok=True)
+    servers.update_server(settings, str(a), servers.ServerInput(archive_dir=str(a_archives)))
+    a_whm = (settings.CPANEL_WHM_URL, settings.CPANEL_WHM_USERNAME, settings.CPANEL_WHM_API_TOKEN)
+    b_whm = (web_server_b.whm_url, "root", web_server_b.token)
+    domain = unique_domain("onb")
+    sid = make_subscription(db_conn, settings, domain=domain, plan=group_on_b["plan"])
+    converger = Converger(settings)  # built after B was registered, as a worker's job is
     try:
+        # Placed on B, built on B.
         assert converger.converge(sid) == "up"
-        [on_a] = a_accounts(settings, domain)
-        user, a_ip = on_a["user"], on_a["ip"]
-        assert a_records(settings, domain) == [a_ip] != [web_server_b.ip]
-        site_file = Path(settings.SITES_HOME_ROOT) / user / "public_html" / "customer-file.txt"
-        site_file.write_text("the customer's own file\n")
+        row = db_conn.execute("SELECT s.server_id, w.server_id AS website_server, w.cpanel_url, w.cpanel_username "
+                              "FROM subscriptions s JOIN websites w ON w.subscription_id = s.id WHERE s.id = %s",
+                              (sid,)).fetchone()
+        assert row["server_id"] == row["website_server"] == b
+        [on_b] = accounts_for(*b_whm, domain)
+        user = on_b["user"]
+        assert on_b["ip"] == web_server_b.ip and user == row["cpanel_username"]
+        assert accounts_for(*a_whm, domain) == []
+        assert a_records(settings, domain) == a_records(settings, f"www.{domain}") == [web_server_b.ip]
+        ssl = whm(*b_whm, "fetchsslinfo", domain=domain)["data"]
+        assert "BEGIN CERTIFICATE" in ssl["crt"] and int(ssl["ssl_redirect"]) == 1
+        assert domain in (web_server_b.home_root / user / "public_html" / "index.html").read_text()
         outputs = stack_operations(settings).outputs(sid)
+        assert outputs["cpanel_url"] == row["cpanel_url"] == "https://localhost:2083"  # B's, not A's 127.0.0.1
+        assert web_server_b.token not in str(stack_operations(settings).export(sid))  # B by id only
+
+        # The customer's own file and mail.
+        (web_server_b.home_root / user / "public_html" / "customer-file.txt").write_text("the customer's own\n")
         box = imap(settings, outputs["mailbox_address"], outputs["mailbox_password"])
         box.append("INBOX", None, imaplib.Time2Internaldate(time.time()),
                    b"Subject: kept across the move\r\n\r\nhello\r\n")
         box.logout()
 
-        # B refuses the restore: nothing changes for the customer, the operators are told.
-        requests.post(f"{web_server_b.whm_url}/_sandbox/faults", timeout=10, json={
+        # A refuses the restore: nothing changes for the customer, the operators are told.
+        requests.post(f"{settings.CPANEL_WHM_URL}/_sandbox/faults", timeout=10, json={
             "operation": "start_local_cpmove_restore", "kind": "code", "reason": "Restore refused (test)"}
         ).raise_for_status()
-        moves.request_move(settings, sid, str(b))
+        moves.request_move(settings, sid, str(a))
         assert converger.converge(sid) == "move failed"
         row = db_conn.execute("SELECT server_id, needs_attention_since, provisioning_error FROM subscriptions "
                               "WHERE id = %s", (sid,)).fetchone()
-        assert row["server_id"] == 1 and row["needs_attention_since"] is not None
+        assert row["server_id"] == b and row["needs_attention_since"] is not None
         assert "Restore refused (test)" in row["provisioning_error"]
-        assert [a["user"] for a in a_accounts(settings, domain)] == [user]
-        assert accounts_for(web_server_b.whm_url, "root", web_server_b.token, domain) == []
-        assert a_records(settings, domain) == [a_ip]
+        assert [x["user"] for x in accounts_for(*b_whm, domain)] == [user] and accounts_for(*a_whm, domain) == []
+        assert a_records(settings, domain) == [web_server_b.ip]
         with pytest.raises(servers.ServerRefused):
-            moves.request_move(settings, sid, "1")  # already there
+            moves.request_move(settings, sid, str(b))  # already there
 
-        moves.request_move(settings, sid, str(b))
+        # The move itself.
+        moves.request_move(settings, sid, str(a))
         assert converger.converge(sid) == "moved"
-        [on_b] = accounts_for(web_server_b.whm_url, "root", web_server_b.token, domain)
-        assert on_b["user"] == user and a_accounts(settings, domain) == []
-        assert a_records(settings, domain) == a_records(settings, f"www.{domain}") == [web_server_b.ip]
-        moved_file = web_server_b.home_root / user / "public_html" / "customer-file.txt"
-        assert moved_file.read_text() == "the customer's own file\n"
-        assert (web_server_b.home_root / user / "public_html" / "index.html").is_file()
+        [on_a] = accounts_for(*a_whm, domain)
+        assert on_a["user"] == user and accounts_for(*b_whm, domain) == []
+        assert a_records(settings, domain) == a_records(settings, f"www.{domain}") == [on_a["ip"]] != \
+            [web_server_b.ip]
+        moved_home = Path(settings.SITES_HOME_ROOT) / user / "public_html"
+        assert (moved_home / "customer-file.txt").read_text() == "the customer's own\n"
+        assert domain in (moved_home / "index.html").read_text()
+        assert not (web_server_b.home_root / user).exists()
         box = imap(settings, outputs["mailbox_address"], outputs["mailbox_password"])
         box.select("INBOX")
         assert box.search(None, '(SUBJECT "kept across the move")')[1][0].split()
         box.logout()
+        ssl = whm(*a_whm, "fetchsslinfo", domain=domain)["data"]
+        assert "BEGIN CERTIFICATE" in ssl["crt"] and int(ssl["ssl_redirect"]) == 1
         row = db_conn.execute("SELECT s.server_id, w.server_id AS website_server, w.cpanel_url, "
                               "(SELECT state FROM account_moves m WHERE m.subscription_id = s.id "
                               " ORDER BY m.id DESC LIMIT 1) AS move "
                               "FROM subscriptions s JOIN websites w ON w.subscription_id = s.id WHERE s.id = %s",
                               (sid,)).fetchone()
-        assert (row["server_id"], row["website_server"], row["move"]) == (b, b, "done")
-        assert row["cpanel_url"] == "https://localhost:2083"
+        assert (row["server_id"], row["website_server"], row["move"]) == (a, a, "done")
+        assert row["cpanel_url"] == "https://127.0.0.1:2083"
     finally:
-        requests.delete(f"{web_server_b.whm_url}/_sandbox/faults", timeout=10)
+        requests.delete(f"{settings.CPANEL_WHM_URL}/_sandbox/faults", timeout=10)
         with db.transaction(settings.DATABASE_URL) as conn:
             conn.execute("UPDATE account_moves SET state = 'failed' WHERE subscription_id = %s "
                          "AND state NOT IN ('done', 'failed')", (sid,))
