@@ -321,6 +321,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--outages", default="powerdns,postgres,whm,namesilo,stripe",
                    help="comma-separated: powerdns, dovecot, pebble, postgres, whm, namesilo, stripe, "
                         "permanent, or all (the target)")
+    c.add_argument("--kill-targets", choices=["all", "engine", "workers"], default="all",
+                   help="what the SIGKILLs hit: worker children and engine processes (all), or only one kind")
     c.add_argument("--outage-seconds", type=float, default=8, help="how long each outage lasts")
     c.add_argument("--spread", type=float, default=30, help="seconds over which deliveries and kills are spread")
     c.add_argument("--settle", type=float, default=900, help="seconds to wait for quiet before checking")

@@ -213,5 +213,7 @@ def deliver(stripe: Stripe, plan: list[Delivery], rng: random.Random, decoy_sess
     for d in plan:
         result.by_kind[d.kind] += 1
     with ThreadPoolExecutor(senders) as pool:
-        list(pool.map(send, plan))
+        # Handed out in the order they are due (each waits for its own moment), so that a few
+        # late ones cannot hold every sender; the order of arrival is still random.
+        list(pool.map(send, sorted(plan, key=lambda d: d.delay)))
     return result

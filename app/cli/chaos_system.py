@@ -103,6 +103,20 @@ class System:
                     todo.append(child.pid)
         return ours, engine
 
+    @staticmethod
+    def running_engine(workers: list[Proc], engine: list[Proc]) -> dict[int, list[Proc]]:
+        """Each worker child running an engine operation, with that operation's processes."""
+        children = {w.pid for w in workers if w.is_worker_child}
+        parent = {p.pid: p.ppid for p in processes()}
+        found: dict[int, list[Proc]] = {}
+        for proc in engine:
+            pid = proc.ppid
+            while pid and pid not in children and pid in parent:
+                pid = parent[pid]
+            if pid in children:
+                found.setdefault(pid, []).append(proc)
+        return found
+
 
 def kill(pid: int) -> bool:
     try:
@@ -117,37 +131,37 @@ class Killer:
     it; procrastinate's stalled-job recovery and the stack's recovery take over), the
     billing/mail child, or one engine process (CLI, provider plugin, dynamic-provider host)."""
 
-    def __init__(self, system: System, rng: random.Random):
+    def __init__(self, system: System, rng: random.Random, targets: str = "all"):
         self.system = system
         self.rng = rng
+        self.targets = targets  # all, engine (only the engine's processes), workers (only worker children)
         self.kills: dict[str, int] = {}
 
     def kill_one(self, wait_for_run: float = 20.0) -> str | None:
+        """One SIGKILL at a random moment of an engine run; None when no run was seen within
+        `wait_for_run` seconds (an idle worker is not what this is about)."""
         deadline = time.monotonic() + wait_for_run
         while True:
             workers, engine = self.system.workers()
-            if engine or time.monotonic() > deadline:
+            if engine:
                 break
+            if time.monotonic() > deadline:
+                return None
             time.sleep(0.1)
-        if not workers:
+        time.sleep(self.rng.uniform(0, 1.5))  # a random moment of the run
+        workers, engine = self.system.workers()
+        running = self.system.running_engine(workers, engine)  # worker child pid -> its engine processes
+        if not running:
             return None
-        if engine:
-            time.sleep(self.rng.uniform(0, 1.5))  # a random moment of the run
-            workers, engine = self.system.workers()
-        roll = self.rng.random()
-        children = [w for w in workers if w.is_worker_child]
-        converge = [w for w in children if "converge" in w.lane]
-        if engine and roll < 0.5:
-            victim = self.rng.choice(engine)
+        child = self.rng.choice(sorted(running))
+        roll = {"all": self.rng.random(), "engine": 0.0, "workers": 1.0}[self.targets]
+        if roll < 0.5:
+            victim = self.rng.choice(running[child])
             kind = "engine CLI" if victim.name == "pulumi" else "engine provider"
-        elif converge and roll < 0.9:
-            victim, kind = self.rng.choice(converge), "converge worker"
-        elif children:
-            victim = self.rng.choice(children)
-            kind = "converge worker" if "converge" in victim.lane else "billing/mail worker"
+            pid = victim.pid
         else:
-            return None
-        if kill(victim.pid):
+            pid, kind = child, "converge worker mid-run"
+        if kill(pid):
             self.kills[kind] = self.kills.get(kind, 0) + 1
             return kind
         return None
