@@ -7,7 +7,7 @@ from app.settings import Settings
 
 
 def create_app(settings: Settings | None = None, *, open_queue: bool = True) -> Flask:
-    from app.web import errors, marketing, ops, pages, panel, security, webhooks
+    from app.web import errors, marketing, ops, ops_api, pages, panel, security, webhooks
 
     app = Flask(__name__, template_folder="../templates")
     app.config["MPANEL"] = settings or Settings.from_env()
@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None, *, open_queue: bool = True) -> 
     panel.init_app(app)
     app.register_blueprint(panel.bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(ops_api.bp)
 
     if open_queue:
         # Views enqueue work (converges, event processing); the queue's sync connector

@@ -89,7 +89,7 @@ def cmd_billing(args) -> int:
 def cmd_staff(args) -> int:
     from app.cli import staff as staff_cli
 
-    return staff_cli.main(args.action, args.email, args.role, args.link)
+    return staff_cli.main(args.action, args.email, args.role, args.link, args.scope)
 
 
 def cmd_bench(args) -> int:
@@ -294,10 +294,11 @@ def parser() -> argparse.ArgumentParser:
     add_servers_parser(sub)
 
     sf = sub.add_parser("staff", help="operators' console accounts: add, list, disable, enable, totp")
-    sf.add_argument("action", choices=["add", "list", "disable", "enable", "totp"])
+    sf.add_argument("action", choices=["add", "list", "disable", "enable", "totp", "token"])
     sf.add_argument("email", nargs="?")
     sf.add_argument("--role", choices=["owner", "admin", "support"], help="add: the account's role")
     sf.add_argument("--link", action="store_true", help="add: print a set-password link instead of a password")
+    sf.add_argument("--scope", default="read", help="token: read, actions or read,actions")
     sf.set_defaults(fn=cmd_staff)
 
     b = sub.add_parser("bench", help="measure speed against the local servers")

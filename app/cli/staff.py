@@ -1,4 +1,4 @@
-"""`mpanel staff ...`: the operators' console accounts (add, list, disable, enable, totp)."""
+"""`mpanel staff ...`: the operators' console accounts (add, list, disable, enable, totp, token)."""
 from __future__ import annotations
 
 import sys
@@ -7,7 +7,7 @@ from app.services import staff, totp
 from app.settings import Settings
 
 
-def main(action: str, email: str | None, role: str | None, link: bool) -> int:
+def main(action: str, email: str | None, role: str | None, link: bool, scope: str | None = None) -> int:
     settings = Settings.from_env()
     try:
         if action == "list":
@@ -32,6 +32,11 @@ def main(action: str, email: str | None, role: str | None, link: bool) -> int:
             secret = staff.enable_totp(settings, email)
             print(f"Second factor on for {email}. Add it to an authenticator app (shown once):\n"
                   f"  secret {secret}\n  {totp.provisioning_uri(secret, email)}")
+            return 0
+        if action == "token":
+            token = staff.create_api_token(settings, email, (scope or "read").split(","))
+            print(f"API token for {email} ({scope or 'read'}; shown once):\n{token}\n"
+                  f"use: curl -H 'Authorization: Bearer {token[:8]}...' {settings.APP_URL.rstrip('/')}/ops/api/subscriptions")
             return 0
         if action in ("disable", "enable"):
             ended = staff.set_status(settings, email, "disabled" if action == "disable" else "active")

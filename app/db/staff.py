@@ -149,3 +149,18 @@ def next_resend_number(conn: psycopg.Connection, subscription_id: int) -> int:
     """A fresh number for an operator's resend of the welcome email (its own dedupe key)."""
     return conn.execute("SELECT count(*) + 1 AS n FROM staff_audit_log WHERE subscription_id = %s "
                         "AND action = 'resend_welcome'", (subscription_id,)).fetchone()["n"]
+
+
+# --- API tokens -------------------------------------------------------------------------------
+
+def add_token(conn: psycopg.Connection, token_hash: str, staff_id: int, scopes: list[str], label: str | None) -> None:
+    conn.execute("INSERT INTO staff_api_tokens (token_hash, staff_id, scopes, label) VALUES (%s, %s, %s, %s)",
+                 (token_hash, staff_id, scopes, label))
+
+
+def live_token(conn: psycopg.Connection, token_hash: str) -> dict | None:
+    """The token and its account while both are live (not revoked, account active)."""
+    return conn.execute(
+        """UPDATE staff_api_tokens t SET last_used_at = now() FROM staff_users u
+            WHERE t.token_hash = %s AND u.id = t.staff_id AND t.revoked_at IS NULL AND u.status = 'active'
+        RETURNING u.id AS staff_id, u.email, u.role, t.scopes""", (token_hash,)).fetchone()

@@ -166,6 +166,35 @@ def _refused(settings: Settings, email: str, address: str, *, error: str, locked
     return LoginOutcome(error=error, locked=locked)
 
 
+API_SCOPES = ("read", "actions")
+
+
+def create_api_token(settings: Settings, email: str, scopes: list[str], label: str | None = None) -> str:
+    """A token for /ops/api/ (shown once; only its hash is kept). Its account's role still
+    applies: a support account's token with 'actions' may still only resend emails."""
+    scopes = sorted(set(scopes))
+    if not scopes or any(s not in API_SCOPES for s in scopes):
+        raise StaffRefused("scope", f"must be one or more of {', '.join(API_SCOPES)}")
+    with db.transaction(settings.DATABASE_URL) as conn:
+        account = rows.by_email(conn, email)
+        if account is None:
+            raise StaffRefused("email", "is not a staff account")
+        token = "mpo_" + secrets.token_urlsafe(32)
+        rows.add_token(conn, _hash(token), account["id"], scopes, label)
+    return token
+
+
+def token_session(settings: Settings, token: str | None) -> tuple[StaffSession, tuple[str, ...]] | None:
+    """The staff member behind an API token, and its scopes; None for an unknown or revoked one."""
+    if not token:
+        return None
+    with db.transaction(settings.DATABASE_URL) as conn:
+        row = rows.live_token(conn, _hash(token))
+    if row is None:
+        return None
+    return StaffSession(row["staff_id"], row["email"], row["role"], "", "token"), tuple(row["scopes"])
+
+
 def session_for(settings: Settings, token: str | None) -> StaffSession | None:
     """The live session behind a cookie, re-checked against the account on every request."""
     if not token:

@@ -291,3 +291,31 @@ def test_the_customers_progress_page_script_runs_under_the_policy(mpanel, page):
     with page.expect_request(lambda r: "/checkout/status" in r.url, timeout=20_000):
         page.goto(f"{mpanel.url}/checkout/success?session_id={body['checkoutSessionId']}")
     assert page.is_visible("#summary") and violations == []
+
+
+def test_api_tokens_read_and_act_within_their_scopes(mpanel, settings, converged):
+    sid, domain = converged
+    email, _ = a_staff(settings, "admin")
+    reader = {"Authorization": "Bearer " + staff.create_api_token(settings, email, ["read"])}
+    actor = {"Authorization": "Bearer " + staff.create_api_token(settings, email, ["read", "actions"])}
+    api = f"{mpanel.url}/ops/api"
+
+    assert requests.get(f"{api}/subscriptions", timeout=10).status_code == 401
+    assert requests.get(f"{api}/subscriptions", timeout=10,
+                        headers={"Authorization": "Bearer mpo_not-a-token"}).status_code == 401
+    found = requests.get(f"{api}/subscriptions", params={"q": domain}, headers=reader, timeout=10).json()
+    assert [s["id"] for s in found["subscriptions"]] == [sid]
+    page = requests.get(f"{api}/subscriptions/{sid}", headers=reader, timeout=10).json()
+    assert page["domain"] == domain and page["runs"][-1]["operation"] == "up"
+
+    refused = requests.post(f"{api}/subscriptions/{sid}/actions/converge", headers=reader, timeout=10)
+    assert refused.status_code == 403 and "'actions' scope" in refused.json()["message"]
+    above_role = requests.post(f"{api}/subscriptions/{sid}/actions/destroy", headers=actor, timeout=10,
+                               json={"confirmDomain": domain})
+    assert above_role.status_code == 403  # the token's account is an admin: destroying is the owner's
+    queued = requests.post(f"{api}/subscriptions/{sid}/actions/converge", headers=actor, timeout=10)
+    assert queued.status_code == 202 and queued.json()["status"] == "queued"
+    with psycopg.connect(settings.DATABASE_URL) as conn:
+        outcomes = [r[0] for r in conn.execute("SELECT outcome FROM staff_audit_log WHERE staff_email = %s "
+                                               "AND subscription_id = %s ORDER BY id", (email, sid))]
+    assert outcomes == ["refused", "queued"]
