@@ -114,7 +114,7 @@ def _bench_scale(args):
     def run(n: int) -> int:
         from app.cli import bench_scale
 
-        return bench_scale.run(args.stacks, n)
+        return bench_scale.run(args.stacks, n, args.rows)
     return run
 
 
@@ -305,6 +305,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("what", choices=["providers", "converge", "journey", "imports", "standins", "console",
                                     "floor", "profile", "scale"])
     b.add_argument("--stacks", type=int, default=10, help="scale: subscriptions' stacks to create")
+    b.add_argument("--rows", type=int, default=0, help="scale: pad the subscriptions table to this many rows")
     b.add_argument("-n", type=int, default=5, help="samples per figure")
     b.set_defaults(fn=cmd_bench)
 
