@@ -94,12 +94,14 @@ def mpanel(settings, layout):
             return False
     # Generous: on a loaded machine a cold start (first .pyc compile, Flask and the engine's SDK
     # imported) has taken over 30 s; a quiet one answers in about 2 s.
-    wait_for(up, 180, "the app to answer")
-    yield client
-    for child in children:
-        child.terminate()
-    for child in children:
-        child.wait(60)
+    try:
+        wait_for(up, 180, "the app to answer")
+        yield client
+    finally:  # also when it never answered: no server or worker outlives the package
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait(60)
 
 
 def csrf_of(page: str) -> str:
