@@ -108,14 +108,15 @@ def run_outages(settings: Settings, kinds: list[str], seconds: float, rng: rando
             _say(f"outage: {kind} down {seconds:.0f}s ({killed} kills), answering again {back:.1f}s later")
             continue
         elif kind in FAULT_OUTAGES:
-            ops = operations(kind)
-            for op in ops:
+            counts = {}  # fault id -> how many requests it was to fire for
+            for op in operations(kind):
                 fault = transient_fault(kind, op, rng)
-                standins.inject(kind, fault)
+                counts[standins.inject(kind, fault)["id"]] = fault["count"]
                 figures[f"{kind} faults injected ({fault['kind']})"] += 1
             time.sleep(seconds)
-            left = standins.faults(kind)
-            figures[f"{kind} faults fired"] += len(ops) - len(left)
+            left = {f["id"]: f["fired"] for f in standins.faults(kind)}
+            # A fault that fired as often as it was to is gone from the list.
+            figures[f"{kind} faults fired (requests)"] += sum(left.get(i, n) for i, n in counts.items())
             standins.clear(kind)
         _say(f"outage: {kind} for {seconds:.0f}s done")
         time.sleep(rng.uniform(0.5, 2))
