@@ -7,7 +7,7 @@ from app.settings import Settings
 
 
 def create_app(settings: Settings | None = None, *, open_queue: bool = True) -> Flask:
-    from app.web import errors, marketing, ops, ops_api, pages, panel, security, webhooks
+    from app.web import account, errors, marketing, ops, ops_api, pages, panel, security, webhooks
 
     app = Flask(__name__, template_folder="../templates")
     app.config["MPANEL"] = settings or Settings.from_env()
@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None, *, open_queue: bool = True) -> 
     app.register_blueprint(pages.bp)
     panel.init_app(app)
     app.register_blueprint(panel.bp)
+    app.register_blueprint(account.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(ops_api.bp)
 

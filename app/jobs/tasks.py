@@ -121,6 +121,14 @@ def send_lifecycle_email(subscription_id: int, kind: str) -> bool:
     return mail.send_lifecycle(settings(), subscription_id, kind)
 
 
+@queue.task(name="send_account_email", queue="mail", retry=_until_done())
+def send_account_email(token_id: int) -> bool:
+    """A password-reset or email-change link: only the row id travels, never the token."""
+    from app.services.customer_account import send_link_email
+
+    return send_link_email(settings(), token_id)
+
+
 # --- sweeps ----------------------------------------------------------------------------------
 
 @queue.periodic(cron="17 3 * * *")

@@ -7,7 +7,7 @@ from functools import wraps
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
-from app.services import customer_billing, dns_editor, domain_state, hosting_login, mailboxes
+from app.services import customer_account, customer_billing, dns_editor, domain_state, hosting_login, mailboxes
 from app.services.accounts import (authenticate, dashboard, finish_onboarding, needs_onboarding,
                           request_cpanel_password_reset)
 
@@ -27,6 +27,12 @@ def login_required(view):
     @wraps(view)
     def wrapped(*args, **kwargs):
         if "user_id" not in session:
+            return redirect(url_for("panel.login", next=request.path))
+        # Signed-cookie sessions cannot be deleted server-side: a password change bumps the
+        # user's generation, and a session issued under an older one is over.
+        current = customer_account.session_generation(current_app.config["MPANEL"], session["user_id"])
+        if current is None or session.get("gen") != current:
+            session.clear()
             return redirect(url_for("panel.login", next=request.path))
         return view(*args, **kwargs)
     return wrapped
@@ -59,6 +65,7 @@ def login_submit():
                                error="That email and password do not match an account."), 401
     session.clear()
     session["user_id"] = user_id
+    session["gen"] = customer_account.session_generation(current_app.config["MPANEL"], user_id)
     first_time = needs_onboarding(current_app.config["MPANEL"], user_id)
     return redirect(url_for("panel.welcome") if first_time else url_for("panel.home"))
 

@@ -1,0 +1,66 @@
+"""One-time account links (password reset, email change) and the users' session generation."""
+from __future__ import annotations
+
+import psycopg
+
+
+def insert(conn: psycopg.Connection, *, user_id: int, purpose: str, token_hash: bytes, token_sealed: bytes,
+           recipient: str, ttl_seconds: int) -> int:
+    return conn.execute(
+        "INSERT INTO account_tokens (user_id, purpose, token_hash, token_sealed, recipient, expires_at) "
+        "VALUES (%s, %s, %s, %s, %s, now() + make_interval(secs => %s)) RETURNING id",
+        (user_id, purpose, token_hash, token_sealed, recipient, ttl_seconds)).fetchone()["id"]
+
+
+def retire_unused(conn: psycopg.Connection, user_id: int, purpose: str) -> None:
+    """A new link replaces the earlier ones of the same kind: only the latest works."""
+    conn.execute("UPDATE account_tokens SET used_at = now(), token_sealed = NULL "
+                 "WHERE user_id = %s AND purpose = %s AND used_at IS NULL", (user_id, purpose))
+
+
+def lock_by_hash(conn: psycopg.Connection, token_hash: bytes) -> dict | None:
+    """The link with this token hash, locked, with whether it is still usable (unused, unexpired)."""
+    return conn.execute(
+        "SELECT id, user_id, purpose, recipient, used_at IS NULL AND expires_at > now() AS usable "
+        "FROM account_tokens WHERE token_hash = %s FOR UPDATE", (token_hash,)).fetchone()
+
+
+def mark_used(conn: psycopg.Connection, token_id: int) -> None:
+    conn.execute("UPDATE account_tokens SET used_at = now(), token_sealed = NULL WHERE id = %s", (token_id,))
+
+
+def to_send(conn: psycopg.Connection, token_id: int) -> dict | None:
+    """What the mail job needs: the sealed token (None once used or sent), its purpose and
+    recipient, the customer's first name."""
+    return conn.execute(
+        "SELECT t.id, t.purpose, t.recipient, t.token_sealed, t.expires_at, c.first_name "
+        "FROM account_tokens t JOIN customers c ON c.user_id = t.user_id "
+        "WHERE t.id = %s AND t.used_at IS NULL AND t.expires_at > now()", (token_id,)).fetchone()
+
+
+def forget_sealed(conn: psycopg.Connection, token_id: int) -> None:
+    conn.execute("UPDATE account_tokens SET token_sealed = NULL WHERE id = %s", (token_id,))
+
+
+def session_generation(conn: psycopg.Connection, user_id: int) -> int | None:
+    """The generation a session must carry; None when the user is gone or disabled."""
+    row = conn.execute("SELECT session_generation FROM users WHERE id = %s AND status = 'active'",
+                       (user_id,)).fetchone()
+    return row["session_generation"] if row else None
+
+
+def set_password(conn: psycopg.Connection, user_id: int, password_hash: str) -> int:
+    """New password hash and a new session generation (every earlier session ends); returns it."""
+    return conn.execute(
+        "UPDATE users SET password_hash = %s, must_change_password = false, "
+        "session_generation = session_generation + 1 WHERE id = %s RETURNING session_generation",
+        (password_hash, user_id)).fetchone()["session_generation"]
+
+
+def password_hash_of(conn: psycopg.Connection, user_id: int) -> str | None:
+    row = conn.execute("SELECT password_hash FROM users WHERE id = %s", (user_id,)).fetchone()
+    return row["password_hash"] if row else None
+
+
+def set_email(conn: psycopg.Connection, user_id: int, email: str) -> None:
+    conn.execute("UPDATE users SET email = %s WHERE id = %s", (email, user_id))
