@@ -228,14 +228,16 @@ def _phases(calls, timeline: Timeline, program_spans, total: float, ops_time: fl
         program = next(((s, e) for s, e in program_spans if cli_started <= s <= cli_done), None)
         first_step = min((s for _, _, s, _ in steps), default=cli_done)
         last_step = max((e for _, _, _, e in steps), default=first_step)
-        if program:
+        if program and program[0] <= first_step:
             phases["operation: CLI start, backend read, language host, until the program runs"] = \
                 program[0] - cli_started
             phases["operation: program construction (our process)"] = program[1] - program[0]
             phases["operation: program built -> first resource step"] = max(0.0, first_step - program[1])
-        else:
+        else:  # a refresh reads every resource before the program runs
             phases["operation: CLI start, backend read, plugins, until the first resource step"] = \
                 first_step - cli_started
+            if program:
+                phases["  (program construction, during the steps: not added again)"] = program[1] - program[0]
         phases["operation: resource steps (first start -> last done; provider calls)"] = last_step - first_step
         phases["operation: after the last step (final checkpoint, plugins stop, CLI exit)"] = cli_done - last_step
     phases["our bookkeeping (runs, steps, spec, outputs rows) outside the engine"] = total - ops_time
@@ -305,8 +307,8 @@ def bench_profile(n: int) -> int:
     names = list(dict.fromkeys(k for kind in kinds for p in phases[kind] for k in p))
     print(f"\n{'phase':84} " + " ".join(f"{k:>13}" for k in kinds))
     for name in names:
-        print(f"{name:84} " + " ".join(f"{_ms(_median([p[name] for p in phases[k] if name in p])):>13}"
-                                       for k in kinds))
+        cells = [[p[name] for p in phases[k] if name in p] for k in kinds]
+        print(f"{name:84} " + " ".join(f"{_ms(_median(c)) if c else '-':>13}" for c in cells))
     print(f"{'floor: the same operation on an empty program (same backend, same run)':84} "
           f"{_ms(floor['empty']['full up']):>13} {_ms(floor['empty']['no-change up']):>13} "
           f"{_ms(floor['empty']['preview']):>13}")
