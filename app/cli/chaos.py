@@ -218,7 +218,7 @@ def chaos(settings: Settings, url: str, m: int, n: int, k: int, outages: list[st
             threading.Thread(target=lambda: results.update(d=deliver(
                 stripe, plan, rng, [o.session_id for o in decoys], stop=stop)), name="deliveries"),
             threading.Thread(target=run_kills, args=(killer, k, rng, max(1.0, spread / max(k, 1)), stop,
-                                                     spread + 600), name="kills"),
+                                                     max(spread + 600, 30.0 * k)), name="kills"),
             threading.Thread(target=run_outages, args=(settings, [o for o in outages if o != "permanent"],
                                                        outage_seconds, rng, stop, figures), name="outages"),
         ]
@@ -270,7 +270,9 @@ def permanent_faults(settings: Settings, stripe: Stripe, rng: random.Random, mar
         reason = f"chaos {marker}: refused for good by {standin} {op}"
         fault = {"operation": op, "kind": "code", "count": 1, "reason": reason}
         if standin == "namesilo":
+            # NameSilo's refusals are numbered: the provider words code 261 in its own sentence.
             fault["code"] = 261
+            reason = "is not available for registration"
         standins.inject(standin, fault)
         order = stripe.checkout(rng, marker, mode)
         stripe.pay(order)
