@@ -82,6 +82,9 @@ class Settings:
     POWERDNS_API_URL: str = ""
     POWERDNS_API_KEY: str = ""
     POWERDNS_DNS_ADDRESS: str = ""
+    # host:port of the resolver asked whether an external domain is delegated to NS1/NS2 (the
+    # domain page's live check); empty: the machine's own resolvers (/etc/resolv.conf).
+    DELEGATION_RESOLVER: str = ""
     ACME_DIRECTORY_URL: str = ""
     ACME_CA_BUNDLE: str = ""
     # PEM file of the ACME account key; created on first use when missing.

@@ -196,6 +196,18 @@ class NameSiloClient:
         else:
             self.call("removeAutoRenewal", domain=domain, ok=(251,))
 
+    def set_lock(self, domain: str, locked: bool) -> None:
+        # 252/253: it already was.
+        if locked:
+            self.call("domainLock", domain=domain, ok=(252,))
+        else:
+            self.call("domainUnlock", domain=domain, ok=(253,))
+
+    def send_auth_code(self, domain: str) -> None:
+        """Have NameSilo email the domain's EPP transfer code to the registrant (retrieveAuthCode,
+        *unconfirmed*: not in the contract). The code never reaches us, so it cannot leak here."""
+        self.call("retrieveAuthCode", domain=domain)
+
 
 def _query_value(value: Any) -> str:
     if isinstance(value, bool):
@@ -227,7 +239,7 @@ def _refused(exc: ProviderError) -> bool:
 
 # --- DomainRegistration ---------------------------------------------------------------------
 
-INPUTS = ("domain", "mode", "auth_code", "nameservers", "years", "auto_renew", "private", "owner")
+INPUTS = ("domain", "mode", "auth_code", "nameservers", "years", "auto_renew", "lock", "private", "owner")
 
 
 def _domain(value: Any) -> str:
@@ -283,6 +295,8 @@ class DomainRegistrationProvider(ProviderAdapter):
         Input("nameservers", _nameserver_list, default=lambda config: [config.NS1, config.NS2]),
         Input("years", _years, default=1),
         Input("auto_renew", _flag, default=True),
+        # The registrar lock the customer chose; None leaves it as the registrar has it.
+        Input("lock", _flag),
         Input("private", _flag, default=True),
         OWNER,
     )
@@ -431,6 +445,9 @@ class DomainRegistrationProvider(ProviderAdapter):
         if _yes(info.get("auto_renew")) != bool(props.get("auto_renew")):
             client.set_auto_renew(domain, bool(props.get("auto_renew")))
             changed = True
+        if props.get("lock") is not None and _yes(info.get("locked")) != props["lock"]:
+            client.set_lock(domain, props["lock"])
+            changed = True
         return self._outputs(props, client.domain_info(domain) if changed else info)
 
     def _observe(self, client: NameSiloClient, domain: str, mode: str | None) -> tuple[dict | None, str | None]:
@@ -476,6 +493,9 @@ class DomainRegistrationProvider(ProviderAdapter):
             "nameservers": _nameservers(info),
             "auto_renew": _yes(info.get("auto_renew")),
             "locked": _yes(info.get("locked")),
+            # Observed like auto_renew when it is managed, so a refresh sees drift and the next
+            # converge puts the customer's choice back.
+            "lock": _yes(info.get("locked")) if props.get("lock") is not None else None,
             "private": _yes(info.get("private")),
         }
 
@@ -495,11 +515,12 @@ class DomainRegistration(Resource):
     def __init__(self, name: str, *, domain: pulumi.Input[str], mode: pulumi.Input[str] = "new_registration",
                  auth_code: pulumi.Input[str] | None = None, nameservers: pulumi.Input[list] | None = None,
                  years: pulumi.Input[int] = 1, auto_renew: pulumi.Input[bool] = True,
+                 lock: pulumi.Input[bool] | None = None,
                  private: pulumi.Input[bool] = True, owner: pulumi.Input[str],
                  opts: pulumi.ResourceOptions | None = None):
         """`owner`: the stack (e.g. "sub-42") the domain is claimed for before the registrar call."""
         props = {"domain": domain, "mode": mode, "auth_code": auth_code, "nameservers": nameservers,
-                 "years": years, "auto_renew": auto_renew, "private": private, "owner": owner,
+                 "years": years, "auto_renew": auto_renew, "lock": lock, "private": private, "owner": owner,
                  # Outputs only; declared so that they are attributes of the resource.
                  "status": None, "expires": None, "locked": None}
         super().__init__(DomainRegistrationProvider(), name, props, DomainRegistrationProvider.options(opts))

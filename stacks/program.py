@@ -70,7 +70,8 @@ class HostingAccount(pulumi.ComponentResource):
             self.registration = DomainRegistration(
                 "registration", domain=spec.domain, mode=spec.domain_mode,
                 auth_code=pulumi.Output.secret(spec.auth_code) if spec.auth_code else None,
-                nameservers=list(spec.nameservers), auto_renew=spec.domain_auto_renew, owner=owner,
+                nameservers=list(spec.nameservers), auto_renew=spec.domain_auto_renew,
+                lock=spec.domain_lock, owner=owner,
                 opts=after(self.zone))
 
         self.certificate = Certificate("certificate", domain=spec.domain, alt_names=[f"www.{spec.domain}"],

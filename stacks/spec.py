@@ -63,6 +63,7 @@ class HostingSpec:
     whm_server: str | None = None
     auth_code: str | None = field(default=None, repr=False)
     domain_auto_renew: bool = True    # the registration renews itself unless the customer turned it off
+    domain_lock: bool | None = None   # the registrar lock the customer chose; None: left as the registrar has it
     mailboxes: tuple[MailboxSpec, ...] = ()
     records: tuple[RecordSpec, ...] = ()
 
@@ -148,6 +149,7 @@ def spec_from_rows(subscription: Row, server: Row, mailboxes: Sequence[Row], rec
         cpanel_password_resets=row["cpanel_password_resets"],
         auth_code=decrypt(bytes(auth)) if auth else None,
         domain_auto_renew=row.get("domain_auto_renew") is not False,  # NULL (never chosen): on
+        domain_lock=row.get("domain_lock"),
         # Every recorded mailbox, even beyond a smaller plan's allowance: a downgrade must never
         # delete mail (the allowance is enforced when a mailbox is added: app/services/mailboxes.py).
         mailboxes=tuple(admin.values()),

@@ -1,4 +1,4 @@
-"""The customer's domain as the panel shows it, and their auto-renew choice (desired state)."""
+"""The customer's domain as the panel shows it, and their auto-renew and lock choices (desired state)."""
 from __future__ import annotations
 
 import psycopg
@@ -9,7 +9,7 @@ def site_domain(conn: psycopg.Connection, user_id: int, subscription_id: int) ->
     chosen, on), expires_at as last recorded; None when not theirs."""
     return conn.execute(
         """SELECT s.id, s.status AS subscription_status, d.id AS domain_id, d.name, d.mode, d.status,
-                  d.auto_renew, d.expires_at
+                  d.auto_renew, d.registrar_lock, d.expires_at
              FROM subscriptions s JOIN customers c ON c.id = s.customer_id
              JOIN domains d ON d.subscription_id = s.id AND d.status <> 'released'
             WHERE s.id = %s AND c.user_id = %s AND s.status <> 'abandoned'""",
@@ -18,6 +18,10 @@ def site_domain(conn: psycopg.Connection, user_id: int, subscription_id: int) ->
 
 def set_auto_renew(conn: psycopg.Connection, domain_id: int, enabled: bool) -> None:
     conn.execute("UPDATE domains SET auto_renew = %s, updated_at = now() WHERE id = %s", (enabled, domain_id))
+
+
+def set_registrar_lock(conn: psycopg.Connection, domain_id: int, locked: bool) -> None:
+    conn.execute("UPDATE domains SET registrar_lock = %s, updated_at = now() WHERE id = %s", (locked, domain_id))
 
 
 def record_registrar_state(conn: psycopg.Connection, domain_id: int, expires_at, nameservers: list[str]) -> bool:

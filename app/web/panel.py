@@ -279,6 +279,33 @@ def domain_auto_renew(subscription_id: int):
     return redirect(url_for("panel.domain_page", subscription_id=subscription_id))
 
 
+@bp.post("/sites/<int:subscription_id>/domain/lock")
+@login_required
+def domain_lock(subscription_id: int):
+    _check_csrf()
+    try:
+        locked = domain_state.set_lock(current_app.config["MPANEL"], session["user_id"], subscription_id,
+                                       request.form.get("lock"))
+    except domain_state.DomainRefused as exc:
+        abort(exc.status, description=f"{exc.field}: {exc.message}")
+    session["notice"] = f"The registrar lock is being turned {'on' if locked else 'off'}."
+    return redirect(url_for("panel.domain_page", subscription_id=subscription_id))
+
+
+@bp.post("/sites/<int:subscription_id>/domain/transfer-code")
+@login_required
+def domain_transfer_code(subscription_id: int):
+    _check_csrf()
+    try:
+        name = domain_state.send_transfer_code(current_app.config["MPANEL"], session["user_id"], subscription_id)
+    except domain_state.DomainRefused as exc:
+        abort(exc.status, description=f"{exc.field}: {exc.message}")
+    # The code itself is never here: the registrar emails it.
+    session["notice"] = (f"The registrar is emailing the transfer code of {name} to the domain's "
+                         "administrative contact.")
+    return redirect(url_for("panel.domain_page", subscription_id=subscription_id))
+
+
 # The first-time login wizard (seed step 7): three short steps over the customer's hosting,
 # then the dashboard. Shown after the first login once a site is ready; always reachable
 # from the dashboard; finishing or skipping it is remembered.

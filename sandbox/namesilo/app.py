@@ -8,7 +8,10 @@ success is ``reply.code`` 300, 301 or 302, anything else is a failure.
 
 Operations: checkRegisterAvailability, registerDomain, getDomainInfo,
 changeNameServers, transferDomain, checkTransferStatus, renewDomain, domainLock,
-domainUnlock, addAutoRenewal, removeAutoRenewal, listDomains.
+domainUnlock, addAutoRenewal, removeAutoRenewal, listDomains, retrieveAuthCode (not in the
+contract, *unconfirmed*: as upstream documents it, the code is emailed to the registrant and the
+reply is the code 300 only; here the "email" is a row of ``auth_code_emails`` in the state, the
+code kept as a digest).
 
 Choices where the contract is silent:
 
@@ -71,7 +74,7 @@ OPERATIONS: dict[str, Callable[[Registrar, Any], Reply]] = {
     for name in (
         "checkRegisterAvailability", "registerDomain", "getDomainInfo", "changeNameServers",
         "transferDomain", "checkTransferStatus", "renewDomain", "domainLock", "domainUnlock",
-        "addAutoRenewal", "removeAutoRenewal", "listDomains",
+        "addAutoRenewal", "removeAutoRenewal", "listDomains", "retrieveAuthCode",
     )
 }
 

@@ -7,6 +7,7 @@ returns a ``Reply`` or raises ``ReplyError`` (see ``sandbox.namesilo.replies``).
 from __future__ import annotations
 
 import hashlib
+import secrets
 from datetime import date
 from typing import Any, Callable, Mapping
 
@@ -35,7 +36,9 @@ COMPLETED = "Transfer Completed"
 # Domains and transfers by domain name, and the names priced apart from their TLD (premium
 # names: set through the control API); the rest (balance, counters, the short list of names
 # the registry refuses) are scalars.
-TABLES = [Table("domains"), Table("transfers"), Table("prices")]
+# auth_code_emails: each retrieveAuthCode, as the email NameSilo would send the registrant
+# (the code itself only as a digest, like a transfer's).
+TABLES = [Table("domains"), Table("transfers"), Table("prices"), Table("auth_code_emails")]
 
 
 def initial_state(balance_cents: int) -> Callable[[], Document]:
@@ -164,6 +167,19 @@ class Registrar:
 
     def domainUnlock(self, params: Params) -> Reply:
         return self._set_flag(params, "locked", False, already=253)
+
+    def retrieveAuthCode(self, params: Params) -> Reply:
+        """NameSilo emails the EPP code to the domain's administrative contact; the reply carries
+        only the code (not in the contract: *unconfirmed*). Each request makes a new code."""
+        domain = registrable(_required(params, "domain"))
+        digest = hashlib.sha256(secrets.token_urlsafe(12).encode()).hexdigest()
+        with self.store.change() as state:
+            record = _owned(state, domain)
+            emails = state["auth_code_emails"]
+            emails[f"{domain}#{len(emails) + 1}"] = {
+                "domain": domain, "to_contact_id": record["contact_id"], "sent": self.today().isoformat(),
+                "auth_sha256": digest}
+        return Reply()
 
     def addAutoRenewal(self, params: Params) -> Reply:
         return self._set_flag(params, "auto_renew", True, already=250)

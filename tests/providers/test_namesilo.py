@@ -24,7 +24,8 @@ from providers.core.config import ProviderConfig, current
 from providers.core.claims import ClaimLedger
 from providers.core.errors import NeedsOperator, NotOurs, ProviderError
 from providers.core.retry import RetryPolicy
-from providers.namesilo import DomainRegistrationProvider
+from providers.core.errors import NotFound
+from providers.namesilo import DomainRegistrationProvider, NameSiloClient
 from tests.providers.contract import FAST_RETRY, OTHER_OWNER, OWNER, ProviderContract
 
 pytestmark = pytest.mark.usefixtures("settings")
@@ -289,6 +290,35 @@ def test_auto_renew_turned_off_behind_its_back_is_drift_that_update_repairs(prov
     assert provider.diff(id_, read.outs, news).changes is True
     provider.update(id_, read.outs, news)
     assert namesilo.info(domain)["auto_renew"] == "Yes"
+
+
+def test_the_chosen_registrar_lock_is_applied_in_place_and_kept_against_drift(provider, register, namesilo):
+    domain = unique_domain()
+    id_, outs, _ = register(domain=domain)
+    assert outs["lock"] is None and namesilo.info(domain)["locked"] == "Yes", "not chosen: left as registered"
+    news = provider.check(outs, {**outs, "lock": False}).inputs
+    diff = provider.diff(id_, outs, news)
+    assert diff.changes is True and diff.replaces == []
+    outs = provider.update(id_, outs, news).outs
+    assert outs["lock"] is False and outs["locked"] is False and namesilo.info(domain)["locked"] == "No"
+    namesilo.drift(domain, locked=True)
+    read = provider.read(id_, outs)
+    assert read.outs["lock"] is True
+    assert provider.diff(id_, read.outs, provider.check(outs, outs).inputs).changes is True
+    provider.update(id_, read.outs, provider.check(outs, outs).inputs)
+    assert namesilo.info(domain)["locked"] == "No"
+    assert [f.property for f in provider.check(outs, {**outs, "lock": "maybe"}).failures] == ["lock"]
+
+
+def test_the_transfer_code_is_emailed_by_the_registrar_and_never_answered(settings, register, namesilo):
+    domain = unique_domain()
+    register(domain=domain)
+    client = NameSiloClient(settings)
+    assert client.send_auth_code(domain) is None
+    sent = requests.get(f"{namesilo.control_url}/state", timeout=10).json()["state"]["auth_code_emails"].values()
+    assert [m["domain"] for m in sent if m["domain"] == domain] == [domain], "one email to the registrant"
+    with pytest.raises(NotFound):
+        client.send_auth_code(unique_domain("none"))
 
 
 def test_a_mode_change_is_left_to_an_operator_and_years_or_privacy_change_nothing(provider):
