@@ -115,6 +115,9 @@ class Settings:
     MPANEL_WORKER_DEAD_AFTER_SECONDS: float = 60.0
     # An email claimed for sending (app.mail) whose sender said nothing for this long is retaken.
     MPANEL_EMAIL_CLAIM_TIMEOUT_SECONDS: float = 600.0
+    # A billing or mail job still `doing` after this long is handed back to its queue
+    # (app/services/workers.py hand_back_stuck_jobs).
+    MPANEL_STUCK_JOB_SECONDS: float = 900.0
     SITES_HOME_ROOT: str = "/home"
     SMTP_MAILDIR: str = ""
     ACME_MANAGEMENT_URL: str = ""

@@ -67,6 +67,19 @@ def retry_job(conn: psycopg.Connection, job_id: int) -> None:
     conn.execute("SELECT procrastinate_retry_job_v2(%s, now(), NULL, NULL, NULL)", (job_id,))
 
 
+def stuck_jobs(conn: psycopg.Connection, queues: tuple[str, ...], older_than: float) -> list[dict]:
+    """Jobs of these queues `doing` for longer than any run of theirs can take. Found by
+    `mpanel chaos`: when the worker's connection is dropped just as a job ends, procrastinate
+    cannot record the end, and the job stays `doing` under a worker that still heartbeats, so
+    its own stalled-job check never hands it back (and a held lock stops its queue)."""
+    return conn.execute(
+        """SELECT j.id, j.task_name FROM procrastinate_jobs j
+            WHERE j.status = 'doing' AND j.queue_name = ANY(%s)
+              AND (SELECT max(e.at) FROM procrastinate_events e
+                    WHERE e.job_id = j.id AND e.type = 'started') < now() - make_interval(secs => %s)
+              FOR UPDATE OF j SKIP LOCKED""", (list(queues), older_than)).fetchall()
+
+
 def prune(conn: psycopg.Connection, silent_for: float) -> int:
     """Rows of workers silent this long go (runs naming them then count as dead anyway)."""
     return conn.execute("DELETE FROM workers WHERE last_heartbeat < now() - make_interval(secs => %s)",

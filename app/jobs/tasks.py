@@ -164,11 +164,14 @@ async def retry_stalled_jobs(timestamp: int) -> int:
 
     The next run recovers the stack itself (stacks.operations.StackOperations.recover).
     """
+    from app.services.workers import hand_back_stuck_jobs
+
     stalled = list(await queue.job_manager.get_stalled_jobs(seconds_since_heartbeat=60))
     for job in stalled:
         log.warning("retrying stalled job %s (%s)", job.id, job.task_name)
         await queue.job_manager.retry_job(job)
-    return len(stalled)
+    # A job whose end was never recorded although its worker lives on (dropped connection).
+    return len(stalled) + hand_back_stuck_jobs(settings())
 
 
 @queue.periodic(cron="23 * * * *")

@@ -171,3 +171,19 @@ def recover_dead_workers(settings: Settings) -> int:
                 request_converge_in(conn, run["subscription_id"])
         rows.prune(conn, max(dead_after * 10, 3600))
     return len(found)
+
+
+# Billing and mail jobs end within minutes (Stripe's and SMTP's timeouts and their few retries)
+# and are safe to run twice (events are applied once, emails are claimed), so one still `doing`
+# after this long is lost, not slow.
+QUICK_QUEUES = ("billing", "mail")
+
+
+def hand_back_stuck_jobs(settings: Settings) -> int:
+    """Billing and mail jobs stuck `doing` (their end could not be recorded) back to the queue."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        stuck = rows.stuck_jobs(conn, QUICK_QUEUES, settings.MPANEL_STUCK_JOB_SECONDS)
+        for job in stuck:
+            log.warning("job %s (%s) has been doing for too long; handing it back", job["id"], job["task_name"])
+            rows.retry_job(conn, job["id"])
+    return len(stuck)
