@@ -26,8 +26,12 @@ _pools_lock = threading.Lock()
 def pool(dsn: str) -> ConnectionPool:
     with _pools_lock:
         if dsn not in _pools:
+            # `check`: a pooled connection the server dropped (a restart, pg_terminate_backend,
+            # an idle timeout) is replaced when taken, not handed out to fail a request
+            # (`mpanel chaos` saw webhooks answer 500 that way); it costs one empty round trip.
             _pools[dsn] = ConnectionPool(dsn, min_size=1, max_size=10, open=True,
-                                         kwargs={"row_factory": dict_row})
+                                         kwargs={"row_factory": dict_row},
+                                         check=ConnectionPool.check_connection)
         return _pools[dsn]
 
 
