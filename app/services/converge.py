@@ -8,6 +8,7 @@ customer's status page and the ops CLI show progress live.
 from __future__ import annotations
 
 import os
+import re
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -44,8 +45,14 @@ def failure_reason(exc: Exception, diagnostics: list[str]) -> tuple[str, bool]:
         return found[0].reason[:1000], found[0].retryable
     # The CLI's own failures read "code: N / stdout: ... / stderr: <what went wrong>".
     text = diagnostics[0] if diagnostics else str(exc).rpartition("stderr:")[2]
-    first = [line.strip() for line in text.splitlines() if line.strip()] or [type(exc).__name__]
+    first = [line.strip() for line in text.splitlines()
+             if line.strip() and not GRPC_CORE_LOG.match(line.strip())] or [type(exc).__name__]
     return first[0][:1000], not isinstance(exc, PERMANENT_ENGINE_FAILURES)
+
+
+# gRPC's C core logs to the CLI's stderr ("E1130 00:03:46.490845 4751 ev_epoll1_linux.cc:373] ...")
+# when a peer process dies; `mpanel chaos` saw such a line become a run's reason. It never is one.
+GRPC_CORE_LOG = re.compile(r"^[EWIF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w./-]+\.cc:\d+\]")
 
 
 @dataclass

@@ -50,3 +50,12 @@ def test_an_engine_failure_no_provider_explained_is_retried():
 def test_a_spec_the_program_cannot_build_is_not_retried():
     reason, transient = failure_reason(SpecError("subscription 9 has no live domain"), [])
     assert not transient and reason == "subscription 9 has no live domain"
+
+
+def test_grpc_core_log_lines_on_the_cli_stderr_are_never_the_reason():
+    stderr = ("E1130 00:03:46.490845    4751 ev_epoll1_linux.cc:373] (event_engine) Epoll1Poller:0x7f72 "
+              "encountered epoll_wait error: Bad file descriptor\n"
+              "error: update failed\n")
+    reason, transient = failure_reason(RuntimeError(f"code: 255\n stdout: \n stderr: {stderr}"), [])
+    assert reason == "error: update failed"
+    assert transient
