@@ -188,7 +188,7 @@ def run(stacks: int, n: int, rows: int = 0) -> int:
     print(f"full up per new stack: median {statistics.median(ups):.2f} s, p95 {percentile(ups, 95):.2f} s")
     print(f"\nmemory (peak RSS): this process, which does what one worker process does "
           f"{rss_after_drift[0]:.0f} MB (after the ups {rss_after_ups[0]:.0f} MB); "
-          f"; during the drift pass its engine processes: largest one {engine_memory.largest:.0f} MB, "
+          f"during the drift pass its engine processes: largest one {engine_memory.largest:.0f} MB, "
           f"all at once {engine_memory.total:.0f} MB (sampled every 0.2 s)")
     per_stack_bytes = sizes["bytes"] / max(1, len(built))
     print(f"PostgreSQL: pulumi_state {sizes['table'] / 2**20:.1f} MB for {sizes['stacks']} stacks "
