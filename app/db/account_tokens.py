@@ -12,6 +12,12 @@ def insert(conn: psycopg.Connection, *, user_id: int, purpose: str, token_hash: 
         (user_id, purpose, token_hash, token_sealed, recipient, ttl_seconds)).fetchone()["id"]
 
 
+def issued_lately(conn: psycopg.Connection, user_id: int, purpose: str, within_seconds: int) -> int:
+    return conn.execute(
+        "SELECT count(*) AS n FROM account_tokens WHERE user_id = %s AND purpose = %s "
+        "AND created_at > now() - make_interval(secs => %s)", (user_id, purpose, within_seconds)).fetchone()["n"]
+
+
 def retire_unused(conn: psycopg.Connection, user_id: int, purpose: str) -> None:
     """A new link replaces the earlier ones of the same kind: only the latest works."""
     conn.execute("UPDATE account_tokens SET used_at = now(), token_sealed = NULL "

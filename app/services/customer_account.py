@@ -29,6 +29,9 @@ from app.settings import Settings
 log = logging.getLogger("mpanel.account")
 
 RESET_TTL_SECONDS = 3600             # a forgotten-password link works for an hour
+# At most this many reset emails per account an hour: the form is open to anyone, and must not
+# become a way to flood a customer's inbox. Further requests get the same answer and no email.
+RESETS_PER_HOUR = 3
 EMAIL_CHANGE_TTL_SECONDS = 24 * 3600  # a confirmation in the new inbox may wait a day
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -120,6 +123,8 @@ def request_password_reset(settings: Settings, email: str | None) -> None:
         user = customers.user_by_email(conn, email)
         if user is None or user["status"] != "active":
             return  # no hashing on either path: the answer takes a few milliseconds both ways
+        if tokens.issued_lately(conn, user["id"], "password_reset", 3600) >= RESETS_PER_HOUR:
+            return
         _issue(conn, settings, user["id"], "password_reset", email, RESET_TTL_SECONDS)
 
 
