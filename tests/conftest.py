@@ -117,3 +117,14 @@ def _start_stripe_afresh(layout) -> None:
         conn.execute("DELETE FROM procrastinate_jobs WHERE status IN ('todo', 'doing')")
         conn.execute("UPDATE plans SET stripe_price_monthly = NULL, stripe_price_yearly = NULL")
         conn.execute("UPDATE promo_codes SET stripe_coupon_id = NULL")
+
+
+def pytest_collection_finish(session):
+    """The queue reads its settings once, when first imported (app/jobs/queue.py). A test module
+    importing it at collection, before the session's servers exist, would point every in-process
+    queue and task at no database for the whole run (seen only on a clean clone)."""
+    import sys
+
+    if "app.jobs.queue" in sys.modules:
+        raise pytest.UsageError("a test module imports app.jobs.queue (or app.jobs.tasks) at module level: "
+                                "import it inside the test or fixture")
