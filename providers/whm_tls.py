@@ -10,7 +10,8 @@ from pulumi.dynamic import Resource
 from providers.core.config import current
 from providers.core.errors import NotFound, ProviderError
 from providers.core.resource import Input, ProviderAdapter
-from providers.whm import PROVIDER, WhmClient, _account_name, _domain, _flag, _pem, _server, whm_client_for
+from providers.whm import _account_name, _domain, _flag, _pem, _server
+from providers.whm_client import PROVIDER, WhmClient, whm_client_for
 
 # --- WhmSsl -----------------------------------------------------------------------------------
 
