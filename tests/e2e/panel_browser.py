@@ -45,3 +45,25 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def logged_in_session(mpanel, email: str, password: str):
+    """A customer logged in over plain HTTP (no browser): the session and a page's CSRF token."""
+    import requests
+
+    from tests.e2e.conftest import csrf_of
+
+    browser = requests.Session()
+    form = browser.get(f"{mpanel.url}/login", timeout=10)
+    page = browser.post(f"{mpanel.url}/login", timeout=30,
+                        data={"csrf": csrf_of(form.text), "email": email, "password": password})
+    return browser, csrf_of(page.text)
+
+
+def registrar_record(settings, domain: str) -> dict:
+    """The domain as NameSilo's getDomainInfo tells it (the stand-in's record)."""
+    import requests
+
+    answer = requests.get(f"{settings.NAMESILO_API_URL}/getDomainInfo", timeout=10, params={
+        "version": "1", "type": "json", "key": settings.NAMESILO_API_KEY, "domain": domain})
+    return answer.json()["reply"]

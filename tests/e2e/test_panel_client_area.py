@@ -18,8 +18,9 @@ import psycopg
 import pytest
 import requests
 
-from tests.e2e.conftest import csrf_of, seed_payload, wait_for
-from tests.e2e.panel_browser import chromium, logged_in_page, screenshot  # noqa: F401  (fixture)
+from tests.e2e.conftest import seed_payload, wait_for
+from tests.e2e.panel_browser import (chromium, logged_in_page, logged_in_session,  # noqa: F401  (fixture)
+                                     registrar_record, screenshot)
 from tests.integration.converge.conftest import Servers
 
 
@@ -30,12 +31,6 @@ class Site:
         self.url = f"{mpanel.url}/sites/{subscription_id}"
 
 
-def _session(mpanel, email: str, password: str) -> tuple[requests.Session, str]:
-    browser = requests.Session()
-    form = browser.get(f"{mpanel.url}/login", timeout=10)
-    page = browser.post(f"{mpanel.url}/login", timeout=30,
-                        data={"csrf": csrf_of(form.text), "email": email, "password": password})
-    return browser, csrf_of(page.text)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +58,7 @@ def stranger(mpanel) -> tuple[requests.Session, str]:
     """Another customer (an unpaid order), logged in."""
     payload = seed_payload()
     assert mpanel.checkout(payload).status_code == 201
-    return _session(mpanel, payload["customer"]["email"], payload["account"]["password"])
+    return logged_in_session(mpanel, payload["customer"]["email"], payload["account"]["password"])
 
 
 def _whm_account(settings, user: str) -> dict:
@@ -181,10 +176,6 @@ def test_records_added_in_the_editor_answer_from_powerdns_and_reset_removes_them
 
 # --- domain -------------------------------------------------------------------------------------
 
-def _registrar(settings, domain: str) -> dict:
-    answer = requests.get(f"{settings.NAMESILO_API_URL}/getDomainInfo", timeout=10, params={
-        "version": "1", "type": "json", "key": settings.NAMESILO_API_KEY, "domain": domain})
-    return answer.json()["reply"]
 
 
 def test_the_nightly_sync_brings_a_registrar_side_change_and_reports_drift(mpanel, settings, chromium, hosted):
@@ -211,21 +202,21 @@ def test_the_domain_page_shows_the_registrar_and_turns_auto_renew_off(mpanel, se
     page.click("text=Registration, expiry and auto-renew")
     page.wait_for_load_state()
     text = page.inner_text("table[aria-label=domain]")
-    assert "2031-05-17" in text and _registrar(settings, domain)["expires"] in text and "Auto-renew\ton" in text
+    assert "2031-05-17" in text and registrar_record(settings, domain)["expires"] in text and "Auto-renew\ton" in text
 
     page.click("text=Turn auto-renew off")
     page.wait_for_load_state()
     assert "being turned off" in page.inner_text("main")
-    wait_for(lambda: _registrar(settings, domain)["auto_renew"] == "No", 90, "auto-renew off at the registrar")
+    wait_for(lambda: registrar_record(settings, domain)["auto_renew"] == "No", 90, "auto-renew off at the registrar")
     page.reload()
     text = page.inner_text("table[aria-label=domain]")
     assert "Auto-renew\toff" in text and "Turn auto-renew on" in text
     screenshot(page, "domain-page")
-    browser, token = _session(mpanel, hosted.email, hosted.password)
+    browser, token = logged_in_session(mpanel, hosted.email, hosted.password)
     bad = browser.post(f"{hosted.url}/domain/auto-renew", data={"csrf": token, "auto_renew": "maybe"}, timeout=10)
     assert bad.status_code == 422 and "auto_renew" in bad.text
     forged = browser.post(f"{hosted.url}/domain/auto-renew", data={"auto_renew": "on"}, timeout=10)
-    assert forged.status_code == 400 and _registrar(settings, domain)["auto_renew"] == "No"
+    assert forged.status_code == 400 and registrar_record(settings, domain)["auto_renew"] == "No"
 
 
 # --- billing and plan changes -----------------------------------------------------------------
@@ -254,7 +245,7 @@ def test_invoices_card_hosted_invoice_and_the_customer_portal(mpanel, chromium, 
 
 
 def test_plan_change_bad_input_changes_nothing(mpanel, paid):
-    browser, token = _session(mpanel, paid.email, paid.password)
+    browser, token = logged_in_session(mpanel, paid.email, paid.password)
     unknown = browser.post(f"{paid.url}/plan/preview", data={"csrf": token, "plan": "shared_platinum"}, timeout=30)
     assert unknown.status_code == 422 and "choose one of the plans" in unknown.text
     same = browser.post(f"{paid.url}/plan/preview", data={"csrf": token, "plan": "shared_starter"}, timeout=30)
@@ -267,7 +258,7 @@ def test_plan_change_bad_input_changes_nothing(mpanel, paid):
 
 
 def test_a_downgrade_keeps_mailboxes_beyond_the_smaller_plan_and_refuses_new_ones(mpanel, settings, paid):
-    browser, token = _session(mpanel, paid.email, paid.password)
+    browser, token = logged_in_session(mpanel, paid.email, paid.password)
     password = "Kept-Mailbox-2026!"
     for n in range(5):  # with admin@, six: one more than Shared Student includes
         added = browser.post(f"{paid.url}/mailboxes", timeout=30,
@@ -328,7 +319,7 @@ def test_a_site_suspended_for_a_failed_renewal_is_refused_cpanel_with_the_reason
                                   (paid.id,)).fetchone()[0]
     mpanel.stripe_control(f"subscriptions/{stripe_sub}/advance", {"outcome": "renewal_failed"})
     mpanel.wait_until(paid.id, status="suspended", websiteStatus="suspended")
-    browser, token = _session(mpanel, paid.email, paid.password)
+    browser, token = logged_in_session(mpanel, paid.email, paid.password)
     refused = browser.post(f"{paid.url}/open/cpanel", data={"csrf": token}, timeout=30, allow_redirects=False)
     assert refused.status_code == 409 and "renewal payment failed" in refused.text
     assert "cpsess" not in refused.text and "Location" not in refused.headers

@@ -7,21 +7,13 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.e2e.conftest import csrf_of, seed_payload, wait_for
-from tests.e2e.panel_browser import chromium, logged_in_page, screenshot  # noqa: F401  (fixture)
+from tests.e2e.conftest import seed_payload, wait_for
+from tests.e2e.panel_browser import (chromium, logged_in_page, logged_in_session,  # noqa: F401  (fixture)
+                                     registrar_record, screenshot)
 
 
-def _session(mpanel, email: str, password: str) -> tuple[requests.Session, str]:
-    browser = requests.Session()
-    form = browser.get(f"{mpanel.url}/login", timeout=10)
-    page = browser.post(f"{mpanel.url}/login", timeout=30,
-                        data={"csrf": csrf_of(form.text), "email": email, "password": password})
-    return browser, csrf_of(page.text)
 
 
-def _registrar(settings, domain: str) -> dict:
-    return requests.get(f"{settings.NAMESILO_API_URL}/getDomainInfo", timeout=10, params={
-        "version": "1", "type": "json", "key": settings.NAMESILO_API_KEY, "domain": domain}).json()["reply"]
 
 
 def _code_emails(settings, domain: str) -> list[dict]:
@@ -51,23 +43,23 @@ def external(mpanel) -> dict:
 def test_the_registrar_lock_turned_off_reaches_namesilo_and_bad_input_changes_nothing(mpanel, settings, chromium,
                                                                                        hosted):
     domain = hosted["domain"]
-    assert _registrar(settings, domain)["locked"] == "Yes", "registered locked"
+    assert registrar_record(settings, domain)["locked"] == "Yes", "registered locked"
     page = logged_in_page(chromium, mpanel, hosted["email"], hosted["password"])
     page.goto(hosted["url"])
     assert "Registrar lock\ton" in page.inner_text("table[aria-label=domain]")
     page.click("text=Turn the lock off")
     page.wait_for_load_state()
     assert "lock is being turned off" in page.inner_text("main")
-    wait_for(lambda: _registrar(settings, domain)["locked"] == "No", 90, "the lock off at the registrar")
+    wait_for(lambda: registrar_record(settings, domain)["locked"] == "No", 90, "the lock off at the registrar")
     page.reload()
     text = page.inner_text("table[aria-label=domain]")
     assert "Registrar lock\toff" in text and "Turn the lock on" in text and "being turned" not in text
 
-    browser, token = _session(mpanel, hosted["email"], hosted["password"])
+    browser, token = logged_in_session(mpanel, hosted["email"], hosted["password"])
     bad = browser.post(f"{hosted['url']}/lock", data={"csrf": token, "lock": "maybe"}, timeout=10)
     assert bad.status_code == 422 and "lock" in bad.text
     forged = browser.post(f"{hosted['url']}/lock", data={"lock": "on"}, timeout=10)
-    assert forged.status_code == 400 and _registrar(settings, domain)["locked"] == "No"
+    assert forged.status_code == 400 and registrar_record(settings, domain)["locked"] == "No"
 
 
 def test_the_transfer_code_is_emailed_by_the_registrar_and_never_shown(mpanel, settings, chromium, hosted, external):
@@ -83,10 +75,10 @@ def test_the_transfer_code_is_emailed_by_the_registrar_and_never_shown(mpanel, s
     screenshot(page, "domain-lock-and-transfer-code")
 
     # Another customer's order: 404 for both actions, and nothing asked of the registrar.
-    other, token = _session(mpanel, external["email"], external["password"])
+    other, token = logged_in_session(mpanel, external["email"], external["password"])
     for action, form in (("lock", {"lock": "on"}), ("transfer-code", {})):
         assert other.post(f"{hosted['url']}/{action}", data={"csrf": token, **form}, timeout=10).status_code == 404
-    assert len(_code_emails(settings, domain)) == 1 and _registrar(settings, domain)["locked"] == "No"
+    assert len(_code_emails(settings, domain)) == 1 and registrar_record(settings, domain)["locked"] == "No"
     # An external domain has no code or lock of ours to give.
     refused = other.post(f"{external['url']}/transfer-code", data={"csrf": token}, timeout=10)
     assert refused.status_code == 409 and "transfer_code" in refused.text
