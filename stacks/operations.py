@@ -23,7 +23,7 @@ from stacks import engine
 from stacks.engine import EngineConfig
 from stacks.events import StepRecorder, mask
 from stacks.program import program_for
-from stacks import supervision
+from stacks import provider_host, supervision
 from stacks.recovery import LEFT_BY_A_DEAD_RUN
 from stacks.spec import HostingSpec, stack_name
 
@@ -105,7 +105,8 @@ class StackOperations:
         opts = engine.workspace_options(self.config)
         program = program or _noop_program
         try:
-            with supervision.deadline(self.run_timeout):  # for the whole operation
+            with supervision.deadline(self.run_timeout), provider_host.attached(opts.env_vars) as attach:
+                opts.env_vars.update(attach)  # the worker's running provider server, not one per run
                 if existing:
                     stack = auto.select_stack(name, engine.PROJECT, program, opts=opts)
                 elif likely_new:

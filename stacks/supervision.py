@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 from contextlib import contextmanager
-from typing import Iterator, Mapping, Optional
+from typing import Callable, Iterator, Mapping, Optional
 
 from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult, OnOutput, _fixup_path
@@ -51,6 +51,13 @@ class EngineFenced(RuntimeError):
 _local = threading.local()
 _groups: dict[int, str] = {}  # process group -> why it will be killed ("" while nothing asked)
 _groups_lock = threading.Lock()
+_when_killed: list[Callable[[str], None]] = []  # told whenever a group is killed (timeout, fencing)
+
+
+def when_killed(listener: Callable[[str], None]) -> None:
+    """Call `listener(why)` after a run's group is killed for its deadline or by fencing: what
+    the run was using outside its group (stacks.provider_host's servers) must stop too."""
+    _when_killed.append(listener)
 
 
 @contextmanager
@@ -79,6 +86,8 @@ def _kill_group(pgid: int, why: str) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    for listener in _when_killed:
+        listener(why)
 
 
 def fence(why: str = "fenced") -> list[int]:
@@ -87,6 +96,8 @@ def fence(why: str = "fenced") -> list[int]:
         pgids = list(_groups)
     for pgid in pgids:
         _kill_group(pgid, why)
+    for listener in _when_killed:
+        listener(why)  # even with no run going: nothing of this process may act on stacks now
     return pgids
 
 

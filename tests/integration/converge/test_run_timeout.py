@@ -12,7 +12,7 @@ import requests
 from app.services.converge import Converger
 from app.services.engine import stack_operations
 from app.services.errors import TransientConvergeError
-from stacks import supervision
+from stacks import provider_host, supervision
 from tests.factories import make_subscription, unique_domain
 
 RUN_TIMEOUT = 8.0
@@ -64,6 +64,7 @@ def test_a_hung_engine_run_is_killed_recorded_and_the_next_converge_finishes(db_
     assert sub["provisioning_status"] == "provisioning" and "timed out" in sub["provisioning_error"]  # retried
     for pgid in timed_out.process_groups:  # the CLI and every plugin it started
         assert supervision.group_members(pgid) == [], f"processes left in group {pgid}"
+    assert provider_host.running_pids() == []  # the provider server the run used went with it
     ops = stack_operations(settings)
     assert not ops.export(sid).get("pending_operations")  # recovered: no lock, nothing pending
 
