@@ -17,6 +17,11 @@ import jinja2
 import pulumi
 from pulumi_command import remote
 
+# pulumi_command loads `remote` on first attribute access, and Python 3.11's lazy loader is not
+# thread-safe: two converges starting at once in a fresh worker (or `bench scale`) saw a
+# half-loaded module ("has no attribute 'Command'"). Loaded here, under the import lock.
+remote.Command
+
 from providers.acme import Certificate
 from providers.mailbox import MailDomain, Mailbox
 from providers.namesilo import DomainRegistration

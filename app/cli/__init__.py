@@ -96,7 +96,7 @@ def cmd_bench(args) -> int:
     from app.cli import bench
 
     return {"providers": bench.bench_providers, "converge": bench.bench_converge,
-            "journey": bench.bench_journey, "imports": bench.bench_imports,
+            "journey": lambda n: bench.bench_journey(n, args.drain), "imports": bench.bench_imports,
             "standins": bench.bench_standins, "console": _bench_console,
             "floor": _bench_engine("bench_floor"), "profile": _bench_engine("bench_profile"),
             "scale": _bench_scale(args)}[args.what](args.n)
@@ -114,7 +114,7 @@ def _bench_scale(args):
     def run(n: int) -> int:
         from app.cli import bench_scale
 
-        return bench_scale.run(args.stacks, n, args.rows)
+        return bench_scale.run(args.stacks, n, args.rows, args.concurrency)
     return run
 
 
@@ -306,6 +306,8 @@ def parser() -> argparse.ArgumentParser:
                                     "floor", "profile", "scale"])
     b.add_argument("--stacks", type=int, default=10, help="scale: subscriptions' stacks to create")
     b.add_argument("--rows", type=int, default=0, help="scale: pad the subscriptions table to this many rows")
+    b.add_argument("--concurrency", type=int, default=2, help="scale: engine runs at once (the worker's default)")
+    b.add_argument("--drain", type=int, default=20, help="journey: paid checkouts at once, timed until all are welcomed")
     b.add_argument("-n", type=int, default=5, help="samples per figure")
     b.set_defaults(fn=cmd_bench)
 

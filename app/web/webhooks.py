@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import stripe
 from flask import Blueprint, current_app, jsonify, request
@@ -16,6 +17,7 @@ TOLERANCE_SECONDS = 300
 
 @bp.post("/stripe")
 def stripe_webhook():
+    started = time.perf_counter()
     settings = current_app.config["MPANEL"]
     if not settings.STRIPE_WEBHOOK_SECRET:
         # An empty secret would make any body "verify": refuse to take events at all.
@@ -25,15 +27,20 @@ def stripe_webhook():
     if not header:
         raise ApiError(400, "missing_signature", "Stripe-Signature header is required", "Stripe-Signature")
     try:
-        # construct_event checks the timestamp only when given a tolerance: always give one.
-        stripe.Webhook.construct_event(raw, header, settings.STRIPE_WEBHOOK_SECRET, tolerance=TOLERANCE_SECONDS)
+        # The signature alone (construct_event would also build a StripeObject tree we never
+        # read, a third of the answer's time); the timestamp is checked only given a tolerance.
+        stripe.WebhookSignature.verify_header(raw.decode("utf-8"), header, settings.STRIPE_WEBHOOK_SECRET,
+                                              tolerance=TOLERANCE_SECONDS)
         event = json.loads(raw)
     except stripe.SignatureVerificationError:
         raise ApiError(400, "bad_signature", "Stripe-Signature does not verify (wrong secret, altered body "
                        "or older than 300 s)", "Stripe-Signature") from None
-    except ValueError:
+    except ValueError:  # also a body that is not UTF-8
         raise ApiError(400, "invalid_json", "the body is not a Stripe event", "body") from None
     if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
         raise ApiError(400, "invalid_event", "the body is not a Stripe event", "body")
     new, _ = record_event(settings, event)  # its processing is requested in the same transaction
-    return jsonify(received=True, duplicate=not new)
+    response = jsonify(received=True, duplicate=not new)
+    # The answer's own time, without the network and the client (`mpanel bench journey` reads it).
+    response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
+    return response

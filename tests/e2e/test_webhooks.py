@@ -49,6 +49,8 @@ def test_a_correctly_signed_event_is_recorded_once_and_a_duplicate_is_acknowledg
     assert first.status_code == 200 and second.status_code == 200
     assert second.json().get("duplicate") is True
     assert _recorded(settings, event["id"])
+    # the answer's own handling time, which `mpanel bench journey` reports beside the sender's view
+    assert float(first.headers["Server-Timing"].removeprefix("app;dur=")) > 0
 
 
 def test_duplicated_shuffled_and_late_events_give_one_account_one_registration_one_email(
