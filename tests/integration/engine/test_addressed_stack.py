@@ -42,3 +42,35 @@ def test_an_addressed_stack_is_created_when_missing_and_then_costs_one_cli_call_
         command.run = run
         auto.select_stack(name, engine.PROJECT, program, opts=engine.workspace_options(config)) \
             .workspace.remove_stack(name, force=True)
+
+
+def test_a_read_never_creates_the_stack_and_outputs_cost_one_cli_call(settings):
+    from app.services.engine import stack_operations
+
+    ops = stack_operations(settings)
+    missing = 10**9 + secrets.randbelow(10**6)  # no such subscription's stack
+    try:
+        ops.outputs(missing)
+        raise AssertionError("outputs of a missing stack answered")
+    except auto.StackNotFoundError:
+        pass
+    assert not ops.exists(missing)  # and the read did not create it
+
+    config = engine_config(settings)
+    name = f"addressed-{secrets.token_hex(3)}"
+
+    def program():
+        pulumi.export("password", pulumi.Output.secret("s3cret"))
+        pulumi.export("answer", 42)
+
+    _Addressed(name, program, engine.workspace_options(config)).up(color="never")
+    command, calls = engine.pulumi_command(), []
+    run = command.run
+    command.run = lambda args, *rest, **kw: calls.append(args) or run(args, *rest, **kw)
+    try:
+        stack = _Addressed(name, program, engine.workspace_options(config), create_missing=False)
+        assert stack.plain_outputs() == {"password": "s3cret", "answer": 42}
+        assert len(calls) == 1
+    finally:
+        command.run = run
+        stack.workspace.remove_stack(name, force=True)
