@@ -9,6 +9,7 @@ upstream (architecture decision 5), which is what makes clearing them safe.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -114,8 +115,11 @@ class StackOperations:
         opts = engine.workspace_options(self.config)
         program = program or _noop_program
         try:
-            with supervision.deadline(self.run_timeout), provider_host.attached(opts.env_vars) as attach:
-                opts.env_vars.update(attach)  # the worker's running provider server, not one per run
+            # Operations that call providers use the worker's running provider server; reads
+            # (outputs, history, export, cancel) call none and start none.
+            server = contextlib.nullcontext({}) if existing else provider_host.attached(opts.env_vars)
+            with supervision.deadline(self.run_timeout), server as attach:
+                opts.env_vars.update(attach)
                 if existing:
                     stack = _Addressed(name, program, opts, create_missing=False)
                 elif likely_new:

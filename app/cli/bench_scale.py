@@ -28,8 +28,10 @@ def _median_of(n: int, work: Callable[[], object]) -> float:
 
 
 def _at_once(concurrency: int, work: Callable, items, done: str, started: float):
-    """work(item) for every item, `concurrency` at a time (threads, as a worker runs its jobs),
-    yielding the results as they finish and printing progress."""
+    """work(item) for every item, `concurrency` at a time, yielding the results as they finish
+    and printing progress. Threads here, where the worker runs a process per converge slot: the
+    engine work (CLI, provider calls) is in other processes either way, and the SDK keeps an
+    inline program's runtime settings in context variables, which threads do not share."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
     items = list(items)

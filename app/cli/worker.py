@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 QUEUES = ["billing", "converge", "mail", "maintenance"]
@@ -20,6 +21,15 @@ QUEUES = ["billing", "converge", "mail", "maintenance"]
 # hung engine run must never make them wait, so they get a process of their own.
 SERVICE_QUEUES = ["billing", "mail", "maintenance"]
 CONVERGE_QUEUES = ["converge"]
+
+
+def _warm(settings) -> None:
+    from app.services.engine import warm_provider_server
+
+    try:
+        warm_provider_server(settings)
+    except Exception:  # noqa: BLE001 - the first converge starts it instead, and says why if it cannot
+        logging.getLogger("mpanel.worker").warning("provider server not started ahead", exc_info=True)
 
 
 def run_one(queues: list[str] | None = None) -> int:
@@ -30,6 +40,8 @@ def run_one(queues: list[str] | None = None) -> int:
                         format="%(asctime)s worker[%(process)d] %(name)s %(levelname)s %(message)s")
     # Liveness in PostgreSQL, and the sweep that hands a dead worker's runs to a live one.
     heartbeat(settings(), sweep=True)
+    if "converge" in (queues or QUEUES):
+        threading.Thread(target=_warm, args=(settings(),), name="warm-providers", daemon=True).start()
     try:
         with queue.open():
             queue.run_worker(queues=queues or QUEUES, concurrency=1, install_signal_handlers=True)

@@ -57,6 +57,14 @@ def whm_client(settings: Settings, server_id: int | None):
     return WhmClient(config)
 
 
-
 def stack_operations(settings: Settings) -> StackOperations:
     return StackOperations(engine_config(settings), run_timeout=settings.MPANEL_RUN_TIMEOUT_SECONDS)
+
+
+def warm_provider_server(settings: Settings) -> None:
+    """Start this process's dynamic-provider server now (stacks.provider_host), so a worker's
+    first converge, often a customer who just paid, does not wait ~1 s for it."""
+    from stacks import engine, provider_host
+
+    with provider_host.attached(engine.engine_env(engine_config(settings))):
+        pass
