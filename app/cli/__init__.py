@@ -114,7 +114,7 @@ def _bench_scale(args):
     def run(n: int) -> int:
         from app.cli import bench_scale
 
-        return bench_scale.run(args.stacks, n, args.rows, args.concurrency, args.reuse)
+        return bench_scale.run(args.stacks, n, args.rows, args.concurrency, args.reuse, args.drift_sample)
     return run
 
 
@@ -308,6 +308,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--rows", type=int, default=0, help="scale: pad the subscriptions table to this many rows")
     b.add_argument("--concurrency", type=int, default=2, help="scale: engine runs at once (the worker's default)")
     b.add_argument("--reuse", action="store_true", help="scale: count stacks an earlier run built and left converged")
+    b.add_argument("--drift-sample", type=int, default=0,
+                   help="scale: drift-check only this many of the stacks (0: all) and extrapolate")
     b.add_argument("--drain", type=int, default=20, help="journey: paid checkouts at once, timed until all are welcomed")
     b.add_argument("-n", type=int, default=5, help="samples per figure")
     b.set_defaults(fn=cmd_bench)
