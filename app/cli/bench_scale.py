@@ -178,7 +178,10 @@ def run(stacks: int, n: int, rows: int = 0, concurrency: int = 2, reuse: bool = 
     def build_one(_i: int) -> tuple[int, float]:
         sid = _new_subscription(settings)
         started = time.perf_counter()
-        Converger(settings, stack_operations(settings)).converge(sid)
+        outcome = Converger(settings, stack_operations(settings)).converge(sid)
+        if outcome != "up":  # e.g. waiting for capacity: no stack was built, so stop rather than count it
+            raise SystemExit(f"subscription {sid}: converge answered {outcome!r}, not 'up' (full web servers? "
+                             "`mpanel servers list`, then `mpanel servers update <id> --capacity N`)")
         return sid, time.perf_counter() - started
 
     built: list[int] = _earlier_bench_stacks(settings, stacks) if reuse else []
