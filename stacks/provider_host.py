@@ -11,7 +11,7 @@ What stays as it was:
 - the configuration: the server is started with the run's engine environment (endpoints and
   keys, MPANEL_PROVIDER_CONFIG); a run whose environment differs (a web server added, a token
   rotated) gets a server of its own, and the old one stops when its last run ends;
-- nothing outlives the worker: the server gets SIGKILL when the worker dies (PR_SET_PDEATHSIG,
+- nothing outlives the worker: the server gets SIGTERM when the worker dies (PR_SET_PDEATHSIG,
   set from a thread that lives exactly as long as the server);
 - a run killed for its deadline or by fencing (stacks.supervision) takes this process's servers
   with it, so no provider call of a stopped run goes on upstream; runs sharing a server with it
