@@ -30,7 +30,7 @@ from pulumi.dynamic import CheckFailure, Resource
 from providers.core.config import ProviderConfig, current
 from providers.core.claims import ClaimLedger
 from providers.core.errors import NotFound, NotOurs, ProviderError
-from providers.core.http import http, redact
+from providers.core.http import http, param_value, redact
 from providers.core.names import bare, domain_problem, is_hostname
 from providers.core.resource import OWNER, Input, ProviderAdapter
 from providers.core.retry import DEFAULT_RETRY, RetryPolicy
@@ -120,7 +120,7 @@ class NameSiloClient:
         query = {"version": "1", "type": "json", "key": self._key}
         if domain is not None:
             query["domain"] = domain
-        query.update({k: _query_value(v) for k, v in params.items() if v is not None})
+        query.update({k: param_value(v) for k, v in params.items() if v is not None})
         # The URL given to http() has no query: requests adds it, and http() only ever
         # shows the URL it was given.
         response = http(PROVIDER, "GET", f"{self.base_url}/{operation}", params=query, timeout=self.timeout)
@@ -208,13 +208,6 @@ class NameSiloClient:
         *unconfirmed*: not in the contract). The code never reaches us, so it cannot leak here."""
         self.call("retrieveAuthCode", domain=domain)
 
-
-def _query_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _yes(value: Any) -> bool:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from providers.core.config import ProviderConfig, current
 from providers.core.errors import NotFound, ProviderError
-from providers.core.http import http
+from providers.core.http import http, param_value
 from providers.core.retry import DEFAULT_RETRY, RetryPolicy
 
 PROVIDER = "whm"
@@ -61,7 +61,7 @@ class WhmClient:
                  timeout: float | None = None) -> dict:
         """One request, no retry: the `data` of a successful answer."""
         payload = {"api.version": "1"}
-        payload.update({k: _form_value(v) for k, v in (params or {}).items() if v is not None})
+        payload.update({k: param_value(v) for k, v in (params or {}).items() if v is not None})
         # Secrets and certificates go in a POST body, never in a URL that proxies may log.
         kwargs = {"data": payload} if post else {"params": payload}
         response = http(PROVIDER, "POST" if post else "GET", f"{self.base_url}/json-api/{function}",
@@ -185,13 +185,6 @@ class WhmClient:
     def toggle_ssl_redirect(self, user: str, domain: str, enabled: bool) -> None:
         self.uapi(user, "SSL", "toggle_ssl_redirect_for_domains", domains=domain, state=int(enabled))
 
-
-def _form_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def whm_client_for(props: dict, retry: RetryPolicy = DEFAULT_RETRY, timeout: float = 30.0,

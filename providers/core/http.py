@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from typing import Any, Iterable
 
 import requests
 
@@ -34,3 +34,13 @@ def http(provider: str, method: str, url: str, *, timeout: float = 30.0,
         raise ProviderError(provider, f"upstream answered {response.status_code} {response.reason}",
                             status=response.status_code, retryable=True)
     return response
+
+
+def param_value(value: Any) -> str:
+    """A parameter as the legacy query/form APIs (WHM API 1, NameSilo) read it: booleans as 1/0,
+    whole floats without their ".0"."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
