@@ -435,6 +435,7 @@ def _certifiable(name: str) -> bool:
 
 class CertificateProvider(ProviderAdapter):
     """A certificate for one hosted domain: id = its serial. Never adopted (a lost create lost its key)."""
+    KIND = "acme-certificate"  # what the state stores (providers/stored.py)
 
     PROVIDER = PROVIDER
     INPUTS = (

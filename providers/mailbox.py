@@ -267,6 +267,7 @@ class MailDomainProvider(ProviderAdapter):
 
     The row carries its owner (the stack); an existing row is adopted only when it carries ours
     (a create that crashed before being recorded)."""
+    KIND = "mail-domain"  # what the state stores (providers/stored.py)
 
     PROVIDER = PROVIDER
     WHAT = "the mail domain"
@@ -404,6 +405,7 @@ class MailboxProvider(ProviderAdapter):
     crash after INSERT) only under a mail domain marked for this stack, and an adopted row
     gets the password create returns, so the secret output always logs in. Mail already on
     disk for the address is kept."""
+    KIND = "mailbox"  # what the state stores (providers/stored.py)
 
     PROVIDER = PROVIDER
     WHAT = "the mailbox"

@@ -279,6 +279,7 @@ def _flag(value: Any) -> bool:
 
 class DomainRegistrationProvider(ProviderAdapter):
     """A domain in our registrar account: id = domain; delete keeps it, with auto-renew off."""
+    KIND = "namesilo-registration"  # what the state stores (providers/stored.py)
 
     PROVIDER = PROVIDER
     INPUTS = (

@@ -414,6 +414,7 @@ class DnsZoneProvider(ProviderAdapter):
 
     The zone's `account` is its owner mark (the stack); an existing zone is adopted only when
     it carries ours (a create that crashed before being recorded), whatever its nameservers."""
+    KIND = "dns-zone"  # what the state stores (providers/stored.py)
 
     PROVIDER = PROVIDER
     WHAT = "the zone"

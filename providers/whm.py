@@ -178,6 +178,7 @@ class WhmAccountProvider(ProviderAdapter):
 
     Its files, databases and mail are the customer's: a diff that would replace it (its
     primary domain changed, in WHM by someone or in the order) stops the run for an operator."""
+    KIND = "whm-account"  # what the state stores (providers/stored.py)
 
     PROVIDER = PROVIDER
     WHAT = "the WHM account"
@@ -412,11 +413,3 @@ class WhmAccount(Resource):
                  "password": None, "ip": None, "cpanel_url": None, "created_domain": None}
         super().__init__(WhmAccountProvider(), name, props, WhmAccountProvider.options(opts))
 
-
-def __getattr__(name: str):
-    # WhmSsl moved to providers/whm_tls.py; stacks recorded before still name it here.
-    if name in ("WhmSsl", "WhmSslProvider"):
-        from providers import whm_tls
-
-        return getattr(whm_tls, name)
-    raise AttributeError(name)

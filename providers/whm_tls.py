@@ -41,6 +41,7 @@ def _same_pem(old: Any, new: Any) -> bool:
 
 class WhmSslProvider(ProviderAdapter):
     """A certificate installed for a domain of an account, and its HTTPS redirect: id = domain."""
+    KIND = "whm-ssl"  # what the state stores (providers/stored.py)
 
     PROVIDER = PROVIDER
     INPUTS = (

@@ -2,7 +2,9 @@
 once per engine run: `python -m stacks.provider_server` prints its port, then serves.
 
 It is the SDK's own server (`pulumi.dynamic.__main__`, what the engine would start itself),
-with three differences, made before that module runs:
+with four differences, made before that module runs:
+- stored providers are loaded through `providers.stored`, so every name an earlier release
+  stored in a stack's state still resolves (the engine reads and deletes with those);
 - the provider modules are imported first, once, so no engine run pays for them (~0.6 s);
 - `Attach` answers: an engine told to use a running provider (PULUMI_DEBUG_PROVIDERS) first
   sends it its own address, a call the SDK's server predates; nothing here needs the address;
@@ -18,9 +20,10 @@ import grpc
 from google.protobuf import empty_pb2
 from pulumi.runtime.proto import provider_pb2_grpc
 
+from providers import stored
+
 # Every module a subscription's stack unpickles its providers from (architecture decision 4).
-PROVIDER_MODULES = ("providers.powerdns", "providers.acme", "providers.whm", "providers.namesilo",
-                    "providers.mailbox", "providers.whm_tls", "providers.core.inert")
+PROVIDER_MODULES = tuple(dict.fromkeys(path.partition(":")[0] for path in stored.KINDS.values()))
 THREADS = 32
 
 
@@ -29,6 +32,7 @@ def _attach(self, request, context):
 
 
 def _prepare() -> None:
+    stored.install()
     for name in PROVIDER_MODULES:
         importlib.import_module(name)
 

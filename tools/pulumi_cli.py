@@ -24,8 +24,9 @@ WRAPPER = Path(__file__).with_name("pulumi-cli")
 LAUNCHER = """#!/bin/sh
 # Started by the Pulumi engine for Python dynamic providers (pulumi-python:dynamic:Resource).
 # Runs them with the interpreter of the process that drives the engine, so the providers
-# package installed in that venv is imported by reference (never frozen into state).
-exec "${PULUMI_PYTHON_CMD:?PULUMI_PYTHON_CMD must name the project venv python}" -u -m pulumi.dynamic "$@"
+# package installed in that venv is imported by reference (never frozen into state), through
+# the project's provider server (stacks/provider_server.py: the SDK's, resolving stored names).
+exec "${PULUMI_PYTHON_CMD:?PULUMI_PYTHON_CMD must name the project venv python}" -u -m stacks.provider_server "$@"
 """
 
 

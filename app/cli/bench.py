@@ -241,8 +241,8 @@ def bench_converge(n: int) -> int:
 # unpickles the resources' providers) every provider module by reference (decision 4).
 # pulumi.dynamic.__main__ starts serving when imported: these are its imports.
 PROVIDER_SERVER = ("dill", "grpc", "pulumi.runtime", "pulumi.dynamic", "pulumi.runtime.proto.provider_pb2_grpc")
-PROVIDER_MODULES = ("providers.powerdns", "providers.acme", "providers.whm", "providers.namesilo",
-                    "providers.mailbox", "providers.whm_tls")
+PROVIDER_MODULES = ("providers.stored", "providers.powerdns", "providers.acme", "providers.whm",
+                    "providers.namesilo", "providers.mailbox", "providers.whm_tls")
 
 
 def provider_process_imports(n: int = 5) -> dict[str, float]:

@@ -9,8 +9,12 @@ from __future__ import annotations
 import pulumi
 from pulumi.dynamic import CreateResult, Resource, ResourceProvider
 
+from providers.stored import StoredByKind
 
-class InertProvider(ResourceProvider):
+
+class InertProvider(StoredByKind, ResourceProvider):
+    KIND = "inert"
+
     def create(self, props):
         return CreateResult(id_="inert", outs=dict(props))
 

@@ -40,6 +40,7 @@ from providers.core.config import ProviderConfig, current
 from providers.core.errors import NeedsOperator, NotFound, NotOurs
 from providers.core.retry import DEFAULT_RETRY, RetryPolicy
 from providers.core.values import is_unknown, plain
+from providers.stored import StoredByKind
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def _stack_name(value: Any) -> str:
 OWNER = Input("owner", _stack_name, required=True)
 
 
-class ProviderAdapter(ResourceProvider):
+class ProviderAdapter(StoredByKind, ResourceProvider):
     PROVIDER: ClassVar[str]
     # How people call one of these objects in a message ("the WHM account").
     WHAT: ClassVar[str] = "the object"
