@@ -84,3 +84,14 @@ def prune(conn: psycopg.Connection, silent_for: float) -> int:
     """Rows of workers silent this long go (runs naming them then count as dead anyway)."""
     return conn.execute("DELETE FROM workers WHERE last_heartbeat < now() - make_interval(secs => %s)",
                         (silent_for,)).rowcount
+
+
+def close_job(conn: psycopg.Connection, job_id: int) -> None:
+    """End a `doing` job without running it again (status aborted), which frees its lock."""
+    conn.execute("SELECT procrastinate_finish_job_v1(%s, 'aborted', false)", (job_id,))
+
+
+def doing_job(conn: psycopg.Connection, job_id: int) -> dict | None:
+    """The job, locked, while it is still `doing` (None: another sweep or its worker moved it on)."""
+    return conn.execute("SELECT id, task_name, queueing_lock FROM procrastinate_jobs "
+                        "WHERE id = %s AND status = 'doing' FOR UPDATE SKIP LOCKED", (job_id,)).fetchone()

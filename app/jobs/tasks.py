@@ -1,6 +1,7 @@
 """The queue's tasks: each one calls a service (no SQL here) and declares its policy."""
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from app.jobs.queue import queue, settings
@@ -164,14 +165,15 @@ async def retry_stalled_jobs(timestamp: int) -> int:
 
     The next run recovers the stack itself (stacks.operations.StackOperations.recover).
     """
+    from app.services.stalled_jobs import hand_back_stalled_jobs
     from app.services.workers import hand_back_stuck_jobs
 
-    stalled = list(await queue.job_manager.get_stalled_jobs(seconds_since_heartbeat=60))
-    for job in stalled:
-        log.warning("retrying stalled job %s (%s)", job.id, job.task_name)
-        await queue.job_manager.retry_job(job)
+    stalled = [job.id for job in await queue.job_manager.get_stalled_jobs(seconds_since_heartbeat=60)]
+    # Each job on its own (app/services/stalled_jobs.py): one that cannot be handed back must
+    # not keep the others, nor the stuck billing and mail jobs below, waiting.
+    handed = await asyncio.to_thread(hand_back_stalled_jobs, settings(), stalled)
     # A job whose end was never recorded although its worker lives on (dropped connection).
-    return len(stalled) + hand_back_stuck_jobs(settings())
+    return handed + await asyncio.to_thread(hand_back_stuck_jobs, settings())
 
 
 @queue.periodic(cron="23 * * * *")

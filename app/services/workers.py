@@ -29,6 +29,7 @@ from app import db
 from app.db import runs
 from app.db import workers as rows
 from app.jobs.defer import request_converge_in
+from app.services.stalled_jobs import hand_back_each
 from app.settings import Settings
 from stacks import supervision
 
@@ -166,7 +167,7 @@ def recover_dead_workers(settings: Settings) -> int:
                         run["id"], run["subscription_id"], run["worker_id"])
             runs.mark_interrupted(conn, [run["id"]], why=f"its worker ({run['worker_id']}) stopped heartbeating")
             if run["job_status"] == "doing":
-                rows.retry_job(conn, run["job_id"])
+                hand_back_each(conn, [run["job_id"]], f"its worker ({run['worker_id']}) stopped heartbeating")
             else:
                 request_converge_in(conn, run["subscription_id"])
         rows.prune(conn, max(dead_after * 10, 3600))
@@ -183,7 +184,4 @@ def hand_back_stuck_jobs(settings: Settings) -> int:
     """Billing and mail jobs stuck `doing` (their end could not be recorded) back to the queue."""
     with db.transaction(settings.DATABASE_URL) as conn:
         stuck = rows.stuck_jobs(conn, QUICK_QUEUES, settings.MPANEL_STUCK_JOB_SECONDS)
-        for job in stuck:
-            log.warning("job %s (%s) has been doing for too long; handing it back", job["id"], job["task_name"])
-            rows.retry_job(conn, job["id"])
-    return len(stuck)
+        return hand_back_each(conn, [job["id"] for job in stuck], "doing for longer than any run takes")
