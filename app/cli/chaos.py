@@ -243,6 +243,10 @@ def chaos(settings: Settings, url: str, m: int, n: int, k: int, outages: list[st
         verdict.check("every forged, tampered and stale delivery refused", refused_ok)
         verdict.check("every genuine event taken (2xx) in the end", [f"{e} {s}" for e, s in d.undelivered])
         verdict.check("quiet within the settle time", [] if quiet is not None else [f"not quiet after {settle:.0f}s"])
+        # A dropped connection is an outage for one request: 503 (with Retry-After) at most, never a 500.
+        verdict.check("no webhook answered a 5xx other than 503",
+                      [f"{count}x {status}" for (_, status), count in sorted(d.answers.items())
+                       if status >= 500 and status != 503])
         workers_now = len(system.workers()[0])
         verdict.check("every killed worker replaced",
                       [] if workers_now >= before_workers else [f"{workers_now} of {before_workers} workers"])

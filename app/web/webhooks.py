@@ -7,6 +7,7 @@ import time
 import stripe
 from flask import Blueprint, current_app, jsonify, request
 
+from app.web.dropped_connections import once_more_on_a_fresh_connection
 from app.web.errors import ApiError
 from app.services.lifecycle import record_event
 
@@ -39,7 +40,8 @@ def stripe_webhook():
         raise ApiError(400, "invalid_json", "the body is not a Stripe event", "body") from None
     if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
         raise ApiError(400, "invalid_event", "the body is not a Stripe event", "body")
-    new, _ = record_event(settings, event)  # its processing is requested in the same transaction
+    # Its processing is requested in the same transaction; recording twice is harmless (unique id).
+    new, _ = once_more_on_a_fresh_connection(record_event, settings, event)
     response = jsonify(received=True, duplicate=not new)
     # The answer's own time, without the network and the client (`mpanel bench journey` reads it).
     response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
