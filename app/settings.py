@@ -118,6 +118,9 @@ class Settings:
     # A billing or mail job still `doing` after this long is handed back to its queue
     # (app/services/workers.py hand_back_stuck_jobs).
     MPANEL_STUCK_JOB_SECONDS: float = 900.0
+    # A paid, provisioned order whose welcome email is still unsent this long after its stack
+    # became ready flags its subscription "needs attention" (app/services/overdue.py).
+    MPANEL_WELCOME_DEADLINE_MINUTES: float = 10.0
     SITES_HOME_ROOT: str = "/home"
     SMTP_MAILDIR: str = ""
     ACME_MANAGEMENT_URL: str = ""

@@ -176,6 +176,15 @@ async def retry_stalled_jobs(timestamp: int) -> int:
     return handed + await asyncio.to_thread(hand_back_stuck_jobs, settings())
 
 
+@queue.periodic(cron="* * * * *")
+@queue.task(name="raise_overdue_attention", queue="maintenance")
+def raise_overdue_attention(timestamp: int) -> int:
+    """Nothing owed stays silent: late welcome emails, jobs and events, failing sweeps (app/services/overdue.py)."""
+    from app.services.overdue import raise_overdue
+
+    return raise_overdue(settings())
+
+
 @queue.periodic(cron="23 * * * *")
 @queue.task(name="abandon_expired_checkouts", queue="maintenance")
 def abandon_expired_checkouts(timestamp: int) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 
 from app import db
 from app.db import ops as rows
+from app.db import overdue
 from app.settings import Settings
 from stacks.diff import changes_of, numbered, shown
 from stacks.events import mask
@@ -25,7 +26,8 @@ def overview(settings: Settings) -> dict:
                 "attention": rows.attention_queue(conn, STUCK_MINUTES),
                 "attention_total": rows.attention_total(conn, STUCK_MINUTES),
                 "runs": rows.recent_runs(conn),
-                "per_hour": rows.converges_per_hour(conn)}
+                "per_hour": rows.converges_per_hour(conn),
+                "system_attention": overdue.open_attention(conn)}
 
 
 def subscriptions(settings: Settings, *, query: str = "", status: str = "", stack: str = "",
