@@ -25,6 +25,8 @@ from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult, OnOutput, _fixup_path
 from pulumi.automation.errors import create_command_error
 
+from stacks import orphans
+
 # The leader: the CLI as a background job, so a trapped signal interrupts `wait` at once.
 _LEADER = 'trap "kill -KILL 0" TERM HUP; "$0" "$@" & wait $!'
 # util-linux's setpriv sets the parent-death signal and execs the leader. Not a preexec_fn:
@@ -127,6 +129,7 @@ class SupervisedCommand(auto.PulumiCommand):
         if "--non-interactive" not in args[:sep_index]:
             args.insert(0, "--non-interactive")
         env = {**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"}
+        mark = env[orphans.MARK] = orphans.new_mark()  # the plugins inherit it (stacks/orphans.py)
         if os.path.isabs(self.command):
             env = _fixup_path(env, os.path.dirname(self.command))
         chunks: dict[str, list[str]] = {"out": [], "err": []}
@@ -171,6 +174,8 @@ class SupervisedCommand(auto.PulumiCommand):
                     os.killpg(pgid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+                # And the plugins the CLI started in groups of their own (they carry its mark).
+                orphans.kill_left_behind(mark)
         if why == "timeout":
             _local.timed_out = [*getattr(_local, "timed_out", []), pgid]
             raise EngineRunTimedOut(limit[1], timed_out_groups())
