@@ -108,7 +108,7 @@ class Settings:
     # An engine run (up, refresh, destroy) still going after this long is killed (the engine's
     # whole process group) and the stack recovered; the run is recorded failed and retried.
     MPANEL_RUN_TIMEOUT_SECONDS: float = 900.0
-    # Worker liveness (app/services/workers.py): each process running engine runs heartbeats
+    # Worker liveness (app/services/hosting/workers.py): each process running engine runs heartbeats
     # this often; one silent for longer than MPANEL_WORKER_DEAD_AFTER_SECONDS is dead, and any
     # other worker recovers its runs and jobs.
     MPANEL_WORKER_HEARTBEAT_SECONDS: float = 10.0
@@ -116,7 +116,7 @@ class Settings:
     # An email claimed for sending (app.mail) whose sender said nothing for this long is retaken.
     MPANEL_EMAIL_CLAIM_TIMEOUT_SECONDS: float = 600.0
     # A billing or mail job still `doing` after this long is handed back to its queue
-    # (app/services/workers.py hand_back_stuck_jobs).
+    # (app/services/hosting/workers.py hand_back_stuck_jobs).
     MPANEL_STUCK_JOB_SECONDS: float = 900.0
     SITES_HOME_ROOT: str = "/home"
     SMTP_MAILDIR: str = ""
@@ -124,7 +124,7 @@ class Settings:
     NAMESILO_API_URL: str = ""
     STRIPE_API_BASE: str = ""
     MAIL_SERVER_HOST: str = ""
-    # Domain eligibility (app/services/eligibility.py). Domains never sold besides the
+    # Domain eligibility (app/services/orders/eligibility.py). Domains never sold besides the
     # operator's own hosts (comma-separated; each refuses its registrable domain and every
     # name under it), and the most the registrar may charge for a new registration's first
     # year, in USD (premium names are refused whatever their price).

@@ -192,7 +192,7 @@ def domain_not_ours(name: str, holder: str | None, owner: str) -> NotOurs:
 # --- secrets at rest and passwords ------------------------------------------------------------
 
 def _fernet(config: ProviderConfig):
-    # The same Fernet tokens as the application's own secrets (app/services/crypto.py), so
+    # The same Fernet tokens as the application's own secrets (app/services/common/crypto.py), so
     # keys stored by either can be read by both.
     from cryptography.fernet import Fernet
 

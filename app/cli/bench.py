@@ -128,7 +128,7 @@ def _starter_page_over_ssh(settings: Settings, document_root: str) -> tuple[Call
 
 def _providers_configured(settings: Settings) -> None:
     """Providers called in this process read the configuration the engine would hand them."""
-    from app.services.engine import provider_config
+    from app.services.hosting.engine import provider_config
     from providers.core import config
 
     config.use(provider_config(settings))
@@ -157,7 +157,7 @@ def bench_providers(n: int) -> int:
 
 def _new_subscription(settings: Settings) -> int:
     """A paid order for a fresh external domain, written by the checkout's own code."""
-    from app.services.orders import Order, place_order
+    from app.services.orders.orders import Order, place_order
 
     order = Order(email=f"bench-{secrets.token_hex(4)}@example.net", first_name="Bench", last_name="Mark",
                   password=secrets.token_urlsafe(12), plan_slug="shared_student", billing_cycle="monthly",
@@ -186,11 +186,11 @@ def imperative_baseline(settings: Settings) -> float:
 
 
 def bench_converge(n: int) -> int:
-    from app.services.engine import stack_operations
+    from app.services.hosting.engine import stack_operations
     from stacks.events import StepRecorder
-    from app.services.specs import build_spec
+    from app.services.hosting.specs import build_spec
 
-    from app.services.converge import Converger
+    from app.services.hosting.converge import Converger
 
     settings = Settings.from_env()
     _providers_configured(settings)

@@ -13,7 +13,7 @@ import time
 
 from app import db
 from app.db import bench_console as rows
-from app.services import staff
+from app.services.operators import staff
 from app.settings import Settings
 
 SUBSCRIPTIONS, RUNS_EACH = 10_000, 10

@@ -221,7 +221,7 @@ def cli_start(n: int) -> float:
 
 
 def bench_floor(n: int) -> int:
-    from app.services.engine import engine_config
+    from app.services.hosting.engine import engine_config
 
     settings = Settings.from_env()
     config = engine_config(settings)
@@ -275,9 +275,9 @@ def _phases(calls, timeline: Timeline, program_spans, total: float, ops_time: fl
 def bench_profile(n: int) -> int:
     import stacks.operations as operations
 
-    from app.services.converge import Converger
-    from app.services.engine import engine_config, stack_operations
-    from app.services.specs import build_spec
+    from app.services.hosting.converge import Converger
+    from app.services.hosting.engine import engine_config, stack_operations
+    from app.services.hosting.specs import build_spec
 
     settings = Settings.from_env()
     _providers_configured(settings)

@@ -98,7 +98,8 @@ class TreeMemory:
 
 
 def _overview_queries(settings: Settings) -> dict[str, Callable[[], object]]:
-    from app.db import ops, runs
+    from app.db.hosting import runs
+    from app.db.operators import ops
 
     def q(fn):
         def run():
@@ -163,9 +164,9 @@ def pad_subscriptions(settings: Settings, rows: int) -> int:
 
 def run(stacks: int, n: int, rows: int = 0, concurrency: int = 2, reuse: bool = False,
         drift_sample: int = 0) -> int:
-    from app.services.converge import Converger
-    from app.services.drift import refresh_and_preview
-    from app.services.engine import engine_config, stack_operations
+    from app.services.hosting.converge import Converger
+    from app.services.hosting.drift import refresh_and_preview
+    from app.services.hosting.engine import engine_config, stack_operations
     from stacks import engine
 
     settings = Settings.from_env()

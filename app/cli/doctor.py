@@ -133,7 +133,7 @@ def check_namesilo(s: Settings):
 
 
 def check_stripe(s: Settings):
-    from app.services import billing
+    from app.services.orders import billing
 
     billing.client(s).v1.products.list(params={"limit": 1})
     return "", s.STRIPE_API_BASE if billing.uses_sandbox(s) else "api.stripe.com"
@@ -155,7 +155,7 @@ def check_engine(s: Settings):
     import pulumi
 
     from app.cli.probe import ProbeFile
-    from app.services.engine import engine_config
+    from app.services.hosting.engine import engine_config
     from stacks import engine
 
     path = Path(tempfile.mkdtemp()) / "probe.txt"
@@ -190,7 +190,7 @@ def command_plugin_check(settings: Settings) -> Check:
     """The pulumi-command plugin as the engine sees it (`pulumi plugin ls` in the engine's home)."""
     import json as _json
 
-    from app.services.engine import engine_config
+    from app.services.hosting.engine import engine_config
     from stacks import engine
 
     path = pulumi_cli.command_plugin_path()

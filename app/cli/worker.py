@@ -4,7 +4,7 @@ The Pulumi SDK keeps per-program runtime state in process globals, so two inline
 programs must not run in one process at once; N worker processes (each one job at
 a time) give N stacks converging in parallel, and more hosts simply add processes
 against the same PostgreSQL (architecture decision 9). Each process heartbeats there and
-recovers the runs of workers that stopped (app/services/workers.py).
+recovers the runs of workers that stopped (app/services/hosting/workers.py).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ CONVERGE_QUEUES = ["converge"]
 
 
 def _warm(settings) -> None:
-    from app.services.engine import warm_provider_server
+    from app.services.hosting.engine import warm_provider_server
 
     try:
         warm_provider_server(settings)
@@ -34,7 +34,7 @@ def _warm(settings) -> None:
 
 def run_one(queues: list[str] | None = None) -> int:
     from app.jobs.queue import queue, settings
-    from app.services.workers import heartbeat, stop_heartbeat
+    from app.services.hosting.workers import heartbeat, stop_heartbeat
 
     logging.basicConfig(level=os.environ.get("MPANEL_LOG_LEVEL", "INFO"),
                         format="%(asctime)s worker[%(process)d] %(name)s %(levelname)s %(message)s")

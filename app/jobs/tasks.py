@@ -5,7 +5,7 @@ import logging
 
 from app.jobs.queue import queue, settings
 from app.jobs.retry import CappedBackoff
-from app.services.errors import TransientConvergeError
+from app.services.hosting.errors import TransientConvergeError
 
 log = logging.getLogger("mpanel.jobs")
 
@@ -30,8 +30,8 @@ def _until_done() -> CappedBackoff:
 def converge_subscription(context, subscription_id: int) -> str:
     """Make one subscription match its desired state. The emails a successful run owes
     (welcome, a new cPanel password) are queued in the same transaction that records it.
-    The run records this job, so a sweep can hand it back if its worker dies (app/services/workers.py)."""
-    from app.services.converge import Converger
+    The run records this job, so a sweep can hand it back if its worker dies (app/services/hosting/workers.py)."""
+    from app.services.hosting.converge import Converger
 
     outcome = Converger(settings(), job_id=context.job.id).converge(subscription_id)
     log.info("subscription %s: %s", subscription_id, outcome)
@@ -40,7 +40,7 @@ def converge_subscription(context, subscription_id: int) -> str:
 
 @queue.task(name="check_drift", queue="converge", retry=_transient_only(), pass_context=True)
 def check_drift(context, subscription_id: int) -> bool:
-    from app.services.converge import Converger
+    from app.services.hosting.converge import Converger
 
     return Converger(settings(), job_id=context.job.id).check_drift(subscription_id)
 
@@ -60,7 +60,7 @@ def process_stripe_event(event_id: str) -> None:
     """Billing decisions are serialised (lock "billing", set where the job is deferred): each
     is a short transaction, and one at a time makes "re-read from Stripe, then apply" race-free.
     The converges and notices it decides are queued inside that transaction."""
-    from app.services.lifecycle import process_event
+    from app.services.orders.lifecycle import process_event
 
     process_event(settings(), event_id)
 
@@ -69,7 +69,7 @@ def process_stripe_event(event_id: str) -> None:
 @queue.task(name="enforce_billing_deadlines", queue="billing")
 def enforce_billing_deadlines(timestamp: int) -> None:
     """Suspend past-due accounts whose grace period is over; terminate canceled ones past retention."""
-    from app.services.lifecycle import enforce_billing_deadlines as enforce
+    from app.services.orders.lifecycle import enforce_billing_deadlines as enforce
 
     enforce(settings())
 
@@ -81,7 +81,7 @@ def send_welcome_email(subscription_id: int) -> bool:
     """Exactly once per subscription (app.mail records it); the passwords come from the
     stack's secret outputs at send time and exist nowhere else."""
     from app import mail
-    from app.services.engine import stack_operations
+    from app.services.hosting.engine import stack_operations
 
     return mail.send_welcome(settings(), subscription_id, stack_operations(settings()).outputs(subscription_id))
 
@@ -90,7 +90,7 @@ def send_welcome_email(subscription_id: int) -> bool:
 def resend_welcome_email(subscription_id: int, resend: int) -> bool:
     """An operator's resend from the console: once per resend number."""
     from app import mail
-    from app.services.engine import stack_operations
+    from app.services.hosting.engine import stack_operations
 
     outputs = stack_operations(settings()).outputs(subscription_id)
     return mail.send_welcome(settings(), subscription_id, outputs,
@@ -101,7 +101,7 @@ def resend_welcome_email(subscription_id: int, resend: int) -> bool:
 def send_cpanel_password_email(subscription_id: int, reset: int) -> bool:
     """The new password comes from the stack's secret outputs at send time, like the welcome's."""
     from app import mail
-    from app.services.engine import stack_operations
+    from app.services.hosting.engine import stack_operations
 
     outputs = stack_operations(settings()).outputs(subscription_id)
     return mail.send_cpanel_password(settings(), subscription_id, reset, outputs)
@@ -124,7 +124,7 @@ def send_lifecycle_email(subscription_id: int, kind: str) -> bool:
 @queue.task(name="send_account_email", queue="mail", retry=_until_done())
 def send_account_email(token_id: int) -> bool:
     """A password-reset or email-change link: only the row id travels, never the token."""
-    from app.services.customer_account import send_link_email
+    from app.services.customers.customer_account import send_link_email
 
     return send_link_email(settings(), token_id)
 
@@ -144,7 +144,7 @@ def nightly_drift_check(timestamp: int) -> int:
 @queue.task(name="sync_registrar", queue="maintenance")
 def sync_registrar(timestamp: int) -> int:
     """Expiry, status and nameservers of every registration from the registrar; drift to the operators."""
-    from app.services.registrar_sync import sync_registrations
+    from app.services.domains.registrar_sync import sync_registrations
 
     return len(sync_registrations(settings()).drifted)
 
@@ -164,7 +164,7 @@ async def retry_stalled_jobs(timestamp: int) -> int:
 
     The next run recovers the stack itself (stacks.operations.StackOperations.recover).
     """
-    from app.services.workers import hand_back_stuck_jobs
+    from app.services.hosting.workers import hand_back_stuck_jobs
 
     stalled = list(await queue.job_manager.get_stalled_jobs(seconds_since_heartbeat=60))
     for job in stalled:
@@ -177,7 +177,7 @@ async def retry_stalled_jobs(timestamp: int) -> int:
 @queue.periodic(cron="23 * * * *")
 @queue.task(name="abandon_expired_checkouts", queue="maintenance")
 def abandon_expired_checkouts(timestamp: int) -> int:
-    from app.services.checkout import abandon_interrupted_checkouts
+    from app.services.orders.checkout import abandon_interrupted_checkouts
     from app.services.sweeps import abandon_expired_checkouts as sweep
 
     # Also the orders whose checkout died before recording its Stripe session (never payable).
@@ -203,8 +203,8 @@ def converge_stragglers(timestamp: int) -> int:
 @queue.periodic(cron="* * * * *")
 @queue.task(name="place_waiting_orders", queue="maintenance")
 def place_waiting_orders(timestamp: int) -> int:
-    """Orders waiting for capacity go on a server as soon as one has room (app/services/placement.py)."""
-    from app.services.placement import place_waiting_orders as sweep
+    """Orders waiting for capacity go on a server as soon as one has room (app/services/hosting/placement.py)."""
+    from app.services.hosting.placement import place_waiting_orders as sweep
 
     return sweep(settings())
 
@@ -212,8 +212,9 @@ def place_waiting_orders(timestamp: int) -> int:
 @queue.periodic(cron="*/10 * * * *")
 @queue.task(name="move_off_draining_servers", queue="maintenance")
 def move_off_draining_servers(timestamp: int) -> int:
-    """Draining servers with a pace have their accounts moved away, that many per hour (app/services/moves.py)."""
-    from app.services.moves import move_off_draining_servers as sweep
+    """Draining servers with a pace have their accounts moved away, that many per hour
+    (app/services/hosting/moves.py)."""
+    from app.services.hosting.moves import move_off_draining_servers as sweep
 
     return sweep(settings())
 

@@ -6,8 +6,8 @@ import logging
 from app import db
 from app.db import sweeps as rows
 from app.jobs.defer import defer_in, request_converge_in, request_event_processing_in, subscription_lock
-from app.services import billing
-from app.services.lifecycle import abandon_expired_checkout
+from app.services.orders import billing
+from app.services.orders.lifecycle import abandon_expired_checkout
 from app.settings import Settings
 
 log = logging.getLogger("mpanel.sweeps")

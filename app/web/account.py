@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
-from app.services import customer_account as account
-from app.services.accounts import dashboard
+from app.services.customers import customer_account as account
+from app.services.customers.accounts import dashboard
 from app.web.panel import _check_csrf, _csrf_token, login_required
 
 bp = Blueprint("account", __name__)

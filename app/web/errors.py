@@ -4,10 +4,10 @@ from __future__ import annotations
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from app.services.billing import PaymentServiceError
-from app.services.eligibility import RegistrarUnavailable
-from app.services.orders import OrderConflict, UnknownPlan
-from app.services.validation import MalformedBody, ValidationError
+from app.services.orders.billing import PaymentServiceError
+from app.services.orders.eligibility import RegistrarUnavailable
+from app.services.orders.orders import OrderConflict, UnknownPlan
+from app.services.orders.validation import MalformedBody, ValidationError
 
 _BODY_STATUS = {"payload_too_large": 413, "unsupported_media_type": 415}
 

@@ -2,7 +2,7 @@
 with its stack and runs, actions, the audit log. Views parse, call one service, render.
 
 Staff sessions are not customers': their own cookie (path /ops), kept in the database and
-re-checked on every request. Every route names the action it needs (app/services/staff_roles.py);
+re-checked on every request. Every route names the action it needs (app/services/operators/staff_roles.py);
 every form carries the session's CSRF token (the login form a cookie-bound one).
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ from functools import wraps
 from flask import Blueprint, abort, current_app, g, jsonify, make_response, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from app.services import console, console_actions, staff
-from app.services.staff_roles import ACTIONS, NotAllowed, actions_for, allowed
+from app.services.operators import console, console_actions, staff
+from app.services.operators.staff_roles import ACTIONS, NotAllowed, actions_for, allowed
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 

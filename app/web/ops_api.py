@@ -11,8 +11,8 @@ import json
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from app.services import console, console_actions, staff
-from app.services.staff_roles import ACTIONS, NotAllowed, allowed
+from app.services.operators import console, console_actions, staff
+from app.services.operators.staff_roles import ACTIONS, NotAllowed, allowed
 from app.web.errors import ApiError, error_body
 
 bp = Blueprint("ops_api", __name__, url_prefix="/ops/api")

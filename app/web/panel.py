@@ -7,9 +7,12 @@ from functools import wraps
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
-from app.services import customer_account, customer_billing, dns_editor, domain_state, hosting_login, mailboxes
-from app.services.accounts import (authenticate, dashboard, finish_onboarding, needs_onboarding,
-                          request_cpanel_password_reset)
+from app.services.customers import customer_account
+from app.services.domains import dns_editor, domain_state
+from app.services.hosting import hosting_login, mailboxes
+from app.services.orders import customer_billing
+from app.services.customers.accounts import (authenticate, dashboard, finish_onboarding, needs_onboarding,
+                                             request_cpanel_password_reset)
 
 bp = Blueprint("panel", __name__)
 

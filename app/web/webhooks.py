@@ -8,7 +8,7 @@ import stripe
 from flask import Blueprint, current_app, jsonify, request
 
 from app.web.errors import ApiError
-from app.services.lifecycle import record_event
+from app.services.orders.lifecycle import record_event
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/webhooks")
 

@@ -446,7 +446,7 @@ def test_the_engine_registers_a_domain_and_destroy_keeps_it(settings, namesilo):
     import pulumi
 
     from providers.namesilo import DomainRegistration
-    from app.services.engine import engine_config
+    from app.services.hosting.engine import engine_config
     from stacks import engine
 
     domain = unique_domain("en")

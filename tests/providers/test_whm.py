@@ -676,7 +676,7 @@ def test_the_engine_converges_an_account_and_its_certificate_keeping_secrets_sec
 
     from providers.whm import WhmAccount
     from providers.whm_tls import WhmSsl
-    from app.services.engine import engine_config
+    from app.services.hosting.engine import engine_config
     from stacks import engine
 
     domain = unique_domain("en")

@@ -1,11 +1,11 @@
-"""The checkout payload (app/services/validation.py): every field, every refusal names its field."""
+"""The checkout payload (app/services/orders/validation.py): every field, every refusal names its field."""
 from __future__ import annotations
 
 import copy
 
 import pytest
 
-from app.services.validation import ValidationError, parse_checkout, valid_domain
+from app.services.orders.validation import ValidationError, parse_checkout, valid_domain
 
 
 def a_payload(**changes) -> dict:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pulumi import automation as auto
 
-from app.services.converge import failure_reason
+from app.services.hosting.converge import failure_reason
 from providers.core.errors import NotOurs, ProviderError
 from stacks.spec import SpecError
 

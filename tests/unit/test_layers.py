@@ -31,7 +31,7 @@ PROJECT = ("app", "providers", "stacks", "sandbox", "tools")
 
 @dataclass(frozen=True)
 class Import:
-    path: str       # relative to the checkout, e.g. "app/services/checkout.py"
+    path: str       # relative to the checkout, e.g. "app/services/orders/checkout.py"
     line: int
     statement: str  # as written, one name per import: "from ..common import names"
     target: str     # the absolute dotted name it reaches: "sandbox.common.names"
@@ -41,7 +41,7 @@ class Import:
 
 
 def module_of(path: str) -> str:
-    """'app/db/__init__.py' -> 'app.db'; 'app/db/runs.py' -> 'app.db.runs'."""
+    """'app/db/__init__.py' -> 'app.db'; 'app/db/hosting/runs.py' -> 'app.db.hosting.runs'."""
     parts = list(Path(path).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
@@ -147,11 +147,11 @@ def test_the_reader_sees_imports_inside_functions_and_ignores_future_and_strings
               "def later():\n"
               "    import app.web.panel\n"
               "    from app import web\n")
-    found = imports_in_source(source, "app/db/runs.py")
+    found = imports_in_source(source, "app/db/hosting/runs.py")
     assert [(i.line, i.target) for i in found] == [(4, "app.web.panel"), (5, "app.web")]
     assert [str(i) for i in offending_in(found, ("app.web",))] == [
-        "app/db/runs.py:4: import app.web.panel  (-> app.web.panel)",
-        "app/db/runs.py:5: from app import web  (-> app.web)"]
+        "app/db/hosting/runs.py:4: import app.web.panel  (-> app.web.panel)",
+        "app/db/hosting/runs.py:5: from app import web  (-> app.web)"]
 
 
 def test_the_reader_finds_execute_calls_on_any_object():

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from app.services.placement import choose, has_room
-from app.services.servers import ServerInput, ServerRefused, _checked
+from app.services.hosting.placement import choose, has_room
+from app.services.hosting.servers import ServerInput, ServerRefused, _checked
 from app.settings import Settings
 from providers.core.config import ProviderConfig
 from providers.core.errors import ProviderError

@@ -8,8 +8,8 @@ import secrets
 import pytest
 
 from app import mail
-from app.services.converge import Converger
-from app.services.errors import PermanentConvergeError, TransientConvergeError
+from app.services.hosting.converge import Converger
+from app.services.hosting.errors import PermanentConvergeError, TransientConvergeError
 from tests.factories import make_subscription, unique_domain
 from tests.integration.mail.outbox import Outbox
 

@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from app.services.errors import PermanentConvergeError
+from app.services.hosting.errors import PermanentConvergeError
 from tests.polling import wait_for as _wait_for
 from tests.factories import make_subscription, unique_domain
 

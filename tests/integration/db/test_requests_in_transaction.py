@@ -8,8 +8,8 @@ import pytest
 
 from app import db
 from app.jobs.defer import request_converge_in
-from app.services import lifecycle
-from app.services.checkout import start_checkout
+from app.services.orders import lifecycle
+from app.services.orders.checkout import start_checkout
 from tests.factories import make_subscription, unique_domain
 
 

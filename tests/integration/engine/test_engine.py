@@ -10,7 +10,7 @@ import psycopg
 import pulumi
 
 from app.cli.probe import ProbeFile
-from app.services.engine import engine_config
+from app.services.hosting.engine import engine_config
 from stacks import engine
 from tools import pulumi_cli
 
