@@ -4,6 +4,10 @@
     app/settings.py is a leaf; providers know nothing of the app; the sandbox and the
     tools stand beside the app, not inside it.
 
+Inside app/services and app/db, the business areas import one way (end of this file):
+
+    operators -> orders -> domains -> hosting -> customers -> common
+
 Nothing of the project is imported here: every file is parsed with `ast`, so the test
 needs no server and no working import of the module it judges. Every import counts,
 at module level or inside a function (a lazy import is still a dependency), and so do
@@ -250,3 +254,174 @@ def test_views_run_no_sql():
     found = [c for path in files("app/web/**/*.py")
              for c in execute_calls_in_source((CHECKOUT / path).read_text(), path)]
     assert not found, report("app/web/** must not run SQL (views stay thin and call services)", found)
+
+
+# --- the business areas inside the services and their SQL ---------------------------------
+#
+# app/services/ and app/db/ are grouped in packages by business area, under the same names.
+# An area imports only areas to its right (its own area too, of course), services and SQL
+# alike: a service of `orders` may read `app.db.hosting.subscriptions`, a service of `hosting`
+# may not read `app.db.orders.plans`. What stands above the areas (app/services/sweeps.py and
+# retention.py, with their SQL app/db/sweeps.py and retention.py) may import every area; no
+# area imports it. Outside its own area, a module of an area is imported only when the area's
+# `PUBLIC` (in its `__init__.py`, which imports nothing) names it. Tests are not held to PUBLIC.
+
+AREAS = ("operators", "orders", "domains", "hosting", "customers", "common")
+AREA_LAYERS = ("app/services", "app/db")
+ABOVE_THE_AREAS = ("app.services.sweeps", "app.services.retention", "app.db.sweeps", "app.db.retention")
+
+
+@dataclass(frozen=True)
+class Place:
+    layer: str   # "app.services" or "app.db"
+    area: str    # one of AREAS
+    module: str  # the module inside the area ("checkout"), "" for the package itself
+
+
+def place_of(dotted: str) -> Place | None:
+    """Where a module (or a name imported from it) sits among the areas; None outside them."""
+    parts = dotted.split(".")
+    if len(parts) < 3 or ".".join(parts[:2]) not in ("app.services", "app.db") or parts[2] not in AREAS:
+        return None
+    return Place(".".join(parts[:2]), parts[2], parts[3] if len(parts) > 3 else "")
+
+
+def area_packages() -> list[str]:
+    """Every package directly under app/services/ and app/db/ (migrations is data, not a package)."""
+    return sorted(p.parent.relative_to(CHECKOUT).as_posix()
+                  for layer in AREA_LAYERS for p in (CHECKOUT / layer).glob("*/__init__.py"))
+
+
+def public_of(package: str) -> tuple[str, ...]:
+    """The PUBLIC tuple of an area package (app/services/orders), read from its source, never imported."""
+    tree = ast.parse((CHECKOUT / package / "__init__.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["PUBLIC"]:
+            value = ast.literal_eval(node.value)
+            assert isinstance(value, tuple) and all(isinstance(m, str) for m in value), (
+                f"{package}/__init__.py: PUBLIC must be a tuple of module names")
+            return value
+    raise AssertionError(f"{package}/__init__.py declares no PUBLIC = (...): name the modules other areas may import")
+
+
+def upward_imports(found: list[Import], layer: str) -> list[Import]:
+    """Imports of `layer` (app.services or app.db) made from inside an area that reach an area on its
+    left, or what stands above the areas."""
+    out = []
+    for imp in found:
+        source, target = place_of(module_of(imp.path)), place_of(imp.target)
+        if source is None or not reaches(imp.target, layer):
+            continue
+        if target is None:
+            if any(reaches(imp.target, above) for above in ABOVE_THE_AREAS):
+                out.append(imp)
+        elif AREAS.index(target.area) < AREAS.index(source.area):
+            out.append(imp)
+    return out
+
+
+def area_cycles(found: list[Import]) -> list[list[str]]:
+    """Cycles in the graph of areas (services and SQL of one name count as one area), ignoring AREAS' order."""
+    edges: dict[str, set[str]] = {area: set() for area in AREAS}
+    for imp in found:
+        source, target = place_of(module_of(imp.path)), place_of(imp.target)
+        if source and target and source.area != target.area:
+            edges[source.area].add(target.area)
+    cycles, done = [], set()
+
+    def visit(area: str, path: list[str]) -> None:
+        for nxt in sorted(edges[area]):
+            if nxt in path:
+                cycles.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in done:
+                visit(nxt, path + [nxt])
+        done.add(area)
+
+    for area in AREAS:
+        if area not in done:
+            visit(area, [area])
+    return cycles
+
+
+def imports_past_public(found: list[Import], public: dict[str, tuple[str, ...]]) -> list[Import]:
+    """Imports of an area's module from outside the area when the area's PUBLIC does not name it.
+    `public` maps a package ("app.services.orders") to its PUBLIC."""
+    out = []
+    for imp in found:
+        source, target = place_of(module_of(imp.path)), place_of(imp.target)
+        if target is None or (source is not None and source.area == target.area):
+            continue
+        if target.module not in public[f"{target.layer}.{target.area}"]:
+            out.append(imp)
+    return out
+
+
+def area_rule_report(what: str, found: list[Import]) -> str:
+    return report(what + f" (the order: {' -> '.join(AREAS)})", found)
+
+
+def test_the_area_rules_see_upward_imports_cycles_and_private_modules():
+    """The three area rules judge made-up sources, so a rule that cannot fail is caught here."""
+    upward = imports_in_source("def f():\n    from app.services.orders import lifecycle\n",
+                               "app/services/hosting/converge.py")
+    assert [i.line for i in upward_imports(upward, "app.services")] == [2]
+    downward = imports_in_source("from app.services.hosting import engine\nfrom app.db.hosting import runs\n"
+                                 "from app.services.orders.billing import client\n",
+                                 "app/services/operators/console.py")
+    assert upward_imports(downward, "app.services") == [] and upward_imports(downward, "app.db") == []
+    sql_upward = imports_in_source("from app.db.orders import plans\nfrom app.db import sweeps\n",
+                                   "app/services/hosting/specs.py")
+    assert [i.line for i in upward_imports(sql_upward, "app.db")] == [1, 2]
+    loop = (imports_in_source("from app.services.customers import accounts\n", "app/services/hosting/a.py")
+            + imports_in_source("from app.db.hosting import runs\n", "app/services/customers/b.py"))
+    assert area_cycles(loop) == [["hosting", "customers", "hosting"]]
+    public = {"app.services.orders": ("checkout",), "app.db.orders": ()}
+    reads = imports_in_source("from app.services.orders import checkout, lifecycle\nfrom app.db.orders import plans\n",
+                              "app/web/marketing.py")
+    assert [i.target for i in imports_past_public(reads, public)] == [
+        "app.services.orders.lifecycle", "app.db.orders.plans"]
+    inside = imports_in_source("from app.services.orders import lifecycle\nfrom app.db.orders import plans\n",
+                               "app/services/orders/checkout.py")
+    assert imports_past_public(inside, public) == []
+
+
+def test_the_area_packages_are_the_declared_areas():
+    found = {package: package.rpartition("/")[2] for package in area_packages()}
+    unknown = sorted(package for package, area in found.items() if area not in AREAS)
+    assert not unknown, (f"{unknown}: a package under app/services or app/db that is not an area: "
+                         f"add it to AREAS in its place in the order, or move its modules into an area")
+    missing = sorted(set(AREAS) - {area for package, area in found.items() if package.startswith("app/services/")})
+    assert not missing, f"AREAS names {missing}, which app/services/ lacks: the rules would pass vacuously"
+
+
+@pytest.mark.parametrize("package", area_packages())
+def test_an_area_package_names_its_public_modules_and_imports_nothing(package):
+    found = imports_in_file(f"{package}/__init__.py")
+    assert not found, report(f"{package}/__init__.py must import nothing (it only names PUBLIC): "
+                             "a re-export would start import cycles between areas", list(found))
+    absent = [m for m in public_of(package) if not (CHECKOUT / package / f"{m}.py").is_file()]
+    assert not absent, f"{package}/__init__.py: PUBLIC names {absent}, which are not modules of {package}/"
+
+
+def test_service_areas_import_only_areas_to_their_right():
+    found = upward_imports(imports_of(files("app/services/**/*.py")), "app.services")
+    assert not found, area_rule_report("an area of app/services imports an area on its left", found)
+
+
+def test_a_service_takes_its_sql_from_its_own_area_or_one_to_its_right():
+    found = upward_imports(imports_of(files("app/services/**/*.py", "app/db/**/*.py")), "app.db")
+    assert not found, area_rule_report("a module of an area imports the SQL of an area on its left "
+                                       "(or of the sweeps and retention, which stand above the areas)", found)
+
+
+def test_no_cycle_between_areas():
+    cycles = area_cycles(imports_of(files("app/services/**/*.py", "app/db/**/*.py")))
+    assert not cycles, "areas import each other in a loop: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_other_areas_and_layers_import_only_an_areas_public_modules():
+    public = {package.replace("/", "."): public_of(package) for package in area_packages()}
+    found = imports_past_public(imports_of(everything_but()), public)
+    assert not found, report("a module of an area imported from outside it is missing from the area's PUBLIC "
+                             "(add it there if it is meant to be used outside, or import what PUBLIC offers)",
+                             found)
