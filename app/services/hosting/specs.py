@@ -6,8 +6,8 @@ from pathlib import Path
 import psycopg
 
 from app.db.hosting import specs as rows
-from app.services.hosting import placement
 from app.services.common.crypto import decrypt
+from app.services.hosting import placement
 from app.settings import Settings
 from stacks.spec import HostingSpec, SpecDefaults, SpecError, spec_from_rows
 

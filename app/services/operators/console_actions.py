@@ -4,11 +4,11 @@ role-checked here (the view checks too) and written to the audit log with its ou
 from __future__ import annotations
 
 from app import db
-from app.db.operators import ops as rows
-from app.db.hosting import runs as run_rows
-from app.db.operators import staff as staff_rows
-from app.db.hosting import subscriptions as subscription_rows
 from app.db.customers import websites
+from app.db.hosting import runs as run_rows
+from app.db.hosting import subscriptions as subscription_rows
+from app.db.operators import ops as rows
+from app.db.operators import staff as staff_rows
 from app.jobs.defer import defer_in, request_converge_in, subscription_lock
 from app.services.operators.staff import StaffSession
 from app.services.operators.staff_roles import NotAllowed, allowed

@@ -33,8 +33,8 @@ from dataclasses import replace
 from typing import Any
 
 from app import db
-from app.db.orders import orders as order_rows
 from app.db.hosting import subscriptions
+from app.db.orders import orders as order_rows
 from app.db.orders import plans
 from app.jobs.defer import request_converge_in
 from app.services.orders import lifecycle
