@@ -461,7 +461,13 @@ def explain(exc: BaseException) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    if extra and args.command == "stacks" and all(x.removeprefix("sub-").isdigit() for x in extra):
+        # ids after an option (`migrate --dry-run 4 5`): argparse gave the positional its (empty) share already
+        args.subscription_id += [_subscription_id(x) for x in extra]
+    elif extra:
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         preflight(args.command, Settings.from_env())
         return args.fn(args)

@@ -105,8 +105,11 @@ def test_a_subscription_provisioned_by_0_1_0_migrates_converges_suspends_and_is_
     assert domain in over_ssh(settings, f"cat {page}").stdout  # 0.1.0 published the starter page
     assert over_ssh(settings, f"printf %s '{CUSTOMERS_PAGE}' > {page}").returncode == 0
 
-    # 2. The upgrade step.
+    # 2. The upgrade step: a dry run first changes nothing.
     capsys.readouterr()
+    assert mpanel(["stacks", "migrate", "--dry-run", f"sub-{sid}"]) == 0
+    assert f"sub-{sid}: would migrate" in capsys.readouterr().out
+    assert ops.export(sid)["resources"] == recorded["resources"]
     assert mpanel(["stacks", "migrate", f"sub-{sid}"]) == 0
     said = capsys.readouterr().out
     assert f"sub-{sid}: migrated" in said and "starter-page" in said, said
