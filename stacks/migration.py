@@ -221,7 +221,8 @@ def _diffs(recorder: StepRecorder) -> dict[tuple[str, str], list[str]]:
     for s in recorder.steps:
         if s.get("urn") and s.get("op") and s["op"] != "same":
             seen.setdefault((s["urn"], s["op"]), [])
-            seen[(s["urn"], s["op"])] += [d for d in s.get("diffs") or [] if d not in seen[(s["urn"], s["op"])]]
+            changed = [*(s.get("diffs") or []), *(s.get("changes") or {})]
+            seen[(s["urn"], s["op"])] += [d for d in changed if d not in seen[(s["urn"], s["op"])]]
     return seen
 
 
@@ -258,7 +259,8 @@ def migrate(ops, spec: HostingSpec, command_version: str, dry_run: bool = False)
     if dry_run:
         return Outcome(name, "would migrate", result.changes,
                        _describe([(u, op) for u, op in _steps(before) if u not in retired
-                                  and not (op == "create" and _name(u) == "starter-page")], before))
+                                  and not (op == "create" and (_name(u) == "starter-page"
+                                                               or "::pulumi:providers:command::" in u))], before))
 
     ops.import_state(spec.subscription_id, result.deployment)
     after = StepRecorder()
