@@ -234,6 +234,16 @@ class StackOperations:
         with self._stack(stack_name(subscription_id), existing=True) as stack:
             return dict(stack.export_stack().deployment)
 
+    def import_state(self, subscription_id: int, deployment: dict) -> None:
+        """Replace the stack's state (stacks/migration.py; secrets in plain text are encrypted again)."""
+        with self._stack(stack_name(subscription_id), existing=True) as stack:
+            stack.import_stack(auto.Deployment(version=3, deployment=deployment))
+
+    def stack_names(self) -> list[str]:
+        """Every stack of the project in the backend."""
+        with self._stack(stack_name(0), existing=True) as stack:
+            return sorted(s.name for s in stack.workspace.list_stacks())
+
     def cancel(self, subscription_id: int) -> None:
         with self._stack(stack_name(subscription_id), existing=True) as stack:
             stack.cancel()

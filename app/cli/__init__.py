@@ -61,6 +61,13 @@ def cmd_db(args) -> int:
     return 0
 
 
+def cmd_version(args) -> int:
+    from app.cli import version
+
+    print(version.describe())
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from app.cli import doctor
 
@@ -76,7 +83,14 @@ def cmd_worker(args) -> int:
 def cmd_stacks(args) -> int:
     from app.cli import stacks as stacks_cli
 
-    return stacks_cli.main(args.action, args.subscription_id, yes=args.yes, cancel_billing=args.cancel_billing)
+    if args.action == "migrate":
+        return stacks_cli.cmd_migrate(Settings.from_env(), args.subscription_id, every=args.all,
+                                      dry_run=args.dry_run)
+    if len(args.subscription_id) > 1:
+        print(f"mpanel stacks {args.action} takes one subscription id", file=sys.stderr)
+        return 2
+    return stacks_cli.main(args.action, (args.subscription_id or [None])[0], yes=args.yes,
+                           cancel_billing=args.cancel_billing)
 
 
 def cmd_billing(args) -> int:
@@ -247,10 +261,16 @@ class _ServerDeaths:
             self.seen[name] = count
 
 
+def _subscription_id(text: str) -> int:
+    return int(text.removeprefix("sub-"))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mpanel", description="Provisioning engine for web-hosting companies")
     sub = p.add_subparsers(dest="command", required=True)
 
+    sub.add_parser("version", help="the installed release (and the checkout's git describe)").set_defaults(
+        fn=cmd_version)
     sub.add_parser("setup", help="install Debian packages and build the Pulumi engine (cached)").set_defaults(fn=cmd_setup)
 
     s = sub.add_parser("services", help="local servers: PostgreSQL, PowerDNS, pebble, Dovecot, SMTP, stand-ins")
@@ -275,8 +295,12 @@ def parser() -> argparse.ArgumentParser:
     w.set_defaults(fn=cmd_worker)
 
     st = sub.add_parser("stacks", help="see, preview, converge, refresh and destroy subscription stacks")
-    st.add_argument("action", choices=["list", "preview", "up", "refresh", "destroy", "history", "export", "cancel"])
-    st.add_argument("subscription_id", type=int, nargs="?")
+    st.add_argument("action", choices=["list", "preview", "up", "refresh", "destroy", "history", "export", "cancel",
+                                       "migrate"])
+    st.add_argument("subscription_id", type=_subscription_id, nargs="*", metavar="ID",
+                    help="a subscription id (or its stack, sub-ID); migrate takes several")
+    st.add_argument("--all", action="store_true", help="migrate: every stack in the backend")
+    st.add_argument("--dry-run", action="store_true", help="migrate: say what would change, change nothing")
     st.add_argument("--yes", action="store_true", help="destroy: skip typing the domain to confirm")
     st.add_argument("--cancel-billing", action="store_true",
                     help="destroy: cancel the Stripe subscription too (refused while billing is active otherwise)")
@@ -437,7 +461,13 @@ def explain(exc: BaseException) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    if extra and args.command == "stacks" and all(x.removeprefix("sub-").isdigit() for x in extra):
+        # ids after an option (`migrate --dry-run 4 5`): argparse gave the positional its (empty) share already
+        args.subscription_id += [_subscription_id(x) for x in extra]
+    elif extra:
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         preflight(args.command, Settings.from_env())
         return args.fn(args)
