@@ -181,7 +181,7 @@ def cmd_migrate(settings: Settings, stacks: list[str], *, every: bool = False, d
     providers rewritten by kind, the retired starter page moved to its Command, nothing upstream
     touched. Part of the upgrade (CHANGELOG.md); run with the workers stopped. 0 when every stack
     is current or migrated, 1 when one was refused (it is left as it was)."""
-    from app.services.engine import stack_operations
+    from app.services.hosting.engine import stack_operations
     from stacks import migration
     from tools import pulumi_cli
 

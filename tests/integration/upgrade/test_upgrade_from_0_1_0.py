@@ -76,9 +76,9 @@ def destructive(recorder) -> list[tuple[str, str]]:
 def test_a_subscription_provisioned_by_0_1_0_migrates_converges_suspends_and_is_destroyed(
         settings, release_worktree, capsys):
     from app.cli import main as mpanel
-    from app.services.converge import Converger
-    from app.services.engine import stack_operations
-    from app.services.specs import build_spec
+    from app.services.hosting.converge import Converger
+    from app.services.hosting.engine import stack_operations
+    from app.services.hosting.specs import build_spec
     from stacks.events import StepRecorder
 
     conn = psycopg.connect(settings.DATABASE_URL, row_factory=dict_row, autocommit=True)
