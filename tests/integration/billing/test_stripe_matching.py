@@ -9,7 +9,7 @@ import secrets
 import pytest
 import requests
 
-from app.cli.demo import seed_checkout
+from app.devtools.demo import seed_checkout
 from app.services import billing, lifecycle
 from app.services.checkout import start_checkout
 
