@@ -13,13 +13,14 @@ from app.settings import Settings
 
 
 def cmd_setup(args) -> int:
+    from stacks import install
     from tools import debian, pulumi_cli
 
     started = time.monotonic()
     debian.ensure()
     pulumi_cli.build_cli()
     pulumi_cli.build_command_plugin()
-    print(f"setup done in {time.monotonic() - started:.0f}s; Pulumi CLI at {pulumi_cli.cli_path()}")
+    print(f"setup done in {time.monotonic() - started:.0f}s; Pulumi CLI at {install.cli_path()}")
     return 0
 
 
@@ -106,19 +107,23 @@ def cmd_staff(args) -> int:
     return staff_cli.main(args.action, args.email, args.role, args.link, args.scope)
 
 
-def cmd_bench(args) -> int:
-    from app.cli import bench
+# The dev tools (app/devtools) are imported inside these handlers only, when their subcommand
+# runs: building the parser or running `serve` and `worker` never loads them.
 
-    return {"providers": bench.bench_providers, "converge": bench.bench_converge,
-            "journey": lambda n: bench.bench_journey(n, args.drain), "imports": bench.bench_imports,
-            "standins": bench.bench_standins, "console": _bench_console,
+
+def cmd_bench(args) -> int:
+    from app.devtools.bench import figures
+
+    return {"providers": figures.bench_providers, "converge": figures.bench_converge,
+            "journey": lambda n: figures.bench_journey(n, args.drain), "imports": figures.bench_imports,
+            "standins": figures.bench_standins, "console": _bench_console,
             "floor": _bench_engine("bench_floor"), "profile": _bench_engine("bench_profile"),
             "scale": _bench_scale(args)}[args.what](args.n)
 
 
 def _bench_engine(name: str):
     def run(n: int) -> int:
-        from app.cli import bench_engine
+        from app.devtools.bench import engine as bench_engine
 
         return getattr(bench_engine, name)(n)
     return run
@@ -126,32 +131,32 @@ def _bench_engine(name: str):
 
 def _bench_scale(args):
     def run(n: int) -> int:
-        from app.cli import bench_scale
+        from app.devtools.bench import scale
 
-        return bench_scale.run(args.stacks, n, args.rows, args.concurrency, args.reuse, args.drift_sample)
+        return scale.run(args.stacks, n, args.rows, args.concurrency, args.reuse, args.drift_sample)
     return run
 
 
 def _bench_console(n: int) -> int:
-    from app.cli import bench_console
+    from app.devtools.bench import console
 
-    return bench_console.run(n)
+    return console.run(n)
 
 
 def cmd_fuzz(args) -> int:
-    from app.cli import fuzz
+    from app.devtools import fuzz
 
     return fuzz.run(args.n, args.seed, args.url)
 
 
 def cmd_chaos(args) -> int:
-    from app.cli import chaos
+    from app.devtools.chaos import command as chaos
 
     return chaos.run(args)
 
 
 def cmd_demo(args) -> int:
-    from app.cli import demo
+    from app.devtools import demo
 
     return demo.run()
 
@@ -180,8 +185,8 @@ def cmd_run(args) -> int:
     app and the worker here, each local server by its supervisor (reported here too);
     one part dying never stops the others."""
     from app import db
+    from app.cli.keepalive import KeepAlive, die_with_parent
     from tools.services import supervisor
-    from tools.services.keepalive import KeepAlive, die_with_parent
     from tools.services.layout import current
 
     _serve_on(args.port)
@@ -374,7 +379,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 class CannotRun(RuntimeError):
-    """What a command found missing before it started: one line, with what to run."""
+    """What a command found missing before it started: one line, with what to run.
+
+    The local servers' own refusals (tools/services: ServiceError, ServerCannotStart) are
+    CannotRun too, so `explain` knows them without importing the setup tooling into every
+    command (serve and worker never load tools/)."""
 
 
 # What each command needs before it starts: these settings set, and the database reachable
@@ -444,13 +453,11 @@ def explain(exc: BaseException) -> str | None:
     from psycopg_pool import PoolTimeout
 
     from stacks.engine import EngineMissing
-    from tools.services.servers import ServerCannotStart
-    from tools.services.supervisor import ServiceError
 
     dsn = Settings.from_env().DATABASE_URL
     for cause in _causes(exc):
         first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-        if isinstance(cause, (CannotRun, EngineMissing, ServerCannotStart, ServiceError)):
+        if isinstance(cause, (CannotRun, EngineMissing)):
             return str(cause)
         if isinstance(cause, psycopg.errors.UndefinedTable):
             return f"the database {_where(dsn)} is not migrated ({first_line}): run `mpanel db upgrade`"

@@ -183,7 +183,7 @@ def cmd_migrate(settings: Settings, stacks: list[str], *, every: bool = False, d
     is current or migrated, 1 when one was refused (it is left as it was)."""
     from app.services.hosting.engine import stack_operations
     from stacks import migration
-    from tools import pulumi_cli
+    from stacks import install
 
     ops = stack_operations(settings)
     names = ops.stack_names() if every else stacks
@@ -199,7 +199,7 @@ def cmd_migrate(settings: Settings, stacks: list[str], *, every: bool = False, d
             outcome = migration.Outcome(f"sub-{subscription_id}", "refused",
                                         reason=f"no spec from the database: {exc}")
         else:
-            outcome = migration.migrate(ops, spec, pulumi_cli.command_sdk_version(), dry_run=dry_run)
+            outcome = migration.migrate(ops, spec, install.command_sdk_version(), dry_run=dry_run)
         refused += outcome.status == "refused"
         print("\n".join(outcome.lines()), flush=True)
     return 1 if refused else 0

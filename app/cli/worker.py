@@ -57,7 +57,7 @@ def run(concurrency: int, queues: list[str] | None = None) -> int:
     its stack lock by the converge's. With concurrency 1, one process takes every queue."""
     if concurrency <= 1 or queues:
         return run_one(queues)
-    from tools.services.keepalive import KeepAlive, die_with_parent
+    from app.cli.keepalive import KeepAlive, die_with_parent
 
     keeper = KeepAlive(say=lambda line: print(f"mpanel worker: {line}", file=sys.stderr, flush=True))
     with_parent = die_with_parent()

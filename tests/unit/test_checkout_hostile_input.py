@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from app.cli.fuzz import CheckoutPayloads
+from app.devtools.fuzz import CheckoutPayloads
 from app.services.orders.validation import MAX_DEPTH, MalformedBody, ValidationError, decode_json, parse_checkout
 from tests.unit.test_checkout_validation import a_payload, with_customer
 

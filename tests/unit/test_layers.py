@@ -2,7 +2,8 @@
 
     app/web -> app/services -> (app/db, app/jobs, app/mail) -> stacks -> providers
     app/settings.py is a leaf; providers know nothing of the app; the sandbox and the
-    tools stand beside the app, not inside it.
+    tools stand beside the app, not inside it: the tools take a few runtime pieces, the
+    runtime takes nothing of the tools, and the dev tools (app/devtools) only the CLI loads.
 
 Inside app/services and app/db, the business areas import one way (end of this file):
 
@@ -194,11 +195,6 @@ def test_stacks_import_neither_the_app_nor_the_sandbox():
     assert not found, report("stacks/** must not import app or sandbox", found)
 
 
-def test_stacks_take_from_the_tools_only_the_pulumi_cli():
-    found = offending(files("stacks/**/*.py"), ("tools",), allowed=("tools.pulumi_cli",))
-    assert not found, report("stacks/** may import tools.pulumi_cli and nothing else of tools", found)
-
-
 def test_the_sandbox_imports_neither_the_app_nor_the_stacks():
     found = offending(files("sandbox/**/*.py"), ("app", "stacks"))
     assert not found, report("sandbox/** must not import app or stacks", found)
@@ -210,10 +206,15 @@ def test_the_sandbox_takes_from_providers_only_the_domain_name_rules():
                              "and nothing else of providers", found)
 
 
-def test_tools_import_nothing_of_the_app_the_stacks_the_providers_or_the_sandbox():
+# What the setup tooling may take from the runtime (never the reverse: see the end of this file):
+# where the engine is installed, the CLI's one-line refusal and its process keeper.
+TOOLS_TAKE = ("stacks.install", "app.cli.CannotRun", "app.cli.keepalive")
+
+
+def test_tools_import_of_the_runtime_only_the_install_paths_the_refusal_and_the_keeper():
     # Tools launch the stand-ins by module name in a string (python -m sandbox.whm): not an import.
-    found = offending(files("tools/**/*.py"), ("app", "stacks", "providers", "sandbox"))
-    assert not found, report("tools/** must not import app, stacks, providers or sandbox", found)
+    found = offending(files("tools/**/*.py"), ("app", "stacks", "providers", "sandbox"), allowed=TOOLS_TAKE)
+    assert not found, report(f"tools/** may import of app, stacks, providers and sandbox only {TOOLS_TAKE}", found)
 
 
 def test_db_jobs_and_mail_import_neither_the_web_nor_the_services():
@@ -240,8 +241,9 @@ def test_services_import_neither_the_web_nor_the_cli():
 
 
 def test_only_the_cli_and_the_app_package_import_the_cli():
-    # Tests may import app.cli too; they live outside the folders read here.
-    found = offending(everything_but("app/cli/", "app/__init__.py"), ("app.cli",))
+    # Tests may import app.cli too; they live outside the folders read here. The tools' few
+    # imports of app.cli are held to TOOLS_TAKE above.
+    found = offending(everything_but("app/cli/", "app/__init__.py", "tools/"), ("app.cli",))
     assert not found, report("only app/cli/**, app/__init__.py and tests may import app.cli", found)
 
 
@@ -425,3 +427,59 @@ def test_other_areas_and_layers_import_only_an_areas_public_modules():
     assert not found, report("a module of an area imported from outside it is missing from the area's PUBLIC "
                              "(add it there if it is meant to be used outside, or import what PUBLIC offers)",
                              found)
+
+
+# --- dev tools apart, and the runtime free of the setup tooling (issue 21, item 6) ---------
+
+# The `mpanel` subcommands that ARE setup (install, start the local servers, supervise them
+# under `mpanel run`): they may load the tooling, inside their own handler and nowhere else.
+SETUP_HANDLERS = {"app/cli/__init__.py": ("cmd_setup", "cmd_services", "cmd_run", "_ServerDeaths")}
+
+
+def top_level_owner(source: str, path: str, line: int) -> str | None:
+    """The module-level function or class whose body holds `line`; None at module level."""
+    for node in ast.parse(source, filename=path).body:
+        if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                and node.lineno <= line <= node.end_lineno):
+            return node.name
+    return None
+
+
+def owner_of(imp: Import) -> str | None:
+    return top_level_owner((CHECKOUT / imp.path).read_text(), imp.path, imp.line)
+
+
+def test_the_reader_names_the_function_or_class_that_holds_an_import():
+    source = ("import os\n"
+              "def cmd_setup(args):\n"
+              "    from tools import debian\n"
+              "class Deaths:\n"
+              "    def report(self):\n"
+              "        import tools.services\n")
+    assert [(i.target, top_level_owner(source, "app/cli/x.py", i.line))
+            for i in imports_in_source(source, "app/cli/x.py")] == [
+        ("os", None), ("tools.debian", "cmd_setup"), ("tools.services", "Deaths")]
+
+
+def test_the_runtime_imports_nothing_of_the_setup_tooling_but_in_the_setup_commands():
+    for path, names in SETUP_HANDLERS.items():
+        defined = {node.name for node in ast.parse((CHECKOUT / path).read_text()).body if hasattr(node, "name")}
+        assert set(names) <= defined, f"{path} no longer defines {set(names) - defined}: update SETUP_HANDLERS"
+    runtime = [p for p in files("app/**/*.py", "stacks/**/*.py", "providers/**/*.py")
+               if not p.startswith("app/devtools/")]
+    found = [imp for imp in offending(runtime, ("tools",))
+             if owner_of(imp) not in SETUP_HANDLERS.get(imp.path, ())]
+    assert not found, report("app (but app/devtools), stacks and providers must not import tools; only the "
+                             f"setup commands' handlers may, inside the handler: {SETUP_HANDLERS}", found)
+
+
+def test_only_the_cli_and_the_dev_tools_themselves_import_the_dev_tools():
+    # Tests import them too (they live outside the folders read here).
+    found = offending(everything_but("app/devtools/", "app/cli/"), ("app.devtools",))
+    assert not found, report("only app/cli/** and app/devtools/** may import app.devtools", found)
+
+
+def test_the_cli_imports_the_dev_tools_only_inside_the_handler_that_runs_them():
+    # At module level, building the parser (or `mpanel serve`, `mpanel worker`) would load them.
+    found = [imp for imp in offending(files("app/cli/**/*.py"), ("app.devtools",)) if owner_of(imp) is None]
+    assert not found, report("app/cli/** may import app.devtools only inside a function", found)

@@ -10,7 +10,7 @@ import secrets
 
 import pytest
 
-from app.cli.demo import seed_checkout
+from app.devtools.demo import seed_checkout
 from app.services.orders import billing
 from app.services.orders.checkout import start_checkout
 from app.services.orders.orders import OrderConflict

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from app import db
-from app.cli.demo import seed_checkout
+from app.devtools.demo import seed_checkout
 from app.services.orders.billing import PaymentServiceError
 from app.services.orders.checkout import INTERRUPTED_CHECKOUT_MINUTES, abandon_interrupted_checkouts, start_checkout
 from tests.polling import wait_for

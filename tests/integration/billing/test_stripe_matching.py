@@ -9,7 +9,7 @@ import secrets
 import pytest
 import requests
 
-from app.cli.demo import seed_checkout
+from app.devtools.demo import seed_checkout
 from app.services.orders import billing, lifecycle
 from app.services.orders.checkout import start_checkout
 

@@ -2,9 +2,10 @@
 
 One death never stops the others. Each death is reported in one line, with the delay
 before the restart; the delay doubles from `first` up to `cap` while a process keeps
-dying young, and is forgiven once it has run `healthy_after` seconds. Used by the
-local-server supervisor, by `mpanel worker` for its child processes and by `mpanel run`
-for the web app and the worker.
+dying young, and is forgiven once it has run `healthy_after` seconds. Used by `mpanel worker`
+for its child processes, by `mpanel run` for the web app and the worker, and by the
+local-server supervisor (tools/services/supervisor.py: the setup tooling takes it from here,
+the worker never imports the tooling).
 """
 from __future__ import annotations
 

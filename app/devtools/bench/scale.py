@@ -12,7 +12,7 @@ import time
 from typing import Callable
 
 from app import db
-from app.cli.bench import _ms, _new_subscription, _providers_configured, percentile
+from app.devtools.bench.figures import _ms, _new_subscription, _providers_configured, percentile
 from app.settings import Settings
 
 TARGET = 1000  # the scale target

@@ -21,7 +21,7 @@ import psycopg
 from pulumi import automation as auto
 
 from app import db
-from app.cli.bench import _ms, _new_subscription, _providers_configured, provider_process_imports
+from app.devtools.bench.figures import _ms, _new_subscription, _providers_configured, provider_process_imports
 from app.settings import Settings
 from stacks import engine
 from stacks.events import StepRecorder
@@ -210,12 +210,12 @@ def passphrase_key(n: int = 3) -> float:
 
 def cli_start(n: int) -> float:
     """The Pulumi CLI starting and exiting (`pulumi version`), median of n."""
-    from tools import pulumi_cli
+    from stacks import install
 
     times = []
     for _ in range(n):
         started = time.perf_counter()
-        subprocess.run([str(pulumi_cli.cli_path()), "version"], capture_output=True, check=True)
+        subprocess.run([str(install.cli_path()), "version"], capture_output=True, check=True)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 

@@ -38,9 +38,9 @@ from collections import Counter
 import psycopg
 import requests
 
-from app.cli.chaos_checks import Verdict, check_orders, check_victims
-from app.cli.chaos_stripe import Order, Stripe, deliver, plan_deliveries
-from app.cli.chaos_system import (Killer, StandIns, System, drop_connections, hold_down, operations,
+from app.devtools.chaos.checks import Verdict, check_orders, check_victims
+from app.devtools.chaos.stripe import Order, Stripe, deliver, plan_deliveries
+from app.devtools.chaos.system import (Killer, StandIns, System, drop_connections, hold_down, operations,
                                   transient_fault, wait_ready)
 from app.settings import Settings, state_dir
 

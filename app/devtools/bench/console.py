@@ -12,7 +12,7 @@ import statistics
 import time
 
 from app import db
-from app.db import bench_console as rows
+from app.devtools.bench import console_rows as rows
 from app.services.operators import staff
 from app.settings import Settings
 

@@ -77,7 +77,7 @@ class Stripe:
     def checkout(self, rng: random.Random, marker: str, mode: str, tries: int = 8) -> Order:
         """A checkout intent with the seed's payload, as the marketing site sends it; retried
         on a 5xx (nothing is written then) as the marketing site would."""
-        from app.cli.demo import seed_checkout
+        from app.devtools.demo import seed_checkout
 
         token = f"{marker}-{secrets.token_hex(3)}"
         payload = {**seed_checkout(token), "domainMode": mode}

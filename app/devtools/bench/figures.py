@@ -318,7 +318,7 @@ class Welcomes:
 
 
 def _checkout(settings: Settings, session) -> tuple[int, str, str]:
-    from app.cli.demo import seed_checkout
+    from app.devtools.demo import seed_checkout
 
     token = secrets.token_hex(4)
     payload = seed_checkout(token)
