@@ -19,10 +19,10 @@ from app.db import dns_records as rows
 from app.jobs.defer import request_converge_in
 from app.services.engine import provider_config
 from app.settings import Settings
-from providers.core.dns import canonical_content
+from providers.clients.powerdns import PowerDnsClient, live_rrsets
 from providers.core.errors import ProviderError
-from providers.powerdns import (ACME_LABEL, DEFAULT_DKIM_SELECTOR, PowerDnsClient, checked_record,
-                                live_rrsets, record_set_problems)
+from providers.rules.dns_records import (ACME_LABEL, DEFAULT_DKIM_SELECTOR, canonical_content, checked_record,
+                                         record_set_problems)
 
 CUSTOMER_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA")
 # The dns_records table's bounds (a day at most: a mistake must not stick in caches for a week).

@@ -25,7 +25,7 @@ from app.services import delegation
 from app.services.engine import provider_config
 from app.settings import Settings
 from providers.core.errors import NotFound, ProviderError
-from providers.namesilo import NameSiloClient
+from providers.clients.namesilo import NameSiloClient
 
 REGISTERED_HERE = ("new_registration", "transfer")
 

@@ -15,7 +15,7 @@ from app.db import mailboxes
 from app.jobs.defer import request_converge_in
 from app.services.crypto import encrypt
 from app.settings import Settings
-from providers.mailbox import PASSWORD_LENGTH, address_problem
+from providers.clients.mailcore import PASSWORD_LENGTH, address_problem
 
 # Stricter than the provider's rule (providers.mailbox.address_problem, checked too): a name a
 # person types starts and ends with a letter or digit.

@@ -11,7 +11,7 @@ import unicodedata
 from typing import Any
 
 from app.services.orders import Order
-from providers.core.names import is_hostname, to_ascii
+from providers.rules.names import is_hostname, to_ascii
 
 DOMAIN_MODES = ("new_registration", "transfer", "external")
 BILLING_CYCLES = ("monthly", "yearly")
