@@ -77,7 +77,7 @@ def check_pebble(s: Settings):
 
 def check_dovecot(s: Settings):
     """Log in as a throw-away mailbox and SELECT INBOX (a bare LOGIN can pass while SELECT fails)."""
-    from providers.mailbox import hash_password
+    from providers.clients.mailcore import hash_password
 
 
     host, port = (s.IMAP_ADDRESS or "127.0.0.1:143").split(":")

@@ -172,7 +172,7 @@ def test_a_domain_longer_than_253_characters_is_refused_with_the_limit():
 
 
 def test_the_same_domain_rule_answers_for_the_validation_and_the_providers():
-    from providers.core.names import is_hostname
+    from providers.rules.names import is_hostname
 
     for name in ("example.com", "a.b.c.example.org", "bad_name.com", "example", "xn--p1ai.xn--p1ai"):
         assert valid_domain(name) == is_hostname(name)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.services.domains.dns_editor import CUSTOMER_TYPES, RecordRefused, _field_of, _relative, _ttl
-from providers.powerdns import checked_record, record_set_problems
+from providers.rules.dns_records import checked_record, record_set_problems
 
 
 @pytest.mark.parametrize("typed, relative", [

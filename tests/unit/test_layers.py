@@ -172,7 +172,7 @@ def test_every_layer_the_rules_name_has_source_files(folder):
 
 
 def test_the_files_the_rules_name_exist():
-    for path in ("app/settings.py", "app/__init__.py", "app/jobs/tasks.py", "providers/core/names.py",
+    for path in ("app/settings.py", "app/__init__.py", "app/jobs/tasks.py", "providers/rules/names.py",
                  "tools/pulumi_cli.py"):
         assert (CHECKOUT / path).is_file(), f"{path} is gone: update tests/unit/test_layers.py with the new home"
 
@@ -201,8 +201,8 @@ def test_the_sandbox_imports_neither_the_app_nor_the_stacks():
 
 
 def test_the_sandbox_takes_from_providers_only_the_domain_name_rules():
-    found = offending(files("sandbox/**/*.py"), ("providers",), allowed=("providers.core.names",))
-    assert not found, report("sandbox/** may import providers.core.names (the one domain-name rule module) "
+    found = offending(files("sandbox/**/*.py"), ("providers",), allowed=("providers.rules.names",))
+    assert not found, report("sandbox/** may import providers.rules.names (the one domain-name rule module) "
                              "and nothing else of providers", found)
 
 

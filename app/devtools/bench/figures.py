@@ -44,11 +44,12 @@ BENCH_OWNER = "bench"
 
 def provider_cases(settings: Settings) -> dict[str, Callable[[], tuple[Callable, Callable, Callable]]]:
     """name -> factory returning (setup, create, delete) closures for one fresh object."""
-    from providers.acme import CertificateProvider
-    from providers.mailbox import MailboxProvider, MailDomainProvider
-    from providers.namesilo import DomainRegistrationProvider
-    from providers.powerdns import DnsZoneProvider
-    from providers.whm import WhmAccountProvider
+    from providers.resources.certificate import CertificateProvider
+    from providers.resources.dns_zone import DnsZoneProvider
+    from providers.resources.domain_registration import DomainRegistrationProvider
+    from providers.resources.mail_domain import MailDomainProvider
+    from providers.resources.mailbox import MailboxProvider
+    from providers.resources.whm_account import WhmAccountProvider
 
     def simple(provider, inputs_for, before=None, after=None):
         def factory():
@@ -241,8 +242,9 @@ def bench_converge(n: int) -> int:
 # unpickles the resources' providers) every provider module by reference (decision 4).
 # pulumi.dynamic.__main__ starts serving when imported: these are its imports.
 PROVIDER_SERVER = ("dill", "grpc", "pulumi.runtime", "pulumi.dynamic", "pulumi.runtime.proto.provider_pb2_grpc")
-PROVIDER_MODULES = ("providers.stored", "providers.powerdns", "providers.acme", "providers.whm",
-                    "providers.namesilo", "providers.mailbox", "providers.whm_tls")
+PROVIDER_MODULES = ("providers.stored", "providers.resources.dns_zone", "providers.resources.certificate",
+                    "providers.resources.whm_account", "providers.resources.domain_registration",
+                    "providers.resources.mail_domain", "providers.resources.mailbox", "providers.resources.whm_ssl")
 
 
 def provider_process_imports(n: int = 5) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """The customer's DNS editor: their own records as desired state, applied by the next converge.
 
 A record the customer adds is checked here with the zone provider's own rules
-(providers/powerdns.py: content per type, relative names, TTL bounds, CNAME exclusivity, no
+(providers/rules/dns_records.py: content per type, relative names, TTL bounds, CNAME exclusivity, no
 record at a name/type the zone manages), plus what only the panel knows: names typed in full
 (`shop.example.com`) are taken relative to the zone and names outside it refused, the types
 offered to customers, and the plan's record limit. Then it is a row in `dns_records` and a
@@ -19,10 +19,10 @@ from app.db.domains import dns_records as rows
 from app.jobs.defer import request_converge_in
 from app.services.hosting.engine import provider_config
 from app.settings import Settings
-from providers.core.dns import canonical_content
+from providers.clients.powerdns import PowerDnsClient, live_rrsets
 from providers.core.errors import ProviderError
-from providers.powerdns import (ACME_LABEL, DEFAULT_DKIM_SELECTOR, PowerDnsClient, checked_record,
-                                live_rrsets, record_set_problems)
+from providers.rules.dns_records import (ACME_LABEL, DEFAULT_DKIM_SELECTOR, canonical_content, checked_record,
+                                         record_set_problems)
 
 CUSTOMER_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA")
 # The dns_records table's bounds (a day at most: a mistake must not stick in caches for a week).

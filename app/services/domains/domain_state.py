@@ -25,7 +25,7 @@ from app.services.domains import delegation
 from app.services.hosting.engine import provider_config
 from app.settings import Settings
 from providers.core.errors import NotFound, ProviderError
-from providers.namesilo import NameSiloClient
+from providers.clients.namesilo import NameSiloClient
 
 REGISTERED_HERE = ("new_registration", "transfer")
 

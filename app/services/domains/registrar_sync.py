@@ -19,7 +19,7 @@ from app.mail.ops import send_registrar_drift
 from app.services.hosting.engine import provider_config
 from app.settings import Settings
 from providers.core.errors import NotFound, ProviderError
-from providers.namesilo import NameSiloClient
+from providers.clients.namesilo import NameSiloClient
 
 log = logging.getLogger("mpanel.registrar")
 

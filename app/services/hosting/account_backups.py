@@ -27,7 +27,7 @@ from app.db.hosting import subscriptions
 from app.services.hosting.engine import whm_client
 from app.settings import Settings
 from providers.core.errors import NotFound, ProviderError
-from providers.whm_client import WhmClient
+from providers.clients.whm import WhmClient
 
 log = logging.getLogger("mpanel.backups")
 

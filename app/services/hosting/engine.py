@@ -46,7 +46,7 @@ def whm_client(settings: Settings, server_id: int | None):
     """The WHM client of a web server (None or a server without an endpoint of its own: CPANEL_WHM_*)."""
     from app import db
     from app.services.hosting.servers import whm_endpoints
-    from providers.whm_client import WhmClient
+    from providers.clients.whm import WhmClient
 
     config = provider_config(settings)
     if server_id is not None:

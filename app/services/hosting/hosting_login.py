@@ -16,7 +16,7 @@ from app.db.customers import websites
 from app.services.hosting.engine import whm_client
 from app.settings import Settings
 from providers.core.errors import NotFound, ProviderError
-from providers.whm_client import WhmClient
+from providers.clients.whm import WhmClient
 
 # What the customer clicks -> the cPanel service WHM logs into.
 SERVICES = {"cpanel": "cpaneld", "webmail": "webmaild"}

@@ -15,9 +15,9 @@ from app.db.hosting import mailboxes
 from app.jobs.defer import request_converge_in
 from app.services.common.crypto import encrypt
 from app.settings import Settings
-from providers.mailbox import PASSWORD_LENGTH, address_problem
+from providers.clients.mailcore import PASSWORD_LENGTH, address_problem
 
-# Stricter than the provider's rule (providers.mailbox.address_problem, checked too): a name a
+# Stricter than the provider's rule (providers.clients.mailcore.address_problem, checked too): a name a
 # person types starts and ends with a letter or digit.
 LOCAL_PART = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 RESERVED = {"admin", "postmaster", "abuse", "hostmaster", "webmaster", "mailer-daemon"}

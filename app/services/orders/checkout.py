@@ -45,7 +45,7 @@ from app.services.orders.orders import (Order, OrderConflict, ReturningCustomer,
                                         place_order, returning_customer)
 from app.settings import Settings
 from app.services.orders.validation import ValidationError, parse_checkout
-from providers.core.names import to_ascii, to_unicode
+from providers.rules.names import to_ascii, to_unicode
 
 # An order whose checkout died between writing it and recording its Stripe session is
 # abandoned after this long (a live request takes seconds; Stripe's own retries about 4 min).

@@ -5,7 +5,7 @@
 answers the name to store (its A-label) or raises `ValidationError("domain", reason)`:
 
 - the name must be a domain name; Unicode is converted to its A-label (IDNA 2008), and
-  a bogus `xn--` label is refused (providers.core.names);
+  a bogus `xn--` label is refused (providers.rules.names);
 - special-use and reserved names are never sold (RFC 6761, 6762, 7686, 8375, 9476,
   `.internal`, `.arpa`), nor a public suffix itself (`co.uk`);
 - the operator's own domains: the registrable domain of every host in the settings
@@ -39,7 +39,7 @@ from app.services.orders.orders import Order
 from app.services.orders.validation import ValidationError
 from app.settings import Settings
 from providers.core.errors import ProviderError
-from providers.core.names import ancestors, bare, is_under, public_suffix, registrable_domain, to_ascii
+from providers.rules.names import ancestors, bare, is_under, public_suffix, registrable_domain, to_ascii
 
 FIELD = "domain"
 REGISTERED_MODES = ("new_registration", "transfer")
@@ -241,7 +241,7 @@ def ask_registrar(settings: Settings, name: str) -> dict:
     short deadline: a customer is waiting, inside an open transaction."""
     from app.services.hosting.engine import provider_config
     from providers.core.retry import RetryPolicy
-    from providers.namesilo import NameSiloClient
+    from providers.clients.namesilo import NameSiloClient
 
     client = NameSiloClient(provider_config(settings), retry=RetryPolicy(deadline=8.0, max_delay=2.0),
                             timeout=8.0)

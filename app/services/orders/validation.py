@@ -11,7 +11,7 @@ import unicodedata
 from typing import Any
 
 from app.services.orders.orders import Order
-from providers.core.names import is_hostname, to_ascii
+from providers.rules.names import is_hostname, to_ascii
 
 DOMAIN_MODES = ("new_registration", "transfer", "external")
 BILLING_CYCLES = ("monthly", "yearly")
@@ -123,7 +123,7 @@ def _refuse_unencodable(payload: Any, root: str = "") -> None:
 
 
 def valid_domain(name: str) -> bool:
-    """The one domain-name rule (providers.core.names), which every provider checks too."""
+    """The one domain-name rule (providers.rules.names), which every provider checks too."""
     return is_hostname(name)
 
 

@@ -4,12 +4,16 @@ Calls go to `/json-api/<function>?api.version=1` with the header
 `Authorization: whm <user>:<token>`. A failed function is HTTP 200 with `metadata.result: 0`
 and a human `reason` (then no `data`); only bad credentials are an HTTP status (403). Every
 failure becomes a `ProviderError` (`NotFound` for "no such object"), retryable when WHM's
-wording says to try again. The resources built on it are in providers/whm.py (accounts) and
-providers/whm_tls.py (certificates).
+wording says to try again. Also here: what WHM accepts as an account name (and the name
+derived from a domain), its password strength, and how it writes sizes and certificates.
+Used by the account and certificate providers (providers/resources/whm_account.py,
+whm_ssl.py) and by the services that call WHM directly (one-click login, backups, moves).
 """
 from __future__ import annotations
 
 import re
+import secrets
+import string
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +34,102 @@ _NOT_FOUND = re.compile(
 _TRANSIENT = re.compile(r"try again|temporarily|timed out|time out|is busy|in progress|lock file",
                         re.IGNORECASE)
 
+
+# WHM allows 16 characters, but with database prefixing (the default) only the first 8
+# are usable, and WHM keeps those unique: derived names stay within 8.
+DERIVED_USERNAME_LENGTH = 8
+MAX_USERNAME_LENGTH = 16
+USERNAME = re.compile(r"^[a-z][a-z0-9]*$")
+# System users every cPanel server already has; WHM refuses them as account names.
+RESERVED_USERNAMES = frozenset({
+    "all", "cpanel", "cphulkd", "dovecot", "ftp", "mail", "mailman", "mysql", "named",
+    "nobody", "postgres", "root", "virtfs", "www",
+})
+# Second-level labels under a country code that say nothing about the customer
+# (example.co.uk should give "example", not "exampleco").
+GENERIC_SECOND_LEVEL = frozenset({"ac", "co", "com", "edu", "gov", "net", "org"})
+
+
+# --- names, passwords, sizes: what WHM accepts and answers --------------------------------
+
+def username_problem(username: str, max_length: int = MAX_USERNAME_LENGTH) -> str | None:
+    """Why WHM would refuse this account name, or None."""
+    if not isinstance(username, str) or not USERNAME.match(username):
+        return "use lower-case letters and digits only, starting with a letter"
+    if username.startswith("test"):
+        return "must not start with 'test'"
+    if len(username) > max_length:
+        return f"at most {max_length} characters"
+    if username in RESERVED_USERNAMES:
+        return "is a system user name"
+    return None
+
+
+def username_stem(domain: str) -> str:
+    """The name WHM would accept that reads most like the domain (before collisions)."""
+    labels = domain.lower().split(".")
+    if len(labels) > 2 and len(labels[-1]) == 2 and labels[-2] in GENERIC_SECOND_LEVEL:
+        labels = labels[:-1]
+    stem = re.sub(r"[^a-z0-9]", "", "".join(labels[:-1] or labels))
+    if not stem or stem[0].isdigit() or stem.startswith("test"):
+        stem = "u" + stem
+    return stem[:DERIVED_USERNAME_LENGTH]
+
+
+def derive_username(domain: str, existing: list[str]) -> str:
+    """The stem, or the stem with a number when its first 8 characters are someone else's."""
+    taken = {user[:DERIVED_USERNAME_LENGTH] for user in existing}
+    stem = username_stem(domain)
+    number = 0
+    while True:
+        suffix = str(number) if number else ""
+        candidate = stem[:DERIVED_USERNAME_LENGTH - len(suffix)] + suffix
+        if candidate[:DERIVED_USERNAME_LENGTH] not in taken and candidate not in RESERVED_USERNAMES:
+            return candidate
+        number += 1
+
+
+def new_password(length: int = 24) -> str:
+    """Strong enough for WHM's strength meter: every character class, no quoting trouble."""
+    alphabet = string.ascii_letters + string.digits + "!@#%^*-_=+"
+    while True:
+        password = "".join(secrets.choice(alphabet) for _ in range(length))
+        if (any(c.islower() for c in password) and any(c.isupper() for c in password)
+                and any(c.isdigit() for c in password) and any(not c.isalnum() for c in password)):
+            return password
+
+
+def megabytes(limit: Any) -> int | None:
+    """WHM's "5120M" / "unlimited" as a number of MB (None for unlimited)."""
+    text = str(limit or "").strip().upper()
+    match = re.fullmatch(r"(\d+)\s*M?", text)
+    return int(match.group(1)) if match else None
+
+
+def normal_pem(text: Any) -> str:
+    """PEM text compared line by line, whatever its line ends and surrounding blanks."""
+    return "\n".join(line.strip() for line in str(text or "").strip().splitlines() if line.strip())
+
+
+def account_name(value: Any) -> str:
+    """An input rule: an account name WHM accepts."""
+    problem = username_problem(value)
+    if problem:
+        raise ValueError(f"{value!r}: {problem}")
+    return value
+
+
+def server_id(value: Any) -> str | None:
+    """A servers.id (as text): which WHM the object lives on; empty means CPANEL_WHM_URL's."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if not text.isdigit():
+        raise ValueError("must be a web server's id")
+    return text
+
+
+# --- the client ------------------------------------------------------------------------
 
 class WhmClient:
     """WHM API 1, one function per method, at the configured endpoint."""
@@ -184,7 +284,6 @@ class WhmClient:
 
     def toggle_ssl_redirect(self, user: str, domain: str, enabled: bool) -> None:
         self.uapi(user, "SSL", "toggle_ssl_redirect_for_domains", domains=domain, state=int(enabled))
-
 
 
 def whm_client_for(props: dict, retry: RetryPolicy = DEFAULT_RETRY, timeout: float = 30.0,

@@ -1,151 +1,45 @@
-"""PowerDNS zones: one authoritative zone per hosted domain, through the HTTP API (4.7).
+"""PowerDNS zones (`DnsZone`): one authoritative zone per hosted domain.
 
 The zone carries what a hosting account needs to work from day one: NS, the apex and
 `www` A records pointing at the web server, MX to the mail server, SPF, DMARC and a DKIM
-key generated here, plus whatever extra records the customer declared. Everything the
-provider writes is whole rrsets (PowerDNS 4.7 has no per-record PATCH), and updates send
-only the rrsets that changed.
+key generated here, plus whatever extra records the customer declared (checked by the DNS
+record rules, providers/rules/dns_records.py). Updates send only the rrsets that changed,
+through `PowerDnsClient` (providers/clients/powerdns.py).
 
-`_acme-challenge` rrsets belong to the certificate provider (providers/acme.py), which
-publishes DNS-01 answers through `PowerDnsClient.set_txt`/`clear_txt`: the zone provider
+`_acme-challenge` rrsets belong to the certificate provider (providers/resources/certificate.py),
+which publishes DNS-01 answers through `PowerDnsClient.set_txt`/`clear_txt`: the zone provider
 neither reports nor removes them, so a refresh or an adopt during an issuance is harmless.
 """
 from __future__ import annotations
 
 import base64
 import ipaddress
-from typing import Any, Iterable
+from typing import Any
 
 import pulumi
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pulumi.dynamic import CheckFailure, Resource
 
-from providers.core.config import ProviderConfig, current
-from providers.core.dns import (RECORD_TYPES, absolute, canonical_content, human_content, relative,  # noqa: F401
-                                txt_content, txt_text)
-from providers.core.errors import NotFound, NotOurs, ProviderError
-from providers.core.http import http
-from providers.core.names import bare, canonical, domain_problem, is_hostname, label_ok, record_label_ok
+from providers.clients.powerdns import (PROVIDER, PowerDnsClient, ZoneExists, live_rrsets, replace, rrset_changes,
+                                        rrset_list, rrset_map)
+from providers.core.config import current
+from providers.core.errors import NotFound, NotOurs
+from providers.core.inputs import domain_name
 from providers.core.resource import OWNER, Input, ProviderAdapter
-from providers.core.retry import DEFAULT_RETRY, RetryPolicy
 from providers.core.values import is_unknown
+from providers.rules.dns_records import (DEFAULT_DKIM_SELECTOR, DEFAULT_TTL, absolute, canonical_content,
+                                         checked_records, human_content, managed_names, record_key, relative,
+                                         txt_text)
+from providers.rules.names import bare, canonical, is_hostname, label_ok
 
-PROVIDER = "powerdns"
-DEFAULT_TTL = 3600
-CHALLENGE_TTL = 60
-MIN_TTL, MAX_TTL = 60, 604800
-DEFAULT_DKIM_SELECTOR = "mpanel"
 SPF = "v=spf1 a mx -all"
 MX_PRIORITY = 10
-ACME_LABEL = "_acme-challenge"
 INPUT_KEYS = ("domain", "server_ip", "mail_host", "nameservers", "records", "dkim_selector", "owner")
 
 
-# --- the client ----------------------------------------------------------------------------------
-
-class ZoneExists(ProviderError):
-    """POST /zones answered 409: the zone is already on the server."""
-
-
-class PowerDnsClient:
-    """The PowerDNS HTTP API at the configured endpoint."""
-
-    def __init__(self, config: ProviderConfig, retry: RetryPolicy = DEFAULT_RETRY, timeout: float = 15.0):
-        if not config.POWERDNS_API_URL:
-            raise ProviderError(PROVIDER, "POWERDNS_API_URL is not configured")
-        self.base_url = f"{config.POWERDNS_API_URL.rstrip('/')}/api/v1/servers/localhost"
-        self._headers = {"X-API-Key": config.POWERDNS_API_KEY, "Accept": "application/json"}
-        self.retry = retry
-        self.timeout = timeout
-
-    def get_zone(self, zone: str) -> dict:
-        return self._call("GET", f"/zones/{canonical(zone)}").json()
-
-    def find_zone(self, zone: str) -> dict | None:
-        try:
-            return self.get_zone(zone)
-        except NotFound:
-            return None
-
-    def create_zone(self, zone: str, rrsets: list[dict], *, account: str, kind: str = "Native") -> dict:
-        """`account`: the zone's owner mark (the stack that made it)."""
-        # NS goes in rrsets: PowerDNS refuses `nameservers` mixed with an apex NS rrset.
-        body = {"name": canonical(zone), "kind": kind, "soa_edit_api": "DEFAULT", "nameservers": [],
-                "account": account, "rrsets": rrsets}
-        return self._call("POST", "/zones", json=body).json()
-
-    def set_account(self, zone: str, account: str) -> None:
-        self._call("PUT", f"/zones/{canonical(zone)}", json={"account": account})
-
-    def patch_rrsets(self, zone: str, changes: list[dict]) -> None:
-        """Apply whole-rrset REPLACE/DELETE changes in one transaction (all or nothing)."""
-        if changes:
-            self._call("PATCH", f"/zones/{canonical(zone)}", json={"rrsets": changes})
-
-    def delete_zone(self, zone: str) -> None:
-        self._call("DELETE", f"/zones/{canonical(zone)}")
-
-    def zone_for(self, name: str) -> str | None:
-        """The zone on this server that holds `name` (closest enclosing zone), or None."""
-        labels = bare(name).split(".")
-        for i in range(len(labels) - 1):
-            candidate = canonical(".".join(labels[i:]))
-            if self.find_zone(candidate) is not None:
-                return candidate
-        return None
-
-    def set_txt(self, zone: str, fqdn: str, values: Iterable[str], ttl: int = CHALLENGE_TTL) -> None:
-        """Make `values` the whole TXT rrset at `fqdn` (every value for a name in one rrset)."""
-        records = [{"content": txt_content(v), "disabled": False} for v in dict.fromkeys(values)]
-        self.patch_rrsets(zone, [replace(fqdn, "TXT", ttl, records)])
-
-    def clear_txt(self, zone: str, fqdn: str) -> None:
-        try:
-            self.patch_rrsets(zone, [remove(fqdn, "TXT")])
-        except NotFound:
-            pass
-
-    # -- transport -------------------------------------------------------------------------
-    def _call(self, method: str, path: str, **kwargs):
-        return self.retry.run(lambda: self._once(method, path, **kwargs))
-
-    def _once(self, method: str, path: str, **kwargs):
-        response = http(PROVIDER, method, self.base_url + path, headers=self._headers, timeout=self.timeout,
-                        **kwargs)
-        if response.ok:
-            return response
-        what = f"{method} {path}"
-        detail = _error_text(response)
-        status = response.status_code
-        if status == 404:
-            raise NotFound(PROVIDER, f"{what}: not found", status=status)
-        if status == 409:
-            raise ZoneExists(PROVIDER, f"{what}: {detail or 'already exists'}", status=status)
-        if status in (401, 403):
-            raise ProviderError(PROVIDER, f"{what}: the API refused our key ({detail or 'unauthorized'}); "
-                                "check POWERDNS_API_KEY", status=status)
-        raise ProviderError(PROVIDER, f"{what} rejected: {detail or response.reason}", status=status)
-
-
-def _error_text(response) -> str:
-    try:
-        return str(response.json().get("error", "")).strip()
-    except (ValueError, AttributeError):
-        return response.text.strip()[:200]
-
-
-def replace(name: str, rtype: str, ttl: int, records: list[dict]) -> dict:
-    return {"name": canonical(name), "type": rtype, "ttl": ttl, "changetype": "REPLACE", "records": records}
-
-
-def remove(name: str, rtype: str) -> dict:
-    return {"name": canonical(name), "type": rtype, "changetype": "DELETE", "records": []}
-
-
 # --- the zone model ------------------------------------------------------------------------------
-# An rrset map is {(fqdn, TYPE): {"ttl": int, "records": [canonical content, ...sorted]}}; the
-# `rrsets` output is the same as a sorted list of {"name", "type", "ttl", "records"}.
+# The `rrsets` output is an rrset list as PowerDNS holds it (providers/clients/powerdns.py).
 
 def dkim_keypair() -> tuple[str, str]:
     """(private key PEM, public key base64 DER SubjectPublicKeyInfo) for a new DKIM key."""
@@ -170,14 +64,6 @@ def dmarc_text(domain: str) -> str:
     return f"v=DMARC1; p=quarantine; rua=mailto:postmaster@{bare(domain)}"
 
 
-def managed_names(inputs: dict) -> dict[tuple[str, str], str]:
-    """(relative name, type) pairs the zone itself owns, with the input that drives each."""
-    selector = inputs.get("dkim_selector") or DEFAULT_DKIM_SELECTOR
-    return {("@", "NS"): "nameservers", ("@", "A"): "server_ip", ("www", "A"): "server_ip",
-            ("@", "MX"): "mail_host", ("_dmarc", "TXT"): "domain",
-            (f"{selector}._domainkey", "TXT"): "dkim_selector"}
-
-
 def desired_rrsets(inputs: dict, public_key: str) -> dict:
     zone = inputs["domain"]
     wanted: dict[tuple[str, str], dict] = {}
@@ -198,54 +84,6 @@ def desired_rrsets(inputs: dict, public_key: str) -> dict:
     for record in inputs.get("records") or []:
         put(record["name"], record["type"], [record["content"]], record["ttl"])
     return wanted
-
-
-def live_rrsets(zone_json: dict) -> dict:
-    live = {}
-    for rrset in zone_json.get("rrsets", []):
-        rtype, name = rrset["type"], canonical(rrset["name"])
-        if rtype == "SOA" or name.startswith(ACME_LABEL + "."):
-            continue
-        contents = []
-        for record in rrset.get("records", []):
-            if record.get("disabled"):
-                continue
-            try:
-                contents.append(canonical_content(rtype, record["content"]))
-            except ValueError:
-                contents.append(record["content"])  # foreign content: kept verbatim, still compared
-        if contents:
-            live[(name, rtype)] = {"ttl": int(rrset.get("ttl", DEFAULT_TTL)), "records": sorted(set(contents))}
-    return live
-
-
-def rrset_list(rrsets: dict) -> list[dict]:
-    return [{"name": name, "type": rtype, "ttl": v["ttl"], "records": list(v["records"])}
-            for (name, rtype), v in sorted(rrsets.items())]
-
-
-def rrset_map(rrsets: list[dict] | None) -> dict:
-    return {(canonical(r["name"]), r["type"]): {"ttl": int(r["ttl"]), "records": sorted(r["records"])}
-            for r in rrsets or []}
-
-
-def rrset_changes(current: dict, desired: dict) -> list[dict]:
-    """Only what differs: REPLACE changed or new rrsets, DELETE the ones no longer wanted."""
-    changes = []
-    for key, want in sorted(desired.items()):
-        have = current.get(key)
-        if have is None or have["ttl"] != want["ttl"] or _folded(have["records"]) != _folded(want["records"]):
-            records = [{"content": c, "disabled": False} for c in want["records"]]
-            changes.append(replace(key[0], key[1], want["ttl"], records))
-    for key in sorted(set(current) - set(desired)):
-        changes.append(remove(*key))
-    return changes
-
-
-def _folded(contents: list[str]) -> set[str]:
-    # PowerDNS keeps some names as written (SRV targets): compare names case-insensitively,
-    # TXT exactly.
-    return {c if c.startswith('"') else c.lower() for c in contents}
 
 
 def observed(props: dict, zone_json: dict) -> dict:
@@ -280,7 +118,7 @@ def observed(props: dict, zone_json: dict) -> dict:
         "server_ip": a_records[0] if a_records else "",
         "mail_host": bare(mx[0][1]) if mx else "",
         "nameservers": list(stored_ns) if sorted(map(bare, stored_ns)) == sorted(ns) else sorted(ns),
-        "records": sorted(records, key=_record_key),
+        "records": sorted(records, key=record_key),
         "dkim_public_key": public,
         "serial": int(zone_json.get("serial") or 0),
         "rrsets": rrset_list(live),
@@ -295,18 +133,7 @@ def _shown(rtype: str, content: str) -> str:
         return content
 
 
-def _record_key(record: dict) -> tuple:
-    return record["name"], record["type"], record["content"]
-
-
 # --- check ---------------------------------------------------------------------------------------
-
-def _domain(value: Any) -> str:
-    problem = domain_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return bare(value)
-
 
 def _ipv4(value: Any) -> str:
     try:
@@ -333,80 +160,6 @@ def _selector(value: Any) -> str:
     return value.lower()
 
 
-def _check_records(records: Any, selector: str) -> tuple[list[dict], list[str]]:
-    if not isinstance(records, list):
-        return [], ["records must be a list of {name, type, content, ttl}"]
-    normal: dict[tuple, dict] = {}
-    problems = []
-    for i, record in enumerate(records):
-        try:
-            record = _record(record, selector)
-        except ValueError as exc:
-            problems.append(f"records[{i}]: {exc}")
-            continue
-        normal[_record_key(record)] = record
-    ordered = sorted(normal.values(), key=_record_key)
-    return ordered, problems + _check_rrset_rules(ordered, selector)
-
-
-def _record(record: Any, selector: str) -> dict:
-    if not isinstance(record, dict):
-        raise ValueError("not an object with name, type, content, ttl")
-    rtype = str(record.get("type", "")).strip().upper()
-    raw_name = str(record.get("name") or "").strip().lower()
-    name = raw_name.rstrip(".") or "@"
-    ttl = DEFAULT_TTL if record.get("ttl") is None else record["ttl"]
-    if rtype not in RECORD_TYPES:
-        raise ValueError(f"type {record.get('type')!r} is not one of {', '.join(RECORD_TYPES)}")
-    if raw_name.endswith(".") or (name != "@" and not all(record_label_ok(l) for l in name.split("."))) \
-            or "*" in name[1:]:
-        raise ValueError(f"name {record.get('name')!r} is not a relative name ('@' for the apex)")
-    if name.split(".")[0] == ACME_LABEL:
-        raise ValueError(f"name {name!r}: {ACME_LABEL} names belong to certificate validation")
-    # Numbers cross the engine as floats: 300.0 is a fine ttl.
-    if isinstance(ttl, float) and ttl.is_integer():
-        ttl = int(ttl)
-    if isinstance(ttl, bool) or not str(ttl).isdigit() or not MIN_TTL <= int(ttl) <= MAX_TTL:
-        raise ValueError(f"ttl {ttl!r} must be a whole number of seconds from {MIN_TTL} to {MAX_TTL}")
-    try:
-        content = human_content(rtype, str(record.get("content", "")))
-    except ValueError as exc:
-        raise ValueError(f"{rtype} content {record.get('content')!r}: {exc}") from None
-    owner = managed_names({"dkim_selector": selector}).get((name, rtype))
-    if owner:
-        raise ValueError(f"the {name} {rtype} rrset is managed by the zone (set `{owner}` instead)")
-    if (name, rtype) == ("@", "TXT") and content.startswith("v=spf1"):
-        raise ValueError("the SPF record is managed by the zone")
-    return {"name": name, "type": rtype, "content": content, "ttl": int(ttl)}
-
-
-def checked_record(record: dict, selector: str = DEFAULT_DKIM_SELECTOR) -> dict:
-    """One customer record ({name, type, content, ttl}, name relative to the zone) in the form
-    the zone keeps it, or ValueError saying what is wrong: the panel checks what a customer
-    types with the very rules this provider applies."""
-    return _record(record, selector)
-
-
-def record_set_problems(records: list[dict], selector: str = DEFAULT_DKIM_SELECTOR) -> list[str]:
-    """What is wrong with a zone's customer records together (CNAME exclusivity, one ttl per rrset)."""
-    return _check_rrset_rules(records, selector)
-
-
-def _check_rrset_rules(records: list[dict], selector: str) -> list[str]:
-    problems = []
-    taken = {name for name, _ in managed_names({"dkim_selector": selector})}
-    for name in sorted({r["name"] for r in records if r["type"] == "CNAME"}):
-        if name in taken or len([r for r in records if r["name"] == name]) > 1:
-            problems.append(f"a CNAME at {name} cannot stand beside other records at that name")
-    ttls: dict[tuple[str, str], set[int]] = {}
-    for r in records:
-        ttls.setdefault((r["name"], r["type"]), set()).add(r["ttl"])
-    for (name, rtype), values in sorted(ttls.items()):
-        if len(values) > 1:
-            problems.append(f"the {name} {rtype} records must share one ttl (DNS keeps one per rrset)")
-    return problems
-
-
 # --- the adapter ---------------------------------------------------------------------------------
 
 class DnsZoneProvider(ProviderAdapter):
@@ -419,7 +172,7 @@ class DnsZoneProvider(ProviderAdapter):
     PROVIDER = PROVIDER
     WHAT = "the zone"
     INPUTS = (
-        Input("domain", _domain, required=True, same=lambda old, new: bare(old or "") == bare(new or "")),
+        Input("domain", domain_name, required=True, same=lambda old, new: bare(old or "") == bare(new or "")),
         Input("server_ip", _ipv4, required=True),
         Input("mail_host", _mail_host, default=lambda config: config.MAIL_SERVER_HOST),
         Input("nameservers", _nameservers, default=lambda config: [config.NS1, config.NS2]),
@@ -443,7 +196,7 @@ class DnsZoneProvider(ProviderAdapter):
         records = inputs.get("records")
         if is_unknown(records) or is_unknown(selector):
             return []
-        normal, problems = _check_records(records, selector)
+        normal, problems = checked_records(records, selector)
         if not problems:
             inputs["records"] = normal
         return [CheckFailure("records", p) for p in problems]

@@ -1,5 +1,6 @@
-"""A certificate installed on a WHM account's domain, with its HTTPS redirect (WHM API 1's
-installssl / fetchsslinfo): the TLS half of the WHM provider, sharing its client."""
+"""A certificate installed on a WHM account's domain, with its HTTPS redirect (`WhmSsl`; WHM API 1's
+installssl / fetchsslinfo): the TLS half of WHM, through the same client as the account's
+(providers/clients/whm.py)."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,11 +8,11 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import Resource
 
+from providers.clients.whm import PROVIDER, WhmClient, account_name, normal_pem, server_id, whm_client_for
 from providers.core.config import current
 from providers.core.errors import NotFound, ProviderError
+from providers.core.inputs import domain_name, flag
 from providers.core.resource import Input, ProviderAdapter
-from providers.whm import _account_name, _domain, _flag, _pem, _server
-from providers.whm_client import PROVIDER, WhmClient, whm_client_for
 
 # --- WhmSsl -----------------------------------------------------------------------------------
 
@@ -36,7 +37,7 @@ def _chain(value: Any) -> str | None:
 
 
 def _same_pem(old: Any, new: Any) -> bool:
-    return _pem(old) == _pem(new)
+    return normal_pem(old) == normal_pem(new)
 
 
 class WhmSslProvider(ProviderAdapter):
@@ -45,13 +46,13 @@ class WhmSslProvider(ProviderAdapter):
 
     PROVIDER = PROVIDER
     INPUTS = (
-        Input("domain", _domain, required=True),
-        Input("username", _account_name, required=True),
+        Input("domain", domain_name, required=True),
+        Input("username", account_name, required=True),
         Input("certificate_pem", _pem_text("BEGIN CERTIFICATE"), required=True, same=_same_pem),
         Input("private_key_pem", _pem_text("PRIVATE KEY"), required=True, same=_same_pem),
         Input("chain_pem", _chain, same=_same_pem),
-        Input("force_https", _flag, default=True, same=lambda old, new: bool(old) == bool(new)),
-        Input("server", _server),
+        Input("force_https", flag, default=True, same=lambda old, new: bool(old) == bool(new)),
+        Input("server", server_id),
     )
     REPLACES = ("domain", "username")
     SECRETS = ("private_key_pem",)
@@ -70,7 +71,7 @@ class WhmSslProvider(ProviderAdapter):
 
     def change(self, client, _id, olds, news):
         # On another server (the account moved) the certificate is installed there afresh.
-        certificate = (any(_pem(olds.get(k)) != _pem(news.get(k)) for k in CERTIFICATE_PARTS)
+        certificate = (any(normal_pem(olds.get(k)) != normal_pem(news.get(k)) for k in CERTIFICATE_PARTS)
                        or olds.get("server") != news.get("server"))
         return self._install(client, news, certificate=certificate)
 
@@ -95,7 +96,7 @@ class WhmSslProvider(ProviderAdapter):
     def _outputs(props: dict, info: dict) -> dict:
         outs = {key: props.get(key) for key in SSL_INPUTS}
         installed = info.get("crt")
-        if installed and _pem(installed) != _pem(props.get("certificate_pem")):
+        if installed and normal_pem(installed) != normal_pem(props.get("certificate_pem")):
             outs["certificate_pem"] = installed
         outs["username"] = info.get("user") or props.get("username")
         outs["force_https"] = bool(int(info.get("ssl_redirect") or 0))

@@ -1,21 +1,12 @@
-"""TLS certificates from an ACME CA (Let's Encrypt; pebble locally), validated by DNS-01.
+"""An ACME CA (Let's Encrypt; pebble locally) as mpanel speaks it: `AcmeClient`, issuing by DNS-01.
 
-The challenge answers go into the domain's own PowerDNS zone (providers/powerdns.py), so
-a certificate needs nothing from the web server and can be issued before the site exists.
-
-Choices the engine relies on:
-- create always issues a new certificate: a create that crashed after issuance lost the
-  private key with it, so there is nothing to adopt (the orphan simply expires).
-- diff replaces a certificate whose names or key type changed, and one inside its renewal
-  window (not_after - now < renew_before_days), so every `up` renews what is due.
-- read parses the stored certificate (it is the only copy of the key) and reports it gone
-  (id "") once the CA says it is revoked; that lookup uses the CA's management API when
-  ACME_MANAGEMENT_URL is set (pebble's /cert-status-by-serial); a public CA has no such
-  lookup and read then trusts the stored certificate. `renewal_due` reports, by the clock,
-  whether the renewal window has been reached.
-- delete revokes the certificate (reason cessationOfOperation), signed with the
-  certificate's own key so it works whatever account issued it. Already revoked, unknown
-  to the CA or otherwise refused for good counts as done: a delete must not block a destroy.
+The challenge answers go into the domain's own PowerDNS zone (providers/clients/powerdns.py),
+so a certificate needs nothing from the web server and can be issued before the site exists.
+The acme library's and requests' exceptions become `ProviderError` here (`acme_failures`);
+revocation is signed with the certificate's own key, so it works whatever account issued it.
+Whether the CA has revoked a certificate is asked of its management API when
+ACME_MANAGEMENT_URL is set (pebble's /cert-status-by-serial); a public CA has no such lookup.
+Used by the certificate provider (providers/resources/certificate.py).
 """
 from __future__ import annotations
 
@@ -26,38 +17,31 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import dns.exception
 import dns.message
 import dns.query
 import dns.rdatatype
 import josepy as jose
-import pulumi
 import requests
 from acme import challenges, client as acme_client, crypto_util, errors as acme_errors, messages
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from pulumi.dynamic import CheckFailure, Resource
 
-from providers.core.config import ProviderConfig, current
-from providers.core.errors import NotFound, ProviderError
+from providers.clients.powerdns import PowerDnsClient
+from providers.core.config import ProviderConfig
+from providers.core.errors import ProviderError
 from providers.core.http import TRANSIENT_STATUSES, http
-from providers.core.names import bare, canonical, domain_problem, is_hostname
-from providers.core.resource import Input, ProviderAdapter
 from providers.core.retry import DEFAULT_RETRY, RetryPolicy
-from providers.core.values import is_unknown
-from providers.powerdns import PowerDnsClient
+from providers.rules.names import canonical
 
 PROVIDER = "acme"
 log = logging.getLogger(__name__)
 
 KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa4096")
 DEFAULT_KEY_TYPE = "ec256"
-DEFAULT_RENEW_BEFORE_DAYS = 30
-INPUT_KEYS = ("domain", "alt_names", "renew_before_days", "key_type")
-REPLACING_KEYS = ("domain", "alt_names", "key_type")
 # How long one issuance may take from new order to certificate, and how long the new TXT
 # records may take to show up on the authoritative server.
 ORDER_DEADLINE = 120.0
@@ -405,128 +389,3 @@ def revoked_at_ca(config: ProviderConfig, serial: str) -> bool | None:
         raise ProviderError(PROVIDER, f"certificate status lookup answered {response.status_code}",
                             status=response.status_code)
     return str(response.json().get("Status", "")).lower() == "revoked"
-
-
-# --- the adapter ---------------------------------------------------------------------------------
-
-def _domain(value: Any) -> str:
-    problem = domain_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return bare(value)
-
-
-def _days(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or (isinstance(value, float) and not value.is_integer()) or value < 0:
-        raise ValueError(f"{value!r} is not a whole number of days >= 0")
-    return int(value)
-
-
-def _key_type(value: Any) -> str:
-    if value not in KEY_TYPES:
-        raise ValueError(f"{value!r} is not one of {', '.join(KEY_TYPES)}")
-    return value
-
-
-def _certifiable(name: str) -> bool:
-    return is_hostname(name.removeprefix("*.")) and "*" not in name.removeprefix("*.")
-
-
-class CertificateProvider(ProviderAdapter):
-    """A certificate for one hosted domain: id = its serial. Never adopted (a lost create lost its key)."""
-    KIND = "acme-certificate"  # what the state stores (providers/stored.py)
-
-    PROVIDER = PROVIDER
-    INPUTS = (
-        Input("domain", _domain, required=True),
-        Input("alt_names"),
-        Input("renew_before_days", _days, default=DEFAULT_RENEW_BEFORE_DAYS),
-        Input("key_type", _key_type, default=DEFAULT_KEY_TYPE),
-    )
-    REPLACES = REPLACING_KEYS
-    SECRETS = ("private_key_pem",)
-    timeout = NETWORK_TIMEOUT
-
-    def client(self) -> AcmeClient:
-        return AcmeClient(current(), self.retry, self.timeout)
-
-    def check_more(self, inputs):
-        # alt_names default to www.<domain>, and never repeat the domain.
-        domain = inputs.get("domain")
-        alt_names = inputs.get("alt_names")
-        if alt_names is None:
-            alt_names = [f"www.{domain}"] if isinstance(domain, str) and not domain_problem(domain) else []
-            if is_unknown(domain):
-                alt_names = domain
-        inputs["alt_names"] = alt_names
-        if is_unknown(alt_names):
-            return []
-        if not isinstance(alt_names, list) or not all(isinstance(n, str) and _certifiable(n) for n in alt_names):
-            return [CheckFailure("alt_names", f"{alt_names!r} is not a list of host names (a leading *. is allowed)")]
-        inputs["alt_names"] = [n for n in dict.fromkeys(bare(n) for n in alt_names) if n != domain]
-        return []
-
-    def more_changes(self, olds, news):
-        if not olds.get("not_after"):
-            return [], ["certificate_pem"]
-        if renewal_due(olds["not_after"], news["renew_before_days"]):
-            return [], ["not_after"]  # inside the renewal window: this `up` renews it
-        return [], []
-
-    def make(self, client, props):
-        inputs = {k: props[k] for k in INPUT_KEYS}
-        cert = self.retry.run(lambda: client.issue(inputs["domain"], inputs["alt_names"], inputs["key_type"]))
-        outs = _outputs(inputs, cert)
-        return outs["serial"], outs
-
-    def observe(self, client, _id, props):
-        try:
-            described = describe(props.get("fullchain_pem") or props["certificate_pem"])
-        except (KeyError, TypeError, ValueError):
-            raise NotFound(PROVIDER, "no certificate recorded") from None
-        if self.retry.run(lambda: client.revoked_at_ca(described["serial"])):
-            raise NotFound(PROVIDER, f"certificate {described['serial']} is revoked")
-        return described["serial"], _outputs(props, {**props, **described})
-
-    def change(self, _client, _id, olds, news):
-        # Only renew_before_days changes in place; everything else replaces.
-        return _outputs({k: news[k] for k in INPUT_KEYS}, olds)
-
-    def remove(self, client, _id, props):
-        if props.get("certificate_pem"):
-            self.retry.run(lambda: client.revoke(props))
-
-
-def _outputs(inputs: dict, cert: dict) -> dict:
-    outs = {k: inputs.get(k) for k in INPUT_KEYS}
-    outs.update({k: cert.get(k) for k in ("serial", "certificate_pem", "chain_pem", "fullchain_pem",
-                                           "private_key_pem", "not_after", "issuer")})
-    outs["renewal_due"] = renewal_due(outs["not_after"], outs["renew_before_days"] or 0)
-    return outs
-
-
-class Certificate(Resource):
-    """A TLS certificate for domain + alt_names (id: the certificate's serial number in hex)."""
-
-    domain: pulumi.Output[str]
-    alt_names: pulumi.Output[list]
-    renew_before_days: pulumi.Output[int]
-    key_type: pulumi.Output[str]
-    serial: pulumi.Output[str]
-    certificate_pem: pulumi.Output[str]
-    chain_pem: pulumi.Output[str]
-    fullchain_pem: pulumi.Output[str]
-    private_key_pem: pulumi.Output[str]
-    not_after: pulumi.Output[str]
-    issuer: pulumi.Output[str]
-    renewal_due: pulumi.Output[bool]
-
-    def __init__(self, name: str, domain, alt_names=None, renew_before_days=None, key_type=None,
-                 opts: pulumi.ResourceOptions | None = None):
-        super().__init__(CertificateProvider(), name, {
-            "domain": domain, "alt_names": alt_names, "renew_before_days": renew_before_days,
-            "key_type": key_type, "serial": None, "certificate_pem": None, "chain_pem": None,
-            "fullchain_pem": None, "private_key_pem": None, "not_after": None, "issuer": None,
-            "renewal_due": None,
-        }, CertificateProvider.options(opts))

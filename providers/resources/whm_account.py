@@ -1,7 +1,6 @@
-"""cPanel WHM: hosting accounts (`WhmAccount`; their certificate, `WhmSsl`, is in providers/whm_tls.py).
+"""cPanel WHM hosting accounts (`WhmAccount`); their certificate, `WhmSsl`, is in whm_ssl.py.
 
-The account adapter maps Pulumi's operations onto `WhmClient` (providers/whm_client.py,
-WHM API 1); the certificate's is in providers/whm_tls.py.
+The adapter maps Pulumi's operations onto `WhmClient` (providers/clients/whm.py, WHM API 1).
 
 Upstream quirks that shape this module:
 
@@ -18,118 +17,29 @@ Upstream quirks that shape this module:
 from __future__ import annotations
 
 import logging
-import re
-import secrets
-import string
 from typing import Any
 
 import pulumi
 from pulumi.dynamic import Resource
 
+from providers.clients.whm import (PROVIDER, WhmClient, account_name, derive_username, megabytes, new_password,
+                                   server_id, username_stem, whm_client_for)
+from providers.core.claims import ClaimLedger
 from providers.core.config import current
 from providers.core.errors import NotOurs, ProviderError
-from providers.core.names import bare, domain_problem
-from providers.core.claims import ClaimLedger
+from providers.core.inputs import domain_name, flag
 from providers.core.resource import OWNER, Input, ProviderAdapter
 from providers.core.values import whole_number
-from providers.whm_client import PROVIDER, WhmClient, whm_client_for
 
 log = logging.getLogger(__name__)
 
 MAX_QUOTA_MB = 1_048_576
-# WHM allows 16 characters, but with database prefixing (the default) only the first 8
-# are usable, and WHM keeps those unique: derived names stay within 8.
-DERIVED_USERNAME_LENGTH = 8
-MAX_USERNAME_LENGTH = 16
-USERNAME = re.compile(r"^[a-z][a-z0-9]*$")
-# System users every cPanel server already has; WHM refuses them as account names.
-RESERVED_USERNAMES = frozenset({
-    "all", "cpanel", "cphulkd", "dovecot", "ftp", "mail", "mailman", "mysql", "named",
-    "nobody", "postgres", "root", "virtfs", "www",
-})
-# Second-level labels under a country code that say nothing about the customer
-# (example.co.uk should give "example", not "exampleco").
-GENERIC_SECOND_LEVEL = frozenset({"ac", "co", "com", "edu", "gov", "net", "org"})
-
-
-# --- names, passwords, sizes --------------------------------------------------------------
-
-def username_problem(username: str, max_length: int = MAX_USERNAME_LENGTH) -> str | None:
-    """Why WHM would refuse this account name, or None."""
-    if not isinstance(username, str) or not USERNAME.match(username):
-        return "use lower-case letters and digits only, starting with a letter"
-    if username.startswith("test"):
-        return "must not start with 'test'"
-    if len(username) > max_length:
-        return f"at most {max_length} characters"
-    if username in RESERVED_USERNAMES:
-        return "is a system user name"
-    return None
-
-
-def username_stem(domain: str) -> str:
-    """The name WHM would accept that reads most like the domain (before collisions)."""
-    labels = domain.lower().split(".")
-    if len(labels) > 2 and len(labels[-1]) == 2 and labels[-2] in GENERIC_SECOND_LEVEL:
-        labels = labels[:-1]
-    stem = re.sub(r"[^a-z0-9]", "", "".join(labels[:-1] or labels))
-    if not stem or stem[0].isdigit() or stem.startswith("test"):
-        stem = "u" + stem
-    return stem[:DERIVED_USERNAME_LENGTH]
-
-
-def derive_username(domain: str, existing: list[str]) -> str:
-    """The stem, or the stem with a number when its first 8 characters are someone else's."""
-    taken = {user[:DERIVED_USERNAME_LENGTH] for user in existing}
-    stem = username_stem(domain)
-    number = 0
-    while True:
-        suffix = str(number) if number else ""
-        candidate = stem[:DERIVED_USERNAME_LENGTH - len(suffix)] + suffix
-        if candidate[:DERIVED_USERNAME_LENGTH] not in taken and candidate not in RESERVED_USERNAMES:
-            return candidate
-        number += 1
-
-
-def new_password(length: int = 24) -> str:
-    """Strong enough for WHM's strength meter: every character class, no quoting trouble."""
-    alphabet = string.ascii_letters + string.digits + "!@#%^*-_=+"
-    while True:
-        password = "".join(secrets.choice(alphabet) for _ in range(length))
-        if (any(c.islower() for c in password) and any(c.isupper() for c in password)
-                and any(c.isdigit() for c in password) and any(not c.isalnum() for c in password)):
-            return password
-
-
-def _megabytes(limit: Any) -> int | None:
-    """WHM's "5120M" / "unlimited" as a number of MB (None for unlimited)."""
-    text = str(limit or "").strip().upper()
-    match = re.fullmatch(r"(\d+)\s*M?", text)
-    return int(match.group(1)) if match else None
-
-
-def _pem(text: Any) -> str:
-    return "\n".join(line.strip() for line in str(text or "").strip().splitlines() if line.strip())
 
 
 # --- WhmAccount -----------------------------------------------------------------------------
 
-def _domain(value: Any) -> str:
-    problem = domain_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return bare(value)
-
-
-def _account_name(value: Any) -> str:
-    problem = username_problem(value)
-    if problem:
-        raise ValueError(f"{value!r}: {problem}")
-    return value
-
-
 def _username(value: Any) -> str | None:
-    return None if value == "" else _account_name(value)  # none given: derive one
+    return None if value == "" else account_name(value)  # none given: derive one
 
 
 def _plan(value: Any) -> str:
@@ -153,24 +63,8 @@ def _email(value: Any) -> str | None:
     return value
 
 
-def _flag(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("must be true or false")
-    return value
-
-
 ACCOUNT_INPUTS = ("domain", "username", "plan", "quota_mb", "contact_email", "suspended",
                   "suspend_reason", "password_version", "owner", "server")
-
-
-def _server(value: Any) -> str | None:
-    """A servers.id (as text): which WHM the object lives on; empty means CPANEL_WHM_URL's."""
-    if value in (None, ""):
-        return None
-    text = str(value)
-    if not text.isdigit():
-        raise ValueError("must be a web server's id")
-    return text
 
 
 class WhmAccountProvider(ProviderAdapter):
@@ -183,16 +77,16 @@ class WhmAccountProvider(ProviderAdapter):
     PROVIDER = PROVIDER
     WHAT = "the WHM account"
     INPUTS = (
-        Input("domain", _domain, required=True),
+        Input("domain", domain_name, required=True),
         Input("username", _username),
         Input("plan", _plan, required=True),
         Input("quota_mb", _quota),
         Input("contact_email", _email),
-        Input("suspended", _flag, default=False),
+        Input("suspended", flag, default=False),
         Input("suspend_reason", lambda reason: reason or None),
         Input("password_version"),
         OWNER,
-        Input("server", _server),
+        Input("server", server_id),
     )
     REPLACES = ("domain", "username")
     # No username input means "derive one": the derived name in olds is not a change.
@@ -320,7 +214,7 @@ class WhmAccountProvider(ProviderAdapter):
         account = client.account_summary(id_)
         outs = self._outputs(client, props, account, props.get("password"))
         wanted_quota = props.get("quota_mb")
-        actual_quota = _megabytes(account.get("disklimit"))
+        actual_quota = megabytes(account.get("disklimit"))
         if wanted_quota is not None and actual_quota != wanted_quota:
             outs["quota_mb"] = actual_quota
         return id_, outs
@@ -359,7 +253,7 @@ class WhmAccountProvider(ProviderAdapter):
             account = client.account_summary(user)
         # Only when the package's own quota is not the one wanted: plans usually match their
         # package, and editquota is the one function here the stand-in does not implement.
-        if quota is not None and _megabytes(account.get("disklimit")) != quota:
+        if quota is not None and megabytes(account.get("disklimit")) != quota:
             client.editquota(user, quota)
             changed = True
         suspended = bool(int(account.get("suspended") or 0))

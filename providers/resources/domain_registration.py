@@ -1,14 +1,10 @@
-"""NameSilo: a customer's domain registration (`DomainRegistration`).
+"""A customer's domain registration at NameSilo (`DomainRegistration`).
 
-`NameSiloClient` speaks the NameSilo API (`GET <base>/<operation>?version=1&type=json&key=...`)
-and turns every non-success `reply.code` into a `ProviderError` worded for people;
-`DomainRegistrationProvider` maps Pulumi's operations onto it.
+`DomainRegistrationProvider` maps Pulumi's operations onto `NameSiloClient`
+(providers/clients/namesilo.py).
 
 Upstream facts that shape this module:
 
-- The API key (and a transfer's EPP code) ride in the query string, so no URL with its
-  query may reach a message, an exception or a log line: the client never formats one,
-  scrubs upstream text, and urllib3's debug log of request lines is redacted.
 - registerDomain and transferDomain charge the account and have no idempotency key:
   every attempt first looks the domain up in our account, so a request that timed out
   after doing its work is adopted, never paid for twice.
@@ -27,201 +23,23 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, Resource
 
-from providers.core.config import ProviderConfig, current
+from providers.clients.namesilo import PROVIDER, NameSiloClient, nameservers_of, yes
 from providers.core.claims import ClaimLedger
+from providers.core.config import current
 from providers.core.errors import NotFound, NotOurs, ProviderError
-from providers.core.http import http, param_value, redact
-from providers.core.names import bare, domain_problem, is_hostname
+from providers.core.inputs import domain_name, flag
 from providers.core.resource import OWNER, Input, ProviderAdapter
-from providers.core.retry import DEFAULT_RETRY, RetryPolicy
 from providers.core.values import whole_number
+from providers.rules.names import bare, is_hostname
 
-PROVIDER = "namesilo"
 log = logging.getLogger(__name__)
 
-LIVE_URL = "https://www.namesilo.com/api"
-SANDBOX_URL = "https://sandbox.namesilo.com/api"
-SUCCESS = frozenset({300, 301, 302})
-RETRYABLE = frozenset({115, 201, 400})
 MODES = ("new_registration", "transfer")
 MAX_YEARS = 10
 MAX_NAMESERVERS = 13
 # Transfer states after which nothing more will happen (real NameSilo words vary).
 _FAILED_TRANSFER = re.compile(r"cancel|reject|fail|denied|expired|timed out", re.IGNORECASE)
 _DONE_TRANSFER = re.compile(r"complete|success|active", re.IGNORECASE)
-
-
-class _RedactQueryStrings(logging.Filter):
-    """urllib3 logs each request line, query string and all, at DEBUG."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.args:
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        return True
-
-
-_urllib3_log = logging.getLogger("urllib3.connectionpool")
-if not any(isinstance(f, _RedactQueryStrings) for f in _urllib3_log.filters):
-    _urllib3_log.addFilter(_RedactQueryStrings())
-
-
-# --- the client ---------------------------------------------------------------------------
-
-def _message(code: int, detail: str, operation: str, domain: str | None) -> str:
-    """What a person needs to read for each code that matters; upstream's detail otherwise."""
-    name = domain or "the domain"
-    return {
-        101: "the API must be called over HTTPS",
-        108: f"{operation}: missing parameters",
-        110: "invalid API key: check NAMESILO_API_KEY",
-        112: "the API key belongs to a sub-account, which cannot use this operation",
-        113: "API access is not allowed from this IP address: allow it in NameSilo's API manager",
-        114: f"{name}: invalid domain name syntax",
-        115: f"the registry is not responding for {name}; try again later",
-        119: f"insufficient account balance for {operation} of {name}",
-        200: f"domain {name} is not active in this NameSilo account",
-        201: "NameSilo internal error; try again later",
-        254: f"nameserver update for {name} failed: the nameservers must be registered hosts",
-        261: f"domain {name} is not available for registration",
-        262: f"domain {name} is already active at NameSilo",
-        263: f"invalid number of years for {name}",
-        264: f"{name} cannot be renewed for that many years",
-        265: f"domain {name} cannot be transferred now (locked, registered or transferred too recently, "
-             f"or a transfer is already pending)",
-        266: f"no transfer of {name} exists in this account",
-        267: f"{name}: invalid domain name or unsupported TLD",
-        280: f"DNS modification error for {name}",
-        400: "an earlier request is still processing (rate limited); try again",
-    }.get(code, f"{operation} failed: {detail}")
-
-
-class NameSiloClient:
-    """The NameSilo API, one operation per method, with the configured endpoint and key."""
-
-    def __init__(self, settings: ProviderConfig, retry: RetryPolicy = DEFAULT_RETRY, timeout: float = 60.0):
-        if not settings.NAMESILO_API_KEY:
-            raise ProviderError(PROVIDER, "NAMESILO_API_KEY is not set")
-        self.base_url = (settings.NAMESILO_API_URL
-                         or (SANDBOX_URL if settings.NAMESILO_SANDBOX else LIVE_URL)).rstrip("/")
-        self._key = settings.NAMESILO_API_KEY
-        self._secrets: set[str] = {self._key}
-        self.retry = retry
-        self.timeout = timeout
-
-    # -- transport ---------------------------------------------------------------------
-
-    def exchange(self, operation: str, *, domain: str | None = None, ok: tuple[int, ...] = (),
-                 **params) -> dict:
-        """One request, no retry: the `reply` of an answer whose code is success (or in `ok`)."""
-        if params.get("auth"):
-            self._secrets.add(str(params["auth"]))  # a transfer's EPP code: scrub it like the key
-        query = {"version": "1", "type": "json", "key": self._key}
-        if domain is not None:
-            query["domain"] = domain
-        query.update({k: param_value(v) for k, v in params.items() if v is not None})
-        # The URL given to http() has no query: requests adds it, and http() only ever
-        # shows the URL it was given.
-        response = http(PROVIDER, "GET", f"{self.base_url}/{operation}", params=query, timeout=self.timeout)
-        if response.status_code >= 400:
-            raise ProviderError(PROVIDER, f"{operation}: upstream answered {response.status_code} "
-                                          f"{response.reason}", status=response.status_code)
-        try:
-            reply = response.json()["reply"]
-            code = int(str(reply["code"]).strip())
-        except (ValueError, KeyError, TypeError):
-            raise ProviderError(PROVIDER, f"{operation}: the answer is not a NameSilo JSON reply",
-                                status=response.status_code) from None
-        if code in SUCCESS or code in ok:
-            reply["code"] = code
-            return reply
-        detail = self.scrub(str(reply.get("detail") or "no detail"))
-        kind = NotFound if code in (200, 266) else ProviderError
-        raise kind(PROVIDER, self.scrub(_message(code, detail, operation, domain)), code=code,
-                   retryable=code in RETRYABLE)
-
-    def call(self, operation: str, **kwargs) -> dict:
-        """A request that is safe to repeat, retried on transient failures."""
-        return self.retry.run(lambda: self.exchange(operation, **kwargs))
-
-    def scrub(self, text: str) -> str:
-        text = redact(text)
-        for secret in self._secrets:
-            if secret:
-                text = text.replace(secret, "REDACTED")
-        return text
-
-    # -- operations ----------------------------------------------------------------------
-
-    def domain_info(self, domain: str) -> dict:
-        """The registration in our account, or NotFound."""
-        return self.call("getDomainInfo", domain=domain)
-
-    def availability(self, domain: str) -> str:
-        """ "available", "unavailable" or "invalid" (a missing group means empty)."""
-        reply = self.call("checkRegisterAvailability", domains=domain)
-        for group in ("available", "unavailable", "invalid"):
-            names = reply.get(group) or []
-            if isinstance(names, (str, dict)):
-                names = [names]
-            if any((n.get("domain") if isinstance(n, dict) else n) == domain for n in names):
-                return group
-        return "unavailable"
-
-    def register(self, domain: str, *, years: int, nameservers: list[str], private: bool,
-                 auto_renew: bool) -> dict:
-        """One attempt, never retried here: it charges the account."""
-        ns = {f"ns{i}": name for i, name in enumerate(nameservers, start=1)}
-        return self.exchange("registerDomain", domain=domain, years=years, private=private,
-                             auto_renew=auto_renew, **ns)
-
-    def transfer(self, domain: str, *, auth_code: str, private: bool, auto_renew: bool) -> dict:
-        """One attempt, never retried here: it charges the account."""
-        return self.exchange("transferDomain", domain=domain, auth=auth_code, private=private,
-                             auto_renew=auto_renew)
-
-    def transfer_status(self, domain: str) -> str:
-        """The transfer's status text, or NotFound (266) when there is none."""
-        return str(self.call("checkTransferStatus", domain=domain).get("status") or "")
-
-    def change_nameservers(self, domain: str, nameservers: list[str]) -> None:
-        self.call("changeNameServers", domain=domain,
-                  **{f"ns{i}": name for i, name in enumerate(nameservers, start=1)})
-
-    def set_auto_renew(self, domain: str, enabled: bool) -> None:
-        # 250/251: it already was; there is no setAutoRenewal upstream.
-        if enabled:
-            self.call("addAutoRenewal", domain=domain, ok=(250,))
-        else:
-            self.call("removeAutoRenewal", domain=domain, ok=(251,))
-
-    def set_lock(self, domain: str, locked: bool) -> None:
-        # 252/253: it already was.
-        if locked:
-            self.call("domainLock", domain=domain, ok=(252,))
-        else:
-            self.call("domainUnlock", domain=domain, ok=(253,))
-
-    def send_auth_code(self, domain: str) -> None:
-        """Have NameSilo email the domain's EPP transfer code to the registrant (retrieveAuthCode,
-        *unconfirmed*: not in the contract). The code never reaches us, so it cannot leak here."""
-        self.call("retrieveAuthCode", domain=domain)
-
-
-
-def _yes(value: Any) -> bool:
-    """getDomainInfo flags are "Yes"/"No" strings; tolerate booleans and 0/1."""
-    return str(value).strip().lower() in {"yes", "true", "1"}
-
-
-def _nameservers(info: dict) -> list[str]:
-    entries = info.get("nameservers") or []
-    if isinstance(entries, dict):
-        entries = [entries]
-    ordered = sorted(entries, key=lambda e: int(e.get("position") or 0) if isinstance(e, dict) else 0)
-    names = [(e.get("nameserver") if isinstance(e, dict) else e) for e in ordered]
-    return [str(n).lower().rstrip(".") for n in names if n]
 
 
 def _refused(exc: ProviderError) -> bool:
@@ -233,13 +51,6 @@ def _refused(exc: ProviderError) -> bool:
 # --- DomainRegistration ---------------------------------------------------------------------
 
 INPUTS = ("domain", "mode", "auth_code", "nameservers", "years", "auto_renew", "lock", "private", "owner")
-
-
-def _domain(value: Any) -> str:
-    problem = domain_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return bare(value)
 
 
 def _mode(value: Any) -> str:
@@ -271,27 +82,21 @@ def _nameserver_list(value: Any) -> list[str]:
     return names
 
 
-def _flag(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("must be true or false")
-    return value
-
-
 class DomainRegistrationProvider(ProviderAdapter):
     """A domain in our registrar account: id = domain; delete keeps it, with auto-renew off."""
     KIND = "namesilo-registration"  # what the state stores (providers/stored.py)
 
     PROVIDER = PROVIDER
     INPUTS = (
-        Input("domain", _domain, required=True),
+        Input("domain", domain_name, required=True),
         Input("mode", _mode, default="new_registration"),
         Input("auth_code"),
         Input("nameservers", _nameserver_list, default=lambda config: [config.NS1, config.NS2]),
         Input("years", _years, default=1),
-        Input("auto_renew", _flag, default=True),
+        Input("auto_renew", flag, default=True),
         # The registrar lock the customer chose; None leaves it as the registrar has it.
-        Input("lock", _flag),
-        Input("private", _flag, default=True),
+        Input("lock", flag),
+        Input("private", flag, default=True),
         OWNER,
     )
     REPLACES = ("domain", "mode")
@@ -433,13 +238,13 @@ class DomainRegistrationProvider(ProviderAdapter):
             # the registrar's defaults as drift and the next update applies ours.
             return self._pending_outputs(props, status)
         changed = False
-        if _nameservers(info) != list(props["nameservers"]):
+        if nameservers_of(info) != list(props["nameservers"]):
             client.change_nameservers(domain, list(props["nameservers"]))
             changed = True
-        if _yes(info.get("auto_renew")) != bool(props.get("auto_renew")):
+        if yes(info.get("auto_renew")) != bool(props.get("auto_renew")):
             client.set_auto_renew(domain, bool(props.get("auto_renew")))
             changed = True
-        if props.get("lock") is not None and _yes(info.get("locked")) != props["lock"]:
+        if props.get("lock") is not None and yes(info.get("locked")) != props["lock"]:
             client.set_lock(domain, props["lock"])
             changed = True
         return self._outputs(props, client.domain_info(domain) if changed else info)
@@ -484,13 +289,13 @@ class DomainRegistrationProvider(ProviderAdapter):
             **self._base(props),
             "status": str(info.get("status") or ""),
             "expires": info.get("expires"),
-            "nameservers": _nameservers(info),
-            "auto_renew": _yes(info.get("auto_renew")),
-            "locked": _yes(info.get("locked")),
+            "nameservers": nameservers_of(info),
+            "auto_renew": yes(info.get("auto_renew")),
+            "locked": yes(info.get("locked")),
             # Observed like auto_renew when it is managed, so a refresh sees drift and the next
             # converge puts the customer's choice back.
-            "lock": _yes(info.get("locked")) if props.get("lock") is not None else None,
-            "private": _yes(info.get("private")),
+            "lock": yes(info.get("locked")) if props.get("lock") is not None else None,
+            "private": yes(info.get("private")),
         }
 
     def _pending_outputs(self, props: dict, status: str) -> dict:
