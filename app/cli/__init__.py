@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from app.settings import Settings
+from app.settings import Settings, app_port, worker_concurrency
 
 
 def cmd_setup(args) -> int:
@@ -78,7 +78,7 @@ def cmd_doctor(args) -> int:
 def cmd_worker(args) -> int:
     from app.cli import worker
 
-    return worker.run(args.concurrency, args.queues.split(",") if args.queues else None)
+    return worker.run(Settings.from_env(), args.concurrency, args.queues.split(",") if args.queues else None)
 
 
 def cmd_stacks(args) -> int:
@@ -174,7 +174,7 @@ def cmd_serve(args) -> int:
     from app import create_app
 
     print(f"mpanel app on http://{args.host}:{args.port}", flush=True)
-    serve(create_app(), host=args.host, port=args.port, threads=args.threads, ident="mpanel")
+    serve(create_app(Settings.from_env()), host=args.host, port=args.port, threads=args.threads, ident="mpanel")
     return 0
 
 
@@ -205,7 +205,7 @@ def cmd_run(args) -> int:
     print(f"""
 mpanel is running:
   app            http://127.0.0.1:{args.port}   (marketing API key: {settings.MARKETING_API_KEY})
-  worker         {os.environ.get("MPANEL_WORKER_CONCURRENCY", 2)} processes converging subscription stacks
+  worker         {worker_concurrency()} processes converging subscription stacks
   Stripe         {settings.STRIPE_API_BASE}  (stand-in; hosted checkout pages at /c/pay/<session>)
   mail sent      {settings.SMTP_MAILDIR}  (every message the app sends)
   test mode      {"on: a checkout with testMode true and promoCode " + settings.MARKETING_OVERRIDE_CODE + " is free (the seed's curl works as written)" if settings.MARKETING_TEST_MODE else "off"}
@@ -293,7 +293,7 @@ def parser() -> argparse.ArgumentParser:
         fn=cmd_demo)
 
     w = sub.add_parser("worker", help="run converge jobs from the queue")
-    w.add_argument("--concurrency", type=int, default=int(os.environ.get("MPANEL_WORKER_CONCURRENCY", 2)),
+    w.add_argument("--concurrency", type=int, default=worker_concurrency(),
                    help="converge processes (each converges one stack at a time); billing, mail and "
                         "maintenance get one more of their own")
     w.add_argument("--queues", default=None, help=argparse.SUPPRESS)  # one child's queues (set by the parent)
@@ -372,7 +372,7 @@ def parser() -> argparse.ArgumentParser:
                             ("run", cmd_run, "local servers + database + application, until Ctrl-C")):
         c = sub.add_parser(name, help=help_)
         c.add_argument("--host", default="127.0.0.1")
-        c.add_argument("--port", type=int, default=int(os.environ.get("MPANEL_APP_PORT", 2271)))
+        c.add_argument("--port", type=int, default=app_port())
         c.add_argument("--threads", type=int, default=16)
         c.set_defaults(fn=fn)
     return p

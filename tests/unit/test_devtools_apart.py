@@ -52,9 +52,8 @@ from app import create_app
 create_app(open_queue=False)  # every blueprint, view and service that `serve` serves
 load(imported_by("app/cli/__init__.py", "cmd_worker"))
 load(imported_by("app/cli/worker.py"))
-from app.jobs.queue import queue
 
-queue.perform_import_paths()  # the task list, as `run_worker` imports it
+import app.jobs.tasks  # noqa: F401  (the task list, as the configured queue imports it)
 load(imported_by("app/jobs/tasks.py"))  # the services the task bodies call
 print(json.dumps(sorted(sys.modules)))
 '''

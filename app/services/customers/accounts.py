@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from app import db
 from app.db.customers import customers, websites
-from app.jobs.defer import request_converge_in
+from app.jobs.defer import request_converge
 from app.services.common.passwords import hash_password, needs_rehash, password_matches
 from app.settings import Settings
 
@@ -51,5 +51,5 @@ def request_cpanel_password_reset(settings: Settings, user_id: int, subscription
     with db.transaction(settings.DATABASE_URL) as conn:
         if not websites.count_cpanel_password_reset(conn, user_id, subscription_id):
             return False
-        request_converge_in(conn, subscription_id)
+        request_converge(conn, subscription_id)
     return True

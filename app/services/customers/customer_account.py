@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from app import db, mail
 from app.db.customers import account_tokens as tokens
 from app.db.customers import customers
-from app.jobs.defer import defer_in
+from app.jobs.defer import request_account_email
 from app.mail.render import render
 from app.services.common.crypto import decrypt, encrypt
 from app.services.common.passwords import hash_password, password_matches
@@ -190,7 +190,7 @@ def _issue(conn, settings: Settings, user_id: int, purpose: str, recipient: str,
     tokens.retire_unused(conn, user_id, purpose)
     token_id = tokens.insert(conn, user_id=user_id, purpose=purpose, token_hash=digest,
                              token_sealed=encrypt(settings, token), recipient=recipient, ttl_seconds=ttl)
-    defer_in(conn, "send_account_email", "mail", {"token_id": token_id}, queueing_lock=f"account-link-{token_id}")
+    request_account_email(conn, token_id)
     return token_id
 
 

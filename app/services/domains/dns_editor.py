@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from app import db
 from app.db.domains import dns_records as rows
-from app.jobs.defer import request_converge_in
+from app.jobs.defer import request_converge
 from app.services.hosting.engine import provider_config
 from app.settings import Settings
 from providers.clients.powerdns import PowerDnsClient, live_rrsets
@@ -98,7 +98,7 @@ def add_record(settings: Settings, user_id: int, subscription_id: int, form: dic
         if not rows.insert(conn, site["domain_id"], record):
             raise RecordRefused(422, "content", "that record exists already")
         rows.set_rrset_ttl(conn, site["domain_id"], name, rtype, ttl)
-        request_converge_in(conn, subscription_id)
+        request_converge(conn, subscription_id)
     return record
 
 
@@ -116,7 +116,7 @@ def remove_record(settings: Settings, user_id: int, subscription_id: int, record
         removed = rows.delete(conn, site["domain_id"], record_id) if site else None
         if removed is None:
             raise RecordRefused(404, "record", "no such record of yours (the zone's own records cannot be removed)")
-        request_converge_in(conn, subscription_id)
+        request_converge(conn, subscription_id)
     return removed
 
 
@@ -127,7 +127,7 @@ def reset_to_defaults(settings: Settings, user_id: int, subscription_id: int) ->
         if site is None:
             raise RecordRefused(404, "site", "no active site of yours with that number")
         removed = rows.delete_all(conn, site["domain_id"])
-        request_converge_in(conn, subscription_id)
+        request_converge(conn, subscription_id)
     return removed
 
 

@@ -20,7 +20,7 @@ import datetime as dt
 
 from app import db
 from app.db.domains import domain_state as rows
-from app.jobs.defer import request_converge_in
+from app.jobs.defer import request_converge
 from app.services.domains import delegation
 from app.services.hosting.engine import provider_config
 from app.settings import Settings
@@ -99,7 +99,7 @@ def set_auto_renew(settings: Settings, user_id: int, subscription_id: int, value
             raise DomainRefused(409, "auto_renew", "auto-renew is set here only for an active domain "
                                                    "registered through us")
         rows.set_auto_renew(conn, domain["domain_id"], value == "on")
-        request_converge_in(conn, subscription_id)
+        request_converge(conn, subscription_id)
     return value == "on"
 
 
@@ -110,7 +110,7 @@ def set_lock(settings: Settings, user_id: int, subscription_id: int, value: str 
     with db.transaction(settings.DATABASE_URL) as conn:
         domain = _changeable(conn, user_id, subscription_id, "lock")
         rows.set_registrar_lock(conn, domain["domain_id"], value == "on")
-        request_converge_in(conn, subscription_id)
+        request_converge(conn, subscription_id)
     return value == "on"
 
 

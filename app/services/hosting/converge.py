@@ -17,7 +17,7 @@ from app import db
 from app.db import emails
 from app.db.hosting import runs
 from app.db.hosting import workers as liveness
-from app.jobs.defer import defer_in
+from app.jobs.defer import request_attention_alert, request_cpanel_password_email, request_welcome_email
 from app.mail import cpanel_password_key, welcome_key
 from app.services.hosting.account_backups import back_up_account
 from app.services.hosting.engine import stack_operations
@@ -109,8 +109,7 @@ class Converger:
             runs.finish(conn, run.id, "failed", error=reason)
             if runs.record_failure(conn, run.subscription_id, reason, transient,
                                    self.settings.MPANEL_ATTENTION_AFTER_FAILURES):
-                defer_in(conn, "send_attention_alert", "mail", {"subscription_id": run.subscription_id},
-                         queueing_lock=f"attention-{run.subscription_id}")
+                request_attention_alert(conn, run.subscription_id)
         if transient:
             raise TransientConvergeError(reason) from exc
         raise PermanentConvergeError(reason) from exc
@@ -193,11 +192,10 @@ class Converger:
         send itself is deduplicated by record (app.mail)."""
         sid = spec.subscription_id
         if not emails.is_recorded(conn, welcome_key(sid)):
-            defer_in(conn, "send_welcome_email", "mail", {"subscription_id": sid}, queueing_lock=f"welcome-{sid}")
+            request_welcome_email(conn, sid)
         reset = spec.cpanel_password_resets
         if reset and not emails.is_recorded(conn, cpanel_password_key(sid, reset)):
-            defer_in(conn, "send_cpanel_password_email", "mail", {"subscription_id": sid, "reset": reset},
-                     queueing_lock=f"cpanel-password-{sid}-{reset}")
+            request_cpanel_password_email(conn, sid, reset)
 
     def _destroy(self, subscription_id: int) -> str:
         run = self._start_run(subscription_id, "destroy", "destroying")

@@ -12,7 +12,7 @@ import psycopg
 
 from app import db
 from app.db.hosting import mailboxes
-from app.jobs.defer import request_converge_in
+from app.jobs.defer import request_converge
 from app.services.common.crypto import encrypt
 from app.settings import Settings
 from providers.clients.mailcore import PASSWORD_LENGTH, address_problem
@@ -73,7 +73,7 @@ def add_mailbox(settings: Settings, user_id: int, subscription_id: int, local_pa
             mailboxes.insert(conn, subscription_id, local_part, site["mailbox_quota_mb"], encrypt(settings, password))
         except psycopg.errors.UniqueViolation as exc:
             raise MailboxRefused("local_part", f"{local_part}@{site['domain']} already exists") from exc
-        request_converge_in(conn, subscription_id)
+        request_converge(conn, subscription_id)
     return f"{local_part}@{site['domain']}"
 
 
@@ -84,7 +84,7 @@ def remove_mailbox(settings: Settings, user_id: int, subscription_id: int, local
         site = _site(conn, user_id, subscription_id)
         if not mailboxes.delete(conn, subscription_id, local_part):
             raise MailboxRefused("local_part", "no such mailbox (admin@ stays with every plan)")
-        request_converge_in(conn, subscription_id)
+        request_converge(conn, subscription_id)
     return f"{local_part}@{site['domain']}"
 
 

@@ -34,7 +34,7 @@ from typing import Callable
 from app import db
 from app.db.hosting import moves as rows
 from app.db.hosting import servers as server_rows
-from app.jobs.defer import defer_in, request_converge_in
+from app.jobs.defer import request_attention_alert, request_converge
 from app.services.hosting.account_backups import back_up_account
 from app.services.hosting.engine import whm_client
 from app.services.hosting.placement import choose, has_room
@@ -74,7 +74,7 @@ def request_move(settings: Settings, subscription_id: int, to_ref: str) -> int:
             raise ServerRefused("to", f"{loaded['name']} has no archive directory (mpanel servers update "
                                       "--archive-dir): WHM restores the copy from there")
         move_id = rows.request(conn, subscription_id, account["server_id"], target["id"])
-        request_converge_in(conn, subscription_id)
+        request_converge(conn, subscription_id)
         return move_id
 
 
@@ -142,7 +142,7 @@ def move_off_draining_servers(settings: Settings) -> int:
                                 server["hostname"], account["server_group"], account["id"])
                     continue
                 rows.request(conn, account["id"], server["id"], target["id"])
-                request_converge_in(conn, account["id"])
+                request_converge(conn, account["id"])
                 requested += 1
     return requested
 
@@ -197,8 +197,7 @@ def _fail(settings: Settings, subscription_id: int, move_id: int, reason: str) -
     with db.transaction(settings.DATABASE_URL) as conn:
         rows.advance(conn, move_id, "failed", reason[:1000])
         if rows.flag(conn, subscription_id, reason[:1000]):
-            defer_in(conn, "send_attention_alert", "mail", {"subscription_id": subscription_id},
-                     queueing_lock=f"attention-{subscription_id}")
+            request_attention_alert(conn, subscription_id)
 
 
 def _said(exc: Exception) -> str:

@@ -23,7 +23,7 @@ import psycopg
 
 from app import db
 from app.db.hosting import servers, specs as subscription_rows
-from app.jobs.defer import defer_in, request_converge_in
+from app.jobs.defer import request_attention_alert, request_converge
 from app.settings import Settings
 from stacks.spec import SpecError
 
@@ -72,8 +72,7 @@ def place(conn: psycopg.Connection, subscription_id: int, default_server_id: int
                       f"account of {needs['disk_quota_mb']} MB (add a server, enable one or raise a capacity)")
             if servers.mark_waiting(conn, subscription_id, reason):
                 log.warning("subscription %s: %s", subscription_id, reason)
-                defer_in(conn, "send_attention_alert", "mail", {"subscription_id": subscription_id},
-                         queueing_lock=f"attention-{subscription_id}")
+                request_attention_alert(conn, subscription_id)
             return None
         chosen_id = chosen["id"]
     subscription_rows.place(conn, subscription_id, chosen_id)
@@ -90,7 +89,7 @@ def place_waiting_orders(settings: Settings) -> int:
     for sid in waiting:
         with db.transaction(settings.DATABASE_URL) as conn:
             if place(conn, sid, settings.DEFAULT_WEB_SERVER_ID) is not None:
-                request_converge_in(conn, sid)
+                request_converge(conn, sid)
                 placed += 1
     if placed:
         log.info("placed %d of %d orders waiting for capacity", placed, len(waiting))

@@ -28,7 +28,7 @@ from psycopg.rows import dict_row
 from app import db
 from app.db.hosting import runs
 from app.db.hosting import workers as rows
-from app.jobs.defer import request_converge_in
+from app.jobs.defer import BILLING, MAIL, request_converge
 from app.settings import Settings
 from stacks import supervision
 
@@ -168,7 +168,7 @@ def recover_dead_workers(settings: Settings) -> int:
             if run["job_status"] == "doing":
                 rows.retry_job(conn, run["job_id"])
             else:
-                request_converge_in(conn, run["subscription_id"])
+                request_converge(conn, run["subscription_id"])
         rows.prune(conn, max(dead_after * 10, 3600))
     return len(found)
 
@@ -176,7 +176,7 @@ def recover_dead_workers(settings: Settings) -> int:
 # Billing and mail jobs end within minutes (Stripe's and SMTP's timeouts and their few retries)
 # and are safe to run twice (events are applied once, emails are claimed), so one still `doing`
 # after this long is lost, not slow.
-QUICK_QUEUES = ("billing", "mail")
+QUICK_QUEUES = (BILLING, MAIL)
 
 
 def hand_back_stuck_jobs(settings: Settings) -> int:

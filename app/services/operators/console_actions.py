@@ -9,7 +9,7 @@ from app.db.hosting import runs as run_rows
 from app.db.hosting import subscriptions as subscription_rows
 from app.db.operators import ops as rows
 from app.db.operators import staff as staff_rows
-from app.jobs.defer import defer_in, request_converge_in, subscription_lock
+from app.jobs.defer import request_converge, request_drift_check, request_welcome_resend
 from app.services.operators.staff import StaffSession
 from app.services.operators.staff_roles import NotAllowed, allowed
 from app.settings import Settings
@@ -64,7 +64,7 @@ def _live(sub: dict, doing: str) -> None:
 
 def _converge(conn, sub: dict) -> str:
     _live(sub, "converge")
-    queued = request_converge_in(conn, sub["id"])
+    queued = request_converge(conn, sub["id"])
     return "Converge queued." if queued else "A converge was already waiting; it reads the latest state."
 
 
@@ -73,8 +73,7 @@ def _refresh(conn, sub: dict) -> str:
     _live(sub, "refresh")
     if sub["provisioning_status"] == "pending":
         raise ActionRefused(f"cannot refresh: subscription {sub['id']}'s stack was never built")
-    queued = defer_in(conn, "check_drift", "converge", {"subscription_id": sub["id"]},
-                      lock=subscription_lock(sub["id"]), queueing_lock=f"drift-{sub['id']}")
+    queued = request_drift_check(conn, sub["id"])
     return ("Refresh and preview queued: the result appears under Runs." if queued
             else "A refresh was already waiting.")
 
@@ -83,7 +82,7 @@ def _suspend(conn, sub: dict) -> str:
     if sub["status"] not in ("active", "past_due"):
         raise ActionRefused(f"only an active or past-due subscription can be suspended (this one is {sub['status']})")
     rows.set_billing_status(conn, sub["id"], "suspended")
-    request_converge_in(conn, sub["id"])
+    request_converge(conn, sub["id"])
     return "Suspended: the converge suspends the cPanel account."
 
 
@@ -91,7 +90,7 @@ def _unsuspend(conn, sub: dict) -> str:
     if sub["status"] != "suspended":
         raise ActionRefused(f"only a suspended subscription can be unsuspended (this one is {sub['status']})")
     rows.set_billing_status(conn, sub["id"], "active")
-    request_converge_in(conn, sub["id"])
+    request_converge(conn, sub["id"])
     return "Unsuspended: the converge reactivates the cPanel account."
 
 
@@ -99,8 +98,7 @@ def _resend_welcome(conn, sub: dict) -> str:
     if sub["provisioning_status"] != "ready":
         raise ActionRefused("the welcome email can only be resent once the site is ready")
     resend = staff_rows.next_resend_number(conn, sub["id"])
-    defer_in(conn, "resend_welcome_email", "mail", {"subscription_id": sub["id"], "resend": resend},
-             queueing_lock=f"welcome-resend-{sub['id']}")
+    request_welcome_resend(conn, sub["id"], resend)
     return f"Welcome email queued to {sub['email']}."
 
 
@@ -109,7 +107,7 @@ def _cpanel_password(conn, sub: dict) -> str:
     state (one more reset), set by the converge, emailed once (as from the dashboard)."""
     if not websites.count_cpanel_password_reset(conn, sub["user_id"], sub["id"]):
         raise ActionRefused("a new cPanel password needs an active subscription with a live site")
-    request_converge_in(conn, sub["id"])
+    request_converge(conn, sub["id"])
     return f"A new cPanel password is being set; it is emailed to {sub['email']}."
 
 
@@ -139,7 +137,7 @@ def _destroy(settings: Settings, who: StaffSession, sid: int, typed: str, cancel
             row["stripe_subscription_id"], options={"idempotency_key": f"mpanel-destroy-{sid}"})
     with db.transaction(settings.DATABASE_URL) as conn:
         run_rows.mark_terminated(conn, sid)
-        request_converge_in(conn, sid)
+        request_converge(conn, sid)
         _audit(conn, who, "destroy", sid, "queued", "billing canceled in Stripe" if billed else None, address)
     return f"{row['domain']} is being destroyed (a backup is taken first)."
 

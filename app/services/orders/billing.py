@@ -8,7 +8,6 @@ retried request never makes two sessions, prices or coupons.
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 
 import psycopg
@@ -27,7 +26,7 @@ class PaymentServiceError(Exception):
 
 def uses_sandbox(settings: Settings) -> bool:
     return bool(settings.STRIPE_API_BASE) and (
-        settings.STRIPE_SECRET_KEY.startswith(LOCAL_KEY_PREFIX) or bool(os.environ.get("STRIPE_API_BASE")))
+        settings.STRIPE_SECRET_KEY.startswith(LOCAL_KEY_PREFIX) or settings.stripe_api_base_from_env)
 
 
 @functools.lru_cache(maxsize=4)

@@ -36,7 +36,7 @@ from app import db
 from app.db.hosting import subscriptions
 from app.db.orders import orders as order_rows
 from app.db.orders import plans
-from app.jobs.defer import request_converge_in
+from app.jobs.defer import request_converge
 from app.services.orders import lifecycle
 from app.services.orders.billing import (CheckoutTerms, OpenedCheckout, PaymentServiceError,
                                          close_checkout_session, open_checkout, retrieve_session)
@@ -116,7 +116,7 @@ def _new_order(settings: Settings, order: Order, free: bool, returning: Returnin
             # The seed's $0 test checkout: no Stripe at all, paid by definition.
             subscriptions.set_status(conn, placed.subscription_id, "active")
             if settings.MARKETING_AUTO_PROVISION:
-                request_converge_in(conn, placed.subscription_id)
+                request_converge(conn, placed.subscription_id)
             return {**result, "status": "active", "checkoutUrl": None, "checkoutSessionId": None}
 
     terms = CheckoutTerms(placed.subscription_id, order.email, placed.plan, order.billing_cycle, placed.promo)

@@ -28,7 +28,7 @@ import stripe
 from app import db
 from app.db.hosting import subscriptions
 from app.db.orders import payments, plans, stripe_events
-from app.jobs.defer import request_converge_in, request_event_processing_in, request_lifecycle_email_in
+from app.jobs.defer import request_converge, request_stripe_event, request_lifecycle_email
 from app.services.orders import billing
 from app.services.orders import lifecycle_rules as rules
 from app.services.orders.lifecycle_rules import stripe_value as _get
@@ -52,9 +52,9 @@ class Outcome:
 
     def request_in(self, conn: psycopg.Connection) -> None:
         for sid in sorted(self.converge):
-            request_converge_in(conn, sid)
+            request_converge(conn, sid)
         for sid, kind in self.emails:
-            request_lifecycle_email_in(conn, sid, kind)
+            request_lifecycle_email(conn, sid, kind)
 
 
 class StripeTruth:
@@ -413,5 +413,5 @@ def record_event(settings: Settings, event: dict) -> tuple[bool, bool]:
         row = stripe_events.record(conn, event)
         needs_processing = row["processed_at"] is None
         if needs_processing:
-            request_event_processing_in(conn, event["id"])
+            request_stripe_event(conn, event["id"])
     return row["inserted"], needs_processing
