@@ -68,17 +68,8 @@ def cmd_converge(settings: Settings, subscription_id: int) -> int:
     from app.services.hosting.errors import PermanentConvergeError, TransientConvergeError
     from app.services.hosting.converge import Converger
 
-    class Printing(Converger):
-        def _step_sink(self, run):
-            record = super()._step_sink(run)
-
-            def both(step):
-                record(step)
-                _print_step(step)
-            return both
-
     try:
-        print(f"sub-{subscription_id}: {Printing(settings).converge(subscription_id)}")
+        print(f"sub-{subscription_id}: {Converger(settings, on_step=_print_step).converge(subscription_id)}")
         return 0
     except (PermanentConvergeError, TransientConvergeError) as exc:
         print(f"sub-{subscription_id} failed: {exc}", file=sys.stderr)

@@ -195,6 +195,16 @@ def test_stacks_import_neither_the_app_nor_the_sandbox():
     assert not found, report("stacks/** must not import app or sandbox", found)
 
 
+def test_only_the_stacks_read_the_engine_text():
+    """The engine's output (provider errors' trailers, the CLI's stderr) is decoded at the engine
+    boundary (stacks/outcome.py); the app reads typed outcomes, never the text."""
+    engine_text = ("providers.core.errors.errors_in", "stacks.recovery")
+    made_up = imports_in_source("from providers.core.errors import ProviderError, errors_in\n", "app/x.py")
+    assert [i.target for i in offending_in(made_up, engine_text)] == ["providers.core.errors.errors_in"]
+    found = offending(files("app/**/*.py"), engine_text)
+    assert not found, report("app/** must not decode engine text (use stacks.outcome's typed outcomes)", found)
+
+
 def test_the_sandbox_imports_neither_the_app_nor_the_stacks():
     found = offending(files("sandbox/**/*.py"), ("app", "stacks"))
     assert not found, report("sandbox/** must not import app or stacks", found)

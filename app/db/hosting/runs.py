@@ -1,5 +1,10 @@
 """Engine runs and their outcome on the subscription's rows (provisioning_runs, _events, websites,
-domains, dns_zones): the converge bookkeeping."""
+domains, dns_zones): the converge bookkeeping.
+
+A run is written at two moments, each one transaction: `begin` (the run recorded, a dead
+worker's run taken over) and its end (`succeeded` or `failed`, with whatever else the converge
+records beside it); in between, only its steps (`record_step`) and the lock-holder question
+(`others_alive`) while the engine runs."""
 from __future__ import annotations
 
 import json
@@ -7,6 +12,8 @@ from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
+
+from app.db.hosting import workers as liveness
 
 
 def billing_state(conn: psycopg.Connection, subscription_id: int) -> dict | None:
@@ -49,6 +56,32 @@ def start(conn: psycopg.Connection, subscription_id: int, operation: str, host: 
                         (subscription_id, operation, host, pid, worker_id, job_id)).fetchone()["id"]
 
 
+def begin(conn: psycopg.Connection, subscription_id: int, operation: str, *, host: str, pid: int,
+          worker_id: int | None, job_id: int | None, dead_after: float,
+          provisioning_status: str | None = None, website_provisioning: bool = False) -> tuple[int, bool]:
+    """Record a run of `operation` (and the subscription's provisioning status, the website row
+    'provisioning', when asked); returns its id and whether an earlier run on this stack died
+    mid-way, so the engine must repair first. A run still 'running' whose worker is dead
+    (app/services/hosting/workers.py) died mid-way, and so did one a sweep already marked
+    interrupted; the engine may not notice what it left (see StackOperations.up). A live one
+    (an operator's CLI beside the worker) is left alone."""
+    if provisioning_status:
+        set_provisioning_status(conn, subscription_id, provisioning_status)
+    dead = [r["id"] for r in running(conn, subscription_id) if liveness.is_dead(conn, r["worker_id"], dead_after)]
+    repair = bool(dead) or last_was_interrupted(conn, subscription_id)
+    mark_interrupted(conn, dead, why="its worker stopped before it finished")
+    run_id = start(conn, subscription_id, operation, host, pid, worker_id=worker_id, job_id=job_id)
+    if website_provisioning:
+        _website_provisioning(conn, subscription_id)
+    return run_id, repair
+
+
+def others_alive(conn: psycopg.Connection, subscription_id: int, run_id: int, dead_after: float) -> bool:
+    """Does another run of this stack still have a live worker (ours is the one running)?"""
+    return not all(liveness.is_dead(conn, r["worker_id"], dead_after)
+                   for r in running(conn, subscription_id, but=run_id))
+
+
 def record_step(conn: psycopg.Connection, run_id: int, subscription_id: int, step: dict[str, Any]) -> None:
     conn.execute(
         """INSERT INTO provisioning_events (run_id, subscription_id, urn, resource_type, resource_name,
@@ -67,8 +100,23 @@ def finish(conn: psycopg.Connection, run_id: int, status: str, summary: Any = No
                  (status, Jsonb(summary) if summary is not None else None, error, drift, run_id))
 
 
-def record_failure(conn: psycopg.Connection, subscription_id: int, reason: str, transient: bool,
-                   attention_after: int) -> bool:
+def succeeded(conn: psycopg.Connection, run_id: int, subscription_id: int, summary: Any) -> None:
+    """An `up` or a `destroy` succeeded: whatever was wrong with the subscription is no longer."""
+    finish(conn, run_id, "succeeded", summary=summary)
+    _clear_attention(conn, subscription_id)
+
+
+def failed(conn: psycopg.Connection, run_id: int, subscription_id: int, reason: str, transient: bool,
+           attention_after: int | None) -> bool:
+    """Record the run failed, and for a converging run (`attention_after` given; a drift check
+    only observed and leaves the subscription alone) the failure on the subscription; True when
+    this failure flagged it for the operators."""
+    finish(conn, run_id, "failed", error=reason)
+    return attention_after is not None and _record_failure(conn, subscription_id, reason, transient, attention_after)
+
+
+def _record_failure(conn: psycopg.Connection, subscription_id: int, reason: str, transient: bool,
+                    attention_after: int) -> bool:
     """A transient failure keeps the subscription 'provisioning' (a retry is coming; the reason
     is shown meanwhile); a permanent one marks it and its website failed. Counts failures in a
     row and flags the subscription for operators after `attention_after` of them (at once for
@@ -89,7 +137,7 @@ def record_failure(conn: psycopg.Connection, subscription_id: int, reason: str, 
     return bool(flagged and flagged["raised"])
 
 
-def clear_attention(conn: psycopg.Connection, subscription_id: int) -> None:
+def _clear_attention(conn: psycopg.Connection, subscription_id: int) -> None:
     """A run succeeded: whatever was wrong is no longer."""
     conn.execute("UPDATE subscriptions SET failures_in_a_row = 0, needs_attention_since = NULL "
                  "WHERE id = %s AND (failures_in_a_row > 0 OR needs_attention_since IS NOT NULL)",
@@ -105,7 +153,7 @@ def needing_attention(conn: psycopg.Connection, subscription_id: int) -> dict | 
                         "WHERE s.id = %s AND s.needs_attention_since IS NOT NULL", (subscription_id,)).fetchone()
 
 
-def website_provisioning(conn: psycopg.Connection, subscription_id: int) -> None:
+def _website_provisioning(conn: psycopg.Connection, subscription_id: int) -> None:
     """The website row exists and says 'provisioning' (unless already live or suspended)."""
     conn.execute(
         """INSERT INTO websites (subscription_id, domain_id, server_id, status)

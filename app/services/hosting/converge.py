@@ -1,22 +1,24 @@
 """Converging one subscription: desired state in, engine run, outcome written back.
 
-Called by the queue's `converge_subscription` task (never from a web request). The
-whole outcome lands on the subscription, website, domain and zone rows (app/db/hosting/runs.py),
-and every resource step is written to provisioning_events while the engine runs, so the
-customer's status page and the ops CLI show progress live.
+Called by the queue's `converge_subscription` task (never from a web request). A run has
+three parts, each in one place: `_start` records it and takes over a dead worker's run
+(app/db/hosting/runs.py `begin`); the engine operation (stacks/operations.py) runs outside
+any transaction and answers with a typed outcome (stacks/outcome.py: this module reads no
+engine text); `_finish` records that outcome on the run and the subscription's rows, with
+the emails a success owes and the operators' flag a failure raises, in one transaction.
+While the engine runs, every resource step is written to provisioning_events as it happens,
+so the customer's status page and the ops CLI show progress live.
 """
 from __future__ import annotations
 
 import os
-import re
 import socket
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from app import db
 from app.db import emails
 from app.db.hosting import runs
-from app.db.hosting import workers as liveness
 from app.jobs.defer import request_attention_alert, request_cpanel_password_email, request_welcome_email
 from app.mail import cpanel_password_key, welcome_key
 from app.services.hosting.account_backups import back_up_account
@@ -27,99 +29,28 @@ from app.services.hosting.mailboxes import passwords_applied
 from app.services.hosting.specs import build_spec
 from app.services.hosting.workers import heartbeat
 from app.settings import Settings
-from providers.core.errors import errors_in
-from stacks.events import StepRecorder
+from stacks.events import Step, StepRecorder
 from stacks.operations import StackOperations
+from stacks.outcome import DriftChecked, Failed, Outcome, Succeeded
 from stacks.spec import HostingSpec, SpecError
-
-# Failures of our own making that no retry mends: a spec the program cannot build.
-PERMANENT_ENGINE_FAILURES = (SpecError, TypeError, ValueError, KeyError, AttributeError)
-
-
-def failure_reason(exc: Exception, diagnostics: list[str]) -> tuple[str, bool]:
-    """The human reason for a failed run and whether it is worth retrying, decided from data:
-    the first structured provider error the engine passed on (providers.core.errors), else
-    the engine's own exception type. A failure no provider explained (the engine could not
-    reach its backend, another run holds the stack) is retried rather than given up on."""
-    found = errors_in("\n".join(diagnostics) + "\n" + str(exc))
-    if found:
-        return found[0].reason[:1000], found[0].retryable
-    # The CLI's own failures read "code: N / stdout: ... / stderr: <what went wrong>".
-    text = diagnostics[0] if diagnostics else str(exc).rpartition("stderr:")[2]
-    first = [line.strip() for line in text.splitlines()
-             if line.strip() and not GRPC_CORE_LOG.match(line.strip())] or [type(exc).__name__]
-    return first[0][:1000], not isinstance(exc, PERMANENT_ENGINE_FAILURES)
-
-
-# gRPC's C core logs to the CLI's stderr ("E1130 00:03:46.490845 4751 ev_epoll1_linux.cc:373] ...")
-# when a peer process dies; `mpanel chaos` saw such a line become a run's reason. It never is one.
-GRPC_CORE_LOG = re.compile(r"^[EWIF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w./-]+\.cc:\d+\]")
 
 
 @dataclass
 class Run:
     id: int
     subscription_id: int
+    converging: bool  # up or destroy: its outcome is the subscription's (a drift check only observes)
+    recorder: StepRecorder
     after_a_dead_run: bool = False  # an earlier run on this stack never finished: repair first
 
 
 class Converger:
-    def __init__(self, settings: Settings, operations: StackOperations | None = None, job_id: int | None = None):
+    def __init__(self, settings: Settings, operations: StackOperations | None = None, job_id: int | None = None,
+                 on_step: Callable[[Step], None] | None = None):
         self.settings = settings
         self.ops = operations or stack_operations(settings)
         self.job_id = job_id  # the queue job running this converge (None: an operator's command)
-
-    # --- bookkeeping -------------------------------------------------------------------
-    def _start_run(self, subscription_id: int, operation: str, provisioning_status: str | None) -> Run:
-        worker_id = heartbeat(self.settings)  # this process's liveness, which the run records
-        with db.transaction(self.settings.DATABASE_URL) as conn:
-            if provisioning_status:
-                runs.set_provisioning_status(conn, subscription_id, provisioning_status)
-            # A run still 'running' whose worker is dead (app/services/hosting/workers.py) died mid-way,
-            # and so did one a sweep already marked interrupted; the engine may not notice what
-            # it left (see StackOperations.up). A live one (an operator's CLI beside the worker)
-            # is left alone.
-            dead = [r["id"] for r in runs.running(conn, subscription_id)
-                    if liveness.is_dead(conn, r["worker_id"], self.settings.MPANEL_WORKER_DEAD_AFTER_SECONDS)]
-            repair = bool(dead) or runs.last_was_interrupted(conn, subscription_id)
-            runs.mark_interrupted(conn, dead, why="its worker stopped before it finished")
-            run_id = runs.start(conn, subscription_id, operation, socket.gethostname(), os.getpid(),
-                                worker_id=worker_id, job_id=self.job_id)
-        return Run(run_id, subscription_id, after_a_dead_run=repair)
-
-    def _lock_holder_gone(self, run: Run):
-        """For the engine, finding the stack locked: the lock is stale when no other run of this
-        stack has a live worker (ours is the one running; a dead one's lock is ours to clear)."""
-        def gone(_message: str) -> bool:
-            with db.transaction(self.settings.DATABASE_URL) as conn:
-                return all(liveness.is_dead(conn, r["worker_id"], self.settings.MPANEL_WORKER_DEAD_AFTER_SECONDS)
-                           for r in runs.running(conn, run.subscription_id, but=run.id))
-        return gone
-
-    def _step_sink(self, run: Run):
-        def record(step: dict[str, Any]) -> None:
-            with db.transaction(self.settings.DATABASE_URL) as conn:
-                runs.record_step(conn, run.id, run.subscription_id, step)
-        return record
-
-    def _fail(self, run: Run, exc: Exception, diagnostics: list[str]) -> None:
-        """Record the run as failed, and on the subscription why; raise what the queue retries on."""
-        reason, transient = failure_reason(exc, diagnostics)
-        with db.transaction(self.settings.DATABASE_URL) as conn:
-            runs.finish(conn, run.id, "failed", error=reason)
-            if runs.record_failure(conn, run.subscription_id, reason, transient,
-                                   self.settings.MPANEL_ATTENTION_AFTER_FAILURES):
-                request_attention_alert(conn, run.subscription_id)
-        if transient:
-            raise TransientConvergeError(reason) from exc
-        raise PermanentConvergeError(reason) from exc
-
-    def _spec(self, subscription_id: int) -> HostingSpec:
-        with db.transaction(self.settings.DATABASE_URL) as conn:
-            try:
-                return build_spec(conn, subscription_id, self.settings)
-            except SpecError as exc:
-                raise PermanentConvergeError(str(exc)) from exc
+        self.on_step = on_step  # told each step after it is recorded (the CLI prints them)
 
     # --- the one entry point -----------------------------------------------------------
     def converge(self, subscription_id: int) -> str:
@@ -149,24 +80,72 @@ class Converger:
             return "nothing to destroy"
         return self._destroy(subscription_id)
 
+    # --- a run: start, the engine, finish ------------------------------------------------
+    def _start(self, subscription_id: int, operation: str, provisioning_status: str | None = None) -> Run:
+        """Record the run (the job and this process's liveness with it) and take over a dead one."""
+        worker_id = heartbeat(self.settings)
+        with db.transaction(self.settings.DATABASE_URL) as conn:
+            run_id, repair = runs.begin(
+                conn, subscription_id, operation, host=socket.gethostname(), pid=os.getpid(), worker_id=worker_id,
+                job_id=self.job_id, dead_after=self.settings.MPANEL_WORKER_DEAD_AFTER_SECONDS,
+                provisioning_status=provisioning_status, website_provisioning=operation == "up")
+        run = Run(run_id, subscription_id, operation != "refresh", StepRecorder(), after_a_dead_run=repair)
+        run.recorder.sink = self._step_sink(run)
+        return run
+
+    def _step_sink(self, run: Run):
+        def record(step: dict[str, Any]) -> None:
+            with db.transaction(self.settings.DATABASE_URL) as conn:
+                runs.record_step(conn, run.id, run.subscription_id, step)
+            if self.on_step:
+                self.on_step(step)
+        return record
+
+    def _lock_holder_gone(self, run: Run):
+        """For the engine, finding the stack locked: the lock is stale when no other run of this
+        stack has a live worker (ours is the one running; a dead one's lock is ours to clear)."""
+        def gone(_message: str) -> bool:
+            with db.transaction(self.settings.DATABASE_URL) as conn:
+                return not runs.others_alive(conn, run.subscription_id, run.id,
+                                             self.settings.MPANEL_WORKER_DEAD_AFTER_SECONDS)
+        return gone
+
+    def _engine(self, run: Run) -> dict[str, Any]:
+        """What every engine operation of a run is given: its recorder, and the run's records."""
+        return {"repair": run.after_a_dead_run, "lock_holder_gone": self._lock_holder_gone(run)}
+
+    def _finish(self, run: Run, outcome: Outcome, record: Callable[[Any, Any], None]) -> None:
+        """The outcome on the run and the subscription, in one transaction: `record(conn, outcome)`
+        writes a success; a failure is recorded and raised as what the queue retries on (or not)."""
+        with db.transaction(self.settings.DATABASE_URL) as conn:
+            if not isinstance(outcome, Failed):
+                record(conn, outcome)
+            elif runs.failed(conn, run.id, run.subscription_id, outcome.reason, outcome.transient,
+                             self.settings.MPANEL_ATTENTION_AFTER_FAILURES if run.converging else None):
+                request_attention_alert(conn, run.subscription_id)
+        if isinstance(outcome, Failed):
+            error = TransientConvergeError if outcome.transient else PermanentConvergeError
+            raise error(outcome.reason) from outcome.cause
+
+    def _spec(self, subscription_id: int) -> HostingSpec:
+        with db.transaction(self.settings.DATABASE_URL) as conn:
+            try:
+                return build_spec(conn, subscription_id, self.settings)
+            except SpecError as exc:
+                raise PermanentConvergeError(str(exc)) from exc
+
+    # --- the operations ------------------------------------------------------------------
     def _up(self, spec: HostingSpec, back_up: bool = False) -> str:
-        run = self._start_run(spec.subscription_id, "up", "provisioning")
-        with db.transaction(self.settings.DATABASE_URL) as conn:
-            runs.website_provisioning(conn, spec.subscription_id)
-        recorder = StepRecorder(self._step_sink(run))
-        try:
-            result = self.ops.up(spec, recorder, refresh=spec.converged_before, repair=run.after_a_dead_run,
-                                 lock_holder_gone=self._lock_holder_gone(run))
-            if back_up:
-                back_up_account(self.settings, spec.subscription_id)
-        except Exception as exc:  # whatever broke, the run and the subscription say so
-            self._fail(run, exc, recorder.diagnostics)
-        outputs = {k: v.value for k, v in result.outputs.items()}
-        with db.transaction(self.settings.DATABASE_URL) as conn:
-            runs.finish(conn, run.id, "succeeded", summary=result.summary.resource_changes)
-            runs.clear_attention(conn, spec.subscription_id)
-            self._record_ready(conn, spec, outputs)
+        sid = spec.subscription_id
+        run = self._start(sid, "up", "provisioning")
+        outcome = self.ops.converge(spec, run.recorder, **self._engine(run),
+                                    then=(lambda: back_up_account(self.settings, sid)) if back_up else None)
+
+        def ready(conn, done: Succeeded) -> None:
+            runs.succeeded(conn, run.id, sid, summary=done.changes)
+            self._record_ready(conn, spec, done.outputs)
             self._queue_owed_emails(conn, spec)
+        self._finish(run, outcome, ready)
         return "up"
 
     def _record_ready(self, conn, spec: HostingSpec, outputs: dict[str, Any]) -> None:
@@ -198,45 +177,26 @@ class Converger:
             request_cpanel_password_email(conn, sid, reset)
 
     def _destroy(self, subscription_id: int) -> str:
-        run = self._start_run(subscription_id, "destroy", "destroying")
-        recorder = StepRecorder(self._step_sink(run))
-        try:
-            summary = {}
-            if self.ops.exists(subscription_id):
-                # The last copy, taken before anything is deleted: if WHM cannot make it, this
-                # raises and nothing is destroyed (the run fails and is retried).
-                back_up_account(self.settings, subscription_id)
-                destroyed = self.ops.destroy(subscription_id, recorder, repair=run.after_a_dead_run,
-                                             lock_holder_gone=self._lock_holder_gone(run))
-                summary = destroyed.summary.resource_changes
-        except Exception as exc:  # whatever broke, the run and the subscription say so
-            self._fail(run, exc, recorder.diagnostics)
-        with db.transaction(self.settings.DATABASE_URL) as conn:
-            runs.finish(conn, run.id, "succeeded", summary=summary)
-            runs.clear_attention(conn, subscription_id)
+        run = self._start(subscription_id, "destroy", "destroying")
+        # The last copy, taken before anything is deleted: if WHM cannot make it, nothing is
+        # destroyed (the run fails and is retried).
+        outcome = self.ops.tear_down(subscription_id, run.recorder, **self._engine(run),
+                                     first=lambda: back_up_account(self.settings, subscription_id))
+
+        def destroyed(conn, done: Succeeded) -> None:
+            runs.succeeded(conn, run.id, subscription_id, summary=done.changes)
             runs.record_destroyed(conn, subscription_id)
+        self._finish(run, outcome, destroyed)
         return "destroyed"
 
     def check_drift(self, subscription_id: int) -> bool:
         """Nightly: refresh (observe reality), then preview (what `up` would change)."""
         spec = self._spec(subscription_id)
-        run = self._start_run(subscription_id, "refresh", None)
-        recorder = StepRecorder(self._step_sink(run))
-        try:
-            refreshed = self.ops.refresh(spec, recorder, repair=run.after_a_dead_run,
-                                         lock_holder_gone=self._lock_holder_gone(run))
-            preview = self.ops.preview(spec, recorder)
-        except Exception as exc:
-            reason, transient = failure_reason(exc, recorder.diagnostics)
-            with db.transaction(self.settings.DATABASE_URL) as conn:
-                runs.finish(conn, run.id, "failed", error=reason)
-            raise (TransientConvergeError if transient else PermanentConvergeError)(reason) from exc
-        pending = {k: v for k, v in preview.change_summary.items() if k != "same" and v}
-        refresh_changes = {k: v for k, v in (refreshed.summary.resource_changes or {}).items() if k != "same" and v}
-        drift = bool(pending or refresh_changes)
-        changes = [step for step in recorder.steps
-                   if step["status"] == "started" and step["op"] not in ("same", "read", "refresh")]
-        with db.transaction(self.settings.DATABASE_URL) as conn:
-            runs.finish(conn, run.id, "succeeded", drift=drift,
-                        summary={"refresh": refresh_changes, "pending": pending, "steps": changes})
-        return drift
+        run = self._start(subscription_id, "refresh")
+        outcome = self.ops.check_drift(spec, run.recorder, **self._engine(run))
+
+        def observed(conn, found: DriftChecked) -> None:
+            runs.finish(conn, run.id, "succeeded", drift=found.drift,
+                        summary={"refresh": found.refreshed, "pending": found.pending, "steps": found.planned})
+        self._finish(run, outcome, observed)
+        return outcome.drift

@@ -20,15 +20,5 @@ class DriftFound:
 
 def refresh_and_preview(settings: Settings, subscription_id: int) -> DriftFound:
     steps: list[dict] = []
-
-    class Keeping(Converger):
-        def _step_sink(self, run):
-            record = super()._step_sink(run)
-
-            def both(step):
-                record(step)
-                steps.append(step)
-            return both
-
-    drift = Keeping(settings).check_drift(subscription_id)
+    drift = Converger(settings, on_step=steps.append).check_drift(subscription_id)
     return DriftFound(drift, steps)

@@ -80,7 +80,7 @@ def request_move(settings: Settings, subscription_id: int, to_ref: str) -> int:
 
 def carry_out(settings: Settings, subscription_id: int, up: Callable[[], str]) -> str | None:
     """The open move's remaining steps; None when there is none (the converge goes on as usual).
-    `up` converges the stack as it is desired now (Converger._up)."""
+    `up` converges the stack as it is desired now (app/services/hosting/converge.py)."""
     with db.transaction(settings.DATABASE_URL) as conn:
         move = rows.open_move(conn, subscription_id)
         account = rows.account(conn, subscription_id) if move else None
