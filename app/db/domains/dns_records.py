@@ -4,28 +4,26 @@ from __future__ import annotations
 import psycopg
 
 
-def lock_editable_site(conn: psycopg.Connection, user_id: int, subscription_id: int) -> dict | None:
-    """The user's active, built site whose zone we serve (its subscription row locked): id, domain,
-    domain_id, the plan's record limit."""
+def editable_site(conn: psycopg.Connection, subscription_id: int) -> dict | None:
+    """The active, built site whose zone we serve (whose it is: app/services/customers/sites.py):
+    id, domain, domain_id, the plan's record limit."""
     return conn.execute(
         """SELECT s.id, d.id AS domain_id, d.name AS domain, p.dns_record_limit, p.name AS plan
-             FROM subscriptions s JOIN customers c ON c.id = s.customer_id JOIN plans p ON p.id = s.plan_id
+             FROM subscriptions s JOIN plans p ON p.id = s.plan_id
              JOIN domains d ON d.subscription_id = s.id AND d.status <> 'released'
              JOIN websites w ON w.subscription_id = s.id AND w.status = 'active'
-            WHERE s.id = %s AND c.user_id = %s AND s.status = 'active'
-            FOR UPDATE OF s""", (subscription_id, user_id)).fetchone()
+            WHERE s.id = %s AND s.status = 'active'""", (subscription_id,)).fetchone()
 
 
-def site(conn: psycopg.Connection, user_id: int, subscription_id: int) -> dict | None:
-    """Any live order of the user's with its domain (to show the editor, read-only when not active)."""
+def site(conn: psycopg.Connection, subscription_id: int) -> dict | None:
+    """A live order with its domain (to show the editor, read-only when not active)."""
     return conn.execute(
         """SELECT s.id, s.status, d.id AS domain_id, d.name AS domain, p.dns_record_limit, p.name AS plan,
                   w.status AS website_status
-             FROM subscriptions s JOIN customers c ON c.id = s.customer_id JOIN plans p ON p.id = s.plan_id
+             FROM subscriptions s JOIN plans p ON p.id = s.plan_id
              JOIN domains d ON d.subscription_id = s.id AND d.status <> 'released'
              LEFT JOIN websites w ON w.subscription_id = s.id
-            WHERE s.id = %s AND c.user_id = %s AND s.status <> 'abandoned'""",
-        (subscription_id, user_id)).fetchone()
+            WHERE s.id = %s AND s.status <> 'abandoned'""", (subscription_id,)).fetchone()
 
 
 def records(conn: psycopg.Connection, domain_id: int) -> list[dict]:

@@ -4,16 +4,15 @@ from __future__ import annotations
 import psycopg
 
 
-def site_domain(conn: psycopg.Connection, user_id: int, subscription_id: int) -> dict | None:
-    """The live domain of one of this user's orders: name, mode, status, auto_renew (NULL: never
-    chosen, on), expires_at as last recorded; None when not theirs."""
+def site_domain(conn: psycopg.Connection, subscription_id: int) -> dict | None:
+    """The live domain of an order (whose it is: app/services/customers/sites.py): name, mode,
+    status, auto_renew (NULL: never chosen, on), expires_at as last recorded; None without one."""
     return conn.execute(
         """SELECT s.id, s.status AS subscription_status, d.id AS domain_id, d.name, d.mode, d.status,
                   d.auto_renew, d.registrar_lock, d.expires_at
-             FROM subscriptions s JOIN customers c ON c.id = s.customer_id
+             FROM subscriptions s
              JOIN domains d ON d.subscription_id = s.id AND d.status <> 'released'
-            WHERE s.id = %s AND c.user_id = %s AND s.status <> 'abandoned'""",
-        (subscription_id, user_id)).fetchone()
+            WHERE s.id = %s AND s.status <> 'abandoned'""", (subscription_id,)).fetchone()
 
 
 def set_auto_renew(conn: psycopg.Connection, domain_id: int, enabled: bool) -> None:

@@ -4,15 +4,15 @@ from __future__ import annotations
 import psycopg
 
 
-def lock_active_site(conn: psycopg.Connection, user_id: int, subscription_id: int) -> dict | None:
-    """The user's active, built site (its subscription row locked): id, domain, mailbox_count, mailbox_quota_mb."""
+def active_site(conn: psycopg.Connection, subscription_id: int) -> dict | None:
+    """The active, built site (whose it is: app/services/customers/sites.py): id, domain,
+    mailbox_count, mailbox_quota_mb."""
     return conn.execute(
         """SELECT s.id, d.name AS domain, p.mailbox_count, p.mailbox_quota_mb
-             FROM subscriptions s JOIN customers c ON c.id = s.customer_id JOIN plans p ON p.id = s.plan_id
+             FROM subscriptions s JOIN plans p ON p.id = s.plan_id
              JOIN domains d ON d.subscription_id = s.id AND d.status <> 'released'
              JOIN websites w ON w.subscription_id = s.id AND w.status = 'active'
-            WHERE s.id = %s AND c.user_id = %s AND s.status = 'active'
-            FOR UPDATE OF s""", (subscription_id, user_id)).fetchone()
+            WHERE s.id = %s AND s.status = 'active'""", (subscription_id,)).fetchone()
 
 
 def count(conn: psycopg.Connection, subscription_id: int) -> int:

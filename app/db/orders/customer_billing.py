@@ -5,9 +5,9 @@ from __future__ import annotations
 import psycopg
 
 
-def billing_site(conn: psycopg.Connection, user_id: int, subscription_id: int) -> dict | None:
-    """One of this user's orders (not abandoned) with its Stripe ids, plan and mailboxes in use
-    (admin@ included); None when it is not theirs."""
+def billing_site(conn: psycopg.Connection, subscription_id: int) -> dict | None:
+    """An order (not abandoned; whose it is: app/services/customers/sites.py) with its Stripe ids,
+    plan and mailboxes in use (admin@ included)."""
     return conn.execute(
         """SELECT s.id, s.status, s.billing_cycle, s.cancel_at_period_end, s.current_period_end,
                   s.stripe_subscription_id, s.stripe_customer_id, s.test_mode,
@@ -15,11 +15,9 @@ def billing_site(conn: psycopg.Connection, user_id: int, subscription_id: int) -
                   1 + (SELECT count(*) FROM mailboxes m
                         WHERE m.subscription_id = s.id AND m.local_part <> 'admin') AS mailboxes_used
              FROM subscriptions s
-             JOIN customers c ON c.id = s.customer_id
              JOIN plans p ON p.id = s.plan_id
              LEFT JOIN domains d ON d.subscription_id = s.id
-            WHERE s.id = %s AND c.user_id = %s AND s.status <> 'abandoned'""",
-        (subscription_id, user_id)).fetchone()
+            WHERE s.id = %s AND s.status <> 'abandoned'""", (subscription_id,)).fetchone()
 
 
 def catalogue(conn: psycopg.Connection) -> list[dict]:

@@ -24,6 +24,7 @@ from app.jobs.defer import request_account_email
 from app.mail.render import render
 from app.services.common.crypto import decrypt, encrypt
 from app.services.common.passwords import hash_password, password_matches
+from app.services.common.refusals import Refused
 from app.settings import Settings
 
 log = logging.getLogger("mpanel.account")
@@ -37,12 +38,11 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
-class AccountRefused(Exception):
+class AccountRefused(Refused):
     """Names the field that is wrong and says why (shown to the customer); nothing was changed."""
 
     def __init__(self, field: str, message: str, status: int = 422):
-        super().__init__(message)
-        self.field, self.message, self.status = field, message, status
+        super().__init__(field, message, status=status)
 
 
 # --- the token rules (pure) ---------------------------------------------------------------

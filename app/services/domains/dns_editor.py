@@ -17,6 +17,8 @@ from __future__ import annotations
 from app import db
 from app.db.domains import dns_records as rows
 from app.jobs.defer import request_converge
+from app.services.common.refusals import Refused
+from app.services.customers.sites import NotYourSite, find_site, site_of
 from app.services.hosting.engine import provider_config
 from app.settings import Settings
 from providers.clients.powerdns import PowerDnsClient, live_rrsets
@@ -40,10 +42,9 @@ MANAGED_WHY = {
 }
 
 
-class RecordRefused(Exception):
+class RecordRefused(Refused):
     def __init__(self, status: int, field: str, message: str):
-        super().__init__(message)
-        self.status, self.field, self.message = status, field, message
+        super().__init__(field, message, status=status)
 
 
 def _relative(name: str | None, domain: str) -> str:
@@ -77,9 +78,7 @@ def add_record(settings: Settings, user_id: int, subscription_id: int, form: dic
         raise RecordRefused(422, "type", f"choose one of {', '.join(CUSTOMER_TYPES)}")
     ttl = _ttl(form.get("ttl"))
     with db.transaction(settings.DATABASE_URL) as conn:
-        site = rows.lock_editable_site(conn, user_id, subscription_id)
-        if site is None:
-            raise RecordRefused(404, "site", "no active site of yours with that number")
+        site = _editable_site(conn, user_id, subscription_id)
         name = _relative(form.get("name"), site["domain"])
         if name.split(".")[0] == ACME_LABEL:
             raise RecordRefused(422, "name", f"{ACME_LABEL} names are used for certificate validation")
@@ -102,6 +101,15 @@ def add_record(settings: Settings, user_id: int, subscription_id: int, form: dic
     return record
 
 
+def _editable_site(conn, user_id: int, subscription_id: int) -> dict:
+    """The customer's active, built site whose zone we serve, its subscription row locked."""
+    site_of(conn, user_id, subscription_id, active=True, lock=True)
+    site = rows.editable_site(conn, subscription_id)
+    if site is None:  # theirs, but not built yet: the same answer
+        raise NotYourSite(active=True)
+    return site
+
+
 def _field_of(message: str) -> str:
     """The form field a provider rule's message is about ("ttl ...", "name ...", "TXT content ...")."""
     first = message.split(" ", 1)[0]
@@ -112,7 +120,8 @@ def _field_of(message: str) -> str:
 
 def remove_record(settings: Settings, user_id: int, subscription_id: int, record_id: int) -> dict:
     with db.transaction(settings.DATABASE_URL) as conn:
-        site = rows.lock_editable_site(conn, user_id, subscription_id)
+        site = find_site(conn, user_id, subscription_id, active=True, lock=True) \
+            and rows.editable_site(conn, subscription_id)
         removed = rows.delete(conn, site["domain_id"], record_id) if site else None
         if removed is None:
             raise RecordRefused(404, "record", "no such record of yours (the zone's own records cannot be removed)")
@@ -123,9 +132,7 @@ def remove_record(settings: Settings, user_id: int, subscription_id: int, record
 def reset_to_defaults(settings: Settings, user_id: int, subscription_id: int) -> int:
     """Remove every record of the customer's: the zone goes back to what mpanel manages."""
     with db.transaction(settings.DATABASE_URL) as conn:
-        site = rows.lock_editable_site(conn, user_id, subscription_id)
-        if site is None:
-            raise RecordRefused(404, "site", "no active site of yours with that number")
+        site = _editable_site(conn, user_id, subscription_id)
         removed = rows.delete_all(conn, site["domain_id"])
         request_converge(conn, subscription_id)
     return removed
@@ -134,9 +141,10 @@ def reset_to_defaults(settings: Settings, user_id: int, subscription_id: int) ->
 def zone_view(settings: Settings, user_id: int, subscription_id: int) -> dict:
     """The editor's page: the customer's records with their live state, the managed ones with why."""
     with db.transaction(settings.DATABASE_URL) as conn:
-        site = rows.site(conn, user_id, subscription_id)
-        if site is None:
-            raise RecordRefused(404, "site", "no site of yours with that number")
+        site_of(conn, user_id, subscription_id)
+        site = rows.site(conn, subscription_id)
+        if site is None:  # theirs, but without a live domain: the same answer
+            raise NotYourSite()
         mine = rows.records(conn, site["domain_id"])
     domain = site["domain"]
     live, live_error = {}, None

@@ -21,6 +21,8 @@ import datetime as dt
 from app import db
 from app.db.domains import domain_state as rows
 from app.jobs.defer import request_converge
+from app.services.common.refusals import Refused
+from app.services.customers.sites import NotYourSite, site_of
 from app.services.domains import delegation
 from app.services.hosting.engine import provider_config
 from app.settings import Settings
@@ -30,10 +32,9 @@ from providers.clients.namesilo import NameSiloClient
 REGISTERED_HERE = ("new_registration", "transfer")
 
 
-class DomainRefused(Exception):
+class DomainRefused(Refused):
     def __init__(self, status: int, field: str, message: str):
-        super().__init__(message)
-        self.status, self.field, self.message = status, field, message
+        super().__init__(field, message, status=status)
 
 
 def _yes(value) -> bool:
@@ -44,9 +45,7 @@ def domain_view(settings: Settings, user_id: int, subscription_id: int) -> dict:
     """The domain's page: what we hold, and what the registrar says now (`registrar` None when
     it is not registered through us or not yet; `registrar_error` when it could not be asked)."""
     with db.transaction(settings.DATABASE_URL) as conn:
-        domain = rows.site_domain(conn, user_id, subscription_id)
-    if domain is None:
-        raise DomainRefused(404, "site", "no site of yours with that number")
+        domain = _site_domain(conn, user_id, subscription_id)
     view = {"domain": domain, "registrar": None, "registrar_error": None,
             "auto_renew_wanted": domain["auto_renew"] is not False,
             "nameservers": (settings.NS1, settings.NS2),
@@ -92,9 +91,7 @@ def set_auto_renew(settings: Settings, user_id: int, subscription_id: int, value
     if value not in ("on", "off"):
         raise DomainRefused(422, "auto_renew", "choose on or off")
     with db.transaction(settings.DATABASE_URL) as conn:
-        domain = rows.site_domain(conn, user_id, subscription_id)
-        if domain is None:
-            raise DomainRefused(404, "site", "no site of yours with that number")
+        domain = _site_domain(conn, user_id, subscription_id)
         if domain["mode"] not in REGISTERED_HERE or domain["subscription_status"] != "active":
             raise DomainRefused(409, "auto_renew", "auto-renew is set here only for an active domain "
                                                    "registered through us")
@@ -130,10 +127,17 @@ def send_transfer_code(settings: Settings, user_id: int, subscription_id: int) -
     return domain["name"]
 
 
+def _site_domain(conn, user_id: int, subscription_id: int) -> dict:
+    """The live domain of the customer's site, or NotYourSite."""
+    site_of(conn, user_id, subscription_id)
+    domain = rows.site_domain(conn, subscription_id)
+    if domain is None:  # theirs, but without a live domain: the same answer
+        raise NotYourSite()
+    return domain
+
+
 def _changeable(conn, user_id: int, subscription_id: int, field: str) -> dict:
-    domain = rows.site_domain(conn, user_id, subscription_id)
-    if domain is None:
-        raise DomainRefused(404, "site", "no site of yours with that number")
+    domain = _site_domain(conn, user_id, subscription_id)
     if domain["mode"] not in REGISTERED_HERE or domain["subscription_status"] != "active" \
             or domain["status"] != "active":
         raise DomainRefused(409, field, "this is done here only for an active domain registered through us")

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from app import db
 from app.db.customers import websites
+from app.services.common.refusals import Refused
+from app.services.customers.sites import site_of
 from app.services.hosting.engine import whm_client
 from app.settings import Settings
 from providers.core.errors import NotFound, ProviderError
@@ -23,12 +25,11 @@ SERVICES = {"cpanel": "cpaneld", "webmail": "webmaild"}
 APP_NAMES = {"cpanel": "cPanel", "webmail": "Webmail"}
 
 
-class LoginRefused(Exception):
+class LoginRefused(Refused):
     """Why no link was made (shown to the customer), with the HTTP status that says so."""
 
     def __init__(self, status: int, message: str, field: str = "site"):
-        super().__init__(message)
-        self.status, self.message, self.field = status, message, field
+        super().__init__(field, message, status=status)
 
 
 def one_time_login_url(settings: Settings, user_id: int, subscription_id: int, app: str) -> str:
@@ -37,9 +38,8 @@ def one_time_login_url(settings: Settings, user_id: int, subscription_id: int, a
     if service is None:
         raise LoginRefused(404, "choose cpanel or webmail", field="app")
     with db.transaction(settings.DATABASE_URL) as conn:
-        site = websites.login_target(conn, user_id, subscription_id)
-    if site is None:
-        raise LoginRefused(404, "no site of yours with that number")
+        site_of(conn, user_id, subscription_id)
+        site = websites.login_target(conn, subscription_id)
     _refuse_unless_live(site)
     whm = whm_for(settings, site)
     try:

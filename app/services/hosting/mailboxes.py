@@ -14,6 +14,8 @@ from app import db
 from app.db.hosting import mailboxes
 from app.jobs.defer import request_converge
 from app.services.common.crypto import encrypt
+from app.services.common.refusals import Refused
+from app.services.customers.sites import NotYourSite, site_of
 from app.settings import Settings
 from providers.clients.mailcore import PASSWORD_LENGTH, address_problem
 
@@ -23,19 +25,16 @@ LOCAL_PART = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 RESERVED = {"admin", "postmaster", "abuse", "hostmaster", "webmaster", "mailer-daemon"}
 
 
-class MailboxRefused(Exception):
+class MailboxRefused(Refused):
     """The request names a field and says what is wrong with it (shown to the customer)."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 def _site(conn: psycopg.Connection, user_id: int, subscription_id: int) -> dict:
-    site = mailboxes.lock_active_site(conn, user_id, subscription_id)
-    if site is None:
-        raise MailboxRefused("site", "no active site of yours with that number")
+    """The customer's active, built site, its subscription row locked (mailboxes change with it)."""
+    site_of(conn, user_id, subscription_id, active=True, lock=True)
+    site = mailboxes.active_site(conn, subscription_id)
+    if site is None:  # theirs, but not built yet: the same answer
+        raise NotYourSite(active=True)
     return site
 
 
@@ -83,7 +82,7 @@ def remove_mailbox(settings: Settings, user_id: int, subscription_id: int, local
     with db.transaction(settings.DATABASE_URL) as conn:
         site = _site(conn, user_id, subscription_id)
         if not mailboxes.delete(conn, subscription_id, local_part):
-            raise MailboxRefused("local_part", "no such mailbox (admin@ stays with every plan)")
+            raise MailboxRefused("local_part", "no such mailbox (admin@ stays with every plan)", status=404)
         request_converge(conn, subscription_id)
     return f"{local_part}@{site['domain']}"
 

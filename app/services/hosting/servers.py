@@ -18,18 +18,15 @@ import psycopg
 from app import db
 from app.db.hosting import servers as rows
 from app.services.common.crypto import decrypt, encrypt
+from app.services.common.refusals import FieldRefused
 from app.settings import Settings
 
 STATES = ("active", "draining", "retired")
 FILL_STRATEGIES = ("least_loaded", "fill_first")
 
 
-class ServerRefused(ValueError):
+class ServerRefused(FieldRefused, ValueError):
     """Bad input, naming the field; nothing was written."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field, self.message = field, message
 
 
 @dataclass(frozen=True)

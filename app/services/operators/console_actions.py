@@ -10,17 +10,17 @@ from app.db.hosting import subscriptions as subscription_rows
 from app.db.operators import ops as rows
 from app.db.operators import staff as staff_rows
 from app.jobs.defer import request_converge, request_drift_check, request_welcome_resend
+from app.services.common.refusals import Refused
 from app.services.operators.staff import StaffSession
 from app.services.operators.staff_roles import NotAllowed, allowed
 from app.settings import Settings
 
 
-class ActionRefused(Exception):
+class ActionRefused(Refused):
     """The action cannot be done to this subscription now; the message says why."""
 
     def __init__(self, message: str, status: int = 409, field: str | None = None):
-        super().__init__(message)
-        self.message, self.status, self.field = message, status, field
+        super().__init__(field, message, status=status)
 
 
 def _audit(conn, who: StaffSession, action: str, sid: int | None, outcome: str, detail: str | None,
@@ -105,7 +105,7 @@ def _resend_welcome(conn, sub: dict) -> str:
 def _cpanel_password(conn, sub: dict) -> str:
     """The customer's own "email me a new cPanel password", asked for by an operator: desired
     state (one more reset), set by the converge, emailed once (as from the dashboard)."""
-    if not websites.count_cpanel_password_reset(conn, sub["user_id"], sub["id"]):
+    if not websites.count_cpanel_password_reset(conn, sub["id"]):
         raise ActionRefused("a new cPanel password needs an active subscription with a live site")
     request_converge(conn, sub["id"])
     return f"A new cPanel password is being set; it is emailed to {sub['email']}."

@@ -15,6 +15,7 @@ from app import db
 from app.db.operators import staff as rows
 from app.services.common import crypto
 from app.services.common.passwords import hash_password, needs_rehash, password_matches
+from app.services.common.refusals import FieldRefused
 from app.services.operators import totp
 from app.services.operators.staff_roles import ROLES
 from app.settings import Settings
@@ -31,12 +32,8 @@ _DUMMY_HASH = hash_password("not-a-staff-password")  # same answer time for unkn
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class StaffRefused(ValueError):
+class StaffRefused(FieldRefused, ValueError):
     """Bad input to a staff command, naming the field."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field, self.message = field, message
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ import stripe
 from app import db
 from app.db.orders import customer_billing as rows
 from app.db.orders import plans as catalogue
+from app.services.common.refusals import Refused
+from app.services.customers.sites import site_of
 from app.services.orders import billing
 from app.settings import Settings
 
@@ -29,12 +31,11 @@ PREVIEW_VALID_SECONDS = 30 * 60
 LIVE = ("active", "past_due")
 
 
-class BillingRefused(Exception):
+class BillingRefused(Refused):
     """Why the request was not done (shown to the customer), the field it concerns, and the status."""
 
     def __init__(self, status: int, field: str, message: str):
-        super().__init__(message)
-        self.status, self.field, self.message = status, field, message
+        super().__init__(field, message, status=status)
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,9 @@ def money(cents: int, currency: str) -> str:
 
 def _site(settings: Settings, user_id: int, subscription_id: int) -> tuple[dict, list[dict]]:
     with db.transaction(settings.DATABASE_URL) as conn:
-        site = rows.billing_site(conn, user_id, subscription_id)
+        site_of(conn, user_id, subscription_id)
+        site = rows.billing_site(conn, subscription_id)
         plans = rows.catalogue(conn)
-    if site is None:
-        raise BillingRefused(404, "site", "no site of yours with that number")
     return site, plans
 
 

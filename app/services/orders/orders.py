@@ -19,21 +19,21 @@ from app.db.hosting import subscriptions
 from app.db.orders import orders, plans
 from app.services.common.crypto import encrypt
 from app.services.common.passwords import hash_password, password_matches
+from app.services.common.refusals import Refused
 from app.settings import Settings
 
 
-class OrderConflict(Exception):
+class OrderConflict(Refused):
     """The email already has an account, or the domain is already hosted here."""
 
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
+    status, code = 409, "conflict"
 
 
-class UnknownPlan(Exception):
+class UnknownPlan(Refused):
+    code = "unknown_plan"
+
     def __init__(self, slug: str):
-        super().__init__(f"there is no plan '{slug}'")
+        super().__init__("planSlug", f"there is no plan '{slug}'")
         self.slug = slug
 
 

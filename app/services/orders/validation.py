@@ -10,6 +10,7 @@ import re
 import unicodedata
 from typing import Any
 
+from app.services.common.refusals import FieldRefused
 from app.services.orders.orders import Order
 from providers.rules.names import is_hostname, to_ascii
 
@@ -30,22 +31,30 @@ _AUTH_CODE = re.compile(r"^[\x21-\x7e]{4,64}$")
 MAX_DEPTH = 16
 
 
-class ValidationError(Exception):
+class ValidationError(FieldRefused):
     """A 422 naming the field (dotted path into the payload) and what is wrong with it."""
 
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+    code = "invalid_field"
+
+    @property
+    def detail(self) -> str:
+        return f"{self.field} {self.message}"
+
+
+# A body refused for its size or media type has a status of its own; any other is a 400.
+_BODY_STATUS = {"payload_too_large": 413, "unsupported_media_type": 415}
 
 
 class MalformedBody(ValidationError):
     """The body cannot be read as a JSON document at all: not JSON, not UTF-8, too deep,
-    too big, or sent as another media type. `code` says which (app.web.errors maps it)."""
+    too big, or sent as another media type. `code` says which (and the status with it)."""
 
     def __init__(self, code: str, message: str, field: str = "body"):
-        super().__init__(field, message)
-        self.code = code
+        super().__init__(field, message, status=_BODY_STATUS.get(code, 400), code=code)
+
+    @property
+    def detail(self) -> str:
+        return self.message
 
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
