@@ -11,7 +11,8 @@ def create_app(settings: Settings | None = None, *, open_queue: bool = True) -> 
     from app.web import dropped_connections
 
     app = Flask(__name__, template_folder="../templates")
-    app.config["MPANEL"] = settings or Settings.from_env()
+    settings = settings or Settings.from_env()
+    app.config["MPANEL"] = settings
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     errors.init_app(app)
     dropped_connections.init_app(app)
@@ -26,11 +27,12 @@ def create_app(settings: Settings | None = None, *, open_queue: bool = True) -> 
     app.register_blueprint(ops_api.bp)
 
     if open_queue:
-        # Views enqueue work (converges, event processing); the queue's sync connector
-        # keeps its own small pool, shared by the server's threads.
+        # The queue runs in the database these settings name (not whatever the environment
+        # said when it was first imported); its sync connector keeps its own small pool,
+        # shared by the server's threads.
         from app.jobs.queue import queue
 
-        queue.open()
+        queue.configure(settings).open()
 
     @app.get("/healthz")
     def healthz():

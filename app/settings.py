@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 CHECKOUT = Path(__file__).resolve().parents[1]  # the repository root (this checkout)
@@ -21,6 +21,22 @@ def state_dir() -> Path:
 
 def port_base() -> int:
     return int(os.environ.get("MPANEL_PORT_BASE") or 24000)
+
+
+# How the processes themselves run, read by the command line before any Settings exist.
+
+def app_port() -> int:
+    """The port `mpanel serve` and `mpanel run` listen on (links point at it)."""
+    return int(os.environ.get("MPANEL_APP_PORT", 2271))
+
+
+def worker_concurrency() -> int:
+    """Converge processes `mpanel worker` starts."""
+    return int(os.environ.get("MPANEL_WORKER_CONCURRENCY", 2))
+
+
+def log_level() -> str:
+    return os.environ.get("MPANEL_LOG_LEVEL", "INFO")
 
 
 def local_endpoints(directory: Path | None = None) -> dict:
@@ -108,7 +124,7 @@ class Settings:
     # An engine run (up, refresh, destroy) still going after this long is killed (the engine's
     # whole process group) and the stack recovered; the run is recorded failed and retried.
     MPANEL_RUN_TIMEOUT_SECONDS: float = 900.0
-    # Worker liveness (app/services/workers.py): each process running engine runs heartbeats
+    # Worker liveness (app/services/hosting/workers.py): each process running engine runs heartbeats
     # this often; one silent for longer than MPANEL_WORKER_DEAD_AFTER_SECONDS is dead, and any
     # other worker recovers its runs and jobs.
     MPANEL_WORKER_HEARTBEAT_SECONDS: float = 10.0
@@ -116,7 +132,7 @@ class Settings:
     # An email claimed for sending (app.mail) whose sender said nothing for this long is retaken.
     MPANEL_EMAIL_CLAIM_TIMEOUT_SECONDS: float = 600.0
     # A billing or mail job still `doing` after this long is handed back to its queue
-    # (app/services/workers.py hand_back_stuck_jobs).
+    # (app/services/hosting/workers.py hand_back_stuck_jobs).
     MPANEL_STUCK_JOB_SECONDS: float = 900.0
     # A paid, provisioned order whose welcome email is still unsent this long after its stack
     # became ready flags its subscription "needs attention" (app/services/overdue.py).
@@ -127,12 +143,15 @@ class Settings:
     NAMESILO_API_URL: str = ""
     STRIPE_API_BASE: str = ""
     MAIL_SERVER_HOST: str = ""
-    # Domain eligibility (app/services/eligibility.py). Domains never sold besides the
+    # Domain eligibility (app/services/orders/eligibility.py). Domains never sold besides the
     # operator's own hosts (comma-separated; each refuses its registrable domain and every
     # name under it), and the most the registrar may charge for a new registration's first
     # year, in USD (premium names are refused whatever their price).
     MPANEL_RESERVED_DOMAINS: str = ""
     MPANEL_REGISTRATION_PRICE_CEILING: float = 20.0
+    # Not a variable: whether STRIPE_API_BASE came from the environment (a stand-in chosen on
+    # purpose, whatever the key) rather than from the local servers' endpoints file.
+    stripe_api_base_from_env: bool = field(default=False, metadata={"derived": True})
 
     @classmethod
     def from_env(cls, environ: dict | None = None, local: dict | None = None) -> "Settings":
@@ -140,6 +159,8 @@ class Settings:
         local = local_endpoints() if local is None else local
         values: dict = {}
         for name, f in cls.__dataclass_fields__.items():
+            if f.metadata.get("derived"):
+                continue
             # Set in the environment (even to ""): that is the value. Absent: the local servers'.
             raw = env[name] if name in env else local.get(name)
             if raw is None or (raw == "" and f.type in ("bool", "int", "float")):
@@ -160,4 +181,5 @@ class Settings:
                 values["MARKETING_TEST_MODE"] = True
             if "MARKETING_OVERRIDE_CODE" not in env and not values.get("MARKETING_OVERRIDE_CODE"):
                 values["MARKETING_OVERRIDE_CODE"] = LOCAL_OVERRIDE_CODE
+        values["stripe_api_base_from_env"] = bool(env.get("STRIPE_API_BASE"))
         return cls(**values)

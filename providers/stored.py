@@ -32,13 +32,13 @@ from typing import Any
 
 # kind -> "module:Class" of the current implementation. Never rename or reuse a kind.
 KINDS: dict[str, str] = {
-    "whm-account": "providers.whm:WhmAccountProvider",
-    "whm-ssl": "providers.whm_tls:WhmSslProvider",
-    "dns-zone": "providers.powerdns:DnsZoneProvider",
-    "acme-certificate": "providers.acme:CertificateProvider",
-    "namesilo-registration": "providers.namesilo:DomainRegistrationProvider",
-    "mail-domain": "providers.mailbox:MailDomainProvider",
-    "mailbox": "providers.mailbox:MailboxProvider",
+    "whm-account": "providers.resources.whm_account:WhmAccountProvider",
+    "whm-ssl": "providers.resources.whm_ssl:WhmSslProvider",
+    "dns-zone": "providers.resources.dns_zone:DnsZoneProvider",
+    "acme-certificate": "providers.resources.certificate:CertificateProvider",
+    "namesilo-registration": "providers.resources.domain_registration:DomainRegistrationProvider",
+    "mail-domain": "providers.resources.mail_domain:MailDomainProvider",
+    "mailbox": "providers.resources.mailbox:MailboxProvider",
     "inert": "providers.core.inert:InertProvider",
     "retired-starter-page": "providers.core.retired:RetiredStarterPageProvider",
 }

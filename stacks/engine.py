@@ -17,7 +17,7 @@ from pulumi import automation as auto
 
 from providers.core.config import ProviderConfig
 from stacks.supervision import SupervisedCommand
-from tools import pulumi_cli
+from stacks import install
 
 PROJECT = "mpanel"
 CHECKOUT = Path(__file__).resolve().parents[1]  # providers are imported from here (decision 4)
@@ -38,13 +38,13 @@ class EngineMissing(RuntimeError):
 
 
 def engine_env(config: EngineConfig) -> dict[str, str]:
-    if not pulumi_cli.cli_path().exists():
-        raise EngineMissing(f"Pulumi CLI not built at {pulumi_cli.cli_path()}: run `mpanel setup`")
+    if not install.cli_path().exists():
+        raise EngineMissing(f"Pulumi CLI not built at {install.cli_path()}: run `mpanel setup`")
     home = config.home
     home.mkdir(parents=True, exist_ok=True)
     install_command_plugin(home)
     return {
-        "PATH": os.pathsep.join([str(pulumi_cli.bin_dir()), os.environ.get("PATH", "")]),
+        "PATH": os.pathsep.join([str(install.bin_dir()), os.environ.get("PATH", "")]),
         "PULUMI_HOME": str(home),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
@@ -72,14 +72,14 @@ def install_command_plugin(home: Path) -> str | None:
     (what `pulumi plugin install` would fetch from the internet): the engine then resolves
     pulumi_command resources at the pinned version, and `pulumi plugin ls` reports it.
     Returns the installed version, or None when the plugin could not be built here."""
-    built = pulumi_cli.command_plugin_path()
+    built = install.command_plugin_path()
     if not built.exists():
         return None
-    version = pulumi_cli.command_sdk_version()
+    version = install.command_sdk_version()
     if not (home / "plugins" / f"resource-command-v{version}").is_dir():
         import subprocess
 
-        subprocess.run([str(pulumi_cli.cli_path()), "plugin", "install", "resource", "command", version,
+        subprocess.run([str(install.cli_path()), "plugin", "install", "resource", "command", version,
                         "--file", str(built)], env={**os.environ, "PULUMI_HOME": str(home),
                                                       "PULUMI_SKIP_UPDATE_CHECK": "true"},
                        check=True, capture_output=True, text=True)
@@ -90,7 +90,7 @@ def install_command_plugin(home: Path) -> str | None:
 def pulumi_command() -> auto.PulumiCommand:
     """Built once per process: constructing it runs `pulumi version` to check compatibility.
     Every CLI call runs in a process group of its own, with the run's deadline (stacks/supervision.py)."""
-    return SupervisedCommand(root=str(pulumi_cli.bin_dir().parent))
+    return SupervisedCommand(root=str(install.bin_dir().parent))
 
 
 def workspace_options(config: EngineConfig, work_dir: str | None = None) -> auto.LocalWorkspaceOptions:
@@ -115,5 +115,5 @@ def cli(config: EngineConfig, *args: str, cwd: str | Path | None = None):
     """Run the plain CLI against the same backend (what an operator would type)."""
     import subprocess
 
-    return subprocess.run([str(pulumi_cli.cli_path()), *args, "--non-interactive"], env={**os.environ, **engine_env(config)},
+    return subprocess.run([str(install.cli_path()), *args, "--non-interactive"], env={**os.environ, **engine_env(config)},
                           capture_output=True, text=True, cwd=cwd or tempfile.gettempdir())

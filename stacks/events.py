@@ -129,7 +129,7 @@ def _zone_records(inputs: dict, old_outputs: dict) -> list[dict] | None:
     if UNKNOWN in str(inputs):
         return None
     try:
-        from providers.powerdns import desired_rrsets, rrset_list
+        from providers.resources.dns_zone import desired_rrsets, rrset_list
 
         return rrset_list(desired_rrsets(inputs, old_outputs.get("dkim_public_key") or ""))
     except (KeyError, TypeError, ValueError):

@@ -1,5 +1,10 @@
 """Stack operations for one subscription: up, preview, refresh, destroy, history, cancel, export.
 
+The app runs the three that make a recorded run (converge, tear_down, check_drift), which
+answer with a typed outcome (stacks/outcome.py) instead of raising: the engine's text is read
+here, never by the app. The plain ones (up, preview, ...) answer with the Automation API's
+results and raise, for the tools and tests that look at the engine itself.
+
 Stack `sub-<id>` of the `mpanel` project, state in the postgres:// backend. Each
 operation runs in a fresh temporary work dir: the passphrase salt travels in the
 stack's state, so any worker on any host can run any stack. An operation that
@@ -24,6 +29,7 @@ from pulumi.automation._stack import StackInitMode
 from stacks import engine
 from stacks.engine import EngineConfig
 from stacks.events import StepRecorder, mask
+from stacks.outcome import DriftChecked, Failed, Succeeded, attempt, drift_checked, succeeded
 from stacks.program import program_for
 from stacks import provider_host, supervision
 from stacks.recovery import LEFT_BY_A_DEAD_RUN
@@ -221,6 +227,43 @@ class StackOperations:
             stack.workspace.remove_stack(name)
         return result
 
+    # --- the recorded runs: typed outcomes ----------------------------------------------
+    def converge(self, spec: HostingSpec, recorder: StepRecorder, *, repair: bool = False,
+                 lock_holder_gone: LockHolderGone | None = None,
+                 then: Callable[[], None] | None = None) -> Succeeded | Failed:
+        """`up`, refreshing first once the stack has converged before; `then` is the caller's
+        own last step of the run (a backup), whose failure fails the run too."""
+        def work() -> Succeeded:
+            result = self.up(spec, recorder, refresh=spec.converged_before, repair=repair,
+                             lock_holder_gone=lock_holder_gone)
+            if then:
+                then()
+            return succeeded(result)
+        return attempt(work, recorder)
+
+    def tear_down(self, subscription_id: int, recorder: StepRecorder, *, repair: bool = False,
+                  lock_holder_gone: LockHolderGone | None = None,
+                  first: Callable[[], None] | None = None) -> Succeeded | Failed:
+        """`destroy` the stack if there is one; `first` is the caller's step before anything is
+        deleted (the last backup): if it raises, nothing is destroyed."""
+        def work() -> Succeeded:
+            if not self.exists(subscription_id):
+                return Succeeded()
+            if first:
+                first()
+            return succeeded(self.destroy(subscription_id, recorder, repair=repair,
+                                          lock_holder_gone=lock_holder_gone))
+        return attempt(work, recorder)
+
+    def check_drift(self, spec: HostingSpec, recorder: StepRecorder, *, repair: bool = False,
+                    lock_holder_gone: LockHolderGone | None = None) -> DriftChecked | Failed:
+        """Refresh (observe reality), then preview (what `up` would change)."""
+        def work() -> DriftChecked:
+            refreshed = self.refresh(spec, recorder, repair=repair, lock_holder_gone=lock_holder_gone)
+            return drift_checked(refreshed, self.preview(spec, recorder), recorder)
+        return attempt(work, recorder)
+
+    # --- reads ---------------------------------------------------------------------------
     def outputs(self, subscription_id: int) -> dict[str, Any]:
         """The stack's outputs, secrets decrypted (for the welcome email only)."""
         with self._stack(stack_name(subscription_id), existing=True) as stack:
@@ -233,6 +276,16 @@ class StackOperations:
     def export(self, subscription_id: int) -> dict:
         with self._stack(stack_name(subscription_id), existing=True) as stack:
             return dict(stack.export_stack().deployment)
+
+    def import_state(self, subscription_id: int, deployment: dict) -> None:
+        """Replace the stack's state (stacks/migration.py; secrets in plain text are encrypted again)."""
+        with self._stack(stack_name(subscription_id), existing=True) as stack:
+            stack.import_stack(auto.Deployment(version=3, deployment=deployment))
+
+    def stack_names(self) -> list[str]:
+        """Every stack of the project in the backend."""
+        with self._stack(stack_name(0), existing=True) as stack:
+            return sorted(s.name for s in stack.workspace.list_stacks())
 
     def cancel(self, subscription_id: int) -> None:
         with self._stack(stack_name(subscription_id), existing=True) as stack:

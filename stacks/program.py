@@ -22,12 +22,13 @@ from pulumi_command import remote
 # half-loaded module ("has no attribute 'Command'"). Loaded here, under the import lock.
 remote.Command
 
-from providers.acme import Certificate
-from providers.mailbox import MailDomain, Mailbox
-from providers.namesilo import DomainRegistration
-from providers.powerdns import DnsZone
-from providers.whm import WhmAccount
-from providers.whm_tls import WhmSsl
+from providers.resources.certificate import Certificate
+from providers.resources.mail_domain import MailDomain
+from providers.resources.mailbox import Mailbox
+from providers.resources.domain_registration import DomainRegistration
+from providers.resources.dns_zone import DnsZone
+from providers.resources.whm_account import WhmAccount
+from providers.resources.whm_ssl import WhmSsl
 from stacks.site import publish_once_script
 from stacks.spec import HostingSpec
 

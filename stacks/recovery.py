@@ -3,7 +3,7 @@
 A run that dies holding the stack's lock (or with operations pending) blocks every later
 run until someone clears it. Clearing it is safe only when the run's process is gone, and
 only the caller can know that: mpanel decides it from worker heartbeats in PostgreSQL
-(app/services/workers.py), never from the hostname and pid written in the lock, since
+(app/services/hosting/workers.py), never from the hostname and pid written in the lock, since
 containers share both. StackOperations takes that decision as `lock_holder_gone`; the
 providers then adopt what the dead run left upstream (architecture decision 5).
 """

@@ -101,7 +101,7 @@ Row = Mapping[str, Any]
 
 def spec_from_rows(subscription: Row, server: Row, mailboxes: Sequence[Row], records: Sequence[Row],
                    defaults: SpecDefaults, decrypt: Callable[[bytes], str]) -> HostingSpec:
-    """The spec of one subscription from its rows (see app/db/specs.py for the queries);
+    """The spec of one subscription from its rows (see app/db/hosting/specs.py for the queries);
     `decrypt` opens what the database keeps encrypted (transfer auth code, chosen passwords)."""
     # A server with a WHM endpoint of its own is described by its row alone; the environment's
     # SSH_ADDRESS, host key file and home root describe the server of CPANEL_WHM_URL (the
@@ -151,7 +151,7 @@ def spec_from_rows(subscription: Row, server: Row, mailboxes: Sequence[Row], rec
         domain_auto_renew=row.get("domain_auto_renew") is not False,  # NULL (never chosen): on
         domain_lock=row.get("domain_lock"),
         # Every recorded mailbox, even beyond a smaller plan's allowance: a downgrade must never
-        # delete mail (the allowance is enforced when a mailbox is added: app/services/mailboxes.py).
+        # delete mail (the allowance is enforced when a mailbox is added: app/services/hosting/mailboxes.py).
         mailboxes=tuple(admin.values()),
         records=tuple(RecordSpec(r["name"], r["type"], r["content"], r["ttl"]) for r in records),
     )

@@ -119,12 +119,10 @@ def _start_stripe_afresh(layout) -> None:
         conn.execute("UPDATE promo_codes SET stripe_coupon_id = NULL")
 
 
-def pytest_collection_finish(session):
-    """The queue reads its settings once, when first imported (app/jobs/queue.py). A test module
-    importing it at collection, before the session's servers exist, would point every in-process
-    queue and task at no database for the whole run (seen only on a clean clone)."""
-    import sys
+@pytest.fixture
+def queue(settings):
+    """The job queue configured on the session's settings, as `mpanel worker` configures it:
+    a task called in-process (its function, not a worker) runs with these."""
+    from app.jobs.queue import queue
 
-    if "app.jobs.queue" in sys.modules:
-        raise pytest.UsageError("a test module imports app.jobs.queue (or app.jobs.tasks) at module level: "
-                                "import it inside the test or fixture")
+    return queue.configure(settings)

@@ -1,9 +1,9 @@
-"""Rows a test needs, written by the same code the checkout uses (app.services.orders)."""
+"""Rows a test needs, written by the same code the checkout uses (app.services.orders.orders)."""
 from __future__ import annotations
 
 import secrets
 
-from app.services.orders import Order, place_order
+from app.services.orders.orders import Order, place_order
 
 
 def unique_domain(prefix: str = "shop") -> str:

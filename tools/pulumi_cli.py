@@ -4,8 +4,8 @@ No prebuilt Pulumi binary can be downloaded on these machines, so the CLI is bui
 from github.com/pulumi/pulumi/pkg/v3/cmd/pulumi through the wrapper module in
 tools/pulumi-cli (see its go.mod for why a wrapper), at exactly the version of the
 pinned `pulumi` Python package, and stamped with that version so the Automation API
-accepts it. The cache is ~/.cache/mpanel/pulumi/<version>/bin (MPANEL_CACHE_DIR
-moves it), shared by every checkout, CI run and later session on the machine.
+accepts it. Where the binaries go is the engine's to say (stacks/install.py): the runtime
+reads those paths and never imports this module.
 """
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
+
+from stacks.install import cli_path, command_plugin_failure, command_plugin_path, command_sdk_version, sdk_version
 
 WRAPPER = Path(__file__).with_name("pulumi-cli")
 
@@ -28,34 +29,6 @@ LAUNCHER = """#!/bin/sh
 # the project's provider server (stacks/provider_server.py: the SDK's, resolving stored names).
 exec "${PULUMI_PYTHON_CMD:?PULUMI_PYTHON_CMD must name the project venv python}" -u -m stacks.provider_server "$@"
 """
-
-
-def sdk_version() -> str:
-    return version("pulumi")
-
-
-def command_sdk_version() -> str:
-    return version("pulumi-command")
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("MPANEL_CACHE_DIR") or Path.home() / ".cache" / "mpanel")
-
-
-def bin_dir() -> Path:
-    return cache_root() / "pulumi" / sdk_version() / "bin"
-
-
-def cli_path() -> Path:
-    return bin_dir() / "pulumi"
-
-
-def command_plugin_path() -> Path:
-    return cache_root() / "pulumi-command" / command_sdk_version() / "bin" / "pulumi-resource-command"
-
-
-def command_plugin_failure() -> Path:
-    return command_plugin_path().with_name("BUILD-FAILED.txt")
 
 
 def _go_env() -> dict:

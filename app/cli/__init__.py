@@ -9,17 +9,18 @@ import subprocess
 import sys
 import time
 
-from app.settings import Settings
+from app.settings import Settings, app_port, worker_concurrency
 
 
 def cmd_setup(args) -> int:
+    from stacks import install
     from tools import debian, pulumi_cli
 
     started = time.monotonic()
     debian.ensure()
     pulumi_cli.build_cli()
     pulumi_cli.build_command_plugin()
-    print(f"setup done in {time.monotonic() - started:.0f}s; Pulumi CLI at {pulumi_cli.cli_path()}")
+    print(f"setup done in {time.monotonic() - started:.0f}s; Pulumi CLI at {install.cli_path()}")
     return 0
 
 
@@ -61,6 +62,13 @@ def cmd_db(args) -> int:
     return 0
 
 
+def cmd_version(args) -> int:
+    from app.cli import version
+
+    print(version.describe())
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from app.cli import doctor
 
@@ -70,13 +78,20 @@ def cmd_doctor(args) -> int:
 def cmd_worker(args) -> int:
     from app.cli import worker
 
-    return worker.run(args.concurrency, args.queues.split(",") if args.queues else None)
+    return worker.run(Settings.from_env(), args.concurrency, args.queues.split(",") if args.queues else None)
 
 
 def cmd_stacks(args) -> int:
     from app.cli import stacks as stacks_cli
 
-    return stacks_cli.main(args.action, args.subscription_id, yes=args.yes, cancel_billing=args.cancel_billing)
+    if args.action == "migrate":
+        return stacks_cli.cmd_migrate(Settings.from_env(), args.subscription_id, every=args.all,
+                                      dry_run=args.dry_run)
+    if len(args.subscription_id) > 1:
+        print(f"mpanel stacks {args.action} takes one subscription id", file=sys.stderr)
+        return 2
+    return stacks_cli.main(args.action, (args.subscription_id or [None])[0], yes=args.yes,
+                           cancel_billing=args.cancel_billing)
 
 
 def cmd_billing(args) -> int:
@@ -92,19 +107,23 @@ def cmd_staff(args) -> int:
     return staff_cli.main(args.action, args.email, args.role, args.link, args.scope)
 
 
-def cmd_bench(args) -> int:
-    from app.cli import bench
+# The dev tools (app/devtools) are imported inside these handlers only, when their subcommand
+# runs: building the parser or running `serve` and `worker` never loads them.
 
-    return {"providers": bench.bench_providers, "converge": bench.bench_converge,
-            "journey": lambda n: bench.bench_journey(n, args.drain), "imports": bench.bench_imports,
-            "standins": bench.bench_standins, "console": _bench_console,
+
+def cmd_bench(args) -> int:
+    from app.devtools.bench import figures
+
+    return {"providers": figures.bench_providers, "converge": figures.bench_converge,
+            "journey": lambda n: figures.bench_journey(n, args.drain), "imports": figures.bench_imports,
+            "standins": figures.bench_standins, "console": _bench_console,
             "floor": _bench_engine("bench_floor"), "profile": _bench_engine("bench_profile"),
             "scale": _bench_scale(args)}[args.what](args.n)
 
 
 def _bench_engine(name: str):
     def run(n: int) -> int:
-        from app.cli import bench_engine
+        from app.devtools.bench import engine as bench_engine
 
         return getattr(bench_engine, name)(n)
     return run
@@ -112,32 +131,32 @@ def _bench_engine(name: str):
 
 def _bench_scale(args):
     def run(n: int) -> int:
-        from app.cli import bench_scale
+        from app.devtools.bench import scale
 
-        return bench_scale.run(args.stacks, n, args.rows, args.concurrency, args.reuse, args.drift_sample)
+        return scale.run(args.stacks, n, args.rows, args.concurrency, args.reuse, args.drift_sample)
     return run
 
 
 def _bench_console(n: int) -> int:
-    from app.cli import bench_console
+    from app.devtools.bench import console
 
-    return bench_console.run(n)
+    return console.run(n)
 
 
 def cmd_fuzz(args) -> int:
-    from app.cli import fuzz
+    from app.devtools import fuzz
 
     return fuzz.run(args.n, args.seed, args.url)
 
 
 def cmd_chaos(args) -> int:
-    from app.cli import chaos
+    from app.devtools.chaos import command as chaos
 
     return chaos.run(args)
 
 
 def cmd_demo(args) -> int:
-    from app.cli import demo
+    from app.devtools import demo
 
     return demo.run()
 
@@ -155,7 +174,7 @@ def cmd_serve(args) -> int:
     from app import create_app
 
     print(f"mpanel app on http://{args.host}:{args.port}", flush=True)
-    serve(create_app(), host=args.host, port=args.port, threads=args.threads, ident="mpanel")
+    serve(create_app(Settings.from_env()), host=args.host, port=args.port, threads=args.threads, ident="mpanel")
     return 0
 
 
@@ -166,8 +185,8 @@ def cmd_run(args) -> int:
     app and the worker here, each local server by its supervisor (reported here too);
     one part dying never stops the others."""
     from app import db
+    from app.cli.keepalive import KeepAlive, die_with_parent
     from tools.services import supervisor
-    from tools.services.keepalive import KeepAlive, die_with_parent
     from tools.services.layout import current
 
     _serve_on(args.port)
@@ -186,7 +205,7 @@ def cmd_run(args) -> int:
     print(f"""
 mpanel is running:
   app            http://127.0.0.1:{args.port}   (marketing API key: {settings.MARKETING_API_KEY})
-  worker         {os.environ.get("MPANEL_WORKER_CONCURRENCY", 2)} processes converging subscription stacks
+  worker         {worker_concurrency()} processes converging subscription stacks
   Stripe         {settings.STRIPE_API_BASE}  (stand-in; hosted checkout pages at /c/pay/<session>)
   mail sent      {settings.SMTP_MAILDIR}  (every message the app sends)
   test mode      {"on: a checkout with testMode true and promoCode " + settings.MARKETING_OVERRIDE_CODE + " is free (the seed's curl works as written)" if settings.MARKETING_TEST_MODE else "off"}
@@ -247,10 +266,16 @@ class _ServerDeaths:
             self.seen[name] = count
 
 
+def _subscription_id(text: str) -> int:
+    return int(text.removeprefix("sub-"))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mpanel", description="Provisioning engine for web-hosting companies")
     sub = p.add_subparsers(dest="command", required=True)
 
+    sub.add_parser("version", help="the installed release (and the checkout's git describe)").set_defaults(
+        fn=cmd_version)
     sub.add_parser("setup", help="install Debian packages and build the Pulumi engine (cached)").set_defaults(fn=cmd_setup)
 
     s = sub.add_parser("services", help="local servers: PostgreSQL, PowerDNS, pebble, Dovecot, SMTP, stand-ins")
@@ -268,15 +293,19 @@ def parser() -> argparse.ArgumentParser:
         fn=cmd_demo)
 
     w = sub.add_parser("worker", help="run converge jobs from the queue")
-    w.add_argument("--concurrency", type=int, default=int(os.environ.get("MPANEL_WORKER_CONCURRENCY", 2)),
+    w.add_argument("--concurrency", type=int, default=worker_concurrency(),
                    help="converge processes (each converges one stack at a time); billing, mail and "
                         "maintenance get one more of their own")
     w.add_argument("--queues", default=None, help=argparse.SUPPRESS)  # one child's queues (set by the parent)
     w.set_defaults(fn=cmd_worker)
 
     st = sub.add_parser("stacks", help="see, preview, converge, refresh and destroy subscription stacks")
-    st.add_argument("action", choices=["list", "preview", "up", "refresh", "destroy", "history", "export", "cancel"])
-    st.add_argument("subscription_id", type=int, nargs="?")
+    st.add_argument("action", choices=["list", "preview", "up", "refresh", "destroy", "history", "export", "cancel",
+                                       "migrate"])
+    st.add_argument("subscription_id", type=_subscription_id, nargs="*", metavar="ID",
+                    help="a subscription id (or its stack, sub-ID); migrate takes several")
+    st.add_argument("--all", action="store_true", help="migrate: every stack in the backend")
+    st.add_argument("--dry-run", action="store_true", help="migrate: say what would change, change nothing")
     st.add_argument("--yes", action="store_true", help="destroy: skip typing the domain to confirm")
     st.add_argument("--cancel-billing", action="store_true",
                     help="destroy: cancel the Stripe subscription too (refused while billing is active otherwise)")
@@ -343,14 +372,18 @@ def parser() -> argparse.ArgumentParser:
                             ("run", cmd_run, "local servers + database + application, until Ctrl-C")):
         c = sub.add_parser(name, help=help_)
         c.add_argument("--host", default="127.0.0.1")
-        c.add_argument("--port", type=int, default=int(os.environ.get("MPANEL_APP_PORT", 2271)))
+        c.add_argument("--port", type=int, default=app_port())
         c.add_argument("--threads", type=int, default=16)
         c.set_defaults(fn=fn)
     return p
 
 
 class CannotRun(RuntimeError):
-    """What a command found missing before it started: one line, with what to run."""
+    """What a command found missing before it started: one line, with what to run.
+
+    The local servers' own refusals (tools/services: ServiceError, ServerCannotStart) are
+    CannotRun too, so `explain` knows them without importing the setup tooling into every
+    command (serve and worker never load tools/)."""
 
 
 # What each command needs before it starts: these settings set, and the database reachable
@@ -420,13 +453,11 @@ def explain(exc: BaseException) -> str | None:
     from psycopg_pool import PoolTimeout
 
     from stacks.engine import EngineMissing
-    from tools.services.servers import ServerCannotStart
-    from tools.services.supervisor import ServiceError
 
     dsn = Settings.from_env().DATABASE_URL
     for cause in _causes(exc):
         first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-        if isinstance(cause, (CannotRun, EngineMissing, ServerCannotStart, ServiceError)):
+        if isinstance(cause, (CannotRun, EngineMissing)):
             return str(cause)
         if isinstance(cause, psycopg.errors.UndefinedTable):
             return f"the database {_where(dsn)} is not migrated ({first_line}): run `mpanel db upgrade`"
@@ -437,7 +468,13 @@ def explain(exc: BaseException) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    if extra and args.command == "stacks" and all(x.removeprefix("sub-").isdigit() for x in extra):
+        # ids after an option (`migrate --dry-run 4 5`): argparse gave the positional its (empty) share already
+        args.subscription_id += [_subscription_id(x) for x in extra]
+    elif extra:
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         preflight(args.command, Settings.from_env())
         return args.fn(args)

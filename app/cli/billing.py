@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from app import db
-from app.db import stripe_events
+from app.db.orders import stripe_events
 from app.settings import Settings
 
 COLUMNS = ("id", "created_at", "kind", "subscription_id", "stripe_object_id", "stripe_event_id", "event_type",

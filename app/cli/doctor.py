@@ -16,7 +16,7 @@ import psycopg
 import requests
 
 from app.settings import Settings
-from tools import pulumi_cli
+from stacks import install
 
 
 @dataclass
@@ -37,11 +37,11 @@ def _run(name: str, probe: Callable[[], tuple[str, str]]) -> Check:
 
 
 def check_cli(_: Settings):
-    out = subprocess.run([str(pulumi_cli.cli_path()), "version"], capture_output=True, text=True, check=True)
-    got, want = out.stdout.strip(), "v" + pulumi_cli.sdk_version()
+    out = subprocess.run([str(install.cli_path()), "version"], capture_output=True, text=True, check=True)
+    got, want = out.stdout.strip(), "v" + install.sdk_version()
     if got != want:
         raise RuntimeError(f"CLI is {got}, Python SDK wants {want}")
-    return got, str(pulumi_cli.cli_path())
+    return got, str(install.cli_path())
 
 
 def check_sdk(_: Settings):
@@ -49,7 +49,7 @@ def check_sdk(_: Settings):
 
 
 def check_launcher(_: Settings):
-    path = pulumi_cli.bin_dir() / "pulumi-resource-pulumi-python"
+    path = install.bin_dir() / "pulumi-resource-pulumi-python"
     if not path.exists():
         raise FileNotFoundError(path)
     return "", str(path)
@@ -77,7 +77,7 @@ def check_pebble(s: Settings):
 
 def check_dovecot(s: Settings):
     """Log in as a throw-away mailbox and SELECT INBOX (a bare LOGIN can pass while SELECT fails)."""
-    from providers.mailbox import hash_password
+    from providers.clients.mailcore import hash_password
 
 
     host, port = (s.IMAP_ADDRESS or "127.0.0.1:143").split(":")
@@ -133,7 +133,7 @@ def check_namesilo(s: Settings):
 
 
 def check_stripe(s: Settings):
-    from app.services import billing
+    from app.services.orders import billing
 
     billing.client(s).v1.products.list(params={"limit": 1})
     return "", s.STRIPE_API_BASE if billing.uses_sandbox(s) else "api.stripe.com"
@@ -154,8 +154,8 @@ def check_engine(s: Settings):
     """A real round trip: up, preview and destroy of a one-resource stack."""
     import pulumi
 
-    from app.cli.probe import ProbeFile
-    from app.services.engine import engine_config
+    from app.devtools.probe import ProbeFile
+    from app.services.hosting.engine import engine_config
     from stacks import engine
 
     path = Path(tempfile.mkdtemp()) / "probe.txt"
@@ -190,12 +190,12 @@ def command_plugin_check(settings: Settings) -> Check:
     """The pulumi-command plugin as the engine sees it (`pulumi plugin ls` in the engine's home)."""
     import json as _json
 
-    from app.services.engine import engine_config
+    from app.services.hosting.engine import engine_config
     from stacks import engine
 
-    path = pulumi_cli.command_plugin_path()
+    path = install.command_plugin_path()
     if not path.exists():
-        failure = pulumi_cli.command_plugin_failure()
+        failure = install.command_plugin_failure()
         reason = failure.read_text().strip().splitlines()[0] if failure.exists() else "not built: run `mpanel setup`"
         return Check("pulumi-command plugin", False, "", reason, blocked=failure.exists())
     listed = engine.cli(engine_config(settings), "plugin", "ls", "--json")

@@ -42,14 +42,14 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from app.services import servers
+    from app.services.hosting import servers
 
     settings = Settings.from_env()
     try:
         if args.action == "list":
             return _print_list(servers.list_servers(settings), args.json)
         if args.action == "move":
-            from app.services.moves import request_move
+            from app.services.hosting.moves import request_move
 
             if not (args.server or "").isdigit() or not args.to:
                 raise servers.ServerRefused("move", "give the subscription's id and --to SERVER")
@@ -81,7 +81,7 @@ def run(args) -> int:
 
 def _place_waiting(settings: Settings) -> int:
     """Room may have appeared: orders waiting for it are placed now rather than at the next sweep."""
-    from app.services.placement import place_waiting_orders
+    from app.services.hosting.placement import place_waiting_orders
 
     placed = place_waiting_orders(settings)
     if placed:
@@ -90,14 +90,14 @@ def _place_waiting(settings: Settings) -> int:
 
 
 def _need_server(args) -> None:
-    from app.services.servers import ServerRefused
+    from app.services.hosting.servers import ServerRefused
 
     if not args.server:
         raise ServerRefused("server", "name the server (its id or name)")
 
 
 def _given(args) -> dict:
-    from app.services.servers import ServerRefused
+    from app.services.hosting.servers import ServerRefused
 
     values = {f: getattr(args, f) for f in FIELDS if getattr(args, f, None) is not None}
     key = values.get("ssh_host_key")

@@ -5,7 +5,7 @@ import json
 import sys
 
 from app import db
-from app.db import runs
+from app.db.hosting import runs
 from app.settings import Settings
 from stacks.diff import SYMBOLS, render_text
 
@@ -29,7 +29,7 @@ def render_preview(steps: list[dict]) -> str:
 
 
 def _spec(settings: Settings, subscription_id: int):
-    from app.services.specs import build_spec
+    from app.services.hosting.specs import build_spec
 
     with db.transaction(settings.DATABASE_URL) as conn:
         return build_spec(conn, subscription_id, settings)
@@ -51,7 +51,7 @@ def cmd_list(settings: Settings) -> int:
 def cmd_preview(settings: Settings, subscription_id: int) -> int:
     """Refresh first (reality as it is now, so a record deleted behind our back shows), then
     preview what a converge would change. Recorded as a run like the nightly drift check."""
-    from app.services.drift import refresh_and_preview
+    from app.services.hosting.drift import refresh_and_preview
 
     found = refresh_and_preview(settings, subscription_id)
     drift = [s for s in found.steps if s.get("op") == "refresh" and s.get("status") == "done" and s.get("changes")]
@@ -65,20 +65,11 @@ def cmd_preview(settings: Settings, subscription_id: int) -> int:
 
 
 def cmd_converge(settings: Settings, subscription_id: int) -> int:
-    from app.services.errors import PermanentConvergeError, TransientConvergeError
-    from app.services.converge import Converger
-
-    class Printing(Converger):
-        def _step_sink(self, run):
-            record = super()._step_sink(run)
-
-            def both(step):
-                record(step)
-                _print_step(step)
-            return both
+    from app.services.hosting.errors import PermanentConvergeError, TransientConvergeError
+    from app.services.hosting.converge import Converger
 
     try:
-        print(f"sub-{subscription_id}: {Printing(settings).converge(subscription_id)}")
+        print(f"sub-{subscription_id}: {Converger(settings, on_step=_print_step).converge(subscription_id)}")
         return 0
     except (PermanentConvergeError, TransientConvergeError) as exc:
         print(f"sub-{subscription_id} failed: {exc}", file=sys.stderr)
@@ -87,7 +78,7 @@ def cmd_converge(settings: Settings, subscription_id: int) -> int:
 
 def cmd_refresh(settings: Settings, subscription_id: int) -> int:
     """Refresh (then preview, as the drift check does) and say what drifted, per resource and property."""
-    from app.services.drift import refresh_and_preview
+    from app.services.hosting.drift import refresh_and_preview
 
     found = refresh_and_preview(settings, subscription_id)
     drift = [s for s in found.steps if s.get("op") == "refresh" and s.get("status") == "done" and s.get("changes")]
@@ -108,7 +99,7 @@ def cmd_destroy(settings: Settings, subscription_id: int, *, yes: bool = False, 
     then destroys). The operator types the domain (or passes --yes); a subscription Stripe still
     bills is refused unless --cancel-billing cancels it in Stripe first (a destroyed site that is
     still charged for is the worst of both)."""
-    from app.db import subscriptions
+    from app.db.hosting import subscriptions
 
     with db.transaction(settings.DATABASE_URL) as conn:
         row = subscriptions.hosting_account(conn, subscription_id)
@@ -127,7 +118,7 @@ def cmd_destroy(settings: Settings, subscription_id: int, *, yes: bool = False, 
             print("the domain typed does not match: nothing destroyed", file=sys.stderr)
             return 1
     if billed:
-        from app.services import billing
+        from app.services.orders import billing
 
         billing.client(settings).v1.subscriptions.cancel(
             row["stripe_subscription_id"], options={"idempotency_key": f"mpanel-destroy-{subscription_id}"})
@@ -142,8 +133,8 @@ def _billed_by_stripe(settings: Settings, row: dict) -> str | None:
     asked, not our copy: an event not yet processed must not let a billed site be destroyed)."""
     if not row["stripe_subscription_id"]:
         return None
-    from app.services import billing
-    from app.services.lifecycle_rules import STRIPE_ENDED
+    from app.services.orders import billing
+    from app.services.orders.lifecycle_rules import STRIPE_ENDED
 
     status = billing.retrieve_subscription(settings, row["stripe_subscription_id"]).status
     return None if status in STRIPE_ENDED else status
@@ -151,7 +142,7 @@ def _billed_by_stripe(settings: Settings, row: dict) -> str | None:
 
 def cmd_history(settings: Settings, subscription_id: int) -> int:
     """Every engine update of the stack, newest first, numbered by the engine's version."""
-    from app.services.console import stack_history
+    from app.services.operators.console import stack_history
 
     for version, h in stack_history(settings, subscription_id):
         changes = {k: v for k, v in (h.resource_changes or {}).items() if v}
@@ -161,7 +152,7 @@ def cmd_history(settings: Settings, subscription_id: int) -> int:
 
 def cmd_export(settings: Settings, subscription_id: int) -> int:
     """The stack's state as JSON (secrets stay ciphertext), for support and audits."""
-    from app.services.engine import stack_operations
+    from app.services.hosting.engine import stack_operations
 
     print(json.dumps(stack_operations(settings).export(subscription_id), indent=2))
     return 0
@@ -169,11 +160,40 @@ def cmd_export(settings: Settings, subscription_id: int) -> int:
 
 def cmd_cancel(settings: Settings, subscription_id: int) -> int:
     """Release the lock a dead run left (the next operation also does this by itself)."""
-    from app.services.engine import stack_operations
+    from app.services.hosting.engine import stack_operations
 
     stack_operations(settings).cancel(subscription_id)
     print(f"sub-{subscription_id}: lock released")
     return 0
+
+
+def cmd_migrate(settings: Settings, stacks: list[str], *, every: bool = False, dry_run: bool = False) -> int:
+    """Bring stacks recorded by an earlier release to this one (stacks/migration.py): stored
+    providers rewritten by kind, the retired starter page moved to its Command, nothing upstream
+    touched. Part of the upgrade (CHANGELOG.md); run with the workers stopped. 0 when every stack
+    is current or migrated, 1 when one was refused (it is left as it was)."""
+    from app.services.hosting.engine import stack_operations
+    from stacks import migration
+    from stacks import install
+
+    ops = stack_operations(settings)
+    names = ops.stack_names() if every else stacks
+    if not names:
+        print("mpanel stacks migrate: name stacks (sub-ID or ID) or pass --all", file=sys.stderr)
+        return 2
+    refused = 0
+    for name in names:
+        subscription_id = int(str(name).rpartition("/")[2].removeprefix("sub-"))
+        try:
+            spec = _spec(settings, subscription_id)
+        except Exception as exc:  # no rows to build the program from: nothing to compare against
+            outcome = migration.Outcome(f"sub-{subscription_id}", "refused",
+                                        reason=f"no spec from the database: {exc}")
+        else:
+            outcome = migration.migrate(ops, spec, install.command_sdk_version(), dry_run=dry_run)
+        refused += outcome.status == "refused"
+        print("\n".join(outcome.lines()), flush=True)
+    return 1 if refused else 0
 
 
 def main(action: str, subscription_id: int | None, *, yes: bool = False, cancel_billing: bool = False) -> int:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from app.services import staff, totp
+from app.services.operators import staff, totp
 from app.settings import Settings
 
 

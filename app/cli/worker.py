@@ -4,27 +4,28 @@ The Pulumi SDK keeps per-program runtime state in process globals, so two inline
 programs must not run in one process at once; N worker processes (each one job at
 a time) give N stacks converging in parallel, and more hosts simply add processes
 against the same PostgreSQL (architecture decision 9). Each process heartbeats there and
-recovers the runs of workers that stopped (app/services/workers.py).
+recovers the runs of workers that stopped (app/services/hosting/workers.py).
 """
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
 import threading
 import time
 
-QUEUES = ["billing", "converge", "mail", "maintenance"]
+from app.jobs.defer import BILLING, CONVERGE, MAIL, MAINTENANCE, QUEUES
+from app.settings import Settings, log_level
+
 # Billing decisions, emails and sweeps are short; a burst of converges (seconds each) or a
 # hung engine run must never make them wait, so they get a process of their own.
-SERVICE_QUEUES = ["billing", "mail", "maintenance"]
-CONVERGE_QUEUES = ["converge"]
+SERVICE_QUEUES = [BILLING, MAIL, MAINTENANCE]
+CONVERGE_QUEUES = [CONVERGE]
 
 
 def _warm(settings) -> None:
-    from app.services.engine import warm_provider_server
+    from app.services.hosting.engine import warm_provider_server
 
     try:
         warm_provider_server(settings)
@@ -32,32 +33,33 @@ def _warm(settings) -> None:
         logging.getLogger("mpanel.worker").warning("provider server not started ahead", exc_info=True)
 
 
-def run_one(queues: list[str] | None = None) -> int:
-    from app.jobs.queue import queue, settings
-    from app.services.workers import heartbeat, stop_heartbeat
+def run_one(settings: Settings, queues: list[str] | None = None) -> int:
+    from app.jobs.queue import queue
+    from app.services.hosting.workers import heartbeat, stop_heartbeat
 
-    logging.basicConfig(level=os.environ.get("MPANEL_LOG_LEVEL", "INFO"),
+    logging.basicConfig(level=log_level(),
                         format="%(asctime)s worker[%(process)d] %(name)s %(levelname)s %(message)s")
+    queue.configure(settings)
     # Liveness in PostgreSQL, and the sweep that hands a dead worker's runs to a live one.
-    heartbeat(settings(), sweep=True)
-    if "converge" in (queues or QUEUES):
-        threading.Thread(target=_warm, args=(settings(),), name="warm-providers", daemon=True).start()
+    heartbeat(settings, sweep=True)
+    if CONVERGE in (queues or QUEUES):
+        threading.Thread(target=_warm, args=(settings,), name="warm-providers", daemon=True).start()
     try:
-        with queue.open():
-            queue.run_worker(queues=queues or QUEUES, concurrency=1, install_signal_handlers=True)
+        with queue.open() as app:
+            app.run_worker(queues=queues or QUEUES, concurrency=1, install_signal_handlers=True)
     finally:
         stop_heartbeat()
     return 0
 
 
-def run(concurrency: int, queues: list[str] | None = None) -> int:
+def run(settings: Settings, concurrency: int, queues: list[str] | None = None) -> int:
     """N converge children and one for billing, mail and maintenance, each kept running: one
     that dies (an OOM kill, a SIGKILL) is started again with backoff while the others keep
     working. A job the dead child held is retried by procrastinate's stalled-job recovery,
     its stack lock by the converge's. With concurrency 1, one process takes every queue."""
     if concurrency <= 1 or queues:
-        return run_one(queues)
-    from tools.services.keepalive import KeepAlive, die_with_parent
+        return run_one(settings, queues)
+    from app.cli.keepalive import KeepAlive, die_with_parent
 
     keeper = KeepAlive(say=lambda line: print(f"mpanel worker: {line}", file=sys.stderr, flush=True))
     with_parent = die_with_parent()

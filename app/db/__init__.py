@@ -4,6 +4,9 @@ Migrations are plain SQL files in app/db/migrations, applied in name order, each
 its own transaction, recorded in schema_migrations; an advisory lock makes two
 concurrent `mpanel db upgrade` runs safe, and re-running is a no-op. The job
 queue's own schema (procrastinate) is applied by the same command.
+
+The SQL lives in packages named after the service areas (app/services/__init__.py), each module
+with the area that owns its table; `emails` (app/mail's ledger), `sweeps` and `retention` stand beside them.
 """
 from __future__ import annotations
 

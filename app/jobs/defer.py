@@ -1,54 +1,128 @@
-"""Enqueueing inside the caller's transaction: desired state and "look again" commit together.
+"""Asking for work: one request function per task, inside the caller's transaction.
 
 A service that changes a subscription's desired state asks for its converge on the same
 connection, before its transaction commits, so the request can never be lost between a
-commit and a separate enqueue (the straggler sweep stays only as a safety net). This
+commit and a separate enqueue (the straggler sweep stays only as a safety net). Each request
 calls procrastinate's own SQL function, exactly what `Task.defer` runs, so the job is the
 same job, with the same lock and queueing lock, and its insert trigger wakes the workers.
+
+Every task's name and queue, and every lock and queueing lock a job is asked for with, is
+spelled here once: the tasks (app/jobs/tasks.py) take their names and queues from the table
+below, and services ask only through the `request_*` functions. The spellings are stored
+with every job: running systems have jobs waiting under them, so they never change.
 """
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import psycopg
 from psycopg import errors
 
-CONVERGE_TASK, CONVERGE_QUEUE = "converge_subscription", "converge"
+# The worker's queues (app/cli/worker.py gives each lane its own processes).
+BILLING, CONVERGE, MAIL, MAINTENANCE = "billing", "converge", "mail", "maintenance"
+QUEUES = [BILLING, CONVERGE, MAIL, MAINTENANCE]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A task as the database knows it."""
+    task: str
+    queue: str
+
+
+# The tasks services ask for (the periodic sweeps are asked for by the worker's clock only;
+# their names stand next to them in app/jobs/tasks.py).
+CONVERGE_SUBSCRIPTION = Job("converge_subscription", CONVERGE)
+CHECK_DRIFT = Job("check_drift", CONVERGE)
+PROCESS_STRIPE_EVENT = Job("process_stripe_event", BILLING)
+SEND_WELCOME_EMAIL = Job("send_welcome_email", MAIL)
+RESEND_WELCOME_EMAIL = Job("resend_welcome_email", MAIL)
+SEND_CPANEL_PASSWORD_EMAIL = Job("send_cpanel_password_email", MAIL)
+SEND_ATTENTION_ALERT = Job("send_attention_alert", MAIL)
+SEND_LIFECYCLE_EMAIL = Job("send_lifecycle_email", MAIL)
+SEND_ACCOUNT_EMAIL = Job("send_account_email", MAIL)
+
+# Billing decisions run one at a time: "re-read from Stripe, then apply" is race-free.
+BILLING_LOCK = "billing"
 
 
 def subscription_lock(subscription_id: int) -> str:
+    """Never two operations on one subscription's stack at once (converge, drift check)."""
     return f"sub-{subscription_id}"
 
 
-def defer_in(conn: psycopg.Connection, task_name: str, queue: str, args: dict, *, lock: str | None = None,
-             queueing_lock: str | None = None) -> bool:
-    """Enqueue `task_name(**args)` in `conn`'s transaction; False when a job holding the same
+def _defer(conn: psycopg.Connection, job: Job, args: dict, *, lock: str | None = None,
+           queueing_lock: str | None = None) -> bool:
+    """Enqueue `job(**args)` in `conn`'s transaction; False when a job holding the same
     queueing lock is already waiting (that job will read the latest state anyway)."""
     try:
         with conn.transaction():  # a savepoint: a queueing-lock conflict must not undo the caller's work
             conn.execute(
                 "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(%s, %s, 0, %s, %s, %s::jsonb, NULL)"
                 "::procrastinate_job_to_defer_v1])",
-                (queue, task_name, lock, queueing_lock, json.dumps(args)))
+                (job.queue, job.task, lock, queueing_lock, json.dumps(args)))
         return True
     except errors.UniqueViolation:
         return False
 
 
-def request_converge_in(conn: psycopg.Connection, subscription_id: int) -> bool:
-    """Ask the worker to look at this subscription again, as part of the caller's transaction."""
+# --- stacks -------------------------------------------------------------------------------------
+
+def request_converge(conn: psycopg.Connection, subscription_id: int) -> bool:
+    """Ask the worker to look at this subscription again; at most one converge waits per
+    subscription, so a burst of requests collapses into one run (it reads the latest state)."""
     lock = subscription_lock(subscription_id)
-    return defer_in(conn, CONVERGE_TASK, CONVERGE_QUEUE, {"subscription_id": subscription_id},
-                    lock=lock, queueing_lock=lock)
+    return _defer(conn, CONVERGE_SUBSCRIPTION, {"subscription_id": subscription_id},
+                  lock=lock, queueing_lock=lock)
 
 
-def request_event_processing_in(conn: psycopg.Connection, event_id: str) -> bool:
+def request_drift_check(conn: psycopg.Connection, subscription_id: int) -> bool:
+    """Refresh and preview one stack (the drift check), holding the stack's lock; one waits at a time."""
+    return _defer(conn, CHECK_DRIFT, {"subscription_id": subscription_id},
+                  lock=subscription_lock(subscription_id), queueing_lock=f"drift-{subscription_id}")
+
+
+# --- billing ------------------------------------------------------------------------------------
+
+def request_stripe_event(conn: psycopg.Connection, event_id: str) -> bool:
     """Process a recorded Stripe event; billing decisions run one at a time (lock "billing")."""
-    return defer_in(conn, "process_stripe_event", "billing", {"event_id": event_id},
-                    lock="billing", queueing_lock=f"evt-{event_id}")
+    return _defer(conn, PROCESS_STRIPE_EVENT, {"event_id": event_id},
+                  lock=BILLING_LOCK, queueing_lock=f"evt-{event_id}")
 
 
-def request_lifecycle_email_in(conn: psycopg.Connection, subscription_id: int, kind: str) -> bool:
+# --- mail ---------------------------------------------------------------------------------------
+
+def request_welcome_email(conn: psycopg.Connection, subscription_id: int) -> bool:
+    """The welcome after the first successful run (the send itself is recorded once, app.mail)."""
+    return _defer(conn, SEND_WELCOME_EMAIL, {"subscription_id": subscription_id},
+                  queueing_lock=f"welcome-{subscription_id}")
+
+
+def request_welcome_resend(conn: psycopg.Connection, subscription_id: int, resend: int) -> bool:
+    """An operator's resend of the welcome, numbered so each resend is sent once."""
+    return _defer(conn, RESEND_WELCOME_EMAIL, {"subscription_id": subscription_id, "resend": resend},
+                  queueing_lock=f"welcome-resend-{subscription_id}")
+
+
+def request_cpanel_password_email(conn: psycopg.Connection, subscription_id: int, reset: int) -> bool:
+    """The new cPanel password a reset asked for, once the converge has set it."""
+    return _defer(conn, SEND_CPANEL_PASSWORD_EMAIL, {"subscription_id": subscription_id, "reset": reset},
+                  queueing_lock=f"cpanel-password-{subscription_id}-{reset}")
+
+
+def request_attention_alert(conn: psycopg.Connection, subscription_id: int) -> bool:
+    """Tell the operators this subscription needs a person; one alert waits at a time."""
+    return _defer(conn, SEND_ATTENTION_ALERT, {"subscription_id": subscription_id},
+                  queueing_lock=f"attention-{subscription_id}")
+
+
+def request_lifecycle_email(conn: psycopg.Connection, subscription_id: int, kind: str) -> bool:
     """A notice (suspended, reactivated, canceled) about one subscription, queued once per kind."""
-    return defer_in(conn, "send_lifecycle_email", "mail", {"subscription_id": subscription_id, "kind": kind},
-                    queueing_lock=f"mail-{kind}-{subscription_id}")
+    return _defer(conn, SEND_LIFECYCLE_EMAIL, {"subscription_id": subscription_id, "kind": kind},
+                  queueing_lock=f"mail-{kind}-{subscription_id}")
+
+
+def request_account_email(conn: psycopg.Connection, token_id: int) -> bool:
+    """A password-reset or email-change link: only the token's row id travels, never the token."""
+    return _defer(conn, SEND_ACCOUNT_EMAIL, {"token_id": token_id}, queueing_lock=f"account-link-{token_id}")

@@ -1,14 +1,40 @@
-"""The queue's tasks: each one calls a service (no SQL here) and declares its policy."""
+"""The queue's tasks: each one calls a service (no SQL here) and declares its policy.
+
+Names and queues come from app/jobs/defer.py, where the request functions services call
+spell them too (the periodic sweeps, asked for by the worker's clock only, are named here).
+The settings every task runs with are the ones the process configured the queue with
+(app/jobs/queue.py). The services are imported at the top: this module is loaded only when
+a process configures its queue (the web app, whose views import the same services anyway,
+and the worker, which runs them).
+"""
 from __future__ import annotations
 
 import asyncio
 import logging
 
+from app import mail
+from app.jobs.defer import (BILLING, CHECK_DRIFT, CONVERGE_SUBSCRIPTION, MAINTENANCE, PROCESS_STRIPE_EVENT,
+                            RESEND_WELCOME_EMAIL, SEND_ACCOUNT_EMAIL, SEND_ATTENTION_ALERT, SEND_CPANEL_PASSWORD_EMAIL,
+                            SEND_LIFECYCLE_EMAIL, SEND_WELCOME_EMAIL, Job)
 from app.jobs.queue import queue, settings
 from app.jobs.retry import CappedBackoff
-from app.services.errors import TransientConvergeError
+from app.services import overdue, retention, sweeps
+from app.services.customers.customer_account import send_link_email
+from app.services.domains.registrar_sync import sync_registrations
+from app.services.hosting import moves, placement
+from app.services.hosting.converge import Converger
+from app.services.hosting.engine import stack_operations
+from app.services.hosting.errors import TransientConvergeError
+from app.services.hosting.stalled_jobs import hand_back_stalled_jobs
+from app.services.hosting.workers import hand_back_stuck_jobs
+from app.services.orders import checkout, lifecycle
 
 log = logging.getLogger("mpanel.jobs")
+
+
+def requested(job: Job, **policy):
+    """The task services ask for as `job` (its name and queue as app/jobs/defer.py spells them)."""
+    return queue.task(name=job.task, queue=job.queue, **policy)
 
 
 def _transient_only() -> CappedBackoff:
@@ -20,29 +46,23 @@ def _transient_only() -> CappedBackoff:
 def _until_done() -> CappedBackoff:
     """Emails and billing events are owed until they are done: retried, at most an hour apart,
     unless what they are about no longer exists."""
-    from app.mail import UnknownSubscription
-
-    return CappedBackoff(first=5, cap=3600, never_retry={UnknownSubscription})
+    return CappedBackoff(first=5, cap=3600, never_retry={mail.UnknownSubscription})
 
 
 # --- stacks ----------------------------------------------------------------------------------
 
-@queue.task(name="converge_subscription", queue="converge", retry=_transient_only(), pass_context=True)
+@requested(CONVERGE_SUBSCRIPTION, retry=_transient_only(), pass_context=True)
 def converge_subscription(context, subscription_id: int) -> str:
     """Make one subscription match its desired state. The emails a successful run owes
     (welcome, a new cPanel password) are queued in the same transaction that records it.
-    The run records this job, so a sweep can hand it back if its worker dies (app/services/workers.py)."""
-    from app.services.converge import Converger
-
+    The run records this job, so a sweep can hand it back if its worker dies (app/services/hosting/workers.py)."""
     outcome = Converger(settings(), job_id=context.job.id).converge(subscription_id)
     log.info("subscription %s: %s", subscription_id, outcome)
     return outcome
 
 
-@queue.task(name="check_drift", queue="converge", retry=_transient_only(), pass_context=True)
+@requested(CHECK_DRIFT, retry=_transient_only(), pass_context=True)
 def check_drift(context, subscription_id: int) -> bool:
-    from app.services.converge import Converger
-
     return Converger(settings(), job_id=context.job.id).check_drift(subscription_id)
 
 
@@ -56,120 +76,92 @@ def _a_few_quick_tries() -> CappedBackoff:
     return CappedBackoff(first=2, cap=30, max_attempts=3)
 
 
-@queue.task(name="process_stripe_event", queue="billing", retry=_a_few_quick_tries())
+@requested(PROCESS_STRIPE_EVENT, retry=_a_few_quick_tries())
 def process_stripe_event(event_id: str) -> None:
     """Billing decisions are serialised (lock "billing", set where the job is deferred): each
     is a short transaction, and one at a time makes "re-read from Stripe, then apply" race-free.
     The converges and notices it decides are queued inside that transaction."""
-    from app.services.lifecycle import process_event
-
-    process_event(settings(), event_id)
+    lifecycle.process_event(settings(), event_id)
 
 
 @queue.periodic(cron="* * * * *")
-@queue.task(name="enforce_billing_deadlines", queue="billing")
+@queue.task(name="enforce_billing_deadlines", queue=BILLING)
 def enforce_billing_deadlines(timestamp: int) -> None:
     """Suspend past-due accounts whose grace period is over; terminate canceled ones past retention."""
-    from app.services.lifecycle import enforce_billing_deadlines as enforce
-
-    enforce(settings())
+    lifecycle.enforce_billing_deadlines(settings())
 
 
 # --- mail ------------------------------------------------------------------------------------
 
-@queue.task(name="send_welcome_email", queue="mail", retry=_until_done())
+@requested(SEND_WELCOME_EMAIL, retry=_until_done())
 def send_welcome_email(subscription_id: int) -> bool:
     """Exactly once per subscription (app.mail records it); the passwords come from the
     stack's secret outputs at send time and exist nowhere else."""
-    from app import mail
-    from app.services.engine import stack_operations
-
     return mail.send_welcome(settings(), subscription_id, stack_operations(settings()).outputs(subscription_id))
 
 
-@queue.task(name="resend_welcome_email", queue="mail", retry=_until_done())
+@requested(RESEND_WELCOME_EMAIL, retry=_until_done())
 def resend_welcome_email(subscription_id: int, resend: int) -> bool:
     """An operator's resend from the console: once per resend number."""
-    from app import mail
-    from app.services.engine import stack_operations
-
     outputs = stack_operations(settings()).outputs(subscription_id)
     return mail.send_welcome(settings(), subscription_id, outputs,
                              dedupe_key=f"{mail.welcome_key(subscription_id)}:resend:{resend}")
 
 
-@queue.task(name="send_cpanel_password_email", queue="mail", retry=_until_done())
+@requested(SEND_CPANEL_PASSWORD_EMAIL, retry=_until_done())
 def send_cpanel_password_email(subscription_id: int, reset: int) -> bool:
     """The new password comes from the stack's secret outputs at send time, like the welcome's."""
-    from app import mail
-    from app.services.engine import stack_operations
-
     outputs = stack_operations(settings()).outputs(subscription_id)
     return mail.send_cpanel_password(settings(), subscription_id, reset, outputs)
 
 
-@queue.task(name="send_attention_alert", queue="mail", retry=_until_done())
+@requested(SEND_ATTENTION_ALERT, retry=_until_done())
 def send_attention_alert(subscription_id: int) -> bool:
-    from app import mail
-
     return mail.send_attention_alert(settings(), subscription_id)
 
 
-@queue.task(name="send_lifecycle_email", queue="mail", retry=_until_done())
+@requested(SEND_LIFECYCLE_EMAIL, retry=_until_done())
 def send_lifecycle_email(subscription_id: int, kind: str) -> bool:
-    from app import mail
-
     return mail.send_lifecycle(settings(), subscription_id, kind)
 
 
-@queue.task(name="send_account_email", queue="mail", retry=_until_done())
+@requested(SEND_ACCOUNT_EMAIL, retry=_until_done())
 def send_account_email(token_id: int) -> bool:
     """A password-reset or email-change link: only the row id travels, never the token."""
-    from app.services.customer_account import send_link_email
-
     return send_link_email(settings(), token_id)
 
 
 # --- sweeps ----------------------------------------------------------------------------------
 
 @queue.periodic(cron="17 3 * * *")
-@queue.task(name="nightly_drift_check", queue="maintenance")
+@queue.task(name="nightly_drift_check", queue=MAINTENANCE)
 def nightly_drift_check(timestamp: int) -> int:
     """Refresh + preview every provisioned stack; drift is recorded on its run."""
-    from app.services.sweeps import check_drift_everywhere
-
-    return check_drift_everywhere(settings())
+    return sweeps.check_drift_everywhere(settings())
 
 
 @queue.periodic(cron="29 3 * * *")
-@queue.task(name="sync_registrar", queue="maintenance")
+@queue.task(name="sync_registrar", queue=MAINTENANCE)
 def sync_registrar(timestamp: int) -> int:
     """Expiry, status and nameservers of every registration from the registrar; drift to the operators."""
-    from app.services.registrar_sync import sync_registrations
-
     return len(sync_registrations(settings()).drifted)
 
 
 @queue.periodic(cron="41 4 * * *")
-@queue.task(name="renew_certificates", queue="maintenance")
+@queue.task(name="renew_certificates", queue=MAINTENANCE)
 def renew_certificates(timestamp: int) -> int:
-    from app.services.sweeps import renew_due_certificates
-
-    return renew_due_certificates(settings())
+    return sweeps.renew_due_certificates(settings())
 
 
 @queue.periodic(cron="* * * * *")
-@queue.task(name="retry_stalled_jobs", queue="maintenance")
+@queue.task(name="retry_stalled_jobs", queue=MAINTENANCE)
 async def retry_stalled_jobs(timestamp: int) -> int:
     """A worker killed mid-run leaves its job `doing` (and its lock held): hand it back to the queue.
 
     The next run recovers the stack itself (stacks.operations.StackOperations.recover).
     """
-    from app.services.stalled_jobs import hand_back_stalled_jobs
-    from app.services.workers import hand_back_stuck_jobs
-
     stalled = [job.id for job in await queue.job_manager.get_stalled_jobs(seconds_since_heartbeat=60)]
-    # Each job on its own (app/services/stalled_jobs.py): one that cannot be handed back must
+    # Each job on its own (app/services/hosting/stalled_jobs.py): one that cannot be handed back must
     # not keep the others, nor the stuck billing and mail jobs below, waiting.
     handed = await asyncio.to_thread(hand_back_stalled_jobs, settings(), stalled)
     # A job whose end was never recorded although its worker lives on (dropped connection).
@@ -177,62 +169,48 @@ async def retry_stalled_jobs(timestamp: int) -> int:
 
 
 @queue.periodic(cron="* * * * *")
-@queue.task(name="raise_overdue_attention", queue="maintenance")
+@queue.task(name="raise_overdue_attention", queue=MAINTENANCE)
 def raise_overdue_attention(timestamp: int) -> int:
     """Nothing owed stays silent: late welcome emails, jobs and events, failing sweeps (app/services/overdue.py)."""
-    from app.services.overdue import raise_overdue
-
-    return raise_overdue(settings())
+    return overdue.raise_overdue(settings())
 
 
 @queue.periodic(cron="23 * * * *")
-@queue.task(name="abandon_expired_checkouts", queue="maintenance")
+@queue.task(name="abandon_expired_checkouts", queue=MAINTENANCE)
 def abandon_expired_checkouts(timestamp: int) -> int:
-    from app.services.checkout import abandon_interrupted_checkouts
-    from app.services.sweeps import abandon_expired_checkouts as sweep
-
     # Also the orders whose checkout died before recording its Stripe session (never payable).
-    return sweep(settings()) + abandon_interrupted_checkouts(settings())
+    return sweeps.abandon_expired_checkouts(settings()) + checkout.abandon_interrupted_checkouts(settings())
 
 
 @queue.periodic(cron="*/5 * * * *")
-@queue.task(name="process_unprocessed_stripe_events", queue="maintenance")
+@queue.task(name="process_unprocessed_stripe_events", queue=MAINTENANCE)
 def process_unprocessed_stripe_events(timestamp: int) -> int:
-    from app.services.sweeps import process_unprocessed_stripe_events as sweep
-
-    return sweep(settings())
+    return sweeps.process_unprocessed_stripe_events(settings())
 
 
 @queue.periodic(cron="*/5 * * * *")
-@queue.task(name="converge_stragglers", queue="maintenance")
+@queue.task(name="converge_stragglers", queue=MAINTENANCE)
 def converge_stragglers(timestamp: int) -> int:
-    from app.services.sweeps import converge_stragglers as sweep
-
-    return sweep(settings())
+    return sweeps.converge_stragglers(settings())
 
 
 @queue.periodic(cron="* * * * *")
-@queue.task(name="place_waiting_orders", queue="maintenance")
+@queue.task(name="place_waiting_orders", queue=MAINTENANCE)
 def place_waiting_orders(timestamp: int) -> int:
-    """Orders waiting for capacity go on a server as soon as one has room (app/services/placement.py)."""
-    from app.services.placement import place_waiting_orders as sweep
-
-    return sweep(settings())
+    """Orders waiting for capacity go on a server as soon as one has room (app/services/hosting/placement.py)."""
+    return placement.place_waiting_orders(settings())
 
 
 @queue.periodic(cron="*/10 * * * *")
-@queue.task(name="move_off_draining_servers", queue="maintenance")
+@queue.task(name="move_off_draining_servers", queue=MAINTENANCE)
 def move_off_draining_servers(timestamp: int) -> int:
-    """Draining servers with a pace have their accounts moved away, that many per hour (app/services/moves.py)."""
-    from app.services.moves import move_off_draining_servers as sweep
-
-    return sweep(settings())
+    """Draining servers with a pace have their accounts moved away, that many per hour
+    (app/services/hosting/moves.py)."""
+    return moves.move_off_draining_servers(settings())
 
 
 @queue.periodic(cron="53 2 * * *")
-@queue.task(name="remove_old_records", queue="maintenance")
+@queue.task(name="remove_old_records", queue=MAINTENANCE)
 def remove_old_records(timestamp: int) -> dict:
     """Finished jobs, engine events and processed Stripe events past MPANEL_RETENTION_DAYS go; runs stay."""
-    from app.services.retention import remove_old_records as remove
-
-    return remove(settings())
+    return retention.remove_old_records(settings())

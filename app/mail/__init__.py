@@ -204,7 +204,7 @@ def cpanel_password_to_send(settings: Settings, subscription_id: int) -> int:
 
 def send_attention_alert(settings: Settings, subscription_id: int) -> bool:
     """Tell the operators that a subscription keeps failing, once per time it is flagged."""
-    from app.db import runs
+    from app.db.hosting import runs
 
     with db.transaction(settings.DATABASE_URL) as conn:
         flagged = runs.needing_attention(conn, subscription_id)

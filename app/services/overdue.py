@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 
 from app import db
-from app.db import moves as subscription_flags
+from app.db.hosting import moves as subscription_flags
 from app.db import overdue as rows
-from app.jobs.defer import defer_in
+from app.jobs.defer import request_attention_alert
 from app.settings import Settings
 
 log = logging.getLogger("mpanel.overdue")
@@ -47,8 +47,7 @@ def raise_overdue(settings: Settings) -> int:
                       f"(ready since {sub['ready_at']:%Y-%m-%d %H:%M} UTC)")
             if subscription_flags.flag(conn, sub["id"], reason):
                 log.error("subscription %s needs attention: %s", sub["id"], reason)
-                defer_in(conn, "send_attention_alert", "mail", {"subscription_id": sub["id"]},
-                         queueing_lock=f"attention-{sub['id']}")
+                request_attention_alert(conn, sub["id"])
                 raised += 1
 
         found: dict[str, str] = {}

@@ -5,9 +5,9 @@ import logging
 
 from app import db
 from app.db import sweeps as rows
-from app.jobs.defer import defer_in, request_converge_in, request_event_processing_in, subscription_lock
-from app.services import billing
-from app.services.lifecycle import abandon_expired_checkout
+from app.jobs.defer import request_converge, request_drift_check, request_stripe_event
+from app.services.orders import billing
+from app.services.orders.lifecycle import abandon_expired_checkout
 from app.settings import Settings
 
 log = logging.getLogger("mpanel.sweeps")
@@ -26,8 +26,7 @@ def check_drift_everywhere(settings: Settings) -> int:
     with db.transaction(settings.DATABASE_URL) as conn:
         ids = rows.provisioned(conn)
         for sid in ids:
-            defer_in(conn, "check_drift", "converge", {"subscription_id": sid},
-                     lock=subscription_lock(sid), queueing_lock=f"drift-{sid}")
+            request_drift_check(conn, sid)
     return len(ids)
 
 
@@ -38,7 +37,7 @@ def renew_due_certificates(settings: Settings) -> int:
     with db.transaction(settings.DATABASE_URL) as conn:
         ids = rows.provisioned(conn, certificate_due_within_days=CERTIFICATE_RENEWAL_DAYS)
         for sid in ids:
-            request_converge_in(conn, sid)
+            request_converge(conn, sid)
     return len(ids)
 
 
@@ -48,7 +47,7 @@ def converge_stragglers(settings: Settings) -> int:
     with db.transaction(settings.DATABASE_URL) as conn:
         ids = rows.stragglers(conn)
         for sid in ids:
-            request_converge_in(conn, sid)
+            request_converge(conn, sid)
     return len(ids)
 
 
@@ -73,5 +72,5 @@ def process_unprocessed_stripe_events(settings: Settings) -> int:
     with db.transaction(settings.DATABASE_URL) as conn:
         ids = rows.unprocessed_stripe_events(conn, UNPROCESSED_EVENT_MINUTES)
         for event_id in ids:
-            request_event_processing_in(conn, event_id)
+            request_stripe_event(conn, event_id)
     return len(ids)

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
-from app.services import customer_account as account
-from app.services.accounts import dashboard
-from app.web.panel import _check_csrf, _csrf_token, login_required
+from app.services.customers import customer_account as account
+from app.services.customers.accounts import dashboard
+from app.web import csrf
+from app.web.panel import guard, login_required
+from app.web.refusals import answer_on_pages, back_to
 
 bp = Blueprint("account", __name__)
+bp.before_request(guard)  # the panel's: signed in where a view needs it, then the form's CSRF token
+answer_on_pages(bp)
 
 FORGOT_ANSWER = ("If an account uses that address, we have sent it a link to set a new password. "
                  "It works once, for one hour.")
@@ -36,18 +40,22 @@ def account_page():
 
 def _account_page(status: int = 200, **extra):
     data = dashboard(_settings(), session["user_id"])
-    return render_template("pages/account.html", csrf=_csrf_token(), customer=data["customer"], **extra), status
+    return render_template("pages/account.html", csrf=csrf.session_token(), customer=data["customer"],
+                           **extra), status
+
+
+def _link_page(kind: str, status: int = 200, **extra):
+    """The page of an emailed link (or of the form that asks for one), kept out of referrers and caches."""
+    return _private(render_template("pages/account_link.html", csrf=csrf.session_token(), kind=kind, **extra),
+                    status)
 
 
 @bp.post("/account/password")
 @login_required
+@back_to(lambda exc: _account_page(exc.status, error=exc))
 def change_password():
-    _check_csrf()
-    try:
-        generation = account.change_password(_settings(), session["user_id"], request.form.get("current_password"),
-                                             request.form.get("new_password"))
-    except account.AccountRefused as exc:
-        return _account_page(exc.status, error=exc)
+    generation = account.change_password(_settings(), session["user_id"], request.form.get("current_password"),
+                                         request.form.get("new_password"))
     session["gen"] = generation  # this session stays; every other one is over
     session["notice"] = "Your password is changed. You were signed out everywhere else."
     return redirect(url_for("account.account_page"))
@@ -55,13 +63,10 @@ def change_password():
 
 @bp.post("/account/email")
 @login_required
+@back_to(lambda exc: _account_page(exc.status, error=exc, new_email=request.form.get("new_email", "")))
 def change_email():
-    _check_csrf()
-    try:
-        new_email = account.request_email_change(_settings(), session["user_id"],
-                                                 request.form.get("current_password"), request.form.get("new_email"))
-    except account.AccountRefused as exc:
-        return _account_page(exc.status, error=exc, new_email=request.form.get("new_email", ""))
+    new_email = account.request_email_change(_settings(), session["user_id"],
+                                             request.form.get("current_password"), request.form.get("new_email"))
     session["notice"] = (f"We sent a link to {new_email}. Your email changes when you open it "
                          f"(within 24 hours); until then it stays as it is.")
     return redirect(url_for("account.account_page"))
@@ -71,53 +76,41 @@ def change_email():
 def confirm_email_page(token: str):
     new_email = account.email_change_usable(_settings(), token)
     if new_email is None:
-        return _private(render_template("pages/account_link.html", csrf=_csrf_token(), kind="gone"), 410)
-    return _private(render_template("pages/account_link.html", csrf=_csrf_token(), kind="email",
-                                    new_email=new_email, token=token))
+        return _link_page("gone", 410)
+    return _link_page("email", new_email=new_email, token=token)
 
 
 @bp.post("/account/email/<token>")
+@back_to(lambda exc, token: _link_page("gone", exc.status, error=exc))
 def confirm_email(token: str):
-    _check_csrf()
-    try:
-        new_email = account.confirm_email_change(_settings(), token)
-    except account.AccountRefused as exc:
-        return _private(render_template("pages/account_link.html", csrf=_csrf_token(), kind="gone",
-                                        error=exc), exc.status)
-    return _private(render_template("pages/account_link.html", csrf=_csrf_token(), kind="email_done",
-                                    new_email=new_email))
+    new_email = account.confirm_email_change(_settings(), token)
+    return _link_page("email_done", new_email=new_email)
 
 
 @bp.get("/forgot")
 def forgot_page():
-    return render_template("pages/account_link.html", csrf=_csrf_token(), kind="forgot")
+    return render_template("pages/account_link.html", csrf=csrf.session_token(), kind="forgot")
 
 
 @bp.post("/forgot")
+@back_to(lambda exc: (render_template("pages/account_link.html", csrf=csrf.session_token(), kind="forgot",
+                                      error=exc), 422))
 def forgot():
-    _check_csrf()
-    try:
-        account.request_password_reset(_settings(), request.form.get("email"))
-    except account.AccountRefused as exc:
-        return render_template("pages/account_link.html", csrf=_csrf_token(), kind="forgot", error=exc), 422
-    return render_template("pages/account_link.html", csrf=_csrf_token(), kind="forgot", notice=FORGOT_ANSWER)
+    account.request_password_reset(_settings(), request.form.get("email"))
+    return render_template("pages/account_link.html", csrf=csrf.session_token(), kind="forgot", notice=FORGOT_ANSWER)
 
 
 @bp.get("/reset/<token>")
 def reset_page(token: str):
     if not account.reset_link_usable(_settings(), token):
-        return _private(render_template("pages/account_link.html", csrf=_csrf_token(), kind="gone"), 410)
-    return _private(render_template("pages/account_link.html", csrf=_csrf_token(), kind="reset", token=token))
+        return _link_page("gone", 410)
+    return _link_page("reset", token=token)
 
 
 @bp.post("/reset/<token>")
+@back_to(lambda exc, token: _link_page("gone" if exc.field == "token" else "reset", exc.status, token=token,
+                                       error=exc))
 def reset(token: str):
-    _check_csrf()
-    try:
-        account.reset_password(_settings(), token, request.form.get("new_password"))
-    except account.AccountRefused as exc:
-        kind = "gone" if exc.field == "token" else "reset"
-        return _private(render_template("pages/account_link.html", csrf=_csrf_token(), kind=kind, token=token,
-                                        error=exc), exc.status)
+    account.reset_password(_settings(), token, request.form.get("new_password"))
     session.clear()
-    return _private(render_template("pages/account_link.html", csrf=_csrf_token(), kind="reset_done"))
+    return _link_page("reset_done")

@@ -1,21 +1,23 @@
-"""One JSON error shape for every API answer: {"error": code, "message": text, "field": path}."""
+"""One JSON error shape for every API answer: {"error": code, "message": text, "field": path}.
+
+Every refusal (a service's `Refused`, or the API's own `ApiError`) is answered by one handler,
+for every blueprint that does not answer refusals with its pages (app/web/refusals.py).
+"""
 from __future__ import annotations
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from app.services.billing import PaymentServiceError
-from app.services.eligibility import RegistrarUnavailable
-from app.services.orders import OrderConflict, UnknownPlan
-from app.services.validation import MalformedBody, ValidationError
-
-_BODY_STATUS = {"payload_too_large": 413, "unsupported_media_type": 415}
+from app.services.common.refusals import Refused
+from app.services.orders.billing import PaymentServiceError
+from app.services.orders.eligibility import RegistrarUnavailable
 
 
-class ApiError(Exception):
+class ApiError(Refused):
+    """A refusal of the API layer itself (a missing key, an unknown id), with its code and status."""
+
     def __init__(self, status: int, code: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
+        super().__init__(field, message, status=status, code=code)
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict:
@@ -26,30 +28,14 @@ def error_body(code: str, message: str, field: str | None = None) -> dict:
 
 
 def init_app(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def api_error(exc: ApiError):
-        return jsonify(error_body(exc.code, exc.message, exc.field)), exc.status
-
-    @app.errorhandler(MalformedBody)
-    def malformed(exc: MalformedBody):
-        return jsonify(error_body(exc.code, exc.message, exc.field)), _BODY_STATUS.get(exc.code, 400)
-
-    @app.errorhandler(ValidationError)
-    def invalid(exc: ValidationError):
-        return jsonify(error_body("invalid_field", f"{exc.field} {exc.message}", exc.field)), 422
+    @app.errorhandler(Refused)
+    def refused(exc: Refused):
+        return jsonify(error_body(exc.code, exc.detail, exc.field)), exc.status
 
     @app.errorhandler(RegistrarUnavailable)
     def registrar_unavailable(exc: RegistrarUnavailable):
         # Flask picks the most specific handler: this one wins over PaymentServiceError's 502.
         return jsonify(error_body("registrar_unavailable", str(exc), "domain")), 503
-
-    @app.errorhandler(OrderConflict)
-    def conflict(exc: OrderConflict):
-        return jsonify(error_body("conflict", exc.message, exc.field)), 409
-
-    @app.errorhandler(UnknownPlan)
-    def unknown_plan(exc: UnknownPlan):
-        return jsonify(error_body("unknown_plan", str(exc), "planSlug")), 422
 
     @app.errorhandler(PaymentServiceError)
     def payment_service(exc: PaymentServiceError):

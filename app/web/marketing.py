@@ -7,8 +7,8 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 from app.web.errors import ApiError
-from app.services.checkout import provisioning_status, start_checkout
-from app.services.validation import MalformedBody, decode_json
+from app.services.orders.checkout import provisioning_status, start_checkout
+from app.services.orders.validation import MalformedBody, decode_json
 
 bp = Blueprint("marketing", __name__, url_prefix="/api/marketing")
 

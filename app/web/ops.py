@@ -2,21 +2,24 @@
 with its stack and runs, actions, the audit log. Views parse, call one service, render.
 
 Staff sessions are not customers': their own cookie (path /ops), kept in the database and
-re-checked on every request. Every route names the action it needs (app/services/staff_roles.py);
-every form carries the session's CSRF token (the login form a cookie-bound one).
+re-checked on every request. Every route names the action it needs (app/services/operators/staff_roles.py);
+every form carries the session's CSRF token (the login forms a cookie-bound one). Both are checked
+once, by `guard`, before any view runs.
 """
 from __future__ import annotations
 
 import secrets
-from functools import wraps
 
 from flask import Blueprint, abort, current_app, g, jsonify, make_response, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from app.services import console, console_actions, staff
-from app.services.staff_roles import ACTIONS, NotAllowed, actions_for, allowed
+from app.services.operators import console, console_actions, staff
+from app.services.operators.staff_roles import ACTIONS, NotAllowed, actions_for, allowed
+from app.web import csrf
+from app.web.refusals import answer_on_pages, back_to
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
+answer_on_pages(bp)
 
 COOKIE = "mpanel_ops"
 LOGIN_CSRF_COOKIE = "mpanel_ops_login"
@@ -46,28 +49,42 @@ def staff_context():
 
 
 def requires(action: str):
-    """The view needs a live staff session whose role allows `action` (403 otherwise)."""
+    """Marks the view as needing a live staff session whose role allows `action` (checked by `guard`)."""
     assert action in ACTIONS, action
 
-    def decorate(view):
-        @wraps(view)
-        def wrapped(*args, **kwargs):
-            if g.staff is None:
-                if request.method == "GET" and not request.path.endswith(".json"):
-                    return redirect(url_for("ops.login", next=request.full_path.rstrip("?")))
-                abort(401, description="log in at /ops/login")
-            if not allowed(g.staff.role, action):
-                raise NotAllowed(g.staff.role, action)
-            if request.method == "POST":
-                _check_csrf(g.staff.csrf)
-            return view(*args, **kwargs)
-        return wrapped
-    return decorate
+    def declare(view):
+        view.requires = action
+        return view
+    return declare
 
 
-def _check_csrf(expected: str) -> None:
-    if not expected or not secrets.compare_digest(request.form.get("csrf", ""), expected):
-        abort(400, description="the form expired: reload the page and try again")
+def login_form(view):
+    """Marks a form posted before any staff session exists: its CSRF token is the login cookie's."""
+    view.login_form = True
+    return view
+
+
+@bp.before_request
+def guard():
+    """Every request under /ops, once, before its view: the staff session and role the view
+    requires (a GET page without one is sent to log in, anything else is a 401; a role below
+    the action a 403), then for every unsafe method the form's CSRF token: the login cookie's
+    on the login forms, the staff session's on every other."""
+    view = current_app.view_functions.get(request.endpoint)
+    action = getattr(view, "requires", None)
+    if action is not None:
+        if g.staff is None:
+            if request.method == "GET" and not request.path.endswith(".json"):
+                return redirect(url_for("ops.login", next=request.full_path.rstrip("?")))
+            abort(401, description="log in at /ops/login")
+        if not allowed(g.staff.role, action):
+            raise NotAllowed(g.staff.role, action)
+    if request.method not in csrf.SAFE_METHODS:
+        if getattr(view, "login_form", False):
+            csrf.check(request.cookies.get(LOGIN_CSRF_COOKIE, ""))
+        else:
+            csrf.check(g.staff.csrf if g.staff else None)
+    return None
 
 
 @bp.errorhandler(NotAllowed)
@@ -97,8 +114,8 @@ def _login_page(error: str | None = None, email: str = "", status: int = 200):
 
 
 @bp.post("/login")
+@login_form
 def login_submit():
-    _check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE, ""))
     email = request.form.get("email", "")
     outcome = staff.log_in(_settings(), email, request.form.get("password", ""), request.form.get("code", ""),
                            _address())
@@ -121,24 +138,23 @@ def logout():
 
 
 @bp.route("/set-password", methods=["GET", "POST"])
+@login_form
+@back_to(lambda exc: _login_page_for_password(request.values.get("token", ""), exc.message, 422))
 def set_password():
     token = request.values.get("token", "")
     if request.method == "GET":
         return _login_page_for_password(token)
-    _check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE, ""))
-    try:
-        done = staff.set_password_with_link(_settings(), token, request.form.get("password", ""))
-    except staff.StaffRefused as exc:
-        return _login_page_for_password(token, exc.message, 422)
+    done = staff.set_password_with_link(_settings(), token, request.form.get("password", ""))
     if not done:
         return _login_page_for_password(token, "This link was used already or has expired.", 410)
     return redirect(url_for("ops.login"))
 
 
 def _login_page_for_password(token: str, error: str | None = None, status: int = 200):
-    csrf = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
-    response = make_response(render_template("ops/set_password.html", csrf=csrf, token=token, error=error), status)
-    response.set_cookie(LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="Strict", secure=_secure(), path="/ops")
+    login_token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = make_response(render_template("ops/set_password.html", csrf=login_token, token=token, error=error),
+                             status)
+    response.set_cookie(LOGIN_CSRF_COOKIE, login_token, httponly=True, samesite="Strict", secure=_secure(), path="/ops")
     return response
 
 
@@ -193,22 +209,25 @@ def live(subscription_id: int):
     return jsonify(console.run_progress(_settings(), latest, int(after) if after.isdigit() else 0))
 
 
+def _subscription_notice(exc, subscription_id: int, **_):
+    """Back to the subscription's page with the refusal; without the subscription, only the error."""
+    page = console.subscription(_settings(), subscription_id)
+    if page is None:
+        return None
+    return render_template("ops/subscription.html", **page, notice=None, error=exc.message, csrf=g.staff.csrf,
+                           allowed=actions_for(g.staff.role), watch=""), exc.status
+
+
 @bp.post("/subscriptions/<int:subscription_id>/actions/<action>")
 @requires("read")
+@back_to(_subscription_notice)
 def act(subscription_id: int, action: str):
     if action not in ACTIONS or action in ("read", "manage_staff"):
         abort(404, description=f"no action {action}")
     since = console.latest_run(_settings(), subscription_id) or 0
-    try:
-        notice = console_actions.perform(_settings(), g.staff, action, subscription_id, address=_address(),
-                                         typed_domain=request.form.get("confirm_domain", ""),
-                                         cancel_billing=request.form.get("cancel_billing") == "1")
-    except console_actions.ActionRefused as exc:
-        page = console.subscription(_settings(), subscription_id)
-        if page is None:
-            abort(exc.status, description=exc.message)
-        return render_template("ops/subscription.html", **page, notice=None, error=exc.message, csrf=g.staff.csrf,
-                               allowed=actions_for(g.staff.role), watch=""), exc.status
+    notice = console_actions.perform(_settings(), g.staff, action, subscription_id, address=_address(),
+                                     typed_domain=request.form.get("confirm_domain", ""),
+                                     cancel_billing=request.form.get("cancel_billing") == "1")
     watch = str(since) if action in ("converge", "refresh", "preview", "suspend", "unsuspend", "destroy",
                                      "cpanel_password") else ""
     return redirect(url_for("ops.subscription", subscription_id=subscription_id, notice=notice, watch=watch))

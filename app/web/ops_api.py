@@ -11,8 +11,8 @@ import json
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from app.services import console, console_actions, staff
-from app.services.staff_roles import ACTIONS, NotAllowed, allowed
+from app.services.operators import console, console_actions, staff
+from app.services.operators.staff_roles import ACTIONS, NotAllowed, allowed
 from app.web.errors import ApiError, error_body
 
 bp = Blueprint("ops_api", __name__, url_prefix="/ops/api")
@@ -89,11 +89,9 @@ def act(subscription_id: int, action: str):
     if "actions" not in g.api_scopes:
         raise ApiError(403, "forbidden", "this token lacks the 'actions' scope")
     body = request.get_json(silent=True) or {}
-    try:  # the role is checked (and a refusal audited) by the service, as for the console's buttons
-        notice = console_actions.perform(_settings(), g.api_staff, action, subscription_id,
-                                         address=request.remote_addr,
-                                         typed_domain=str(body.get("confirmDomain", "")),
-                                         cancel_billing=body.get("cancelBilling") is True)
-    except console_actions.ActionRefused as exc:
-        raise ApiError(exc.status, "refused", exc.message, exc.field) from exc
+    # The role is checked (and a refusal audited) by the service, as for the console's buttons;
+    # its refusal is the JSON error of app/web/errors.py.
+    notice = console_actions.perform(_settings(), g.api_staff, action, subscription_id, address=request.remote_addr,
+                                     typed_domain=str(body.get("confirmDomain", "")),
+                                     cancel_billing=body.get("cancelBilling") is True)
     return jsonify(status="queued", message=notice), 202

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, render_template, request
 
 from app.web.errors import ApiError
-from app.services.checkout import provisioning_status
+from app.services.orders.checkout import provisioning_status
 
 bp = Blueprint("pages", __name__)
 

@@ -3,15 +3,20 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from functools import wraps
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
-from app.services import customer_account, customer_billing, dns_editor, domain_state, hosting_login, mailboxes
-from app.services.accounts import (authenticate, dashboard, finish_onboarding, needs_onboarding,
-                          request_cpanel_password_reset)
+from app.services.customers import customer_account
+from app.services.domains import dns_editor, domain_state
+from app.services.hosting import hosting_login, mailboxes
+from app.services.orders import customer_billing
+from app.services.customers.accounts import (authenticate, dashboard, finish_onboarding, needs_onboarding,
+                                             request_cpanel_password_reset)
+from app.web import csrf
+from app.web.refusals import answer_on_pages, back_to, error_answer
 
 bp = Blueprint("panel", __name__)
+answer_on_pages(bp)
 
 
 def init_app(app) -> None:
@@ -24,44 +29,47 @@ def init_app(app) -> None:
 
 
 def login_required(view):
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        if "user_id" not in session:
-            return redirect(url_for("panel.login", next=request.path))
-        # Signed-cookie sessions cannot be deleted server-side: a password change bumps the
-        # user's generation, and a session issued under an older one is over.
-        current = customer_account.session_generation(current_app.config["MPANEL"], session["user_id"])
-        if current is None or session.get("gen") != current:
-            session.clear()
-            return redirect(url_for("panel.login", next=request.path))
-        return view(*args, **kwargs)
-    return wrapped
+    """Marks the view as the signed-in customer's: `guard` sends anyone else to the login page."""
+    view.login_required = True
+    return view
 
 
-def _csrf_token() -> str:
-    if "csrf" not in session:
-        session["csrf"] = secrets.token_urlsafe(24)
-    return session["csrf"]
+def _signed_in() -> bool:
+    if "user_id" not in session:
+        return False
+    # Signed-cookie sessions cannot be deleted server-side: a password change bumps the
+    # user's generation, and a session issued under an older one is over.
+    current = customer_account.session_generation(current_app.config["MPANEL"], session["user_id"])
+    if current is None or session.get("gen") != current:
+        session.clear()
+        return False
+    return True
 
 
-def _check_csrf() -> None:
-    expected = session.get("csrf")
-    if not expected or not secrets.compare_digest(request.form.get("csrf", ""), expected):
-        abort(400, description="the form expired: reload the page and try again")
+@bp.before_request
+def guard():
+    """Every request of the customer's pages (this blueprint's and `account`'s), once: a view
+    for the signed-in customer sends anyone else to log in, then every unsafe method must carry
+    the session's CSRF token. In that order: a form posted without a session is asked to log in."""
+    view = current_app.view_functions.get(request.endpoint)
+    if getattr(view, "login_required", False) and not _signed_in():
+        return redirect(url_for("panel.login", next=request.path))
+    if request.method not in csrf.SAFE_METHODS:
+        csrf.check(session.get("csrf"))
+    return None
 
 
 @bp.get("/login")
 def login():
-    return render_template("pages/login.html", csrf=_csrf_token(), error=None, email="")
+    return render_template("pages/login.html", csrf=csrf.session_token(), error=None, email="")
 
 
 @bp.post("/login")
 def login_submit():
-    _check_csrf()
     email, password = request.form.get("email", ""), request.form.get("password", "")
     user_id = authenticate(current_app.config["MPANEL"], email, password) if email and password else None
     if user_id is None:
-        return render_template("pages/login.html", csrf=_csrf_token(), email=email,
+        return render_template("pages/login.html", csrf=csrf.session_token(), email=email,
                                error="That email and password do not match an account."), 401
     session.clear()
     session["user_id"] = user_id
@@ -72,7 +80,6 @@ def login_submit():
 
 @bp.post("/logout")
 def logout():
-    _check_csrf()
     session.clear()
     return redirect(url_for("panel.login"))
 
@@ -85,19 +92,22 @@ def home():
 
 def _dashboard_page(**extra):
     data = dashboard(current_app.config["MPANEL"], session["user_id"])
-    return render_template("pages/dashboard.html", csrf=_csrf_token(), **extra, **data)
+    return render_template("pages/dashboard.html", csrf=csrf.session_token(), **extra, **data)
+
+
+def _dashboard_notice(name: str):
+    """Refusals shown on the dashboard, under the site they concern, as the template's `name`."""
+    def render(exc, subscription_id: int, **_):
+        return _dashboard_page(**{name: exc}, error_site=subscription_id), exc.status
+    return render
 
 
 @bp.post("/sites/<int:subscription_id>/mailboxes")
 @login_required
+@back_to(_dashboard_notice("error"))
 def add_mailbox(subscription_id: int):
-    _check_csrf()
-    settings = current_app.config["MPANEL"]
-    try:
-        address = mailboxes.add_mailbox(settings, session["user_id"], subscription_id,
-                                        request.form.get("local_part", ""), request.form.get("password", ""))
-    except mailboxes.MailboxRefused as exc:
-        return _dashboard_page(error=exc, error_site=subscription_id), 404 if exc.field == "site" else 422
+    address = mailboxes.add_mailbox(current_app.config["MPANEL"], session["user_id"], subscription_id,
+                                    request.form.get("local_part", ""), request.form.get("password", ""))
     session["notice"] = f"{address} is being created: it works in a few seconds, with the password you chose."
     return redirect(url_for("panel.home"))
 
@@ -105,12 +115,7 @@ def add_mailbox(subscription_id: int):
 @bp.post("/sites/<int:subscription_id>/mailboxes/<local_part>/remove")
 @login_required
 def remove_mailbox(subscription_id: int, local_part: str):
-    _check_csrf()
-    try:
-        address = mailboxes.remove_mailbox(current_app.config["MPANEL"], session["user_id"], subscription_id,
-                                           local_part)
-    except mailboxes.MailboxRefused as exc:
-        abort(404, description=exc.message)
+    address = mailboxes.remove_mailbox(current_app.config["MPANEL"], session["user_id"], subscription_id, local_part)
     session["notice"] = f"{address} is being removed, with the mail in it."
     return redirect(url_for("panel.home"))
 
@@ -119,24 +124,18 @@ def remove_mailbox(subscription_id: int, local_part: str):
 @login_required
 def reset_cpanel_password(subscription_id: int):
     """A new temporary cPanel password, set by the worker and sent by email (never shown here)."""
-    _check_csrf()
-    if not request_cpanel_password_reset(current_app.config["MPANEL"], session["user_id"], subscription_id):
-        abort(404, description="no active site of yours with that number")
+    request_cpanel_password_reset(current_app.config["MPANEL"], session["user_id"], subscription_id)
     session["notice"] = "A new cPanel password is being set: it will be in your inbox in a minute."
     return redirect(url_for("panel.home"))
 
 
 @bp.post("/sites/<int:subscription_id>/open/<app>")
 @login_required
+@back_to(_dashboard_notice("login_error"))
 def open_hosting_app(subscription_id: int, app: str):
     """One-click cPanel or Webmail: the one-time login link travels only in this redirect's
     Location (the form opens a new tab), never in a page, the session or a log."""
-    _check_csrf()
-    try:
-        url = hosting_login.one_time_login_url(current_app.config["MPANEL"], session["user_id"],
-                                               subscription_id, app)
-    except hosting_login.LoginRefused as exc:
-        return _dashboard_page(login_error=exc, error_site=subscription_id), exc.status
+    url = hosting_login.one_time_login_url(current_app.config["MPANEL"], session["user_id"], subscription_id, app)
     response = redirect(url, 303)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
@@ -150,53 +149,40 @@ def billing_page(subscription_id: int):
 
 
 def _billing_page(subscription_id: int, status: int = 200, **extra):
-    try:
-        data = customer_billing.billing_overview(current_app.config["MPANEL"], session["user_id"], subscription_id)
-    except customer_billing.BillingRefused as exc:
-        abort(exc.status, description=exc.message)
-    return render_template("pages/billing.html", csrf=_csrf_token(), money=customer_billing.money,
+    data = customer_billing.billing_overview(current_app.config["MPANEL"], session["user_id"], subscription_id)
+    return render_template("pages/billing.html", csrf=csrf.session_token(), money=customer_billing.money,
                            **extra, **data), status
+
+
+def _billing_notice(exc, subscription_id: int, **_):
+    """Back to the billing page with the refusal; a site that is not theirs is only a 404."""
+    return None if exc.status == 404 else _billing_page(subscription_id, exc.status, error=exc)
 
 
 @bp.post("/sites/<int:subscription_id>/billing/portal")
 @login_required
+@back_to(_billing_notice)
 def billing_portal(subscription_id: int):
     """Manage billing: a fresh Stripe Customer Portal session, opened by a redirect."""
-    _check_csrf()
-    try:
-        url = customer_billing.portal_url(current_app.config["MPANEL"], session["user_id"], subscription_id)
-    except customer_billing.BillingRefused as exc:
-        if exc.status == 404:
-            abort(404, description=exc.message)
-        return _billing_page(subscription_id, exc.status, error=exc)
+    url = customer_billing.portal_url(current_app.config["MPANEL"], session["user_id"], subscription_id)
     return redirect(url, 303)
 
 
 @bp.post("/sites/<int:subscription_id>/plan/preview")
 @login_required
+@back_to(_billing_notice)
 def preview_plan(subscription_id: int):
-    _check_csrf()
-    try:
-        preview = customer_billing.preview_plan_change(current_app.config["MPANEL"], session["user_id"],
-                                                       subscription_id, request.form.get("plan"))
-    except customer_billing.BillingRefused as exc:
-        if exc.status == 404:
-            abort(404, description=exc.message)
-        return _billing_page(subscription_id, exc.status, error=exc)
+    preview = customer_billing.preview_plan_change(current_app.config["MPANEL"], session["user_id"],
+                                                   subscription_id, request.form.get("plan"))
     return _billing_page(subscription_id, preview=preview)
 
 
 @bp.post("/sites/<int:subscription_id>/plan")
 @login_required
+@back_to(_billing_notice)
 def change_plan(subscription_id: int):
-    _check_csrf()
-    try:
-        plan = customer_billing.change_plan(current_app.config["MPANEL"], session["user_id"], subscription_id,
-                                            request.form.get("plan"), request.form.get("proration_date"))
-    except customer_billing.BillingRefused as exc:
-        if exc.status == 404:
-            abort(404, description=exc.message)
-        return _billing_page(subscription_id, exc.status, error=exc)
+    plan = customer_billing.change_plan(current_app.config["MPANEL"], session["user_id"], subscription_id,
+                                        request.form.get("plan"), request.form.get("proration_date"))
     session["notice"] = (f"You are moving to {plan['name']}: Stripe has billed the difference, and your "
                          f"hosting gets the new plan's limits within a minute.")
     return redirect(url_for("panel.billing_page", subscription_id=subscription_id))
@@ -209,24 +195,24 @@ def dns_page(subscription_id: int):
 
 
 def _dns_page(subscription_id: int, status: int = 200, **extra):
-    try:
-        data = dns_editor.zone_view(current_app.config["MPANEL"], session["user_id"], subscription_id)
-    except dns_editor.RecordRefused as exc:
-        abort(exc.status, description=exc.message)
-    return render_template("pages/dns.html", csrf=_csrf_token(), **extra, **data), status
+    data = dns_editor.zone_view(current_app.config["MPANEL"], session["user_id"], subscription_id)
+    return render_template("pages/dns.html", csrf=csrf.session_token(), **extra, **data), status
+
+
+def _record_form() -> dict:
+    return {k: request.form.get(k) for k in ("name", "type", "content", "ttl")}
+
+
+def _dns_notice(exc, subscription_id: int, **_):
+    """Back to the editor with the refusal and what was typed; a site that is not theirs is only a 404."""
+    return None if exc.status == 404 else _dns_page(subscription_id, exc.status, error=exc, form=_record_form())
 
 
 @bp.post("/sites/<int:subscription_id>/dns")
 @login_required
+@back_to(_dns_notice)
 def add_dns_record(subscription_id: int):
-    _check_csrf()
-    form = {k: request.form.get(k) for k in ("name", "type", "content", "ttl")}
-    try:
-        record = dns_editor.add_record(current_app.config["MPANEL"], session["user_id"], subscription_id, form)
-    except dns_editor.RecordRefused as exc:
-        if exc.status == 404:
-            abort(404, description=exc.message)
-        return _dns_page(subscription_id, exc.status, error=exc, form=form)
+    record = dns_editor.add_record(current_app.config["MPANEL"], session["user_id"], subscription_id, _record_form())
     session["notice"] = f"{record['name']} {record['type']} is being published: it answers in a few seconds."
     return redirect(url_for("panel.dns_page", subscription_id=subscription_id))
 
@@ -234,12 +220,7 @@ def add_dns_record(subscription_id: int):
 @bp.post("/sites/<int:subscription_id>/dns/<int:record_id>/remove")
 @login_required
 def remove_dns_record(subscription_id: int, record_id: int):
-    _check_csrf()
-    try:
-        removed = dns_editor.remove_record(current_app.config["MPANEL"], session["user_id"], subscription_id,
-                                           record_id)
-    except dns_editor.RecordRefused as exc:
-        abort(exc.status, description=exc.message)
+    removed = dns_editor.remove_record(current_app.config["MPANEL"], session["user_id"], subscription_id, record_id)
     session["notice"] = f"{removed['name']} {removed['type']} {removed['content']} is being removed."
     return redirect(url_for("panel.dns_page", subscription_id=subscription_id))
 
@@ -247,11 +228,7 @@ def remove_dns_record(subscription_id: int, record_id: int):
 @bp.post("/sites/<int:subscription_id>/dns/reset")
 @login_required
 def reset_dns(subscription_id: int):
-    _check_csrf()
-    try:
-        count = dns_editor.reset_to_defaults(current_app.config["MPANEL"], session["user_id"], subscription_id)
-    except dns_editor.RecordRefused as exc:
-        abort(exc.status, description=exc.message)
+    count = dns_editor.reset_to_defaults(current_app.config["MPANEL"], session["user_id"], subscription_id)
     session["notice"] = f"Your {count} records are being removed: the zone goes back to its defaults."
     return redirect(url_for("panel.dns_page", subscription_id=subscription_id))
 
@@ -259,47 +236,41 @@ def reset_dns(subscription_id: int):
 @bp.get("/sites/<int:subscription_id>/domain")
 @login_required
 def domain_page(subscription_id: int):
-    try:
-        data = domain_state.domain_view(current_app.config["MPANEL"], session["user_id"], subscription_id)
-    except domain_state.DomainRefused as exc:
-        abort(exc.status, description=exc.message)
-    return render_template("pages/domain.html", csrf=_csrf_token(), notice=session.pop("notice", None), **data)
+    data = domain_state.domain_view(current_app.config["MPANEL"], session["user_id"], subscription_id)
+    return render_template("pages/domain.html", csrf=csrf.session_token(), notice=session.pop("notice", None),
+                           **data)
+
+
+def _domain_error(exc, **_):
+    """The domain's forms answer a refusal as an error naming the field first."""
+    return error_answer(exc.status, f"{exc.field}: {exc.message}")
 
 
 @bp.post("/sites/<int:subscription_id>/domain/auto-renew")
 @login_required
+@back_to(_domain_error)
 def domain_auto_renew(subscription_id: int):
-    _check_csrf()
-    try:
-        enabled = domain_state.set_auto_renew(current_app.config["MPANEL"], session["user_id"], subscription_id,
-                                              request.form.get("auto_renew"))
-    except domain_state.DomainRefused as exc:
-        abort(exc.status, description=f"{exc.field}: {exc.message}")
+    enabled = domain_state.set_auto_renew(current_app.config["MPANEL"], session["user_id"], subscription_id,
+                                          request.form.get("auto_renew"))
     session["notice"] = f"Auto-renew is being turned {'on' if enabled else 'off'} at the registrar."
     return redirect(url_for("panel.domain_page", subscription_id=subscription_id))
 
 
 @bp.post("/sites/<int:subscription_id>/domain/lock")
 @login_required
+@back_to(_domain_error)
 def domain_lock(subscription_id: int):
-    _check_csrf()
-    try:
-        locked = domain_state.set_lock(current_app.config["MPANEL"], session["user_id"], subscription_id,
-                                       request.form.get("lock"))
-    except domain_state.DomainRefused as exc:
-        abort(exc.status, description=f"{exc.field}: {exc.message}")
+    locked = domain_state.set_lock(current_app.config["MPANEL"], session["user_id"], subscription_id,
+                                   request.form.get("lock"))
     session["notice"] = f"The registrar lock is being turned {'on' if locked else 'off'}."
     return redirect(url_for("panel.domain_page", subscription_id=subscription_id))
 
 
 @bp.post("/sites/<int:subscription_id>/domain/transfer-code")
 @login_required
+@back_to(_domain_error)
 def domain_transfer_code(subscription_id: int):
-    _check_csrf()
-    try:
-        name = domain_state.send_transfer_code(current_app.config["MPANEL"], session["user_id"], subscription_id)
-    except domain_state.DomainRefused as exc:
-        abort(exc.status, description=f"{exc.field}: {exc.message}")
+    name = domain_state.send_transfer_code(current_app.config["MPANEL"], session["user_id"], subscription_id)
     # The code itself is never here: the registrar emails it.
     session["notice"] = (f"The registrar is emailing the transfer code of {name} to the domain's "
                          "administrative contact.")
@@ -323,7 +294,7 @@ def welcome():
     data["sites"] = [site for site in data["sites"]
                      if site["provisioning_status"] == "ready" and site["status"] == "active"]
     number = WIZARD_STEPS.index(step)
-    return render_template("pages/welcome.html", csrf=_csrf_token(), step=step, steps=WIZARD_STEPS, number=number,
+    return render_template("pages/welcome.html", csrf=csrf.session_token(), step=step, steps=WIZARD_STEPS, number=number,
                            next_step=WIZARD_STEPS[number + 1] if number + 1 < len(WIZARD_STEPS) else None,
                            mail_host=settings.MAIL_SERVER_HOST, **data)
 
@@ -331,6 +302,5 @@ def welcome():
 @bp.post("/welcome")
 @login_required
 def welcome_done():
-    _check_csrf()
     finish_onboarding(current_app.config["MPANEL"], session["user_id"])
     return redirect(url_for("panel.home"))

@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from app.web.dropped_connections import once_more_on_a_fresh_connection
 from app.web.errors import ApiError
-from app.services.lifecycle import record_event
+from app.services.orders.lifecycle import record_event
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/webhooks")
 

@@ -123,6 +123,6 @@ def seed_payload(**changes) -> dict:
     """The seed's curl example, made unique (the same payload `mpanel demo` sends)."""
     import secrets
 
-    from app.cli.demo import seed_checkout
+    from app.devtools.demo import seed_checkout
 
     return {**seed_checkout(secrets.token_hex(4)), **changes}

@@ -95,7 +95,8 @@ def test_a_checkout_stripe_expires_is_abandoned_and_its_domain_freed(mpanel, set
     assert someone_else.status_code == 201, someone_else.text
 
 
-def test_the_hourly_sweep_abandons_an_expired_checkout_whose_event_never_came(mpanel, settings, paused_delivery):
+def test_the_hourly_sweep_abandons_an_expired_checkout_whose_event_never_came(mpanel, settings, paused_delivery,
+                                                                             queue):
     from app.jobs.tasks import abandon_expired_checkouts
 
     first = mpanel.checkout(seed_payload()).json()

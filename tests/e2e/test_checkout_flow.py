@@ -55,7 +55,7 @@ def test_the_test_mode_override_code_provisions_without_stripe(mpanel, settings)
 
 
 def test_a_promo_code_discounts_through_stripe_and_utm_tags_are_kept(mpanel, settings):
-    from app.services import billing
+    from app.services.orders import billing
 
     payload = seed_payload(promoCode="launch20", utmSource="newsletter", utmCampaign="black-friday")
     created = mpanel.checkout(payload)

@@ -63,7 +63,7 @@ def test_a_mailbox_added_in_the_panel_logs_in_with_the_chosen_password(mpanel, s
 def test_a_mailbox_removed_and_added_again_is_a_new_one(mpanel, settings, customer):
     """Removed and added again before the worker looked: one converge sees both, and must
     still drop the old mailbox and its mail rather than hand them to the new one."""
-    from app.services import mailboxes
+    from app.services.hosting import mailboxes
     from app.settings import state_dir
 
     browser, sid, domain, page = customer

@@ -60,7 +60,7 @@ def test_special_use_names_are_refused(mpanel, settings, name):
 
 @pytest.mark.parametrize("name", ["xn--zz.com", "xn--abc.com", "shop.xn--ls8h.la"])
 def test_a_bogus_a_label_is_refused(mpanel, settings, name):
-    # Refused by the one name rule (providers.core.names), which the validation applies first.
+    # Refused by the one name rule (providers.rules.names), which the validation applies first.
     refused(mpanel, settings, domain=name)
 
 

@@ -7,7 +7,7 @@ import json
 import psycopg
 import requests
 
-from app.cli import fuzz
+from app.devtools import fuzz
 from tests.e2e.conftest import seed_payload
 
 

@@ -179,7 +179,7 @@ def test_records_added_in_the_editor_answer_from_powerdns_and_reset_removes_them
 
 
 def test_the_nightly_sync_brings_a_registrar_side_change_and_reports_drift(mpanel, settings, chromium, hosted):
-    from app.services.registrar_sync import sync_registrations
+    from app.services.domains.registrar_sync import sync_registrations
 
     control = f"{settings.NAMESILO_API_URL.rsplit('/api', 1)[0]}/_sandbox/domains/{hosted.domain}"
     requests.post(control, json={"expires": "2031-05-17"}, timeout=10).raise_for_status()

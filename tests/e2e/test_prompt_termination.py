@@ -40,7 +40,7 @@ def test_a_cancellation_with_no_retention_destroys_within_seconds_with_one_run(m
                                   (sid,)).fetchone()[0]
     before = _last_run(settings, sid)
 
-    from app.services import billing
+    from app.services.orders import billing
     started = time.monotonic()
     billing.client(settings).v1.subscriptions.cancel(stripe_sub)  # Stripe tells us by webhook
 

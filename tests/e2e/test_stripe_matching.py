@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import psycopg
 
-from app.services import billing
+from app.services.orders import billing
 from tests.e2e.conftest import seed_payload, wait_for
 
 

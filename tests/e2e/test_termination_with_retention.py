@@ -21,8 +21,8 @@ from pathlib import Path
 import psycopg
 
 from app import db
-from app.db import stripe_events
-from app.services import billing, lifecycle
+from app.db.orders import stripe_events
+from app.services.orders import billing, lifecycle
 from tests.e2e.conftest import seed_payload, wait_for
 from tests.integration.converge.conftest import Servers
 

@@ -114,7 +114,7 @@ def test_a_failed_renewal_suspends_and_a_paid_one_reactivates(mpanel, settings, 
 
 def test_a_plan_change_in_stripe_changes_the_package_in_place(mpanel, settings, active_account):
     from app import db
-    from app.services import billing
+    from app.services.orders import billing
 
     sid, stripe_sub, payload = active_account
     with db.transaction(settings.DATABASE_URL) as conn:
@@ -131,7 +131,7 @@ def test_a_plan_change_in_stripe_changes_the_package_in_place(mpanel, settings, 
 
 
 def test_cancellation_at_period_end_waits_then_destroys_everything(mpanel, settings, active_account):
-    from app.services import billing
+    from app.services.orders import billing
 
     sid, stripe_sub, payload = active_account
     billing.client(settings).v1.subscriptions.update(stripe_sub, params={"cancel_at_period_end": True})

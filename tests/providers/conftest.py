@@ -1,5 +1,5 @@
 """The providers' configuration for in-process tests: built from the test settings the way
-the worker builds it (app.services.engine.provider_config), installed with `use()`."""
+the worker builds it (app.services.hosting.engine.provider_config), installed with `use()`."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,10 +11,10 @@ from providers.core import config as provider_config
 
 @pytest.fixture(scope="session")
 def base_provider_config(settings, layout):
-    from app.services.engine import provider_config as build
+    from app.services.hosting.engine import provider_config as build
 
     built = build(settings)
-    if not built.MAIL_SERVER_HOST:  # until app.services.engine.provider_config passes it
+    if not built.MAIL_SERVER_HOST:  # until app.services.hosting.engine.provider_config passes it
         built = dataclasses.replace(built, MAIL_SERVER_HOST=settings.MAIL_SERVER_HOST)
     if not built.MPANEL_ENCRYPTION_KEY:
         # An endpoints.json written by a supervisor started before the key existed lacks it;

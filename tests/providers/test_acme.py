@@ -16,11 +16,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import DNSName
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from providers import acme
+from providers.clients import acme
 from providers.core.config import current
 from providers.core.errors import ProviderError
-from providers.acme import CertificateProvider
-from providers.powerdns import DnsZoneProvider
+from providers.resources import certificate
+from providers.resources.certificate import CertificateProvider
+from providers.resources.dns_zone import DnsZoneProvider
 from tests.providers.conftest import reconfigure, restore_config
 from tests.providers.contract import FAST_RETRY, OWNER, ProviderContract
 from tests.providers.dns_acme_proxy import FaultProxy
@@ -252,7 +253,7 @@ def test_a_wrong_challenge_value_fails_quickly_with_the_acme_problem_and_cleans_
 
 def test_a_certificate_inside_its_renewal_window_is_replaced_and_a_fresh_one_is_not(issued, cert_provider):
     _, id_, outs = issued
-    inputs = {k: outs[k] for k in acme.INPUT_KEYS}
+    inputs = {k: outs[k] for k in certificate.INPUT_KEYS}
     lifetime_days = (acme.parse_iso(outs["not_after"]) - acme.utcnow()).days
 
     fresh = cert_provider.diff(id_, outs, cert_provider.check(outs, inputs).inputs)
@@ -265,7 +266,7 @@ def test_a_certificate_inside_its_renewal_window_is_replaced_and_a_fresh_one_is_
 
 def test_the_renewal_window_is_reached_by_time_alone(issued, cert_provider, monkeypatch):
     _, id_, outs = issued
-    inputs = cert_provider.check(outs, {k: outs[k] for k in acme.INPUT_KEYS}).inputs
+    inputs = cert_provider.check(outs, {k: outs[k] for k in certificate.INPUT_KEYS}).inputs
     expiry = acme.parse_iso(outs["not_after"])
     monkeypatch.setattr(acme, "utcnow", lambda: expiry - datetime.timedelta(days=inputs["renew_before_days"] - 1))
 
@@ -275,7 +276,7 @@ def test_the_renewal_window_is_reached_by_time_alone(issued, cert_provider, monk
 
 def test_changing_the_key_type_replaces_the_certificate(issued, cert_provider):
     _, id_, outs = issued
-    news = cert_provider.check(outs, {**{k: outs[k] for k in acme.INPUT_KEYS}, "key_type": "ec384"}).inputs
+    news = cert_provider.check(outs, {**{k: outs[k] for k in certificate.INPUT_KEYS}, "key_type": "ec384"}).inputs
     diff = cert_provider.diff(id_, outs, news)
     assert diff.changes is True and diff.replaces == ["key_type"]
 

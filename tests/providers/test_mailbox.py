@@ -21,7 +21,9 @@ from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
 from providers.core.errors import NotOurs, ProviderError
-from providers.mailbox import MailboxProvider, MailDomainProvider, connect_error, hash_password, statement_error
+from providers.clients.mailcore import connect_error, hash_password, statement_error
+from providers.resources.mail_domain import MailDomainProvider
+from providers.resources.mailbox import MailboxProvider
 from tests.providers.conftest import reconfigure, restore_config
 from tests.providers.contract import FAST_RETRY, OTHER_OWNER, OWNER, ProviderContract
 from tests.providers.tcp_proxy import DroppingProxy
@@ -379,7 +381,7 @@ def test_a_mailbox_disabled_behind_our_back_is_switched_back_on(settings, mailbo
 
 
 def test_a_quota_change_keeps_a_password_the_customer_changed_in_webmail(settings, mailboxes):
-    from providers.mailbox import hash_password
+    from providers.clients.mailcore import hash_password
 
     address, outs = mailboxes()
     theirs = "Changed-In-Webmail-" + secrets.token_hex(4)

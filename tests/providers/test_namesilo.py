@@ -25,7 +25,8 @@ from providers.core.claims import ClaimLedger
 from providers.core.errors import NeedsOperator, NotOurs, ProviderError
 from providers.core.retry import RetryPolicy
 from providers.core.errors import NotFound
-from providers.namesilo import DomainRegistrationProvider, NameSiloClient
+from providers.clients.namesilo import NameSiloClient
+from providers.resources.domain_registration import DomainRegistrationProvider
 from tests.providers.contract import FAST_RETRY, OTHER_OWNER, OWNER, ProviderContract
 
 pytestmark = pytest.mark.usefixtures("settings")
@@ -445,8 +446,8 @@ def test_the_engine_registers_a_domain_and_destroy_keeps_it(settings, namesilo):
     """Pickling, numbers arriving as floats and retain-on-delete, as the engine runs them."""
     import pulumi
 
-    from providers.namesilo import DomainRegistration
-    from app.services.engine import engine_config
+    from providers.resources.domain_registration import DomainRegistration
+    from app.services.hosting.engine import engine_config
     from stacks import engine
 
     domain = unique_domain("en")
@@ -470,7 +471,7 @@ def test_the_engine_registers_a_domain_and_destroy_keeps_it(settings, namesilo):
 # --- the client on its own ---------------------------------------------------------------------------
 
 def test_the_endpoint_is_the_live_api_the_sandbox_or_the_configured_url():
-    from providers.namesilo import NameSiloClient
+    from providers.clients.namesilo import NameSiloClient
 
     Settings = ProviderConfig
     assert NameSiloClient(Settings(NAMESILO_API_KEY="k")).base_url == "https://www.namesilo.com/api"
@@ -481,7 +482,7 @@ def test_the_endpoint_is_the_live_api_the_sandbox_or_the_configured_url():
 
 
 def test_reply_codes_arriving_as_strings_are_understood(monkeypatch):
-    from providers import namesilo
+    from providers.clients import namesilo
 
     Settings = ProviderConfig
 

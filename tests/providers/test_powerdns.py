@@ -11,11 +11,14 @@ import dns.rdatatype
 import pytest
 import requests
 
-from providers import powerdns
+from providers.clients import powerdns
+from providers.resources import dns_zone
+from providers.rules import dns_records
 from providers.core.config import current
 from providers.core.errors import NotOurs, ProviderError
 from providers.core.values import UNKNOWN
-from providers.powerdns import DnsZoneProvider, PowerDnsClient, dkim_public_key, dkim_text
+from providers.clients.powerdns import PowerDnsClient
+from providers.resources.dns_zone import DnsZoneProvider, dkim_public_key, dkim_text
 from tests.providers.conftest import reconfigure, restore_config
 from tests.providers.contract import FAST_RETRY, OTHER_OWNER, OWNER, ProviderContract
 from tests.providers.dns_acme_proxy import FaultProxy
@@ -269,7 +272,7 @@ def test_read_reports_a_record_changed_behind_our_back_and_the_next_update_resto
 
     refreshed = zone_provider.read(id_, outs).outs
     assert refreshed["records"] == [{"name": "blog", "type": "A", "content": "203.0.113.9", "ttl": 300}]
-    inputs = {k: outs[k] for k in powerdns.INPUT_KEYS}
+    inputs = {k: outs[k] for k in dns_zone.INPUT_KEYS}
     assert zone_provider.diff(id_, refreshed, inputs).changes is True
 
     sent = _patches_sent_by(lambda: zone_provider.update(id_, refreshed, inputs), settings)
@@ -295,7 +298,7 @@ def _patches_sent_by(action, settings) -> list[dict]:
 def test_an_update_sends_only_the_rrset_that_changed(make_zone, zone_provider, settings):
     domain = unique_domain()
     id_, outs = make_zone(domain=domain, records=[{"name": "blog", "type": "A", "content": "192.0.2.20", "ttl": 300}])
-    news = zone_provider.check(outs, {**{k: outs[k] for k in powerdns.INPUT_KEYS},
+    news = zone_provider.check(outs, {**{k: outs[k] for k in dns_zone.INPUT_KEYS},
                                       "mail_host": "mx2.migrahosting.com"}).inputs
 
     updated = {}
@@ -313,7 +316,7 @@ def test_a_removed_extra_record_is_deleted_and_nothing_else_is_touched(make_zone
     id_, outs = make_zone(domain=domain, records=[
         {"name": "blog", "type": "A", "content": "192.0.2.20", "ttl": 300},
         {"name": "shop", "type": "A", "content": "192.0.2.21", "ttl": 300}])
-    news = zone_provider.check(outs, {**{k: outs[k] for k in powerdns.INPUT_KEYS},
+    news = zone_provider.check(outs, {**{k: outs[k] for k in dns_zone.INPUT_KEYS},
                                       "records": [{"name": "shop", "type": "A", "content": "192.0.2.21",
                                                    "ttl": 300}]}).inputs
 
@@ -326,7 +329,7 @@ def test_a_removed_extra_record_is_deleted_and_nothing_else_is_touched(make_zone
 
 def test_a_diff_with_nothing_to_change_leads_to_no_patch_at_all(make_zone, zone_provider, settings):
     id_, outs = make_zone(domain=unique_domain())
-    news = zone_provider.check(outs, {k: outs[k] for k in powerdns.INPUT_KEYS}).inputs
+    news = zone_provider.check(outs, {k: outs[k] for k in dns_zone.INPUT_KEYS}).inputs
     assert zone_provider.diff(id_, outs, news).changes is False
     assert _patches_sent_by(lambda: zone_provider.update(id_, outs, news), settings) == []
 
@@ -334,7 +337,7 @@ def test_a_diff_with_nothing_to_change_leads_to_no_patch_at_all(make_zone, zone_
 def test_changing_the_dkim_selector_moves_the_same_key_to_the_new_name(make_zone, zone_provider, settings):
     domain = unique_domain()
     id_, outs = make_zone(domain=domain)
-    news = zone_provider.check(outs, {**{k: outs[k] for k in powerdns.INPUT_KEYS}, "dkim_selector": "k2"}).inputs
+    news = zone_provider.check(outs, {**{k: outs[k] for k in dns_zone.INPUT_KEYS}, "dkim_selector": "k2"}).inputs
 
     updated = zone_provider.update(id_, outs, news).outs
 
@@ -375,7 +378,7 @@ def test_a_zone_recorded_before_marks_existed_gets_its_mark_in_place(zone_provid
     assert api(settings, "PUT", f"/zones/{id_}", json={"account": ""}).status_code == 204
     olds = zone_provider.read(id_, {k: v for k, v in outs.items() if k != "owner"}).outs
     assert olds["owner"] is None
-    news = zone_provider.check(olds, {**{k: outs[k] for k in powerdns.INPUT_KEYS}}).inputs
+    news = zone_provider.check(olds, {**{k: outs[k] for k in dns_zone.INPUT_KEYS}}).inputs
     diff = zone_provider.diff(id_, olds, news)
     assert diff.changes is True and diff.replaces == []
     zone_provider.update(id_, olds, news)
@@ -435,7 +438,7 @@ def test_a_vanished_zone_is_recreated_by_the_next_update(make_zone, zone_provide
     domain = unique_domain()
     id_, outs = make_zone(domain=domain)
     api(settings, "DELETE", f"/zones/{id_}")
-    news = zone_provider.check(outs, {**{k: outs[k] for k in powerdns.INPUT_KEYS}, "server_ip": "192.0.2.12"}).inputs
+    news = zone_provider.check(outs, {**{k: outs[k] for k in dns_zone.INPUT_KEYS}, "server_ip": "192.0.2.12"}).inputs
     zone_provider.update(id_, outs, news)
     assert dig(settings, f"www.{domain}", "A") == ["192.0.2.12"]
 
@@ -485,6 +488,6 @@ def test_the_provider_pickles_without_any_credential(settings):
 @pytest.mark.parametrize("text", ["", "plain", 'quo"te and back\\slash', "caf\u00e9 \u2603", "y" * 600],
                          ids=["empty", "plain", "escapes", "utf-8", "longer-than-255"])
 def test_txt_content_round_trips_through_the_quoted_form(text):
-    content = powerdns.txt_content(text)
-    assert powerdns.txt_text(content) == text
+    content = dns_records.txt_content(text)
+    assert dns_records.txt_text(content) == text
     assert content.startswith('"') and content.endswith('"')

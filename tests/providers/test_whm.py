@@ -20,8 +20,9 @@ from providers.core.claims import ClaimLedger
 from providers.core.config import current
 from providers.core.errors import NeedsOperator, NotOurs, ProviderError
 from providers.core.retry import RetryPolicy
-from providers.whm import WhmAccountProvider, derive_username, username_stem
-from providers.whm_tls import WhmSslProvider
+from providers.clients.whm import derive_username, username_stem
+from providers.resources.whm_account import WhmAccountProvider
+from providers.resources.whm_ssl import WhmSslProvider
 from tests.providers.conftest import reconfigure
 from tests.providers.contract import FAST_RETRY, OTHER_OWNER, OWNER, ProviderContract
 
@@ -674,9 +675,9 @@ def test_the_engine_converges_an_account_and_its_certificate_keeping_secrets_sec
     """Pickling, numbers arriving as floats, unknowns in preview and secrets: what direct calls miss."""
     import pulumi
 
-    from providers.whm import WhmAccount
-    from providers.whm_tls import WhmSsl
-    from app.services.engine import engine_config
+    from providers.resources.whm_account import WhmAccount
+    from providers.resources.whm_ssl import WhmSsl
+    from app.services.hosting.engine import engine_config
     from stacks import engine
 
     domain = unique_domain("en")

@@ -1,11 +1,11 @@
-"""The rules of the account's one-time links and passwords (app/services/customer_account.py)."""
+"""The rules of the account's one-time links and passwords (app/services/customers/customer_account.py)."""
 from __future__ import annotations
 
 import hashlib
 
 import pytest
 
-from app.services import customer_account as account
+from app.services.customers import customer_account as account
 
 
 def test_a_new_token_is_random_url_safe_and_only_its_hash_is_kept():

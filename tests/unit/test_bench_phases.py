@@ -1,8 +1,8 @@
-"""The converge profile's arithmetic (app/cli/bench_engine.py): phases cut from CLI call times,
+"""The converge profile's arithmetic (app/devtools/bench/engine.py): phases cut from CLI call times,
 the program's clock and event arrival times must add up to the operation, with nothing counted twice."""
 from types import SimpleNamespace
 
-from app.cli.bench_engine import Timeline, _phases
+from app.devtools.bench.engine import Timeline, _phases
 
 
 def _event(kind: str, name: str, op: str = "create", type_: str = "pulumi-python:dynamic:Resource"):

@@ -1,4 +1,4 @@
-"""Hostile checkout bodies (app/services/validation.py): refused naming the field, never a crash.
+"""Hostile checkout bodies (app/services/orders/validation.py): refused naming the field, never a crash.
 
 Regressions from fuzzing: a lone surrogate ("\\ud800" in JSON) passed validation and broke
 argon2 and PostgreSQL (500), and JSON nested a few thousand deep made the decoder recurse
@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from app.cli.fuzz import CheckoutPayloads
-from app.services.validation import MAX_DEPTH, MalformedBody, ValidationError, decode_json, parse_checkout
+from app.devtools.fuzz import CheckoutPayloads
+from app.services.orders.validation import MAX_DEPTH, MalformedBody, ValidationError, decode_json, parse_checkout
 from tests.unit.test_checkout_validation import a_payload, with_customer
 
 

@@ -1,11 +1,11 @@
-"""The checkout payload (app/services/validation.py): every field, every refusal names its field."""
+"""The checkout payload (app/services/orders/validation.py): every field, every refusal names its field."""
 from __future__ import annotations
 
 import copy
 
 import pytest
 
-from app.services.validation import ValidationError, parse_checkout, valid_domain
+from app.services.orders.validation import ValidationError, parse_checkout, valid_domain
 
 
 def a_payload(**changes) -> dict:
@@ -172,7 +172,7 @@ def test_a_domain_longer_than_253_characters_is_refused_with_the_limit():
 
 
 def test_the_same_domain_rule_answers_for_the_validation_and_the_providers():
-    from providers.core.names import is_hostname
+    from providers.rules.names import is_hostname
 
     for name in ("example.com", "a.b.c.example.org", "bad_name.com", "example", "xn--p1ai.xn--p1ai"):
         assert valid_domain(name) == is_hostname(name)

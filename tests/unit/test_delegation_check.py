@@ -1,4 +1,4 @@
-"""The domain page's live check of an external domain's delegation (app/services/delegation.py).
+"""The domain page's live check of an external domain's delegation (app/services/domains/delegation.py).
 
 The parent zone's server is a small UDP responder in this process: there is no internet here,
 so no real TLD server to ask. It answers the way a TLD server does (a referral: no answer, the
@@ -14,7 +14,7 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from app.services.delegation import check, verdict
+from app.services.domains.delegation import check, verdict
 
 OURS = ("ns1.migrahosting.com", "ns2.migrahosting.com")
 
@@ -74,7 +74,7 @@ def test_check_reads_the_delegation_from_the_server_asked(referral):
 
 
 def test_a_server_that_does_not_answer_is_said_so_not_guessed(monkeypatch):
-    monkeypatch.setattr("app.services.delegation.TIMEOUT", 0.3)
+    monkeypatch.setattr("app.services.domains.delegation.TIMEOUT", 0.3)
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind(("127.0.0.1", 0))
     address = f"127.0.0.1:{silent.getsockname()[1]}"

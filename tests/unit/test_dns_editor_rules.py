@@ -1,12 +1,12 @@
-"""The DNS editor's own rules (app/services/dns_editor.py) on top of the zone provider's: names
+"""The DNS editor's own rules (app/services/domains/dns_editor.py) on top of the zone provider's: names
 typed in full or relative, names outside the zone, TTL bounds, types offered, and which form
 field a provider rule's refusal is about."""
 from __future__ import annotations
 
 import pytest
 
-from app.services.dns_editor import CUSTOMER_TYPES, RecordRefused, _field_of, _relative, _ttl
-from providers.powerdns import checked_record, record_set_problems
+from app.services.domains.dns_editor import CUSTOMER_TYPES, RecordRefused, _field_of, _relative, _ttl
+from providers.rules.dns_records import checked_record, record_set_problems
 
 
 @pytest.mark.parametrize("typed, relative", [

@@ -1,10 +1,10 @@
-"""The name rules eligibility stands on (providers.core.names): IDNA 2008 conversion, bogus
+"""The name rules eligibility stands on (providers.rules.names): IDNA 2008 conversion, bogus
 A-labels, registrable domains, above and below."""
 from __future__ import annotations
 
 import pytest
 
-from providers.core.names import (ancestors, domain_problem, is_under, public_suffix, registrable_domain,
+from providers.rules.names import (ancestors, domain_problem, is_under, public_suffix, registrable_domain,
                                   to_ascii, to_unicode)
 
 

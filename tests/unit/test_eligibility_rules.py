@@ -1,4 +1,4 @@
-"""Domain eligibility's pure rules (app/services/eligibility.py): special-use names, the
+"""Domain eligibility's pure rules (app/services/orders/eligibility.py): special-use names, the
 operator's own hosts from the settings, names above and below hosted ones, the plan's
 extensions, the registrar's quote. No servers."""
 from __future__ import annotations
@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from app.services.eligibility import (Quote, RegistrarUnavailable, hosted_problem, operator_domains, operator_hosts,
-                                      operator_problem, quote_from_reply, quote_problem, registrar_quote,
-                                      registration_problem, special_use_problem)
-from app.services.billing import PaymentServiceError
+from app.services.orders.eligibility import (Quote, RegistrarUnavailable, hosted_problem, operator_domains,
+                                             operator_hosts, operator_problem, quote_from_reply, quote_problem,
+                                             registrar_quote, registration_problem, special_use_problem)
+from app.services.orders.billing import PaymentServiceError
 from app.settings import Settings
 from providers.core.errors import ProviderError
 

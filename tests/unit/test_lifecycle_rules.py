@@ -1,4 +1,4 @@
-"""The subscription lifecycle's rules (app/services/lifecycle_rules.py), with plain values."""
+"""The subscription lifecycle's rules (app/services/orders/lifecycle_rules.py), with plain values."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.services import lifecycle_rules as rules
+from app.services.orders import lifecycle_rules as rules
 
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
 OURS = ("pending_payment", "active", "past_due", "suspended", "canceled", "terminated", "abandoned")

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from app.services.placement import choose, has_room
-from app.services.servers import ServerInput, ServerRefused, _checked
+from app.services.hosting.placement import choose, has_room
+from app.services.hosting.servers import ServerInput, ServerRefused, _checked
 from app.settings import Settings
 from providers.core.config import ProviderConfig
 from providers.core.errors import ProviderError
@@ -53,7 +53,7 @@ def test_a_server_id_resolves_to_that_servers_whm_and_none_to_the_environments()
 
 
 def test_an_unknown_server_is_an_error_never_the_default_whm():
-    from providers.whm_client import whm_client_for
+    from providers.clients.whm import whm_client_for
     from providers.core import config
 
     with pytest.raises(KeyError):
@@ -70,7 +70,7 @@ def test_an_unknown_server_is_an_error_never_the_default_whm():
 
 
 def test_the_token_never_travels_in_a_resources_inputs():
-    from providers.whm import WhmAccountProvider
+    from providers.resources.whm_account import WhmAccountProvider
 
     checked = WhmAccountProvider().check({}, {"domain": "shop.example", "plan": "p", "owner": "sub-1",
                                               "server": "7"})

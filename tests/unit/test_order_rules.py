@@ -1,10 +1,10 @@
-"""Rules of placing an order that need no database (app/services/orders.py, mailboxes.py)."""
+"""Rules of placing an order that need no database (app/services/orders/orders.py, app/services/hosting/mailboxes.py)."""
 from __future__ import annotations
 
 import pytest
 
-from app.services.mailboxes import MailboxRefused, check_password, checked_local_part
-from app.services.orders import domain_conflict, price_after_promo
+from app.services.hosting.mailboxes import MailboxRefused, check_password, checked_local_part
+from app.services.orders.orders import domain_conflict, price_after_promo
 
 
 def test_without_a_promotion_the_price_is_the_plans():

@@ -1,10 +1,10 @@
-"""Customer password hashing (app/services/passwords.py): argon2id, verified the same way everywhere."""
+"""Customer password hashing (app/services/common/passwords.py): argon2id, verified the same way everywhere."""
 from __future__ import annotations
 
 import pytest
 from argon2 import PasswordHasher
 
-from app.services.passwords import hash_password, needs_rehash, password_matches
+from app.services.common.passwords import hash_password, needs_rehash, password_matches
 
 
 @pytest.fixture(scope="module")

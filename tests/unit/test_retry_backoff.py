@@ -5,7 +5,7 @@ import random
 from types import SimpleNamespace
 
 from app.jobs.retry import CappedBackoff
-from app.services.errors import PermanentConvergeError, TransientConvergeError
+from app.services.hosting.errors import PermanentConvergeError, TransientConvergeError
 
 
 def job(attempts: int):

@@ -1,9 +1,9 @@
-"""Who may do what in the operators' console (app/services/staff_roles.py): the whole matrix."""
+"""Who may do what in the operators' console (app/services/operators/staff_roles.py): the whole matrix."""
 from __future__ import annotations
 
 import pytest
 
-from app.services.staff_roles import ACTIONS, NotAllowed, actions_for, allowed, require
+from app.services.operators.staff_roles import ACTIONS, NotAllowed, actions_for, allowed, require
 
 EXPECTED = {
     "support": {"read", "resend_welcome"},

@@ -1,9 +1,9 @@
-"""Stripe matching by our records (issue 9 item 5): the pure rules in app/services/lifecycle_rules.py."""
+"""Stripe matching by our records (issue 9 item 5): the pure rules in app/services/orders/lifecycle_rules.py."""
 from __future__ import annotations
 
 import pytest
 
-from app.services import lifecycle_rules as rules
+from app.services.orders import lifecycle_rules as rules
 
 PLAN = {"id": 1, "currency": "usd", "stripe_price_monthly": "price_month", "stripe_price_yearly": "price_year"}
 

@@ -1,5 +1,5 @@
 -- The mail-core server's own database: Dovecot reads it (tools/services/servers.py),
--- the mailbox provider writes it (providers/mailbox.py). Idempotent.
+-- the mail providers write it (providers/clients/mailcore.py). Idempotent.
 CREATE TABLE IF NOT EXISTS mail_domains (
     name             text PRIMARY KEY,
     dkim_selector    text NOT NULL DEFAULT 'mpanel',
@@ -7,7 +7,7 @@ CREATE TABLE IF NOT EXISTS mail_domains (
     owner            text,            -- the mpanel stack ("sub-42") that made it; mailboxes inherit it
     created_at       timestamptz NOT NULL DEFAULT now()
 );
--- Databases made before the owner mark existed (providers/mailbox.py does the same on first use).
+-- Databases made before the owner mark existed (providers/clients/mailcore.py does the same on first use).
 ALTER TABLE mail_domains ADD COLUMN IF NOT EXISTS owner text;
 CREATE TABLE IF NOT EXISTS mailboxes (
     address       text PRIMARY KEY,

@@ -23,14 +23,19 @@ from pathlib import Path
 
 import requests
 
+from app.cli import CannotRun
+
 from .layout import DATABASES, Layout
 from . import tls
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
-class ServerCannotStart(RuntimeError):
-    """A one-line reason, found before starting, why a server cannot run on this machine."""
+class ServerCannotStart(CannotRun):
+    """A one-line reason, found before starting, why a server cannot run on this machine.
+
+    A CannotRun, so that `mpanel` prints it as the one line it is (app/cli: explain).
+    """
 
 
 class MissingPackage(ServerCannotStart):

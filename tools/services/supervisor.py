@@ -1,6 +1,6 @@
 """Starts the local servers as foreground children, keeps them running, stops them.
 
-A server that dies is started again with backoff (tools/services/keepalive.py) while
+A server that dies is started again with backoff (app/cli/keepalive.py) while
 the others keep serving; its pid, restart count and last death are in the run file.
 
 `mpanel services up` runs this in a detached process (or in the foreground with
@@ -19,12 +19,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .keepalive import KeepAlive
+from app.cli import CannotRun
+from app.cli.keepalive import KeepAlive
+
 from .layout import Layout, current
 from .servers import Server, ServerCannotStart, all_servers, first_closed_directory
 
 
-class ServiceError(RuntimeError):
+class ServiceError(CannotRun):
     """A clear, single-line reason why the local servers are not running."""
 
 

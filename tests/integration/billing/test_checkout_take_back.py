@@ -10,10 +10,10 @@ import secrets
 
 import pytest
 
-from app.cli.demo import seed_checkout
-from app.services import billing
-from app.services.checkout import start_checkout
-from app.services.orders import OrderConflict
+from app.devtools.demo import seed_checkout
+from app.services.orders import billing
+from app.services.orders.checkout import start_checkout
+from app.services.orders.orders import OrderConflict
 from tests.integration.billing.test_stripe_matching import _anomalies, _deliver, _order, _pay
 
 

@@ -15,9 +15,9 @@ import pytest
 import requests
 
 from app import db
-from app.cli.demo import seed_checkout
-from app.services.billing import PaymentServiceError
-from app.services.checkout import INTERRUPTED_CHECKOUT_MINUTES, abandon_interrupted_checkouts, start_checkout
+from app.devtools.demo import seed_checkout
+from app.services.orders.billing import PaymentServiceError
+from app.services.orders.checkout import INTERRUPTED_CHECKOUT_MINUTES, abandon_interrupted_checkouts, start_checkout
 from tests.polling import wait_for
 
 
@@ -82,7 +82,7 @@ def test_a_stripe_refusal_leaves_nothing_written(settings, db_conn, stripe_fault
 
 _CHECKOUT_IN_A_CHILD = """
 import json, sys
-from app.services.checkout import start_checkout
+from app.services.orders.checkout import start_checkout
 from app.settings import Settings
 start_checkout(Settings.from_env(), json.loads(sys.argv[1]))
 """

@@ -6,8 +6,8 @@ import secrets
 
 import pytest
 
-from app.services import lifecycle
-from app.services.lifecycle import Outcome, apply_stripe_subscription, enforce_deadlines
+from app.services.orders import lifecycle
+from app.services.orders.lifecycle import Outcome, apply_stripe_subscription, enforce_deadlines
 from tests.factories import make_subscription
 
 

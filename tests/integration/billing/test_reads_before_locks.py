@@ -7,7 +7,7 @@ import secrets
 
 import psycopg
 
-from app.services import lifecycle
+from app.services.orders import lifecycle
 from tests.factories import make_subscription
 
 

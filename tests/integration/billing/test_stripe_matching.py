@@ -9,9 +9,9 @@ import secrets
 import pytest
 import requests
 
-from app.cli.demo import seed_checkout
-from app.services import billing, lifecycle
-from app.services.checkout import start_checkout
+from app.devtools.demo import seed_checkout
+from app.services.orders import billing, lifecycle
+from app.services.orders.checkout import start_checkout
 
 
 @pytest.fixture(autouse=True)

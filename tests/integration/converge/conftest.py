@@ -71,6 +71,6 @@ def servers(settings):
 
 @pytest.fixture(scope="session")
 def converger(settings):
-    from app.services.converge import Converger
+    from app.services.hosting.converge import Converger
 
     return Converger(settings)

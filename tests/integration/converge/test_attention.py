@@ -8,14 +8,18 @@ import secrets
 import pytest
 
 from app import mail
-from app.services.converge import Converger
-from app.services.errors import PermanentConvergeError, TransientConvergeError
+from app.services.hosting.converge import Converger
+from app.services.hosting.errors import PermanentConvergeError, TransientConvergeError
+from stacks.operations import StackOperations
 from tests.factories import make_subscription, unique_domain
 from tests.integration.mail.outbox import Outbox
 
 
-class UnreachableBackend:
+class UnreachableBackend(StackOperations):
     """The engine's state backend is down: every operation fails before touching anything."""
+
+    def __init__(self):
+        super().__init__(config=None)
 
     def up(self, *args, **kwargs):
         raise RuntimeError("could not reach the state backend: connection refused")

@@ -17,9 +17,9 @@ import sys
 import psycopg
 from psycopg.types.json import Jsonb
 
-from app.services.engine import stack_operations
+from app.services.hosting.engine import stack_operations
 from stacks.events import StepRecorder
-from app.services.specs import build_spec
+from app.services.hosting.specs import build_spec
 from tests.factories import make_subscription, unique_domain
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from app.services.errors import PermanentConvergeError
+from app.services.hosting.errors import PermanentConvergeError
 from tests.factories import make_subscription, unique_domain
 
 

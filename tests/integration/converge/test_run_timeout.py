@@ -9,9 +9,9 @@ import time
 import pytest
 import requests
 
-from app.services.converge import Converger
-from app.services.engine import stack_operations
-from app.services.errors import TransientConvergeError
+from app.services.hosting.converge import Converger
+from app.services.hosting.engine import stack_operations
+from app.services.hosting.errors import TransientConvergeError
 from stacks import provider_host, supervision
 from tests.factories import make_subscription, unique_domain
 

@@ -1,7 +1,7 @@
 """The spec is built from the database alone, and the server choice is made once."""
 from __future__ import annotations
 
-from app.services.specs import build_spec
+from app.services.hosting.specs import build_spec
 from tests.factories import make_subscription, unique_domain
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.services.errors import TransientConvergeError
+from app.services.hosting.errors import TransientConvergeError
 from tests.factories import make_subscription, unique_domain
 
 

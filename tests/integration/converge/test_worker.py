@@ -8,17 +8,22 @@ import time
 import pytest
 import requests
 
-from app.services.errors import PermanentConvergeError
+from app import db
+from app.jobs import defer as jobs
+from app.services.hosting.errors import PermanentConvergeError
 from tests.polling import wait_for as _wait_for
 from tests.factories import make_subscription, unique_domain
 
 
 @pytest.fixture
-def queue(settings):
-    from app.jobs.queue import queue
+def queue(queue):
+    with queue.open() as app:
+        yield app
 
-    with queue.open():
-        yield queue
+
+def request_converge(settings, sid) -> bool:
+    with db.transaction(settings.DATABASE_URL) as conn:
+        return jobs.request_converge(conn, sid)
 
 
 @pytest.fixture
@@ -35,23 +40,19 @@ def _jobs(db_conn, sid):
 
 
 def test_a_burst_of_requests_collapses_into_one_waiting_job(db_conn, settings, queue):
-    from app.jobs.queue import request_converge
-
     sid = make_subscription(db_conn, settings, status="pending_payment")
-    results = [request_converge(sid) for _ in range(5)]
+    results = [request_converge(settings, sid) for _ in range(5)]
     assert results == [True, False, False, False, False]
     assert [j["status"] for j in _jobs(db_conn, sid)] == ["todo"]
     db_conn.execute("DELETE FROM procrastinate_jobs WHERE lock = %s", (f"sub-{sid}",))
 
 
 def test_the_worker_converges_and_never_runs_two_operations_on_one_stack(db_conn, settings, queue, worker, servers):
-    from app.jobs.queue import request_converge
-
     domain = unique_domain("queued")
     sid = make_subscription(db_conn, settings, domain=domain)
-    assert request_converge(sid)
+    assert request_converge(settings, sid)
     _wait_for(lambda: any(j["status"] == "doing" for j in _jobs(db_conn, sid)), 60, "the first run to start")
-    assert request_converge(sid), "a second converge may wait while the first runs"
+    assert request_converge(settings, sid), "a second converge may wait while the first runs"
 
     most_running = 0
     give_up = time.monotonic() + 180
@@ -68,7 +69,7 @@ def test_the_worker_converges_and_never_runs_two_operations_on_one_stack(db_conn
     assert len(servers.whm_accounts_for(domain)) == 1
 
     db_conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))
-    request_converge(sid)
+    request_converge(settings, sid)
     _wait_for(lambda: db_conn.execute("SELECT provisioning_status FROM subscriptions WHERE id = %s",
                                       (sid,)).fetchone()["provisioning_status"] == "destroyed", 120, "destroy")
 

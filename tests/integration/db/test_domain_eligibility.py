@@ -1,4 +1,4 @@
-"""Domain eligibility against the real database (app/services/eligibility.py, app/db/eligibility.py):
+"""Domain eligibility against the real database (app/services/orders/eligibility.py, app/db/orders/eligibility.py):
 hosted names above and below, released names, the plans' extensions from migration 0010,
 and the lock that keeps two orders of related names from passing together."""
 from __future__ import annotations
@@ -10,9 +10,9 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from app.db import eligibility as queries
-from app.services.eligibility import check_domain
-from app.services.validation import ValidationError
+from app.db.orders import eligibility as queries
+from app.services.orders.eligibility import check_domain
+from app.services.orders.validation import ValidationError
 from tests.factories import an_order, make_subscription, unique_domain
 
 

@@ -54,7 +54,7 @@ def _delivery(event_id: str) -> tuple[bytes, dict]:
 
 
 def _dropping_record(monkeypatch, drops: int) -> list:
-    from app.db import stripe_events
+    from app.db.orders import stripe_events
 
     record, calls = stripe_events.record, []
 
@@ -99,7 +99,7 @@ def test_a_webhook_whose_connection_drops_twice_answers_503_with_retry_after(set
 
 
 def test_a_page_whose_connection_drops_answers_503_with_retry_after(settings, monkeypatch):
-    from app.services import checkout
+    from app.services.orders import checkout
 
     def dropping(settings, session_id):
         with db.transaction(settings.DATABASE_URL) as conn:

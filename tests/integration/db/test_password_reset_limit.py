@@ -3,7 +3,7 @@ links an hour per account; later requests get the same (silent) answer and no li
 from __future__ import annotations
 
 from app import db
-from app.services import customer_account
+from app.services.customers import customer_account
 from tests.factories import make_subscription
 
 

@@ -7,9 +7,9 @@ import secrets
 import pytest
 
 from app import db
-from app.jobs.defer import request_converge_in
-from app.services import lifecycle
-from app.services.checkout import start_checkout
+from app.jobs.defer import request_converge
+from app.services.orders import lifecycle
+from app.services.orders.checkout import start_checkout
 from tests.factories import make_subscription, unique_domain
 
 
@@ -74,7 +74,7 @@ def test_an_event_whose_transaction_rolls_back_leaves_no_job_and_no_change(db_co
 
     def mail_queue_down(conn, subscription_id, kind):  # fails after the converge was requested
         raise RuntimeError("boom")
-    monkeypatch.setattr(lifecycle, "request_lifecycle_email_in", mail_queue_down)
+    monkeypatch.setattr(lifecycle, "request_lifecycle_email", mail_queue_down)
 
     with pytest.raises(RuntimeError):
         lifecycle.process_event(settings, event["id"])
@@ -96,8 +96,8 @@ def test_a_free_test_checkout_commits_with_exactly_one_converge_even_when_asked_
     assert len(jobs(task_name="converge_subscription", lock=f"sub-{sid}")) == 1
 
     with db.transaction(settings.DATABASE_URL) as conn:
-        assert request_converge_in(conn, sid) is False  # the waiting job's queueing lock
-        assert request_converge_in(conn, sid) is False
+        assert request_converge(conn, sid) is False  # the waiting job's queueing lock
+        assert request_converge(conn, sid) is False
     assert len(jobs(task_name="converge_subscription", lock=f"sub-{sid}")) == 1
 
 
@@ -105,6 +105,6 @@ def test_a_converge_requested_in_a_transaction_that_rolls_back_is_never_queued(d
     sid = make_subscription(db_conn, settings)
     with pytest.raises(ZeroDivisionError):
         with db.transaction(settings.DATABASE_URL) as conn:
-            assert request_converge_in(conn, sid) is True
+            assert request_converge(conn, sid) is True
             1 / 0
     assert jobs(lock=f"sub-{sid}") == []

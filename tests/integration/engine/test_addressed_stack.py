@@ -7,7 +7,7 @@ import secrets
 import pulumi
 from pulumi import automation as auto
 
-from app.services.engine import engine_config
+from app.services.hosting.engine import engine_config
 from stacks import engine
 from stacks.operations import _Addressed
 
@@ -45,7 +45,7 @@ def test_an_addressed_stack_is_created_when_missing_and_then_costs_one_cli_call_
 
 
 def test_a_read_never_creates_the_stack_and_outputs_cost_one_cli_call(settings):
-    from app.services.engine import stack_operations
+    from app.services.hosting.engine import stack_operations
 
     ops = stack_operations(settings)
     missing = 10**9 + secrets.randbelow(10**6)  # no such subscription's stack

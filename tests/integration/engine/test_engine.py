@@ -9,22 +9,22 @@ import subprocess
 import psycopg
 import pulumi
 
-from app.cli.probe import ProbeFile
-from app.services.engine import engine_config
+from app.devtools.probe import ProbeFile
+from app.services.hosting.engine import engine_config
 from stacks import engine
-from tools import pulumi_cli
+from stacks import install
 
 
 def test_cached_cli_prints_the_version_of_the_pinned_python_sdk():
-    out = subprocess.run([str(pulumi_cli.cli_path()), "version"], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "v" + pulumi_cli.sdk_version()
+    out = subprocess.run([str(install.cli_path()), "version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "v" + install.sdk_version()
 
 
 def test_every_engine_run_is_offline(settings):
     env = engine.engine_env(engine_config(settings))
     assert env["PULUMI_SKIP_UPDATE_CHECK"] == "true"
     assert env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] == "true"
-    assert env["PATH"].split(":")[0] == str(pulumi_cli.bin_dir())
+    assert env["PATH"].split(":")[0] == str(install.bin_dir())
 
 
 def _stored_checkpoints(settings, stack_name: str) -> list[str]:
@@ -74,8 +74,8 @@ def test_up_preview_destroy_of_a_dynamic_provider_resource_in_the_postgres_backe
 
 
 def test_a_pulumi_command_resource_runs_through_the_command_plugin(settings, tmp_path):
-    assert pulumi_cli.command_plugin_path().exists(), \
-        f"pulumi-resource-command was not built: {pulumi_cli.command_plugin_failure()} says why"
+    assert install.command_plugin_path().exists(), \
+        f"pulumi-resource-command was not built: {install.command_plugin_failure()} says why"
     import pulumi_command
 
     marker = tmp_path / "ran"
@@ -90,7 +90,7 @@ def test_a_pulumi_command_resource_runs_through_the_command_plugin(settings, tmp
         assert marker.exists()
         assert stack.preview().change_summary == {"same": 2}
         listed = engine.cli(engine_config(settings), "plugin", "ls", "--json")
-        assert {"name": "command", "version": pulumi_cli.command_sdk_version()}.items() <= \
+        assert {"name": "command", "version": install.command_sdk_version()}.items() <= \
             next(p for p in json.loads(listed.stdout) if p["name"] == "command").items()
         stack.destroy()
         assert not marker.exists()

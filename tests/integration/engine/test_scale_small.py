@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from app.cli import bench_scale
+from app.devtools.bench import scale
 
 
 def test_a_small_scale_run_builds_checks_and_measures(settings, capsys):
-    assert bench_scale.run(2, 1, concurrency=2) == 0
+    assert scale.run(2, 1, concurrency=2) == 0
     out = capsys.readouterr().out
     assert "built 2/2" in out and "drift-checked 2/2" in out
     assert "drift found on 0" in out  # freshly built stacks match what is upstream

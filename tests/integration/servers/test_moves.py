@@ -18,9 +18,9 @@ import pytest
 import requests
 
 from app import db
-from app.services import moves, servers
-from app.services.converge import Converger
-from app.services.engine import stack_operations
+from app.services.hosting import moves, servers
+from app.services.hosting.converge import Converger
+from app.services.hosting.engine import stack_operations
 from tests.factories import make_subscription, unique_domain
 
 

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from app import db
-from app.services import placement, servers
+from app.services.hosting import placement, servers
 from tests.factories import make_subscription
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlacementTestKeyOnlyNeverDialled"
@@ -150,7 +150,7 @@ def test_retiring_a_server_with_accounts_is_refused(db_conn, settings, group):
 
 
 def test_a_draining_server_with_a_pace_has_that_many_accounts_moved_per_hour(db_conn, settings, group):
-    from app.services.moves import move_off_draining_servers
+    from app.services.hosting.moves import move_off_draining_servers
 
     old = add(settings, group, "old", 10)
     sids = orders(db_conn, settings, group, 3)

@@ -10,7 +10,7 @@ import secrets
 
 import pytest
 
-from app.services import console
+from app.services.operators import console
 from app.services.overdue import raise_overdue
 from tests.factories import make_subscription
 

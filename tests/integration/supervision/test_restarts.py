@@ -79,7 +79,8 @@ def test_a_killed_local_server_is_restarted_by_the_supervisor_and_answers(layout
 
 
 def test_an_order_completes_after_a_worker_child_and_a_local_server_were_killed(db_conn, settings, layout, worker):
-    from app.jobs.queue import queue, request_converge
+    from app import db
+    from app.jobs.defer import request_converge
 
     pdns = supervisor.read_run_file(layout)["servers"]["powerdns"]["pid"]
     os.kill(pdns, signal.SIGKILL)
@@ -91,8 +92,8 @@ def test_an_order_completes_after_a_worker_child_and_a_local_server_were_killed(
     _wait_for(local_servers.PowerDNS(layout).ready, 30, "PowerDNS to answer again")
 
     sid = make_subscription(db_conn, settings)
-    with queue.open():
-        assert request_converge(sid)
+    with db.transaction(settings.DATABASE_URL) as conn:
+        assert request_converge(conn, sid)
 
     def provisioning():
         return db_conn.execute("SELECT provisioning_status FROM subscriptions WHERE id = %s",
@@ -102,8 +103,8 @@ def test_an_order_completes_after_a_worker_child_and_a_local_server_were_killed(
     assert provisioning() == "ready"
 
     db_conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))
-    with queue.open():
-        request_converge(sid)
+    with db.transaction(settings.DATABASE_URL) as conn:
+        request_converge(conn, sid)
     _wait_for(lambda: provisioning() == "destroyed", 120, "the destroy")
 
 

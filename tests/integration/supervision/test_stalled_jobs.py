@@ -13,7 +13,7 @@ import secrets
 
 import pytest
 
-from app.services import workers
+from app.services.hosting import workers
 from tests.factories import make_subscription
 from tests.integration.mail.outbox import Outbox
 
@@ -128,7 +128,7 @@ def test_a_dead_workers_run_whose_job_has_a_waiting_duplicate_is_recovered_with_
 def test_a_job_that_cannot_be_handed_back_is_logged_and_the_others_still_are(settings, db_conn, caplog,
                                                                               the_pair_and_a_stuck_welcome):
     from app import db
-    from app.services.stalled_jobs import hand_back_each
+    from app.services.hosting.stalled_jobs import hand_back_each
 
     sid, stalled, waiting, welcome = the_pair_and_a_stuck_welcome
     with db.transaction(settings.DATABASE_URL) as conn:

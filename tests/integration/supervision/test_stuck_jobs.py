@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 
-from app.services.workers import hand_back_stuck_jobs
+from app.services.hosting.workers import hand_back_stuck_jobs
 
 
 def _doing_job(conn, queue: str, started_ago_s: int) -> int:

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from app import db
+from app.jobs.defer import request_converge
 from tests.factories import make_subscription, unique_domain
 from tests.integration.converge.conftest import Servers
 from tests.polling import wait_for
@@ -160,11 +162,8 @@ def test_a_host_killed_mid_up_is_recovered_by_the_other_host(settings, db_conn, 
     requests.post(faults, json={"operation": "createacct", "kind": "latency", "ms": 6000, "count": 1},
                   timeout=10).raise_for_status()
     try:
-        # Imported here, not at collection: the queue reads its settings when first imported,
-        # which must be after the session's servers (and their endpoints) exist.
-        from app.jobs.queue import request_converge
-
-        request_converge(sid)
+        with db.transaction(settings.DATABASE_URL) as conn:
+            request_converge(conn, sid)
 
         def running_with_steps():
             return db_conn.execute(

@@ -1,0 +1,225 @@
+"""The customer's own account: password change, forgot password, email change, sessions.
+
+One-time links carry a random token (32 bytes, URL-safe). Only its SHA-256 is kept to find
+it again; the mail job gets the row id and unseals the token (Fernet) to write the email,
+then drops it, so the token is never in a job's arguments, a log line or a stored URL.
+A link works once, until it expires, and a newer link of the same kind retires the older.
+
+Sessions are signed cookies, so they cannot be deleted server-side: each carries the user's
+session generation, checked on every panel request, and a password change bumps it.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+import unicodedata
+from urllib.parse import urlsplit
+
+from app import db, mail
+from app.db.customers import account_tokens as tokens
+from app.db.customers import customers
+from app.jobs.defer import request_account_email
+from app.mail.render import render
+from app.services.common.crypto import decrypt, encrypt
+from app.services.common.passwords import hash_password, password_matches
+from app.services.common.refusals import Refused
+from app.settings import Settings
+
+log = logging.getLogger("mpanel.account")
+
+RESET_TTL_SECONDS = 3600             # a forgotten-password link works for an hour
+# At most this many reset emails per account an hour: the form is open to anyone, and must not
+# become a way to flood a customer's inbox. Further requests get the same answer and no email.
+RESETS_PER_HOUR = 3
+EMAIL_CHANGE_TTL_SECONDS = 24 * 3600  # a confirmation in the new inbox may wait a day
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+class AccountRefused(Refused):
+    """Names the field that is wrong and says why (shown to the customer); nothing was changed."""
+
+    def __init__(self, field: str, message: str, status: int = 422):
+        super().__init__(field, message, status=status)
+
+
+# --- the token rules (pure) ---------------------------------------------------------------
+
+def new_token() -> tuple[str, bytes]:
+    """A fresh link token and the hash that is stored in its place."""
+    token = secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def well_formed(token: str) -> bool:
+    """Anything else is refused without a database lookup."""
+    return bool(_TOKEN.match(token or ""))
+
+
+def password_problem(password: str | None) -> str | None:
+    """The checkout's rule: 10 to 128 printable characters."""
+    if not password:
+        return "is required"
+    if not 10 <= len(password) <= 128:
+        return "must be 10 to 128 characters"
+    if any(unicodedata.category(ch) == "Cc" for ch in password):
+        return "must not contain control characters"
+    return None
+
+
+def email_problem(email: str | None) -> str | None:
+    if not email:
+        return "is required"
+    if len(email) > 254 or not _EMAIL.match(email):
+        return "must be an email address"
+    return None
+
+
+def _checked_password(field: str, password: str | None) -> str:
+    problem = password_problem(password)
+    if problem:
+        raise AccountRefused(field, f"The new password {problem}.")
+    return password
+
+
+# --- sessions -----------------------------------------------------------------------------
+
+def session_generation(settings: Settings, user_id: int) -> int | None:
+    """What a live session of this user must carry (None: the user cannot log in)."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        return tokens.session_generation(conn, user_id)
+
+
+# --- password change ------------------------------------------------------------------------
+
+def change_password(settings: Settings, user_id: int, current: str | None, new: str | None) -> int:
+    """Set a new password when the current one is right; every other session ends. Returns the
+    new session generation, for the session that asked."""
+    _checked_password("new_password", new)
+    with db.transaction(settings.DATABASE_URL) as conn:
+        stored = tokens.password_hash_of(conn, user_id)
+        if stored is None or not password_matches(stored, current or ""):
+            raise AccountRefused("current_password", "The current password is not right.")
+        generation = tokens.set_password(conn, user_id, hash_password(new))
+    log.info("user %s changed their password; other sessions signed out", user_id)
+    return generation
+
+
+# --- forgotten password -----------------------------------------------------------------------
+
+def request_password_reset(settings: Settings, email: str | None) -> None:
+    """Email a reset link when an active account uses this address; the caller answers the
+    same either way, so the form tells nobody who is a customer."""
+    email = (email or "").strip()
+    if email_problem(email):
+        raise AccountRefused("email", f"The email {email_problem(email)}.")
+    with db.transaction(settings.DATABASE_URL) as conn:
+        user = customers.user_by_email(conn, email)
+        if user is None or user["status"] != "active":
+            return  # no hashing on either path: the answer takes a few milliseconds both ways
+        if tokens.issued_lately(conn, user["id"], "password_reset", 3600) >= RESETS_PER_HOUR:
+            return
+        _issue(conn, settings, user["id"], "password_reset", email, RESET_TTL_SECONDS)
+
+
+def reset_link_usable(settings: Settings, token: str) -> bool:
+    if not well_formed(token):
+        return False
+    with db.transaction(settings.DATABASE_URL) as conn:
+        row = tokens.lock_by_hash(conn, token_hash(token))
+    return bool(row and row["usable"] and row["purpose"] == "password_reset")
+
+
+def reset_password(settings: Settings, token: str, new: str | None) -> None:
+    """Set the password from an emailed link: once, before it expires; every session ends."""
+    _checked_password("new_password", new)
+    with db.transaction(settings.DATABASE_URL) as conn:
+        row = _usable(conn, token, "password_reset")
+        tokens.mark_used(conn, row["id"])
+        tokens.set_password(conn, row["user_id"], hash_password(new))
+    log.info("user %s set a new password from a reset link", row["user_id"])
+
+
+# --- email change -------------------------------------------------------------------------------
+
+def request_email_change(settings: Settings, user_id: int, current: str | None, new_email: str | None) -> str:
+    """Send a confirmation link to the new address; nothing changes until it is opened."""
+    new_email = (new_email or "").strip()
+    if email_problem(new_email):
+        raise AccountRefused("new_email", f"The new email {email_problem(new_email)}.")
+    with db.transaction(settings.DATABASE_URL) as conn:
+        stored = tokens.password_hash_of(conn, user_id)
+        if stored is None or not password_matches(stored, current or ""):
+            raise AccountRefused("current_password", "The current password is not right.")
+        if customers.email_taken(conn, new_email):
+            raise AccountRefused("new_email", "That email is already used by an account.")
+        _issue(conn, settings, user_id, "email_change", new_email, EMAIL_CHANGE_TTL_SECONDS)
+    return new_email
+
+
+def confirm_email_change(settings: Settings, token: str) -> str:
+    with db.transaction(settings.DATABASE_URL) as conn:
+        row = _usable(conn, token, "email_change")
+        if customers.email_taken(conn, row["recipient"]):
+            raise AccountRefused("token", "That email is now used by another account.", 409)
+        tokens.mark_used(conn, row["id"])
+        tokens.set_email(conn, row["user_id"], row["recipient"])
+    log.info("user %s confirmed a new email address", row["user_id"])
+    return row["recipient"]
+
+
+def email_change_usable(settings: Settings, token: str) -> str | None:
+    """The address a confirmation link would set, while it still works."""
+    if not well_formed(token):
+        return None
+    with db.transaction(settings.DATABASE_URL) as conn:
+        row = tokens.lock_by_hash(conn, token_hash(token))
+    return row["recipient"] if row and row["usable"] and row["purpose"] == "email_change" else None
+
+
+# --- the links' emails ----------------------------------------------------------------------------
+
+def _issue(conn, settings: Settings, user_id: int, purpose: str, recipient: str, ttl: int) -> int:
+    token, digest = new_token()
+    tokens.retire_unused(conn, user_id, purpose)
+    token_id = tokens.insert(conn, user_id=user_id, purpose=purpose, token_hash=digest,
+                             token_sealed=encrypt(settings, token), recipient=recipient, ttl_seconds=ttl)
+    request_account_email(conn, token_id)
+    return token_id
+
+
+def _usable(conn, token: str, purpose: str) -> dict:
+    row = tokens.lock_by_hash(conn, token_hash(token)) if well_formed(token) else None
+    if row is None or not row["usable"] or row["purpose"] != purpose:
+        raise AccountRefused("token", "This link has expired or was already used: ask for a new one.", 410)
+    return row
+
+
+LINK_PATHS = {"password_reset": "/reset/", "email_change": "/account/email/"}
+
+
+def send_link_email(settings: Settings, token_id: int) -> bool:
+    """The mail job: write the link into the email, once; the sealed token is dropped after."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        row = tokens.to_send(conn, token_id)
+    if row is None or row["token_sealed"] is None:
+        return False  # used, expired, replaced or already sent
+    app_url = settings.APP_URL.rstrip("/")
+    marketing = settings.MARKETING_SITE_URL.rstrip("/")
+    host = (urlsplit(marketing).hostname or "localhost").removeprefix("www.")
+    link = app_url + LINK_PATHS[row["purpose"]] + decrypt(settings, bytes(row["token_sealed"]))
+    context = {"brand": "mpanel", "first_name": row["first_name"], "link": link, "email": row["recipient"],
+               "expires_at": row["expires_at"], "panel_url": f"{app_url}/login", "marketing_url": marketing,
+               "marketing_host": host, "domain": host, "support_email": f"support@{host}"}
+    sent = mail.send_once(settings, kind=row["purpose"], subscription_id=None, recipient=row["recipient"],
+                          rendered=render(f"account_{row['purpose']}", **context),
+                          dedupe_key=f"account-link:{token_id}")
+    with db.transaction(settings.DATABASE_URL) as conn:
+        tokens.forget_sealed(conn, token_id)
+    return sent

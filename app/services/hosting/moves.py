@@ -1,0 +1,271 @@
+"""Moving a hosting account to another web server (`mpanel servers move SUBSCRIPTION --to SERVER`).
+
+The request is desired state (a row in account_moves, and a converge requested); the worker
+carries it out at the subscription's next converge, in steps that each leave a working copy:
+
+1. copy: WHM's own backup on the source (pkgacct: the home and the domain's mail), the archive
+   carried from the source's SSH to the target's, restored there by WHM
+   (start_local_cpmove_restore), then verified: the target's account has the domain and its home
+   the same files, with the same sizes, as the source's. The source keeps serving throughout.
+2. switch: the subscription's server becomes the target and the engine converges the stack:
+   the WHM account (same name, now the target's), its certificate installed there, the zone's
+   A records at the target's address. Until this run succeeds DNS still names the source, which
+   still holds the account.
+3. remove the source account (and both archives).
+
+A failure in step 1 removes the target's unfinished copy, marks the move failed and flags the
+subscription for the operators (emailed once); the source was never touched. A failure in step
+2 puts the subscription back on the source and raises, so the retried converge points
+everything back at the source (the target's copy is left for the operator, named in the flag).
+A failure in step 3 leaves both copies, the stack on the target, and is retried by the next
+converge. Moves need the deploy login (SITES_SSH_USER) to be able to read and write archives on
+both servers (root on a cPanel server).
+"""
+from __future__ import annotations
+
+import logging
+import shlex
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from app import db
+from app.db.hosting import moves as rows
+from app.db.hosting import servers as server_rows
+from app.jobs.defer import request_attention_alert, request_converge
+from app.services.hosting.account_backups import back_up_account
+from app.services.hosting.engine import whm_client
+from app.services.hosting.placement import choose, has_room
+from app.services.hosting.servers import ServerRefused
+from app.settings import Settings
+from providers.core.errors import NotFound, ProviderError
+
+log = logging.getLogger("mpanel.moves")
+
+COPY_TIMEOUT_SECONDS = 3600
+
+
+class MoveFailed(RuntimeError):
+    pass
+
+
+def request_move(settings: Settings, subscription_id: int, to_ref: str) -> int:
+    """Record the move and ask the worker for it; ServerRefused (naming the field) when it cannot be."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        account = rows.account(conn, subscription_id)
+        if account is None:
+            raise ServerRefused("subscription", f"no subscription {subscription_id}")
+        if account["status"] in ("terminated", "abandoned", "pending_payment") or not account["cpanel_username"]:
+            raise ServerRefused("subscription", f"subscription {subscription_id} has no hosting account to move")
+        if rows.open_move(conn, subscription_id) is not None:
+            raise ServerRefused("subscription", f"subscription {subscription_id} is already being moved")
+        target = (server_rows.by_id(conn, int(to_ref)) if str(to_ref).isdigit()
+                  else server_rows.by_name(conn, str(to_ref)))
+        if target is None or target["role"] != "web":
+            raise ServerRefused("to", f"no web server {to_ref}")
+        if target["id"] == account["server_id"]:
+            raise ServerRefused("to", f"the account is already on {target['hostname']}")
+        [loaded] = server_rows.with_load(conn, target["id"])
+        if not has_room(loaded, 0):
+            raise ServerRefused("to", f"{loaded['name']} is not active or has no room")
+        if not target["archive_dir"]:
+            raise ServerRefused("to", f"{loaded['name']} has no archive directory (mpanel servers update "
+                                      "--archive-dir): WHM restores the copy from there")
+        move_id = rows.request(conn, subscription_id, account["server_id"], target["id"])
+        request_converge(conn, subscription_id)
+        return move_id
+
+
+def carry_out(settings: Settings, subscription_id: int, up: Callable[[], str]) -> str | None:
+    """The open move's remaining steps; None when there is none (the converge goes on as usual).
+    `up` converges the stack as it is desired now (app/services/hosting/converge.py)."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        move = rows.open_move(conn, subscription_id)
+        account = rows.account(conn, subscription_id) if move else None
+        servers = {i: server_rows.by_id(conn, i) for i in (move["from_server_id"], move["to_server_id"])} \
+            if move else {}
+    if move is None:
+        return None
+    source, target = servers[move["from_server_id"]], servers[move["to_server_id"]]
+    user = account["cpanel_username"]
+    if move["state"] == "requested":
+        try:
+            _copy(settings, subscription_id, user, account["domain"], source, target)
+        except Exception as exc:  # whatever broke, the source was not touched
+            reason = f"moving the account {user} to {target['hostname']} failed while copying: {_said(exc)}"
+            _fail(settings, subscription_id, move["id"], reason)
+            return "move failed"
+        with db.transaction(settings.DATABASE_URL) as conn:
+            rows.advance(conn, move["id"], "copied")
+        move = {**move, "state": "copied"}
+    if move["state"] == "copied":
+        with db.transaction(settings.DATABASE_URL) as conn:
+            rows.switch_server(conn, subscription_id, target["id"])
+        try:
+            up()
+        except Exception as exc:
+            with db.transaction(settings.DATABASE_URL) as conn:
+                rows.switch_server(conn, subscription_id, source["id"])
+            _fail(settings, subscription_id, move["id"],
+                  f"moving the account {user} to {target['hostname']} failed while switching ({_said(exc)}); "
+                  f"it is served from {source['hostname']} again, and the copy on {target['hostname']} "
+                  "is left for an operator to remove")
+            raise
+        with db.transaction(settings.DATABASE_URL) as conn:
+            rows.advance(conn, move["id"], "switched")
+    _remove_source(settings, user, source, target)
+    with db.transaction(settings.DATABASE_URL) as conn:
+        rows.advance(conn, move["id"], "done")
+    log.info("subscription %s: account %s moved from %s to %s", subscription_id, user,
+             source["hostname"], target["hostname"])
+    return "moved"
+
+
+def move_off_draining_servers(settings: Settings) -> int:
+    """The drain sweep: a draining server with a pace (servers.drain_moves_per_hour) has that many
+    of its accounts a move requested per hour, each to the server placement would choose in its
+    plan's group (one that can restore archives); returns how many were requested."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        draining = server_rows.draining_with_pace(conn)
+    requested = 0
+    for server in draining:
+        with db.transaction(settings.DATABASE_URL) as conn:
+            owed = server["drain_moves_per_hour"] - server_rows.moves_requested_since(conn, server["id"], 60)
+            for account in server_rows.accounts_to_move(conn, server["id"], max(owed, 0)):
+                candidates = [s for s in server_rows.lock_group(conn, account["server_group"])
+                              if s["id"] != server["id"] and s["archive_dir"]]
+                target = choose(candidates, account["disk_quota_mb"])
+                if target is None:
+                    log.warning("draining %s: no server of the group '%s' has room for subscription %s",
+                                server["hostname"], account["server_group"], account["id"])
+                    continue
+                rows.request(conn, account["id"], server["id"], target["id"])
+                request_converge(conn, account["id"])
+                requested += 1
+    return requested
+
+
+# --- the steps ----------------------------------------------------------------------------------
+
+def _copy(settings: Settings, subscription_id: int, user: str, domain: str, source: dict, target: dict) -> None:
+    to_whm = whm_client(settings, target["id"])
+    if to_whm.find_account(user=user) is not None or to_whm.find_account(domain=domain) is not None:
+        raise MoveFailed(f"{target['hostname']} already has an account {user} or one for {domain}")
+    backup = back_up_account(settings, subscription_id, client=whm_client(settings, source["id"]))
+    if backup is None or not backup.archive:
+        raise MoveFailed(f"WHM on {source['hostname']} made no archive of {user}")
+    archive = f"{target['archive_dir'].rstrip('/')}/cpmove-{user}.tar.gz"
+    from_shell, to_shell = Shell.of(settings, source), Shell.of(settings, target)
+    _carry(settings, from_shell, backup.archive, to_shell, archive)
+    restored = False
+    try:
+        to_whm.call("start_local_cpmove_restore", {"cpmovepath": archive}, post=True)
+        restored = True
+        summary = to_whm.account_summary(user)
+        if summary.get("domain") != domain:
+            raise MoveFailed(f"the restored account {user} on {target['hostname']} is for {summary.get('domain')}")
+        before = _files(settings, from_shell, f"{from_shell.home_root}/{user}")
+        after = _files(settings, to_shell, f"{to_shell.home_root}/{user}")
+        if before != after:
+            raise MoveFailed(f"the home of {user} on {target['hostname']} differs from the source's "
+                             f"({len(after)} files against {len(before)})")
+    except Exception:
+        if restored:  # nothing points at the unfinished copy yet: it goes
+            try:
+                to_whm.removeacct(user)
+            except ProviderError:
+                log.exception("could not remove the unfinished copy of %s on %s", user, target["hostname"])
+        raise
+
+
+def _remove_source(settings: Settings, user: str, source: dict, target: dict) -> None:
+    try:
+        whm_client(settings, source["id"]).removeacct(user)
+    except NotFound:
+        pass  # removed by an earlier attempt
+    for server in (source, target):
+        try:
+            whm_client(settings, server["id"]).call("delete_account_archives", {"user": user}, post=True)
+        except ProviderError:
+            log.warning("the archive of %s on %s was not deleted", user, server["hostname"])
+
+
+def _fail(settings: Settings, subscription_id: int, move_id: int, reason: str) -> None:
+    log.error("subscription %s: %s", subscription_id, reason)
+    with db.transaction(settings.DATABASE_URL) as conn:
+        rows.advance(conn, move_id, "failed", reason[:1000])
+        if rows.flag(conn, subscription_id, reason[:1000]):
+            request_attention_alert(conn, subscription_id)
+
+
+def _said(exc: Exception) -> str:
+    return (exc.message if isinstance(exc, ProviderError) else str(exc)).strip().splitlines()[0][:300] \
+        if str(exc).strip() else type(exc).__name__
+
+
+# --- SSH between the servers --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Shell:
+    """A server's SSH login, as the starter page is published (stacks/spec.py: a server with its
+    own WHM endpoint is described by its row; the environment's server by SSH_ADDRESS & co)."""
+
+    host: str
+    port: str
+    host_key: str
+    home_root: str
+
+    @classmethod
+    def of(cls, settings: Settings, server: dict) -> "Shell":
+        own = bool(server["whm_url"])
+        address = server["ssh_address"] or ("" if own else settings.SSH_ADDRESS) or f"{server['ip_address']}:22"
+        key_file = Path(settings.SITES_SSH_HOST_KEY_FILE) if settings.SITES_SSH_HOST_KEY_FILE else None
+        host_key = server["ssh_host_key"] or ("" if own or not key_file or not key_file.is_file()
+                                              else key_file.read_text().strip())
+        if not host_key:
+            raise MoveFailed(f"no SSH host key is known for {server['hostname']}")
+        host, _, port = address.rpartition(":")
+        return cls(host, port or "22", " ".join(host_key.split()[:2]),
+                   (server["home_root"] or settings.SITES_HOME_ROOT).rstrip("/"))
+
+    def argv(self, settings: Settings, known_hosts: str, command: str) -> list[str]:
+        return ["ssh", "-i", settings.SITES_SSH_KEY_PATH, "-p", self.port, "-o", "BatchMode=yes",
+                "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known_hosts}",
+                "-o", "ConnectTimeout=10", f"{settings.SITES_SSH_USER or 'root'}@{self.host}", command]
+
+
+def _known_hosts(*shells: Shell) -> tempfile._TemporaryFileWrapper:
+    pinned = tempfile.NamedTemporaryFile("w", prefix="mpanel-move-known-", suffix=".txt")
+    for s in shells:
+        pinned.write(f"[{s.host}]:{s.port} {s.host_key}\n")
+    pinned.flush()
+    return pinned
+
+
+def _carry(settings: Settings, source: Shell, path: str, target: Shell, to: str) -> None:
+    """Stream the archive from the source's disk to the target's (a temporary name, then renamed)."""
+    with _known_hosts(source, target) as pinned:
+        reading = subprocess.Popen(source.argv(settings, pinned.name, f"cat -- {shlex.quote(path)}"),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        part = shlex.quote(to + ".part")
+        writing = subprocess.run(
+            target.argv(settings, pinned.name, f"umask 077 && cat > {part} && mv -f -- {part} {shlex.quote(to)}"),
+            stdin=reading.stdout, capture_output=True, timeout=COPY_TIMEOUT_SECONDS)
+        reading.stdout.close()
+        read_error = reading.stderr.read().decode(errors="replace")
+        if reading.wait(timeout=60) != 0 or writing.returncode != 0:
+            raise MoveFailed(f"the archive could not be carried over SSH: "
+                             f"{(read_error or writing.stderr.decode(errors='replace')).strip()[:300]}")
+
+
+def _files(settings: Settings, shell: Shell, home: str) -> list[str]:
+    """Every file of the home with its size (what the copy is checked against)."""
+    with _known_hosts(shell) as pinned:
+        done = subprocess.run(shell.argv(settings, pinned.name, f"cd -- {shlex.quote(home)} && "
+                                                                 "find . -type f -printf '%P %s\\n' | LC_ALL=C sort"),
+                              capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise MoveFailed(f"the home {home} could not be listed: {done.stderr.strip()[:300]}")
+    return done.stdout.splitlines()

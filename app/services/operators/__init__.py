@@ -1,0 +1,9 @@
+"""The operators: staff accounts, sessions and one-time codes (`staff`, `totp`), who may do what
+(`staff_roles`), what the console shows (`console`) and the actions it takes (`console_actions`).
+May import every other area.
+
+`PUBLIC` names the modules other areas and the web, jobs and CLI layers may import
+(tests/unit/test_layers.py holds them to it); this file imports nothing, so no cycle can start here.
+"""
+
+PUBLIC = ("console", "console_actions", "staff", "staff_roles", "totp")

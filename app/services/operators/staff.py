@@ -1,0 +1,223 @@
+"""Staff accounts for the operators' console: creation, login (argon2, rate limits, optional
+TOTP), database-backed sessions that can be revoked, and the audit log.
+
+Staff are not customers: their own table, their own login page (/ops/login), their own cookie.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from app import db
+from app.db.operators import staff as rows
+from app.services.common import crypto
+from app.services.common.passwords import hash_password, needs_rehash, password_matches
+from app.services.common.refusals import FieldRefused
+from app.services.operators import totp
+from app.services.operators.staff_roles import ROLES
+from app.settings import Settings
+
+# Failed logins counted over this window: an account locks after a few (a person mistyping
+# gets five tries), an address after more (one office, several operators).
+WINDOW_SECONDS = 15 * 60
+ACCOUNT_FAILURES = 5
+ADDRESS_FAILURES = 20
+SESSION_HOURS = 12
+SET_PASSWORD_HOURS = 24
+
+_DUMMY_HASH = hash_password("not-a-staff-password")  # same answer time for unknown emails
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class StaffRefused(FieldRefused, ValueError):
+    """Bad input to a staff command, naming the field."""
+
+
+@dataclass(frozen=True)
+class StaffSession:
+    staff_id: int
+    email: str
+    role: str
+    csrf: str
+    id_hash: str
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    token: str | None = None        # the session cookie's value when the login succeeded
+    error: str | None = None        # what the login page says otherwise
+    locked: bool = False
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def add_staff(settings: Settings, email: str, role: str, *, with_link: bool = False) -> tuple[int, str]:
+    """A new staff account. Returns (id, secret): a generated password shown once, or with
+    `with_link` a set-password token for the /ops/set-password link (valid a day, used once)."""
+    email = (email or "").strip()
+    if not _EMAIL.match(email):
+        raise StaffRefused("email", "is not an email address")
+    if role not in ROLES:
+        raise StaffRefused("role", f"must be one of {', '.join(ROLES)}")
+    password = None if with_link else secrets.token_urlsafe(15)
+    with db.transaction(settings.DATABASE_URL) as conn:
+        staff_id = rows.create(conn, email, role, hash_password(password) if password else None)
+        if staff_id is None:
+            raise StaffRefused("email", "is already a staff account")
+        if with_link:
+            token = secrets.token_urlsafe(32)
+            rows.add_password_token(conn, staff_id, _hash(token), SET_PASSWORD_HOURS)
+            return staff_id, token
+    return staff_id, password
+
+
+def set_password_with_link(settings: Settings, token: str, password: str) -> bool:
+    if len(password or "") < 12:
+        raise StaffRefused("password", "must be at least 12 characters")
+    with db.transaction(settings.DATABASE_URL) as conn:
+        staff_id = rows.use_password_token(conn, _hash(token or ""))
+        if staff_id is None:
+            return False
+        rows.set_password_hash(conn, staff_id, hash_password(password))
+        rows.revoke_sessions_of(conn, staff_id)
+    return True
+
+
+def enable_totp(settings: Settings, email: str) -> str:
+    """Turn on the second factor for an account; returns the secret (shown once, to scan)."""
+    secret = totp.new_secret()
+    with db.transaction(settings.DATABASE_URL) as conn:
+        account = rows.by_email(conn, email)
+        if account is None:
+            raise StaffRefused("email", "is not a staff account")
+        rows.set_totp_secret(conn, account["id"], crypto.encrypt(settings, secret))
+    return secret
+
+
+def set_status(settings: Settings, email: str, status: str) -> int:
+    """Disable (or re-enable) an account; disabling ends its sessions at once."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        account = rows.by_email(conn, email)
+        if account is None:
+            raise StaffRefused("email", "is not a staff account")
+        rows.set_status(conn, account["id"], status)
+        return rows.revoke_sessions_of(conn, account["id"]) if status == "disabled" else 0
+
+
+def list_staff(settings: Settings) -> list[dict]:
+    with db.transaction(settings.DATABASE_URL) as conn:
+        return rows.all_staff(conn)
+
+
+def _wait_words(oldest: dt.datetime, now: dt.datetime) -> str:
+    minutes = max(1, int(((oldest + dt.timedelta(seconds=WINDOW_SECONDS)) - now).total_seconds() // 60) + 1)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def log_in(settings: Settings, email: str, password: str, code: str, address: str) -> LoginOutcome:
+    """Check a staff login. Locked accounts and addresses are refused before the password is
+    even looked at, with when to try again; every attempt is recorded and audited."""
+    email = (email or "").strip()
+    with db.transaction(settings.DATABASE_URL) as conn:
+        failures = rows.recent_failures(conn, email, address, WINDOW_SECONDS)
+    if failures["email_failures"] >= ACCOUNT_FAILURES:
+        return _refused(settings, email, address, locked=True,
+                        error=f"This account is locked after {ACCOUNT_FAILURES} failed logins: try again in "
+                              f"{_wait_words(failures['email_oldest'], failures['now'])}.")
+    if failures["address_failures"] >= ADDRESS_FAILURES:
+        return _refused(settings, email, address, locked=True,
+                        error=f"Too many failed logins from your address: try again in "
+                              f"{_wait_words(failures['address_oldest'], failures['now'])}.")
+    with db.transaction(settings.DATABASE_URL) as conn:
+        account = rows.by_email(conn, email) if email else None
+        good = password_matches(account["password_hash"] if account and account["password_hash"] else _DUMMY_HASH,
+                                password or "")
+        if not good or account is None or account["status"] != "active":
+            return _refused(settings, email, address, error="That email and password do not match a staff account.")
+        if account["totp_secret"]:
+            step = totp.step_of(crypto.decrypt(settings, bytes(account["totp_secret"])), code)
+            if step is None or not rows.claim_totp_step(conn, account["id"], step):
+                return _refused(settings, email, address,
+                                error="Enter the current 6-digit code from your authenticator app.")
+        if needs_rehash(account["password_hash"]):
+            rows.set_password_hash(conn, account["id"], hash_password(password))
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+        rows.add_session(conn, _hash(token), account["id"], csrf, SESSION_HOURS, address)
+        rows.record_login(conn, account["id"])
+        rows.record_attempt(conn, email, address, True)
+        rows.audit(conn, staff_id=account["id"], staff_email=account["email"], action="login", subscription_id=None,
+                   outcome="ok", detail=None, address=address)
+    return LoginOutcome(token=token)
+
+
+def _refused(settings: Settings, email: str, address: str, *, error: str, locked: bool = False) -> LoginOutcome:
+    # Its own transaction: the failure must be counted even though the login's is not committed.
+    with db.transaction(settings.DATABASE_URL) as conn:
+        rows.record_attempt(conn, email, address, False)
+        rows.audit(conn, staff_id=None, staff_email=email[:200] or "-", action="login", subscription_id=None,
+                   outcome="locked" if locked else "refused", detail=error, address=address)
+    return LoginOutcome(error=error, locked=locked)
+
+
+API_SCOPES = ("read", "actions")
+
+
+def create_api_token(settings: Settings, email: str, scopes: list[str], label: str | None = None) -> str:
+    """A token for /ops/api/ (shown once; only its hash is kept). Its account's role still
+    applies: a support account's token with 'actions' may still only resend emails."""
+    scopes = sorted(set(scopes))
+    if not scopes or any(s not in API_SCOPES for s in scopes):
+        raise StaffRefused("scope", f"must be one or more of {', '.join(API_SCOPES)}")
+    with db.transaction(settings.DATABASE_URL) as conn:
+        account = rows.by_email(conn, email)
+        if account is None:
+            raise StaffRefused("email", "is not a staff account")
+        token = "mpo_" + secrets.token_urlsafe(32)
+        rows.add_token(conn, _hash(token), account["id"], scopes, label)
+    return token
+
+
+def token_session(settings: Settings, token: str | None) -> tuple[StaffSession, tuple[str, ...]] | None:
+    """The staff member behind an API token, and its scopes; None for an unknown or revoked one."""
+    if not token:
+        return None
+    with db.transaction(settings.DATABASE_URL) as conn:
+        row = rows.live_token(conn, _hash(token))
+    if row is None:
+        return None
+    return StaffSession(row["staff_id"], row["email"], row["role"], "", "token"), tuple(row["scopes"])
+
+
+def session_for(settings: Settings, token: str | None) -> StaffSession | None:
+    """The live session behind a cookie, re-checked against the account on every request."""
+    if not token:
+        return None
+    with db.transaction(settings.DATABASE_URL) as conn:
+        row = rows.live_session(conn, _hash(token))
+    return StaffSession(row["staff_id"], row["email"], row["role"], row["csrf"], row["id_hash"]) if row else None
+
+
+def log_out(settings: Settings, who: StaffSession, address: str) -> None:
+    with db.transaction(settings.DATABASE_URL) as conn:
+        rows.revoke_session(conn, who.id_hash)
+        rows.audit(conn, staff_id=who.staff_id, staff_email=who.email, action="logout", subscription_id=None,
+                   outcome="ok", detail=None, address=address)
+
+
+def audit(settings: Settings, who: StaffSession, action: str, subscription_id: int | None, outcome: str,
+          detail: str | None = None, address: str | None = None) -> int:
+    with db.transaction(settings.DATABASE_URL) as conn:
+        return rows.audit(conn, staff_id=who.staff_id, staff_email=who.email, action=action,
+                          subscription_id=subscription_id, outcome=outcome, detail=detail, address=address)
+
+
+def audit_log(settings: Settings, query: str = "", subscription_id: int | None = None,
+              before_id: int | None = None, limit: int = 50) -> list[dict]:
+    with db.transaction(settings.DATABASE_URL) as conn:
+        return rows.audit_entries(conn, query=query, subscription_id=subscription_id, before_id=before_id,
+                                  limit=limit)

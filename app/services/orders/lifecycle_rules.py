@@ -1,0 +1,294 @@
+"""The subscription lifecycle as rules: pure functions of values, no database, no clock, no Stripe.
+
+`app/services/orders/lifecycle.py` applies them to rows; everything that decides lives here, so
+it is tested with plain values (tests/unit/test_lifecycle_rules.py).
+
+Billing status -> our status:
+  active/trialing -> active        (a suspended account is reactivated)
+  past_due/unpaid -> past_due      (suspended once the grace period, SUSPEND_AFTER_DAYS, is over)
+  canceled/incomplete_expired -> canceled: the account is suspended at once and backed up, and
+                                   terminated (stack destroyed) after TERMINATE_AFTER_DAYS
+  cancel_at_period_end            -> remembered; nothing changes until Stripe ends the subscription
+
+A canceled order is retained, not gone: a customer who pays again before its retention ends
+gets it back (canceled -> active: the same stack and account, unsuspended). Stripe never
+reactivates a canceled subscription, so only a new one the order was given (a returning
+customer's checkout for the same domain) can say "active" about a canceled order. A
+terminated order has no account left to give back.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+# Checkout Session payment_status values meaning the money is there.
+PAID = ("paid", "no_payment_required")
+
+# Stripe subscription statuses, grouped by what they mean for the hosting.
+STRIPE_PAYING = ("active", "trialing")
+STRIPE_OWING = ("past_due", "unpaid")
+STRIPE_ENDED = ("canceled", "incomplete_expired")
+# Which of our statuses each group may move from (any other status stays as it is).
+BECOMES_ACTIVE_FROM = ("pending_payment", "active", "past_due", "suspended", "canceled")
+BECOMES_PAST_DUE_FROM = ("active", "past_due", "pending_payment")
+NEVER_CANCELED_FROM = ("terminated",)
+# Statuses whose account exists but is switched off; paying again switches it back on.
+SWITCHED_OFF = ("suspended", "canceled")
+
+
+def retained(status: str) -> bool:
+    """Whether an order in this status is kept for its customer to take back by paying again."""
+    return status == "canceled"
+
+
+def stripe_value(obj: Any, *path: str, default=None):
+    """obj[path...] for dicts and Stripe objects alike; `default` where any step is missing or None."""
+    for key in path:
+        if obj is None:
+            return default
+        obj = obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+    return default if obj is None else obj
+
+
+def timestamp(value) -> dt.datetime | None:
+    """A Stripe epoch-seconds timestamp as an aware UTC datetime (None for 0 or missing)."""
+    return dt.datetime.fromtimestamp(int(value), dt.timezone.utc) if value else None
+
+
+@dataclass(frozen=True)
+class StripeSubscription:
+    """What the lifecycle reads from a Stripe subscription object."""
+
+    id: str | None
+    customer: str | None
+    status: str | None
+    price_id: str | None
+    current_period_end: dt.datetime | None
+    cancel_at_period_end: bool
+
+
+def read_stripe_subscription(remote: Any) -> StripeSubscription:
+    items = stripe_value(remote, "items", "data") or []
+    first = items[0] if items else None
+    # Since API 2025-03-31 the billing period lives on the subscription item.
+    period_end = stripe_value(remote, "current_period_end") or stripe_value(first, "current_period_end")
+    return StripeSubscription(
+        id=stripe_value(remote, "id"), customer=stripe_value(remote, "customer"),
+        status=stripe_value(remote, "status"), price_id=stripe_value(first, "price", "id"),
+        current_period_end=timestamp(period_end),
+        cancel_at_period_end=bool(stripe_value(remote, "cancel_at_period_end", default=False)))
+
+
+def next_status(was: str, stripe_status: str | None) -> str:
+    """Our subscription status once Stripe says `stripe_status` about a subscription that was `was`."""
+    if stripe_status in STRIPE_PAYING:
+        return "active" if was in BECOMES_ACTIVE_FROM else was
+    if stripe_status in STRIPE_OWING:
+        return "past_due" if was in BECOMES_PAST_DUE_FROM else was
+    if stripe_status in STRIPE_ENDED:
+        return "canceled" if was not in NEVER_CANCELED_FROM else was
+    return was
+
+
+def billed_after_abandoning(was: str, stripe_status: str | None) -> bool:
+    """An abandoned order's checkout was closed unpaid, so Stripe cannot bill it; if Stripe says
+    it does, a person must look (refund, or restore the order), never a silent rebuild."""
+    return was == "abandoned" and stripe_status in (*STRIPE_PAYING, "past_due")
+
+
+def abandoned_but_billed_error(stripe_status: str) -> str:
+    return f"abandoned order billed by Stripe ({stripe_status}): refund or restore by hand"
+
+
+def billing_cycle_of(plan: Mapping[str, Any], price_id: str) -> str:
+    """Which of a plan's two Stripe prices `price_id` is."""
+    return "yearly" if plan["stripe_price_yearly"] == price_id else "monthly"
+
+
+@dataclass(frozen=True)
+class Consequences:
+    """What a status change implies: columns to set, emails to send, whether to converge."""
+
+    updates: dict = field(default_factory=dict)
+    emails: tuple[str, ...] = ()
+    converge: bool = False
+
+
+def transition(was: str, new: str, *, plan_changed: bool, now: dt.datetime,
+               terminate_after_days: float) -> Consequences:
+    """The consequences of our status moving from `was` to `new` (equal when nothing moved)."""
+    updates: dict[str, Any] = {}
+    if new != was:
+        updates["status"] = new
+    if new == "past_due" and was != "past_due":
+        updates["past_due_since"] = now
+    if new == "active":
+        updates["past_due_since"] = None
+    if new == "active" and was == "canceled":
+        updates["terminate_after"] = None  # taken back: nothing is due any more
+    emails: tuple[str, ...] = ()
+    if new == "active" and was in SWITCHED_OFF:
+        emails = ("reactivated",)
+    if new == "canceled" and was != "canceled":
+        updates["terminate_after"] = now + dt.timedelta(days=terminate_after_days)
+        # Told once, at cancellation: suspended now, kept until terminate_after, and how to come back.
+        emails = ("canceled",)
+    return Consequences(updates, emails, converge=new != was or plan_changed)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A status that ends by itself once a date has passed, and what its end implies."""
+
+    waiting: str          # the status that waits for the date
+    becomes: str
+    email: str | None     # the notice sent to the customer (app/mail, kind), if any
+
+
+# Past due beyond the grace period -> suspended; canceled past retention -> terminated (the
+# customer was told at cancellation what would happen and when: no second notice).
+SUSPENSION = Deadline(waiting="past_due", becomes="suspended", email="suspended")
+TERMINATION = Deadline(waiting="canceled", becomes="terminated", email=None)
+DEADLINES = (SUSPENSION, TERMINATION)
+
+
+def deadline_passed(row: Mapping[str, Any], now: dt.datetime, suspend_after_days: float) -> Deadline | None:
+    """Which deadline, if any, has ended the row's status by `now` (row: status, past_due_since,
+    terminate_after)."""
+    status = row["status"]
+    if status == SUSPENSION.waiting and row["past_due_since"] is not None:
+        if row["past_due_since"] <= now - dt.timedelta(days=suspend_after_days):
+            return SUSPENSION
+    if status == TERMINATION.waiting and row["terminate_after"] is not None and row["terminate_after"] <= now:
+        return TERMINATION
+    return None
+
+
+def checkout_paid(payment_status: str | None) -> bool:
+    return payment_status in PAID
+
+
+def checkout_lost_its_payment(session_status: str | None, payment_status: str | None) -> bool:
+    """A completed checkout whose delayed payment failed: its order is abandoned. An open
+    session can still be paid; a paid one is not ours to abandon."""
+    return session_status == "complete" and not checkout_paid(payment_status)
+
+
+
+# --- matching Stripe objects to our orders, and checking what was paid -----------------------
+#
+# The payer controls a session's client_reference_id and metadata (a Payment Link takes
+# `?client_reference_id=` from its URL) and can put any metadata on a subscription of their
+# own. Those fields therefore never find an order: an event acts on an order only through the
+# Stripe ids stored on it (the checkout session we created, then the subscription that session
+# created). The payer-controlled fields are read only to notice that someone named one of our
+# orders with an object that is not its own, which a person should see.
+
+# What a person is told about (billing_anomalies.kind).
+CHECKOUT_NOT_OURS = "checkout_not_ours"          # a session naming an order whose checkout it is not
+CHECKOUT_MISMATCH = "checkout_mismatch"          # the order's own session, paid at another amount/price
+SUBSCRIPTION_NOT_OURS = "subscription_not_ours"  # a subscription naming an order it does not belong to
+
+
+@dataclass(frozen=True)
+class BillingAnomaly:
+    """Something a Stripe event claimed that our records do not support: recorded, nothing else done."""
+
+    kind: str
+    stripe_object_id: str | None
+    subscription_id: int | None   # the order it named or paid for
+    detail: str
+
+
+def claimed_order_ids(*references: Any) -> tuple[int, ...]:
+    """Our order ids named by payer-controlled fields (client_reference_id, metadata.subscription_id);
+    anything that is not a plain positive integer names nothing."""
+    ids: list[int] = []
+    for ref in references:
+        text = str(ref).strip() if ref is not None else ""
+        if text.isascii() and text.isdigit() and 0 < int(text) < 2 ** 63 and int(text) not in ids:
+            ids.append(int(text))
+    return tuple(ids)
+
+
+def foreign_checkout(session_id: str | None, claimed: Mapping[str, Any]) -> BillingAnomaly | None:
+    """A paid session that matched no order by its id, but names order `claimed`: not that order's
+    checkout (a Payment Link or a session made outside our checkout). None when it is its checkout."""
+    if claimed.get("stripe_checkout_session_id") == session_id:
+        return None
+    return BillingAnomaly(
+        CHECKOUT_NOT_OURS, session_id, claimed["id"],
+        f"checkout session {session_id} was paid naming order {claimed['id']}, whose checkout is "
+        f"{claimed.get('stripe_checkout_session_id') or 'none'}: not activated")
+
+
+def foreign_subscription(stripe_subscription_id: str | None, claimed: Mapping[str, Any]) -> BillingAnomaly | None:
+    """A Stripe subscription that matched no order by its id, but names order `claimed` in its metadata.
+    An order still waiting for payment has no subscription yet (its own may simply be early: its
+    checkout, once paid and checked, decides), so only an order holding another subscription, or
+    none while no longer waiting for one, makes it foreign."""
+    stored = claimed.get("stripe_subscription_id")
+    if stored == stripe_subscription_id:
+        return None
+    if stored is None and claimed.get("status") == "pending_payment":
+        return None
+    return BillingAnomaly(
+        SUBSCRIPTION_NOT_OURS, stripe_subscription_id, claimed["id"],
+        f"Stripe subscription {stripe_subscription_id} names order {claimed['id']}, whose subscription is "
+        f"{stored or 'none'} ({claimed.get('status')}): ignored")
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What a checkout charges (or an order was priced at): amount, currency, and its prices
+    as (price id, quantity), one per line."""
+
+    amount_cents: int | None
+    currency: str | None
+    lines: tuple[tuple[str | None, int | None], ...]
+
+
+def paid_checkout_charge(session: Any) -> Charge:
+    """A checkout session's charge; its line items must be expanded (expand[]=line_items)."""
+    items = stripe_value(session, "line_items", "data") or []
+    currency = stripe_value(session, "currency")
+    return Charge(amount_cents=stripe_value(session, "amount_total"),
+                  currency=currency.lower() if isinstance(currency, str) else None,
+                  lines=tuple((stripe_value(i, "price", "id"), stripe_value(i, "quantity")) for i in items))
+
+
+def order_charge(order: Mapping[str, Any], plan: Mapping[str, Any]) -> Charge:
+    """What the order was priced at: its amount (the plan's price for its cycle after the promotion
+    code's coupon, app/services/orders/orders.py), the plan's currency, one of the plan's price for its cycle."""
+    column = "stripe_price_yearly" if order["billing_cycle"] == "yearly" else "stripe_price_monthly"
+    return Charge(amount_cents=order.get("amount_cents"), currency=(plan.get("currency") or "").lower() or None,
+                  lines=((plan.get(column), 1),))
+
+
+def charge_differences(paid: Charge, expected: Charge) -> list[str]:
+    """How a paid charge differs from the expected one (empty: it is exactly what the order costs).
+    Unknown expectations never pass: an order or plan without a price cannot be checked."""
+    differences = []
+    if expected.amount_cents is None or paid.amount_cents != expected.amount_cents:
+        differences.append(f"amount {paid.amount_cents}, expected {expected.amount_cents}")
+    if expected.currency is None or paid.currency != expected.currency:
+        differences.append(f"currency {paid.currency}, expected {expected.currency}")
+    if any(price is None for price, _ in expected.lines) or paid.lines != expected.lines:
+        differences.append(f"items {_lines(paid.lines)}, expected {_lines(expected.lines)}")
+    return differences
+
+
+def _lines(lines: tuple[tuple[str | None, int | None], ...]) -> str:
+    return ", ".join(f"{quantity} x {price}" for price, quantity in lines) or "none"
+
+
+def checkout_mismatch(session_id: str | None, order_id: int, differences: list[str]) -> BillingAnomaly:
+    return BillingAnomaly(CHECKOUT_MISMATCH, session_id, order_id,
+                          f"checkout session {session_id} of order {order_id} was paid with "
+                          f"{'; '.join(differences)}: not activated")
+
+
+def checkout_mismatch_error(differences: list[str]) -> str:
+    """What the order shows (provisioning_error) while a person looks at its payment."""
+    return f"the payment does not match the order ({'; '.join(differences)}): a person will check it"

@@ -1,0 +1,1 @@
+"""One client per upstream API, used by the dynamic providers and the services alike."""

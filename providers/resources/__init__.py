@@ -1,0 +1,1 @@
+"""The dynamic providers the stacks declare: one provider (and its resource) per module."""
