@@ -44,6 +44,8 @@ domain, email, owner, ip, quota, bwlimit, maxpop to create drift.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import logging
 import os
@@ -59,6 +61,8 @@ from ..common.requestlog import RequestLog
 from ..common.serving import STATE_FILE, base_parser, serve
 from ..common.state import StateStore
 from .api import Done, Params, WhmFailure
+from .bridge import bridge_body
+from .legacy import API0_FUNCTIONS, api0_body, unknown_app
 from .server import TABLES, WhmServer, initial_state
 
 log = logging.getLogger("sandbox.whm")
@@ -67,6 +71,8 @@ log = logging.getLogger("sandbox.whm")
 # one-time login link's token, followed by the customer's browser.
 SECRET_PARAMS = ("password", "key", "session")
 POST_ONLY = frozenset({"installssl"})
+# The cPanel & WHM release the stand-in answers as (``version``).
+WHM_VERSION = "11.126.0.9"
 
 Handler = Callable[[WhmServer, Params], Done]
 FUNCTIONS: dict[str, Handler] = {
@@ -85,6 +91,13 @@ FUNCTIONS: dict[str, Handler] = {
     # The link it returns must point at whatever address the client used.
     "create_user_session": lambda server, params: server.create_user_session(params, request.host_url),
     "uapi_cpanel": WhmServer.uapi_cpanel,
+    "listsuspended": WhmServer.listsuspended,
+    "modifyacct": WhmServer.modifyacct,
+    "editquota": WhmServer.editquota,
+    "list_users": WhmServer.list_users,
+    "killpkg": WhmServer.killpkg,
+    "version": lambda server, params: Done({"version": WHM_VERSION}),
+    "applist": lambda server, params: Done({"app": sorted(FUNCTIONS)}),
     "start_background_pkgacct": WhmServer.start_background_pkgacct,
     "get_pkgacct_session_state": WhmServer.get_pkgacct_session_state,
     "list_cparchive_files": WhmServer.list_cparchive_files,
@@ -116,27 +129,44 @@ def create_app(
     app.wsgi_app = RequestLog(app.wsgi_app, log, SECRET_PARAMS)
 
     @app.route("/json-api/<function>", methods=["GET", "POST"])
-    def json_api(function: str):
+    @app.route("/<security_token>/json-api/<function>", methods=["GET", "POST"])
+    def json_api(function: str, security_token: str = "cpsess"):
+        # WHM's documented URLs carry a session's security token; with token or password
+        # auth any cpsess prefix is accepted, as the header decides.
+        if not security_token.startswith("cpsess"):
+            return Response("Not Found\n", 404, mimetype="text/plain")
         if not _authorized(request.headers.get("Authorization", ""), username, api_token):
             return _access_denied()
-        if request.values.get("api.version") != "1":
-            return _api0_refusal()
+        if function == "cpanel":
+            return jsonify(bridge_body(server, request.values))
+        api_version = request.values.get("api.version", "0") or "0"
+        if api_version not in ("0", "1"):
+            return _envelope(function, 0, f"Unknown API version “{api_version}”: use 1 (or 0).")
+        legacy = api_version == "0"
         handler = FUNCTIONS.get(function)
-        if handler is None:
+        if handler is None or (legacy and function not in API0_FUNCTIONS):
+            if legacy:
+                return jsonify(unknown_app(function))
             return _envelope(function, 0, f"Unknown app (“{function}”) requested for this version (1) of the API.")
+
+        def answer(done: Done | None, reason: str) -> Response:
+            if legacy:
+                return jsonify(api0_body(function, done, reason))
+            if done is None:
+                return _envelope(function, 0, reason)
+            return _envelope(function, 1, reason, done.data, done.raw)
 
         def run() -> Response:
             if function in POST_ONLY and request.method != "POST":
-                return _envelope(function, 0, f"{function} must be sent by POST: its parameters include a private key.")
+                return answer(None, f"{function} must be sent by POST: its parameters include a private key.")
             try:
                 done = handler(server, request.values)
             except WhmFailure as exc:
-                return _envelope(function, 0, exc.reason)
-            return _envelope(function, 1, done.reason, done.data, done.raw)
+                return answer(None, exc.reason)
+            return answer(done, done.reason)
 
         def refuse(fault: Fault) -> Response:
-            reason = fault.reason or f"The server could not complete {function} (injected failure {fault.code})."
-            return _envelope(function, 0, reason)
+            return answer(None, fault.reason or f"The server could not complete {function} (injected failure {fault.code}).")
 
         return faults.answer(function, run, refuse)
 
@@ -170,12 +200,22 @@ def create_app(
 
 
 def _authorized(header: str, username: str, api_token: str) -> bool:
+    """``whm USER:TOKEN`` (any case) or HTTP Basic ``USER:PASSWORD``, as WHM documents; the
+    stand-in's one secret is both the API token and the user's password."""
     scheme, _, credentials = header.partition(" ")
-    user, _, token = credentials.strip().partition(":")
+    scheme, credentials = scheme.lower(), credentials.strip()
+    if scheme == "basic":
+        try:
+            credentials = base64.b64decode(credentials, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+    elif scheme != "whm":
+        return False
+    user, _, token = credentials.partition(":")
     # Compare both halves every time: no early exit that would time the user name.
     user_ok = hmac.compare_digest(user.encode(), username.encode())
-    token_ok = hmac.compare_digest(token.encode(), api_token.encode())
-    return scheme.lower() == "whm" and user_ok and token_ok
+    token_ok = hmac.compare_digest(token.strip().encode(), api_token.encode())
+    return user_ok and token_ok
 
 
 def _envelope(command: str, result: int, reason: str, data: dict[str, Any] | None = None,
@@ -195,11 +235,6 @@ def _access_denied() -> Response:
     response = jsonify(body)
     response.status_code = 403
     return response
-
-
-def _api0_refusal() -> Response:
-    body = {"result": [{"status": 0, "statusmsg": "This server speaks WHM API 1 only here: send api.version=1."}]}
-    return jsonify(body)
 
 
 def main(argv: list[str] | None = None) -> None:
