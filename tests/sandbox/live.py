@@ -11,13 +11,20 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+
+class _Quiet(WSGIRequestHandler):
+    # The stand-ins log each request themselves, with secrets masked; werkzeug's own line
+    # would print URLs with passwords and keys in them.
+    def log_request(self, code="-", size="-") -> None:
+        pass
 
 
 @contextmanager
 def served(app) -> Iterator[str]:
     """The app's base URL (``http://127.0.0.1:PORT``) while it is being served."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
     thread = threading.Thread(target=server.serve_forever, name="stand-in", daemon=True)
     thread.start()
     try:
