@@ -1,14 +1,21 @@
-"""A local stand-in for cPanel WHM API 1, enough for mpanel's WHM provider.
+"""A local stand-in for cPanel WHM (API 1 and API 0), enough for mpanel's WHM provider and
+third-party clients.
 
-Protocol (as in docs/api-contracts.md): ``/json-api/<function>`` by GET query or
-POST form, ``api.version=1``, header ``Authorization: whm <user>:<token>``. Bad auth
-is HTTP 403 with the legacy ``cpanelresult`` body; every other answer is HTTP 200
-with ``{"metadata": {command, version, result, reason, output: {raw}}, "data": ...}``.
+Protocol (as in docs/api-contracts.md): ``/json-api/<function>`` (or
+``/cpsessNNNNNNNNNN/json-api/<function>``) by GET query or POST form, header
+``Authorization: whm <user>:<token>`` or HTTP Basic ``<user>:<password>`` (here the token is
+also the password). Bad auth is HTTP 403 with the legacy ``cpanelresult`` body; every other
+answer is HTTP 200. With ``api.version=1`` it is
+``{"metadata": {command, version, result, reason, output: {raw}}, "data": ...}``; without it
+WHM runs the call as API 0 and answers in that function's own older shape
+(``sandbox.whm.legacy``). ``/json-api/cpanel`` runs cPanel API calls as an account's user
+(``sandbox.whm.bridge``).
 A failed function has ``result: 0`` and a human ``reason`` and, as in WHM, no
 ``data`` key at all: clients must not rely on ``data`` when result is 0.
 
-Functions: createacct, removeacct (``username`` or ``user``), suspendacct,
-unsuspendacct, changepackage, accountsummary, listaccts, passwd, listpkgs, addpkg,
+Functions: applist, version, createacct, removeacct (``username`` or ``user``), suspendacct,
+unsuspendacct, listsuspended, modifyacct, editquota, list_users, changepackage,
+accountsummary, listaccts, passwd, listpkgs, addpkg, killpkg,
 installssl, fetchsslinfo, create_user_session, uapi_cpanel (only
 ``SSL::toggle_ssl_redirect_for_domains``; other UAPI calls answer ``uapi.status 0``),
 and the account backups of ``sandbox.whm.backups``: start_background_pkgacct,
@@ -26,12 +33,14 @@ Choices where the contract is silent:
   the certificate names the domain (exactly or by a one-label wildcard).
 - Turning the redirect on needs a certificate for the domain that has not expired,
   otherwise ``uapi.status`` 0 with an error; turning it off always works.
-- ``createacct`` requires ``domain``, ``plan`` (an existing package) and a password of
-  at least 8 characters. ``quota``/``bwlimit``/``maxpop`` override the package's; 0
-  or "unlimited" means unlimited. The home ``<state dir>/home/<user>/public_html``
+- ``createacct`` requires only ``username`` (lower-cased), as WHM documents: no ``domain``
+  means a temporary domain, no ``password``/``pass`` a generated one (a given one needs 8
+  characters), no ``plan`` the ``default`` package; ``savepkg=1``/``pkgname`` save the
+  settings as a new package. ``quota``/``bwlimit``/``maxpop`` override the package's; 0
+  or "unlimited" means unlimited. ``output.raw`` holds WHM's "New Account Info" block
+  (with the password unless ``showpass=n``). The home ``<state dir>/home/<user>/public_html``
   is created, and removed again by removeacct and by the control API's reset.
-- Requests without ``api.version=1`` get an API 0 shaped body (no ``metadata``), as
-  the real server would, so a client that forgets it fails loudly.
+- What the stand-in leaves out of WHM is listed in docs/stand-ins.md.
 - ``create_user_session`` links point back at this stand-in
   (``/cpsessNNNNNNNNNN/login/?session=...``) and work once, for 5 minutes.
 - Sizes are strings with units as in WHM (``diskused: "12M"``, ``disklimit: "5120M"``
