@@ -1,10 +1,13 @@
 """A local stand-in for the NameSilo registrar API, enough for mpanel's provider.
 
-Protocol (as in docs/api-contracts.md): ``GET /api/<operation>?version=1&type=json&key=KEY&...``
+Protocol (as in docs/api-contracts.md): ``GET /api/<operation>?version=1&type=xml|json&key=KEY&...``
 (POST form is accepted too). The answer is always HTTP 200 (unless an ``http`` or
 ``timeout`` fault says otherwise) with
-``{"request": {"operation", "ip"}, "reply": {"code", "detail", ...fields}}``;
-success is ``reply.code`` 300, 301 or 302, anything else is a failure.
+``{"request": {"operation", "ip"}, "reply": {"code", "detail", ...fields}}`` for ``type=json``
+and the same content as ``<namesilo><request>..</request><reply>..</reply></namesilo>`` for
+``type=xml`` (see ``sandbox.namesilo.formats``); a request whose type is missing or unknown is
+refused in XML, NameSilo's original format. Success is ``reply.code`` 300, 301 or 302, anything
+else is a failure.
 
 Operations: checkRegisterAvailability, registerDomain, getDomainInfo,
 changeNameServers, transferDomain, checkTransferStatus, renewDomain, domainLock,
@@ -17,7 +20,7 @@ Choices where the contract is silent:
 
 - ``reply.code`` is always a JSON number; ``order_amount`` and contact ids are
   strings and availability prices are numbers, so clients meet both.
-- Checks run in this order: version (102/103), type (104/105: JSON only), key (110,
+- Checks run in this order: version (102/103), type (104/105: xml or json), key (110,
   also when missing), operation (107), faults, then the operation's own checks.
 - Domain names are lower-cased, then must be host names (114) under a TLD the
   stand-in sells (267: see ``PRICES_CENTS``) with exactly one label before it (114).
@@ -61,6 +64,7 @@ from ..common.faults import Fault, FaultRegistry
 from ..common.requestlog import RequestLog
 from ..common.serving import STATE_FILE, base_parser, serve
 from ..common.state import StateStore
+from .formats import FORMATS, render
 from .registrar import TABLES, Registrar, initial_state
 from .replies import DETAILS, Reply, ReplyError
 
@@ -100,24 +104,26 @@ def create_app(
     @app.route("/api/<operation>", methods=["GET", "POST"])
     def api(operation: str):
         params = request.values
+        # Every answer, refusals included, comes in the format asked for; XML when none is.
+        kind = "json" if params.get("type") == "json" else "xml"
         try:
             _check_preamble(params, api_key)
             handler = OPERATIONS.get(operation)
             if handler is None:
                 raise ReplyError(107)
         except ReplyError as exc:
-            return _envelope(operation, exc.code, exc.detail)
+            return _envelope(kind, operation, exc.code, exc.detail)
 
         def run() -> Response:
             try:
                 reply = handler(registrar, params)
             except ReplyError as exc:
-                return _envelope(operation, exc.code, exc.detail)
-            return _envelope(operation, reply.code, DETAILS[reply.code], reply.fields)
+                return _envelope(kind, operation, exc.code, exc.detail)
+            return _envelope(kind, operation, reply.code, DETAILS[reply.code], reply.fields)
 
         def refuse(fault: Fault) -> Response:
             code = fault.code if fault.code is not None else 210
-            return _envelope(operation, code, fault.reason or DETAILS.get(code, "error"))
+            return _envelope(kind, operation, code, fault.reason or DETAILS.get(code, "error"))
 
         return faults.answer(operation, run, refuse)
 
@@ -182,17 +188,19 @@ def _check_preamble(params, api_key: str) -> None:
         raise ReplyError(103)
     if not kind:
         raise ReplyError(104)
-    if kind != "json":
+    if kind not in FORMATS:
         raise ReplyError(105)
     if not hmac.compare_digest(params.get("key", "").encode(), api_key.encode()):
         raise ReplyError(110)
 
 
-def _envelope(operation: str, code: int, detail: str, fields: dict[str, Any] | None = None) -> Response:
-    return jsonify({
+def _envelope(kind: str, operation: str, code: int, detail: str,
+              fields: dict[str, Any] | None = None) -> Response:
+    body, mimetype = render(kind, {
         "request": {"operation": operation, "ip": request.remote_addr},
         "reply": {"code": code, "detail": detail, **(fields or {})},
     })
+    return Response(body, 200, mimetype=mimetype)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,7 +14,7 @@ DETAILS = {
     102: "No version specified",
     103: "Invalid API version",
     104: "No type specified",
-    105: "Invalid API type (this sandbox answers type=json only)",
+    105: "Invalid API type",
     107: "Invalid API operation",
     108: "Missing parameters for the specified operation",
     110: "Invalid API Key",

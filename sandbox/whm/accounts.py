@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ RESERVED_USERNAMES = frozenset({
 })
 USERNAME_CHARS = re.compile(r"^[a-z0-9]+$")
 MIN_PASSWORD_LENGTH = 8
+DEFAULT_PLAN = "default"
 SEARCH_TYPES = {"domain": "domain", "owner": "owner", "user": "user", "ip": "ip", "package": "plan"}
 
 # Argon2id with small costs: these passwords are test data, but the state file must
@@ -39,21 +41,19 @@ class Accounts:
     now: Callable[[], float]
 
     def createacct(self, params: Params) -> Done:
-        username = required(params, "username")
-        domain = params.get("domain", "").strip().lower()
-        password = params.get("password", "")
+        # WHM lower-cases the user name; domain, password and plan are optional (a temporary
+        # domain, a generated password, the "default" package), as WHM documents.
+        username = required(params, "username").strip().lower()
+        domain = params.get("domain", "").strip().lower() or self._temporary_domain(username)
+        password = _new_password(params)
+        plan = params.get("plan", "") or DEFAULT_PLAN
         with self.store.change() as state:
             accounts = state["accounts"]
             _check_username(username, accounts)
-            if not domain:
-                raise WhmFailure("You must specify a domain name for the new account.")
             if not is_hostname(domain):
                 raise WhmFailure(f"“{domain}” is not a valid domain name.")
             if accounts.first(domain=domain) is not None:
                 raise WhmFailure(f"The domain “{domain}” already exists on this server.")
-            plan = params.get("plan", "")
-            if not plan:
-                raise WhmFailure("You must specify a package (plan) for the new account.")
             package = state["packages"].get(plan)
             if package is None:
                 raise WhmFailure(f"The package “{plan}” does not exist.")
@@ -61,35 +61,65 @@ class Accounts:
             email = params.get("contactemail", "")
             if email and "@" not in email:
                 raise WhmFailure(f"“{email}” is not a valid contact email address.")
+            limits = {"quota_mb": limit(params, "quota", package["quota_mb"]),
+                      "bwlimit_mb": limit(params, "bwlimit", package["bwlimit_mb"]),
+                      "maxpop": limit(params, "maxpop", package["maxpop"])}
+            if params.get("savepkg") == "1" or params.get("pkgname"):
+                # "Save the settings as a new package": the account then is on that package.
+                plan = params.get("pkgname") or f"{username}_package"
+                if plan in state["packages"]:
+                    raise WhmFailure(f"The package “{plan}” already exists.")
+                state["packages"][plan] = {"name": plan, **limits}
             accounts[username] = {
                 "user": username,
                 "domain": domain,
                 "plan": plan,
-                "owner": self.api_user,
+                "owner": params.get("owner") or self.api_user,
                 "email": email,
                 "ip": self.server_ip,
                 "suspended": False,
                 "suspendreason": "",
                 "suspendtime": None,
-                "quota_mb": limit(params, "quota", package["quota_mb"]),
-                "bwlimit_mb": limit(params, "bwlimit", package["bwlimit_mb"]),
-                "maxpop": limit(params, "maxpop", package["maxpop"]),
+                **limits,
                 "password_hash": _hasher.hash(password),
                 "startdate": int(self.now()),
             }
             # Later an SSH server publishes sites here, as into a real cPanel home.
             (self._home(username) / "public_html").mkdir(parents=True, exist_ok=True)
-        data = {"ip": self.server_ip, "package": plan, "nameserverentry": None}
+        data: dict[str, Any] = {"ip": self.server_ip, "package": plan}
         for index in range(4):
             suffix = "" if index == 0 else str(index + 1)
-            ns = self.nameservers[index] if index < len(self.nameservers) else None
-            data[f"nameserver{suffix}"] = ns
+            data[f"nameserver{suffix}"] = self.nameservers[index] if index < len(self.nameservers) else None
             data[f"nameservera{suffix}"] = None
-        raw = (
-            f"Creating account {username} for {domain} on package {plan}\n"
-            f"Home directory {self._home(username)} created\nAccount Creation Complete\n"
-        )
-        return Done(data, reason="Account Creation Ok", raw=raw)
+            data[f"nameserverentry{suffix}"] = None
+        shown = password if params.get("showpass", "y") != "n" else ""
+        return Done(data, reason="Account Creation Ok",
+                    raw=self._new_account_info(username, domain, shown, plan, email, limits["quota_mb"]))
+
+    def _temporary_domain(self, username: str) -> str:
+        # cPanel names a temporary domain after the user under a per-server zone.
+        return f"{username}.{self.server_ip.replace('.', '-')}.cpanel.site"
+
+    def _new_account_info(self, username: str, domain: str, password: str, plan: str, email: str,
+                          quota_mb: int) -> str:
+        """WHM's raw createacct output with its "New Account Info" block."""
+        names = [self.nameservers[i] if i < len(self.nameservers) else "" for i in range(4)]
+        quota = f"{quota_mb} MB" if quota_mb else "unlimited"
+        lines = [
+            "Checking input data...", "Validating Username......Done", "Validating IP......Done",
+            "Validating Contact Email......Done", "WWWAcct 12.6.0 (c) WebPros International, LLC...", "",
+            "+===================================+", "| New Account Info                  |",
+            "+===================================+",
+            f"| Domain: {domain}", f"| Ip: {self.server_ip} (n)", "| HasCgi: y", f"| UserName: {username}",
+            f"| PassWord: {password}", "| CpanelMod: jupiter", f"| HomeRoot: {self.home_root}",
+            f"| Quota: {quota}",
+            *(f"| NameServer{i + 1}: {name}".rstrip() for i, name in enumerate(names)),
+            f"| Contact Email: {email}".rstrip(), f"| Package: {plan}", "| Feature List: default",
+            "| Language: en", "+===================================+", "...Done",
+            "Adding User...Success...Done", f"Home directory {self._home(username)} created",
+            "wwwacct creation finished", "Account Creation Complete!!!...Account Creation Ok...Done", "",
+        ]
+        return "\n".join(lines)
 
     def removeacct(self, params: Params) -> Done:
         # Older clients send ``user``; WHM API 1 documents ``username``.
@@ -168,6 +198,73 @@ class Accounts:
         accounts.sort(key=lambda a: a["user"])
         return Done({"acct": [self._summary(a) for a in accounts]})
 
+    def listsuspended(self, params: Params) -> Done:
+        with self.store.view() as state:
+            suspended = sorted((a for a in state["accounts"].values() if a["suspended"]), key=lambda a: a["user"])
+        return Done({"account": [{
+            "user": a["user"], "owner": a["owner"], "reason": a["suspendreason"], "is_locked": 0,
+            "unixtime": a["suspendtime"],
+            "time": time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(a["suspendtime"] or 0)),
+        } for a in suspended]})
+
+    def list_users(self, params: Params) -> Done:
+        # The server's cPanel users, with root first as WHM lists it.
+        with self.store.view() as state:
+            users = sorted(state["accounts"])
+        return Done({"users": ["root", *users]})
+
+    def editquota(self, params: Params) -> Done:
+        username = required(params, "user")
+        quota = params.get("quota", "")
+        if quota == "":
+            raise WhmFailure("The “quota” parameter is required.")
+        with self.store.change() as state:
+            account = find_account(state, username)
+            account["quota_mb"] = limit(params, "quota", 0)
+        return Done(reason=f"Set quota for user {username}.")
+
+    def modifyacct(self, params: Params) -> Done:
+        """Change an account's settings: its main domain (``domain``, or WHM API 0's ``DNS``),
+        contact email, owner, user name (``newuser``) and limits (``QUOTA``, ``BWLIMIT``, ``MAXPOP``)."""
+        username = required(params, "user")
+        with self.store.change() as state:
+            accounts = state["accounts"]
+            account = dict(find_account(state, username))
+            domain = (params.get("domain") or params.get("DNS") or "").strip().lower()
+            if domain and domain != account["domain"]:
+                if not is_hostname(domain):
+                    raise WhmFailure(f"“{domain}” is not a valid domain name.")
+                if accounts.first(domain=domain) is not None:
+                    raise WhmFailure(f"The domain “{domain}” already exists on this server.")
+                account["domain"] = domain
+            email = params.get("contactemail", params.get("CONTACTEMAIL"))
+            if email is not None:
+                if email and "@" not in email:
+                    raise WhmFailure(f"“{email}” is not a valid contact email address.")
+                account["email"] = email
+            if params.get("owner"):
+                account["owner"] = params["owner"]
+            for field, name in (("quota_mb", "QUOTA"), ("bwlimit_mb", "BWLIMIT"), ("maxpop", "MAXPOP")):
+                account[field] = limit(params, name, account[field])
+            newuser = params.get("newuser", "").strip().lower()
+            if newuser and newuser != username:
+                _check_username(newuser, accounts, renaming=username)
+                del accounts[username]
+                account["user"] = newuser
+                if self._home(username).exists():
+                    self._home(username).rename(self._home(newuser))
+                for table in ("ssl", "sessions"):
+                    for key, row in list(state[table].items()):
+                        if row["user"] == username:
+                            state[table][key] = {**row, "user": newuser}
+            accounts[account["user"]] = account
+        return Done({"newcfg": {"user": account["user"], "domain": account["domain"], "setshell": "no",
+                                "cpuser": {"CONTACTEMAIL": account["email"], "OWNER": account["owner"],
+                                           "DNS": account["domain"], "PLAN": account["plan"],
+                                           "MAXPOP": limit_text(account["maxpop"]),
+                                           "BWLIMIT": limit_text(account["bwlimit_mb"])}}},
+                    reason="Account Modified")
+
     def update_account(self, username: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Change an account behind the client's back (control API), to create drift."""
         allowed = {"plan", "suspended", "suspendreason", "domain", "email", "owner", "ip",
@@ -227,7 +324,7 @@ class Accounts:
         }
 
 
-def _check_username(username: str, accounts: TableView) -> None:
+def _check_username(username: str, accounts: TableView, renaming: str = "") -> None:
     if not USERNAME_CHARS.match(username):
         raise WhmFailure(f"The username “{username}” is invalid: use only lower-case letters and digits.")
     if username[0].isdigit():
@@ -242,10 +339,18 @@ def _check_username(username: str, accounts: TableView) -> None:
         raise WhmFailure("That username is taken.")
     # Database and mail prefixes use the first 8 characters, so WHM keeps them unique.
     other = accounts.first(prefix8=username[:8])
-    if other is not None:
+    if other is not None and other["user"] != renaming:
         raise WhmFailure(
             f"That username is taken: its first 8 characters match the existing user “{other['user']}”."
         )
+
+
+def _new_password(params: Params) -> str:
+    """createacct's ``password`` or ``pass`` (not both), else a generated one, as WHM does."""
+    given = [params[name] for name in ("password", "pass") if params.get(name)]
+    if len(given) > 1:
+        raise WhmFailure("You can use either the “pass” or the “password” parameter, but not both.")
+    return given[0] if given else secrets.token_urlsafe(18)
 
 
 def _check_password(password: str) -> None:

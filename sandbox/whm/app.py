@@ -1,14 +1,21 @@
-"""A local stand-in for cPanel WHM API 1, enough for mpanel's WHM provider.
+"""A local stand-in for cPanel WHM (API 1 and API 0), enough for mpanel's WHM provider and
+third-party clients.
 
-Protocol (as in docs/api-contracts.md): ``/json-api/<function>`` by GET query or
-POST form, ``api.version=1``, header ``Authorization: whm <user>:<token>``. Bad auth
-is HTTP 403 with the legacy ``cpanelresult`` body; every other answer is HTTP 200
-with ``{"metadata": {command, version, result, reason, output: {raw}}, "data": ...}``.
+Protocol (as in docs/api-contracts.md): ``/json-api/<function>`` (or
+``/cpsessNNNNNNNNNN/json-api/<function>``) by GET query or POST form, header
+``Authorization: whm <user>:<token>`` or HTTP Basic ``<user>:<password>`` (here the token is
+also the password). Bad auth is HTTP 403 with the legacy ``cpanelresult`` body; every other
+answer is HTTP 200. With ``api.version=1`` it is
+``{"metadata": {command, version, result, reason, output: {raw}}, "data": ...}``; without it
+WHM runs the call as API 0 and answers in that function's own older shape
+(``sandbox.whm.legacy``). ``/json-api/cpanel`` runs cPanel API calls as an account's user
+(``sandbox.whm.bridge``).
 A failed function has ``result: 0`` and a human ``reason`` and, as in WHM, no
 ``data`` key at all: clients must not rely on ``data`` when result is 0.
 
-Functions: createacct, removeacct (``username`` or ``user``), suspendacct,
-unsuspendacct, changepackage, accountsummary, listaccts, passwd, listpkgs, addpkg,
+Functions: applist, version, createacct, removeacct (``username`` or ``user``), suspendacct,
+unsuspendacct, listsuspended, modifyacct, editquota, list_users, changepackage,
+accountsummary, listaccts, passwd, listpkgs, addpkg, killpkg,
 installssl, fetchsslinfo, create_user_session, uapi_cpanel (only
 ``SSL::toggle_ssl_redirect_for_domains``; other UAPI calls answer ``uapi.status 0``),
 and the account backups of ``sandbox.whm.backups``: start_background_pkgacct,
@@ -26,12 +33,14 @@ Choices where the contract is silent:
   the certificate names the domain (exactly or by a one-label wildcard).
 - Turning the redirect on needs a certificate for the domain that has not expired,
   otherwise ``uapi.status`` 0 with an error; turning it off always works.
-- ``createacct`` requires ``domain``, ``plan`` (an existing package) and a password of
-  at least 8 characters. ``quota``/``bwlimit``/``maxpop`` override the package's; 0
-  or "unlimited" means unlimited. The home ``<state dir>/home/<user>/public_html``
+- ``createacct`` requires only ``username`` (lower-cased), as WHM documents: no ``domain``
+  means a temporary domain, no ``password``/``pass`` a generated one (a given one needs 8
+  characters), no ``plan`` the ``default`` package; ``savepkg=1``/``pkgname`` save the
+  settings as a new package. ``quota``/``bwlimit``/``maxpop`` override the package's; 0
+  or "unlimited" means unlimited. ``output.raw`` holds WHM's "New Account Info" block
+  (with the password unless ``showpass=n``). The home ``<state dir>/home/<user>/public_html``
   is created, and removed again by removeacct and by the control API's reset.
-- Requests without ``api.version=1`` get an API 0 shaped body (no ``metadata``), as
-  the real server would, so a client that forgets it fails loudly.
+- What the stand-in leaves out of WHM is listed in docs/stand-ins.md.
 - ``create_user_session`` links point back at this stand-in
   (``/cpsessNNNNNNNNNN/login/?session=...``) and work once, for 5 minutes.
 - Sizes are strings with units as in WHM (``diskused: "12M"``, ``disklimit: "5120M"``
@@ -44,6 +53,8 @@ domain, email, owner, ip, quota, bwlimit, maxpop to create drift.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import logging
 import os
@@ -59,6 +70,8 @@ from ..common.requestlog import RequestLog
 from ..common.serving import STATE_FILE, base_parser, serve
 from ..common.state import StateStore
 from .api import Done, Params, WhmFailure
+from .bridge import bridge_body
+from .legacy import API0_FUNCTIONS, api0_body, unknown_app
 from .server import TABLES, WhmServer, initial_state
 
 log = logging.getLogger("sandbox.whm")
@@ -67,6 +80,8 @@ log = logging.getLogger("sandbox.whm")
 # one-time login link's token, followed by the customer's browser.
 SECRET_PARAMS = ("password", "key", "session")
 POST_ONLY = frozenset({"installssl"})
+# The cPanel & WHM release the stand-in answers as (``version``).
+WHM_VERSION = "11.126.0.9"
 
 Handler = Callable[[WhmServer, Params], Done]
 FUNCTIONS: dict[str, Handler] = {
@@ -85,6 +100,13 @@ FUNCTIONS: dict[str, Handler] = {
     # The link it returns must point at whatever address the client used.
     "create_user_session": lambda server, params: server.create_user_session(params, request.host_url),
     "uapi_cpanel": WhmServer.uapi_cpanel,
+    "listsuspended": WhmServer.listsuspended,
+    "modifyacct": WhmServer.modifyacct,
+    "editquota": WhmServer.editquota,
+    "list_users": WhmServer.list_users,
+    "killpkg": WhmServer.killpkg,
+    "version": lambda server, params: Done({"version": WHM_VERSION}),
+    "applist": lambda server, params: Done({"app": sorted(FUNCTIONS)}),
     "start_background_pkgacct": WhmServer.start_background_pkgacct,
     "get_pkgacct_session_state": WhmServer.get_pkgacct_session_state,
     "list_cparchive_files": WhmServer.list_cparchive_files,
@@ -116,27 +138,44 @@ def create_app(
     app.wsgi_app = RequestLog(app.wsgi_app, log, SECRET_PARAMS)
 
     @app.route("/json-api/<function>", methods=["GET", "POST"])
-    def json_api(function: str):
+    @app.route("/<security_token>/json-api/<function>", methods=["GET", "POST"])
+    def json_api(function: str, security_token: str = "cpsess"):
+        # WHM's documented URLs carry a session's security token; with token or password
+        # auth any cpsess prefix is accepted, as the header decides.
+        if not security_token.startswith("cpsess"):
+            return Response("Not Found\n", 404, mimetype="text/plain")
         if not _authorized(request.headers.get("Authorization", ""), username, api_token):
             return _access_denied()
-        if request.values.get("api.version") != "1":
-            return _api0_refusal()
+        if function == "cpanel":
+            return jsonify(bridge_body(server, request.values))
+        api_version = request.values.get("api.version", "0") or "0"
+        if api_version not in ("0", "1"):
+            return _envelope(function, 0, f"Unknown API version “{api_version}”: use 1 (or 0).")
+        legacy = api_version == "0"
         handler = FUNCTIONS.get(function)
-        if handler is None:
+        if handler is None or (legacy and function not in API0_FUNCTIONS):
+            if legacy:
+                return jsonify(unknown_app(function))
             return _envelope(function, 0, f"Unknown app (“{function}”) requested for this version (1) of the API.")
+
+        def answer(done: Done | None, reason: str) -> Response:
+            if legacy:
+                return jsonify(api0_body(function, done, reason))
+            if done is None:
+                return _envelope(function, 0, reason)
+            return _envelope(function, 1, reason, done.data, done.raw)
 
         def run() -> Response:
             if function in POST_ONLY and request.method != "POST":
-                return _envelope(function, 0, f"{function} must be sent by POST: its parameters include a private key.")
+                return answer(None, f"{function} must be sent by POST: its parameters include a private key.")
             try:
                 done = handler(server, request.values)
             except WhmFailure as exc:
-                return _envelope(function, 0, exc.reason)
-            return _envelope(function, 1, done.reason, done.data, done.raw)
+                return answer(None, exc.reason)
+            return answer(done, done.reason)
 
         def refuse(fault: Fault) -> Response:
-            reason = fault.reason or f"The server could not complete {function} (injected failure {fault.code})."
-            return _envelope(function, 0, reason)
+            return answer(None, fault.reason or f"The server could not complete {function} (injected failure {fault.code}).")
 
         return faults.answer(function, run, refuse)
 
@@ -170,12 +209,22 @@ def create_app(
 
 
 def _authorized(header: str, username: str, api_token: str) -> bool:
+    """``whm USER:TOKEN`` (any case) or HTTP Basic ``USER:PASSWORD``, as WHM documents; the
+    stand-in's one secret is both the API token and the user's password."""
     scheme, _, credentials = header.partition(" ")
-    user, _, token = credentials.strip().partition(":")
+    scheme, credentials = scheme.lower(), credentials.strip()
+    if scheme == "basic":
+        try:
+            credentials = base64.b64decode(credentials, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+    elif scheme != "whm":
+        return False
+    user, _, token = credentials.partition(":")
     # Compare both halves every time: no early exit that would time the user name.
     user_ok = hmac.compare_digest(user.encode(), username.encode())
-    token_ok = hmac.compare_digest(token.encode(), api_token.encode())
-    return scheme.lower() == "whm" and user_ok and token_ok
+    token_ok = hmac.compare_digest(token.strip().encode(), api_token.encode())
+    return user_ok and token_ok
 
 
 def _envelope(command: str, result: int, reason: str, data: dict[str, Any] | None = None,
@@ -195,11 +244,6 @@ def _access_denied() -> Response:
     response = jsonify(body)
     response.status_code = 403
     return response
-
-
-def _api0_refusal() -> Response:
-    body = {"result": [{"status": 0, "statusmsg": "This server speaks WHM API 1 only here: send api.version=1."}]}
-    return jsonify(body)
 
 
 def main(argv: list[str] | None = None) -> None:

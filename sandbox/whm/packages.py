@@ -10,6 +10,8 @@ from .api import Done, Params, WhmFailure, required
 
 SEED_PACKAGES = {
     # name: (quota MB, bandwidth MB, mailboxes); 0 means unlimited, as in WHM.
+    # "default" is on every WHM server: createacct uses it when no plan is given.
+    "default": (0, 0, 0),
     "mpanel_student": (5120, 51200, 5),
     "mpanel_starter": (20480, 204800, 25),
     "mpanel_business": (51200, 0, 100),
@@ -45,6 +47,16 @@ class Packages:
                 "maxpop": limit(params, "maxpop", 0),
             }
         return Done({"pkg": name}, reason=f"Created the package {name}.")
+
+
+    def killpkg(self, params: Params) -> Done:
+        name = required(params, "pkgname")
+        with self.store.change() as state:
+            if name not in state["packages"]:
+                raise WhmFailure(f"The package “{name}” does not exist.")
+            # WHM deletes a package even when accounts use it; they keep its name and limits.
+            del state["packages"][name]
+        return Done(reason=f"The package “{name}” was deleted.")
 
 
 def limit(params: Params, name: str, default: int) -> int:

@@ -55,15 +55,18 @@ class Tls:
         function = required(params, "cpanel.function")
         with self.store.view() as state:
             find_account(state, username)
+        # A failed UAPI call inside a WHM call that succeeded: real WHM reports that as
+        # result 1 with uapi.status 0.
+        return Done({"uapi": self.uapi(username, module, function, params)})
+
+    def uapi(self, username: str, module: str, function: str, params: Params) -> dict[str, Any]:
+        """One UAPI call as the cPanel user (the account must exist): UAPI's own result."""
         if (module, function) != ("SSL", "toggle_ssl_redirect_for_domains"):
-            # The UAPI call failed but the WHM call that carried it succeeded: real
-            # WHM reports that as result 1 with uapi.status 0.
-            return Done({"uapi": _uapi(errors=[f"The sandbox does not implement UAPI {module}::{function}."])})
+            return _uapi(errors=[f"The sandbox does not implement UAPI {module}::{function}."])
         try:
-            changed = self._toggle_ssl_redirect(username, params)
+            return _uapi(data=self._toggle_ssl_redirect(username, params))
         except WhmFailure as exc:
-            return Done({"uapi": _uapi(errors=[exc.reason])})
-        return Done({"uapi": _uapi(data=changed)})
+            return _uapi(errors=[exc.reason])
 
     def _toggle_ssl_redirect(self, username: str, params: Params) -> list[dict[str, Any]]:
         domains = [d.strip().lower() for d in params.get("domains", "").split(",") if d.strip()]
