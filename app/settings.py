@@ -119,6 +119,9 @@ class Settings:
     # (app/services/hosting/workers.py hand_back_stuck_jobs).
     MPANEL_STUCK_JOB_SECONDS: float = 900.0
     SITES_HOME_ROOT: str = "/home"
+    # Where mpanel keeps each backup (WHM's archive + the mail-core mail + a manifest), one
+    # directory per backup: app/services/hosting/account_backups.py. Empty: <state dir>/backups.
+    MPANEL_BACKUP_DIR: str = ""
     SMTP_MAILDIR: str = ""
     ACME_MANAGEMENT_URL: str = ""
     NAMESILO_API_URL: str = ""

@@ -19,7 +19,7 @@ from app.db.hosting import runs
 from app.db.hosting import workers as liveness
 from app.jobs.defer import defer_in
 from app.mail import cpanel_password_key, welcome_key
-from app.services.hosting.account_backups import back_up_account
+from app.services.hosting.account_backups import back_up_account, restore_taken_back
 from app.services.hosting.engine import stack_operations
 from app.services.hosting.errors import PermanentConvergeError, TransientConvergeError
 from app.services.hosting import moves, placement
@@ -160,6 +160,8 @@ class Converger:
                                  lock_holder_gone=self._lock_holder_gone(run))
             if back_up:
                 back_up_account(self.settings, spec.subscription_id)
+            if not spec.converged_before:  # a returning customer's order: their terminated order's backup
+                restore_taken_back(self.settings, spec.subscription_id)
         except Exception as exc:  # whatever broke, the run and the subscription say so
             self._fail(run, exc, recorder.diagnostics)
         outputs = {k: v.value for k, v in result.outputs.items()}
@@ -207,7 +209,7 @@ class Converger:
             if self.ops.exists(subscription_id):
                 # The last copy, taken before anything is deleted: if WHM cannot make it, this
                 # raises and nothing is destroyed (the run fails and is retried).
-                back_up_account(self.settings, subscription_id)
+                back_up_account(self.settings, subscription_id, reason="destroy")
                 destroyed = self.ops.destroy(subscription_id, recorder, repair=run.after_a_dead_run,
                                              lock_holder_gone=self._lock_holder_gone(run))
                 summary = destroyed.summary.resource_changes
