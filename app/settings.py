@@ -138,6 +138,9 @@ class Settings:
     # became ready flags its subscription "needs attention" (app/services/overdue.py).
     MPANEL_WELCOME_DEADLINE_MINUTES: float = 10.0
     SITES_HOME_ROOT: str = "/home"
+    # Where mpanel keeps each backup (WHM's archive + the mail-core mail + a manifest), one
+    # directory per backup: app/services/hosting/account_backups.py. Empty: <state dir>/backups.
+    MPANEL_BACKUP_DIR: str = ""
     SMTP_MAILDIR: str = ""
     ACME_MANAGEMENT_URL: str = ""
     NAMESILO_API_URL: str = ""

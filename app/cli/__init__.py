@@ -322,6 +322,10 @@ def parser() -> argparse.ArgumentParser:
 
     add_servers_parser(sub)
 
+    from app.cli.backups import add_parser as add_backups_parser
+
+    add_backups_parser(sub)
+
     sf = sub.add_parser("staff", help="operators' console accounts: add, list, disable, enable, totp")
     sf.add_argument("action", choices=["add", "list", "disable", "enable", "totp", "token"])
     sf.add_argument("email", nargs="?")

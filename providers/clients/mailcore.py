@@ -10,9 +10,11 @@ mailbox.py), by the panel's mailbox service and by `mpanel doctor`.
 """
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import shutil
+import tarfile
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -97,6 +99,50 @@ class MailCoreClient:
             pass
         except OSError as exc:
             raise ProviderError(PROVIDER, f"cannot remove the maildir {path}: {exc.strerror}") from exc
+
+    # a domain's mail, archived and restored (the one place that reads maildirs for backups:
+    # through the mail root today; doveadm backup/import could take its place)
+    def archive_domain_mail(self, domain: str, target: Path) -> list[dict]:
+        """Every mailbox of `domain` into the gzip tar `target` (`<local part>/...`: its maildir as
+        Dovecot keeps it); returns each mailbox's record (address, quota_mb, password_hash, active)."""
+        mailboxes = self._transaction(f"reading the mailboxes of {domain}", lambda conn: conn.execute(
+            "SELECT address, local_part, quota_mb, password_hash, active FROM mailboxes WHERE domain = %s "
+            "ORDER BY address", (domain,)).fetchall())
+        with tarfile.open(target, "w:gz") as tar:
+            for box in mailboxes:
+                path = self.maildir(domain, box["local_part"])
+                if path.is_dir():
+                    tar.add(path, arcname=box["local_part"])  # links archived as links, never followed
+        return [dict(box) for box in mailboxes]
+
+    def restore_domain_mail(self, domain: str, archive: Path) -> tuple[list[str], list[str]]:
+        """The archived maildirs back into the mailboxes of `domain` that exist now, beside what
+        they hold (a message already there is kept); owned as the mail root is. Returns the
+        addresses restored and those skipped (no such mailbox now: its record stays in the archive)."""
+        present = {row["local_part"] for row in self._transaction(
+            f"reading the mailboxes of {domain}", lambda conn: conn.execute(
+                "SELECT local_part FROM mailboxes WHERE domain = %s", (domain,)).fetchall())}
+        owner = Path(self._mail_root).stat()
+        restored, skipped = set(), set()
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar.getmembers():
+                local = member.name.split("/", 1)[0]
+                if local not in present:
+                    skipped.add(f"{local}@{domain}")
+                    continue
+                target = self.maildir(domain, local)
+                if (target.parent / member.name).exists() and not member.isdir():
+                    continue
+                try:
+                    tar.extract(member, target.parent, filter="tar")  # refuses "..", absolute names, links out
+                except tarfile.FilterError as exc:
+                    raise ProviderError(PROVIDER, f"the mail archive {archive} was refused: {exc}") from None
+                try:
+                    os.lchown(target.parent / member.name, owner.st_uid, owner.st_gid)
+                except PermissionError:
+                    pass  # not root: the files stay ours
+                restored.add(f"{local}@{domain}")
+        return sorted(restored), sorted(skipped - restored)
 
     def _transaction(self, action: str, work: Callable[[psycopg.Connection], T]) -> T:
         self._db.ensure("mail_domains.owner", _OWNER_COLUMN_PRESENT, _OWNER_COLUMN)

@@ -9,17 +9,20 @@ WHM API 1 functions, as cPanel names them:
 - ``list_cparchive_files``: ``quickrestore_files`` [{file, path, user}], as WHM lists the
   cpmove files it could restore; sandbox extras ``size`` (bytes) and ``mtime`` (epoch).
 - ``start_local_cpmove_restore`` (``cpmovepath``): recreates the account from the archive
-  (record, password, home, mail) and answers a ``transfer_session_id``; refused while an
+  (record, password, home) and answers a ``transfer_session_id``; refused while an
   account with that user name or domain exists, as WHM's restore refuses.
 - ``delete_account_archives`` (``user``): removes the account's archive.
 
 The archive follows pkgacct's layout, inside one top directory ``cpmove-<user>/``:
 ``version``, ``cp/<user>`` (the account as KEY=value lines), ``shadow`` (the password
-hash), ``homedir/`` (the home directory) and ``homedir/mail/<domain>/`` (the mail of the
-account's domain, where a cPanel server keeps it). Here the mail lives on the mail-core
-server, ``<mail root>/<domain>/<local part>/``; when the stand-in is told where that is
-(``mail_root``), the domain's mail goes into the archive and a restore puts it back there,
-owned as the mail root is. Without a mail root only the home is archived.
+hash), ``userdata/<domain>`` (the account's own web configuration), ``mysql/`` (one
+``<database>.create`` + ``<database>.sql`` per database: this stand-in models no MySQL, so
+it is empty, as for an account without databases) and ``homedir/`` (the home directory).
+That is what cPanel's pkgacct can see on the web server: the mail of a cPanel server's own
+domains would be in ``homedir/mail``, but here mail lives on the mail-core server, another
+machine, so it is never in this archive (``mail_root`` is not read; mpanel archives the mail
+itself from mail-core: app/services/hosting/account_backups.py). An old archive that holds
+``homedir/mail`` restores it into the home, as cPanel would.
 
 Archives are written to a temporary name and renamed, so a backup that fails leaves the
 previous archive as it was; they live in ``<state dir>/backups`` and outlive the account
@@ -58,7 +61,7 @@ class Backups:
     store: StateStore
     home_root: Path
     backup_root: Path
-    mail_root: Path | None
+    mail_root: Path | None  # the mail-core server's: another machine's, never archived (see above)
     server_ip: str
     now: Callable[[], float]
 
@@ -74,7 +77,7 @@ class Backups:
             self._record_session(session_id, user, "FAILED", None, started, str(exc))
             raise WhmFailure(f"pkgacct failed for “{user}”: {exc}") from None
         self._record_session(session_id, user, "COMPLETED", str(path), started, "")
-        raw = f"pkgacct started.\nCopying homedir\nCopying mail\npkgacct completed: {path}\n"
+        raw = f"pkgacct started.\nCopying homedir\nCopying mysql databases\npkgacct completed: {path}\n"
         return Done({"session_id": session_id, "file": path.name, "path": str(path.parent)},
                     reason="OK", raw=raw)
 
@@ -136,7 +139,6 @@ class Backups:
                     raise WhmFailure(f"The cpmove archive was refused: {exc}") from None
                 restored_home = Path(scratch) / top / "homedir"
                 restored_home.mkdir(parents=True, exist_ok=True)
-                self._restore_mail(restored_home / "mail" / domain, domain)
                 shutil.move(str(restored_home), str(home))
         with self.store.change() as state:
             # As WHM does, the restored account takes this server's shared address, not the one
@@ -162,41 +164,17 @@ class Backups:
                 _add_text(tar, f"{top}/version", "pkgacct version 10 (mpanel WHM stand-in)\narchive version: 4\n")
                 _add_text(tar, f"{top}/cp/{user}", _cp_file(account))
                 _add_text(tar, f"{top}/shadow", account["password_hash"] + "\n")
+                _add_text(tar, f"{top}/userdata/{domain}", _userdata(account, self._home(user)))
+                _add_directory(tar, f"{top}/mysql")  # no databases: the stand-in models no MySQL
                 home = self._home(user)
                 if home.is_dir():
                     tar.add(home, arcname=f"{top}/homedir")  # symlinks are archived as links, never followed
-                mail = self._domain_mail(domain)
-                if mail is not None:
-                    tar.add(mail, arcname=f"{top}/homedir/mail/{domain}")
             os.chmod(temporary, 0o600)  # it holds the password hash
             os.replace(temporary, final)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
         return final
-
-    def _domain_mail(self, domain: str) -> Path | None:
-        if self.mail_root is None:
-            return None
-        path = self.mail_root / domain
-        return path if path.is_dir() else None
-
-    def _restore_mail(self, restored: Path, domain: str) -> None:
-        """The archived mail back where the mail server reads it, owned as its mail root is."""
-        if self.mail_root is None or not restored.is_dir():
-            return  # no mail server here: the mail stays in the home, as on a cPanel server
-        target = self.mail_root / domain
-        shutil.copytree(restored, target, symlinks=True, dirs_exist_ok=True)
-        shutil.rmtree(restored)
-        if not any(restored.parent.iterdir()):
-            restored.parent.rmdir()  # homedir/mail held only the domain's mail
-        owner = self.mail_root.stat()
-        for root, dirs, files in os.walk(target):
-            for name in (root, *(os.path.join(root, d) for d in dirs), *(os.path.join(root, f) for f in files)):
-                try:
-                    os.lchown(name, owner.st_uid, owner.st_gid)
-                except PermissionError:
-                    return  # not root: the files stay ours
 
     def _record_session(self, session_id: str, user: str, state: str, file: str | None, started: int,
                         error: str) -> None:
@@ -214,6 +192,19 @@ def _add_text(tar: tarfile.TarFile, name: str, text: str) -> None:
     info = tarfile.TarInfo(name)
     info.size, info.mode, info.mtime = len(data), 0o600, int(time.time())
     tar.addfile(info, io.BytesIO(data))
+
+
+def _add_directory(tar: tarfile.TarFile, name: str) -> None:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o700, int(time.time())
+    tar.addfile(info)
+
+
+def _userdata(account: dict[str, Any], home: Path) -> str:
+    """The main domain's userdata file, as cPanel keeps it in /var/cpanel/userdata/<user>/."""
+    return (f"---\ndocumentroot: {home}/public_html\nhomedir: {home}\nip: {account.get('ip', '')}\n"
+            f"owner: {account.get('owner') or 'root'}\nservername: {account['domain']}\n"
+            f"serveralias: www.{account['domain']}\nuser: {account['user']}\n")
 
 
 def _cp_file(account: dict[str, Any]) -> str:

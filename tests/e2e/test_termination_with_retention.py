@@ -22,6 +22,7 @@ import psycopg
 
 from app import db
 from app.db.orders import stripe_events
+from app.services.hosting import account_backups
 from app.services.orders import billing, lifecycle
 from tests.e2e.conftest import seed_payload, wait_for
 from tests.integration.converge.conftest import Servers
@@ -149,7 +150,11 @@ def test_cancel_suspend_back_up_pay_again_same_account_then_destroy_after_retent
             f["user"] == user for f in servers.whm("list_cparchive_files")["data"]["quickrestore_files"]) else None,
             60, "the account's backup")
         assert f"cpmove-{user}/homedir/public_html/kept-by-customer.txt" in names
-        assert f"cpmove-{user}/homedir/mail/{domain}/admin/Maildir/{message}" in names
+        # The web server's archive holds no mail: mpanel kept the mail core's beside it.
+        assert not [n for n in names if "Maildir" in n]
+        [kept_backup] = wait_for(lambda: account_backups.list_backups(settings, sid), 30, "mpanel's copy")
+        with tarfile.open(Path(kept_backup["path"]) / "mail.tar.gz") as mail:
+            assert f"admin/Maildir/{message}" in mail.getnames()
 
         # Within the retention period the domain is the former customer's: anyone else is refused,
         # and so is the same email with another password; nothing is written either way.

@@ -26,7 +26,7 @@ import requests
 from app.cli import CannotRun
 
 from .layout import DATABASES, Layout
-from . import tls
+from . import acl, tls
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -42,9 +42,11 @@ class MissingPackage(ServerCannotStart):
     pass
 
 
-def _can_traverse(st: os.stat_result, uid: int, gids: set[int]) -> bool:
+def _can_traverse(st: os.stat_result, uid: int, gids: set[int], acl_says: bool | None = None) -> bool:
     if uid == 0:
         return True
+    if st.st_uid != uid and acl_says is not None:
+        return acl_says
     if st.st_uid == uid:
         return bool(st.st_mode & stat.S_IXUSR)
     if st.st_gid in gids:
@@ -52,21 +54,29 @@ def _can_traverse(st: os.stat_result, uid: int, gids: set[int]) -> bool:
     return bool(st.st_mode & stat.S_IXOTH)
 
 
+def user_groups(user: str) -> set[int]:
+    """The user's primary and supplementary groups: the only ones its server process keeps."""
+    entry = pwd.getpwnam(user)
+    return {entry.pw_gid, *(g.gr_gid for g in grp.getgrall() if user in g.gr_mem)}
+
+
 def first_closed_directory(path: Path, user: str, stat_of=os.stat) -> Path | None:
     """The first directory on the way from / to `path` that `user` may not enter, or None.
 
-    Only the mode bits are read (no ACLs); directories not made yet are skipped, as mpanel
-    makes them itself, open to all.
+    The mode bits and the entries of an ACL naming the user or its groups are read (the
+    servers run with exactly the user's own groups: supervisor.py); directories not made yet
+    are skipped, as mpanel makes them itself, open to all.
     """
     entry = pwd.getpwnam(user)
-    gids = {entry.pw_gid, *(g.gr_gid for g in grp.getgrall() if user in g.gr_mem)}
+    gids = user_groups(user)
     path = Path(os.path.abspath(path))
     for directory in [*reversed(path.parents), path]:
         try:
             st = stat_of(directory)
         except FileNotFoundError:
             return None
-        if not _can_traverse(st, entry.pw_uid, gids):
+        acl_says = acl.user_may_traverse(directory, entry.pw_uid, gids) if stat_of is os.stat else None
+        if not _can_traverse(st, entry.pw_uid, gids, acl_says):
             return directory
     return None
 

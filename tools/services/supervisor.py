@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -23,7 +24,8 @@ from app.cli import CannotRun
 from app.cli.keepalive import KeepAlive
 
 from .layout import Layout, current
-from .servers import Server, ServerCannotStart, all_servers, first_closed_directory
+from . import acl
+from .servers import Server, ServerCannotStart, all_servers, first_closed_directory, user_groups
 
 
 class ServiceError(CannotRun):
@@ -47,18 +49,40 @@ def _say(line: str) -> None:
 def check_reachable(servers: list[Server]) -> None:
     """Before anything starts: every server's user can reach the directories it works in.
 
-    A state directory made by `mktemp -d` (mode 700, owned by root) is the usual culprit:
-    initdb, running as postgres, would fail with a traceback.
+    A state directory made by `mktemp -d` (mode 700, owned by root) is the usual case: initdb,
+    running as postgres, could not enter it. Directories of the state directory (itself
+    included) stay as private as they were and get one ACL entry letting that user traverse
+    them; a closed directory above it is the operator's, so it is refused, naming the command
+    that opens it, before anything starts.
     """
     for server in servers:
+        root = Path(os.path.abspath(server.layout.root))
         for user, path in server.reached_by():
-            closed = first_closed_directory(path, user)
-            if closed is not None:
+            while (closed := first_closed_directory(path, user)) is not None:
                 mode = closed.stat().st_mode & 0o777
+                if closed == root or root in closed.parents:
+                    try:
+                        acl.grant_traverse(closed, pwd.getpwnam(user).pw_uid)
+                        continue
+                    except OSError as exc:
+                        raise ServiceError(
+                            f"{server.name} runs as user {user}, who cannot enter {closed} (mode {mode:o}), and "
+                            f"no ACL could be set there ({exc.strerror}): run `chmod o+x {closed}` or set "
+                            f"MPANEL_STATE_DIR to a directory {user} can reach") from None
                 raise ServiceError(
-                    f"{server.name} runs as user {user}, who cannot enter {closed} (mode {mode:o}): "
-                    f"run `chmod o+x {closed}` or set MPANEL_STATE_DIR to a directory {user} can reach"
+                    f"{server.name} runs as user {user}, who cannot enter {closed} (mode {mode:o}), a directory "
+                    f"above the state directory: run `chmod o+x {closed}` (or `setfacl -m u:{user}:x {closed}`) "
+                    f"or set MPANEL_STATE_DIR to a directory {user} can reach"
                 )
+
+
+def _groups_of(user: str | None) -> dict:
+    """A server started as its own user runs with that user's groups, not root's (what
+    check_reachable judged the directories by, and nothing more)."""
+    if not user or os.geteuid() != 0:
+        return {}
+    groups = user_groups(user)
+    return {"group": pwd.getpwnam(user).pw_gid, "extra_groups": sorted(groups)}
 
 
 def _log_tail(path: Path, lines: int = 8, offset: int = 0) -> str:
@@ -117,7 +141,7 @@ class Supervisor:
         with open(server.log_path, "ab") as log:
             return subprocess.Popen(
                 server.argv(), env=server.env(), user=server.user, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, cwd=server.home,
+                stdin=subprocess.DEVNULL, cwd=server.home, **_groups_of(server.user),
             )
 
     def _start_one(self, server: Server, timeout: float) -> None:

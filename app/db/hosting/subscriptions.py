@@ -124,6 +124,18 @@ def retained_order(conn: psycopg.Connection, customer_id: int, domain: str) -> d
             ORDER BY s.id DESC LIMIT 1 FOR UPDATE OF s""", (customer_id, domain)).fetchone()
 
 
+def terminated_order_before(conn: psycopg.Connection, subscription_id: int) -> list[int]:
+    """The same customer's terminated orders for the domain of `subscription_id`, placed before
+    it, newest first: whose backups a returning customer's new order takes back."""
+    return [r["id"] for r in conn.execute(
+        """SELECT DISTINCT o.id FROM subscriptions s
+             JOIN domains d ON d.subscription_id = s.id
+             JOIN domains od ON od.name = d.name
+             JOIN subscriptions o ON o.id = od.subscription_id
+            WHERE s.id = %s AND o.customer_id = s.customer_id AND o.id < s.id AND o.status = 'terminated'
+            ORDER BY o.id DESC""", (subscription_id,)).fetchall()]
+
+
 def hosting_account(conn: psycopg.Connection, subscription_id: int) -> dict | None:
     """What names the subscription's cPanel account: the username recorded by its last successful
     run (None before one), its domain and the customer's email (the account's contact)."""

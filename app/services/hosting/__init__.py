@@ -9,6 +9,6 @@ May import `customers` and `common`.
 """
 
 PUBLIC = (
-    "converge", "drift", "engine", "errors", "hosting_login", "mailboxes", "moves", "placement", "servers",
-    "specs", "stalled_jobs", "workers",
+    "account_backups", "converge", "drift", "engine", "errors", "hosting_login", "mailboxes", "moves", "placement",
+    "servers", "specs", "stalled_jobs", "workers",
 )

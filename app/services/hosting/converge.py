@@ -21,7 +21,7 @@ from app.db import emails
 from app.db.hosting import runs
 from app.jobs.defer import request_attention_alert, request_cpanel_password_email, request_welcome_email
 from app.mail import cpanel_password_key, welcome_key
-from app.services.hosting.account_backups import back_up_account
+from app.services.hosting.account_backups import back_up_account, restore_taken_back
 from app.services.hosting.engine import stack_operations
 from app.services.hosting.errors import PermanentConvergeError, TransientConvergeError
 from app.services.hosting import moves, placement
@@ -138,8 +138,14 @@ class Converger:
     def _up(self, spec: HostingSpec, back_up: bool = False) -> str:
         sid = spec.subscription_id
         run = self._start(sid, "up", "provisioning")
-        outcome = self.ops.converge(spec, run.recorder, **self._engine(run),
-                                    then=(lambda: back_up_account(self.settings, sid)) if back_up else None)
+
+        def after_up() -> None:
+            if back_up:
+                back_up_account(self.settings, sid)
+            if not spec.converged_before:  # a returning customer's order: their terminated order's backup
+                restore_taken_back(self.settings, sid)
+
+        outcome = self.ops.converge(spec, run.recorder, **self._engine(run), then=after_up)
 
         def ready(conn, done: Succeeded) -> None:
             runs.succeeded(conn, run.id, sid, summary=done.changes)
@@ -181,7 +187,7 @@ class Converger:
         # The last copy, taken before anything is deleted: if WHM cannot make it, nothing is
         # destroyed (the run fails and is retried).
         outcome = self.ops.tear_down(subscription_id, run.recorder, **self._engine(run),
-                                     first=lambda: back_up_account(self.settings, subscription_id))
+                                     first=lambda: back_up_account(self.settings, subscription_id, reason="destroy"))
 
         def destroyed(conn, done: Succeeded) -> None:
             runs.succeeded(conn, run.id, subscription_id, summary=done.changes)

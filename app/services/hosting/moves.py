@@ -24,11 +24,6 @@ both servers (root on a cPanel server).
 from __future__ import annotations
 
 import logging
-import shlex
-import subprocess
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from app import db
@@ -38,14 +33,12 @@ from app.jobs.defer import request_attention_alert, request_converge
 from app.services.hosting.account_backups import back_up_account
 from app.services.hosting.engine import whm_client
 from app.services.hosting.placement import choose, has_room
+from app.services.hosting.server_shell import Shell, carry, files_of
 from app.services.hosting.servers import ServerRefused
 from app.settings import Settings
 from providers.core.errors import NotFound, ProviderError
 
 log = logging.getLogger("mpanel.moves")
-
-COPY_TIMEOUT_SECONDS = 3600
-
 
 class MoveFailed(RuntimeError):
     pass
@@ -153,12 +146,12 @@ def _copy(settings: Settings, subscription_id: int, user: str, domain: str, sour
     to_whm = whm_client(settings, target["id"])
     if to_whm.find_account(user=user) is not None or to_whm.find_account(domain=domain) is not None:
         raise MoveFailed(f"{target['hostname']} already has an account {user} or one for {domain}")
-    backup = back_up_account(settings, subscription_id, client=whm_client(settings, source["id"]))
+    backup = back_up_account(settings, subscription_id, client=whm_client(settings, source["id"]), reason="move")
     if backup is None or not backup.archive:
         raise MoveFailed(f"WHM on {source['hostname']} made no archive of {user}")
     archive = f"{target['archive_dir'].rstrip('/')}/cpmove-{user}.tar.gz"
     from_shell, to_shell = Shell.of(settings, source), Shell.of(settings, target)
-    _carry(settings, from_shell, backup.archive, to_shell, archive)
+    carry(settings, from_shell, backup.archive, to_shell, archive)
     restored = False
     try:
         to_whm.call("start_local_cpmove_restore", {"cpmovepath": archive}, post=True)
@@ -166,8 +159,8 @@ def _copy(settings: Settings, subscription_id: int, user: str, domain: str, sour
         summary = to_whm.account_summary(user)
         if summary.get("domain") != domain:
             raise MoveFailed(f"the restored account {user} on {target['hostname']} is for {summary.get('domain')}")
-        before = _files(settings, from_shell, f"{from_shell.home_root}/{user}")
-        after = _files(settings, to_shell, f"{to_shell.home_root}/{user}")
+        before = files_of(settings, from_shell, f"{from_shell.home_root}/{user}")
+        after = files_of(settings, to_shell, f"{to_shell.home_root}/{user}")
         if before != after:
             raise MoveFailed(f"the home of {user} on {target['hostname']} differs from the source's "
                              f"({len(after)} files against {len(before)})")
@@ -203,69 +196,3 @@ def _fail(settings: Settings, subscription_id: int, move_id: int, reason: str) -
 def _said(exc: Exception) -> str:
     return (exc.message if isinstance(exc, ProviderError) else str(exc)).strip().splitlines()[0][:300] \
         if str(exc).strip() else type(exc).__name__
-
-
-# --- SSH between the servers --------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Shell:
-    """A server's SSH login, as the starter page is published (stacks/spec.py: a server with its
-    own WHM endpoint is described by its row; the environment's server by SSH_ADDRESS & co)."""
-
-    host: str
-    port: str
-    host_key: str
-    home_root: str
-
-    @classmethod
-    def of(cls, settings: Settings, server: dict) -> "Shell":
-        own = bool(server["whm_url"])
-        address = server["ssh_address"] or ("" if own else settings.SSH_ADDRESS) or f"{server['ip_address']}:22"
-        key_file = Path(settings.SITES_SSH_HOST_KEY_FILE) if settings.SITES_SSH_HOST_KEY_FILE else None
-        host_key = server["ssh_host_key"] or ("" if own or not key_file or not key_file.is_file()
-                                              else key_file.read_text().strip())
-        if not host_key:
-            raise MoveFailed(f"no SSH host key is known for {server['hostname']}")
-        host, _, port = address.rpartition(":")
-        return cls(host, port or "22", " ".join(host_key.split()[:2]),
-                   (server["home_root"] or settings.SITES_HOME_ROOT).rstrip("/"))
-
-    def argv(self, settings: Settings, known_hosts: str, command: str) -> list[str]:
-        return ["ssh", "-i", settings.SITES_SSH_KEY_PATH, "-p", self.port, "-o", "BatchMode=yes",
-                "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known_hosts}",
-                "-o", "ConnectTimeout=10", f"{settings.SITES_SSH_USER or 'root'}@{self.host}", command]
-
-
-def _known_hosts(*shells: Shell) -> tempfile._TemporaryFileWrapper:
-    pinned = tempfile.NamedTemporaryFile("w", prefix="mpanel-move-known-", suffix=".txt")
-    for s in shells:
-        pinned.write(f"[{s.host}]:{s.port} {s.host_key}\n")
-    pinned.flush()
-    return pinned
-
-
-def _carry(settings: Settings, source: Shell, path: str, target: Shell, to: str) -> None:
-    """Stream the archive from the source's disk to the target's (a temporary name, then renamed)."""
-    with _known_hosts(source, target) as pinned:
-        reading = subprocess.Popen(source.argv(settings, pinned.name, f"cat -- {shlex.quote(path)}"),
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        part = shlex.quote(to + ".part")
-        writing = subprocess.run(
-            target.argv(settings, pinned.name, f"umask 077 && cat > {part} && mv -f -- {part} {shlex.quote(to)}"),
-            stdin=reading.stdout, capture_output=True, timeout=COPY_TIMEOUT_SECONDS)
-        reading.stdout.close()
-        read_error = reading.stderr.read().decode(errors="replace")
-        if reading.wait(timeout=60) != 0 or writing.returncode != 0:
-            raise MoveFailed(f"the archive could not be carried over SSH: "
-                             f"{(read_error or writing.stderr.decode(errors='replace')).strip()[:300]}")
-
-
-def _files(settings: Settings, shell: Shell, home: str) -> list[str]:
-    """Every file of the home with its size (what the copy is checked against)."""
-    with _known_hosts(shell) as pinned:
-        done = subprocess.run(shell.argv(settings, pinned.name, f"cd -- {shlex.quote(home)} && "
-                                                                 "find . -type f -printf '%P %s\\n' | LC_ALL=C sort"),
-                              capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        raise MoveFailed(f"the home {home} could not be listed: {done.stderr.strip()[:300]}")
-    return done.stdout.splitlines()
