@@ -78,20 +78,23 @@ def _refresh(conn, sub: dict) -> str:
             else "A refresh was already waiting.")
 
 
-def _suspend(conn, sub: dict) -> str:
-    if sub["status"] not in ("active", "past_due"):
-        raise ActionRefused(f"only an active or past-due subscription can be suspended (this one is {sub['status']})")
-    rows.set_billing_status(conn, sub["id"], "suspended")
+def _billing_status(conn, sub: dict, *, only_from: tuple[str, ...], which: str, to: str, done: str) -> str:
+    """Desired state only: the new billing status, and the converge that applies it to WHM."""
+    if sub["status"] not in only_from:
+        raise ActionRefused(f"only {which} subscription can be {to} (this one is {sub['status']})")
+    rows.set_billing_status(conn, sub["id"], "suspended" if to == "suspended" else "active")
     request_converge(conn, sub["id"])
-    return "Suspended: the converge suspends the cPanel account."
+    return done
+
+
+def _suspend(conn, sub: dict) -> str:
+    return _billing_status(conn, sub, only_from=("active", "past_due"), which="an active or past-due", to="suspended",
+                           done="Suspended: the converge suspends the cPanel account.")
 
 
 def _unsuspend(conn, sub: dict) -> str:
-    if sub["status"] != "suspended":
-        raise ActionRefused(f"only a suspended subscription can be unsuspended (this one is {sub['status']})")
-    rows.set_billing_status(conn, sub["id"], "active")
-    request_converge(conn, sub["id"])
-    return "Unsuspended: the converge reactivates the cPanel account."
+    return _billing_status(conn, sub, only_from=("suspended",), which="a suspended", to="unsuspended",
+                           done="Unsuspended: the converge reactivates the cPanel account.")
 
 
 def _resend_welcome(conn, sub: dict) -> str:

@@ -19,19 +19,13 @@ import requests
 from psycopg.rows import dict_row
 
 from tests.factories import make_subscription, unique_domain
+from tests.site_shell import over_ssh
 
 RELEASE_0_1_0 = "5cdc66060eb51bcdb5005d1e7ee27cb307caff3a"
 CUSTOMERS_PAGE = "<h1>my own shop, edited by hand</h1>\n"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
 
-def over_ssh(settings, command: str) -> subprocess.CompletedProcess:
-    host, _, port = settings.SSH_ADDRESS.rpartition(":")
-    known = Path(settings.SITES_SSH_KEY_PATH).with_name("known_hosts_for_tests")
-    known.write_text(f"[{host}]:{port} {Path(settings.SITES_SSH_HOST_KEY_FILE).read_text()}")
-    return subprocess.run(["ssh", "-p", port, "-i", settings.SITES_SSH_KEY_PATH, "-o", "BatchMode=yes",
-                           "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes",
-                           f"{settings.SITES_SSH_USER}@{host}", command], capture_output=True, text=True, timeout=30)
 
 
 def whm_account(settings, domain: str) -> dict | None:
