@@ -20,6 +20,11 @@ from app.settings import LOCAL_STRIPE_KEY_PREFIX, Settings
 
 LOCAL_KEY_PREFIX = LOCAL_STRIPE_KEY_PREFIX
 
+# The one Stripe API version mpanel speaks, sent as Stripe-Version on every request (never the
+# account's default, which changes when someone upgrades it in the dashboard). The pinned
+# stripe-python release is the one generated for it; the stand-in and stripe-mock model it too.
+API_VERSION = "2026-08-26.dahlia"
+
 
 class PaymentServiceError(Exception):
     """Stripe refused or could not be reached; the message is safe to show."""
@@ -33,7 +38,7 @@ def uses_sandbox(settings: Settings) -> bool:
 @functools.lru_cache(maxsize=4)
 def _client(api_key: str, api_base: str | None) -> stripe.StripeClient:
     kwargs = {"base_addresses": {"api": api_base}} if api_base else {}
-    return stripe.StripeClient(api_key, max_network_retries=2, **kwargs)
+    return stripe.StripeClient(api_key, stripe_version=API_VERSION, max_network_retries=2, **kwargs)
 
 
 def client(settings: Settings) -> stripe.StripeClient:

@@ -36,7 +36,7 @@ class Discounts:
             raise invalid("duration_in_months is required with, and only allowed with, duration=repeating.",
                           "duration_in_months")
         coupon = {
-            "id": coupon_id, "object": "coupon", "amount_off": amount_off, "applies_to": None,
+            "id": coupon_id, "object": "coupon", "amount_off": amount_off,
             "created": led.now(), "currency": currency, "duration": duration, "duration_in_months": months,
             "livemode": False, "max_redemptions": p.integer("max_redemptions", minimum=1),
             "metadata": merge_metadata({}, p.metadata()), "name": p.text("name", max_length=40),
@@ -85,7 +85,7 @@ class Discounts:
         minimum = restrictions.integer("minimum_amount", minimum=0) if restrictions else None
         promo = {
             "id": new_id("promo_"), "object": "promotion_code", "active": flag(p.boolean("active"), True),
-            "code": code, "coupon": dict(coupon), "created": led.now(), "customer": customer,
+            "code": code, "created": led.now(), "customer": customer,
             "expires_at": p.integer("expires_at"), "livemode": False,
             "max_redemptions": p.integer("max_redemptions", minimum=1),
             "metadata": merge_metadata({}, p.metadata()),
@@ -154,7 +154,6 @@ class Discounts:
         if applied.get("promotion_code"):
             promo = led.get("promotion_code", applied["promotion_code"])
             promo["times_redeemed"] += 1
-            promo["coupon"] = dict(coupon)
         end = None
         if coupon["duration"] == "repeating":
             end = add_interval(now, "month", coupon["duration_in_months"], now)

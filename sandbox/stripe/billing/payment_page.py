@@ -14,7 +14,7 @@ from ..cards import Card, CardProblem, read_card
 from ..objects import Ledger, Object
 from ..params import StripeError, invalid
 from .money import money
-from .periods import interval_text
+from .periods import current_period, interval_text
 
 
 class CheckoutClosed(Exception):
@@ -153,7 +153,7 @@ class PaymentPage:
         discount = None
         if session["discounts"]:
             discount = self._redeem(led, session["discounts"][0], customer["id"], subscription, now)
-        lines = [self._period_line(led, subscription, item, now, subscription["current_period_end"])
+        lines = [self._period_line(led, subscription, item, now, current_period(subscription)[1])
                  for item in subscription["items"]["data"]]
         invoice = self._new_invoice(led, subscription, customer, lines, "subscription_create", now, now)
         intent = led.find("payment_intent", private["payment_intent"]) if invoice["amount_due"] else None
