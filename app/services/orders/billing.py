@@ -193,5 +193,13 @@ def retrieve_subscription(settings: Settings, stripe_subscription_id: str) -> st
     return client(settings).v1.subscriptions.retrieve(stripe_subscription_id)
 
 
+def invoice_of_payment(settings: Settings, intent_id: str) -> str | None:
+    """The invoice a PaymentIntent pays, through its InvoicePayment (API 2025-03-31 removed
+    `payment_intent.invoice`); None for a payment of no invoice."""
+    found = client(settings).v1.invoice_payments.list(params={
+        "payment": {"type": "payment_intent", "payment_intent": intent_id}, "limit": 1}).data
+    return found[0].invoice if found else None
+
+
 def retrieve_session(settings: Settings, session_id: str) -> stripe.checkout.Session:
     return client(settings).v1.checkout.sessions.retrieve(session_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from decimal import ROUND_HALF_UP, Decimal
 
 from ..objects import Ledger, Object, new_id
 from ..params import Params, invalid, merge_metadata
@@ -188,9 +189,18 @@ def coupon_valid(coupon: Object, now: int) -> bool:
     return True
 
 
+def percent_off_amount(amount: int, percent_off: float) -> int:
+    """Stripe's rule: the discount is computed on the amount and rounded to the minor unit,
+    half up (the total is what is left). mpanel prices orders by the same rule
+    (app/services/orders/orders.percent_off_amount; the sandbox may not import the app, so
+    tests/unit/test_discount_rounding.py holds the two to one table)."""
+    exact = Decimal(amount) * Decimal(str(percent_off)) / 100
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 def allocate_discount(coupon: Object, amounts: list[int]) -> list[int]:
     if coupon.get("percent_off") is not None:
-        return [round(amount * coupon["percent_off"] / 100) for amount in amounts]
+        return [percent_off_amount(amount, coupon["percent_off"]) for amount in amounts]
     left = coupon["amount_off"]
     result = []
     for amount in amounts:

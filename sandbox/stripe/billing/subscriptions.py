@@ -45,7 +45,7 @@ class Subscriptions:
             "payment_settings": {"payment_method_options": None, "payment_method_types": None,
                                  "save_default_payment_method": "off"},
             "pending_invoice_item_interval": None, "pending_setup_intent": None, "pending_update": None,
-            "schedule": None, "start_date": now, "status": "active", "test_clock": None,
+            "schedule": None, "start_date": now, "status": "incomplete", "test_clock": None,
             "transfer_data": None, "trial_end": None,
             "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}}, "trial_start": None,
         })
