@@ -159,7 +159,7 @@ class Discounts:
         if coupon["duration"] == "repeating":
             end = add_interval(now, "month", coupon["duration_in_months"], now)
         discount = led.add({
-            "id": new_id("di_"), "object": "discount", "checkout_session": None, "coupon": dict(coupon),
+            "id": new_id("di_"), "object": "discount", "checkout_session": None,
             "customer": customer_id, "end": end, "invoice": None, "invoice_item": None,
             "promotion_code": applied.get("promotion_code"), "source": {"coupon": coupon["id"], "type": "coupon"},
             "start": now, "subscription": subscription["id"], "subscription_item": None,
@@ -173,7 +173,7 @@ class Discounts:
             discount = led.find("discount", discount_id)
             if discount is None:
                 continue
-            if discount["coupon"]["duration"] == "once":
+            if led.get("coupon", discount["source"]["coupon"])["duration"] == "once":
                 continue
             if discount["end"] and discount["end"] <= period_start:
                 continue

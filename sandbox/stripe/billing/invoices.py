@@ -51,7 +51,7 @@ class Invoices:
             if discount is None or (discount["end"] and discount["end"] <= period_start and reason != "subscription_create"):
                 continue
             discountable = [line for line in lines if line["discountable"] and line["amount"] > 0]
-            amounts = allocate_discount(discount["coupon"], [line["amount"] for line in discountable])
+            amounts = allocate_discount(led.get("coupon", discount["source"]["coupon"]), [line["amount"] for line in discountable])
             for line, amount in zip(discountable, amounts):
                 line["discount_amounts"].append({"amount": amount, "discount": discount_id})
             discount_ids.append(discount_id)

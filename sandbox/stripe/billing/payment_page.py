@@ -158,7 +158,7 @@ class PaymentPage:
                  for item in subscription["items"]["data"]]
         invoice = self._new_invoice(led, subscription, customer, lines, "subscription_create", now, now)
         subscription["latest_invoice"] = invoice["id"]
-        if discount is not None and discount["coupon"]["duration"] == "once":
+        if discount is not None and led.get("coupon", discount["source"]["coupon"])["duration"] == "once":
             subscription["discounts"] = []
         # As Stripe's Checkout does: the subscription is created `incomplete` (snapshots are taken
         # when an event is emitted), its first invoice is paid, then it is updated to `active`.

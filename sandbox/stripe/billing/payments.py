@@ -120,7 +120,7 @@ class Payments:
                          "risk_score": 20, "seller_message": "Payment complete.", "type": "authorized"}),
             "paid": decline is None, "payment_intent": intent["id"],
             "payment_method": (method or {}).get("id"),
-            "payment_method_details": {"card": card, "type": "card"} if card else None,
+            "payment_method_details": {"card": _charge_card(card), "type": "card"} if card else None,
             "receipt_email": None, "receipt_url": None, "refunded": False, "review": None,
             "statement_descriptor": None, "status": "failed" if decline else "succeeded",
         })
@@ -153,3 +153,13 @@ class Payments:
 
     def retrieve_payment_method(self, led: Ledger, p: Params, method_id: str) -> Object:
         return led.get("payment_method", method_id)
+
+
+# What a charge's payment_method_details.card holds of the card (the PaymentMethod's card has
+# fields a charge's does not, such as display_brand and networks).
+_CHARGE_CARD_FIELDS = ("brand", "checks", "country", "exp_month", "exp_year", "fingerprint", "funding", "last4",
+                       "three_d_secure", "wallet")
+
+
+def _charge_card(card: dict) -> dict:
+    return {key: card[key] for key in _CHARGE_CARD_FIELDS if key in card}
