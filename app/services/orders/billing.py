@@ -201,5 +201,10 @@ def invoice_of_payment(settings: Settings, intent_id: str) -> str | None:
     return found[0].invoice if found else None
 
 
+def cancel_subscription(settings: Settings, stripe_subscription_id: str, idempotency_key: str) -> None:
+    """Stop Stripe billing the subscription now (an operator destroys the site)."""
+    client(settings).v1.subscriptions.cancel(stripe_subscription_id, options={"idempotency_key": idempotency_key})
+
+
 def retrieve_session(settings: Settings, session_id: str) -> stripe.checkout.Session:
     return client(settings).v1.checkout.sessions.retrieve(session_id)
