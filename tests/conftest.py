@@ -27,6 +27,16 @@ for _name in _Settings.__dataclass_fields__:
                      "SUSPEND_AFTER_DAYS", "TERMINATE_AFTER_DAYS"):
         os.environ.pop(_name, None)
 
+# Every object and event the Stripe stand-in answers (in-process here, and in the servers the
+# fixtures start, which inherit this) is checked against Stripe's spec of the pinned API version,
+# read from stripe-mock's module source that `mpanel setup` fetched (sandbox/stripe/schema.py).
+from tools import stripe_mock as _stripe_mock  # noqa: E402
+
+_spec = _stripe_mock.spec_path()
+if _spec is not None:
+    os.environ["MPANEL_STRIPE_SCHEMA"] = str(_spec)
+
+
 def _one_ast_parse_at_a_time() -> None:
     """CPython 3.11.7 (this machine's) keeps ast.parse's recursion bookkeeping per interpreter,
     not per call, so two threads parsing at once can fail with "SystemError: AST constructor

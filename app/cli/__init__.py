@@ -14,12 +14,13 @@ from app.settings import Settings, app_port, worker_concurrency
 
 def cmd_setup(args) -> int:
     from stacks import install
-    from tools import debian, pulumi_cli
+    from tools import debian, pulumi_cli, stripe_mock
 
     started = time.monotonic()
     debian.ensure()
     pulumi_cli.build_cli()
     pulumi_cli.build_command_plugin()
+    stripe_mock.build()  # the Stripe contract test and the stand-in's schema check need it
     print(f"setup done in {time.monotonic() - started:.0f}s; Pulumi CLI at {install.cli_path()}")
     return 0
 

@@ -120,8 +120,7 @@ def cmd_destroy(settings: Settings, subscription_id: int, *, yes: bool = False, 
     if billed:
         from app.services.orders import billing
 
-        billing.client(settings).v1.subscriptions.cancel(
-            row["stripe_subscription_id"], options={"idempotency_key": f"mpanel-destroy-{subscription_id}"})
+        billing.cancel_subscription(settings, row["stripe_subscription_id"], f"mpanel-destroy-{subscription_id}")
         print(f"sub-{subscription_id}: Stripe subscription {row['stripe_subscription_id']} canceled")
     with db.transaction(settings.DATABASE_URL) as conn:
         runs.mark_terminated(conn, subscription_id)

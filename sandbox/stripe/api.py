@@ -21,6 +21,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from ..common.faults import Fault, FaultRegistry
 from .billing import Billing
 from .objects import API_VERSION, Ledger, RequestInfo, Transaction, new_id
+from . import schema
 from .params import Params, StripeError, decode_form, fingerprint, invalid
 
 IDEMPOTENCY_TTL = 24 * 3600
@@ -102,6 +103,8 @@ def register_api(app: Flask, api_key: str, billing: Billing, faults: FaultRegist
                     return transaction(info, lambda led: _answer(led, handler, billing, tree, ids, key, info))
                 except StripeError as exc:
                     return _error_response(exc, info)
+                except schema.SchemaViolation as exc:  # the suite's check of the stand-in itself
+                    return _error_response(StripeError(500, str(exc), type="api_error"), info)
 
             return faults.answer(operation, run, _fault_refusal)
 
@@ -158,6 +161,7 @@ def _answer(led: Ledger, handler: Handler, billing: Billing, tree: dict[str, Any
     obj = handler(billing, led, params, *ids.values())
     params.reject_unknown()
     body = led.render(obj, expand)
+    schema.check(body, f"{request.method} {request.path}")
     if key is not None:
         keys = led.state["idempotency"]
         # The library sends a key with every POST: keep a day's worth, and at most the

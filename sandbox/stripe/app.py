@@ -28,9 +28,9 @@ Choices where the contract is silent:
   expiry, a short CVC) is refused without a PaymentIntent or event. A
   Luhn-valid number that is not a test card declines with ``test_mode_live_card``.
 - A completed checkout emits exactly ``customer.created`` (new customers only),
-  ``customer.subscription.created``, ``payment_intent.succeeded`` (not for 0),
-  ``invoice.paid``, ``invoice.payment_succeeded``, ``checkout.session.completed``;
-  every snapshot shows the finished state (the subscription is already active).
+  ``customer.subscription.created`` (``incomplete``), ``payment_intent.succeeded`` (not for 0),
+  ``invoice.paid``, ``invoice.payment_succeeded``, ``customer.subscription.updated`` (to
+  ``active``), ``checkout.session.completed``; each snapshot is taken when it is emitted.
   Customers are never matched by e-mail: without ``customer`` a new one is made.
 - A plan change must name the item it replaces (``items[0][id]=si_...`` with
   ``items[0][price]``): an item without ``id`` is added, as Stripe does, and the
@@ -40,10 +40,11 @@ Choices where the contract is silent:
   interval restarts the cycle and bills at once. Credits beyond the invoice go to
   the customer's balance. DELETE accepts ``invoice_now``/``prorate`` but issues no
   final invoice and no credit.
-- Invoices answer both the 2025-03-31 shape (``parent.subscription_details``,
-  ``payments`` through expand, ``invoice_payments``) and the older top-level
-  ``subscription``, ``payment_intent``, ``charge`` and ``paid``. Subscriptions keep
-  ``current_period_start/end`` at the top level as well as on each item.
+- Objects are those of API 2026-08-26.dahlia only (the version mpanel pins): an invoice's
+  subscription is at ``parent.subscription_details``, its payments are InvoicePayments
+  (``invoice_payments``, ``payments`` through expand), a subscription's period is on its
+  items, new subscriptions have flexible ``billing_mode``. With ``MPANEL_STRIPE_SCHEMA``
+  naming stripe-mock's spec every answer and event is checked against it (schema.py).
 - Test clock (``POST /_sandbox/subscriptions/<id>/advance`` or ``python -m
   sandbox.stripe advance``): ``renewal_paid`` starts the next period with a paid
   invoice (``payment_intent.succeeded``, ``invoice.paid``,
@@ -59,12 +60,12 @@ Choices where the contract is silent:
   on a subscription with ``cancel_at_period_end`` ends it.
 - Invoice previews (``POST /v1/invoices/create_preview``, sandbox/stripe/billing/previews.py)
   are computed and never stored: ``upcoming_in_...`` ids, no number, answered with
-  ``subscription_proration_date`` so that the update can bill the previewed amount exactly;
+  ``parent.subscription_details.subscription_proration_date`` so that the update can bill the previewed amount exactly;
   a change of billing interval is not previewed.
 - Unknown parameters are refused ("Received unknown parameter"), as Stripe does.
 - Events are kept 30 days, at most the newest 5000; idempotency keys 24 hours,
   at most the newest 2000. ``POST /_sandbox/reset`` empties everything.
-- Events use ``api_version`` 2025-03-31.basil whatever the request's
+- Events use ``api_version`` 2026-08-26.dahlia whatever the request's
   ``Stripe-Version``; non-checkout writes emit Stripe's usual events too
   (``product.created``, ``price.created``, ``customer.updated``, ``refund.created``,
   ``charge.refunded``, ...): restrict what the endpoint gets with ``--webhook-events``.

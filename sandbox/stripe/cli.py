@@ -90,8 +90,9 @@ def _advance_command(args: argparse.Namespace) -> int:
         return 1
     sub, invoice = body["subscription"], body["invoice"]
     print(json.dumps({
-        "subscription": {key: sub[key] for key in ("id", "status", "current_period_start", "current_period_end",
-                                                   "cancel_at_period_end")},
+        "subscription": {**{key: sub[key] for key in ("id", "status", "cancel_at_period_end")},
+                         # the period is on the items since API 2025-03-31
+                         **{key: sub["items"]["data"][0][key] for key in ("current_period_start", "current_period_end")}},
         "invoice": None if invoice is None else {key: invoice[key] for key in
                                                  ("id", "status", "amount_due", "amount_paid", "attempt_count")},
         "events": body["events"],

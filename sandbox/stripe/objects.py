@@ -18,9 +18,11 @@ from itertools import islice
 from typing import Any, Callable, Iterable, Iterator
 
 from ..common.state import Document, Table, Transaction
+from . import schema
 from .params import Params, invalid, no_such
 
-API_VERSION = "2025-03-31.basil"
+# The one version the stand-in models: the one app/services/orders/billing.py pins.
+API_VERSION = "2026-08-26.dahlia"
 EVENT_RETENTION_SECONDS = 30 * 24 * 3600  # Stripe keeps events for 30 days
 MAX_EVENTS = 5000
 _ALPHABET = string.ascii_letters + string.digits
@@ -258,6 +260,8 @@ class Ledger:
             "request": {"id": self.request.id, "idempotency_key": self.request.idempotency_key},
             "type": event_type,
         }
+        schema.check(event, f"event {event_type}")
+        schema.check(event["data"]["object"], f"event {event_type} data.object")
         self.add(event)
         if url:
             self.queue_delivery(event, url, manual=False)

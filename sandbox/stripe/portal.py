@@ -14,7 +14,7 @@ from flask import Flask, Response, redirect, render_template
 
 from .billing import Billing
 from .billing.money import money
-from .billing.periods import date_text
+from .billing.periods import current_period, date_text
 from .objects import Ledger, Transaction
 from .params import Params
 
@@ -65,7 +65,7 @@ def _portal_page(billing: Billing, led: Ledger, token: str):
         subscriptions.append({
             "id": sub["id"], "name": product.get("name") or price["id"], "status": sub["status"],
             "price": f"{money(price['unit_amount'], price['currency'])} / {price['recurring']['interval']}",
-            "renews": date_text(sub["current_period_end"]), "cancel_at_period_end": sub["cancel_at_period_end"],
+            "renews": date_text(current_period(sub)[1]), "cancel_at_period_end": sub["cancel_at_period_end"],
             "card": f"{method['card']['brand'].title()} ending {method['card']['last4']}" if method else None,
         })
     return render_template("portal.html", session=session, customer=customer, subscriptions=subscriptions,

@@ -222,10 +222,10 @@ def test_a_stripe_subscription_is_read_with_its_price_and_period_end():
     assert facts.current_period_end == dt.datetime.fromtimestamp(1900000000, dt.timezone.utc)
 
 
-def test_the_period_end_on_the_subscription_itself_wins_over_the_items():
+def test_the_period_end_is_the_items_a_top_level_one_the_pinned_version_lacks_is_ignored():
     facts = rules.read_stripe_subscription({"current_period_end": 1800000000,
                                             "items": {"data": [{"current_period_end": 1900000000}]}})
-    assert facts.current_period_end.year == 2027
+    assert facts.current_period_end.year == 2030
 
 
 def test_a_subscription_without_items_has_no_price_and_no_period_end():

@@ -136,8 +136,7 @@ def _destroy(settings: Settings, who: StaffSession, sid: int, typed: str, cancel
     if billed:
         from app.services.orders import billing
 
-        billing.client(settings).v1.subscriptions.cancel(
-            row["stripe_subscription_id"], options={"idempotency_key": f"mpanel-destroy-{sid}"})
+        billing.cancel_subscription(settings, row["stripe_subscription_id"], f"mpanel-destroy-{sid}")
     with db.transaction(settings.DATABASE_URL) as conn:
         run_rows.mark_terminated(conn, sid)
         request_converge(conn, sid)

@@ -19,6 +19,11 @@ from app.settings import LOCAL_STRIPE_KEY_PREFIX, Settings
 
 LOCAL_KEY_PREFIX = LOCAL_STRIPE_KEY_PREFIX
 
+# The one Stripe API version mpanel speaks, sent as Stripe-Version on every request (never the
+# account's default, which changes when someone upgrades it in the dashboard). The pinned
+# stripe-python release is the one generated for it; the stand-in and stripe-mock model it too.
+API_VERSION = "2026-08-26.dahlia"
+
 
 class PaymentServiceError(Exception):
     """Stripe refused or could not be reached; the message is safe to show."""
@@ -32,7 +37,7 @@ def uses_sandbox(settings: Settings) -> bool:
 @functools.lru_cache(maxsize=4)
 def _client(api_key: str, api_base: str | None) -> stripe.StripeClient:
     kwargs = {"base_addresses": {"api": api_base}} if api_base else {}
-    return stripe.StripeClient(api_key, max_network_retries=2, **kwargs)
+    return stripe.StripeClient(api_key, stripe_version=API_VERSION, max_network_retries=2, **kwargs)
 
 
 def client(settings: Settings) -> stripe.StripeClient:
@@ -185,6 +190,19 @@ def close_checkout_session(settings: Settings, session_id: str) -> None:
 
 def retrieve_subscription(settings: Settings, stripe_subscription_id: str) -> stripe.Subscription:
     return client(settings).v1.subscriptions.retrieve(stripe_subscription_id)
+
+
+def invoice_of_payment(settings: Settings, intent_id: str) -> str | None:
+    """The invoice a PaymentIntent pays, through its InvoicePayment (API 2025-03-31 removed
+    `payment_intent.invoice`); None for a payment of no invoice."""
+    found = client(settings).v1.invoice_payments.list(params={
+        "payment": {"type": "payment_intent", "payment_intent": intent_id}, "limit": 1}).data
+    return found[0].invoice if found else None
+
+
+def cancel_subscription(settings: Settings, stripe_subscription_id: str, idempotency_key: str) -> None:
+    """Stop Stripe billing the subscription now (an operator destroys the site)."""
+    client(settings).v1.subscriptions.cancel(stripe_subscription_id, options={"idempotency_key": idempotency_key})
 
 
 def retrieve_session(settings: Settings, session_id: str) -> stripe.checkout.Session:

@@ -40,6 +40,7 @@ from app.jobs.defer import request_converge
 from app.services.orders import lifecycle
 from app.services.orders.billing import (CheckoutTerms, OpenedCheckout, PaymentServiceError,
                                          close_checkout_session, open_checkout, retrieve_session)
+from app.services.orders.lifecycle_rules import stripe_value
 from app.services.orders.eligibility import check_domain
 from app.services.orders.orders import (Order, OrderConflict, ReturningCustomer, abandon_order, find_promo,
                                         place_order, returning_customer)
@@ -192,7 +193,8 @@ def _same_terms(order: Order, sub: dict, plan: dict) -> None:
 def _is_take_back(settings: Settings, session_id: str) -> bool:
     """Whether the order's stored session is one of its take-back checkouts (not its first,
     long paid, checkout, which must not be mistaken for a payment just made)."""
-    return bool((retrieve_session(settings, session_id).metadata or {}).get("take_back"))
+    # A Stripe object is not a dict (stripe-python 13+): read it through stripe_value.
+    return bool(stripe_value(retrieve_session(settings, session_id), "metadata", "take_back"))
 
 
 # --- the sweep for checkouts that died half-way -----------------------------------------------

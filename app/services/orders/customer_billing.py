@@ -23,6 +23,7 @@ from app.db.orders import plans as catalogue
 from app.services.common.refusals import Refused
 from app.services.customers.sites import site_of
 from app.services.orders import billing
+from app.services.orders.lifecycle_rules import stripe_value
 from app.settings import Settings
 
 # Proration is computed at the instant the preview fixed; a confirmation much later would bill
@@ -157,9 +158,14 @@ def preview_plan_change(settings: Settings, user_id: int, subscription_id: int, 
     lines = [(line.description, line.amount) for line in preview.lines.data
              if line.parent and line.parent.subscription_item_details
              and line.parent.subscription_item_details.proration]
+    # Since API 2025-03-31 the instant the preview prorated at is on its parent only.
+    when = stripe_value(preview, "parent", "subscription_details", "subscription_proration_date")
+    if not when:
+        raise BillingRefused(502, "billing", "the payment service's preview did not say when it prorated: "
+                                             "try again in a minute")
     return PlanChangePreview(plan=plan, amount_due_cents=preview.amount_due, total_cents=preview.total,
                              currency=preview.currency, lines=lines,
-                             proration_date=preview.subscription_proration_date,
+                             proration_date=when,
                              mailboxes_over=max(0, site["mailboxes_used"] - plan["mailbox_count"]))
 
 

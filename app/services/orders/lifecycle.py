@@ -65,6 +65,7 @@ class StripeTruth:
     def __init__(self) -> None:
         self._sessions: dict[str, Any] = {}
         self._subscriptions: dict[str, Any] = {}
+        self._payment_invoices: dict[str, Any] = {}
 
     @staticmethod
     def _read(into: dict, key: str, fetch: Callable[[], Any]) -> Any:
@@ -80,6 +81,15 @@ class StripeTruth:
 
     def read_subscription(self, stripe_sub_id: str, fetch: Callable[[], Any]) -> Any:
         return self._read(self._subscriptions, stripe_sub_id, fetch)
+
+    def read_payment_invoice(self, intent_id: str, fetch: Callable[[], Any]) -> Any:
+        return self._read(self._payment_invoices, intent_id, fetch)
+
+    def payment_invoice(self, intent_id: str | None) -> str | None:
+        """The invoice id the payment paid; None when unknown (no invoice, or Stripe could not
+        be read: the payment is still recorded, the link is not worth failing the event for)."""
+        found = self._payment_invoices.get(intent_id) if intent_id else None
+        return None if isinstance(found, Exception) else found
 
     @staticmethod
     def _known(found: Any) -> Any:
@@ -233,7 +243,7 @@ def on_subscription_changed(conn, settings, obj, outcome: Outcome, truth: Stripe
 
 
 def _subscription_of_invoice(obj: Any) -> str | None:
-    stripe_sub_id = (_get(obj, "parent", "subscription_details", "subscription") or _get(obj, "subscription"))
+    stripe_sub_id = _get(obj, "parent", "subscription_details", "subscription")
     return stripe_sub_id if stripe_sub_id and isinstance(stripe_sub_id, str) else None
 
 
@@ -310,11 +320,18 @@ def _paid_as_priced(conn: psycopg.Connection, sub: dict, session: Any, outcome: 
     return False
 
 
+def read_payment_invoice(settings, obj, truth: StripeTruth) -> None:
+    """The invoice a PaymentIntent paid: since API 2025-03-31 only its InvoicePayment says."""
+    intent_id = _get(obj, "id")
+    if intent_id:
+        truth.read_payment_invoice(intent_id, lambda: billing.invoice_of_payment(settings, intent_id))
+
+
 def on_payment_intent(conn, settings, obj, outcome: Outcome, truth: StripeTruth) -> None:
     error = _get(obj, "last_payment_error") or {}
     customer = _get(obj, "customer")
     payments.record(conn, subscription_id=subscriptions.latest_of_stripe_customer(conn, customer) if customer else None,
-                    intent_id=_get(obj, "id"), invoice_id=_get(obj, "invoice"),
+                    intent_id=_get(obj, "id"), invoice_id=truth.payment_invoice(_get(obj, "id")),
                     amount_cents=_get(obj, "amount", default=0), currency=_get(obj, "currency", default="usd"),
                     status="succeeded" if _get(obj, "status") == "succeeded" else "failed",
                     failure_code=_get(error, "decline_code") or _get(error, "code"))
@@ -354,8 +371,6 @@ def on_checkout_payment_failed(conn, settings, obj, outcome: Outcome, truth: Str
         _abandon_order_of(conn, _get(obj, "id"), "had its delayed payment fail")
 
 
-def _reads_nothing(settings, obj, truth: StripeTruth) -> None:
-    pass
 
 
 # Event type -> (what to read from Stripe first, outside any transaction; how to apply it).
@@ -370,8 +385,8 @@ HANDLERS = {
     "invoice.paid": (read_invoice, on_invoice),
     "invoice.payment_succeeded": (read_invoice, on_invoice),
     "invoice.payment_failed": (read_invoice, on_invoice),
-    "payment_intent.succeeded": (_reads_nothing, on_payment_intent),
-    "payment_intent.payment_failed": (_reads_nothing, on_payment_intent),
+    "payment_intent.succeeded": (read_payment_invoice, on_payment_intent),
+    "payment_intent.payment_failed": (read_payment_invoice, on_payment_intent),
 }
 
 

@@ -71,13 +71,20 @@ class StripeSubscription:
 def read_stripe_subscription(remote: Any) -> StripeSubscription:
     items = stripe_value(remote, "items", "data") or []
     first = items[0] if items else None
-    # Since API 2025-03-31 the billing period lives on the subscription item.
-    period_end = stripe_value(remote, "current_period_end") or stripe_value(first, "current_period_end")
+    # The billing period lives on the subscription item (API 2025-03-31 and later: the pinned
+    # version has no top-level current_period_end).
     return StripeSubscription(
         id=stripe_value(remote, "id"), customer=stripe_value(remote, "customer"),
         status=stripe_value(remote, "status"), price_id=stripe_value(first, "price", "id"),
-        current_period_end=timestamp(period_end),
-        cancel_at_period_end=bool(stripe_value(remote, "cancel_at_period_end", default=False)))
+        current_period_end=timestamp(stripe_value(first, "current_period_end")),
+        cancel_at_period_end=scheduled_to_end(remote))
+
+
+def scheduled_to_end(remote: Any) -> bool:
+    """Whether Stripe will end the subscription by itself: at the period end
+    (`cancel_at_period_end`) or at a date (`cancel_at`, which the Customer Portal and the API
+    can set to any instant). Both are remembered alike: nothing changes until Stripe ends it."""
+    return bool(stripe_value(remote, "cancel_at_period_end", default=False) or stripe_value(remote, "cancel_at"))
 
 
 def next_status(was: str, stripe_status: str | None) -> str:

@@ -11,6 +11,7 @@ password it chose the first time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 
 import psycopg
 
@@ -113,11 +114,21 @@ def find_promo(conn: psycopg.Connection, code: str | None) -> dict | None:
     return plans.usable_promo(conn, code) if code else None
 
 
+def percent_off_amount(amount_cents: int, percent_off: float) -> int:
+    """What a percent-off coupon takes off an amount, as Stripe computes it: the discount is
+    computed on the amount and rounded to the minor unit (half up), and the total is the amount
+    less that discount -- never the discounted total rounded (50% off 1999 takes 1000, leaving
+    999). The Stripe stand-in applies the same rule (sandbox/stripe/billing/discounts.py;
+    tests/unit/test_discount_rounding.py holds both to it)."""
+    exact = Decimal(amount_cents) * Decimal(str(percent_off)) / 100
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 def price_after_promo(price_cents: int, promo: dict | None) -> int:
     if not promo:
         return price_cents
     if promo["percent_off"]:
-        return max(0, round(price_cents * (100 - promo["percent_off"]) / 100))
+        return max(0, price_cents - percent_off_amount(price_cents, promo["percent_off"]))
     return max(0, price_cents - promo["amount_off_cents"])
 
 

@@ -24,7 +24,7 @@ class Catalog:
             "metadata": merge_metadata({}, p.metadata()), "name": p.text("name", required=True, max_length=250),
             "package_dimensions": None, "shippable": None,
             "statement_descriptor": p.text("statement_descriptor", max_length=22),
-            "tax_code": p.text("tax_code"), "type": "service", "unit_label": p.text("unit_label"),
+            "tax_code": p.text("tax_code"), "unit_label": p.text("unit_label"),
             "updated": now, "url": p.text("url"),
         }
         p.reject_unknown()
@@ -79,7 +79,7 @@ class Catalog:
                 raise invalid("The maximum billing period is three years.", "recurring[interval_count]")
             usage_type = recurring_params.text("usage_type", choices=("licensed",)) or "licensed"
             recurring = {"interval": interval, "interval_count": count, "meter": None,
-                         "trial_period_days": None, "usage_type": usage_type}
+                         "usage_type": usage_type}
         lookup_key = p.text("lookup_key", max_length=200, empty_is_none=True)
         transfer = flag(p.boolean("transfer_lookup_key"), False)
         price = {
@@ -102,7 +102,7 @@ class Catalog:
                 "livemode": False, "marketing_features": [], "metadata": merge_metadata({}, product_data.metadata()),
                 "name": product_data.text("name", required=True), "package_dimensions": None, "shippable": None,
                 "statement_descriptor": product_data.text("statement_descriptor"), "tax_code": None,
-                "type": "service", "unit_label": product_data.text("unit_label"),
+                "unit_label": product_data.text("unit_label"),
                 "updated": led.now(), "url": None,
             }
             price["product"] = product["id"]

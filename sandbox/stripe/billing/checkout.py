@@ -23,7 +23,7 @@ class CheckoutSessions:
         mode = p.text("mode", required=True, choices=("payment", "setup", "subscription"))
         if mode != "subscription":
             raise invalid("This stand-in supports Checkout in subscription mode only.", "mode")
-        ui_mode = p.text("ui_mode", choices=("hosted",)) or "hosted"
+        ui_mode = p.text("ui_mode", choices=("hosted_page",)) or "hosted_page"
         success_url = p.text("success_url", required=True, max_length=5000)
         cancel_url = p.text("cancel_url", max_length=5000, empty_is_none=True)
         for name, url in (("success_url", success_url), ("cancel_url", cancel_url)):

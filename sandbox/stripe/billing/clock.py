@@ -11,7 +11,7 @@ from typing import Any
 from ..cards import DECLINES, Decline
 from ..objects import Ledger, Object, changed_attributes
 from .fields import snapshot
-from .periods import next_boundary
+from .periods import current_period, next_boundary
 
 CLOCK_OUTCOMES = ("renewal_paid", "renewal_failed", "period_end")
 
@@ -61,9 +61,9 @@ class Clock:
         if sub["status"] in ("past_due", "unpaid") and open_invoice and open_invoice["status"] == "open":
             invoice = open_invoice  # a retry of the failed renewal
         else:
-            start = sub["current_period_end"]
+            start = current_period(sub)[1]
             end = next_boundary(sub, start)
-            previous_period = (sub["current_period_start"], sub["current_period_end"])
+            previous_period = current_period(sub)
             self._set_period(sub, start, end)
             lines = [self._period_line(led, sub, item, start, end) for item in sub["items"]["data"]]
             lines += led.state["pending_invoice_items"].pop(sub["id"], [])

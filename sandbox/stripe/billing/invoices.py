@@ -27,7 +27,7 @@ class Invoices:
     def _line(self, led: Ledger, sub: Object, item_id: str, price: Object, quantity: int, amount: int,
               description: str, start: int, end: int, proration: bool) -> Object:
         return {
-            "id": new_id("il_"), "object": "line_item", "amount": amount, "currency": price["currency"],
+            "id": new_id("il_"), "object": "line_item", "amount": amount, "subtotal": amount, "currency": price["currency"],
             "description": description, "discount_amounts": [], "discountable": not proration, "discounts": [],
             "invoice": None, "livemode": False, "metadata": {},
             "parent": {"invoice_item_details": None, "type": "subscription_item_details",
@@ -51,7 +51,7 @@ class Invoices:
             if discount is None or (discount["end"] and discount["end"] <= period_start and reason != "subscription_create"):
                 continue
             discountable = [line for line in lines if line["discountable"] and line["amount"] > 0]
-            amounts = allocate_discount(discount["coupon"], [line["amount"] for line in discountable])
+            amounts = allocate_discount(led.get("coupon", discount["source"]["coupon"]), [line["amount"] for line in discountable])
             for line, amount in zip(discountable, amounts):
                 line["discount_amounts"].append({"amount": amount, "discount": discount_id})
             discount_ids.append(discount_id)
@@ -69,7 +69,7 @@ class Invoices:
         customer["next_invoice_sequence"] += 1
         return led.add({
             "id": invoice_id, "object": "invoice", "account_country": "US", "account_name": self.business_name,
-            "account_tax_ids": None, "amount_due": amount_due, "amount_overpaid": 0, "amount_paid": 0,
+            "account_tax_ids": None, "amount_due": amount_due, "amount_overpaid": 0, "amount_paid": 0, "amount_paid_off_stripe": 0,
             "amount_remaining": amount_due, "amount_shipping": 0, "application": None, "attempt_count": 0,
             "attempted": False, "auto_advance": True,
             "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None, "provider": None,
@@ -83,7 +83,7 @@ class Invoices:
             "effective_at": now, "ending_balance": ending_balance, "footer": None, "from_invoice": None,
             "hosted_invoice_url": _hosted_url(led, invoice_id), "invoice_pdf": None, "issuer": {"type": "self"},
             "last_finalization_error": None, "latest_revision": None,
-            "lines": list_object(lines, f"/v1/invoices/{invoice_id}/lines") | {"total_count": len(lines)},
+            "lines": list_object(lines, f"/v1/invoices/{invoice_id}/lines"),
             "livemode": False, "metadata": {}, "next_payment_attempt": None, "number": number,
             "on_behalf_of": None,
             "parent": {"quote_details": None, "type": "subscription_details",
@@ -99,9 +99,6 @@ class Invoices:
             "subtotal": subtotal, "subtotal_excluding_tax": subtotal, "test_clock": None, "total": total,
             "total_discount_amounts": total_discounts, "total_excluding_tax": total,
             "total_pretax_credit_amounts": [], "total_taxes": [], "webhooks_delivered_at": now,
-            # Fields from before API 2025-03-31, kept for older clients: the invoice's
-            # subscription is also at parent.subscription_details.subscription.
-            "subscription": sub["id"], "payment_intent": None, "charge": None, "paid": False,
         })
 
     def retrieve_invoice(self, led: Ledger, p: Params, invoice_id: str) -> Object:

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..cards import Card, CardProblem, read_card
-from ..objects import Ledger, Object
+from ..objects import Ledger, Object, changed_attributes
 from ..params import StripeError, invalid
+from .fields import snapshot
 from .money import money
-from .periods import interval_text
+from .periods import current_period, interval_text
 
 
 class CheckoutClosed(Exception):
@@ -153,16 +154,23 @@ class PaymentPage:
         discount = None
         if session["discounts"]:
             discount = self._redeem(led, session["discounts"][0], customer["id"], subscription, now)
-        lines = [self._period_line(led, subscription, item, now, subscription["current_period_end"])
+        lines = [self._period_line(led, subscription, item, now, current_period(subscription)[1])
                  for item in subscription["items"]["data"]]
         invoice = self._new_invoice(led, subscription, customer, lines, "subscription_create", now, now)
-        intent = led.find("payment_intent", private["payment_intent"]) if invoice["amount_due"] else None
-        paid_events = self._collect(led, invoice, method, None, intent, email)
         subscription["latest_invoice"] = invoice["id"]
-        if discount is not None and discount["coupon"]["duration"] == "once":
+        if discount is not None and led.get("coupon", discount["source"]["coupon"])["duration"] == "once":
             subscription["discounts"] = []
+        # As Stripe's Checkout does: the subscription is created `incomplete` (snapshots are taken
+        # when an event is emitted), its first invoice is paid, then it is updated to `active`.
         events.append(("customer.subscription.created", subscription, None))
-        events.extend(paid_events)
+        for event_type, obj, previous in events:
+            led.emit(event_type, obj, previous)
+        events = []
+        intent = led.find("payment_intent", private["payment_intent"]) if invoice["amount_due"] else None
+        events.extend(self._collect(led, invoice, method, None, intent, email))
+        before = snapshot(subscription)
+        subscription["status"] = "active"
+        events.append(("customer.subscription.updated", subscription, changed_attributes(before, snapshot(subscription))))
         session.update({
             "status": "complete", "url": None, "customer": customer["id"], "subscription": subscription["id"],
             "invoice": invoice["id"],

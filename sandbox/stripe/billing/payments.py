@@ -27,8 +27,9 @@ class Payments:
         if invoice["amount_due"] == 0:
             self._mark_paid(invoice, now)
             return [("invoice.paid", invoice, None), ("invoice.payment_succeeded", invoice, None)]
-        if intent is None:
-            intent = led.find("payment_intent", invoice["payment_intent"])
+        payment = next(led.newest_first("invoice_payment", invoice=invoice["id"]), None)
+        if intent is None and payment is not None:  # a retry: the invoice's own PaymentIntent
+            intent = led.find("payment_intent", payment["payment"]["payment_intent"])
         if intent is None:
             description = {"subscription_create": "Subscription creation",
                            "subscription_update": "Subscription update"}.get(invoice["billing_reason"],
@@ -37,7 +38,6 @@ class Payments:
                                               invoice["customer"], description)
         else:
             intent.update({"customer": invoice["customer"], "amount": invoice["amount_due"]})
-        payment = next(led.newest_first("invoice_payment", invoice=invoice["id"]), None)
         if payment is None:
             payment = led.add({
                 "id": new_id("inpay_"), "object": "invoice_payment", "amount_paid": None,
@@ -46,10 +46,9 @@ class Payments:
                 "payment": {"payment_intent": intent["id"], "type": "payment_intent"}, "status": "open",
                 "status_transitions": {"canceled_at": None, "paid_at": None},
             })
-        intent["invoice"] = invoice["id"]
-        invoice["payment_intent"] = intent["id"]
+        # Since API 2025-03-31 the invoice <-> payment link is the InvoicePayment only (no
+        # invoice.payment_intent/charge, no payment_intent.invoice).
         self._attempt(led, intent, method, decline, email)
-        invoice["charge"] = intent["latest_charge"]
         if decline is not None:
             retries_left = invoice["attempt_count"] <= self.payment_retries
             invoice["next_payment_attempt"] = now + RETRY_SPACING if retries_left else None
@@ -63,7 +62,7 @@ class Payments:
     @staticmethod
     def _mark_paid(invoice: Object, now: int) -> None:
         invoice.update({"status": "paid", "amount_paid": invoice["amount_due"], "amount_remaining": 0,
-                        "paid": True, "auto_advance": False, "next_payment_attempt": None})
+                        "auto_advance": False, "next_payment_attempt": None})
         invoice["status_transitions"]["paid_at"] = now
 
     def _new_payment_intent(self, led: Ledger, amount: int, currency: str, customer_id: str | None,
@@ -76,11 +75,11 @@ class Payments:
             "cancellation_reason": None, "capture_method": "automatic",
             "client_secret": f"{intent_id}_secret_{new_id('', 24)}", "confirmation_method": "automatic",
             "created": led.now(), "currency": currency, "customer": customer_id, "description": description,
-            "invoice": None, "last_payment_error": None, "latest_charge": None, "livemode": False,
+            "last_payment_error": None, "latest_charge": None, "livemode": False,
             "metadata": {}, "next_action": None, "on_behalf_of": None, "payment_method": None,
             "payment_method_configuration_details": None, "payment_method_options": {},
             "payment_method_types": ["card"], "processing": None, "receipt_email": None, "review": None,
-            "setup_future_usage": "off_session", "shipping": None, "source": None,
+            "setup_future_usage": "off_session", "shipping": None,
             "statement_descriptor": None, "statement_descriptor_suffix": None,
             "status": "requires_payment_method", "transfer_data": None, "transfer_group": None,
         })
@@ -121,7 +120,7 @@ class Payments:
                          "risk_score": 20, "seller_message": "Payment complete.", "type": "authorized"}),
             "paid": decline is None, "payment_intent": intent["id"],
             "payment_method": (method or {}).get("id"),
-            "payment_method_details": {"card": card, "type": "card"} if card else None,
+            "payment_method_details": {"card": _charge_card(card), "type": "card"} if card else None,
             "receipt_email": None, "receipt_url": None, "refunded": False, "review": None,
             "statement_descriptor": None, "status": "failed" if decline else "succeeded",
         })
@@ -136,6 +135,8 @@ class Payments:
             "doc_url": f"https://stripe.com/docs/error-codes/{decline.code.replace('_', '-')}",
             "payment_method": dict(method) if method else None,
         }
+        if error["param"] is None:  # Stripe leaves it out rather than sending null
+            del error["param"]
         intent.update({"status": "requires_payment_method", "last_payment_error": error})
         return error
 
@@ -152,3 +153,13 @@ class Payments:
 
     def retrieve_payment_method(self, led: Ledger, p: Params, method_id: str) -> Object:
         return led.get("payment_method", method_id)
+
+
+# What a charge's payment_method_details.card holds of the card (the PaymentMethod's card has
+# fields a charge's does not, such as display_brand and networks).
+_CHARGE_CARD_FIELDS = ("brand", "checks", "country", "exp_month", "exp_year", "fingerprint", "funding", "last4",
+                       "three_d_secure", "wallet")
+
+
+def _charge_card(card: dict) -> dict:
+    return {key: card[key] for key in _CHARGE_CARD_FIELDS if key in card}

@@ -8,6 +8,13 @@ from datetime import datetime, timezone
 from ..objects import Object
 
 
+def current_period(sub: Object) -> tuple[int, int]:
+    """The subscription's current period: since API 2025-03-31 it is on each item only (every
+    item of a subscription here shares one period)."""
+    item = sub["items"]["data"][0]
+    return item["current_period_start"], item["current_period_end"]
+
+
 def interval_of(price: Object) -> tuple[str, int]:
     return price["recurring"]["interval"], price["recurring"]["interval_count"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..objects import Ledger, Object
 from ..params import Params, invalid, merge_metadata
 from .fields import flag
-from .periods import add_interval, date_text, interval_of
+from .periods import add_interval, current_period, date_text, interval_of
 
 
 class PlanChanges:
@@ -60,14 +60,13 @@ class PlanChanges:
                     raise invalid(f"Cannot add multiple subscription items with the same price: {price['id']}",
                                   f"{where}[price]")
                 item = self._new_item(led, sub["id"], price, 1 if quantity is None else quantity,
-                                      sub["current_period_start"], sub["current_period_end"])
+                                      *current_period(sub))
                 item["metadata"] = merge_metadata({}, item_metadata)
                 items.append(item)
         if not items:
             raise invalid("A subscription must keep at least one item.", "items")
         if len({interval_of(i["price"]) for i in items}) > 1:
             raise invalid("All prices on a subscription must have the same billing interval.", "items")
-        sub["items"]["total_count"] = len(items)
         if sub["status"] in ("canceled", "incomplete_expired"):
             return []
         new = {item["id"]: (item["price"], item["quantity"]) for item in items}
@@ -83,7 +82,7 @@ class PlanChanges:
         return self._bill_now(led, sub, credits, "subscription_update", when)
 
     def _proration_lines(self, led: Ledger, sub: Object, old: dict, new: dict, when: int) -> list[Object]:
-        start, end = sub["current_period_start"], sub["current_period_end"]
+        start, end = current_period(sub)
         fraction = min(1.0, max(0.0, (end - when) / (end - start))) if end > start else 0.0
         lines = []
         day = date_text(when)
@@ -120,7 +119,7 @@ class PlanChanges:
     def _bill_now(self, led: Ledger, sub: Object, lines: list[Object], reason: str, when: int,
                   period: tuple[int, int] | None = None) -> list[tuple[str, Object, Object | None]]:
         customer = led.get("customer", sub["customer"])
-        start, end = period or (sub["current_period_start"], sub["current_period_end"])
+        start, end = period or current_period(sub)
         invoice = self._new_invoice(led, sub, customer, lines, reason, start, end)
         method = led.find("payment_method", sub["default_payment_method"])
         events = self._collect(led, invoice, method, None, None, customer["email"])

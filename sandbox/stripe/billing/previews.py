@@ -22,7 +22,7 @@ import copy
 from ..objects import Ledger, Object
 from ..params import Params, StripeError, invalid
 from .fields import flag
-from .periods import interval_of, next_boundary
+from .periods import current_period, interval_of, next_boundary
 
 BEHAVIORS = ("always_invoice", "create_prorations", "none")
 
@@ -50,7 +50,7 @@ class InvoicePreviews:
         old = {item["id"]: (item["price"], item["quantity"]) for item in sub["items"]["data"]}
         self._preview_items(led, sub, entries)
         new = {item["id"]: (item["price"], item["quantity"]) for item in sub["items"]["data"]}
-        start, end = sub["current_period_start"], sub["current_period_end"]
+        start, end = current_period(sub)
         if not start <= when <= end:
             raise invalid("The proration date must be within the subscription's current period.",
                           "subscription_details[proration_date]")
@@ -67,8 +67,10 @@ class InvoicePreviews:
         stored = self._new_invoice(led, sub, customer, lines, reason, *period)
         led.remove("invoice", stored["id"])  # a preview is never kept: it is not in any list
         preview = dict(stored, id=f"upcoming_{stored['id']}", number=None, status="draft",
-                       hosted_invoice_url=None, created=led.now(), subscription_proration_date=when,
+                       hosted_invoice_url=None, created=led.now(),
                        status_transitions=dict(stored["status_transitions"], finalized_at=None))
+        # Since API 2025-03-31 the instant a preview prorated at is only on its parent.
+        preview["parent"]["subscription_details"]["subscription_proration_date"] = when
         for line in preview["lines"]["data"]:
             line["invoice"] = preview["id"]
         preview["lines"] = dict(preview["lines"], url=f"/v1/invoices/{preview['id']}/lines")
@@ -104,7 +106,7 @@ class InvoicePreviews:
                 raise invalid(f"Missing required param: {where}[price].", f"{where}[price]", "parameter_missing")
             else:
                 items.append(self._new_item(led, sub["id"], price, 1 if quantity is None else quantity,
-                                            sub["current_period_start"], sub["current_period_end"]))
+                                            *current_period(sub)))
         if not items:
             raise invalid("A subscription must keep at least one item.", "subscription_details[items]")
         if {interval_of(i["price"]) for i in items} != {interval}:

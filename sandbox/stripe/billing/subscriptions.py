@@ -8,12 +8,11 @@ from __future__ import annotations
 from ..objects import Ledger, Object, changed_attributes, list_object, new_id
 from ..params import Params, invalid, merge_metadata
 from .fields import snapshot
-from .periods import add_interval
+from .periods import add_interval, current_period
 
 
 class Subscriptions:
-    """subscriptions.*; the period is kept both at the top level (older API versions)
-    and on each item (2025-03-31 and later)."""
+    """subscriptions.*; the period is on each item (API 2025-03-31 removed it from the top level)."""
 
     def _new_subscription(self, led: Ledger, customer: Object, private: Object, method: Object | None,
                           now: int) -> Object:
@@ -26,27 +25,27 @@ class Subscriptions:
             "id": subscription_id, "object": "subscription", "application": None,
             "application_fee_percent": None,
             "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
-            "billing_cycle_anchor": now, "billing_cycle_anchor_config": None, "billing_thresholds": None,
+            "billing_cycle_anchor": now, "billing_cycle_anchor_config": None,
+            # Flexible billing is what new subscriptions get since API 2025-10-29.clover (prorations
+            # credit what was actually billed); the stand-in models that mode only.
+            "billing_mode": {"flexible": {"proration_discounts": "included"}, "type": "flexible", "updated_at": now},
+            "billing_schedules": [], "billing_thresholds": None,
             "cancel_at": None, "cancel_at_period_end": False, "canceled_at": None,
             "cancellation_details": {"comment": None, "feedback": None, "reason": None},
             "collection_method": "charge_automatically", "created": now,
             "currency": lines[0]["currency"], "customer": customer["id"],
-            # Removed from the top level in API 2025-03-31 (now on each item); kept for
-            # older clients.
-            "current_period_end": end, "current_period_start": now,
             "days_until_due": None, "default_payment_method": method["id"] if method else None,
             "default_source": None, "default_tax_rates": [],
             "description": private["subscription_data"]["description"], "discounts": [], "ended_at": None,
             "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
-            "items": list_object(items, f"/v1/subscription_items?subscription={subscription_id}") | {
-                "total_count": len(items)},
+            "items": list_object(items, f"/v1/subscription_items?subscription={subscription_id}"),
             "latest_invoice": None, "livemode": False,
             "metadata": dict(private["subscription_data"]["metadata"]),
             "next_pending_invoice_item_invoice": None, "on_behalf_of": None, "pause_collection": None,
             "payment_settings": {"payment_method_options": None, "payment_method_types": None,
                                  "save_default_payment_method": "off"},
             "pending_invoice_item_interval": None, "pending_setup_intent": None, "pending_update": None,
-            "schedule": None, "start_date": now, "status": "active", "test_clock": None,
+            "schedule": None, "start_date": now, "status": "incomplete", "test_clock": None,
             "transfer_data": None, "trial_end": None,
             "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}}, "trial_start": None,
         })
@@ -109,7 +108,7 @@ class Subscriptions:
         cancel_at_period_end = p.boolean("cancel_at_period_end")
         if cancel_at_period_end is not None and cancel_at_period_end != sub["cancel_at_period_end"]:
             sub["cancel_at_period_end"] = cancel_at_period_end
-            sub["cancel_at"] = sub["current_period_end"] if cancel_at_period_end else None
+            sub["cancel_at"] = current_period(sub)[1] if cancel_at_period_end else None
             sub["canceled_at"] = now if cancel_at_period_end else None
             sub["cancellation_details"]["reason"] = "cancellation_requested" if cancel_at_period_end else None
         billed = self._change_items(led, sub, p.children("items"), behavior, proration_date or now)
@@ -150,6 +149,5 @@ class Subscriptions:
 
     @staticmethod
     def _set_period(sub: Object, start: int, end: int) -> None:
-        sub["current_period_start"], sub["current_period_end"] = start, end
         for item in sub["items"]["data"]:
             item["current_period_start"], item["current_period_end"] = start, end

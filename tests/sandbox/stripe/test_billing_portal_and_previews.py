@@ -41,7 +41,7 @@ def test_a_preview_shows_the_proration_the_update_then_bills_exactly(stand_in):
         "a preview is never stored"
     changed = stand_in.client.v1.subscriptions.update(sub.id, params={
         "items": [{"id": item.id, "price": business.id}], "proration_behavior": "always_invoice",
-        "proration_date": preview.subscription_proration_date})
+        "proration_date": preview.parent.subscription_details.subscription_proration_date})
     billed = stand_in.client.v1.invoices.retrieve(changed.latest_invoice)
     assert billed.amount_paid == preview.amount_due and billed.billing_reason == "subscription_update"
 
@@ -51,7 +51,7 @@ def test_a_preview_without_changes_is_the_next_renewal_and_bad_input_names_the_p
 
     renewal = stand_in.client.v1.invoices.create_preview(params={"subscription": sub.id})
     assert renewal.amount_due == 500 and renewal.billing_reason == "subscription_cycle"
-    assert renewal.period_start == sub.current_period_end
+    assert renewal.period_start == sub["items"].data[0].current_period_end
 
     with pytest.raises(stripe.InvalidRequestError) as unknown:
         stand_in.client.v1.invoices.create_preview(params={

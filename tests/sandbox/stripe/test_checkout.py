@@ -10,7 +10,8 @@ import requests
 from tests.sandbox.stripe.stand_in import CANCEL_URL
 
 COMPLETED_ORDER = ["customer.created", "customer.subscription.created", "payment_intent.succeeded",
-                   "invoice.paid", "invoice.payment_succeeded", "checkout.session.completed"]
+                   "invoice.paid", "invoice.payment_succeeded", "customer.subscription.updated",
+                   "checkout.session.completed"]
 
 
 def test_a_new_session_points_at_the_hosted_page_which_prefills_the_email(stand_in):
@@ -41,14 +42,14 @@ def test_paying_with_4242_activates_the_subscription_and_redirects_to_the_succes
     assert response.headers["Location"] == f"https://shop.example/welcome?session_id={session.id}"
     assert (done.status, done.payment_status, done.url) == ("complete", "paid", None)
     assert done.customer.startswith("cus_") and sub.customer == done.customer
-    assert (sub.status, sub.metadata, sub.currency) == ("active", {"subscription_id": "7"}, "usd")
+    assert (sub.status, sub.metadata.to_dict(), sub.currency) == ("active", {"subscription_id": "7"}, "usd")
     item = sub["items"].data[0]
     assert (item.price.id, item.quantity) == (price.id, 1)
-    assert sub.current_period_end - sub.current_period_start in range(28 * 86400, 31 * 86400 + 1)
-    assert item.current_period_end == sub.current_period_end
+    assert sub["items"].data[0].current_period_end - sub["items"].data[0].current_period_start in range(28 * 86400, 31 * 86400 + 1)
+    assert item.current_period_end == sub["items"].data[0].current_period_end
     assert (invoice.status, invoice.amount_paid, invoice.billing_reason) == ("paid", 500, "subscription_create")
-    assert invoice.parent.subscription_details.subscription == sub.id == invoice.subscription
-    assert invoice.parent.subscription_details.metadata == {"subscription_id": "7"}
+    assert invoice.parent.subscription_details.subscription == sub.id
+    assert invoice.parent.subscription_details.metadata.to_dict() == {"subscription_id": "7"}
     intent = stand_in.client.v1.payment_intents.retrieve(done.invoice.payments.data[0].payment.payment_intent)
     assert (intent.status, intent.amount_received, intent.customer) == ("succeeded", 500, done.customer)
     assert stand_in.client.v1.customers.retrieve(done.customer).email == "owner@shop.example"
@@ -64,7 +65,7 @@ def test_a_completed_checkout_emits_its_events_in_stripe_order(stand_in):
     events = stand_in.client.v1.events.list(params={"limit": 10}).data[::-1]
     assert stand_in.event_types(since=before) == COMPLETED_ORDER
     completed = events[-1]
-    assert completed.api_version == "2025-03-31.basil" and completed.livemode is False
+    assert completed.api_version == "2026-08-26.dahlia" and completed.livemode is False
     assert completed.data.object.payment_status == "paid" and completed.data.object.id == session.id
     assert completed["request"]["id"] is None  # caused by the customer, not an API request
     assert stand_in.client.v1.events.retrieve(completed.id).type == "checkout.session.completed"

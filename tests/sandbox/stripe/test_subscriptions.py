@@ -31,14 +31,15 @@ def test_renewal_paid_moves_the_period_and_emits_paid_invoice_events(stand_in):
     assert result["events"] == ["payment_intent.succeeded", "invoice.paid", "invoice.payment_succeeded",
                                 "customer.subscription.updated"]
     assert stand_in.event_types(since=before) == result["events"]
-    assert renewed.status == "active" and renewed.current_period_start == sub.current_period_end
-    assert renewed.current_period_end > renewed.current_period_start
+    assert renewed.status == "active" and renewed["items"].data[0].current_period_start == sub["items"].data[0].current_period_end
+    assert renewed["items"].data[0].current_period_end > renewed["items"].data[0].current_period_start
     invoice = renewed.latest_invoice
     assert (invoice.status, invoice.amount_paid, invoice.billing_reason) == ("paid", 500, "subscription_cycle")
-    assert invoice.lines.data[0].period.start == sub.current_period_end
+    assert invoice.lines.data[0].period.start == sub["items"].data[0].current_period_end
     assert invoice.parent.subscription_details.subscription == sub.id
     updated = stand_in.client.v1.events.list(params={"type": "customer.subscription.updated"}).data[0]
-    assert updated.data.previous_attributes.current_period_start == sub.current_period_start
+    assert updated.data.previous_attributes["items"].data[0].current_period_start == \
+        sub["items"].data[0].current_period_start
     assert updated.data.previous_attributes.latest_invoice == sub.latest_invoice
     listed = stand_in.client.v1.invoices.list(params={"subscription": sub.id}).data
     assert [i.billing_reason for i in listed] == ["subscription_cycle", "subscription_create"]
@@ -55,7 +56,7 @@ def test_renewal_failed_leaves_an_open_invoice_and_the_subscription_past_due(sta
     invoice = stand_in.client.v1.invoices.retrieve(result["invoice"]["id"])
     assert (invoice.status, invoice.amount_paid, invoice.attempt_count) == ("open", 0, 1)
     assert invoice.next_payment_attempt is not None
-    intent = stand_in.client.v1.payment_intents.retrieve(invoice.payment_intent)
+    intent = stand_in.client.v1.payment_intents.retrieve(_intent_of(stand_in, invoice))
     assert intent.last_payment_error.decline_code == "insufficient_funds"
     updated = stand_in.client.v1.events.list(params={"type": "customer.subscription.updated"}).data[0]
     assert (updated.data.object.status, updated.data.previous_attributes.status) == ("past_due", "active")
@@ -70,7 +71,7 @@ def test_renewal_paid_after_a_failure_pays_the_open_invoice_and_reactivates(stan
     assert paid["invoice"]["id"] == failed["invoice"]["id"]
     assert (paid["invoice"]["status"], paid["invoice"]["attempt_count"]) == ("paid", 2)
     assert paid["subscription"]["status"] == "active"
-    assert paid["subscription"]["current_period_end"] == failed["subscription"]["current_period_end"]
+    assert paid["subscription"]["items"]["data"][0]["current_period_end"] == failed["subscription"]["items"]["data"][0]["current_period_end"]
 
 
 def test_period_end_with_cancel_at_period_end_cancels_and_emits_deleted(stand_in):
@@ -92,7 +93,7 @@ def test_period_end_without_cancellation_renews_like_a_paid_renewal(stand_in):
     result = stand_in.advance(sub.id, "period_end")
 
     assert result["events"][-1] == "customer.subscription.updated"
-    assert result["subscription"]["current_period_start"] == sub.current_period_end
+    assert result["subscription"]["items"]["data"][0]["current_period_start"] == sub["items"].data[0].current_period_end
 
 
 def test_period_end_on_a_past_due_subscription_cancels_it_for_nonpayment(stand_in):
@@ -133,8 +134,8 @@ def test_a_yearly_plan_renews_a_year_later(stand_in):
 
     result = stand_in.advance(sub.id, "renewal_paid")
 
-    assert sub.current_period_end - sub.current_period_start in (365 * 86400, 366 * 86400)
-    assert result["subscription"]["current_period_end"] - result["subscription"]["current_period_start"] \
+    assert sub["items"].data[0].current_period_end - sub["items"].data[0].current_period_start in (365 * 86400, 366 * 86400)
+    assert result["subscription"]["items"]["data"][0]["current_period_end"] - result["subscription"]["items"]["data"][0]["current_period_start"] \
         in (365 * 86400, 366 * 86400)
 
 
@@ -156,7 +157,7 @@ def test_setting_cancel_at_period_end_emits_updated_with_previous_attributes(sta
     changed = stand_in.client.v1.subscriptions.update(sub.id, params={"cancel_at_period_end": True})
 
     event = stand_in.client.v1.events.list(params={"type": "customer.subscription.updated"}).data[0]
-    assert changed.cancel_at_period_end is True and changed.cancel_at == sub.current_period_end
+    assert changed.cancel_at_period_end is True and changed.cancel_at == sub["items"].data[0].current_period_end
     assert event.data.previous_attributes.cancel_at_period_end is False
     assert event.data.object.cancel_at_period_end is True
     assert event["request"]["idempotency_key"]
@@ -228,7 +229,7 @@ def test_a_new_billing_interval_restarts_the_cycle_and_bills_at_once(stand_in):
         "items": [{"id": sub["items"].data[0].id, "price": yearly.id}]})
 
     invoice = stand_in.client.v1.invoices.retrieve(changed.latest_invoice)
-    assert changed.current_period_end - changed.current_period_start in (365 * 86400, 366 * 86400)
+    assert changed["items"].data[0].current_period_end - changed["items"].data[0].current_period_start in (365 * 86400, 366 * 86400)
     assert invoice.status == "paid" and 4500 <= invoice.amount_paid <= 4510
 
 
@@ -254,10 +255,11 @@ def test_a_refund_on_the_payment_intent_refunds_the_charge(stand_in):
     session, _ = stand_in.subscribe(500)
     invoice = stand_in.client.v1.invoices.retrieve(session.invoice)
 
-    partial = stand_in.client.v1.refunds.create(params={"payment_intent": invoice.payment_intent, "amount": 200})
-    rest = stand_in.client.v1.refunds.create(params={"payment_intent": invoice.payment_intent})
+    paid_by = _intent_of(stand_in, invoice)
+    partial = stand_in.client.v1.refunds.create(params={"payment_intent": paid_by, "amount": 200})
+    rest = stand_in.client.v1.refunds.create(params={"payment_intent": paid_by})
     with pytest.raises(stripe.InvalidRequestError) as refused:
-        stand_in.client.v1.refunds.create(params={"payment_intent": invoice.payment_intent})
+        stand_in.client.v1.refunds.create(params={"payment_intent": paid_by})
 
     charge = stand_in.client.v1.charges.retrieve(partial.charge)
     assert partial.id.startswith("re_") and (partial.amount, rest.amount) == (200, 300)
@@ -324,3 +326,8 @@ def test_the_clock_cli_reports_a_refusal_with_a_nonzero_exit(stand_in):
         cwd=CHECKOUT, env={**os.environ, "PYTHONPATH": str(CHECKOUT)}, capture_output=True, text=True, timeout=30)
 
     assert result.returncode == 1 and "no_such_subscription" in result.stderr
+
+
+def _intent_of(stand_in, invoice) -> str:
+    """The PaymentIntent of an invoice: through its InvoicePayment since API 2025-03-31."""
+    return stand_in.client.v1.invoice_payments.list(params={"invoice": invoice.id}).data[0].payment.payment_intent
