@@ -42,6 +42,7 @@ SEND_CPANEL_PASSWORD_EMAIL = Job("send_cpanel_password_email", MAIL)
 SEND_ATTENTION_ALERT = Job("send_attention_alert", MAIL)
 SEND_LIFECYCLE_EMAIL = Job("send_lifecycle_email", MAIL)
 SEND_ACCOUNT_EMAIL = Job("send_account_email", MAIL)
+SEND_EMAIL_CHANGED_NOTICE = Job("send_email_changed_notice", MAIL)
 
 # Billing decisions run one at a time: "re-read from Stripe, then apply" is race-free.
 BILLING_LOCK = "billing"
@@ -126,3 +127,9 @@ def request_lifecycle_email(conn: psycopg.Connection, subscription_id: int, kind
 def request_account_email(conn: psycopg.Connection, token_id: int) -> bool:
     """A password-reset or email-change link: only the token's row id travels, never the token."""
     return _defer(conn, SEND_ACCOUNT_EMAIL, {"token_id": token_id}, queueing_lock=f"account-link-{token_id}")
+
+
+def request_email_changed_notice(conn: psycopg.Connection, token_id: int) -> bool:
+    """Tell the address an email change replaced (the confirmed link's row id travels)."""
+    return _defer(conn, SEND_EMAIL_CHANGED_NOTICE, {"token_id": token_id},
+                  queueing_lock=f"email-changed-{token_id}")

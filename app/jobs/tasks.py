@@ -15,11 +15,11 @@ import logging
 from app import mail
 from app.jobs.defer import (BILLING, CHECK_DRIFT, CONVERGE_SUBSCRIPTION, MAINTENANCE, PROCESS_STRIPE_EVENT,
                             RESEND_WELCOME_EMAIL, SEND_ACCOUNT_EMAIL, SEND_ATTENTION_ALERT, SEND_CPANEL_PASSWORD_EMAIL,
-                            SEND_LIFECYCLE_EMAIL, SEND_WELCOME_EMAIL, Job)
+                            SEND_EMAIL_CHANGED_NOTICE, SEND_LIFECYCLE_EMAIL, SEND_WELCOME_EMAIL, Job)
 from app.jobs.queue import queue, settings
 from app.jobs.retry import CappedBackoff
 from app.services import overdue, retention, sweeps
-from app.services.customers.customer_account import send_link_email
+from app.services.customers import customer_account
 from app.services.domains.registrar_sync import sync_registrations
 from app.services.hosting import moves, placement
 from app.services.hosting.converge import Converger
@@ -128,7 +128,13 @@ def send_lifecycle_email(subscription_id: int, kind: str) -> bool:
 @requested(SEND_ACCOUNT_EMAIL, retry=_until_done())
 def send_account_email(token_id: int) -> bool:
     """A password-reset or email-change link: only the row id travels, never the token."""
-    return send_link_email(settings(), token_id)
+    return customer_account.send_link_email(settings(), token_id)
+
+
+@requested(SEND_EMAIL_CHANGED_NOTICE, retry=_until_done())
+def send_email_changed_notice(token_id: int) -> bool:
+    """The address an email change replaced is told, once, with a way to secure the account."""
+    return customer_account.send_email_changed_notice(settings(), token_id)
 
 
 # --- sweeps ----------------------------------------------------------------------------------

@@ -84,6 +84,7 @@ def confirm_email_page(token: str):
 @back_to(lambda exc, token: _link_page("gone", exc.status, error=exc))
 def confirm_email(token: str):
     new_email = account.confirm_email_change(_settings(), token)
+    session.clear()  # every session ended with the change: this one too
     return _link_page("email_done", new_email=new_email)
 
 
@@ -94,9 +95,9 @@ def forgot_page():
 
 @bp.post("/forgot")
 @back_to(lambda exc: (render_template("pages/account_link.html", csrf=csrf.session_token(), kind="forgot",
-                                      error=exc), 422))
+                                      error=exc), exc.status))
 def forgot():
-    account.request_password_reset(_settings(), request.form.get("email"))
+    account.request_password_reset(_settings(), request.form.get("email"), request.remote_addr or "-")
     return render_template("pages/account_link.html", csrf=csrf.session_token(), kind="forgot", notice=FORGOT_ANSWER)
 
 

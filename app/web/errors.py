@@ -30,7 +30,11 @@ def error_body(code: str, message: str, field: str | None = None) -> dict:
 def init_app(app: Flask) -> None:
     @app.errorhandler(Refused)
     def refused(exc: Refused):
-        return jsonify(error_body(exc.code, exc.detail, exc.field)), exc.status
+        response = jsonify(error_body(exc.code, exc.detail, exc.field))
+        response.status_code = exc.status
+        if exc.retry_after:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.errorhandler(RegistrarUnavailable)
     def registrar_unavailable(exc: RegistrarUnavailable):

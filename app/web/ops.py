@@ -120,7 +120,10 @@ def login_submit():
     outcome = staff.log_in(_settings(), email, request.form.get("password", ""), request.form.get("code", ""),
                            _address())
     if outcome.token is None:
-        return _login_page(outcome.error, email, 429 if outcome.locked else 401)
+        response = _login_page(outcome.error, email, 429 if outcome.retry_after else 401)
+        if outcome.retry_after:
+            response.headers["Retry-After"] = str(outcome.retry_after)
+        return response
     target = request.args.get("next", "")
     response = redirect(target if target.startswith("/ops/") and not target.startswith("//") else url_for("ops.overview"))
     response.set_cookie(COOKIE, outcome.token, httponly=True, samesite="Strict", secure=_secure(), path="/ops",

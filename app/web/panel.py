@@ -64,13 +64,18 @@ def login():
     return render_template("pages/login.html", csrf=csrf.session_token(), error=None, email="")
 
 
+def _login_page(error: str | None, email: str, status: int):
+    return render_template("pages/login.html", csrf=csrf.session_token(), email=email, error=error), status
+
+
 @bp.post("/login")
+@back_to(lambda exc: _login_page(exc.message, request.form.get("email", ""), exc.status))
 def login_submit():
     email, password = request.form.get("email", ""), request.form.get("password", "")
-    user_id = authenticate(current_app.config["MPANEL"], email, password) if email and password else None
+    user_id = (authenticate(current_app.config["MPANEL"], email, password, request.remote_addr or "-")
+               if email and password else None)
     if user_id is None:
-        return render_template("pages/login.html", csrf=csrf.session_token(), email=email,
-                               error="That email and password do not match an account."), 401
+        return _login_page("That email and password do not match an account.", email, 401)
     session.clear()
     session["user_id"] = user_id
     session["gen"] = customer_account.session_generation(current_app.config["MPANEL"], user_id)
@@ -80,6 +85,10 @@ def login_submit():
 
 @bp.post("/logout")
 def logout():
+    # The cookie is signed, not stored: clearing it here leaves any copy of it valid, so the
+    # user's session generation moves on and every session issued before it is refused.
+    if _signed_in():
+        customer_account.end_sessions(current_app.config["MPANEL"], session["user_id"])
     session.clear()
     return redirect(url_for("panel.login"))
 

@@ -41,4 +41,12 @@ def answer_on_pages(bp: Blueprint) -> None:
             answer = render(exc, **(request.view_args or {})) if render else None
         except Refused as again:  # the page itself cannot be shown now (the site is gone meanwhile)
             exc, answer = again, None
-        return error_answer(exc.status, exc.message) if answer is None else answer
+        response = current_app.make_response(error_answer(exc.status, exc.message) if answer is None else answer)
+        return with_retry_after(response, exc)
+
+
+def with_retry_after(response, exc: Refused):
+    """A refusal that passes with time (too many attempts) says when, as HTTP says it."""
+    if exc.retry_after:
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response

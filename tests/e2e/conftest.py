@@ -104,6 +104,16 @@ def mpanel(settings, layout):
             child.wait(60)
 
 
+@pytest.fixture(autouse=True)
+def forget_login_guesses_from_here(settings):
+    """Every e2e client is 127.0.0.1: each test starts with that address's login throttle
+    counters forgotten, so one test's wrong passwords do not slow the next."""
+    import psycopg
+
+    with psycopg.connect(settings.DATABASE_URL, autocommit=True) as conn:
+        conn.execute("DELETE FROM login_throttle WHERE key LIKE '%127.0.0.1'")
+
+
 def csrf_of(page: str) -> str:
     """The CSRF token a panel page's forms carry."""
     import re

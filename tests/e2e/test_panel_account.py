@@ -162,5 +162,68 @@ def test_a_new_email_address_is_confirmed_from_that_address(chromium, mpanel):
     assert _can_log_in(mpanel, new, password) and not _can_log_in(mpanel, email, password)
     assert page.goto(link).status == 410
     page.goto(f"{mpanel.url}/account")
+    assert "/login" in page.url, "the change ended every session, this browser's too"
+    page.context.close()
+    page = logged_in_page(chromium, mpanel, new, password)
+    page.goto(f"{mpanel.url}/account")
     assert new in page.inner_text("#account-email")
     page.context.close()
+
+    notice = wait_for(lambda: [m for m in mpanel.mails_to(email) if "login email was changed" in m["Subject"]],
+                      60, "the notice to the old address")
+    text = notice[-1].get_body(("plain",)).get_content()
+    assert new in text and f"{mpanel.url}/forgot" in text, "the old address is told, with where to secure it"
+    assert notice[-1].get_body(("html",)) is not None
+
+
+def _signed_in(mpanel, email: str, password: str) -> requests.Session:
+    browser = requests.Session()
+    form = browser.get(f"{mpanel.url}/login", timeout=10)
+    answer = browser.post(f"{mpanel.url}/login", timeout=30,
+                          data={"csrf": csrf_of(form.text), "email": email, "password": password})
+    assert answer.status_code == 200 and "/login" not in answer.url
+    return browser
+
+
+def test_a_copied_cookie_is_refused_after_logout(mpanel):
+    email, password = _customer(mpanel)
+    browser = _signed_in(mpanel, email, password)
+    copied = browser.cookies.get("session")
+    page = browser.get(f"{mpanel.url}/account", timeout=10)
+    assert browser.post(f"{mpanel.url}/logout", data={"csrf": csrf_of(page.text)}, timeout=10).status_code == 200
+    replay = requests.get(f"{mpanel.url}/dashboard", cookies={"session": copied}, timeout=10, allow_redirects=False)
+    assert replay.status_code == 302 and "/login" in replay.headers["Location"]
+
+
+def _ask_for_new_email(browser, mpanel, password: str, new_email: str) -> requests.Response:
+    page = browser.get(f"{mpanel.url}/account", timeout=10)
+    return browser.post(f"{mpanel.url}/account/email", timeout=30, allow_redirects=False,
+                        data={"csrf": csrf_of(page.text), "current_password": password, "new_email": new_email})
+
+
+def test_a_pending_email_change_link_is_dead_after_a_password_reset(mpanel):
+    email, password = _customer(mpanel)
+    browser = _signed_in(mpanel, email, password)
+    new = f"evicted-{secrets.token_hex(4)}@example.com"
+    assert _ask_for_new_email(browser, mpanel, password, new).status_code == 302
+    link = _link_in(mpanel, new, "Confirm your new email address", "/account/email/")
+
+    forgot = requests.Session()
+    form = forgot.get(f"{mpanel.url}/forgot", timeout=10)
+    forgot.post(f"{mpanel.url}/forgot", data={"csrf": csrf_of(form.text), "email": email}, timeout=10)
+    reset = _link_in(mpanel, email, "Set a new password", "/reset/")
+    form = forgot.get(reset, timeout=10)
+    assert forgot.post(reset, data={"csrf": csrf_of(form.text), "new_password": "taken back by the owner"},
+                       timeout=30).status_code == 200
+
+    assert requests.get(link, timeout=10).status_code == 410, "the evicted address cannot confirm itself"
+    assert browser.get(f"{mpanel.url}/dashboard", timeout=10, allow_redirects=False).status_code == 302
+
+
+def test_at_most_three_confirmation_emails_an_hour(mpanel):
+    email, password = _customer(mpanel)
+    browser = _signed_in(mpanel, email, password)
+    answers = [_ask_for_new_email(browser, mpanel, password, f"flood-{i}-{secrets.token_hex(3)}@example.com")
+               for i in range(4)]
+    assert [a.status_code for a in answers] == [302, 302, 302, 429]
+    assert int(answers[-1].headers["Retry-After"]) > 3000 and "3 confirmation emails an hour" in answers[-1].text

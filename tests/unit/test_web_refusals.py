@@ -137,7 +137,7 @@ def test_a_form_posted_without_a_session_is_asked_to_log_in_first(monkeypatch):
 def test_the_staff_login_form_takes_the_login_cookies_token(app, monkeypatch):
     seen = []
     monkeypatch.setattr(ops.staff, "log_in", lambda *args: seen.append(args) or
-                        type("Outcome", (), {"token": None, "error": "no", "locked": False})())
+                        type("Outcome", (), {"token": None, "error": "no", "retry_after": None})())
     client = app.test_client()
     client.set_cookie(ops.LOGIN_CSRF_COOKIE, "the-login-token", path="/ops")
     assert client.post("/ops/login", data={"csrf": "the-staff-token"}).status_code == 400

@@ -18,6 +18,16 @@ def issued_lately(conn: psycopg.Connection, user_id: int, purpose: str, within_s
         "AND created_at > now() - make_interval(secs => %s)", (user_id, purpose, within_seconds)).fetchone()["n"]
 
 
+def wait_to_issue(conn: psycopg.Connection, user_id: int, purpose: str, within_seconds: int, allowed: int) -> int:
+    """Seconds until one more link of this kind fits in the allowance (0: it fits now)."""
+    row = conn.execute(
+        "SELECT ceil(extract(epoch FROM created_at + make_interval(secs => %(within)s) - now()))::int AS wait "
+        "FROM account_tokens WHERE user_id = %(user)s AND purpose = %(purpose)s "
+        "AND created_at > now() - make_interval(secs => %(within)s) ORDER BY created_at DESC OFFSET %(skip)s LIMIT 1",
+        {"user": user_id, "purpose": purpose, "within": within_seconds, "skip": allowed - 1}).fetchone()
+    return max(0, row["wait"]) if row else 0
+
+
 def retire_unused(conn: psycopg.Connection, user_id: int, purpose: str) -> None:
     """A new link replaces the earlier ones of the same kind: only the latest works."""
     conn.execute("UPDATE account_tokens SET used_at = now(), token_sealed = NULL "
@@ -68,5 +78,26 @@ def password_hash_of(conn: psycopg.Connection, user_id: int) -> str | None:
     return row["password_hash"] if row else None
 
 
-def set_email(conn: psycopg.Connection, user_id: int, email: str) -> None:
-    conn.execute("UPDATE users SET email = %s WHERE id = %s", (email, user_id))
+def end_sessions(conn: psycopg.Connection, user_id: int) -> int:
+    """A new session generation: every session issued before is refused at its next request."""
+    return conn.execute("UPDATE users SET session_generation = session_generation + 1 WHERE id = %s "
+                        "RETURNING session_generation", (user_id,)).fetchone()["session_generation"]
+
+
+def set_email(conn: psycopg.Connection, user_id: int, email: str) -> str:
+    """The new login email, every session ended; returns the address it replaced."""
+    return conn.execute(
+        "UPDATE users u SET email = %s, session_generation = u.session_generation + 1 FROM users old "
+        "WHERE u.id = %s AND old.id = u.id RETURNING old.email", (email, user_id)).fetchone()["email"]
+
+
+def keep_previous_email(conn: psycopg.Connection, token_id: int, email: str) -> None:
+    conn.execute("UPDATE account_tokens SET previous_email = %s WHERE id = %s", (email, token_id))
+
+
+def email_change_notice(conn: psycopg.Connection, token_id: int) -> dict | None:
+    """What the old address is told after a confirmed change: both addresses and the first name."""
+    return conn.execute(
+        "SELECT t.id, t.recipient, t.previous_email, t.used_at, c.first_name "
+        "FROM account_tokens t JOIN customers c ON c.user_id = t.user_id "
+        "WHERE t.id = %s AND t.purpose = 'email_change' AND t.previous_email IS NOT NULL", (token_id,)).fetchone()

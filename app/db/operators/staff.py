@@ -65,32 +65,11 @@ def use_password_token(conn: psycopg.Connection, token_hash: str) -> int | None:
     return row["staff_id"] if row else None
 
 
-# --- login attempts (rate limiting) -----------------------------------------------------------
+# --- login attempts (a record; the login throttle decides) -----------------------------------------------------------
 
 def record_attempt(conn: psycopg.Connection, email: str, address: str, succeeded: bool) -> None:
     conn.execute("INSERT INTO staff_login_attempts (email, address, succeeded) VALUES (lower(%s), %s, %s)",
                  (email, address, succeeded))
-
-
-def recent_failures(conn: psycopg.Connection, email: str, address: str, window_seconds: int) -> dict:
-    """Failures since the last success, within the window, for this email and for this address;
-    with the time the oldest counted one leaves the window."""
-    return conn.execute(
-        """WITH by_email AS (
-               SELECT at FROM staff_login_attempts
-                WHERE lower(email) = lower(%(email)s) AND NOT succeeded
-                  AND at > now() - make_interval(secs => %(window)s)
-                  AND at > coalesce((SELECT max(at) FROM staff_login_attempts
-                                      WHERE lower(email) = lower(%(email)s) AND succeeded), '-infinity')),
-           by_address AS (
-               SELECT at FROM staff_login_attempts
-                WHERE address = %(address)s AND NOT succeeded AND at > now() - make_interval(secs => %(window)s))
-           SELECT (SELECT count(*) FROM by_email) AS email_failures,
-                  (SELECT min(at) FROM by_email) AS email_oldest,
-                  (SELECT count(*) FROM by_address) AS address_failures,
-                  (SELECT min(at) FROM by_address) AS address_oldest,
-                  now() AS now""",
-        {"email": email, "address": address, "window": window_seconds}).fetchone()
 
 
 # --- sessions ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ class Refused(Exception):
 
     status = 422
     code = "refused"
+    retry_after: int | None = None  # seconds, when asking again later will do (the answer's Retry-After)
 
     def __init__(self, field: str | None, message: str, *, status: int | None = None, code: str | None = None):
         super().__init__(message)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from app import db
 from app.db.customers import customers, websites
 from app.jobs.defer import request_converge
+from app.services.common import throttle
 from app.services.common.passwords import hash_password, needs_rehash, password_matches
 from app.services.customers.sites import NotYourSite, site_of
 from app.settings import Settings
@@ -13,10 +14,15 @@ from app.settings import Settings
 _DUMMY_HASH = hash_password("not-a-real-password")
 
 
-def authenticate(settings: Settings, email: str, password: str) -> int | None:
-    """The user id when the email and password match an active account, else None."""
+def authenticate(settings: Settings, email: str, password: str, address: str) -> int | None:
+    """The user id when the email and password match an active account, else None. Raises
+    throttle.TooManyAttempts, before any password is checked, while this account or `address`
+    (the client's) must wait; the attempt is counted before the check (see throttle)."""
+    email = (email or "").strip()
     with db.transaction(settings.DATABASE_URL) as conn:
-        user = customers.user_by_email(conn, email.strip())
+        throttle.admit(conn, "customer_login", email, address)
+    with db.transaction(settings.DATABASE_URL) as conn:
+        user = customers.user_by_email(conn, email)
         if not password_matches(user["password_hash"] if user else _DUMMY_HASH, password):
             return None
         if user is None or user["status"] != "active":
@@ -24,6 +30,7 @@ def authenticate(settings: Settings, email: str, password: str) -> int | None:
         if needs_rehash(user["password_hash"]):
             customers.set_password_hash(conn, user["id"], hash_password(password))
         customers.record_login(conn, user["id"])
+        throttle.succeeded(conn, "customer_login", email, address)
         return user["id"]
 
 

@@ -6,7 +6,10 @@ then drops it, so the token is never in a job's arguments, a log line or a store
 A link works once, until it expires, and a newer link of the same kind retires the older.
 
 Sessions are signed cookies, so they cannot be deleted server-side: each carries the user's
-session generation, checked on every panel request, and a password change bumps it.
+session generation, checked on every panel request; logout, a password change or reset and
+an email change bump it, so a copied cookie dies with the session it was copied from.
+A password change or reset also retires pending email-change links: whoever is evicted by
+it cannot confirm an address of theirs afterwards.
 """
 from __future__ import annotations
 
@@ -20,8 +23,9 @@ from urllib.parse import urlsplit
 from app import db, mail
 from app.db.customers import account_tokens as tokens
 from app.db.customers import customers
-from app.jobs.defer import request_account_email
+from app.jobs.defer import request_account_email, request_email_changed_notice
 from app.mail.render import render
+from app.services.common import throttle
 from app.services.common.crypto import decrypt, encrypt
 from app.services.common.passwords import hash_password, password_matches
 from app.services.common.refusals import Refused
@@ -34,6 +38,9 @@ RESET_TTL_SECONDS = 3600             # a forgotten-password link works for an ho
 # become a way to flood a customer's inbox. Further requests get the same answer and no email.
 RESETS_PER_HOUR = 3
 EMAIL_CHANGE_TTL_SECONDS = 24 * 3600  # a confirmation in the new inbox may wait a day
+# The same for confirmation emails, which a signed-in user may send to any address: not a way
+# to mail strangers. Unlike resets, the user is told (429) when to try again.
+EMAIL_CHANGES_PER_HOUR = 3
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
@@ -41,8 +48,9 @@ _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-
 class AccountRefused(Refused):
     """Names the field that is wrong and says why (shown to the customer); nothing was changed."""
 
-    def __init__(self, field: str, message: str, status: int = 422):
+    def __init__(self, field: str, message: str, status: int = 422, retry_after: int | None = None):
         super().__init__(field, message, status=status)
+        self.retry_after = retry_after
 
 
 # --- the token rules (pure) ---------------------------------------------------------------
@@ -96,6 +104,12 @@ def session_generation(settings: Settings, user_id: int) -> int | None:
         return tokens.session_generation(conn, user_id)
 
 
+def end_sessions(settings: Settings, user_id: int) -> None:
+    """Logout: this session and every copy of its cookie (and the user's other sessions) end."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        tokens.end_sessions(conn, user_id)
+
+
 # --- password change ------------------------------------------------------------------------
 
 def change_password(settings: Settings, user_id: int, current: str | None, new: str | None) -> int:
@@ -107,18 +121,22 @@ def change_password(settings: Settings, user_id: int, current: str | None, new: 
         if stored is None or not password_matches(stored, current or ""):
             raise AccountRefused("current_password", "The current password is not right.")
         generation = tokens.set_password(conn, user_id, hash_password(new))
+        tokens.retire_unused(conn, user_id, "email_change")
     log.info("user %s changed their password; other sessions signed out", user_id)
     return generation
 
 
 # --- forgotten password -----------------------------------------------------------------------
 
-def request_password_reset(settings: Settings, email: str | None) -> None:
+def request_password_reset(settings: Settings, email: str | None, address: str) -> None:
     """Email a reset link when an active account uses this address; the caller answers the
-    same either way, so the form tells nobody who is a customer."""
+    same either way, so the form tells nobody who is a customer. Every request counts against
+    the throttle (for this email and the client's `address`): throttle.TooManyAttempts beyond."""
     email = (email or "").strip()
     if email_problem(email):
         raise AccountRefused("email", f"The email {email_problem(email)}.")
+    with db.transaction(settings.DATABASE_URL) as conn:
+        throttle.admit(conn, "password_reset", email, address)
     with db.transaction(settings.DATABASE_URL) as conn:
         user = customers.user_by_email(conn, email)
         if user is None or user["status"] != "active":
@@ -143,6 +161,7 @@ def reset_password(settings: Settings, token: str, new: str | None) -> None:
         row = _usable(conn, token, "password_reset")
         tokens.mark_used(conn, row["id"])
         tokens.set_password(conn, row["user_id"], hash_password(new))
+        tokens.retire_unused(conn, row["user_id"], "email_change")
     log.info("user %s set a new password from a reset link", row["user_id"])
 
 
@@ -159,18 +178,26 @@ def request_email_change(settings: Settings, user_id: int, current: str | None, 
             raise AccountRefused("current_password", "The current password is not right.")
         if customers.email_taken(conn, new_email):
             raise AccountRefused("new_email", "That email is already used by an account.")
+        wait = tokens.wait_to_issue(conn, user_id, "email_change", 3600, EMAIL_CHANGES_PER_HOUR)
+        if wait:
+            raise AccountRefused("new_email", f"At most {EMAIL_CHANGES_PER_HOUR} confirmation emails an hour: "
+                                 f"try again in {throttle.wait_words(wait)}.", 429, retry_after=wait)
         _issue(conn, settings, user_id, "email_change", new_email, EMAIL_CHANGE_TTL_SECONDS)
     return new_email
 
 
 def confirm_email_change(settings: Settings, token: str) -> str:
+    """The new address is the login from now on; every session ends (log in with it), and the
+    address it replaced is told, with a way to take the account back."""
     with db.transaction(settings.DATABASE_URL) as conn:
         row = _usable(conn, token, "email_change")
         if customers.email_taken(conn, row["recipient"]):
             raise AccountRefused("token", "That email is now used by another account.", 409)
         tokens.mark_used(conn, row["id"])
-        tokens.set_email(conn, row["user_id"], row["recipient"])
-    log.info("user %s confirmed a new email address", row["user_id"])
+        previous = tokens.set_email(conn, row["user_id"], row["recipient"])
+        tokens.keep_previous_email(conn, row["id"], previous)
+        request_email_changed_notice(conn, row["id"])
+    log.info("user %s confirmed a new email address; sessions ended, the old address told", row["user_id"])
     return row["recipient"]
 
 
@@ -204,19 +231,39 @@ def _usable(conn, token: str, purpose: str) -> dict:
 LINK_PATHS = {"password_reset": "/reset/", "email_change": "/account/email/"}
 
 
+def _email_context(settings: Settings, first_name: str) -> dict:
+    app_url = settings.APP_URL.rstrip("/")
+    marketing = settings.MARKETING_SITE_URL.rstrip("/")
+    host = (urlsplit(marketing).hostname or "localhost").removeprefix("www.")
+    return {"brand": "mpanel", "first_name": first_name, "panel_url": f"{app_url}/login", "marketing_url": marketing,
+            "marketing_host": host, "domain": host, "support_email": f"support@{host}"}
+
+
+def send_email_changed_notice(settings: Settings, token_id: int) -> bool:
+    """The mail job: tell the replaced address that the login email changed, once. Its link is
+    the forgotten-password form: a reset sent to the new address is no help to the owner, so
+    the notice also names support, who can restore the old address."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        row = tokens.email_change_notice(conn, token_id)
+    if row is None:
+        return False
+    context = {**_email_context(settings, row["first_name"]), "email": row["previous_email"],
+               "new_email": row["recipient"], "changed_at": row["used_at"],
+               "secure_link": settings.APP_URL.rstrip("/") + "/forgot"}
+    return mail.send_once(settings, kind="email_changed", subscription_id=None, recipient=row["previous_email"],
+                          rendered=render("account_email_changed", **context),
+                          dedupe_key=f"email-changed:{token_id}")
+
+
 def send_link_email(settings: Settings, token_id: int) -> bool:
     """The mail job: write the link into the email, once; the sealed token is dropped after."""
     with db.transaction(settings.DATABASE_URL) as conn:
         row = tokens.to_send(conn, token_id)
     if row is None or row["token_sealed"] is None:
         return False  # used, expired, replaced or already sent
-    app_url = settings.APP_URL.rstrip("/")
-    marketing = settings.MARKETING_SITE_URL.rstrip("/")
-    host = (urlsplit(marketing).hostname or "localhost").removeprefix("www.")
-    link = app_url + LINK_PATHS[row["purpose"]] + decrypt(settings, bytes(row["token_sealed"]))
-    context = {"brand": "mpanel", "first_name": row["first_name"], "link": link, "email": row["recipient"],
-               "expires_at": row["expires_at"], "panel_url": f"{app_url}/login", "marketing_url": marketing,
-               "marketing_host": host, "domain": host, "support_email": f"support@{host}"}
+    link = settings.APP_URL.rstrip("/") + LINK_PATHS[row["purpose"]] + decrypt(settings, bytes(row["token_sealed"]))
+    context = {**_email_context(settings, row["first_name"]), "link": link, "email": row["recipient"],
+               "expires_at": row["expires_at"]}
     sent = mail.send_once(settings, kind=row["purpose"], subscription_id=None, recipient=row["recipient"],
                           rendered=render(f"account_{row['purpose']}", **context),
                           dedupe_key=f"account-link:{token_id}")

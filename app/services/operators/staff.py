@@ -1,11 +1,10 @@
-"""Staff accounts for the operators' console: creation, login (argon2, rate limits, optional
-TOTP), database-backed sessions that can be revoked, and the audit log.
+"""Staff accounts for the operators' console: creation, login (argon2, the login throttle,
+optional TOTP), database-backed sessions that can be revoked, and the audit log.
 
 Staff are not customers: their own table, their own login page (/ops/login), their own cookie.
 """
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import re
 import secrets
@@ -13,18 +12,13 @@ from dataclasses import dataclass
 
 from app import db
 from app.db.operators import staff as rows
-from app.services.common import crypto
+from app.services.common import crypto, throttle
 from app.services.common.passwords import hash_password, needs_rehash, password_matches
 from app.services.common.refusals import FieldRefused
 from app.services.operators import totp
 from app.services.operators.staff_roles import ROLES
 from app.settings import Settings
 
-# Failed logins counted over this window: an account locks after a few (a person mistyping
-# gets five tries), an address after more (one office, several operators).
-WINDOW_SECONDS = 15 * 60
-ACCOUNT_FAILURES = 5
-ADDRESS_FAILURES = 20
 SESSION_HOURS = 12
 SET_PASSWORD_HOURS = 24
 
@@ -49,7 +43,11 @@ class StaffSession:
 class LoginOutcome:
     token: str | None = None        # the session cookie's value when the login succeeded
     error: str | None = None        # what the login page says otherwise
-    locked: bool = False
+    retry_after: int | None = None  # seconds, when the throttle refused before anything was checked
+
+# One answer for a wrong email, password or code, given after checking all of them: which one
+# was wrong is the guesser's to find out, never the login page's to say.
+NO_MATCH = "That email, password and code do not match a staff account."
 
 
 def _hash(token: str) -> str:
@@ -114,54 +112,47 @@ def list_staff(settings: Settings) -> list[dict]:
         return rows.all_staff(conn)
 
 
-def _wait_words(oldest: dt.datetime, now: dt.datetime) -> str:
-    minutes = max(1, int(((oldest + dt.timedelta(seconds=WINDOW_SECONDS)) - now).total_seconds() // 60) + 1)
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
-
-
 def log_in(settings: Settings, email: str, password: str, code: str, address: str) -> LoginOutcome:
-    """Check a staff login. Locked accounts and addresses are refused before the password is
-    even looked at, with when to try again; every attempt is recorded and audited."""
+    """Check a staff login: through the login throttle first (counted before the check, see
+    app/services/common/throttle.py), then the password and, on an account with TOTP, the
+    code, both checked before answering. Every attempt is recorded and audited."""
     email = (email or "").strip()
-    with db.transaction(settings.DATABASE_URL) as conn:
-        failures = rows.recent_failures(conn, email, address, WINDOW_SECONDS)
-    if failures["email_failures"] >= ACCOUNT_FAILURES:
-        return _refused(settings, email, address, locked=True,
-                        error=f"This account is locked after {ACCOUNT_FAILURES} failed logins: try again in "
-                              f"{_wait_words(failures['email_oldest'], failures['now'])}.")
-    if failures["address_failures"] >= ADDRESS_FAILURES:
-        return _refused(settings, email, address, locked=True,
-                        error=f"Too many failed logins from your address: try again in "
-                              f"{_wait_words(failures['address_oldest'], failures['now'])}.")
+    try:
+        with db.transaction(settings.DATABASE_URL) as conn:
+            throttle.admit(conn, "staff_login", email, address)
+    except throttle.TooManyAttempts as wait:
+        return _refused(settings, email, address, error=wait.message, retry_after=wait.retry_after)
     with db.transaction(settings.DATABASE_URL) as conn:
         account = rows.by_email(conn, email) if email else None
-        good = password_matches(account["password_hash"] if account and account["password_hash"] else _DUMMY_HASH,
-                                password or "")
-        if not good or account is None or account["status"] != "active":
-            return _refused(settings, email, address, error="That email and password do not match a staff account.")
-        if account["totp_secret"]:
-            step = totp.step_of(crypto.decrypt(settings, bytes(account["totp_secret"])), code)
-            if step is None or not rows.claim_totp_step(conn, account["id"], step):
-                return _refused(settings, email, address,
-                                error="Enter the current 6-digit code from your authenticator app.")
+        good_password = password_matches(
+            account["password_hash"] if account and account["password_hash"] else _DUMMY_HASH, password or "")
+        secret = account["totp_secret"] if account else None
+        step = totp.step_of(crypto.decrypt(settings, bytes(secret)), code) if secret else None
+        good_code = secret is None or step is not None
+        if not (good_password and good_code) or account is None or account["status"] != "active":
+            return _refused(settings, email, address, error=NO_MATCH)
+        if secret and not rows.claim_totp_step(conn, account["id"], step):  # a replayed code
+            return _refused(settings, email, address, error=NO_MATCH)
         if needs_rehash(account["password_hash"]):
             rows.set_password_hash(conn, account["id"], hash_password(password))
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         rows.add_session(conn, _hash(token), account["id"], csrf, SESSION_HOURS, address)
         rows.record_login(conn, account["id"])
         rows.record_attempt(conn, email, address, True)
+        throttle.succeeded(conn, "staff_login", email, address)
         rows.audit(conn, staff_id=account["id"], staff_email=account["email"], action="login", subscription_id=None,
                    outcome="ok", detail=None, address=address)
     return LoginOutcome(token=token)
 
 
-def _refused(settings: Settings, email: str, address: str, *, error: str, locked: bool = False) -> LoginOutcome:
-    # Its own transaction: the failure must be counted even though the login's is not committed.
+def _refused(settings: Settings, email: str, address: str, *, error: str,
+             retry_after: int | None = None) -> LoginOutcome:
+    # Its own transaction: the failure must be recorded even though the login's is not committed.
     with db.transaction(settings.DATABASE_URL) as conn:
         rows.record_attempt(conn, email, address, False)
         rows.audit(conn, staff_id=None, staff_email=email[:200] or "-", action="login", subscription_id=None,
-                   outcome="locked" if locked else "refused", detail=error, address=address)
-    return LoginOutcome(error=error, locked=locked)
+                   outcome="throttled" if retry_after else "refused", detail=error, address=address)
+    return LoginOutcome(error=error, retry_after=retry_after)
 
 
 API_SCOPES = ("read", "actions")
