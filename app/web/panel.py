@@ -20,9 +20,10 @@ answer_on_pages(bp)
 
 
 def init_app(app) -> None:
-    # The session cookie is signed with a key derived from the encryption key, so one secret
-    # configures both and every app process agrees.
-    key = app.config["MPANEL"].MPANEL_ENCRYPTION_KEY or secrets.token_hex(32)
+    # A key of its own, not the encryption key: every engine and provider process has that one
+    # in its environment, and whoever can sign a cookie is any customer. Unset, a random key
+    # per process (sessions end when the app restarts).
+    key = app.config["MPANEL"].MPANEL_SESSION_KEY or secrets.token_hex(32)
     app.secret_key = hashlib.sha256(b"mpanel session cookie:" + key.encode()).digest()
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=app.config["MPANEL"].APP_URL.startswith("https://"))
