@@ -6,7 +6,7 @@ import secrets
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
-from app.services.customers import customer_account
+from app.services.customers import customer_account, two_factor
 from app.services.domains import dns_editor, domain_state
 from app.services.hosting import hosting_login, mailboxes
 from app.services.orders import customer_billing
@@ -73,10 +73,38 @@ def login_submit():
         return render_template("pages/login.html", csrf=csrf.session_token(), email=email,
                                error="That email and password do not match an account."), 401
     session.clear()
+    if two_factor.is_on(current_app.config["MPANEL"], user_id):
+        # The password was right; the session starts only once the second factor is too.
+        session["code_for"] = user_id
+        return redirect(url_for("panel.login_code"))
+    return _start_session(user_id)
+
+
+def _start_session(user_id: int):
+    session.clear()
     session["user_id"] = user_id
     session["gen"] = customer_account.session_generation(current_app.config["MPANEL"], user_id)
     first_time = needs_onboarding(current_app.config["MPANEL"], user_id)
     return redirect(url_for("panel.welcome") if first_time else url_for("panel.home"))
+
+
+@bp.get("/login/code")
+def login_code():
+    if "code_for" not in session:
+        return redirect(url_for("panel.login"))
+    return render_template("pages/login_code.html", csrf=csrf.session_token(), error=None)
+
+
+@bp.post("/login/code")
+def login_code_submit():
+    """The second step when two-factor authentication is on: a code of the app or a recovery code."""
+    user_id = session.get("code_for")
+    if user_id is None:
+        return redirect(url_for("panel.login"))
+    if not two_factor.second_factor_is_right(current_app.config["MPANEL"], user_id, request.form.get("code", "")):
+        return render_template("pages/login_code.html", csrf=csrf.session_token(),
+                               error="That code is not right (or was used already)."), 401
+    return _start_session(user_id)
 
 
 @bp.post("/logout")

@@ -1,9 +1,9 @@
 """What every area shares and no area owns: sealing secrets (Fernet, `crypto`), hashing
-passwords (argon2id, `passwords`) and the one shape of "the request is refused" (`refusals`).
+passwords (argon2id, `passwords`), one-time codes of a second factor (TOTP, `totp`) and the one shape of "the request is refused" (`refusals`).
 Imports no other area.
 
 `PUBLIC` names the modules other areas and the web, jobs and CLI layers may import
 (tests/unit/test_layers.py holds them to it); this file imports nothing, so no cycle can start here.
 """
 
-PUBLIC = ("crypto", "passwords", "refusals")
+PUBLIC = ("crypto", "passwords", "refusals", "totp")

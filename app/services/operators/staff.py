@@ -16,7 +16,7 @@ from app.db.operators import staff as rows
 from app.services.common import crypto
 from app.services.common.passwords import hash_password, needs_rehash, password_matches
 from app.services.common.refusals import FieldRefused
-from app.services.operators import totp
+from app.services.common import totp
 from app.services.operators.staff_roles import ROLES
 from app.settings import Settings
 
