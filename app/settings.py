@@ -111,6 +111,8 @@ class Settings:
     # Signs the customer panel's session cookies; only the web app has it (never the engine
     # or the providers, which do get MPANEL_ENCRYPTION_KEY). Empty: a random key per process.
     MPANEL_SESSION_KEY: str = ""
+    # Staff log in only with a second factor (`mpanel staff totp EMAIL` gives one).
+    MPANEL_STAFF_REQUIRE_TOTP: bool = False
     IMAP_ADDRESS: str = ""
     # Where the mail-core server keeps maildirs (<root>/<domain>/<local part>).
     MAILCORE_MAIL_ROOT: str = ""

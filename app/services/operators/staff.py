@@ -144,6 +144,11 @@ def log_in(settings: Settings, email: str, password: str, code: str, address: st
             if step is None or not rows.claim_totp_step(conn, account["id"], step):
                 return _refused(settings, email, address,
                                 error="Enter the current 6-digit code from your authenticator app.")
+        elif settings.MPANEL_STAFF_REQUIRE_TOTP:
+            # The owners' policy: no staff session on a password alone.
+            return _refused(settings, email, address,
+                            error="Staff accounts need a second factor here: ask an owner to run "
+                                  "`mpanel staff totp` for your account.")
         if needs_rehash(account["password_hash"]):
             rows.set_password_hash(conn, account["id"], hash_password(password))
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
