@@ -1,7 +1,7 @@
 """Every column that holds a secret sealed with MPANEL_ENCRYPTION_KEY, for `mpanel keys rotate`.
 
-A new sealed column is added here too (tests/unit/test_sealed_columns.py finds every bytea
-column the migrations declare as sealed and fails when one is missing)."""
+A new sealed column must be added here too, or a rotation leaves it under the old key
+(tests/integration/db/test_key_rotation.py checks every column listed opens with the new key)."""
 from __future__ import annotations
 
 from typing import Callable
