@@ -7,7 +7,7 @@ from app.settings import Settings
 
 
 def create_app(settings: Settings | None = None, *, open_queue: bool = True) -> Flask:
-    from app.web import account, errors, marketing, ops, ops_api, pages, panel, security, webhooks
+    from app.web import account, errors, marketing, ops, ops_api, pages, panel, security, two_factor, webhooks
     from app.web import dropped_connections
 
     app = Flask(__name__, template_folder="../templates")
@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None, *, open_queue: bool = True) -> 
     panel.init_app(app)
     app.register_blueprint(panel.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(two_factor.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(ops_api.bp)
 

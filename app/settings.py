@@ -105,8 +105,14 @@ class Settings:
     ACME_CA_BUNDLE: str = ""
     # PEM file of the ACME account key; created on first use when missing.
     ACME_ACCOUNT_KEY_PATH: str = ""
-    # Fernet key for secrets mpanel stores itself (transfer auth codes, DKIM keys at rest).
+    # Fernet keys for secrets mpanel stores itself (transfer auth codes, DKIM keys at rest):
+    # comma-separated, newest first; `mpanel keys rotate` re-seals everything with the first.
     MPANEL_ENCRYPTION_KEY: str = ""
+    # Signs the customer panel's session cookies; only the web app has it (never the engine
+    # or the providers, which do get MPANEL_ENCRYPTION_KEY). Empty: a random key per process.
+    MPANEL_SESSION_KEY: str = ""
+    # Staff log in only with a second factor (`mpanel staff totp EMAIL` gives one).
+    MPANEL_STAFF_REQUIRE_TOTP: bool = False
     IMAP_ADDRESS: str = ""
     # Where the mail-core server keeps maildirs (<root>/<domain>/<local part>).
     MAILCORE_MAIL_ROOT: str = ""

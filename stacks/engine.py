@@ -16,6 +16,7 @@ from pathlib import Path
 from pulumi import automation as auto
 
 from providers.core.config import ProviderConfig
+from stacks import supervision
 from stacks.supervision import SupervisedCommand
 from stacks import install
 
@@ -80,7 +81,7 @@ def install_command_plugin(home: Path) -> str | None:
         import subprocess
 
         subprocess.run([str(install.cli_path()), "plugin", "install", "resource", "command", version,
-                        "--file", str(built)], env={**os.environ, "PULUMI_HOME": str(home),
+                        "--file", str(built)], env={**supervision.inherited_environment(), "PULUMI_HOME": str(home),
                                                       "PULUMI_SKIP_UPDATE_CHECK": "true"},
                        check=True, capture_output=True, text=True)
     return version
@@ -115,5 +116,5 @@ def cli(config: EngineConfig, *args: str, cwd: str | Path | None = None):
     """Run the plain CLI against the same backend (what an operator would type)."""
     import subprocess
 
-    return subprocess.run([str(install.cli_path()), *args, "--non-interactive"], env={**os.environ, **engine_env(config)},
+    return subprocess.run([str(install.cli_path()), *args, "--non-interactive"], env={**supervision.inherited_environment(), **engine_env(config)},
                           capture_output=True, text=True, cwd=cwd or tempfile.gettempdir())

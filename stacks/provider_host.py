@@ -55,7 +55,7 @@ class ProviderServer:
             try:
                 self.process = subprocess.Popen(
                     [*supervision._DYING_WITH_PARENT, sys.executable, "-u", "-m", "stacks.provider_server"],
-                    env={**os.environ, **env, "PULUMI_PROJECT": env.get("PULUMI_PROJECT", "mpanel")},
+                    env={**supervision.inherited_environment(), **env, "PULUMI_PROJECT": env.get("PULUMI_PROJECT", "mpanel")},
                     stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, process_group=0)
             except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
                 failure.append(exc)

@@ -36,6 +36,17 @@ _SETPRIV = shutil.which("setpriv")
 _DYING_WITH_PARENT = [_SETPRIV, "--pdeathsig", "TERM", "--"] if _SETPRIV else []
 
 
+# What the web app alone holds: engine runs and the provider server inherit the worker's
+# environment, and a deployment that exports one env file to every process must not hand them
+# the key that signs customer sessions (they get MPANEL_ENCRYPTION_KEY, not this).
+APP_ONLY = ("MPANEL_SESSION_KEY",)
+
+
+def inherited_environment() -> dict[str, str]:
+    """os.environ for a child engine or provider process, without the app's own keys."""
+    return {k: v for k, v in os.environ.items() if k not in APP_ONLY}
+
+
 class EngineRunTimedOut(RuntimeError):
     """An engine run went past its deadline: its process groups were killed."""
 
@@ -128,7 +139,7 @@ class SupervisedCommand(auto.PulumiCommand):
         sep_index = args.index("--") if "--" in args else len(args)
         if "--non-interactive" not in args[:sep_index]:
             args.insert(0, "--non-interactive")
-        env = {**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"}
+        env = {**inherited_environment(), **additional_env, "PULUMI_AUTOMATION_API": "true"}
         mark = env[orphans.MARK] = orphans.new_mark()  # the plugins inherit it (stacks/orphans.py)
         if os.path.isabs(self.command):
             env = _fixup_path(env, os.path.dirname(self.command))

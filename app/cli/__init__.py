@@ -108,6 +108,23 @@ def cmd_staff(args) -> int:
     return staff_cli.main(args.action, args.email, args.role, args.link, args.scope)
 
 
+def cmd_keys(args) -> int:
+    from app.services import keys
+
+    done = keys.rotate(Settings.from_env())
+    for name, count in done.resealed.items():
+        left = done.unreadable.get(name, 0)
+        print(f"  {name:45} {count} resealed" + (f", {left} opened by none of the keys (left as they were)"
+                                                      if left else ""))
+    if not done.complete:
+        print("mpanel keys rotate: some secrets are sealed with a key no longer in MPANEL_ENCRYPTION_KEY; "
+              "keep the old key until they are replaced", file=sys.stderr)
+        return 1
+    print("every stored secret is sealed with the newest key: the older keys can be removed from "
+          "MPANEL_ENCRYPTION_KEY")
+    return 0
+
+
 # The dev tools (app/devtools) are imported inside these handlers only, when their subcommand
 # runs: building the parser or running `serve` and `worker` never loads them.
 
@@ -327,6 +344,10 @@ def parser() -> argparse.ArgumentParser:
 
     add_backups_parser(sub)
 
+    k = sub.add_parser("keys", help="rotate: re-seal every stored secret with the newest MPANEL_ENCRYPTION_KEY")
+    k.add_argument("action", choices=["rotate"])
+    k.set_defaults(fn=cmd_keys)
+
     sf = sub.add_parser("staff", help="operators' console accounts: add, list, disable, enable, totp")
     sf.add_argument("action", choices=["add", "list", "disable", "enable", "totp", "token"])
     sf.add_argument("email", nargs="?")
@@ -399,6 +420,7 @@ NEEDS: dict[str, tuple[tuple[str, ...], bool]] = {
     "stacks": (("DATABASE_URL",), True),
     "staff": (("DATABASE_URL",), True),
     "servers": (("DATABASE_URL", "MPANEL_ENCRYPTION_KEY"), True),
+    "keys": (("DATABASE_URL", "MPANEL_ENCRYPTION_KEY"), True),
     "billing": (("DATABASE_URL",), True),
     "worker": (("DATABASE_URL", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"), True),
     "serve": (("DATABASE_URL",), True),

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import sys
 
-from app.services.operators import staff, totp
+from app.services.common import totp
+from app.services.operators import staff
 from app.settings import Settings
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
-from app.services.customers import customer_account as account
+from app.services.customers import customer_account as account, two_factor
 from app.services.customers.accounts import dashboard
 from app.web import csrf
 from app.web.panel import guard, login_required
@@ -112,6 +112,14 @@ def reset_page(token: str):
 @back_to(lambda exc, token: _link_page("gone" if exc.field == "token" else "reset", exc.status, token=token,
                                        error=exc))
 def reset(token: str):
-    account.reset_password(_settings(), token, request.form.get("new_password"))
+    user_id = account.reset_password(_settings(), token, request.form.get("new_password"))
     session.clear()
+    # A lost phone: the emailed link plus a recovery code turn the second factor off.
+    recovery_code = request.form.get("recovery_code", "").strip()
+    if recovery_code and two_factor.is_on(_settings(), user_id):
+        try:
+            two_factor.turn_off_with_recovery_code(_settings(), user_id, recovery_code)
+        except two_factor.TwoFactorRefused as exc:
+            return _link_page("reset_done", exc.status, error=exc)
+        return _link_page("reset_done", notice="Two-factor authentication is off: log in with your new password.")
     return _link_page("reset_done")

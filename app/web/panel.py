@@ -6,7 +6,7 @@ import secrets
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
-from app.services.customers import customer_account
+from app.services.customers import customer_account, two_factor
 from app.services.domains import dns_editor, domain_state
 from app.services.hosting import hosting_login, mailboxes
 from app.services.orders import customer_billing
@@ -20,9 +20,10 @@ answer_on_pages(bp)
 
 
 def init_app(app) -> None:
-    # The session cookie is signed with a key derived from the encryption key, so one secret
-    # configures both and every app process agrees.
-    key = app.config["MPANEL"].MPANEL_ENCRYPTION_KEY or secrets.token_hex(32)
+    # A key of its own, not the encryption key: every engine and provider process has that one
+    # in its environment, and whoever can sign a cookie is any customer. Unset, a random key
+    # per process (sessions end when the app restarts).
+    key = app.config["MPANEL"].MPANEL_SESSION_KEY or secrets.token_hex(32)
     app.secret_key = hashlib.sha256(b"mpanel session cookie:" + key.encode()).digest()
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=app.config["MPANEL"].APP_URL.startswith("https://"))
@@ -77,10 +78,39 @@ def login_submit():
     if user_id is None:
         return _login_page("That email and password do not match an account.", email, 401)
     session.clear()
+    if two_factor.is_on(current_app.config["MPANEL"], user_id):
+        # The password was right; the session starts only once the second factor is too.
+        session["code_for"] = user_id
+        return redirect(url_for("panel.login_code"))
+    return _start_session(user_id)
+
+
+def _start_session(user_id: int):
+    session.clear()
     session["user_id"] = user_id
     session["gen"] = customer_account.session_generation(current_app.config["MPANEL"], user_id)
     first_time = needs_onboarding(current_app.config["MPANEL"], user_id)
     return redirect(url_for("panel.welcome") if first_time else url_for("panel.home"))
+
+
+@bp.get("/login/code")
+def login_code():
+    if "code_for" not in session:
+        return redirect(url_for("panel.login"))
+    return render_template("pages/login_code.html", csrf=csrf.session_token(), error=None)
+
+
+@bp.post("/login/code")
+def login_code_submit():
+    """The second step when two-factor authentication is on: a code of the app or a recovery code."""
+    user_id = session.get("code_for")
+    if user_id is None:
+        return redirect(url_for("panel.login"))
+    if not two_factor.second_factor_is_right(current_app.config["MPANEL"], user_id, request.form.get("code", ""),
+                                           request.remote_addr or ""):
+        return render_template("pages/login_code.html", csrf=csrf.session_token(),
+                               error="That code is not right (or was used already)."), 401
+    return _start_session(user_id)
 
 
 @bp.post("/logout")

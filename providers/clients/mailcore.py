@@ -178,6 +178,24 @@ class MailCoreClient:
 
         return self._transaction(f"writing mail domain {name}", work)
 
+    def reseal_dkim_keys(self, reseal: Callable[[str], str | None]) -> tuple[int, int]:
+        """Each stored DKIM key replaced by reseal(key) in one transaction: (resealed, left as
+        they were because reseal gave None)."""
+        def work(conn: psycopg.Connection) -> tuple[int, int]:
+            resealed = unreadable = 0
+            rows = conn.execute("SELECT name, dkim_private_key FROM mail_domains "
+                                "WHERE dkim_private_key IS NOT NULL FOR UPDATE").fetchall()
+            for row in rows:
+                token = reseal(row["dkim_private_key"])
+                if token is None:
+                    unreadable += 1
+                    continue
+                conn.execute("UPDATE mail_domains SET dkim_private_key = %s WHERE name = %s", (token, row["name"]))
+                resealed += 1
+            return resealed, unreadable
+
+        return self._transaction("re-sealing the DKIM keys", work)
+
     def delete_domain(self, name: str) -> None:
         # Its mailboxes go with it (ON DELETE CASCADE).
         self._transaction(f"deleting mail domain {name}", lambda conn: conn.execute(
@@ -232,18 +250,14 @@ def domain_not_ours(name: str, holder: str | None, owner: str) -> NotOurs:
 # --- secrets at rest and passwords ------------------------------------------------------------
 
 def _fernet(config: ProviderConfig):
-    # The same Fernet tokens as the application's own secrets (app/services/common/crypto.py), so
-    # keys stored by either can be read by both.
-    from cryptography.fernet import Fernet
+    # The same keyring as the application's own secrets (app/services/common/crypto.py), so
+    # keys stored by either can be read by both, and rotated by `mpanel keys rotate`.
+    from providers.core.sealing import keyring
 
-    if not config.MPANEL_ENCRYPTION_KEY:
-        raise ProviderError(PROVIDER, "MPANEL_ENCRYPTION_KEY is not set (a Fernet key: Fernet.generate_key())",
-                            code="not-configured")
     try:
-        return Fernet(config.MPANEL_ENCRYPTION_KEY.encode())
-    except (ValueError, TypeError) as exc:
-        raise ProviderError(PROVIDER, f"MPANEL_ENCRYPTION_KEY is not a valid Fernet key ({exc})",
-                            code="not-configured") from None
+        return keyring(config.MPANEL_ENCRYPTION_KEY)
+    except ValueError as exc:
+        raise ProviderError(PROVIDER, str(exc), code="not-configured") from None
 
 
 def encrypt_key(config: ProviderConfig, pem: str) -> str:
@@ -251,13 +265,30 @@ def encrypt_key(config: ProviderConfig, pem: str) -> str:
 
 
 def decrypt_key(config: ProviderConfig, token: str) -> str | None:
-    """The stored key, or None when it cannot be read with our key (reported as drift)."""
-    from cryptography.fernet import InvalidToken
+    """The stored key, or None when it cannot be read with our keys (reported as drift)."""
+    from providers.core.sealing import InvalidToken
 
     try:
         return _fernet(config).decrypt(token.encode()).decode()
     except InvalidToken:
         return None
+
+
+def reseal_keys(config: ProviderConfig) -> tuple[int, int]:
+    """Every DKIM key in mail-core sealed again with the newest key: (resealed, unreadable).
+    A key none of our keys opens is left as it is (read reports it as drift, a converge
+    writes a fresh one)."""
+    from providers.core.sealing import InvalidToken
+
+    fernet = _fernet(config)
+
+    def reseal(token: str) -> str | None:
+        try:
+            return fernet.rotate(token.encode()).decode()
+        except InvalidToken:
+            return None
+
+    return MailCoreClient(config).reseal_dkim_keys(reseal)
 
 
 def hash_password(password: str) -> str:

@@ -14,8 +14,8 @@ import psycopg
 import pytest
 import requests
 
-from app.services.common import throttle
-from app.services.operators import staff, totp
+from app.services.common import throttle, totp
+from app.services.operators import staff
 from tests.e2e.conftest import csrf_of, seed_payload, wait_for
 
 CHROMIUM = "/usr/bin/chromium"

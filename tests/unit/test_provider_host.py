@@ -81,3 +81,57 @@ def test_turned_off_the_engine_starts_its_own(monkeypatch):
     with provider_host.attached(_env("a")) as attach:
         assert attach == {}
     assert provider_host.running_pids() == []
+
+
+def _plugin_info_as(uid: int, port: int) -> str:
+    """_plugin_info from a child process running as another user: its status code name."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop to `uid`, call, report the outcome, leave without cleanup
+        os.close(read)
+        try:
+            os.setgid(uid)
+            os.setuid(uid)
+            _plugin_info(port)
+            said = "OK"
+        except grpc.RpcError as exc:
+            said = exc.code().name
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            said = f"ERROR {exc!r}"
+        os.write(write, said.encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as fh:
+        said = fh.read()
+    os.waitpid(pid, 0)
+    return said
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to call as another user")
+def test_another_local_user_is_refused_before_anything_it_sends_is_read():
+    with provider_host.attached(_env("a")) as attach:
+        port = _port(attach)
+        assert _plugin_info(port)  # our own user: served
+        assert _plugin_info_as(65534, port) == "PERMISSION_DENIED"
+
+
+def test_the_caller_is_named_by_the_kernel_table_of_loopback_sockets(tmp_path):
+    from stacks import local_peer
+
+    table = tmp_path / "tcp"
+    table.write_text(
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+        "   0: 0100007F:D431 0100007F:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 1 1\n"
+        "   1: 0100007F:D431 0100007F:0050 01 00000000:00000000 00:00000000 00000000    33        0 2 1\n")
+    table6 = tmp_path / "tcp6"
+    table6.write_text(
+        "  sl  local_address                         remote_address                        st tx_queue rx_queue "
+        "tr tm->when retrnsmt   uid  timeout inode\n"
+        "   0: 0000000000000000FFFF00000100007F:D433 0000000000000000FFFF00000100007F:1F90 01 "
+        "00000000:00000000 00:00000000 00000000   999        0 3 1\n")
+    tables = (str(table), str(table6))
+    assert local_peer.owner_of("127.0.0.1", 0xD431, 0x1F90, tables) == 1000
+    assert local_peer.owner_of("127.0.0.1", 0xD431, 0x0050, tables) == 33
+    assert local_peer.owner_of("127.0.0.1", 0xD433, 0x1F90, tables) == 999  # a dual-stack client
+    assert local_peer.owner_of("127.0.0.1", 0xD432, 0x1F90, tables) is None
+    assert local_peer.parse_peer("ipv6:[::1]:5000") is None

@@ -1,9 +1,9 @@
-"""RFC 6238 one-time codes (app/services/operators/totp.py), against the RFCs' own test vectors."""
+"""RFC 6238 one-time codes (app/services/common/totp.py), against the RFCs' own test vectors."""
 from __future__ import annotations
 
 import base64
 
-from app.services.operators import totp
+from app.services.common import totp
 
 RFC_KEY = b"12345678901234567890"
 RFC_SECRET = base64.b32encode(RFC_KEY).decode()

@@ -83,6 +83,7 @@ class Layout:
             "stripe_webhook_secret": "whsec_" + secrets.token_hex(16),
             "marketing_api_key": "mk_" + secrets.token_hex(16),
             "encryption_key": Fernet.generate_key().decode(),
+            "session_key": secrets.token_urlsafe(32),
         }
 
     def endpoints(self) -> dict:
@@ -122,6 +123,7 @@ class Layout:
             "MARKETING_API_KEY": s["marketing_api_key"],
             "APP_URL": self.app_url,
             "MPANEL_ENCRYPTION_KEY": s["encryption_key"],
+            "MPANEL_SESSION_KEY": s["session_key"],
             "ACME_ACCOUNT_KEY_PATH": str(self.root / "acme-account.pem"),
         }
 

@@ -1,15 +1,18 @@
-"""Secrets mpanel keeps itself (transfer auth codes): Fernet with MPANEL_ENCRYPTION_KEY."""
+"""Secrets mpanel keeps itself (transfer auth codes, WHM tokens, TOTP secrets...): Fernet with
+the keyring of MPANEL_ENCRYPTION_KEY (providers/core/sealing.py: newest key first)."""
 from __future__ import annotations
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import MultiFernet
 
 from app.settings import Settings
+from providers.core.sealing import keyring
 
 
-def _fernet(settings: Settings) -> Fernet:
-    if not settings.MPANEL_ENCRYPTION_KEY:
-        raise RuntimeError("MPANEL_ENCRYPTION_KEY is not set (a Fernet key: Fernet.generate_key())")
-    return Fernet(settings.MPANEL_ENCRYPTION_KEY.encode())
+def _fernet(settings: Settings) -> MultiFernet:
+    try:
+        return keyring(settings.MPANEL_ENCRYPTION_KEY)
+    except ValueError as exc:
+        raise RuntimeError(str(exc)) from None
 
 
 def encrypt(settings: Settings, plain: str) -> bytes:
@@ -18,3 +21,8 @@ def encrypt(settings: Settings, plain: str) -> bytes:
 
 def decrypt(settings: Settings, token: bytes) -> str:
     return _fernet(settings).decrypt(token).decode()
+
+
+def reseal(settings: Settings, token: bytes) -> bytes:
+    """The same secret sealed with the newest key (InvalidToken when no key of ours opens it)."""
+    return _fernet(settings).rotate(token)

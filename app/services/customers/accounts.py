@@ -7,6 +7,7 @@ from app.jobs.defer import request_converge
 from app.services.common import throttle
 from app.services.common.passwords import hash_password, needs_rehash, password_matches
 from app.services.customers.sites import NotYourSite, site_of
+from app.services.customers import limits
 from app.settings import Settings
 
 # Verifying against a real hash even for an unknown email keeps the answer time the same,
@@ -55,7 +56,8 @@ def finish_onboarding(settings: Settings, user_id: int) -> None:
 def request_cpanel_password_reset(settings: Settings, user_id: int, subscription_id: int) -> None:
     """Ask for a new cPanel password on one of this customer's live sites: desired state, and
     its converge requested in the same transaction (the converge sets it, then it is emailed).
-    NotYourSite when the site is not theirs or not active."""
+    NotYourSite when the site is not theirs or not active; LimitReached beyond a few a day."""
+    limits.spend(settings, user_id, "cpanel_password", "cpanel_password")
     with db.transaction(settings.DATABASE_URL) as conn:
         site_of(conn, user_id, subscription_id, active=True)
         if not websites.count_cpanel_password_reset(conn, subscription_id):

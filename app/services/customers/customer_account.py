@@ -154,8 +154,9 @@ def reset_link_usable(settings: Settings, token: str) -> bool:
     return bool(row and row["usable"] and row["purpose"] == "password_reset")
 
 
-def reset_password(settings: Settings, token: str, new: str | None) -> None:
-    """Set the password from an emailed link: once, before it expires; every session ends."""
+def reset_password(settings: Settings, token: str, new: str | None) -> int:
+    """Set the password from an emailed link: once, before it expires; every session ends.
+    The user whose password it was."""
     _checked_password("new_password", new)
     with db.transaction(settings.DATABASE_URL) as conn:
         row = _usable(conn, token, "password_reset")
@@ -163,6 +164,7 @@ def reset_password(settings: Settings, token: str, new: str | None) -> None:
         tokens.set_password(conn, row["user_id"], hash_password(new))
         tokens.retire_unused(conn, row["user_id"], "email_change")
     log.info("user %s set a new password from a reset link", row["user_id"])
+    return row["user_id"]
 
 
 # --- email change -------------------------------------------------------------------------------

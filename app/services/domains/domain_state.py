@@ -17,11 +17,13 @@ nameservers to set and checks live whether the delegation already points at them
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from app import db
 from app.db.domains import domain_state as rows
 from app.jobs.defer import request_converge
 from app.services.common.refusals import Refused
+from app.services.customers import limits
 from app.services.customers.sites import NotYourSite, site_of
 from app.services.domains import delegation
 from app.services.hosting.engine import provider_config
@@ -57,8 +59,17 @@ def domain_view(settings: Settings, user_id: int, subscription_id: int) -> dict:
         return view
     if domain["mode"] not in REGISTERED_HERE or domain["status"] in ("pending", "registering", "failed"):
         return view
+    info = _recent_info(domain["name"])
+    if info is not None and _change_waiting(domain, info):
+        info = None  # the customer waits to see their change applied: ask the registrar now
+    if info is None and not limits.allows(settings, user_id, "domain_info"):
+        view["registrar_error"] = ("you have looked it up often in the last hour; the registrar's answer "
+                                   "shows here again later")
+        return view
     try:
-        info = NameSiloClient(provider_config(settings)).domain_info(domain["name"])
+        if info is None:
+            info = NameSiloClient(provider_config(settings)).domain_info(domain["name"])
+            _INFO_CACHE[domain["name"]] = (time.monotonic(), info)
     except NotFound:
         view["registrar_error"] = ("the transfer is still in progress" if domain["status"] == "transfer_pending"
                                    else "the registrar does not list it in our account")
@@ -79,6 +90,25 @@ def domain_view(settings: Settings, user_id: int, subscription_id: int) -> dict:
     return view
 
 
+# The registrar's answer about a domain, kept a minute: a page reloaded is not another call.
+INFO_TTL_SECONDS = 60.0
+_INFO_CACHE: dict[str, tuple[float, dict]] = {}
+
+
+def _recent_info(name: str) -> dict | None:
+    found = _INFO_CACHE.get(name)
+    if found is None or time.monotonic() - found[0] > INFO_TTL_SECONDS:
+        _INFO_CACHE.pop(name, None)
+        return None
+    return found[1]
+
+
+def _change_waiting(domain: dict, info: dict) -> bool:
+    wanted_lock, wanted_renew = domain["registrar_lock"], domain["auto_renew"]
+    return ((wanted_lock is not None and _yes(info.get("locked")) != wanted_lock)
+            or (wanted_renew is not None and _yes(info.get("auto_renew")) != wanted_renew))
+
+
 def _date(value) -> dt.date | None:
     try:
         return dt.date.fromisoformat(str(value)[:10])
@@ -90,6 +120,7 @@ def set_auto_renew(settings: Settings, user_id: int, subscription_id: int, value
     """Record the customer's auto-renew choice and request the converge that applies it."""
     if value not in ("on", "off"):
         raise DomainRefused(422, "auto_renew", "choose on or off")
+    limits.spend(settings, user_id, "registrar_change", "auto_renew")
     with db.transaction(settings.DATABASE_URL) as conn:
         domain = _site_domain(conn, user_id, subscription_id)
         if domain["mode"] not in REGISTERED_HERE or domain["subscription_status"] != "active":
@@ -104,6 +135,7 @@ def set_lock(settings: Settings, user_id: int, subscription_id: int, value: str 
     """Record the customer's registrar-lock choice and request the converge that applies it."""
     if value not in ("on", "off"):
         raise DomainRefused(422, "lock", "choose on or off")
+    limits.spend(settings, user_id, "registrar_change", "lock")
     with db.transaction(settings.DATABASE_URL) as conn:
         domain = _changeable(conn, user_id, subscription_id, "lock")
         rows.set_registrar_lock(conn, domain["domain_id"], value == "on")
@@ -116,6 +148,7 @@ def send_transfer_code(settings: Settings, user_id: int, subscription_id: int) -
     domain's name. The code never passes through us."""
     with db.transaction(settings.DATABASE_URL) as conn:
         domain = _changeable(conn, user_id, subscription_id, "transfer_code")
+    limits.spend(settings, user_id, "transfer_code", "transfer_code")
     try:
         NameSiloClient(provider_config(settings)).send_auth_code(domain["name"])
     except NotFound:

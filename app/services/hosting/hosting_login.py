@@ -14,6 +14,7 @@ from __future__ import annotations
 from app import db
 from app.db.customers import websites
 from app.services.common.refusals import Refused
+from app.services.customers import limits
 from app.services.customers.sites import site_of
 from app.services.hosting.engine import whm_client
 from app.settings import Settings
@@ -41,6 +42,7 @@ def one_time_login_url(settings: Settings, user_id: int, subscription_id: int, a
         site_of(conn, user_id, subscription_id)
         site = websites.login_target(conn, subscription_id)
     _refuse_unless_live(site)
+    limits.spend(settings, user_id, "hosting_login", "app")  # two WHM calls each
     whm = whm_for(settings, site)
     try:
         account = whm.account_summary(site["cpanel_username"])

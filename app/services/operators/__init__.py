@@ -1,4 +1,4 @@
-"""The operators: staff accounts, sessions and one-time codes (`staff`, `totp`), who may do what
+"""The operators: staff accounts and sessions (`staff`), who may do what
 (`staff_roles`), what the console shows (`console`) and the actions it takes (`console_actions`).
 May import every other area.
 
@@ -6,4 +6,4 @@ May import every other area.
 (tests/unit/test_layers.py holds them to it); this file imports nothing, so no cycle can start here.
 """
 
-PUBLIC = ("console", "console_actions", "staff", "staff_roles", "totp")
+PUBLIC = ("console", "console_actions", "staff", "staff_roles")

@@ -15,7 +15,7 @@ from app.db.operators import staff as rows
 from app.services.common import crypto, throttle
 from app.services.common.passwords import hash_password, needs_rehash, password_matches
 from app.services.common.refusals import FieldRefused
-from app.services.operators import totp
+from app.services.common import totp
 from app.services.operators.staff_roles import ROLES
 from app.settings import Settings
 
@@ -133,6 +133,11 @@ def log_in(settings: Settings, email: str, password: str, code: str, address: st
             return _refused(settings, email, address, error=NO_MATCH)
         if secret and not rows.claim_totp_step(conn, account["id"], step):  # a replayed code
             return _refused(settings, email, address, error=NO_MATCH)
+        if not secret and settings.MPANEL_STAFF_REQUIRE_TOTP:
+            # The owners' policy: no staff session on a password alone.
+            return _refused(settings, email, address,
+                            error="Staff accounts need a second factor here: ask an owner to run "
+                                  "`mpanel staff totp` for your account.")
         if needs_rehash(account["password_hash"]):
             rows.set_password_hash(conn, account["id"], hash_password(password))
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)

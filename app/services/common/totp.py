@@ -1,4 +1,4 @@
-"""Time-based one-time passwords (RFC 6238 over RFC 4226's HOTP), for staff second factors.
+"""Time-based one-time passwords (RFC 6238 over RFC 4226's HOTP), for staff and customers' second factors.
 
 Small enough to keep here rather than depend on a library: HMAC-SHA1, 30-second steps,
 6 digits (what every authenticator app uses by default), one step of clock skew allowed.
