@@ -149,6 +149,18 @@ class Settings:
     # year, in USD (premium names are refused whatever their price).
     MPANEL_RESERVED_DOMAINS: str = ""
     MPANEL_REGISTRATION_PRICE_CEILING: float = 20.0
+    # Reverse proxies (comma-separated addresses or CIDR networks, e.g. nginx on 127.0.0.1) whose
+    # X-Forwarded-For / X-Forwarded-Proto are believed (app/web/proxy.py); empty: none, the
+    # connecting peer is the client.
+    MPANEL_TRUSTED_PROXIES: str = ""
+    # "production" (written by `mpanel install`): `mpanel config check` refuses the placeholder
+    # defaults and the sandbox catalogue, and the local servers' endpoints file is never read.
+    MPANEL_ENV: str = ""
+    # How the worker reaches the mail host's maildirs (providers/clients/maildirs.py): "local"
+    # (this machine is the mail host, under MAILCORE_MAIL_ROOT) or "ssh://user@host[:port]"
+    # (the mail host, over SSH with MAILCORE_SSH_KEY_PATH).
+    MAILCORE_MAIL_ACCESS: str = "local"
+    MAILCORE_SSH_KEY_PATH: str = ""
     # Not a variable: whether STRIPE_API_BASE came from the environment (a stand-in chosen on
     # purpose, whatever the key) rather than from the local servers' endpoints file.
     stripe_api_base_from_env: bool = field(default=False, metadata={"derived": True})
@@ -156,6 +168,8 @@ class Settings:
     @classmethod
     def from_env(cls, environ: dict | None = None, local: dict | None = None) -> "Settings":
         env = dict(os.environ if environ is None else environ)
+        if env.get("MPANEL_ENV", "").strip().lower() == "production":
+            local = {}  # an installed system is configured by its env file alone, never a sandbox's
         local = local_endpoints() if local is None else local
         values: dict = {}
         for name, f in cls.__dataclass_fields__.items():
