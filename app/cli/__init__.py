@@ -17,7 +17,8 @@ def cmd_setup(args) -> int:
     from tools import debian, pulumi_cli
 
     started = time.monotonic()
-    debian.ensure()
+    # A production worker needs the engine, not the local servers a development box runs.
+    debian.ensure(packages=debian.WORKER_PACKAGES if args.worker else debian.PACKAGES)
     pulumi_cli.build_cli()
     pulumi_cli.build_command_plugin()
     print(f"setup done in {time.monotonic() - started:.0f}s; Pulumi CLI at {install.cli_path()}")
@@ -276,7 +277,11 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("version", help="the installed release (and the checkout's git describe)").set_defaults(
         fn=cmd_version)
-    sub.add_parser("setup", help="install Debian packages and build the Pulumi engine (cached)").set_defaults(fn=cmd_setup)
+    su = sub.add_parser("setup", help="install Debian packages and build the Pulumi engine (cached)")
+    su.add_argument("--worker", action="store_true",
+                    help="only what a production worker needs: the engine and its plugins (no PostgreSQL, "
+                         "PowerDNS, Dovecot, OpenSSH server or Chromium)")
+    su.set_defaults(fn=cmd_setup)
 
     s = sub.add_parser("services", help="local servers: PostgreSQL, PowerDNS, pebble, Dovecot, SMTP, stand-ins")
     s.add_argument("action", choices=["up", "down", "status"])
