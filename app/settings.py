@@ -39,6 +39,17 @@ def log_level() -> str:
     return os.environ.get("MPANEL_LOG_LEVEL", "INFO")
 
 
+def environment() -> dict[str, str]:
+    """The process environment as it is now (`mpanel config check` checks what is set, not just its value)."""
+    return dict(os.environ)
+
+
+def adopt_env_file(values: dict[str, str]) -> None:
+    """`mpanel config check --env-file`: the file's variables become this process's, as systemd's
+    EnvironmentFile makes them the units' (the engine cache and state directory are read from here too)."""
+    os.environ.update(values)
+
+
 def local_endpoints(directory: Path | None = None) -> dict:
     path = (directory or state_dir()) / "endpoints.json"
     try:

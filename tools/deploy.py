@@ -16,7 +16,6 @@ directory (the end-to-end test) is complete and self-contained.
 """
 from __future__ import annotations
 
-import grp
 import os
 import pwd
 import secrets
@@ -27,22 +26,12 @@ from pathlib import Path
 
 import jinja2
 
+from app.cli.config_check import REQUIRED, read_env_file
 from app.settings import CHECKOUT, Settings
 
 USER = "mpanel"
 TEMPLATES = CHECKOUT / "templates"
 
-# What the operator must set before `mpanel config check` passes (app/cli/config_check.py
-# reads this list): the endpoints and keys of everything mpanel drives, and the company's own
-# names that default to a placeholder.
-REQUIRED = (
-    "DATABASE_URL", "MAILCORE_DATABASE_URL", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE",
-    "MPANEL_ENCRYPTION_KEY", "MARKETING_API_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET",
-    "NAMESILO_API_KEY", "CPANEL_WHM_URL", "CPANEL_WHM_API_TOKEN", "POWERDNS_API_URL", "POWERDNS_API_KEY",
-    "ACME_DIRECTORY_URL", "SMTP_HOST", "SMTP_FROM", "APP_URL", "MARKETING_SITE_URL", "NS1", "NS2",
-    "MAIL_SERVER_HOST", "OPS_EMAIL", "MAILCORE_MAIL_ROOT", "IMAP_ADDRESS", "SSH_ADDRESS",
-    "SITES_SSH_KEY_PATH", "MPANEL_TRUSTED_PROXIES",
-)
 # Not Settings fields, but read by the processes (app/settings.py, stacks/install.py).
 PROCESS = ("MPANEL_STATE_DIR", "MPANEL_CACHE_DIR", "MPANEL_APP_PORT", "MPANEL_WORKER_CONCURRENCY",
            "MPANEL_LOG_LEVEL")
@@ -85,22 +74,6 @@ class Layout:
 
 
 # --- the env file --------------------------------------------------------------------------------
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines as systemd's EnvironmentFile reads them (comments, blank lines and
-    surrounding quotes aside)."""
-    values = {}
-    for line in path.read_text().splitlines() if path.exists() else []:
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        name, value = line.split("=", 1)
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-        values[name.strip()] = value
-    return values
-
 
 def _quoted(value: str) -> str:
     if value and all(c.isalnum() or c in "-_.:/@,+=%?&" for c in value):
@@ -211,7 +184,7 @@ def install(layout: Layout, say=print) -> dict[str, Path]:
         directory.mkdir(parents=True, exist_ok=True)
         os.chown(directory, *owner)
         os.chmod(directory, mode)
-    kept = read_env_file(layout.env_file)
+    kept = read_env_file(layout.env_file) if layout.env_file.exists() else {}
     _write(layout.env_file, env_text(layout, kept), 0o600, uid, gid)
     values = read_env_file(layout.env_file)
     run_timeout = float(values.get("MPANEL_RUN_TIMEOUT_SECONDS") or Settings.MPANEL_RUN_TIMEOUT_SECONDS)
@@ -246,5 +219,3 @@ def install(layout: Layout, say=print) -> dict[str, Path]:
     return written
 
 
-def group_of(name: str) -> int:
-    return grp.getgrnam(name).gr_gid
