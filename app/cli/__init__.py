@@ -197,7 +197,10 @@ def cmd_serve(args) -> int:
     from app import create_app
 
     print(f"mpanel app on http://{args.host}:{args.port}", flush=True)
-    serve(create_app(Settings.from_env()), host=args.host, port=args.port, threads=args.threads, ident="mpanel")
+    # Waitress would strip X-Forwarded-* before the app sees them (it trusts no proxy of its own);
+    # the app's own middleware (app/web/proxy.py) decides, from MPANEL_TRUSTED_PROXIES.
+    serve(create_app(Settings.from_env()), host=args.host, port=args.port, threads=args.threads, ident="mpanel",
+          clear_untrusted_proxy_headers=False)
     return 0
 
 
