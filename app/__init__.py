@@ -8,12 +8,13 @@ from app.settings import Settings
 
 def create_app(settings: Settings | None = None, *, open_queue: bool = True) -> Flask:
     from app.web import account, errors, marketing, ops, ops_api, pages, panel, security, two_factor, webhooks
-    from app.web import dropped_connections
+    from app.web import dropped_connections, proxy
 
     app = Flask(__name__, template_folder="../templates")
     settings = settings or Settings.from_env()
     app.config["MPANEL"] = settings
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    proxy.init_app(app)
     errors.init_app(app)
     dropped_connections.init_app(app)
     security.init_app(app)

@@ -39,6 +39,17 @@ def log_level() -> str:
     return os.environ.get("MPANEL_LOG_LEVEL", "INFO")
 
 
+def environment() -> dict[str, str]:
+    """The process environment as it is now (`mpanel config check` checks what is set, not just its value)."""
+    return dict(os.environ)
+
+
+def adopt_env_file(values: dict[str, str]) -> None:
+    """`mpanel config check --env-file`: the file's variables become this process's, as systemd's
+    EnvironmentFile makes them the units' (the engine cache and state directory are read from here too)."""
+    os.environ.update(values)
+
+
 def local_endpoints(directory: Path | None = None) -> dict:
     path = (directory or state_dir()) / "endpoints.json"
     try:
@@ -158,6 +169,18 @@ class Settings:
     # year, in USD (premium names are refused whatever their price).
     MPANEL_RESERVED_DOMAINS: str = ""
     MPANEL_REGISTRATION_PRICE_CEILING: float = 20.0
+    # Reverse proxies (comma-separated addresses or CIDR networks, e.g. nginx on 127.0.0.1) whose
+    # X-Forwarded-For / X-Forwarded-Proto are believed (app/web/proxy.py); empty: none, the
+    # connecting peer is the client.
+    MPANEL_TRUSTED_PROXIES: str = ""
+    # "production" (written by `mpanel install`): `mpanel config check` refuses the placeholder
+    # defaults and the sandbox catalogue, and the local servers' endpoints file is never read.
+    MPANEL_ENV: str = ""
+    # How the worker reaches the mail host's maildirs (providers/clients/maildirs.py): "local"
+    # (this machine is the mail host, under MAILCORE_MAIL_ROOT) or "ssh://user@host[:port]"
+    # (the mail host, over SSH with MAILCORE_SSH_KEY_PATH).
+    MAILCORE_MAIL_ACCESS: str = "local"
+    MAILCORE_SSH_KEY_PATH: str = ""
     # Not a variable: whether STRIPE_API_BASE came from the environment (a stand-in chosen on
     # purpose, whatever the key) rather than from the local servers' endpoints file.
     stripe_api_base_from_env: bool = field(default=False, metadata={"derived": True})
@@ -165,6 +188,8 @@ class Settings:
     @classmethod
     def from_env(cls, environ: dict | None = None, local: dict | None = None) -> "Settings":
         env = dict(os.environ if environ is None else environ)
+        if env.get("MPANEL_ENV", "").strip().lower() == "production":
+            local = {}  # an installed system is configured by its env file alone, never a sandbox's
         local = local_endpoints() if local is None else local
         values: dict = {}
         for name, f in cls.__dataclass_fields__.items():

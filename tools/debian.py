@@ -9,7 +9,13 @@ PACKAGES = (
     "dovecot-imapd", "dovecot-pgsql", "dnsutils", "sqlite3", "openssh-server", "openssh-client",
     # The browser tests drive Debian's own Chromium through Playwright (never a downloaded build).
     "chromium",
+    # The production layout's test: Debian's nginx in front of the app, systemd-analyze for the units.
+    "nginx", "systemd",
 )
+# A production worker (`mpanel setup --worker`): the engine is built from Go modules and runs
+# the project's venv; it reaches every server over the network, and the mail host's maildirs
+# over SSH (providers/clients/maildirs.py). No database, DNS, mail or browser of its own.
+WORKER_PACKAGES = ("openssh-client", "ca-certificates")
 
 
 def missing(packages=PACKAGES) -> list[str]:
@@ -19,8 +25,8 @@ def missing(packages=PACKAGES) -> list[str]:
     return [p for p in packages if p not in installed]
 
 
-def ensure(log=print) -> None:
-    todo = missing()
+def ensure(log=print, packages=PACKAGES) -> None:
+    todo = missing(packages)
     if not todo:
         return
     if os.geteuid() != 0:

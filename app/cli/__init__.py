@@ -17,12 +17,35 @@ def cmd_setup(args) -> int:
     from tools import debian, pulumi_cli, stripe_mock
 
     started = time.monotonic()
-    debian.ensure()
+    # A production worker needs the engine, not the local servers a development box runs.
+    debian.ensure(packages=debian.WORKER_PACKAGES if args.worker else debian.PACKAGES)
     pulumi_cli.build_cli()
     pulumi_cli.build_command_plugin()
     stripe_mock.build()  # the Stripe contract test and the stand-in's schema check need it
     print(f"setup done in {time.monotonic() - started:.0f}s; Pulumi CLI at {install.cli_path()}")
     return 0
+
+
+def cmd_install(args) -> int:
+    from pathlib import Path
+
+    from tools import deploy
+
+    layout = deploy.Layout(root=Path(args.root).resolve(), server_name=args.server_name, app_port=args.app_port,
+                           https_port=args.https_port, http_port=args.http_port, python=args.python,
+                           tls_cert=args.tls_cert or "", tls_key=args.tls_key or "")
+    deploy.install(layout)
+    return 0
+
+
+def cmd_config(args) -> int:
+    from pathlib import Path
+
+    from app.cli import config_check
+
+    env_file = Path(args.env_file) if args.env_file else (
+        config_check.DEFAULT_ENV_FILE if config_check.DEFAULT_ENV_FILE.exists() else None)
+    return config_check.run(env_file, probe=not args.no_probe)
 
 
 def cmd_services(args) -> int:
@@ -192,7 +215,10 @@ def cmd_serve(args) -> int:
     from app import create_app
 
     print(f"mpanel app on http://{args.host}:{args.port}", flush=True)
-    serve(create_app(Settings.from_env()), host=args.host, port=args.port, threads=args.threads, ident="mpanel")
+    # Waitress would strip X-Forwarded-* before the app sees them (it trusts no proxy of its own);
+    # the app's own middleware (app/web/proxy.py) decides, from MPANEL_TRUSTED_PROXIES.
+    serve(create_app(Settings.from_env()), host=args.host, port=args.port, threads=args.threads, ident="mpanel",
+          clear_untrusted_proxy_headers=False)
     return 0
 
 
@@ -294,7 +320,36 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("version", help="the installed release (and the checkout's git describe)").set_defaults(
         fn=cmd_version)
-    sub.add_parser("setup", help="install Debian packages and build the Pulumi engine (cached)").set_defaults(fn=cmd_setup)
+    su = sub.add_parser("setup", help="install Debian packages and build the Pulumi engine (cached)")
+    su.add_argument("--worker", action="store_true",
+                    help="only what a production worker needs: the engine and its plugins (no PostgreSQL, "
+                         "PowerDNS, Dovecot, OpenSSH server or Chromium)")
+    su.set_defaults(fn=cmd_setup)
+
+    ins = sub.add_parser("install", help="the production layout: system user mpanel, /etc/mpanel/mpanel.env, "
+                                         "systemd units, the nginx site (as root)")
+    ins.add_argument("--root", default="/", help="install under this directory instead of / (paths in the files "
+                                                 "point inside it; the system user is still created, once)")
+    ins.add_argument("--server-name", required=True, help="the panel's public host name (APP_URL, nginx, TLS)")
+    ins.add_argument("--app-port", type=int, default=app_port(), help="where the app listens on 127.0.0.1")
+    ins.add_argument("--https-port", type=int, default=443)
+    ins.add_argument("--http-port", type=int, default=80)
+    ins.add_argument("--tls-cert", help="the certificate chain nginx serves (default Let's Encrypt's live path)")
+    ins.add_argument("--tls-key", help="its private key")
+    ins.add_argument("--python", default=sys.executable,
+                     help="the interpreter of the venv the units run (default: this one)")
+    ins.set_defaults(fn=cmd_install)
+
+    cf = sub.add_parser("config", help="check the configuration: every required variable, your own values, "
+                                       "each endpoint probed")
+    cf.add_argument("action", choices=["check"])
+    cf.add_argument("--env-file", help="default /etc/mpanel/mpanel.env when it exists, else the environment")
+    cf.add_argument("--no-probe", action="store_true", help="the file and the catalogue only, no endpoint probed")
+    cf.set_defaults(fn=cmd_config)
+
+    from app.cli.catalogue import add_parsers as add_catalogue_parsers
+
+    add_catalogue_parsers(sub)
 
     s = sub.add_parser("services", help="local servers: PostgreSQL, PowerDNS, pebble, Dovecot, SMTP, stand-ins")
     s.add_argument("action", choices=["up", "down", "status"])
@@ -424,6 +479,8 @@ NEEDS: dict[str, tuple[tuple[str, ...], bool]] = {
     "billing": (("DATABASE_URL",), True),
     "worker": (("DATABASE_URL", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"), True),
     "serve": (("DATABASE_URL",), True),
+    "plans": (("DATABASE_URL",), True),
+    "coupons": (("DATABASE_URL",), True),
     "fuzz": (("DATABASE_URL", "MARKETING_API_KEY"), True),
     "chaos": (("DATABASE_URL", "MARKETING_API_KEY", "STRIPE_WEBHOOK_SECRET"), True),
 }
@@ -441,6 +498,16 @@ def _where(dsn: str) -> str:
 
 
 def preflight(command: str, settings: Settings) -> None:
+    if settings.MPANEL_ENV == "production" and command in ("serve", "worker"):
+        from app.cli.config_check import production_refusals
+
+        from app.settings import environment
+
+        refused = production_refusals(settings, environment())
+        if refused:
+            raise CannotRun(f"refusing to start in production: {refused[0].name} {refused[0].detail}"
+                            + (f" (and {len(refused) - 1} more)" if len(refused) > 1 else "")
+                            + "; see `mpanel config check`")
     names, migrated = NEEDS.get(command, ((), False))
     for name in names:
         if not getattr(settings, name):

@@ -96,8 +96,11 @@ def check_dovecot(s: Settings):
                 raise RuntimeError("login worked but SELECT INBOX failed")
         finally:
             conn.execute("delete from mail_domains where name = 'doctor.invalid'")
-            if s.MAILCORE_MAIL_ROOT:  # the login created a maildir for the throw-away mailbox
-                shutil.rmtree(Path(s.MAILCORE_MAIL_ROOT) / "doctor.invalid", ignore_errors=True)
+            if s.MAILCORE_MAIL_ROOT:  # the login created a maildir for the throw-away mailbox (on the mail host)
+                from providers.clients.maildirs import maildirs_for
+
+                maildirs_for(s.MAILCORE_MAIL_ACCESS, s.MAILCORE_SSH_KEY_PATH).remove(
+                    Path(s.MAILCORE_MAIL_ROOT) / "doctor.invalid")
     return subprocess.run(["dovecot", "--version"], capture_output=True, text=True).stdout.split()[0], greeting
 
 

@@ -22,6 +22,8 @@ from app.settings import Settings, log_level
 # hung engine run must never make them wait, so they get a process of their own.
 SERVICE_QUEUES = [BILLING, MAIL, MAINTENANCE]
 CONVERGE_QUEUES = [CONVERGE]
+# After a stop is asked, how long past the engine-run deadline the children may take to finish.
+STOP_MARGIN_SECONDS = 30
 
 
 def _warm(settings) -> None:
@@ -83,6 +85,9 @@ def run(settings: Settings, concurrency: int, queues: list[str] | None = None) -
             keeper.check()
             time.sleep(0.2)
     finally:
-        # A child finishes the job it is running before it exits (procrastinate's graceful stop).
-        keeper.stop(timeout=60)
+        # A child finishes the job it is running before it exits (procrastinate's graceful stop):
+        # an engine run gets its whole deadline (it is killed at MPANEL_RUN_TIMEOUT_SECONDS by its
+        # own supervision), plus a margin for recording its end. The systemd unit's
+        # TimeoutStopSec (templates/deploy/mpanel-worker.service) is longer still.
+        keeper.stop(timeout=settings.MPANEL_RUN_TIMEOUT_SECONDS + STOP_MARGIN_SECONDS)
     return 0

@@ -3,13 +3,14 @@
 Dovecot authenticates against the `mailboxes` table of the mail-core database and keeps each
 mailbox's mail in <mail root>/<domain>/<local part> (tools/services/servers.py), so the client
 is named queries over that database (each call one retried transaction) plus the maildirs on
-disk. Also here: what mail-core accepts as an address and a password, how it stores a
+the mail host (providers/clients/maildirs.py: this machine, or the mail host over SSH). Also here: what mail-core accepts as an address and a password, how it stores a
 password (an `{ARGON2ID}` hash) and a DKIM key (encrypted at rest with MPANEL_ENCRYPTION_KEY).
 Used by the mail domain and mailbox providers (providers/resources/mail_domain.py,
 mailbox.py), by the panel's mailbox service and by `mpanel doctor`.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
@@ -23,10 +24,12 @@ import psycopg
 from providers.core import sql
 from providers.core.config import ProviderConfig
 from providers.core.errors import NotOurs, ProviderError
+from providers.clients.maildirs import GONE, LocalMaildirs, maildirs_for
 from providers.core.retry import DEFAULT_RETRY, RetryPolicy
 from providers.rules.names import domain_problem
 
 PROVIDER = "mailbox"
+log = logging.getLogger("mpanel.mailcore")
 T = TypeVar("T")
 
 PASSWORD_LENGTH = (8, 256)
@@ -78,27 +81,34 @@ class MailCoreClient:
             raise ProviderError(PROVIDER, "MAILCORE_DATABASE_URL is not set", code="not-configured")
         self._dsn = config.MAILCORE_DATABASE_URL
         self._mail_root = config.MAILCORE_MAIL_ROOT
+        self._maildirs = maildirs_for(config.MAILCORE_MAIL_ACCESS, config.MAILCORE_SSH_KEY_PATH,
+                                      config.SSH_KNOWN_HOSTS)
         self._db = sql.Database(PROVIDER, self._dsn, retry, timeout, MAILCORE)
 
     # maildirs
     def maildir(self, *parts: str) -> Path:
-        """<mail root>/<domain>[/<local part>], refused if it would leave the mail root."""
+        """<mail root>/<domain>[/<local part>], refused if it would leave the mail root (a path on
+        the mail host: resolved here only when this machine is the mail host)."""
         if not self._mail_root:
             raise ProviderError(PROVIDER, "MAILCORE_MAIL_ROOT is not set", code="not-configured")
-        root = Path(self._mail_root).resolve()
-        path = root.joinpath(*parts).resolve()
+        if isinstance(self._maildirs, LocalMaildirs):
+            root = Path(self._mail_root).resolve()
+            path = root.joinpath(*parts).resolve()
+        else:
+            root = Path(os.path.normpath(self._mail_root))
+            path = Path(os.path.normpath(root.joinpath(*parts)))
         if path == root or root not in path.parents:
             raise ProviderError(PROVIDER, f"refusing to touch {path}: it is not inside the mail root {root}")
         return path
 
-    def remove_maildir(self, *parts: str) -> None:
+    def remove_maildir(self, *parts: str) -> str:
+        """Remove the mail on the mail host (MAILCORE_MAIL_ACCESS); "removed", or "gone" when
+        there was none (said in the log: a retried deletion, or mail removed by hand)."""
         path = self.maildir(*parts)
-        try:
-            shutil.rmtree(path)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise ProviderError(PROVIDER, f"cannot remove the maildir {path}: {exc.strerror}") from exc
+        outcome = self._maildirs.remove(path)
+        if outcome == GONE:
+            log.warning("maildir %s on %s was already gone: nothing to remove", path, self._maildirs.where)
+        return outcome
 
     # a domain's mail, archived and restored (the one place that reads maildirs for backups:
     # through the mail root today; doveadm backup/import could take its place)

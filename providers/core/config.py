@@ -35,6 +35,8 @@ class ProviderConfig:
     CPANEL_WHM_USERNAME: str = "root"
     MAILCORE_DATABASE_URL: str = ""
     MAILCORE_MAIL_ROOT: str = ""
+    MAILCORE_MAIL_ACCESS: str = "local"
+    MAILCORE_SSH_KEY_PATH: str = ""
     MPANEL_ENCRYPTION_KEY: str = ""
     SITES_SSH_KEY_PATH: str = ""
     SSH_KNOWN_HOSTS: str = ""

@@ -584,3 +584,46 @@ def test_a_mail_domain_recorded_before_marks_existed_gets_its_mark_in_place(doma
         assert query("SELECT owner FROM mail_domains WHERE name = %s", (domain,)) == [{"owner": OWNER}]
     finally:
         domain_provider.delete(domain, created.outs)
+
+
+# --- the mail host's maildirs, reached through MAILCORE_MAIL_ACCESS ------------------------------
+
+def test_a_mailbox_removed_from_a_worker_that_is_not_the_mail_host_loses_its_mail_over_ssh(
+        settings, mailboxes, tmp_path):
+    """The worker reaches the mail host's disk over SSH (here the local sshd, as root with the
+    sites' deploy key), never its own: the maildir goes on the mail host."""
+    address, outs = mailboxes()
+    assert imap_opens_inbox(settings, address, outs["password"])
+    assert home_of(address).is_dir()
+    reconfigure(MAILCORE_MAIL_ACCESS=f"ssh://root@{settings.SSH_ADDRESS}",
+                MAILCORE_SSH_KEY_PATH=settings.SITES_SSH_KEY_PATH, SSH_KNOWN_HOSTS=str(tmp_path / "known_hosts"))
+    try:
+        mailboxes.provider.delete(address, outs)
+    finally:
+        restore_config()
+    assert not home_of(address).exists()
+    assert "ssh-ed25519" in (tmp_path / "known_hosts").read_text()  # the mail host's key, pinned once seen
+
+
+def test_a_maildir_already_gone_is_said_in_the_log_not_ignored(settings, mailboxes, caplog):
+    import shutil
+
+    address, outs = mailboxes()
+    assert imap_opens_inbox(settings, address, outs["password"])
+    shutil.rmtree(home_of(address))  # removed by hand on the mail host
+    with caplog.at_level("WARNING", logger="mpanel.mailcore"):
+        mailboxes.provider.delete(address, outs)
+    assert f"maildir {home_of(address)} on this machine was already gone" in caplog.text
+
+
+def test_an_unreachable_mail_host_fails_the_deletion_for_a_retry(settings, mailboxes, tmp_path):
+    address, outs = mailboxes()
+    reconfigure(MAILCORE_MAIL_ACCESS="ssh://root@127.0.0.1:1", MAILCORE_SSH_KEY_PATH=settings.SITES_SSH_KEY_PATH,
+                SSH_KNOWN_HOSTS=str(tmp_path / "known_hosts"))
+    try:
+        with pytest.raises(ProviderError) as caught:
+            mailboxes.provider.delete(address, outs)
+    finally:
+        restore_config()
+    assert caught.value.retryable and "root@127.0.0.1:1" in caught.value.message
+    mailboxes.provider.delete(address, outs)  # the retry, once the mail host answers

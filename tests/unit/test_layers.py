@@ -218,7 +218,9 @@ def test_the_sandbox_takes_from_providers_only_the_domain_name_rules():
 
 # What the setup tooling may take from the runtime (never the reverse: see the end of this file):
 # where the engine is installed, the CLI's one-line refusal and its process keeper.
-TOOLS_TAKE = ("stacks.install", "app.cli.CannotRun", "app.cli.keepalive")
+# tools/deploy.py (`mpanel install`) writes the env file from the settings' names and defaults
+# and the required list `mpanel config check` holds it to.
+TOOLS_TAKE = ("stacks.install", "app.cli.CannotRun", "app.cli.keepalive", "app.cli.config_check", "app.settings")
 
 
 def test_tools_import_of_the_runtime_only_the_install_paths_the_refusal_and_the_keeper():
@@ -443,7 +445,7 @@ def test_other_areas_and_layers_import_only_an_areas_public_modules():
 
 # The `mpanel` subcommands that ARE setup (install, start the local servers, supervise them
 # under `mpanel run`): they may load the tooling, inside their own handler and nowhere else.
-SETUP_HANDLERS = {"app/cli/__init__.py": ("cmd_setup", "cmd_services", "cmd_run", "_ServerDeaths")}
+SETUP_HANDLERS = {"app/cli/__init__.py": ("cmd_setup", "cmd_install", "cmd_services", "cmd_run", "_ServerDeaths")}
 
 
 def top_level_owner(source: str, path: str, line: int) -> str | None:

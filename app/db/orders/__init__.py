@@ -6,4 +6,4 @@ eligibility queries (`eligibility`).
 the services of the same area may import any module here. Imports nothing.
 """
 
-PUBLIC = ("stripe_events",)
+PUBLIC = ("catalogue", "stripe_events")

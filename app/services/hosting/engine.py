@@ -23,6 +23,8 @@ def provider_config(settings: Settings) -> ProviderConfig:
         CPANEL_WHM_USERNAME=settings.CPANEL_WHM_USERNAME or "root",
         MAILCORE_DATABASE_URL=settings.MAILCORE_DATABASE_URL,
         MAILCORE_MAIL_ROOT=settings.MAILCORE_MAIL_ROOT or str(local / "mailcore"),
+        MAILCORE_MAIL_ACCESS=settings.MAILCORE_MAIL_ACCESS or "local",
+        MAILCORE_SSH_KEY_PATH=settings.MAILCORE_SSH_KEY_PATH,
         MPANEL_ENCRYPTION_KEY=settings.MPANEL_ENCRYPTION_KEY,
         SITES_SSH_KEY_PATH=settings.SITES_SSH_KEY_PATH, SSH_KNOWN_HOSTS=str(local / "ssh_known_hosts"),
         NS1=settings.NS1, NS2=settings.NS2, MAIL_SERVER_HOST=settings.MAIL_SERVER_HOST)
