@@ -313,7 +313,7 @@ def _attempts(env: dict, email: str) -> list[str]:
 
 
 def test_the_app_sees_the_client_behind_nginx_and_ignores_forged_or_untrusted_headers(production):
-    from app.services.operators.staff import ADDRESS_FAILURES
+    from app.services.common.throttle import RULES
 
     url, env, ca = production["url"], production["env"], production["ca"]
     # through nginx from 127.0.0.5: the client is 127.0.0.5, not nginx's 127.0.0.1
@@ -335,10 +335,10 @@ def test_the_app_sees_the_client_behind_nginx_and_ignores_forged_or_untrusted_he
 
     # the throttle counts per real client: 127.0.0.6 is locked out after its failures, 127.0.0.7 is not
     throttled = client_at("127.0.0.6", ca)
-    for _ in range(ADDRESS_FAILURES):
+    for _ in range(RULES["address"].free):
         _failed_login(throttled, url, f"t-{secrets.token_hex(3)}@example-hosting.test")
     locked = _failed_login(throttled, url, f"t-{secrets.token_hex(3)}@example-hosting.test")
-    assert locked.status_code == 429 and "your address" in locked.text
+    assert locked.status_code == 429 and "Too many attempts" in locked.text
     other = _failed_login(client_at("127.0.0.7", ca), url, f"o-{secrets.token_hex(3)}@example-hosting.test")
     assert other.status_code == 401
 
