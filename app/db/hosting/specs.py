@@ -33,8 +33,15 @@ def mailboxes(conn: psycopg.Connection, subscription_id: int) -> list[dict]:
 
 
 def records(conn: psycopg.Connection, domain_id: int) -> list[dict]:
-    return conn.execute("SELECT name, type, content, ttl FROM dns_records WHERE domain_id = %s "
-                        "ORDER BY name, type, content", (domain_id,)).fetchall()
+    return conn.execute("SELECT id, name, type, content, ttl, quarantined_reason FROM dns_records "
+                        "WHERE domain_id = %s ORDER BY name, type, content, id", (domain_id,)).fetchall()
+
+
+def quarantine(conn: psycopg.Connection, record_id: int, reason: str | None) -> None:
+    """Mark a customer record as left out of the zone with why (None: published again)."""
+    conn.execute("UPDATE dns_records SET quarantined_reason = %s, "
+                 "quarantined_at = CASE WHEN %s::text IS NULL THEN NULL ELSE now() END WHERE id = %s",
+                 (reason, reason, record_id))
 
 
 def assigned_server(conn: psycopg.Connection, subscription_id: int) -> tuple[bool, int | None]:
