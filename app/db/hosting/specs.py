@@ -7,7 +7,7 @@ _SUBSCRIPTION = """
     SELECT s.id, s.status, s.server_id, s.activated_at, u.email, c.first_name, c.last_name,
            p.slug, p.whm_package, p.disk_quota_mb, p.mailbox_count, p.mailbox_quota_mb,
            d.id AS domain_id, d.name AS domain, d.mode AS domain_mode, d.auth_code_encrypted, d.auto_renew AS domain_auto_renew,
-           d.registrar_lock AS domain_lock,
+           d.registrar_lock AS domain_lock, d.control_proven_at,
            coalesce(w.cpanel_password_resets, 0) AS cpanel_password_resets
       FROM subscriptions s
       JOIN customers c ON c.id = s.customer_id
