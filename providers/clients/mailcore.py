@@ -68,9 +68,8 @@ _OWNER_COLUMN_PRESENT = ("SELECT 1 FROM information_schema.columns WHERE table_s
 # Likewise the routable mark (proof of control before mail is delivered locally).
 _ROUTABLE_COLUMN = "ALTER TABLE mail_domains ADD COLUMN IF NOT EXISTS routable boolean NOT NULL DEFAULT true"
 _ROUTABLE_COLUMN_PRESENT = _OWNER_COLUMN_PRESENT.replace("'owner'", "'routable'")
-# What the mail core's SMTP front asks before delivering locally (tools/services/mail_core.py): a
-# domain that is not routable is foreign to it, its mail relayed out to whoever really owns it.
-LOCAL_DOMAIN_QUERY = "SELECT 1 FROM mail_domains WHERE name = %s AND routable"
+# The mail core's SMTP front takes as local only a routable domain (tools/services/mail_core.py):
+# one that is not is foreign to it, its mail relayed out to whoever really owns it.
 
 
 class MailCoreClient:

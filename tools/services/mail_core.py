@@ -1,7 +1,7 @@
 """The mail core's SMTP front (local sandbox): where other tenants' mail, and our own, arrives.
 
 For each recipient it asks the mail-core database whether the domain is local
-(providers/clients/mailcore.py LOCAL_DOMAIN_QUERY: a mail domain that is `routable`). Local mail
+(LOCAL_DOMAIN_QUERY below: a mail domain that is `routable`). Local mail
 is handed to Dovecot's delivery agent (dovecot-lda), which files it in the mailbox the customer
 reads over IMAP; anything else, including a hosted domain whose control is not proven yet, is
 relayed out to the outbound relay as for any foreign domain, so it reaches whoever really owns
@@ -19,7 +19,9 @@ import threading
 import psycopg
 from aiosmtpd.controller import Controller
 
-from providers.clients.mailcore import LOCAL_DOMAIN_QUERY
+# The mail core's lookup for local delivery, over its own database (tools/services/mailcore.sql),
+# written by the mail domain provider (providers/resources/mail_domain.py, input `routable`).
+LOCAL_DOMAIN_QUERY = "SELECT 1 FROM mail_domains WHERE name = %s AND routable"
 
 
 class RouteByDomain:
