@@ -93,7 +93,8 @@ class HostingAccount(pulumi.ComponentResource):
             opts=after(self.account, self.certificate))
 
         self.mail_domain = MailDomain("mail-domain", domain=spec.domain, dkim_private_key=self.zone.dkim_private_key,
-                                      dkim_selector=self.zone.dkim_selector, owner=owner, opts=after(self.zone))
+                                      dkim_selector=self.zone.dkim_selector, owner=owner,
+                                      routable=spec.mail_routable, opts=after(self.zone))
         self.mailboxes = {
             m.local_part: Mailbox(f"mailbox-{m.local_part}", address=f"{m.local_part}@{spec.domain}",
                                   quota_mb=m.quota_mb, generation=m.row_id, owner=owner,

@@ -66,6 +66,9 @@ class HostingSpec:
     domain_lock: bool | None = None   # the registrar lock the customer chose; None: left as the registrar has it
     mailboxes: tuple[MailboxSpec, ...] = ()
     records: tuple[RecordSpec, ...] = ()
+    # Mail from other tenants and our own services is delivered locally only for a domain we
+    # registered or whose control the customer proved; until then it is relayed out.
+    mail_routable: bool = True
 
     @property
     def stack_name(self) -> str:
@@ -154,4 +157,5 @@ def spec_from_rows(subscription: Row, server: Row, mailboxes: Sequence[Row], rec
         # delete mail (the allowance is enforced when a mailbox is added: app/services/hosting/mailboxes.py).
         mailboxes=tuple(admin.values()),
         records=tuple(RecordSpec(r["name"], r["type"], r["content"], r["ttl"]) for r in records),
+        mail_routable=row.get("control_proven_at") is not None or row["domain_mode"] == "new_registration",
     )

@@ -15,11 +15,11 @@ def provisioned(conn: psycopg.Connection, *, certificate_due_within_days: int | 
     return [r["id"] for r in rows]
 
 
-def unpaid_checkout_sessions(conn: psycopg.Connection, older_than_hours: int) -> list[str]:
+def unpaid_checkout_sessions(conn: psycopg.Connection, older_than_minutes: int) -> list[str]:
     rows = conn.execute("SELECT stripe_checkout_session_id AS session_id FROM subscriptions "
                         "WHERE status = 'pending_payment' AND stripe_checkout_session_id IS NOT NULL "
-                        "AND created_at < now() - make_interval(hours => %s) ORDER BY id",
-                        (older_than_hours,)).fetchall()
+                        "AND created_at < now() - make_interval(mins => %s) ORDER BY id",
+                        (older_than_minutes,)).fetchall()
     return [r["session_id"] for r in rows]
 
 

@@ -20,6 +20,7 @@ from app.jobs.queue import queue, settings
 from app.jobs.retry import CappedBackoff
 from app.services import overdue, retention, sweeps
 from app.services.customers import customer_account
+from app.services.domains import proof
 from app.services.domains.registrar_sync import sync_registrations
 from app.services.hosting import moves, placement
 from app.services.hosting.converge import Converger
@@ -181,7 +182,7 @@ def raise_overdue_attention(timestamp: int) -> int:
     return overdue.raise_overdue(settings())
 
 
-@queue.periodic(cron="23 * * * *")
+@queue.periodic(cron="*/5 * * * *")
 @queue.task(name="abandon_expired_checkouts", queue=MAINTENANCE)
 def abandon_expired_checkouts(timestamp: int) -> int:
     # Also the orders whose checkout died before recording its Stripe session (never payable).
@@ -192,6 +193,13 @@ def abandon_expired_checkouts(timestamp: int) -> int:
 @queue.task(name="process_unprocessed_stripe_events", queue=MAINTENANCE)
 def process_unprocessed_stripe_events(timestamp: int) -> int:
     return sweeps.process_unprocessed_stripe_events(settings())
+
+
+@queue.periodic(cron="*/10 * * * *")
+@queue.task(name="check_domain_control", queue=MAINTENANCE)
+def check_domain_control(timestamp: int) -> int:
+    """External and transfer domains waiting for proof of control are checked (app/services/domains/proof.py)."""
+    return proof.check_unproven_domains(settings())
 
 
 @queue.periodic(cron="*/5 * * * *")

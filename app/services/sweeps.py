@@ -17,8 +17,9 @@ CERTIFICATE_RENEWAL_DAYS = 30
 # a few quick tries (billing jobs share a lock, so one must not wait long holding it): ask
 # again; a job already waiting for it makes this a no-op (queueing lock).
 UNPROCESSED_EVENT_MINUTES = 10
-# Stripe closes an unpaid checkout after 24 h; an hour more covers its event's delivery.
-UNPAID_CHECKOUT_HOURS = 25
+# An unpaid checkout holds its domain for an hour at most (issue 23): after that the sweep closes
+# the Stripe session (Stripe decides the race with a payment) and abandons the order.
+UNPAID_CHECKOUT_MINUTES = 60
 
 
 def check_drift_everywhere(settings: Settings) -> int:
@@ -52,13 +53,18 @@ def converge_stragglers(settings: Settings) -> int:
 
 
 def abandon_expired_checkouts(settings: Settings) -> int:
-    """Should Stripe's checkout.session.expired never arrive (endpoint not subscribed to it,
-    delivery given up), the unpaid order is found here, so its domain is not held forever."""
+    """An order unpaid for an hour is closed at Stripe and abandoned, so a checkout nobody pays
+    holds its domain for an hour at most (and an order whose checkout.session.expired never
+    arrived is found here too)."""
     with db.transaction(settings.DATABASE_URL) as conn:
-        sessions = rows.unpaid_checkout_sessions(conn, UNPAID_CHECKOUT_HOURS)
+        sessions = rows.unpaid_checkout_sessions(conn, UNPAID_CHECKOUT_MINUTES)
     abandoned = 0
     for session_id in sessions:
         try:
+            try:
+                billing.close_checkout_session(settings, session_id)
+            except billing.OrderConflict:
+                continue  # paid (or being paid) meanwhile: the order stays
             session = billing.retrieve_session(settings, session_id)  # Stripe first, no transaction open
             with db.transaction(settings.DATABASE_URL) as conn:
                 abandoned += abandon_expired_checkout(conn, session)

@@ -7,7 +7,7 @@ import secrets
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
 from app.services.customers import customer_account, two_factor
-from app.services.domains import dns_editor, domain_state
+from app.services.domains import dns_editor, domain_state, proof
 from app.services.hosting import hosting_login, mailboxes
 from app.services.orders import customer_billing
 from app.services.customers.accounts import (authenticate, dashboard, finish_onboarding, needs_onboarding,
@@ -313,6 +313,16 @@ def domain_transfer_code(subscription_id: int):
     # The code itself is never here: the registrar emails it.
     session["notice"] = (f"The registrar is emailing the transfer code of {name} to the domain's "
                          "administrative contact.")
+    return redirect(url_for("panel.domain_page", subscription_id=subscription_id))
+
+
+@bp.post("/sites/<int:subscription_id>/domain/check-control")
+@login_required
+@back_to(_domain_error)
+def domain_check_control(subscription_id: int):
+    proven = proof.check_now(current_app.config["MPANEL"], session["user_id"], subscription_id)
+    session["notice"] = ("Proof of control found: mail from other senders is being routed to your mailboxes."
+                         if proven else "No proof of control found yet: see below what was seen.")
     return redirect(url_for("panel.domain_page", subscription_id=subscription_id))
 
 

@@ -70,6 +70,11 @@ MAILCORE = "the mail-core database"
 _OWNER_COLUMN = "ALTER TABLE mail_domains ADD COLUMN IF NOT EXISTS owner text"
 _OWNER_COLUMN_PRESENT = ("SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
                          "AND table_name = 'mail_domains' AND column_name = 'owner'")
+# Likewise the routable mark (proof of control before mail is delivered locally).
+_ROUTABLE_COLUMN = "ALTER TABLE mail_domains ADD COLUMN IF NOT EXISTS routable boolean NOT NULL DEFAULT true"
+_ROUTABLE_COLUMN_PRESENT = _OWNER_COLUMN_PRESENT.replace("'owner'", "'routable'")
+# The mail core's SMTP front takes as local only a routable domain (tools/services/mail_core.py):
+# one that is not is foreign to it, its mail relayed out to whoever really owns it.
 
 
 class MailCoreClient:
@@ -156,23 +161,25 @@ class MailCoreClient:
 
     def _transaction(self, action: str, work: Callable[[psycopg.Connection], T]) -> T:
         self._db.ensure("mail_domains.owner", _OWNER_COLUMN_PRESENT, _OWNER_COLUMN)
+        self._db.ensure("mail_domains.routable", _ROUTABLE_COLUMN_PRESENT, _ROUTABLE_COLUMN)
         return self._db.transaction(action, work)
 
     # mail domains
     def get_domain(self, name: str) -> dict | None:
         return self._transaction(f"reading mail domain {name}", lambda conn: conn.execute(
-            "SELECT name, dkim_selector, dkim_private_key, owner FROM mail_domains WHERE name = %s",
+            "SELECT name, dkim_selector, dkim_private_key, owner, routable FROM mail_domains WHERE name = %s",
             (name,)).fetchone())
 
-    def insert_domain(self, name: str, selector: str, encrypted_key: str | None, owner: str) -> bool:
+    def insert_domain(self, name: str, selector: str, encrypted_key: str | None, owner: str,
+                      routable: bool = True) -> bool:
         """A new row marked with its owner; False (nothing written) when the name is taken."""
         return self._transaction(f"writing mail domain {name}", lambda conn: conn.execute(
-            "INSERT INTO mail_domains (name, dkim_selector, dkim_private_key, owner) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (name) DO NOTHING RETURNING name", (name, selector, encrypted_key, owner)).fetchone()
-            is not None)
+            "INSERT INTO mail_domains (name, dkim_selector, dkim_private_key, owner, routable) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING RETURNING name",
+            (name, selector, encrypted_key, owner, routable)).fetchone() is not None)
 
-    def update_domain(self, name: str, selector: str, encrypted_key: str | None, owner: str, *,
-                      unmarked_too: bool = False) -> dict | None:
+    def update_domain(self, name: str, selector: str, encrypted_key: str | None, owner: str,
+                      routable: bool = True, *, unmarked_too: bool = False) -> dict | None:
         """Write our row; None when there is none. A row marked for another owner is never
         written (NotOurs); `unmarked_too`: a row without a mark (made before marks existed by
         the stack that has it in its state) gets ours."""
@@ -183,8 +190,8 @@ class MailCoreClient:
             if row["owner"] != owner and not (unmarked_too and row["owner"] is None):
                 raise domain_not_ours(name, row["owner"], owner)
             return conn.execute(
-                "UPDATE mail_domains SET dkim_selector = %s, dkim_private_key = %s, owner = %s WHERE name = %s "
-                "RETURNING name", (selector, encrypted_key, owner, name)).fetchone()
+                "UPDATE mail_domains SET dkim_selector = %s, dkim_private_key = %s, owner = %s, routable = %s "
+                "WHERE name = %s RETURNING name", (selector, encrypted_key, owner, routable, name)).fetchone()
 
         return self._transaction(f"writing mail domain {name}", work)
 

@@ -28,6 +28,12 @@ def _selector(value: Any) -> str:
     return value
 
 
+def _routable(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("routable must be true or false")
+    return value
+
+
 def _private_key(value: Any) -> str:
     if not isinstance(value, str) or not _loads_as_private_key(value):
         # Never echo the value: it is a private key.
@@ -48,6 +54,10 @@ class MailDomainProvider(ProviderAdapter):
         Input("domain", _domain, required=True),
         Input("dkim_selector", _selector, default=DEFAULT_SELECTOR),
         Input("dkim_private_key", _private_key),
+        # Delivered here for other tenants and our own services (True), or relayed out as a
+        # foreign domain until the customer proved control (app/services/domains/proof.py).
+        # State written before this input existed lacks it: it meant True (no spurious update).
+        Input("routable", _routable, default=True, same=lambda old, new: (True if old is None else old) == new),
         OWNER,
     )
     REPLACES = ("domain",)
@@ -71,13 +81,14 @@ class MailDomainProvider(ProviderAdapter):
         return domain_not_ours(found["name"], found["owner"], props["owner"])
 
     def adopt(self, client, _found, props):
-        if client.update_domain(props["domain"], props["dkim_selector"], self._encrypted(props), props["owner"]) \
-                is None:
+        if client.update_domain(props["domain"], props["dkim_selector"], self._encrypted(props), props["owner"],
+                                props["routable"]) is None:
             return self.make(client, props)  # removed since we looked
         return props["domain"], self._outputs(props)
 
     def make(self, client, props):
-        if not client.insert_domain(props["domain"], props["dkim_selector"], self._encrypted(props), props["owner"]):
+        if not client.insert_domain(props["domain"], props["dkim_selector"], self._encrypted(props), props["owner"],
+                                    props["routable"]):
             # Made by someone between our lookup and our insert: judged like any existing row.
             found = client.get_domain(props["domain"])
             if found is not None and not self.owns(found, props):
@@ -91,14 +102,15 @@ class MailDomainProvider(ProviderAdapter):
             raise NotFound(PROVIDER, f"mail domain {id_} does not exist in mail-core")
         key = decrypt_key(current(), row["dkim_private_key"]) if row["dkim_private_key"] else None
         return id_, self._outputs({"domain": row["name"], "dkim_selector": row["dkim_selector"],
-                                   "dkim_private_key": key, "owner": row["owner"]})
+                                   "dkim_private_key": key, "owner": row["owner"],
+                                   "routable": row.get("routable", True)})
 
     def change(self, client, _id, _olds, news):
         # The row in our state is ours even without a mark (made before marks existed): it gets ours.
         written = client.update_domain(news["domain"], news["dkim_selector"], self._encrypted(news), news["owner"],
-                                       unmarked_too=True)
+                                       news["routable"], unmarked_too=True)
         if written is None and not client.insert_domain(news["domain"], news["dkim_selector"],
-                                                        self._encrypted(news), news["owner"]):
+                                                        self._encrypted(news), news["owner"], news["routable"]):
             raise self.not_ours(client.get_domain(news["domain"]), news)
         return self._outputs(news)
 
@@ -115,7 +127,8 @@ class MailDomainProvider(ProviderAdapter):
 
     @staticmethod
     def _outputs(props: dict) -> dict:
-        outs = {"domain": props["domain"], "dkim_selector": props["dkim_selector"], "owner": props.get("owner")}
+        outs = {"domain": props["domain"], "dkim_selector": props["dkim_selector"], "owner": props.get("owner"),
+                "routable": props.get("routable", True)}
         if props.get("dkim_private_key"):
             outs["dkim_private_key"] = props["dkim_private_key"]
         return outs
@@ -137,10 +150,12 @@ class MailDomain(Resource, module="mailcore", name="MailDomain"):
     dkim_private_key: pulumi.Output[str]
 
     owner: pulumi.Output[str]
+    routable: pulumi.Output[bool]
 
     def __init__(self, name: str, *, domain, owner, dkim_private_key=None, dkim_selector=DEFAULT_SELECTOR,
-                 opts: pulumi.ResourceOptions | None = None):
-        """`owner`: the stack (e.g. "sub-42") the row is marked with."""
+                 routable=True, opts: pulumi.ResourceOptions | None = None):
+        """`owner`: the stack (e.g. "sub-42") the row is marked with; `routable`: mail from
+        other tenants is delivered here (else relayed out until control is proven)."""
         super().__init__(MailDomainProvider(), name, {
             "domain": domain, "dkim_selector": dkim_selector, "dkim_private_key": dkim_private_key,
-            "owner": owner}, MailDomainProvider.options(opts))
+            "routable": routable, "owner": owner}, MailDomainProvider.options(opts))

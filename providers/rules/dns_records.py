@@ -187,15 +187,53 @@ def _record(record: Any, selector: str) -> dict:
     owner = managed_names({"dkim_selector": selector}).get((name, rtype))
     if owner:
         raise ValueError(f"the {name} {rtype} rrset is managed by the zone (set `{owner}` instead)")
-    if (name, rtype) == ("@", "TXT") and content.startswith("v=spf1"):
+    if (name, rtype) == ("@", "TXT") and _looks_like_spf(content):
         raise ValueError("the SPF record is managed by the zone")
     return {"name": name, "type": rtype, "content": content, "ttl": int(ttl)}
+
+
+def _looks_like_spf(text: str) -> bool:
+    # Judged on the text as a resolver would see it, and also with stray quotes or spaces in
+    # front: "\"v=spf1 ..." must not slip past by being one quote away from SPF.
+    return text.lstrip(" \t\"'").lower().startswith("v=spf1")
 
 
 def checked_record(record: dict, selector: str = DEFAULT_DKIM_SELECTOR) -> dict:
     """One customer record ({name, type, content, ttl}, name relative to the zone) in the form
     the zone keeps it, or ValueError saying what is wrong."""
     return _record(record, selector)
+
+
+def stored_record(record: dict, selector: str = DEFAULT_DKIM_SELECTOR) -> dict:
+    """One customer record in the form the panel stores it: content canonical (TXT quoted, so it
+    is unquoted exactly once, by the zone), or ValueError saying what the zone would refuse.
+    Checking what this returns gives the same record again: stored once, accepted at every `up`."""
+    checked = _record(record, selector)
+    stored = dict(checked, content=canonical_content(checked["type"], checked["content"]))
+    if _record(stored, selector) != checked:  # never expected: the rule would not be applied once
+        raise ValueError(f"{checked['type']} content {record.get('content')!r} does not keep one meaning")
+    return stored
+
+
+def publishable_records(records: list[dict], selector: str = DEFAULT_DKIM_SELECTOR) \
+        -> tuple[list[dict], list[tuple[dict, str]]]:
+    """A zone's stored customer records split into those the zone takes and those it would refuse,
+    each refused one with the reason: records are taken in order, and one that would break the
+    set (a CNAME beside others, a second ttl in an rrset) is refused rather than the set."""
+    taken: list[dict] = []
+    refused: list[tuple[dict, str]] = []
+    for record in records:
+        try:
+            checked = _record(record, selector)
+        except ValueError as exc:
+            refused.append((record, str(exc)))
+            continue
+        problems = _check_rrset_rules(taken + [checked], selector)
+        if problems:
+            refused.append((record, problems[0]))
+            continue
+        taken.append(checked)
+    return [r for r in records if not any(r is bad for bad, _ in refused)], refused
 
 
 def record_set_problems(records: list[dict], selector: str = DEFAULT_DKIM_SELECTOR) -> list[str]:

@@ -59,3 +59,46 @@ def test_a_cname_beside_another_record_or_at_the_apex_is_a_set_problem():
     apex = {"name": "@", "type": "CNAME", "content": "elsewhere.example.net.", "ttl": 300}
     assert record_set_problems([txt, cname]) and record_set_problems([apex])
     assert not record_set_problems([cname])
+
+
+# --- one rule, applied once (issue 23 item 3) ----------------------------------------------------
+
+QUOTED_SPF = '"\\"v=spf1 include:evil.example -all'
+
+
+@pytest.mark.parametrize("content", [QUOTED_SPF, '"v=spf1 include:evil.example -all"', "V=SPF1 -all",
+                                     ' "v=spf1 -all'])
+def test_spf_in_any_quoting_is_refused_at_the_apex(content):
+    from providers.rules.dns_records import stored_record
+
+    with pytest.raises(ValueError) as refused:
+        stored_record({"name": "@", "type": "TXT", "content": content, "ttl": 300})
+    assert "SPF" in str(refused.value) and _field_of(str(refused.value)) == "name"
+
+
+@pytest.mark.parametrize("record", [
+    {"name": "@", "type": "TXT", "content": 'say "hi" \\ there', "ttl": 300},
+    {"name": "x", "type": "TXT", "content": '"already" "quoted"', "ttl": 300},
+    {"name": "x", "type": "TXT", "content": "é" * 300, "ttl": 300},
+    {"name": "shop", "type": "MX", "content": "10 MX.Example.net", "ttl": 300},
+    {"name": "shop", "type": "CAA", "content": '0 issue "letsencrypt.org"', "ttl": 300},
+])
+def test_what_the_panel_stores_the_zone_takes_as_it_is(record):
+    from providers.rules.dns_records import stored_record
+
+    stored = stored_record(record)
+    assert stored_record(stored) == stored, "stored once, the same at every later check"
+    assert checked_record(stored) == checked_record(record), "the zone reads it as the panel meant it"
+
+
+def test_a_stored_record_the_zone_refuses_is_split_out_with_the_reason():
+    from providers.rules.dns_records import publishable_records
+
+    good = {"name": "shop", "type": "A", "content": "192.0.2.1", "ttl": 300}
+    # What the panel stored before the fix: the quoted SPF unquoted once.
+    spf = {"name": "@", "type": "TXT", "content": '"v=spf1 include:evil.example -all', "ttl": 300}
+    cname = {"name": "shop", "type": "CNAME", "content": "elsewhere.example.net", "ttl": 300}
+    taken, refused = publishable_records([good, spf, cname])
+    assert taken == [good]
+    assert [(r is spf, "SPF" in why) for r, why in refused][0] == (True, True)
+    assert refused[1][0] is cname and "CNAME" in refused[1][1]

@@ -21,6 +21,7 @@ PORT_OFFSETS = {
     "acme_mgmt": 15,
     "imap": 143,
     "smtp": 25,
+    "mailcore_smtp": 26,
     "ssh": 22,
     "whm": 87,
     "namesilo": 88,

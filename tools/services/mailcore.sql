@@ -9,6 +9,10 @@ CREATE TABLE IF NOT EXISTS mail_domains (
 );
 -- Databases made before the owner mark existed (providers/clients/mailcore.py does the same on first use).
 ALTER TABLE mail_domains ADD COLUMN IF NOT EXISTS owner text;
+-- Whether mail from other tenants and from our own services is delivered here (a domain we
+-- registered, or one whose control was proven) or relayed out as for any foreign domain (an
+-- external or transfer order before proof). Its mailboxes log in either way.
+ALTER TABLE mail_domains ADD COLUMN IF NOT EXISTS routable boolean NOT NULL DEFAULT true;
 CREATE TABLE IF NOT EXISTS mailboxes (
     address       text PRIMARY KEY,
     local_part    text NOT NULL,

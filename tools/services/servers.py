@@ -426,6 +426,30 @@ class SmtpSink(PythonServer):
         return f"aiosmtpd {aiosmtpd.__version__}"
 
 
+class MailCoreSmtp(PythonServer):
+    """The mail core's SMTP front: local delivery for routable mail domains, relay for the rest."""
+    name = "mailcore-smtp"
+    port_names = ("mailcore_smtp",)
+    module = "tools.services.mail_core"
+
+    def args(self) -> list[str]:
+        return ["--port", str(self.layout.port("mailcore_smtp")), "--database", self.layout.database_url("mailcore"),
+                "--dovecot-config", str(self.layout.root / "dovecot" / "dovecot.conf"),
+                "--relay", f"127.0.0.1:{self.layout.port('smtp')}"]
+
+    def ready(self) -> bool:
+        try:
+            with smtplib.SMTP("127.0.0.1", self.layout.port("mailcore_smtp"), timeout=2) as smtp:
+                return smtp.noop()[0] == 250
+        except (OSError, smtplib.SMTPException):
+            return False
+
+    def version(self) -> str:
+        import aiosmtpd
+
+        return f"aiosmtpd {aiosmtpd.__version__}"
+
+
 class HttpSandbox(PythonServer):
     """A stand-in for a paid API (sandbox/): ready when it answers HTTP at all."""
 
@@ -490,7 +514,7 @@ class StripeSandbox(HttpSandbox):
 def all_servers(layout: Layout) -> list[Server]:
     """In start order: PowerDNS before pebble (pebble resolves through it)."""
     servers: list[Server] = [Postgres(layout), PowerDNS(layout), Pebble(layout), Dovecot(layout), SmtpSink(layout),
-                             Sshd(layout)]
+                             MailCoreSmtp(layout), Sshd(layout)]
     for sandbox in (WhmSandbox, NameSiloSandbox, StripeSandbox):
         if Path(__file__).resolve().parents[2].joinpath(*sandbox.module.split("."), "__main__.py").exists():
             servers.append(sandbox(layout))

@@ -27,8 +27,8 @@ def site(conn: psycopg.Connection, subscription_id: int) -> dict | None:
 
 
 def records(conn: psycopg.Connection, domain_id: int) -> list[dict]:
-    return conn.execute("SELECT id, name, type, content, ttl FROM dns_records WHERE domain_id = %s "
-                        "ORDER BY name, type, content", (domain_id,)).fetchall()
+    return conn.execute("SELECT id, name, type, content, ttl, quarantined_reason FROM dns_records "
+                        "WHERE domain_id = %s ORDER BY name, type, content", (domain_id,)).fetchall()
 
 
 def insert(conn: psycopg.Connection, domain_id: int, record: dict) -> bool:

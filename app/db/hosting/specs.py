@@ -7,7 +7,7 @@ _SUBSCRIPTION = """
     SELECT s.id, s.status, s.server_id, s.activated_at, u.email, c.first_name, c.last_name,
            p.slug, p.whm_package, p.disk_quota_mb, p.mailbox_count, p.mailbox_quota_mb,
            d.id AS domain_id, d.name AS domain, d.mode AS domain_mode, d.auth_code_encrypted, d.auto_renew AS domain_auto_renew,
-           d.registrar_lock AS domain_lock,
+           d.registrar_lock AS domain_lock, d.control_proven_at,
            coalesce(w.cpanel_password_resets, 0) AS cpanel_password_resets
       FROM subscriptions s
       JOIN customers c ON c.id = s.customer_id
@@ -33,8 +33,15 @@ def mailboxes(conn: psycopg.Connection, subscription_id: int) -> list[dict]:
 
 
 def records(conn: psycopg.Connection, domain_id: int) -> list[dict]:
-    return conn.execute("SELECT name, type, content, ttl FROM dns_records WHERE domain_id = %s "
-                        "ORDER BY name, type, content", (domain_id,)).fetchall()
+    return conn.execute("SELECT id, name, type, content, ttl, quarantined_reason FROM dns_records "
+                        "WHERE domain_id = %s ORDER BY name, type, content, id", (domain_id,)).fetchall()
+
+
+def quarantine(conn: psycopg.Connection, record_id: int, reason: str | None) -> None:
+    """Mark a customer record as left out of the zone with why (None: published again)."""
+    conn.execute("UPDATE dns_records SET quarantined_reason = %s, "
+                 "quarantined_at = CASE WHEN %s::text IS NULL THEN NULL ELSE now() END WHERE id = %s",
+                 (reason, reason, record_id))
 
 
 def assigned_server(conn: psycopg.Connection, subscription_id: int) -> tuple[bool, int | None]:

@@ -154,6 +154,13 @@ def domains_of(conn: psycopg.Connection, subscription_id: int) -> list[dict]:
                         "WHERE subscription_id = %s ORDER BY id DESC", (subscription_id,)).fetchall()
 
 
+def quarantined_records_of(conn: psycopg.Connection, subscription_id: int) -> list[dict]:
+    """Customer DNS records left out of the zone because it would refuse them (with why)."""
+    return conn.execute("SELECT r.name, r.type, r.content, r.quarantined_reason, r.quarantined_at FROM dns_records r "
+                        "JOIN domains d ON d.id = r.domain_id WHERE d.subscription_id = %s "
+                        "AND r.quarantined_reason IS NOT NULL ORDER BY r.id", (subscription_id,)).fetchall()
+
+
 def payments_of(conn: psycopg.Connection, subscription_id: int, limit: int = 20) -> list[dict]:
     return conn.execute("SELECT * FROM payments WHERE subscription_id = %s ORDER BY id DESC LIMIT %s",
                         (subscription_id, limit)).fetchall()

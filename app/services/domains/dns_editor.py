@@ -4,7 +4,9 @@ A record the customer adds is checked here with the zone provider's own rules
 (providers/rules/dns_records.py: content per type, relative names, TTL bounds, CNAME exclusivity, no
 record at a name/type the zone manages), plus what only the panel knows: names typed in full
 (`shop.example.com`) are taken relative to the zone and names outside it refused, the types
-offered to customers, and the plan's record limit. Then it is a row in `dns_records` and a
+offered to customers, and the plan's record limit. Then it is a row in `dns_records`, its
+content in the canonical form the zone takes as it is (TXT quoted: unquoted once, by the zone,
+never twice), and a
 converge is requested in the same transaction; the zone's next `up` adds it as an extra rrset.
 
 The records mpanel manages (NS, SOA, the apex and www A, MX, SPF, DMARC, DKIM, ACME challenges)
@@ -23,8 +25,8 @@ from app.services.hosting.engine import provider_config
 from app.settings import Settings
 from providers.clients.powerdns import PowerDnsClient, live_rrsets
 from providers.core.errors import ProviderError
-from providers.rules.dns_records import (ACME_LABEL, DEFAULT_DKIM_SELECTOR, canonical_content, checked_record,
-                                         record_set_problems)
+from providers.rules.dns_records import (ACME_LABEL, DEFAULT_DKIM_SELECTOR, canonical_content, human_content,
+                                         record_set_problems, stored_record)
 
 CUSTOMER_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA")
 # The dns_records table's bounds (a day at most: a mistake must not stick in caches for a week).
@@ -83,7 +85,7 @@ def add_record(settings: Settings, user_id: int, subscription_id: int, form: dic
         if name.split(".")[0] == ACME_LABEL:
             raise RecordRefused(422, "name", f"{ACME_LABEL} names are used for certificate validation")
         try:
-            record = checked_record({"name": name, "type": rtype, "content": form.get("content") or "", "ttl": ttl})
+            record = stored_record({"name": name, "type": rtype, "content": form.get("content") or "", "ttl": ttl})
         except ValueError as exc:
             raise RecordRefused(422, _field_of(str(exc)), str(exc)) from None
         existing = rows.records(conn, site["domain_id"])
@@ -154,15 +156,15 @@ def zone_view(settings: Settings, user_id: int, subscription_id: int) -> dict:
     except ProviderError:
         live_error = "the zone cannot be read right now"
     served = {(name, rtype): set(v["records"]) for (name, rtype), v in live.items()}
-    records = []
+    records, mine_keys = [], set()
     for r in mine:
         fqdn = domain + "." if r["name"] == "@" else f"{r['name']}.{domain}."
         try:
-            content = canonical_content(r["type"], r["content"])
+            content, shown = canonical_content(r["type"], r["content"]), human_content(r["type"], r["content"])
         except ValueError:
-            content = r["content"]
-        records.append({**r, "live": content in served.get((fqdn, r["type"]), set())})
-    mine_keys = {(r["name"], r["type"], canonical_content(r["type"], r["content"])) for r in mine}
+            content = shown = r["content"]
+        mine_keys.add((r["name"], r["type"], content))
+        records.append({**r, "content": shown, "live": content in served.get((fqdn, r["type"]), set())})
     managed = []
     for (fqdn, rtype), value in sorted(live.items()):
         name = "@" if fqdn.rstrip(".") == domain else fqdn.rstrip(".")[: -len(domain) - 1]

@@ -25,7 +25,7 @@ from app.jobs.defer import request_converge
 from app.services.common.refusals import Refused
 from app.services.customers import limits
 from app.services.customers.sites import NotYourSite, site_of
-from app.services.domains import delegation
+from app.services.domains import delegation, proof
 from app.services.hosting.engine import provider_config
 from app.settings import Settings
 from providers.core.errors import NotFound, ProviderError
@@ -48,7 +48,8 @@ def domain_view(settings: Settings, user_id: int, subscription_id: int) -> dict:
     it is not registered through us or not yet; `registrar_error` when it could not be asked)."""
     with db.transaction(settings.DATABASE_URL) as conn:
         domain = _site_domain(conn, user_id, subscription_id)
-    view = {"domain": domain, "registrar": None, "registrar_error": None,
+        control = proof.view(conn, subscription_id)
+    view = {"proof": control, "domain": domain, "registrar": None, "registrar_error": None,
             "auto_renew_wanted": domain["auto_renew"] is not False,
             "nameservers": (settings.NS1, settings.NS2),
             "lock_wanted": domain["registrar_lock"], "delegation": None,

@@ -9,6 +9,7 @@ from app.db.hosting import specs as rows
 from app.services.common.crypto import decrypt
 from app.services.hosting import placement
 from app.settings import Settings
+from providers.rules.dns_records import publishable_records
 from stacks.spec import HostingSpec, SpecDefaults, SpecError, spec_from_rows
 
 
@@ -48,5 +49,21 @@ def build_spec(conn: psycopg.Connection, subscription_id: int, settings: Setting
     if subscription is None:
         raise SpecError(f"subscription {subscription_id} has no live domain")
     return spec_from_rows(subscription, rows.server(conn, server_id), rows.mailboxes(conn, subscription_id),
-                          rows.records(conn, subscription["domain_id"]), spec_defaults(settings),
+                          publishable(conn, subscription["domain_id"]), spec_defaults(settings),
                           lambda token: decrypt(settings, token))
+
+
+def publishable(conn: psycopg.Connection, domain_id: int) -> list[dict]:
+    """The customer's records the zone takes, judged by the zone's own rule module: one it would
+    refuse (stored before a rule was tightened, or written around the panel) is quarantined (left
+    out, the reason kept for the panel and the console) so that it cannot stop the account,
+    certificate, mailboxes and managed records from converging. Quarantine lifts when it passes."""
+    stored = rows.records(conn, domain_id)
+    taken, refused = publishable_records(stored)
+    for record, reason in refused:
+        if record["quarantined_reason"] != reason:
+            rows.quarantine(conn, record["id"], reason)
+    for record in taken:
+        if record["quarantined_reason"] is not None:
+            rows.quarantine(conn, record["id"], None)
+    return taken

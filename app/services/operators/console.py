@@ -70,6 +70,7 @@ def subscription(settings: Settings, subscription_id: int) -> dict | None:
                 "payments": rows.payments_of(conn, subscription_id),
                 "stripe_events": rows.stripe_events_of(conn, stripe_ids),
                 "anomalies": rows.anomalies_of(conn, subscription_id),
+                "quarantined": rows.quarantined_records_of(conn, subscription_id),
                 "emails": rows.emails_of(conn, subscription_id)}
     by_run: dict[int, list[dict]] = {}
     for e in events:
