@@ -215,3 +215,11 @@ def move_off_draining_servers(timestamp: int) -> int:
 def remove_old_records(timestamp: int) -> dict:
     """Finished jobs, engine events and processed Stripe events past MPANEL_RETENTION_DAYS go; runs stay."""
     return retention.remove_old_records(settings())
+
+
+@queue.periodic(cron="7 4 * * *")
+@queue.task(name="prune_stack_history", queue=MAINTENANCE)
+def prune_stack_history(timestamp: int) -> dict:
+    """Each stack's Pulumi history to its last MPANEL_HISTORY_KEEP updates and MPANEL_HISTORY_DAYS
+    days (stacks/history.py); our runs keep their summary forever."""
+    return retention.prune_stack_history(settings())
