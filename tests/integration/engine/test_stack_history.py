@@ -31,8 +31,8 @@ def test_a_stack_with_many_updates_is_pruned_to_policy_and_still_reads(settings)
         with backend.connect() as conn:
             real = history.updates(conn, backend, engine.PROJECT, name)
             assert len(real) == 2 and real[0][0].startswith(f"{backend.prefix}.pulumi/history/mpanel/{name}/{name}-")
-            # 150 nights back: the last 90 days hold 89 of them plus today's two real updates
-            simulate_nightly_updates(conn, backend, name, 150, now=time.time() + 1)
+            # 150 nights back from an hour ago: the last 90 days hold 89 of them and the two real updates
+            simulate_nightly_updates(conn, backend, name, 150, now=time.time() - 3600)
             assert len(history.updates(conn, backend, engine.PROJECT, name)) == 152
 
         small = dataclasses.replace(settings, MPANEL_RETENTION_BATCH=7)
@@ -53,7 +53,7 @@ def test_a_stack_with_many_updates_is_pruned_to_policy_and_still_reads(settings)
         # the plain CLI and the Automation API read what is left
         ops = stack_operations(settings)
         assert len(ops.history(sid, page_size=0)) == 50
-        plain = engine.cli(config, "stack", "history", "--stack", name, "--json", cwd=stack.workspace.work_dir)
+        plain = engine.cli(config, "stack", "history", "--stack", name, "--json", "--page-size", "100", cwd=stack.workspace.work_dir)
         assert plain.returncode == 0, plain.stderr
         assert len(json.loads(plain.stdout)) == 50
         exported = engine.cli(config, "stack", "export", "--stack", name, cwd=stack.workspace.work_dir)
