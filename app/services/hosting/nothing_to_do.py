@@ -6,7 +6,8 @@ Applied: the latest converging run succeeded having applied a spec with the same
 release that changes what a spec makes runs the engine again). Refreshed recently: a successful
 `up` or drift check finished inside MPANEL_DRIFT_WINDOW_HOURS (the nightly drift check keeps
 it so). Never taken after a failed or interrupted run, after a drift check that found drift, for
-a subscription not 'ready', or when forced (an operator's "Converge now", `mpanel stacks up`).
+a subscription not 'ready' or with a transfer pending, or when forced (an operator's "Converge
+now", `mpanel stacks up`, the certificate renewal sweep: the clock changed, not the spec).
 """
 from __future__ import annotations
 
