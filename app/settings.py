@@ -101,6 +101,14 @@ class Settings:
     # days are removed daily (runs are kept), at most this many rows per transaction.
     MPANEL_RETENTION_DAYS: float = 30.0
     MPANEL_RETENTION_BATCH: int = 1000
+    # A converge whose desired state is the one the last successful run applied does no engine
+    # work while the stack's last refresh (a successful up or drift check) is younger than this
+    # (app/services/hosting/converge.py); the nightly drift check keeps it young.
+    MPANEL_DRIFT_WINDOW_HOURS: float = 24.0
+    # The Pulumi history of each stack keeps its last MPANEL_HISTORY_KEEP updates and every update
+    # of the last MPANEL_HISTORY_DAYS days; older ones are pruned daily (app/services/hosting/history.py).
+    MPANEL_HISTORY_KEEP: int = 50
+    MPANEL_HISTORY_DAYS: float = 90.0
     MARKETING_API_KEY: str = ""
     DATABASE_URL: str = ""
     MAILCORE_DATABASE_URL: str = ""

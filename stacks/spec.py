@@ -6,7 +6,9 @@ so both are tested with rows given in memory.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
 
@@ -159,3 +161,23 @@ def spec_from_rows(subscription: Row, server: Row, mailboxes: Sequence[Row], rec
         records=tuple(RecordSpec(r["name"], r["type"], r["content"], r["ttl"]) for r in records),
         mail_routable=row.get("control_proven_at") is not None or row["domain_mode"] == "new_registration",
     )
+
+
+# How a run goes, not what it makes: a spec differing only in these describes the same desired state.
+_NOT_DESIRED_STATE = {"converged_before"}
+
+
+def spec_digest(spec: HostingSpec) -> str:
+    """sha256 over the spec's canonical JSON (sorted keys, bytes as hex), secrets included, so a
+    new password or key changes it; the digest is stored, never what it was computed from."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, bytes):
+            return value.hex()
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+    fields = {k: plain(v) for k, v in asdict(spec).items() if k not in _NOT_DESIRED_STATE}
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -69,7 +69,7 @@ def cmd_converge(settings: Settings, subscription_id: int) -> int:
     from app.services.hosting.converge import Converger
 
     try:
-        print(f"sub-{subscription_id}: {Converger(settings, on_step=_print_step).converge(subscription_id)}")
+        print(f"sub-{subscription_id}: {Converger(settings, on_step=_print_step).converge(subscription_id, force=True)}")
         return 0
     except (PermanentConvergeError, TransientConvergeError) as exc:
         print(f"sub-{subscription_id} failed: {exc}", file=sys.stderr)

@@ -70,12 +70,20 @@ def _defer(conn: psycopg.Connection, job: Job, args: dict, *, lock: str | None =
 
 # --- stacks -------------------------------------------------------------------------------------
 
-def request_converge(conn: psycopg.Connection, subscription_id: int) -> bool:
+def request_converge(conn: psycopg.Connection, subscription_id: int, force: bool = False) -> bool:
     """Ask the worker to look at this subscription again; at most one converge waits per
-    subscription, so a burst of requests collapses into one run (it reads the latest state)."""
+    subscription, so a burst of requests collapses into one run (it reads the latest state).
+    `force` (an operator's request): the engine runs even if nothing changed; a converge already
+    waiting is made forced instead."""
     lock = subscription_lock(subscription_id)
-    return _defer(conn, CONVERGE_SUBSCRIPTION, {"subscription_id": subscription_id},
-                  lock=lock, queueing_lock=lock)
+    args = {"subscription_id": subscription_id, **({"force": True} if force else {})}
+    if _defer(conn, CONVERGE_SUBSCRIPTION, args, lock=lock, queueing_lock=lock):
+        return True
+    if force:
+        conn.execute("UPDATE procrastinate_jobs SET args = args || '{\"force\": true}'::jsonb "
+                     "WHERE queueing_lock = %s AND status = 'todo' AND task_name = %s",
+                     (lock, CONVERGE_SUBSCRIPTION.task))
+    return False
 
 
 def request_drift_check(conn: psycopg.Connection, subscription_id: int) -> bool:

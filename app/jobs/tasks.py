@@ -53,11 +53,12 @@ def _until_done() -> CappedBackoff:
 # --- stacks ----------------------------------------------------------------------------------
 
 @requested(CONVERGE_SUBSCRIPTION, retry=_transient_only(), pass_context=True)
-def converge_subscription(context, subscription_id: int) -> str:
+def converge_subscription(context, subscription_id: int, force: bool = False) -> str:
     """Make one subscription match its desired state. The emails a successful run owes
     (welcome, a new cPanel password) are queued in the same transaction that records it.
-    The run records this job, so a sweep can hand it back if its worker dies (app/services/hosting/workers.py)."""
-    outcome = Converger(settings(), job_id=context.job.id).converge(subscription_id)
+    The run records this job, so a sweep can hand it back if its worker dies (app/services/hosting/workers.py).
+    Nothing changed since the last successful run: no engine run, unless `force` (an operator asked)."""
+    outcome = Converger(settings(), job_id=context.job.id).converge(subscription_id, force=force)
     log.info("subscription %s: %s", subscription_id, outcome)
     return outcome
 
@@ -228,3 +229,11 @@ def move_off_draining_servers(timestamp: int) -> int:
 def remove_old_records(timestamp: int) -> dict:
     """Finished jobs, engine events and processed Stripe events past MPANEL_RETENTION_DAYS go; runs stay."""
     return retention.remove_old_records(settings())
+
+
+@queue.periodic(cron="7 4 * * *")
+@queue.task(name="prune_stack_history", queue=MAINTENANCE)
+def prune_stack_history(timestamp: int) -> dict:
+    """Each stack's Pulumi history to its last MPANEL_HISTORY_KEEP updates and MPANEL_HISTORY_DAYS
+    days (stacks/history.py); our runs keep their summary forever."""
+    return retention.prune_stack_history(settings())

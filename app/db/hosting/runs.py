@@ -213,3 +213,30 @@ def stack_overview(conn: psycopg.Connection) -> list[dict]:
 def mark_terminated(conn: psycopg.Connection, subscription_id: int) -> None:
     conn.execute("UPDATE subscriptions SET status = 'terminated', updated_at = now() WHERE id = %s",
                  (subscription_id,))
+
+
+def last_applied(conn: psycopg.Connection, subscription_id: int, drift_window_hours: float) -> dict | None:
+    """What the nothing-to-do shortcut (app/services/hosting/nothing_to_do.py) asks of the runs:
+    the digest the latest converging run applied, when the latest run of any kind succeeded,
+    found no drift and the stack was refreshed (a successful up or drift check) inside the window,
+    and no transfer is still pending (its end shows only in an engine run); None otherwise."""
+    return conn.execute(
+        """SELECT u.spec_digest FROM provisioning_runs u
+            WHERE u.id = (SELECT max(id) FROM provisioning_runs WHERE subscription_id = %(sid)s
+                            AND operation IN ('up', 'destroy'))
+              AND u.operation = 'up' AND u.status = 'succeeded' AND u.spec_digest IS NOT NULL
+              AND EXISTS (SELECT 1 FROM provisioning_runs l
+                           WHERE l.id = (SELECT max(id) FROM provisioning_runs WHERE subscription_id = %(sid)s)
+                             AND l.status = 'succeeded' AND l.drift IS NOT TRUE)
+              AND EXISTS (SELECT 1 FROM provisioning_runs f
+                           WHERE f.subscription_id = %(sid)s AND f.status = 'succeeded'
+                             AND f.operation IN ('up', 'refresh')
+                             AND f.finished_at > now() - make_interval(secs => %(window)s))
+              AND NOT EXISTS (SELECT 1 FROM domains d WHERE d.subscription_id = %(sid)s
+                                AND d.status = 'transfer_pending')""",
+        {"sid": subscription_id, "window": drift_window_hours * 3600}).fetchone()
+
+
+def record_applied(conn: psycopg.Connection, run_id: int, spec_digest: str) -> None:
+    """The desired state a successful `up` applied (its digest only)."""
+    conn.execute("UPDATE provisioning_runs SET spec_digest = %s WHERE id = %s", (spec_digest, run_id))

@@ -191,13 +191,14 @@ def bench_converge(n: int) -> int:
     from stacks.events import StepRecorder
     from app.services.hosting.specs import build_spec
 
-    from app.services.hosting.converge import Converger
+    from app.services.hosting.converge import NOTHING_TO_DO, Converger
 
     settings = Settings.from_env()
     _providers_configured(settings)
     ops = stack_operations(settings)
     converger = Converger(settings, ops)
-    figures: dict[str, list[float]] = {k: [] for k in ("full up", "no-change up", "preview", "destroy", "baseline")}
+    figures: dict[str, list[float]] = {k: [] for k in ("full up", "no-change up", "converge, forced",
+                                                       "converge, no change", "preview", "destroy", "baseline")}
     per_resource: dict[str, list[float]] = {}
     print(f"converge benchmark: {n} fresh subscriptions (external domain), real engine and local servers")
     for i in range(n):
@@ -213,6 +214,12 @@ def bench_converge(n: int) -> int:
                 per_resource.setdefault(row["resource_name"], []).append(row["duration_ms"] / 1000)
         with timed(figures["no-change up"]):
             ops.up(spec, StepRecorder())
+        # What an event's converge costs when nothing changed: the engine before the shortcut
+        # (what an operator's forced converge still runs), and the shortcut (no Pulumi CLI).
+        with timed(figures["converge, forced"]):
+            converger.converge(sid, force=True)
+        with timed(figures["converge, no change"]):
+            assert converger.converge(sid) == NOTHING_TO_DO
         with timed(figures["preview"]):
             ops.preview(spec, StepRecorder())
         with db.transaction(settings.DATABASE_URL) as conn:
@@ -354,6 +361,48 @@ def _journey_phases(settings: Settings, sid: int, cs: str, paid_at: float, seen_
     return {name: float(end) - float(begin) for name, begin, end in marks}
 
 
+def _converges_and_runs(settings: Settings, sids: list[int], after_job: int, after_run: int) -> tuple[int, int, int]:
+    """Converge jobs for `sids` since the marks (finished, still waiting) and engine runs made."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        jobs = conn.execute(
+            "SELECT count(*) FILTER (WHERE status IN ('succeeded', 'failed')) AS done, "
+            "count(*) FILTER (WHERE status IN ('todo', 'doing')) AS waiting FROM procrastinate_jobs "
+            "WHERE task_name = 'converge_subscription' AND id > %s "
+            "AND (args->>'subscription_id')::bigint = ANY(%s)", (after_job, sids)).fetchone()
+        runs = conn.execute("SELECT count(*) AS n FROM provisioning_runs WHERE id > %s AND subscription_id = ANY(%s) "
+                            "AND operation = 'up'", (after_run, sids)).fetchone()["n"]
+    return jobs["done"], jobs["waiting"], runs
+
+
+def _marks(conn) -> dict:
+    return conn.execute("SELECT (SELECT coalesce(max(id), 0) FROM procrastinate_jobs) AS job, "
+                        "(SELECT coalesce(max(id), 0) FROM provisioning_runs) AS run, now() AS at").fetchone()
+
+
+def _renewals(settings: Settings, session, sids: list[int]) -> None:
+    """Each subscription renewed (renewal_paid: invoice.paid and its companions, as Stripe sends
+    them), then the converges that asked for and the engine runs they made are counted."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        marks = _marks(conn)
+        stripe_ids = [r["stripe_subscription_id"] for r in conn.execute(
+            "SELECT stripe_subscription_id FROM subscriptions WHERE id = ANY(%s)", (sids,))]
+    for stripe_sub in stripe_ids:
+        session.post(f"{settings.STRIPE_API_BASE}/_sandbox/subscriptions/{stripe_sub}/advance",
+                     json={"outcome": "renewal_paid"}, timeout=30).raise_for_status()
+    deadline = time.perf_counter() + 120
+    while time.perf_counter() < deadline:
+        with db.transaction(settings.DATABASE_URL) as conn:
+            events = conn.execute("SELECT count(*) AS n, count(processed_at) AS done FROM stripe_events "
+                                  "WHERE received_at > %s", (marks["at"],)).fetchone()
+        done, waiting, runs = _converges_and_runs(settings, sids, marks["job"], marks["run"])
+        if events["n"] and events["n"] == events["done"] and not waiting:
+            break
+        time.sleep(0.5)
+    print(f"renewals of these {len(sids)} subscriptions (renewal_paid, the Stripe stand-in's test clock): "
+          f"{events['n']} Stripe events processed, {done} converges run, {runs} engine runs "
+          f"({done - runs} answered 'nothing to do' without starting the engine)")
+
+
 def bench_journey(n: int, drain: int = 20) -> int:
     """Needs the running system (`make run`): the app, the worker and the Stripe stand-in."""
     import threading
@@ -398,8 +447,12 @@ def bench_journey(n: int, drain: int = 20) -> int:
     # 2. paid -> welcome email, one checkout at a time
     paid_to_welcome: list[float] = []
     phases: list[dict[str, float]] = []
+    journey: list[int] = []
+    with db.transaction(settings.DATABASE_URL) as conn:
+        start = _marks(conn)
     for _ in range(n):
         sid, cs, email = _checkout(settings, session)
+        journey.append(sid)
         started, paid_at = time.perf_counter(), time.time()
         pay(cs)
         deadline = started + 300
@@ -414,6 +467,12 @@ def bench_journey(n: int, drain: int = 20) -> int:
     print("  where it went (medians, from the rows' own timestamps):")
     for name in phases[0]:
         print(f"    {name:58} {_ms(statistics.median(p[name] for p in phases))}")
+
+    # 2b. a renewal of each (the Stripe stand-in's test clock): converges asked for, engine runs made
+    _renewals(settings, session, journey)
+    done, _, runs = _converges_and_runs(settings, journey, start["job"], start["run"])
+    print(f"over the journey of these {len(journey)} subscriptions (payment, events, renewal): {done} converges run, "
+          f"{runs} engine runs ({done - runs} avoided: nothing to do)")
 
     # 3. `drain` paid checkouts at once, drained at the default worker settings
     burst = [_checkout(settings, session) for _ in range(drain)]

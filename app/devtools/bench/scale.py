@@ -249,6 +249,8 @@ def run(stacks: int, n: int, rows: int = 0, concurrency: int = 2, reuse: bool = 
           f"(measured before the drift pass); application database {sizes['app_db'] / 2**20:.1f} MB "
           f"for {sizes['subscriptions']} subscriptions")
 
+    history_after_a_year(settings, f"sub-{built[0]}")
+
     if len(checked) >= TARGET:
         return 0
     print(f"\nextrapolated to {TARGET} stacks (linear in the per-stack figures above, not measured):")
@@ -260,3 +262,63 @@ def run(stacks: int, n: int, rows: int = 0, concurrency: int = 2, reuse: bool = 
     print(f"  Pulumi state: {per_stack_bytes * TARGET / 2**20:.0f} MB after one update each; each further update "
           f"(a nightly refresh) adds a history entry with a full checkpoint copy")
     return 0
+
+
+# --- the Pulumi history after a year of nightly drift checks -----------------------------------
+
+NIGHTS = 365
+
+
+def simulate_nightly_updates(conn, backend, stack: str, nights: int, now: float | None = None) -> int:
+    """Copy the stack's newest history/checkpoint pair `nights` times, one per night back from
+    `now` (timestamps in the keys and the summary shifted): what a year of nightly drift checks
+    leaves, without running them (365 refreshes would take hours). Returns the pairs written."""
+    import json
+
+    from psycopg import sql
+    from stacks import history
+    from stacks.engine import PROJECT
+
+    [(newest, _), *_] = history.updates(conn, backend, PROJECT, stack)
+    ext = "json"
+    table = sql.Identifier(backend.table)
+    summary = json.loads(conn.execute(sql.SQL("SELECT data::text FROM {} WHERE key = %s").format(table),
+                                      (f"{newest}.history.{ext}",)).fetchone()[0])
+    base = newest[:newest.rindex("-") + 1]
+    now = now or time.time()
+    for night in range(1, nights + 1):
+        at = now - night * 86400
+        prefix = f"{base}{int(at * 1e9)}"
+        entry = {**summary, "startTime": int(at), "endTime": int(at) + 2}
+        conn.execute(sql.SQL("INSERT INTO {} (key, data) VALUES (%s, %s::json)").format(table),
+                     (f"{prefix}.history.{ext}", json.dumps(entry)))
+        conn.execute(sql.SQL("INSERT INTO {} (key, data) SELECT %s, data FROM {} WHERE key = %s").format(table, table),
+                     (f"{prefix}.checkpoint.{ext}", f"{newest}.checkpoint.{ext}"))
+    return nights
+
+
+def history_after_a_year(settings: Settings, stack: str) -> None:
+    """State bytes of one stack after 365 simulated nightly drift checks, before and after pruning."""
+    from app.services.retention import prune_stack_history
+    from stacks import history
+    from stacks.engine import PROJECT
+
+    backend = history.Backend.from_url(settings.PULUMI_BACKEND_URL)
+    with backend.connect() as conn:
+        before = history.state_bytes(conn, backend, PROJECT, stack)
+        simulate_nightly_updates(conn, backend, stack, NIGHTS)
+        year = history.state_bytes(conn, backend, PROJECT, stack)
+    started = time.perf_counter()
+    pruned = prune_stack_history(settings)
+    took = time.perf_counter() - started
+    with backend.connect() as conn:
+        after = history.state_bytes(conn, backend, PROJECT, stack)
+
+    def kb(b: dict) -> str:
+        return f"{(b['state'] + b['history']) / 1024:,.0f} KB ({b['updates']} updates in the history)"
+    print(f"\nPulumi state of one stack ({stack}) after {NIGHTS} nightly drift checks, SIMULATED (its newest "
+          f"history/checkpoint pair copied {NIGHTS} times with timestamps one night apart, not 365 real refreshes):")
+    print(f"  before the year: {kb(before)}; after it, unpruned: {kb(year)}; after pruning (keep last "
+          f"{settings.MPANEL_HISTORY_KEEP} and {settings.MPANEL_HISTORY_DAYS:g} days): {kb(after)}")
+    print(f"  the prune pass: {took:.2f} s over {pruned['stacks']} stacks with updates beyond the policy, "
+          f"{pruned['updates']} history/checkpoint pairs removed")

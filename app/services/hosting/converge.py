@@ -26,6 +26,7 @@ from app.services.hosting.engine import stack_operations
 from app.services.hosting.errors import PermanentConvergeError, TransientConvergeError
 from app.services.hosting import moves, placement
 from app.services.hosting.mailboxes import passwords_applied
+from app.services.hosting.nothing_to_do import already_applied, desired_digest
 from app.services.hosting.specs import build_spec
 from app.services.hosting.workers import heartbeat
 from app.settings import Settings
@@ -33,6 +34,9 @@ from stacks.events import Step, StepRecorder
 from stacks.operations import StackOperations
 from stacks.outcome import DriftChecked, Failed, Outcome, Succeeded
 from stacks.spec import HostingSpec, SpecError
+
+
+NOTHING_TO_DO = "nothing to do"  # the desired state already applied: no engine run
 
 
 @dataclass
@@ -53,8 +57,9 @@ class Converger:
         self.on_step = on_step  # told each step after it is recorded (the CLI prints them)
 
     # --- the one entry point -----------------------------------------------------------
-    def converge(self, subscription_id: int) -> str:
-        """Make subscription `subscription_id` match its desired state; return what was done."""
+    def converge(self, subscription_id: int, force: bool = False) -> str:
+        """Make subscription `subscription_id` match its desired state; return what was done.
+        `force` (an operator's request): run the engine even when nothing changed."""
         with db.transaction(self.settings.DATABASE_URL) as conn:
             row = runs.billing_state(conn, subscription_id)
         if row is None:
@@ -75,7 +80,10 @@ class Converger:
                 return moved
             # A canceled subscription's account is suspended by this run, then backed up while
             # it is retained (architecture decision 6).
-            return self._up(self._spec(subscription_id), back_up=row["status"] == "canceled")
+            spec = self._spec(subscription_id)
+            if not force and self._nothing_to_do(spec):
+                return NOTHING_TO_DO
+            return self._up(spec, back_up=row["status"] == "canceled")
         if row["provisioning_status"] in ("destroyed", "pending"):
             return "nothing to destroy"
         return self._destroy(subscription_id)
@@ -149,10 +157,20 @@ class Converger:
 
         def ready(conn, done: Succeeded) -> None:
             runs.succeeded(conn, run.id, sid, summary=done.changes)
+            runs.record_applied(conn, run.id, desired_digest(spec))
             self._record_ready(conn, spec, done.outputs)
             self._queue_owed_emails(conn, spec)
         self._finish(run, outcome, ready)
         return "up"
+
+    def _nothing_to_do(self, spec: HostingSpec) -> bool:
+        """The spec applied and the stack fresh (app/services/hosting/nothing_to_do.py): no engine
+        run, no run row; the emails a success owes are still queued (their own records dedupe)."""
+        with db.transaction(self.settings.DATABASE_URL) as conn:
+            if not already_applied(conn, self.settings, spec, desired_digest(spec)):
+                return False
+            self._queue_owed_emails(conn, spec)
+        return True
 
     def _record_ready(self, conn, spec: HostingSpec, outputs: dict[str, Any]) -> None:
         passwords_applied(conn, [(m.row_id, m.password_token) for m in spec.mailboxes if m.password_token])

@@ -64,7 +64,7 @@ def _live(sub: dict, doing: str) -> None:
 
 def _converge(conn, sub: dict) -> str:
     _live(sub, "converge")
-    queued = request_converge(conn, sub["id"])
+    queued = request_converge(conn, sub["id"], force=True)  # the engine runs even if nothing changed
     return "Converge queued." if queued else "A converge was already waiting; it reads the latest state."
 
 
