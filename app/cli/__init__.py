@@ -401,6 +401,10 @@ def parser() -> argparse.ArgumentParser:
 
     add_servers_parser(sub)
 
+    from app.cli.imports import add_parser as add_imports_parser
+
+    add_imports_parser(sub)
+
     from app.cli.backups import add_parser as add_backups_parser
 
     add_backups_parser(sub)
