@@ -4,8 +4,7 @@ from __future__ import annotations
 import pytest
 
 from app.services.operators.imports import ImportRefused, ImportRequest, Upstream, check_import
-from providers.resources.dns_zone import SPF, dmarc_text
-from providers.rules.dns_records import txt_content
+from providers.rules.dns_records import SPF, dmarc_text, txt_content
 
 PLANS = [{"id": 1, "slug": "starter", "name": "Starter", "whm_package": "mpanel_starter", "disk_quota_mb": 5120,
           "mailbox_count": 1, "active": True},

@@ -32,7 +32,9 @@ from app.services.hosting.engine import provider_config, whm_client
 from app.settings import Settings
 from providers.clients.whm import megabytes
 from providers.core.errors import NotFound, ProviderError
-from providers.rules.dns_records import DEFAULT_DKIM_SELECTOR, absolute, checked_records, relative, txt_text
+from providers.clients.powerdns import live_rrsets
+from providers.rules.dns_records import (DEFAULT_DKIM_SELECTOR, MX_PRIORITY, SPF, absolute, checked_records,
+                                         dmarc_text, relative, txt_text)
 from providers.rules.names import bare, canonical
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -144,8 +146,6 @@ def _zone_records(domain: str, zone: dict, ip: str, nameservers: list[str], mail
     """The zone's customer records (as they are), and every managed rrset that differs from what
     the zone provider would write."""
     from providers.clients.powerdns import live_rrsets
-    from providers.resources.dns_zone import MX_PRIORITY, SPF, dmarc_text
-
     live = live_rrsets(zone)
     problems = []
     apex = canonical(domain)

@@ -26,7 +26,7 @@ from app.services.hosting import servers as web_servers
 from app.services.hosting.engine import provider_config, whm_client
 from app.settings import Settings
 from providers.core.errors import ProviderError
-from stacks.spec import SUSPENDED_STATES
+from stacks.spec import SUSPENDED_STATES, stack_name
 
 
 class SyncRefused(web_servers.ServerRefused):
@@ -76,7 +76,7 @@ def compare(server: dict, accounts: list[dict], stacks: list[dict], *, zones: li
     for stack in stacks:
         user = stack.get("cpanel_username")
         account = by_user.get(user) if user else by_domain.get(_bare(stack["domain"]))
-        entry = {"subscription_id": stack["subscription_id"], "stack": f"sub-{stack['subscription_id']}",
+        entry = {"subscription_id": stack["subscription_id"], "stack": stack_name(stack["subscription_id"]),
                  "domain": stack["domain"], "user": user}
         if account is None:
             # Not made yet (a first converge still to come) is not missing: only an account we recorded.
@@ -96,7 +96,7 @@ def compare(server: dict, accounts: list[dict], stacks: list[dict], *, zones: li
             "suspended": bool(int(account.get("suspended") or 0)), "ip": account.get("ip"),
             "email": account.get("email"), "disk_used": account.get("diskused"),
             # An order for the same name elsewhere: importing it would be refused.
-            "ordered_as": f"sub-{live_domains[domain]}" if domain in live_domains else None})
+            "ordered_as": stack_name(live_domains[domain]) if domain in live_domains else None})
     if zones is not None:
         report.unmanaged_zones = [
             {"zone": _bare(z.get("name")), "account": z.get("account") or None} for z in zones
