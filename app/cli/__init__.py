@@ -157,7 +157,7 @@ def cmd_bench(args) -> int:
 
     return {"providers": figures.bench_providers, "converge": figures.bench_converge,
             "journey": lambda n: figures.bench_journey(n, args.drain), "imports": figures.bench_imports,
-            "standins": figures.bench_standins, "console": _bench_console,
+            "standins": figures.bench_standins, "console": _bench_console, "sync": _bench_sync,
             "floor": _bench_engine("bench_floor"), "profile": _bench_engine("bench_profile"),
             "scale": _bench_scale(args)}[args.what](args.n)
 
@@ -176,6 +176,12 @@ def _bench_scale(args):
 
         return scale.run(args.stacks, n, args.rows, args.concurrency, args.reuse, args.drift_sample)
     return run
+
+
+def _bench_sync(n: int) -> int:
+    from app.devtools.bench import sync
+
+    return sync.run(n)
 
 
 def _bench_console(n: int) -> int:
@@ -395,6 +401,10 @@ def parser() -> argparse.ArgumentParser:
 
     add_servers_parser(sub)
 
+    from app.cli.imports import add_parser as add_imports_parser
+
+    add_imports_parser(sub)
+
     from app.cli.backups import add_parser as add_backups_parser
 
     add_backups_parser(sub)
@@ -413,7 +423,7 @@ def parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="measure speed against the local servers")
     b.add_argument("what", choices=["providers", "converge", "journey", "imports", "standins", "console",
-                                    "floor", "profile", "scale"])
+                                    "floor", "profile", "scale", "sync"])
     b.add_argument("--stacks", type=int, default=10, help="scale: subscriptions' stacks to create")
     b.add_argument("--rows", type=int, default=0, help="scale: pad the subscriptions table to this many rows")
     b.add_argument("--concurrency", type=int, default=2, help="scale: engine runs at once (the worker's default)")

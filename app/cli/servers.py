@@ -1,4 +1,4 @@
-"""`mpanel servers add|list|update|drain|enable|retire`: the operators' web servers."""
+"""`mpanel servers add|list|update|drain|enable|retire|move|sync`: the operators' web servers."""
 from __future__ import annotations
 
 import argparse
@@ -14,8 +14,8 @@ FIELDS = ("name", "hostname", "ip_address", "whm_url", "whm_username", "ssh_addr
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("servers", help="web servers: add, list, update, drain, enable, retire")
-    p.add_argument("action", choices=["add", "list", "update", "drain", "enable", "retire", "move"])
+    p = sub.add_parser("servers", help="web servers: add, list, update, drain, enable, retire, move, sync")
+    p.add_argument("action", choices=["add", "list", "update", "drain", "enable", "retire", "move", "sync"])
     p.add_argument("server", nargs="?", help="update/drain/enable/retire: the server's id or name; "
                                              "move: the subscription's id")
     p.add_argument("--to", help="move: the server (id or name) the account goes to")
@@ -48,6 +48,9 @@ def run(args) -> int:
     try:
         if args.action == "list":
             return _print_list(servers.list_servers(settings), args.json)
+        if args.action == "sync":
+            _need_server(args)
+            return _print_sync(settings, args.server, args.json)
         if args.action == "move":
             from app.services.hosting.moves import request_move
 
@@ -113,6 +116,40 @@ def _given(args) -> dict:
             raise ServerRefused("whm_token", f"the environment variable {args.whm_token_env} is empty")
         values["whm_token"] = token
     return values
+
+
+def _print_sync(settings: Settings, server: str, as_json: bool) -> int:
+    """The sync report (read only): what is on the server and its upstreams that no stack
+    manages, and the stacks whose account is missing or differs."""
+    from app.services.operators.sync_report import sync_report
+
+    report = sync_report(settings, server)
+    if as_json:
+        print(json.dumps(report.as_dict(), default=str, indent=2))
+        return 0
+    s = report.server
+    print(f"server {s['id']} ({s['name']}): {report.accounts} WHM accounts, {report.stacks} stacks placed on it "
+          f"({report.seconds:.2f} s)")
+    for name, count in report.counts.items():
+        print(f"  {name.replace('_', ' '):26} {count}")
+    for a in report.unmanaged_accounts:
+        taken = f"  (the domain is ordered as {a['ordered_as']})" if a["ordered_as"] else ""
+        print(f"unmanaged account   {a['user']:16} {a['domain']:32} package={a['package']} "
+              f"suspended={'yes' if a['suspended'] else 'no'}{taken}")
+    for a in report.missing_accounts:
+        print(f"missing account     {a['stack']:16} {a['domain']:32} user={a['user']}")
+    for a in report.differing_accounts:
+        what = ", ".join(f"{d['what']} {d['upstream']!r} (wanted {d['wanted']!r})" for d in a["differences"])
+        print(f"differing account   {a['stack']:16} {a['domain']:32} {what}")
+    for z in report.unmanaged_zones:
+        print(f"unmanaged zone      {z['zone']:49} account={z['account'] or '-'}")
+    for d in report.unmanaged_mail_domains:
+        print(f"unmanaged mail      {d['domain']:49} owner={d['owner'] or '-'} mailboxes={d['mailboxes']}")
+    for r in report.unordered_registrations:
+        print(f"registration, no order  {r['domain']}")
+    for problem in report.unreachable:
+        print(f"not read: {problem}", file=sys.stderr)
+    return 1 if report.unreachable else 0
 
 
 def _print_list(found: list[dict], as_json: bool) -> int:

@@ -225,7 +225,7 @@ def _subscription_notice(exc, subscription_id: int, **_):
 @requires("read")
 @back_to(_subscription_notice)
 def act(subscription_id: int, action: str):
-    if action not in ACTIONS or action in ("read", "manage_staff"):
+    if action not in ACTIONS or action in ("read", "manage_staff", "sync_report"):
         abort(404, description=f"no action {action}")
     since = console.latest_run(_settings(), subscription_id) or 0
     notice = console_actions.perform(_settings(), g.staff, action, subscription_id, address=_address(),
@@ -244,6 +244,15 @@ def audit():
                               subscription_id=int(sid) if sid.isdigit() else None,
                               before_id=int(before) if before.isdigit() else None)
     return render_template("ops/audit.html", entries=entries, q=request.args.get("q", ""), subscription=sid)
+
+
+@bp.get("/servers/<server>/sync")
+@requires("sync_report")
+def server_sync(server: str):
+    """The sync report of one server (read only): what `mpanel servers sync` prints."""
+    from app.services.operators.sync_report import sync_report
+
+    return render_template("ops/sync.html", report=sync_report(_settings(), server))
 
 
 @bp.get("/staff")

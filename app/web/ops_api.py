@@ -84,7 +84,7 @@ def run(run_id: int):
 
 @bp.post("/subscriptions/<int:subscription_id>/actions/<action>")
 def act(subscription_id: int, action: str):
-    if action not in ACTIONS or action in ("read", "manage_staff"):
+    if action not in ACTIONS or action in ("read", "manage_staff", "sync_report"):
         raise ApiError(404, "not_found", f"no action {action}", "action")
     if "actions" not in g.api_scopes:
         raise ApiError(403, "forbidden", "this token lacks the 'actions' scope")

@@ -170,6 +170,12 @@ class MailCoreClient:
             "SELECT name, dkim_selector, dkim_private_key, owner, routable FROM mail_domains WHERE name = %s",
             (name,)).fetchone())
 
+    def list_domains(self) -> list[dict]:
+        """Every mail domain ({name, owner}) and how many mailboxes it holds."""
+        return self._transaction("listing mail domains", lambda conn: conn.execute(
+            "SELECT d.name, d.owner, (SELECT count(*) FROM mailboxes m WHERE m.domain = d.name) AS mailboxes "
+            "FROM mail_domains d ORDER BY d.name").fetchall())
+
     def insert_domain(self, name: str, selector: str, encrypted_key: str | None, owner: str,
                       routable: bool = True) -> bool:
         """A new row marked with its owner; False (nothing written) when the name is taken."""

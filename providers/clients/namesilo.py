@@ -132,6 +132,25 @@ class NameSiloClient:
         """The registration in our account, or NotFound."""
         return self.call("getDomainInfo", domain=domain)
 
+    def list_domains(self, page_size: int = 500) -> list[str]:
+        """Every domain in the registrar account, page by page."""
+        names: list[str] = []
+        page = 1
+        while True:
+            reply = self.call("listDomains", page=page, pageSize=page_size)
+            found = (reply.get("domains") or {}) if isinstance(reply.get("domains"), dict) else reply.get("domains")
+            if isinstance(found, dict):  # the live API wraps them: {"domain": [...]}
+                found = found.get("domain") or []
+            if isinstance(found, (str, dict)):
+                found = [found]
+            batch = [str(d.get("domain") if isinstance(d, dict) else d).lower() for d in (found or [])]
+            names += batch
+            pager = reply.get("pager") or {}
+            total = int(pager.get("total") or 0)
+            if not batch or len(names) >= total:
+                return names
+            page += 1
+
     def availability(self, domain: str) -> str:
         """ "available", "unavailable" or "invalid" (a missing group means empty)."""
         reply = self.call("checkRegisterAvailability", domains=domain)

@@ -46,6 +46,10 @@ class PowerDnsClient:
         except NotFound:
             return None
 
+    def list_zones(self) -> list[dict]:
+        """Every zone on the server ({name, account, ...}, no records): one call."""
+        return self._call("GET", "/zones").json()
+
     def create_zone(self, zone: str, rrsets: list[dict], *, account: str, kind: str = "Native") -> dict:
         """`account`: the zone's owner mark (the stack that made it)."""
         # NS goes in rrsets: PowerDNS refuses `nameservers` mixed with an apex NS rrset.

@@ -201,6 +201,10 @@ class WhmClient:
                                            "searchmethod": "exact"}).get("acct") or []
         return accounts[0] if accounts else None
 
+    def list_accounts(self) -> list[dict]:
+        """Every account on the server, one call (the sync report compares them all at once)."""
+        return self.call("listaccts").get("acct") or []
+
     def usernames_starting_with(self, prefix: str) -> list[str]:
         accounts = self.call("listaccts", {"search": "^" + re.escape(prefix), "searchtype": "user",
                                            "searchmethod": "regex"}).get("acct") or []

@@ -29,12 +29,10 @@ from providers.core.inputs import domain_name
 from providers.core.resource import OWNER, Input, ProviderAdapter
 from providers.core.values import is_unknown
 from providers.rules.dns_records import (DEFAULT_DKIM_SELECTOR, DEFAULT_TTL, absolute, canonical_content,
-                                         checked_records, human_content, managed_names, record_key, relative,
-                                         txt_text)
+                                         checked_records, dmarc_text, human_content, managed_names, record_key,
+                                         relative, txt_text, MX_PRIORITY, SPF)
 from providers.rules.names import bare, canonical, is_hostname, label_ok
 
-SPF = "v=spf1 a mx -all"
-MX_PRIORITY = 10
 INPUT_KEYS = ("domain", "server_ip", "mail_host", "nameservers", "records", "dkim_selector", "owner")
 
 
@@ -59,9 +57,6 @@ def dkim_public_key(private_pem: str) -> str:
 def dkim_text(public_key: str) -> str:
     return f"v=DKIM1; k=rsa; p={public_key}"
 
-
-def dmarc_text(domain: str) -> str:
-    return f"v=DMARC1; p=quarantine; rua=mailto:postmaster@{bare(domain)}"
 
 
 def desired_rrsets(inputs: dict, public_key: str) -> dict:

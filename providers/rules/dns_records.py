@@ -20,6 +20,16 @@ RECORD_TYPES = ("A", "AAAA", "CAA", "CNAME", "MX", "NS", "SRV", "TXT")
 DEFAULT_TTL = 3600
 MIN_TTL, MAX_TTL = 60, 604800
 DEFAULT_DKIM_SELECTOR = "mpanel"
+# What the zone writes itself (providers/resources/dns_zone.py), spelled here so that an import's
+# checks (app/services/operators/imports.py) compare with the very same values.
+SPF = "v=spf1 a mx -all"
+MX_PRIORITY = 10
+
+
+def dmarc_text(domain: str) -> str:
+    return f"v=DMARC1; p=quarantine; rua=mailto:postmaster@{bare(domain)}"
+
+
 # Challenge answers of the certificate provider (DNS-01): never a customer's, never the zone's.
 ACME_LABEL = "_acme-challenge"
 

@@ -7,7 +7,8 @@ from app.services.operators.staff_roles import ACTIONS, NotAllowed, actions_for,
 
 EXPECTED = {
     "support": {"read", "resend_welcome"},
-    "admin": {"read", "resend_welcome", "converge", "refresh", "preview", "suspend", "unsuspend", "cpanel_password"},
+    "admin": {"read", "resend_welcome", "converge", "refresh", "preview", "suspend", "unsuspend", "cpanel_password",
+              "sync_report"},
     "owner": set(ACTIONS),
 }
 

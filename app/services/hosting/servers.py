@@ -171,6 +171,11 @@ def whm_endpoints(conn: psycopg.Connection, settings: Settings) -> dict[str, dic
             for r in rows.own_endpoints(conn)}
 
 
+def find(conn: psycopg.Connection, ref: str) -> dict:
+    """The server by id or name (ServerRefused when there is none)."""
+    return _find(conn, ref)
+
+
 def _find(conn: psycopg.Connection, ref: str) -> dict:
     server = rows.by_id(conn, int(ref)) if str(ref).isdigit() else rows.by_name(conn, str(ref))
     if server is None:

@@ -18,6 +18,7 @@ ACTIONS: dict[str, str] = {
     "suspend": "admin",
     "unsuspend": "admin",
     "cpanel_password": "admin",
+    "sync_report": "admin",          # a server's accounts against the stacks (read only, but lists every account)
     "destroy": "owner",
     "manage_staff": "owner",
 }

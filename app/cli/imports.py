@@ -1,0 +1,77 @@
+"""`mpanel import account|csv`: take over accounts another system left on a web server.
+
+Today this runs the import's checks (app/services/operators/imports.py) against what is
+upstream and says, for each account, either every reason it cannot be taken over unchanged or
+what the import would write. Nothing is written either way: taking the account over (the
+customer, subscription and order rows, the marks, the stack's first `up`) is still to come, so
+an account that passes is reported as ready and left as it is.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+
+from app.settings import Settings
+
+CSV_COLUMNS = ("server", "user", "email", "plan", "billing")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("import", help="take over existing accounts: account SERVER USER, or csv FILE (checks)")
+    p.add_argument("what", choices=["account", "csv"])
+    p.add_argument("args", nargs="+", metavar="SERVER USER | FILE")
+    p.add_argument("--email", help="account: the customer's email (their panel login)")
+    p.add_argument("--plan", help="account: the plan (default: the one whose package the account is on)")
+    p.add_argument("--billing", default="external", help="account: stripe:SUB_ID or external (default)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=run)
+
+
+def run(args) -> int:
+    from app.services.operators.imports import ImportRequest
+
+    if args.what == "account":
+        if len(args.args) != 2:
+            print("mpanel import account: give SERVER USER", file=sys.stderr)
+            return 2
+        requests = [ImportRequest(args.args[0], args.args[1], args.email or "", args.plan, args.billing)]
+    else:
+        try:
+            with open(args.args[0], newline="") as fh:
+                requests = [ImportRequest(r["server"], r["user"], r.get("email") or "", r.get("plan") or None,
+                                          r.get("billing") or "external") for r in csv.DictReader(fh)]
+        except (OSError, KeyError) as exc:
+            print(f"mpanel import csv: {args.args[0]}: needs the columns {', '.join(CSV_COLUMNS)} ({exc})",
+                  file=sys.stderr)
+            return 2
+    return _check_all(Settings.from_env(), requests, args.json)
+
+
+def _check_all(settings: Settings, requests: list, as_json: bool) -> int:
+    from app.services.common.refusals import Refused
+    from app.services.operators.imports import import_account
+
+    results = []
+    for request in requests:
+        try:
+            plan = import_account(settings, request)
+            results.append({"server": request.server, "user": request.user, "ready": True, "domain": plan.domain,
+                            "plan": plan.plan["slug"], "customer_records": plan.customer_records,
+                            "mail_domain": plan.mail_domain, "registered": plan.registered})
+        except Refused as exc:
+            results.append({"server": request.server, "user": request.user, "ready": False,
+                            "problems": getattr(exc, "problems", [exc.message])})
+    if as_json:
+        print(json.dumps(results, indent=2, default=str))
+    for r in results if not as_json else ():
+        if r["ready"]:
+            print(f"{r['server']}/{r['user']}: can be taken over unchanged as {r['domain']} on plan {r['plan']} "
+                  f"({len(r['customer_records'])} customer records, mail domain "
+                  f"{'yes' if r['mail_domain'] else 'no'}, registration {'yes' if r['registered'] else 'no'}); "
+                  "nothing written: the takeover itself is not built yet")
+        else:
+            print(f"{r['server']}/{r['user']}: refused, nothing written:")
+            for problem in r["problems"]:
+                print(f"  - {problem}")
+    return 0 if all(r["ready"] for r in results) else 2

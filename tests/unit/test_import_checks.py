@@ -1,0 +1,102 @@
+"""An import's checks (app/services/operators/imports.py `check_import`), with what was read in memory."""
+from __future__ import annotations
+
+import pytest
+
+from app.services.operators.imports import ImportRefused, ImportRequest, Upstream, check_import
+from providers.rules.dns_records import SPF, dmarc_text, txt_content
+
+PLANS = [{"id": 1, "slug": "starter", "name": "Starter", "whm_package": "mpanel_starter", "disk_quota_mb": 5120,
+          "mailbox_count": 1, "active": True},
+         {"id": 2, "slug": "business", "name": "Business", "whm_package": "mpanel_business", "disk_quota_mb": 20480,
+          "mailbox_count": 10, "active": True}]
+NS = ["ns1.mpanel.test", "ns2.mpanel.test"]
+
+
+def zone(domain="shop.example", extra=(), a="192.0.2.10", account=""):
+    apex = f"{domain}."
+
+    def rrset(name, rtype, contents, ttl=3600):
+        return {"name": name, "type": rtype, "ttl": ttl, "records": [{"content": c, "disabled": False} for c in contents]}
+    return {"name": apex, "account": account, "rrsets": [
+        rrset(apex, "SOA", ["ns1.mpanel.test. hostmaster. 1 10800 3600 604800 3600"]),
+        rrset(apex, "NS", [f"{n}." for n in NS]), rrset(apex, "A", [a]), rrset(f"www.{apex}", "A", [a]),
+        rrset(apex, "MX", ["10 mail.mpanel.test."]), rrset(apex, "TXT", [txt_content(SPF)]),
+        rrset(f"_dmarc.{apex}", "TXT", [txt_content(dmarc_text(domain))]),
+        rrset(f"mpanel._domainkey.{apex}", "TXT", [txt_content("v=DKIM1; k=rsa; p=AAAA")]), *extra]}
+
+
+def upstream(**changes):
+    values = dict(server={"id": 2, "ip_address": "192.0.2.10"}, plans=PLANS, nameservers=NS,
+                  mail_host="mail.mpanel.test",
+                  account={"user": "shop", "domain": "shop.example", "plan": "mpanel_starter", "disklimit": "5120M",
+                           "ip": "192.0.2.10"},
+                  zone=zone())
+    values.update(changes)
+    return Upstream(**values)
+
+
+REQUEST = ImportRequest("2", "shop", "owner@shop.example")
+
+
+def test_an_account_as_the_stack_would_build_it_can_be_taken_over_with_its_own_records():
+    extra = {"name": "blog.shop.example.", "type": "CNAME", "ttl": 300,
+             "records": [{"content": "hosted.example.net.", "disabled": False}]}
+    plan = check_import(REQUEST, upstream(zone=zone(extra=[extra])))
+    assert plan.plan["slug"] == "starter" and plan.domain == "shop.example"
+    assert plan.customer_records == [{"name": "blog", "type": "CNAME", "content": "hosted.example.net.", "ttl": 300}]
+
+
+def test_an_unknown_package_is_refused_saying_which():
+    up = upstream(account={"user": "shop", "domain": "shop.example", "plan": "gold_legacy", "disklimit": "5120M",
+                           "ip": "192.0.2.10"})
+    with pytest.raises(ImportRefused) as refused:
+        check_import(REQUEST, up)
+    assert any("gold_legacy" in p and "no plan's" in p for p in refused.value.problems)
+
+
+def test_a_plan_that_is_not_the_accounts_package_or_quota_is_refused():
+    with pytest.raises(ImportRefused) as refused:
+        check_import(ImportRequest("2", "shop", "o@shop.example", plan="business"), upstream())
+    assert "would change the package" in refused.value.message
+    up = upstream(account={"user": "shop", "domain": "shop.example", "plan": "mpanel_starter", "disklimit": "999M",
+                           "ip": "192.0.2.10"})
+    with pytest.raises(ImportRefused, match="would change the quota"):
+        check_import(REQUEST, up)
+
+
+def test_an_account_already_managed_ordered_or_marked_is_refused():
+    for changes, words in [({"managed_as": 7}, "already managed by the stack sub-7"),
+                           ({"ordered_as": 8}, "already ordered as sub-8"),
+                           ({"whm_claim": {"owner": "sub-9"}}, "claimed for a WHM account of the stack sub-9"),
+                           ({"zone": zone(account="sub-3")}, "marked as the stack sub-3's"),
+                           ({"mail_domain": {"name": "shop.example", "owner": "sub-4"}}, "sub-4's")]:
+        with pytest.raises(ImportRefused, match=words):
+            check_import(REQUEST, upstream(**changes))
+
+
+def test_a_managed_record_that_differs_names_the_record_and_what_the_zone_would_write():
+    with pytest.raises(ImportRefused) as refused:
+        check_import(REQUEST, upstream(zone=zone(a="198.51.100.7")))
+    assert any(p.startswith("the @ A record is ['198.51.100.7']") for p in refused.value.problems)
+
+
+def test_a_record_our_rules_refuse_stops_the_import():
+    bad = {"name": "_acme-challenge.shop.example.", "type": "CNAME", "ttl": 300,
+           "records": [{"content": "x.example.", "disabled": False}]}
+    both = [{"name": "dup.shop.example.", "type": "CNAME", "ttl": 300,
+             "records": [{"content": "x.example.", "disabled": False}]},
+            {"name": "dup.shop.example.", "type": "TXT", "ttl": 300,
+             "records": [{"content": '"hello"', "disabled": False}]}]
+    with pytest.raises(ImportRefused, match="CNAME at dup cannot stand beside"):
+        check_import(REQUEST, upstream(zone=zone(extra=both)))
+    assert check_import(REQUEST, upstream(zone=zone(extra=[bad])))  # ACME names are skipped, never imported
+
+
+def test_a_missing_account_zone_or_bad_email_and_billing_are_refused():
+    with pytest.raises(ImportRefused, match="no account shop"):
+        check_import(REQUEST, upstream(account=None))
+    with pytest.raises(ImportRefused, match="no zone shop.example"):
+        check_import(REQUEST, upstream(zone=None))
+    with pytest.raises(ImportRefused, match="not an email address.*billing"):
+        check_import(ImportRequest("2", "shop", "nope", billing="paypal"), upstream())
