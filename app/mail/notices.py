@@ -74,7 +74,8 @@ def send_termination_warning(settings: Settings, subscription_id: int, terminate
     if row["status"] != "canceled" or row["terminate_after"] != terminate_after:
         return False  # taken back, or terminated already
     return send_once(settings, kind="termination_warning", subscription_id=subscription_id, recipient=row["email"],
-                     rendered=render("termination_warning", **_common_context(settings, row)),
+                     rendered=render("termination_warning", **_common_context(settings, row),
+                                     terminate_after=terminate_after),
                      dedupe_key=f"termination-warning:{subscription_id}:{_epoch(terminate_after)}")
 
 
