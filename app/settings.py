@@ -97,6 +97,14 @@ class Settings:
     # days a canceled subscription's site is kept before its stack is destroyed.
     SUSPEND_AFTER_DAYS: float = 7.0
     TERMINATE_AFTER_DAYS: float = 30.0
+    # Dunning: after a failed renewal payment the customer is told at once, then reminded on
+    # these days after the failure; a negative day counts back from the suspension (-1: the
+    # final warning the day before). Days on or after the suspension are skipped.
+    DUNNING_REMINDER_DAYS: str = "1,3,-1"
+    # A canceled order's customer is warned this many days before its account is removed.
+    TERMINATION_WARNING_DAYS: float = 3.0
+    # Domains registered through us with auto-renew off: reminders this many days before expiry.
+    DOMAIN_EXPIRY_REMINDER_DAYS: str = "30,7"
     # Retention: finished jobs, engine events and processed Stripe events older than this many
     # days are removed daily (runs are kept), at most this many rows per transaction.
     MPANEL_RETENTION_DAYS: float = 30.0

@@ -148,7 +148,9 @@ def spec_from_rows(subscription: Row, server: Row, mailboxes: Sequence[Row], rec
         ssh_host_key=(server.get("ssh_host_key") or defaults.ssh_host_key or "").strip(),
         ssh_private_key=defaults.ssh_private_key,
         suspended=row["status"] in SUSPENDED_STATES,
-        suspend_reason=SUSPENDED_STATES.get(row["status"], HostingSpec.suspend_reason),
+        # Who suspended and why (staff's typed reason) when recorded; otherwise the billing state's.
+        suspend_reason=((row.get("suspend_reason") if row["status"] == "suspended" else None)
+                        or SUSPENDED_STATES.get(row["status"], HostingSpec.suspend_reason)),
         terminated=row["status"] in TERMINATED_STATES,
         converged_before=row["activated_at"] is not None,
         cpanel_password_resets=row["cpanel_password_resets"],

@@ -4,7 +4,8 @@ from __future__ import annotations
 import psycopg
 
 _SUBSCRIPTION = """
-    SELECT s.id, s.billing_cycle, s.past_due_since, s.terminate_after, s.current_period_end,
+    SELECT s.id, s.status, s.billing_cycle, s.past_due_since, s.terminate_after, s.current_period_end,
+           s.failed_payment, s.suspended_by, s.suspend_reason,
            u.email, c.first_name, p.name AS plan_name, d.name AS domain, d.mode AS domain_mode
       FROM subscriptions s
       JOIN customers c ON c.id = s.customer_id

@@ -43,6 +43,10 @@ SEND_ATTENTION_ALERT = Job("send_attention_alert", MAIL)
 SEND_LIFECYCLE_EMAIL = Job("send_lifecycle_email", MAIL)
 SEND_ACCOUNT_EMAIL = Job("send_account_email", MAIL)
 SEND_EMAIL_CHANGED_NOTICE = Job("send_email_changed_notice", MAIL)
+SEND_PAYMENT_FAILED_NOTICE = Job("send_payment_failed_notice", MAIL)
+# Periodic (asked for by the worker's clock): the notices that fall due with time (payment
+# reminders, warnings before removal, domain expiry reminders, the operators' day list).
+SEND_DUE_NOTICES = Job("send_due_notices", MAIL)
 
 # Billing decisions run one at a time: "re-read from Stripe, then apply" is race-free.
 BILLING_LOCK = "billing"
@@ -130,6 +134,12 @@ def request_lifecycle_email(conn: psycopg.Connection, subscription_id: int, kind
     """A notice (suspended, reactivated, canceled) about one subscription, queued once per kind."""
     return _defer(conn, SEND_LIFECYCLE_EMAIL, {"subscription_id": subscription_id, "kind": kind},
                   queueing_lock=f"mail-{kind}-{subscription_id}")
+
+
+def request_payment_failed_notice(conn: psycopg.Connection, subscription_id: int) -> bool:
+    """The notice at once after a failed renewal payment (sent once per past-due occurrence)."""
+    return _defer(conn, SEND_PAYMENT_FAILED_NOTICE, {"subscription_id": subscription_id},
+                  queueing_lock=f"payment-failed-{subscription_id}")
 
 
 def request_account_email(conn: psycopg.Connection, token_id: int) -> bool:

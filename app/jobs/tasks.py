@@ -15,10 +15,12 @@ import logging
 from app import mail
 from app.jobs.defer import (BILLING, CHECK_DRIFT, CONVERGE_SUBSCRIPTION, MAINTENANCE, PROCESS_STRIPE_EVENT,
                             RESEND_WELCOME_EMAIL, SEND_ACCOUNT_EMAIL, SEND_ATTENTION_ALERT, SEND_CPANEL_PASSWORD_EMAIL,
-                            SEND_EMAIL_CHANGED_NOTICE, SEND_LIFECYCLE_EMAIL, SEND_WELCOME_EMAIL, Job)
+                            SEND_DUE_NOTICES, SEND_EMAIL_CHANGED_NOTICE, SEND_LIFECYCLE_EMAIL,
+                            SEND_PAYMENT_FAILED_NOTICE, SEND_WELCOME_EMAIL, Job)
 from app.jobs.queue import queue, settings
 from app.jobs.retry import CappedBackoff
-from app.services import overdue, retention, sweeps
+from app.mail import notices as customer_notices
+from app.services import notices, overdue, retention, sweeps
 from app.services.customers import customer_account
 from app.services.domains import proof
 from app.services.domains.registrar_sync import sync_registrations
@@ -125,6 +127,19 @@ def send_attention_alert(subscription_id: int) -> bool:
 @requested(SEND_LIFECYCLE_EMAIL, retry=_until_done())
 def send_lifecycle_email(subscription_id: int, kind: str) -> bool:
     return mail.send_lifecycle(settings(), subscription_id, kind)
+
+
+@requested(SEND_PAYMENT_FAILED_NOTICE, retry=_until_done())
+def send_payment_failed_notice(subscription_id: int) -> bool:
+    """At once after a failed renewal payment: amount, Stripe's reason, the link to pay, the suspension date."""
+    return customer_notices.send_payment_failed(settings(), subscription_id)
+
+
+@queue.periodic(cron="37 * * * *")
+@requested(SEND_DUE_NOTICES)
+def send_due_notices(timestamp: int) -> dict:
+    """Payment reminders, warnings before removal, domain expiry reminders (app/services/notices.py)."""
+    return vars(notices.send_due_notices(settings()))
 
 
 @requested(SEND_ACCOUNT_EMAIL, retry=_until_done())

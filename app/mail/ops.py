@@ -23,3 +23,18 @@ def send_registrar_drift(settings: Settings, day: str, drifted: list[dict]) -> b
     return send_once(settings, kind="registrar_drift", subscription_id=None,
                      recipient=settings.OPS_EMAIL or support, rendered=render("registrar_drift", **context),
                      dedupe_key=f"registrar-drift:{day}:{digest}")
+
+
+def send_removals_today(settings: Settings, day: str, removals: list[dict]) -> bool:
+    """The day's list of canceled accounts whose retention ends within a day, once a day."""
+    marketing = settings.MARKETING_SITE_URL.rstrip("/")
+    host = (urlsplit(marketing).hostname or "localhost").removeprefix("www.")
+    support = f"support@{host}"
+    lines = [f"{r['domain'] or '(no domain)'} (subscription {r['id']}, {r['email']}): terminated after "
+             f"{r['terminate_after']:%Y-%m-%d %H:%M} UTC" for r in removals]
+    context = {"brand": "mpanel", "support_email": support, "marketing_url": marketing,
+               "panel_url": f"{settings.APP_URL.rstrip('/')}/login", "domain": host, "marketing_host": host,
+               "day": day, "removals": lines}
+    return send_once(settings, kind="removals_today", subscription_id=None,
+                     recipient=settings.OPS_EMAIL or support, rendered=render("removals_today", **context),
+                     dedupe_key=f"removals:{day}")

@@ -230,7 +230,8 @@ def act(subscription_id: int, action: str):
     since = console.latest_run(_settings(), subscription_id) or 0
     notice = console_actions.perform(_settings(), g.staff, action, subscription_id, address=_address(),
                                      typed_domain=request.form.get("confirm_domain", ""),
-                                     cancel_billing=request.form.get("cancel_billing") == "1")
+                                     cancel_billing=request.form.get("cancel_billing") == "1",
+                                     reason=request.form.get("reason", ""))
     watch = str(since) if action in ("converge", "refresh", "preview", "suspend", "unsuspend", "destroy",
                                      "cpanel_password") else ""
     return redirect(url_for("ops.subscription", subscription_id=subscription_id, notice=notice, watch=watch))

@@ -93,5 +93,6 @@ def act(subscription_id: int, action: str):
     # its refusal is the JSON error of app/web/errors.py.
     notice = console_actions.perform(_settings(), g.api_staff, action, subscription_id, address=request.remote_addr,
                                      typed_domain=str(body.get("confirmDomain", "")),
-                                     cancel_billing=body.get("cancelBilling") is True)
+                                     cancel_billing=body.get("cancelBilling") is True,
+                                     reason=str(body.get("reason", "")))
     return jsonify(status="queued", message=notice), 202

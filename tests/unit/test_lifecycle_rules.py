@@ -90,13 +90,61 @@ def test_staying_past_due_keeps_the_grace_period_running():
     assert "past_due_since" not in then.updates and not then.converge
 
 
-def test_becoming_active_clears_the_grace_period():
-    assert _then("past_due", "active").updates == {"status": "active", "past_due_since": None}
+PAID_UP = {"past_due_since": None, "failed_payment": None, "suspended_by": None, "suspend_reason": None}
+
+
+def test_becoming_active_clears_the_grace_period_the_failed_payment_and_the_suspension():
+    assert _then("past_due", "active").updates == {"status": "active", **PAID_UP}
 
 
 def test_staying_active_still_clears_a_leftover_grace_period_but_does_not_converge():
     then = _then("active", "active")
-    assert then.updates == {"past_due_since": None} and not then.converge
+    assert then.updates == PAID_UP and not then.converge
+
+
+@pytest.mark.parametrize("by", [None, "billing"])
+def test_a_payment_lifts_a_billing_suspension(by):
+    assert rules.next_status("suspended", "active", by) == "active"
+
+
+@pytest.mark.parametrize("by", ["staff", "whm"])
+def test_a_payment_does_not_lift_a_suspension_staff_or_whm_made(by):
+    assert rules.next_status("suspended", "active", by) == "suspended"
+    assert rules.next_status("suspended", "canceled", by) == "canceled"
+
+
+# --- the dunning schedule and the other notices that fall due -----------------------------------
+
+DAY = dt.timedelta(days=1)
+
+
+@pytest.mark.parametrize("days_after, step, final", [
+    (0.5, None, False), (1, "day-1", False), (2.9, "day-1", False), (3, "day-3", False),
+    (5.99, "day-3", False), (6, "day-6", True), (6.99, "day-6", True), (7, None, False)])
+def test_payment_reminders_follow_the_schedule_up_to_the_final_warning_the_day_before(days_after, step, final):
+    reminder = rules.payment_reminder_due(NOW, NOW + days_after * DAY, "1,3,-1", 7.0)
+    assert (reminder.step if reminder else None) == step
+    if reminder:
+        assert reminder.final is final
+
+
+def test_reminders_on_or_after_the_suspension_day_are_dropped():
+    assert rules.payment_reminder_due(NOW, NOW + 1.5 * DAY, "1,3,-1", 2.0) == rules.Reminder("day-1", True)
+    assert rules.payment_reminder_due(NOW, NOW + 0.5 * DAY, "1,3,-1", 0.0) is None
+
+
+def test_the_termination_warning_is_due_in_the_last_days_before_removal_only():
+    end = NOW + 10 * DAY
+    assert not rules.termination_warning_due(end, NOW + 6 * DAY, 3.0)
+    assert rules.termination_warning_due(end, NOW + 7 * DAY, 3.0)
+    assert not rules.termination_warning_due(end, end, 3.0)
+
+
+@pytest.mark.parametrize("days_left, step", [(31, None), (30, "30-days"), (8, "30-days"), (7, "7-days"),
+                                             (0.5, "7-days"), (0, None)])
+def test_domain_expiry_reminders_30_and_7_days_before(days_left, step):
+    reminder = rules.domain_expiry_reminder_due(NOW + days_left * DAY, NOW, "30,7")
+    assert (reminder.step if reminder else None) == step
 
 
 def test_reactivation_after_suspension_sends_the_reactivated_notice_and_converges():

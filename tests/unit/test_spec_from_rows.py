@@ -82,6 +82,13 @@ def test_a_switched_off_account_says_why(status, reason):
     assert spec(a_subscription(status=status)).suspend_reason == reason
 
 
+def test_a_staff_suspension_gives_whm_the_reason_staff_typed():
+    row = a_subscription(status="suspended", suspended_by="staff", suspend_reason="phishing pages reported")
+    assert spec(row).suspend_reason == "phishing pages reported"
+    # A canceled order says so, whoever suspended it before.
+    assert spec({**row, "status": "canceled"}).suspend_reason == "Billing: subscription canceled"
+
+
 def test_a_subscription_never_activated_has_not_converged_before():
     assert spec().converged_before is False
     assert spec(a_subscription(activated_at=dt.datetime(2025, 1, 1))).converged_before is True

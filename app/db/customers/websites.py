@@ -18,7 +18,8 @@ def login_target(conn: psycopg.Connection, subscription_id: int) -> dict | None:
     app/services/customers/sites.py): billing and hosting states (to refuse a suspended one with
     its reason), the cPanel user and the server the account lives on."""
     return conn.execute(
-        """SELECT s.id, s.status, s.past_due_since, s.server_id, w.status AS website_status,
+        """SELECT s.id, s.status, s.past_due_since, s.suspended_by, s.suspend_reason, s.server_id,
+                  w.status AS website_status,
                   w.cpanel_username, d.name AS domain
              FROM subscriptions s
              LEFT JOIN websites w ON w.subscription_id = s.id

@@ -5,11 +5,12 @@ import datetime as dt
 from typing import Any, Iterable
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 # Columns the lifecycle may set through `update` (anything else is a programming error).
 UPDATABLE = frozenset({"status", "stripe_subscription_id", "stripe_customer_id", "cancel_at_period_end",
                        "current_period_end", "past_due_since", "terminate_after", "plan_id", "billing_cycle",
-                       "provisioning_error"})
+                       "provisioning_error", "failed_payment", "suspended_by", "suspend_reason"})
 
 
 def lock(conn: psycopg.Connection, *, stripe_id: str | None = None, session_id: str | None = None) -> dict | None:
@@ -49,6 +50,18 @@ def remember_checkout(conn: psycopg.Connection, subscription_id: int, customer_i
     """The Stripe customer of the order's own paid checkout."""
     conn.execute("UPDATE subscriptions SET stripe_customer_id = coalesce(%s, stripe_customer_id) WHERE id = %s",
                  (customer_id, subscription_id))
+
+
+def record_suspension(conn: psycopg.Connection, subscription_id: int, suspended_by: str, reason: str) -> None:
+    """Who suspended the subscription and why: shown to the customer, passed to WHM's suspendacct."""
+    conn.execute("UPDATE subscriptions SET suspended_by = %s, suspend_reason = %s, updated_at = now() WHERE id = %s",
+                 (suspended_by, reason, subscription_id))
+
+
+def record_failed_payment(conn: psycopg.Connection, subscription_id: int, failed: dict) -> None:
+    """The renewal payment that failed, as the dunning notices quote it (amount, reason, pay link)."""
+    conn.execute("UPDATE subscriptions SET failed_payment = %s, updated_at = now() WHERE id = %s",
+                 (Jsonb(failed), subscription_id))
 
 
 def set_checkout_session(conn: psycopg.Connection, subscription_id: int, session_id: str) -> None:

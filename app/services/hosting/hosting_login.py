@@ -64,6 +64,9 @@ def whm_for(settings: Settings, site: dict) -> WhmClient:
 
 def _refuse_unless_live(site: dict) -> None:
     """Billing's reasons come first: they say what the customer can do about it."""
+    if site["status"] == "suspended" and site.get("suspended_by") == "staff":
+        raise LoginRefused(409, f"Your hosting is suspended by our staff: {site.get('suspend_reason')}. "
+                                "Contact support to have it lifted.")
     if site["status"] == "suspended":
         since = site["past_due_since"]
         raise LoginRefused(409, "Your hosting is suspended because a renewal payment failed"

@@ -12,6 +12,7 @@ from app.db.operators import staff as staff_rows
 from app.jobs.defer import request_converge, request_drift_check, request_welcome_resend
 from app.services.common.refusals import Refused
 from app.services.operators.staff import StaffSession
+from app.services.orders.lifecycle_rules import SUSPENDED_BY_STAFF
 from app.services.operators.staff_roles import NotAllowed, allowed
 from app.settings import Settings
 
@@ -36,9 +37,9 @@ def _refuse(settings: Settings, who: StaffSession, action: str, sid: int, exc: E
 
 
 def perform(settings: Settings, who: StaffSession, action: str, subscription_id: int, *, address: str | None = None,
-            typed_domain: str = "", cancel_billing: bool = False) -> str:
+            typed_domain: str = "", cancel_billing: bool = False, reason: str = "") -> str:
     """Do `action`; returns what the operator is told. Raises NotAllowed or ActionRefused (both
-    audited as refused)."""
+    audited as refused). A suspension needs the `reason` typed by the operator."""
     if action not in HANDLERS or not allowed(who.role, action):
         _refuse(settings, who, action, subscription_id, NotAllowed(who.role, action), address)
     try:
@@ -48,7 +49,7 @@ def perform(settings: Settings, who: StaffSession, action: str, subscription_id:
             sub = rows.subscription(conn, subscription_id)
             if sub is None:
                 raise ActionRefused(f"subscription {subscription_id} does not exist", 404)
-            notice = HANDLERS[action](conn, sub)
+            notice = _suspend(conn, sub, reason) if action == "suspend" else HANDLERS[action](conn, sub)
             _audit(conn, who, action, subscription_id, "queued", notice, address)
             return notice
     except ActionRefused as exc:
@@ -78,6 +79,10 @@ def _refresh(conn, sub: dict) -> str:
             else "A refresh was already waiting.")
 
 
+# The longest reason kept: WHM shows it, the customer's panel too.
+SUSPEND_REASON_LENGTH = 200
+
+
 def _billing_status(conn, sub: dict, *, only_from: tuple[str, ...], which: str, to: str, done: str) -> str:
     """Desired state only: the new billing status, and the converge that applies it to WHM."""
     if sub["status"] not in only_from:
@@ -87,14 +92,24 @@ def _billing_status(conn, sub: dict, *, only_from: tuple[str, ...], which: str, 
     return done
 
 
-def _suspend(conn, sub: dict) -> str:
-    return _billing_status(conn, sub, only_from=("active", "past_due"), which="an active or past-due", to="suspended",
-                           done="Suspended: the converge suspends the cPanel account.")
+def _suspend(conn, sub: dict, reason: str = "") -> str:
+    """A staff suspension (abuse, a complaint): the typed reason is recorded, shown to the customer
+    and given to WHM, and a payment does not lift it (only staff do: lifecycle_rules.lifted_by_payment)."""
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise ActionRefused("type the reason for the suspension (the customer and WHM are shown it)", 422, "reason")
+    notice = _billing_status(conn, sub, only_from=("active", "past_due"), which="an active or past-due",
+                             to="suspended", done="Suspended: the converge suspends the cPanel account.")
+    subscription_rows.record_suspension(conn, sub["id"], SUSPENDED_BY_STAFF, reason[:SUSPEND_REASON_LENGTH])
+    return notice
 
 
 def _unsuspend(conn, sub: dict) -> str:
-    return _billing_status(conn, sub, only_from=("suspended",), which="a suspended", to="unsuspended",
-                           done="Unsuspended: the converge reactivates the cPanel account.")
+    """Staff lift any suspension (billing's too: the next failed payment suspends again)."""
+    notice = _billing_status(conn, sub, only_from=("suspended",), which="a suspended", to="unsuspended",
+                             done="Unsuspended: the converge reactivates the cPanel account.")
+    subscription_rows.update(conn, sub["id"], {"suspended_by": None, "suspend_reason": None})
+    return notice
 
 
 def _resend_welcome(conn, sub: dict) -> str:

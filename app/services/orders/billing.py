@@ -200,6 +200,17 @@ def invoice_of_payment(settings: Settings, intent_id: str) -> str | None:
     return found[0].invoice if found else None
 
 
+def payment_failure_reason(settings: Settings, invoice_id: str) -> str | None:
+    """Stripe's words for why the invoice's latest payment failed (its PaymentIntent's
+    last_payment_error), or None when no attempt says."""
+    found = client(settings).v1.invoice_payments.list(params={"invoice": invoice_id, "limit": 1}).data
+    intent_id = found[0].payment.payment_intent if found else None
+    if not intent_id:
+        return None
+    error = client(settings).v1.payment_intents.retrieve(intent_id).last_payment_error
+    return (error.message or error.decline_code or error.code) if error else None
+
+
 def cancel_subscription(settings: Settings, stripe_subscription_id: str, idempotency_key: str) -> None:
     """Stop Stripe billing the subscription now (an operator destroys the site)."""
     client(settings).v1.subscriptions.cancel(stripe_subscription_id, options={"idempotency_key": idempotency_key})

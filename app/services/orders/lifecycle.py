@@ -28,7 +28,8 @@ import stripe
 from app import db
 from app.db.hosting import subscriptions
 from app.db.orders import payments, plans, stripe_events
-from app.jobs.defer import request_converge, request_stripe_event, request_lifecycle_email
+from app.jobs.defer import (request_converge, request_lifecycle_email, request_payment_failed_notice,
+                            request_stripe_event)
 from app.services.orders import billing
 from app.services.orders import lifecycle_rules as rules
 from app.services.orders.lifecycle_rules import stripe_value as _get
@@ -47,6 +48,8 @@ class Outcome:
 
     converge: set[int] = field(default_factory=set)
     emails: list[tuple[int, str]] = field(default_factory=list)
+    # Subscriptions whose renewal payment just failed: the dunning notice goes at once.
+    payment_failed: set[int] = field(default_factory=set)
     # What the event claimed that our records do not support (kept by process_event, for a person).
     anomalies: list[rules.BillingAnomaly] = field(default_factory=list)
 
@@ -55,6 +58,8 @@ class Outcome:
             request_converge(conn, sid)
         for sid, kind in self.emails:
             request_lifecycle_email(conn, sid, kind)
+        for sid in sorted(self.payment_failed):
+            request_payment_failed_notice(conn, sid)
 
 
 class StripeTruth:
@@ -66,6 +71,7 @@ class StripeTruth:
         self._sessions: dict[str, Any] = {}
         self._subscriptions: dict[str, Any] = {}
         self._payment_invoices: dict[str, Any] = {}
+        self._failure_reasons: dict[str, Any] = {}
 
     @staticmethod
     def _read(into: dict, key: str, fetch: Callable[[], Any]) -> Any:
@@ -89,6 +95,14 @@ class StripeTruth:
         """The invoice id the payment paid; None when unknown (no invoice, or Stripe could not
         be read: the payment is still recorded, the link is not worth failing the event for)."""
         found = self._payment_invoices.get(intent_id) if intent_id else None
+        return None if isinstance(found, Exception) else found
+
+    def read_failure_reason(self, invoice_id: str, fetch: Callable[[], Any]) -> Any:
+        return self._read(self._failure_reasons, invoice_id, fetch)
+
+    def failure_reason(self, invoice_id: str | None) -> str | None:
+        """Why Stripe says the invoice's payment failed; None when unknown (the notice still goes)."""
+        found = self._failure_reasons.get(invoice_id) if invoice_id else None
         return None if isinstance(found, Exception) else found
 
     @staticmethod
@@ -116,7 +130,7 @@ def apply_stripe_subscription(conn: psycopg.Connection, settings: Settings, sub:
             subscriptions.update(conn, sub["id"],
                                  {"provisioning_error": rules.abandoned_but_billed_error(stripe_sub.status)})
         return
-    new = rules.next_status(was, stripe_sub.status)
+    new = rules.next_status(was, stripe_sub.status, sub.get("suspended_by"))
     changes: dict[str, Any] = {
         "stripe_subscription_id": stripe_sub.id, "stripe_customer_id": stripe_sub.customer,
         "cancel_at_period_end": stripe_sub.cancel_at_period_end, "current_period_end": stripe_sub.current_period_end,
@@ -157,6 +171,9 @@ def enforce_deadlines(conn: psycopg.Connection, settings: Settings, outcome: Out
         if deadline is None:
             continue
         subscriptions.set_status(conn, row["id"], deadline.becomes)
+        if deadline is rules.SUSPENSION:
+            subscriptions.record_suspension(conn, row["id"], rules.SUSPENDED_BY_BILLING,
+                                            rules.BILLING_SUSPENSION_REASON)
         log.info("subscription %s: %s -> %s (deadline passed)", row["id"], row["status"], deadline.becomes)
         outcome.converge.add(row["id"])
         if deadline.email:
@@ -264,6 +281,25 @@ def on_invoice(conn, settings, obj, outcome: Outcome, truth: StripeTruth) -> Non
     # Payments are recorded from payment_intent.* events (one row per intent); an invoice
     # event only moves the subscription.
     apply_stripe_subscription(conn, settings, sub, truth.subscription(stripe_sub_id), outcome)
+
+
+def read_failed_invoice(settings, obj, truth: StripeTruth) -> None:
+    read_invoice(settings, obj, truth)
+    invoice_id = _get(obj, "id")
+    if invoice_id and _subscription_of_invoice(obj):
+        truth.read_failure_reason(invoice_id, lambda: billing.payment_failure_reason(settings, invoice_id))
+
+
+def on_invoice_payment_failed(conn, settings, obj, outcome: Outcome, truth: StripeTruth) -> None:
+    """A renewal payment failed: the subscription moves as Stripe says (past due), and while it is
+    past due the customer is told at once (amount, Stripe's reason, the link to pay, the date of
+    suspension); the reminders follow on the operator's schedule (app/services/notices.py)."""
+    on_invoice(conn, settings, obj, outcome, truth)
+    sub = subscriptions.lock(conn, stripe_id=_subscription_of_invoice(obj))
+    if sub is None or sub["status"] != "past_due":
+        return  # paid meanwhile, canceled, or already suspended (the suspension notice says so)
+    subscriptions.record_failed_payment(conn, sub["id"], rules.failed_payment(obj, truth.failure_reason(_get(obj, "id"))))
+    outcome.payment_failed.add(sub["id"])
 
 
 # --- which order an event acts on: only through the Stripe ids stored on it ----------------
@@ -384,7 +420,7 @@ HANDLERS = {
     "customer.subscription.deleted": (read_subscription_changed, on_subscription_changed),
     "invoice.paid": (read_invoice, on_invoice),
     "invoice.payment_succeeded": (read_invoice, on_invoice),
-    "invoice.payment_failed": (read_invoice, on_invoice),
+    "invoice.payment_failed": (read_failed_invoice, on_invoice_payment_failed),
     "payment_intent.succeeded": (read_payment_invoice, on_payment_intent),
     "payment_intent.payment_failed": (read_payment_invoice, on_payment_intent),
 }

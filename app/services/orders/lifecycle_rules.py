@@ -87,9 +87,23 @@ def scheduled_to_end(remote: Any) -> bool:
     return bool(stripe_value(remote, "cancel_at_period_end", default=False) or stripe_value(remote, "cancel_at"))
 
 
-def next_status(was: str, stripe_status: str | None) -> str:
-    """Our subscription status once Stripe says `stripe_status` about a subscription that was `was`."""
+# Who suspended a subscription (subscriptions.suspended_by). A payment lifts only a billing
+# suspension: one staff made (abuse, with their typed reason) stays until staff lift it, as WHMCS does.
+SUSPENDED_BY_BILLING, SUSPENDED_BY_STAFF, SUSPENDED_BY_WHM = "billing", "staff", "whm"
+BILLING_SUSPENSION_REASON = "Billing: payment overdue"
+
+
+def lifted_by_payment(suspended_by: str | None) -> bool:
+    """Whether a payment ends a suspension made by `suspended_by` (NULL: an older, billing one)."""
+    return suspended_by in (None, SUSPENDED_BY_BILLING)
+
+
+def next_status(was: str, stripe_status: str | None, suspended_by: str | None = None) -> str:
+    """Our subscription status once Stripe says `stripe_status` about a subscription that was `was`
+    (`suspended_by`: who suspended it, when it is suspended)."""
     if stripe_status in STRIPE_PAYING:
+        if was == "suspended" and not lifted_by_payment(suspended_by):
+            return was
         return "active" if was in BECOMES_ACTIVE_FROM else was
     if stripe_status in STRIPE_OWING:
         return "past_due" if was in BECOMES_PAST_DUE_FROM else was
@@ -132,6 +146,9 @@ def transition(was: str, new: str, *, plan_changed: bool, now: dt.datetime,
         updates["past_due_since"] = now
     if new == "active":
         updates["past_due_since"] = None
+        updates["failed_payment"] = None  # paid: the dunning sequence ends here
+        updates["suspended_by"] = None
+        updates["suspend_reason"] = None
     if new == "active" and was == "canceled":
         updates["terminate_after"] = None  # taken back: nothing is due any more
     emails: tuple[str, ...] = ()
@@ -153,8 +170,9 @@ class Deadline:
     email: str | None     # the notice sent to the customer (app/mail, kind), if any
 
 
-# Past due beyond the grace period -> suspended; canceled past retention -> terminated (the
-# customer was told at cancellation what would happen and when: no second notice).
+# Past due beyond the grace period -> suspended (by billing); canceled past retention ->
+# terminated (the customer was told at cancellation, and warned before the date:
+# app/services/notices.py).
 SUSPENSION = Deadline(waiting="past_due", becomes="suspended", email="suspended")
 TERMINATION = Deadline(waiting="canceled", becomes="terminated", email=None)
 DEADLINES = (SUSPENSION, TERMINATION)
@@ -165,11 +183,22 @@ def deadline_passed(row: Mapping[str, Any], now: dt.datetime, suspend_after_days
     terminate_after)."""
     status = row["status"]
     if status == SUSPENSION.waiting and row["past_due_since"] is not None:
-        if row["past_due_since"] <= now - dt.timedelta(days=suspend_after_days):
+        if suspension_date(row["past_due_since"], suspend_after_days) <= now:
             return SUSPENSION
     if status == TERMINATION.waiting and row["terminate_after"] is not None and row["terminate_after"] <= now:
         return TERMINATION
     return None
+
+
+def failed_payment(invoice: Any, reason: str | None) -> dict:
+    """What the dunning notices quote of a failed renewal invoice: the amount still due, Stripe's
+    reason, and its hosted invoice page (where the customer pays, or pays with another card)."""
+    currency = stripe_value(invoice, "currency")
+    return {"invoice_id": stripe_value(invoice, "id"),
+            "amount_cents": stripe_value(invoice, "amount_remaining", default=stripe_value(invoice, "amount_due")),
+            "currency": currency.lower() if isinstance(currency, str) else None,
+            "reason": reason or "your bank declined the payment",
+            "pay_url": stripe_value(invoice, "hosted_invoice_url")}
 
 
 def checkout_paid(payment_status: str | None) -> bool:
@@ -299,3 +328,65 @@ def checkout_mismatch(session_id: str | None, order_id: int, differences: list[s
 def checkout_mismatch_error(differences: list[str]) -> str:
     """What the order shows (provisioning_error) while a person looks at its payment."""
     return f"the payment does not match the order ({'; '.join(differences)}): a person will check it"
+
+
+# --- notices that fall due with time (applied by app/services/notices.py) ----------------------
+#
+# Each schedule is a list of days; a notice is due from its day on, and only the latest one due
+# is sent (a worker down for three days sends one reminder, not three). Its dedupe key names the
+# occurrence (the past-due date, the termination date, the expiry date) and the step, so each is
+# sent once, and a new occurrence (a second failed renewal, a re-cancellation) starts afresh.
+
+@dataclass(frozen=True)
+class Reminder:
+    """One step of a schedule: its name in the dedupe key, and whether it is the final warning."""
+
+    step: str
+    final: bool = False
+
+
+def parse_days(schedule: str) -> tuple[float, ...]:
+    """"1,3,-1" -> (1.0, 3.0, -1.0); blanks ignored. A bad entry is a configuration error."""
+    return tuple(float(part) for part in schedule.replace(" ", "").split(",") if part)
+
+
+def payment_reminder_due(past_due_since: dt.datetime, now: dt.datetime, schedule: str,
+                         suspend_after_days: float) -> Reminder | None:
+    """The payment reminder due `now` for a renewal unpaid since `past_due_since`, if any.
+
+    `schedule` (DUNNING_REMINDER_DAYS): days after the failure, and negative days counted back
+    from the suspension (-1: the final warning the day before). Steps on or after the suspension
+    day, or at the failure itself (the notice sent at once covers it), are dropped."""
+    suspend_at = past_due_since + dt.timedelta(days=suspend_after_days)
+    if now >= suspend_at:
+        return None
+    steps = []
+    for day in parse_days(schedule):
+        offset = suspend_after_days + day if day < 0 else day
+        if 0 < offset < suspend_after_days:
+            steps.append((offset, day < 0))
+    due = [s for s in sorted(steps) if past_due_since + dt.timedelta(days=s[0]) <= now]
+    if not due:
+        return None
+    offset, counted_back = due[-1]
+    return Reminder(step=f"day-{offset:g}", final=counted_back)
+
+
+def suspension_date(past_due_since: dt.datetime, suspend_after_days: float) -> dt.datetime:
+    """The day the grace period ends (the deadline enforce_deadlines applies): what the notices
+    announce (app/mail/notices.py adds the same days: mail may not import the services)."""
+    return past_due_since + dt.timedelta(days=suspend_after_days)
+
+
+def termination_warning_due(terminate_after: dt.datetime, now: dt.datetime, warn_days: float) -> bool:
+    """Whether a canceled order's warning before removal is due: inside the last `warn_days` of
+    its retention, before the date."""
+    return terminate_after - dt.timedelta(days=warn_days) <= now < terminate_after
+
+
+def domain_expiry_reminder_due(expires_at: dt.datetime, now: dt.datetime, schedule: str) -> Reminder | None:
+    """The expiry reminder due `now` (DOMAIN_EXPIRY_REMINDER_DAYS: days before expiry), if any."""
+    if now >= expires_at:
+        return None
+    due = [d for d in parse_days(schedule) if d > 0 and expires_at - dt.timedelta(days=d) <= now]
+    return Reminder(step=f"{min(due):g}-days") if due else None
