@@ -9,6 +9,8 @@ PACKAGES = (
     "dovecot-imapd", "dovecot-pgsql", "dnsutils", "sqlite3", "openssh-server", "openssh-client",
     # The browser tests drive Debian's own Chromium through Playwright (never a downloaded build).
     "chromium",
+    # `promtool check rules` on the shipped alert rules, and the Prometheus the metrics test scrapes with.
+    "prometheus",
 )
 
 

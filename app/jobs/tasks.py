@@ -10,6 +10,7 @@ and the worker, which runs them).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 from app import mail
@@ -18,6 +19,7 @@ from app.jobs.defer import (BILLING, CHECK_DRIFT, CONVERGE_SUBSCRIPTION, MAINTEN
                             SEND_LIFECYCLE_EMAIL, SEND_WELCOME_EMAIL, Job)
 from app.jobs.queue import queue, settings
 from app.jobs.retry import CappedBackoff
+from app.observe import logs
 from app.services import overdue, retention, sweeps
 from app.services.customers.customer_account import send_link_email
 from app.services.domains.registrar_sync import sync_registrations
@@ -33,8 +35,18 @@ log = logging.getLogger("mpanel.jobs")
 
 
 def requested(job: Job, **policy):
-    """The task services ask for as `job` (its name and queue as app/jobs/defer.py spells them)."""
-    return queue.task(name=job.task, queue=job.queue, **policy)
+    """The task services ask for as `job` (its name and queue as app/jobs/defer.py spells them).
+    Every line it logs carries the job's id and the subscription or Stripe event it is about."""
+    wants_context = policy.pop("pass_context", False)
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def traced(context, *args, **kwargs):
+            with logs.about(job=context.job.id, subscription=kwargs.get("subscription_id"),
+                            stripe_event=kwargs.get("event_id")):
+                return fn(context, *args, **kwargs) if wants_context else fn(*args, **kwargs)
+        return queue.task(name=job.task, queue=job.queue, pass_context=True, **policy)(traced)
+    return decorate
 
 
 def _transient_only() -> CappedBackoff:

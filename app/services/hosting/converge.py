@@ -11,9 +11,11 @@ so the customer's status page and the ops CLI show progress live.
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from app import db
@@ -21,6 +23,7 @@ from app.db import emails
 from app.db.hosting import runs
 from app.jobs.defer import request_attention_alert, request_cpanel_password_email, request_welcome_email
 from app.mail import cpanel_password_key, welcome_key
+from app.observe import logs, metrics
 from app.services.hosting.account_backups import back_up_account
 from app.services.hosting.engine import stack_operations
 from app.services.hosting.errors import PermanentConvergeError, TransientConvergeError
@@ -34,6 +37,8 @@ from stacks.operations import StackOperations
 from stacks.outcome import DriftChecked, Failed, Outcome, Succeeded
 from stacks.spec import HostingSpec, SpecError
 
+log = logging.getLogger("mpanel.converge")
+
 
 @dataclass
 class Run:
@@ -42,6 +47,8 @@ class Run:
     converging: bool  # up or destroy: its outcome is the subscription's (a drift check only observes)
     recorder: StepRecorder
     after_a_dead_run: bool = False  # an earlier run on this stack never finished: repair first
+    operation: str = "up"
+    started: float = field(default_factory=time.monotonic)
 
 
 class Converger:
@@ -89,8 +96,12 @@ class Converger:
                 conn, subscription_id, operation, host=socket.gethostname(), pid=os.getpid(), worker_id=worker_id,
                 job_id=self.job_id, dead_after=self.settings.MPANEL_WORKER_DEAD_AFTER_SECONDS,
                 provisioning_status=provisioning_status, website_provisioning=operation == "up")
-        run = Run(run_id, subscription_id, operation != "refresh", StepRecorder(), after_a_dead_run=repair)
+        run = Run(run_id, subscription_id, operation != "refresh", StepRecorder(), after_a_dead_run=repair,
+                  operation=operation)
         run.recorder.sink = self._step_sink(run)
+        logs.tag(subscription=subscription_id, run=run_id)
+        log.info("provisioning run %s: %s started%s", run_id, operation,
+                 " (repairing an unfinished run first)" if repair else "")
         return run
 
     def _step_sink(self, run: Run):
@@ -123,6 +134,13 @@ class Converger:
             elif runs.failed(conn, run.id, run.subscription_id, outcome.reason, outcome.transient,
                              self.settings.MPANEL_ATTENTION_AFTER_FAILURES if run.converging else None):
                 request_attention_alert(conn, run.subscription_id)
+        result = ("succeeded" if not isinstance(outcome, Failed) else
+                  "transient" if outcome.transient else "permanent")
+        took = time.monotonic() - run.started
+        metrics.converge_finished(run.operation, result, took)
+        (log.info if result == "succeeded" else log.warning)(
+            "provisioning run %s: %s %s in %.1fs%s", run.id, run.operation, result, took,
+            "" if result == "succeeded" else f": {outcome.reason}")
         if isinstance(outcome, Failed):
             error = TransientConvergeError if outcome.transient else PermanentConvergeError
             raise error(outcome.reason) from outcome.cause
@@ -137,6 +155,7 @@ class Converger:
     # --- the operations ------------------------------------------------------------------
     def _up(self, spec: HostingSpec, back_up: bool = False) -> str:
         sid = spec.subscription_id
+        logs.tag(order=spec.domain)
         run = self._start(sid, "up", "provisioning")
         outcome = self.ops.converge(spec, run.recorder, **self._engine(run),
                                     then=(lambda: back_up_account(self.settings, sid)) if back_up else None)
