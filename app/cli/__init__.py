@@ -335,9 +335,11 @@ def parser() -> argparse.ArgumentParser:
     bl.add_argument("--json", action="store_true")
     bl.set_defaults(fn=cmd_billing)
 
+    from app.cli.backup import add_parser as add_backup_parser
     from app.cli.servers import add_parser as add_servers_parser
 
     add_servers_parser(sub)
+    add_backup_parser(sub)
 
     sf = sub.add_parser("staff", help="operators' console accounts: add, list, disable, enable, totp")
     sf.add_argument("action", choices=["add", "list", "disable", "enable", "totp", "token"])
