@@ -62,6 +62,11 @@ class Converger:
     # --- the one entry point -----------------------------------------------------------
     def converge(self, subscription_id: int) -> str:
         """Make subscription `subscription_id` match its desired state; return what was done."""
+        # What the run's log lines are about (its id, the order) stays inside this call.
+        with logs.about(subscription=subscription_id):
+            return self._converge(subscription_id)
+
+    def _converge(self, subscription_id: int) -> str:
         with db.transaction(self.settings.DATABASE_URL) as conn:
             row = runs.billing_state(conn, subscription_id)
         if row is None:
@@ -210,6 +215,10 @@ class Converger:
 
     def check_drift(self, subscription_id: int) -> bool:
         """Nightly: refresh (observe reality), then preview (what `up` would change)."""
+        with logs.about(subscription=subscription_id):
+            return self._check_drift(subscription_id)
+
+    def _check_drift(self, subscription_id: int) -> bool:
         spec = self._spec(subscription_id)
         run = self._start(subscription_id, "refresh")
         outcome = self.ops.check_drift(spec, run.recorder, **self._engine(run))
