@@ -8,7 +8,7 @@ from app.settings import Settings
 
 def create_app(settings: Settings | None = None, *, open_queue: bool = True) -> Flask:
     from app.web import account, errors, marketing, ops, ops_api, pages, panel, security, two_factor, webhooks
-    from app.web import dropped_connections, proxy
+    from app.web import dropped_connections, metrics, proxy
 
     app = Flask(__name__, template_folder="../templates")
     settings = settings or Settings.from_env()
@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None, *, open_queue: bool = True) -> 
     app.register_blueprint(two_factor.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(ops_api.bp)
+    metrics.init_app(app)
 
     if open_queue:
         # The queue runs in the database these settings name (not whatever the environment

@@ -50,6 +50,22 @@ def adopt_env_file(values: dict[str, str]) -> None:
     os.environ.update(values)
 
 
+def log_format() -> str:
+    """`plain` (one line per event) or `json` (one JSON object per line, for jq)."""
+    return os.environ.get("MPANEL_LOG_FORMAT", "plain").strip().lower()
+
+
+def metrics_dir() -> Path:
+    """Where each process of `serve` and `worker` writes its counters for `/metrics` to sum
+    (prometheus_client's multiprocess mode reads PROMETHEUS_MULTIPROC_DIR, under this name)."""
+    return Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or state_dir() / "metrics")
+
+
+def metrics_shared() -> bool:
+    """Whether this process counts into the shared directory (prometheus_client decided it on import)."""
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
 def local_endpoints(directory: Path | None = None) -> dict:
     path = (directory or state_dir()) / "endpoints.json"
     try:
@@ -197,6 +213,10 @@ class Settings:
     # (the mail host, over SSH with MAILCORE_SSH_KEY_PATH).
     MAILCORE_MAIL_ACCESS: str = "local"
     MAILCORE_SSH_KEY_PATH: str = ""
+    # Who may read /metrics (app/web/metrics.py): peers in these addresses or networks
+    # (comma-separated), or anyone presenting this bearer token (empty: no token accepted).
+    MPANEL_METRICS_ALLOW: str = "127.0.0.1,::1"
+    MPANEL_METRICS_TOKEN: str = ""
     # Not a variable: whether STRIPE_API_BASE came from the environment (a stand-in chosen on
     # purpose, whatever the key) rather than from the local servers' endpoints file.
     stripe_api_base_from_env: bool = field(default=False, metadata={"derived": True})

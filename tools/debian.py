@@ -11,6 +11,8 @@ PACKAGES = (
     "chromium",
     # The production layout's test: Debian's nginx in front of the app, systemd-analyze for the units.
     "nginx", "systemd",
+    # `promtool check rules` on the shipped alert rules, and the Prometheus the metrics test scrapes with.
+    "prometheus",
 )
 # A production worker (`mpanel setup --worker`): the engine is built from Go modules and runs
 # the project's venv; it reaches every server over the network, and the mail host's maildirs

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from app.settings import Settings, app_port, worker_concurrency
+from app.settings import Settings, app_port, log_format, log_level, metrics_dir, worker_concurrency
 
 
 def cmd_setup(args) -> int:
@@ -81,7 +81,19 @@ def cmd_services(args) -> int:
 def cmd_db(args) -> int:
     from app import db
 
-    applied = db.upgrade(Settings.from_env().DATABASE_URL)
+    dsn = Settings.from_env().DATABASE_URL
+    if args.action == "status":
+        applied, pending, unknown = db.status(dsn)
+        print(f"database {_where(dsn)}: {len(applied)} migration(s) applied, {len(pending)} pending")
+        for name in pending:
+            print(f"  pending  {name}")
+        for name in unknown:
+            print(f"  applied by a newer release: {name}")
+        if applied and not pending:
+            print(f"  last     {max(applied, key=lambda n: (applied[n], n))}")
+        # 3 (like `services status` when stopped): scripts can wait for `mpanel db upgrade`.
+        return 3 if pending else 0
+    applied = db.upgrade(dsn)
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
     return 0
 
@@ -219,11 +231,14 @@ def cmd_serve(args) -> int:
 
     _serve_on(args.port)
     from app import create_app
+    from app.observe import logs
 
+    settings = Settings.from_env()
+    logs.configure("web", settings, level=log_level(), fmt=log_format())
     print(f"mpanel app on http://{args.host}:{args.port}", flush=True)
     # Waitress would strip X-Forwarded-* before the app sees them (it trusts no proxy of its own);
     # the app's own middleware (app/web/proxy.py) decides, from MPANEL_TRUSTED_PROXIES.
-    serve(create_app(Settings.from_env()), host=args.host, port=args.port, threads=args.threads, ident="mpanel",
+    serve(create_app(settings), host=args.host, port=args.port, threads=args.threads, ident="mpanel",
           clear_untrusted_proxy_headers=False)
     return 0
 
@@ -364,7 +379,9 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_services)
 
     d = sub.add_parser("db", help="database schema")
-    d.add_argument("action", choices=["upgrade"])
+    d.add_argument("action", choices=["upgrade", "status"],
+                   help="upgrade: apply pending migrations (they only add: old workers keep running); "
+                        "status: applied and pending ones (exit 3 when some are pending)")
     d.set_defaults(fn=cmd_db)
 
     sub.add_parser("doctor", help="check every component for real").set_defaults(fn=cmd_doctor)
@@ -397,9 +414,11 @@ def parser() -> argparse.ArgumentParser:
     bl.add_argument("--json", action="store_true")
     bl.set_defaults(fn=cmd_billing)
 
+    from app.cli.backup import add_parser as add_backup_parser
     from app.cli.servers import add_parser as add_servers_parser
 
     add_servers_parser(sub)
+    add_backup_parser(sub)
 
     from app.cli.imports import add_parser as add_imports_parser
 
@@ -536,7 +555,7 @@ def preflight(command: str, settings: Settings) -> None:
             done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
         except psycopg.errors.UndefinedTable:
             done = set()
-    wanted = [p.name for p in sorted(db.MIGRATIONS.glob("*.sql"))] + ["queue:procrastinate"]
+    wanted = db.steps()
     pending = [name for name in wanted if name not in done]
     if pending:
         raise CannotRun(f"the database {_where(settings.DATABASE_URL)} is not migrated ({len(pending)} of "
@@ -571,6 +590,22 @@ def explain(exc: BaseException) -> str | None:
     return None
 
 
+# The long-running processes count metrics into one directory that `/metrics` sums
+# (prometheus_client's multiprocess mode); their children and the engine's provider server
+# inherit the variable. It must be set before anything imports prometheus_client.
+COUNTING = ("serve", "worker", "run")
+
+
+def count_metrics_in(directory, *, fresh: bool = False) -> None:
+    """`fresh`: `mpanel run` owns every process that counts there, so the last run's files go."""
+    import shutil
+
+    if fresh:
+        shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = parser()
     args, extra = p.parse_known_args(argv)
@@ -579,6 +614,8 @@ def main(argv: list[str] | None = None) -> int:
         args.subscription_id += [_subscription_id(x) for x in extra]
     elif extra:
         p.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command in COUNTING:
+        count_metrics_in(metrics_dir(), fresh=args.command == "run")
     try:
         preflight(args.command, Settings.from_env())
         return args.fn(args)

@@ -16,7 +16,8 @@ import threading
 import time
 
 from app.jobs.defer import BILLING, CONVERGE, MAIL, MAINTENANCE, QUEUES
-from app.settings import Settings, log_level
+from app.observe import logs
+from app.settings import Settings, log_format, log_level
 
 # Billing decisions, emails and sweeps are short; a burst of converges (seconds each) or a
 # hung engine run must never make them wait, so they get a process of their own.
@@ -39,8 +40,7 @@ def run_one(settings: Settings, queues: list[str] | None = None) -> int:
     from app.jobs.queue import queue
     from app.services.hosting.workers import heartbeat, stop_heartbeat
 
-    logging.basicConfig(level=log_level(),
-                        format="%(asctime)s worker[%(process)d] %(name)s %(levelname)s %(message)s")
+    logs.configure("worker", settings, level=log_level(), fmt=log_format())
     queue.configure(settings)
     # Liveness in PostgreSQL, and the sweep that hands a dead worker's runs to a live one.
     heartbeat(settings, sweep=True)

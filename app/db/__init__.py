@@ -46,6 +46,28 @@ def transaction(dsn: str) -> Iterator[psycopg.Connection]:
             yield conn
 
 
+def steps() -> list[str]:
+    """Every migration this release has, in the order they apply (the queue's schema last)."""
+    return [p.name for p in sorted(MIGRATIONS.glob("*.sql"))] + ["queue:procrastinate"]
+
+
+def applied_migrations(conn: psycopg.Connection) -> dict[str, object]:
+    """Name -> when, for every migration recorded in this database (empty in a new one).
+    `conn` returns plain tuples (psycopg.connect's default)."""
+    if not conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()[0]:
+        return {}
+    return dict(conn.execute("SELECT name, applied_at FROM schema_migrations ORDER BY applied_at, name").fetchall())
+
+
+def status(dsn: str) -> tuple[dict[str, object], list[str], list[str]]:
+    """(applied: name -> when, pending: this release's not yet applied, unknown: applied here but
+    not in this release: a newer release migrated this database)."""
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+        applied = applied_migrations(conn)
+    wanted = steps()
+    return applied, [n for n in wanted if n not in applied], [n for n in applied if n not in wanted]
+
+
 def upgrade(dsn: str) -> list[str]:
     """Apply pending migrations; return the names applied (empty when up to date)."""
     from procrastinate.schema import SchemaManager

@@ -10,6 +10,7 @@ and the worker, which runs them).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 from app import mail
@@ -20,6 +21,7 @@ from app.jobs.defer import (BILLING, CHECK_DRIFT, CONVERGE_SUBSCRIPTION, MAINTEN
 from app.jobs.queue import queue, settings
 from app.jobs.retry import CappedBackoff
 from app.mail import notices as customer_notices
+from app.observe import logs
 from app.services import notices, overdue, retention, sweeps
 from app.services.customers import customer_account
 from app.services.domains import proof
@@ -36,8 +38,18 @@ log = logging.getLogger("mpanel.jobs")
 
 
 def requested(job: Job, **policy):
-    """The task services ask for as `job` (its name and queue as app/jobs/defer.py spells them)."""
-    return queue.task(name=job.task, queue=job.queue, **policy)
+    """The task services ask for as `job` (its name and queue as app/jobs/defer.py spells them).
+    Every line it logs carries the job's id and the subscription or Stripe event it is about."""
+    wants_context = policy.pop("pass_context", False)
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def traced(context, *args, **kwargs):
+            with logs.about(job=context.job.id, subscription=kwargs.get("subscription_id"),
+                            stripe_event=kwargs.get("event_id")):
+                return fn(context, *args, **kwargs) if wants_context else fn(*args, **kwargs)
+        return queue.task(name=job.task, queue=job.queue, pass_context=True, **policy)(traced)
+    return decorate
 
 
 def _transient_only() -> CappedBackoff:

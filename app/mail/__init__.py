@@ -25,6 +25,7 @@ from app import db
 from app.db import emails as records
 from app.mail.render import BRAND, RenderedEmail, render
 from app.mail.smtp import EmailNotSent, deliver, message_for
+from app.observe import metrics
 from app.settings import Settings
 
 __all__ = ["EmailNotSent", "RenderedEmail", "UnknownSubscription", "render", "send_once", "send_welcome",
@@ -85,11 +86,13 @@ def send_once(settings: Settings, *, kind: str, subscription_id: int | None, rec
     try:
         deliver(settings, message)
     except EmailNotSent:
+        metrics.EMAILS.labels(kind, "failed").inc()
         with db.transaction(settings.DATABASE_URL) as conn:
             records.release(conn, dedupe_key, message_id)
         raise
     with db.transaction(settings.DATABASE_URL) as conn:
         records.mark_sent(conn, dedupe_key, message_id)
+    metrics.EMAILS.labels(kind, "sent").inc()
     log.info("sent %s email to %s (%s, %s)", kind, recipient, dedupe_key, message_id)
     return True
 

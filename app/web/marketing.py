@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
+from app.observe import metrics
 from app.web.errors import ApiError
 from app.services.orders.checkout import provisioning_status, start_checkout
 from app.services.orders.validation import MalformedBody, decode_json
@@ -43,7 +44,9 @@ def json_body(max_bytes: int = MAX_BODY) -> Any:
 
 @bp.post("/checkout-intent")
 def checkout_intent():
-    return jsonify(start_checkout(current_app.config["MPANEL"], json_body())), 201
+    answer = start_checkout(current_app.config["MPANEL"], json_body())
+    metrics.CHECKOUTS.inc()
+    return jsonify(answer), 201
 
 
 @bp.get("/subscriptions/<int:subscription_id>/status")

@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import stripe
 from flask import Blueprint, current_app, jsonify, request
 
+from app.observe import logs, metrics
 from app.web.dropped_connections import once_more_on_a_fresh_connection
 from app.web.errors import ApiError
 from app.services.orders.lifecycle import record_event
 
+log = logging.getLogger("mpanel.webhooks")
 bp = Blueprint("webhooks", __name__, url_prefix="/api/webhooks")
 
 TOLERANCE_SECONDS = 300
@@ -18,6 +21,14 @@ TOLERANCE_SECONDS = 300
 
 @bp.post("/stripe")
 def stripe_webhook():
+    try:
+        return _take_event()
+    except ApiError as refused:
+        metrics.WEBHOOKS_REFUSED.labels(refused.code).inc()
+        raise
+
+
+def _take_event():
     started = time.perf_counter()
     settings = current_app.config["MPANEL"]
     if not settings.STRIPE_WEBHOOK_SECRET:
@@ -41,7 +52,10 @@ def stripe_webhook():
     if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
         raise ApiError(400, "invalid_event", "the body is not a Stripe event", "body")
     # Its processing is requested in the same transaction; recording twice is harmless (unique id).
-    new, _ = once_more_on_a_fresh_connection(record_event, settings, event)
+    with logs.about(stripe_event=event["id"]):
+        new, _ = once_more_on_a_fresh_connection(record_event, settings, event)
+        log.info("stripe event %s (%s) received%s", event["id"], event["type"], "" if new else ", a duplicate")
+    metrics.WEBHOOKS_RECEIVED.labels("true" if not new else "false").inc()
     response = jsonify(received=True, duplicate=not new)
     # The answer's own time, without the network and the client (`mpanel bench journey` reads it).
     response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any, Iterable
 
 import requests
 
 from providers.core.errors import ProviderError
+from providers.core.metering import upstream_call
 
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
 _SECRET_QUERY = re.compile(r"((?:key|token|password|api_key|auth)=)[^&\s]+", re.IGNORECASE)
@@ -22,15 +24,21 @@ def http(provider: str, method: str, url: str, *, timeout: float = 30.0,
     """One HTTP exchange; transport failures and 5xx become retryable ProviderErrors."""
     # `from None` below is deliberate: a requests exception's text carries the full URL,
     # and with it any key in the query string.
+    started = time.perf_counter()
     try:
         response = requests.request(method, url, timeout=timeout, **kwargs)
     except requests.Timeout:
+        upstream_call(provider, "timeout", time.perf_counter() - started)
         raise ProviderError(provider, f"timed out after {timeout:.0f}s calling {redact(url)}",
                             retryable=True) from None
     except requests.RequestException as exc:
+        upstream_call(provider, "unreachable", time.perf_counter() - started)
         raise ProviderError(provider, f"cannot reach {redact(url)}: {type(exc).__name__}",
                             retryable=True) from None
-    if response.status_code in set(retry_statuses):
+    transient = response.status_code in set(retry_statuses)
+    upstream_call(provider, "transient" if transient else "refused" if response.status_code >= 400 else "ok",
+                  time.perf_counter() - started)
+    if transient:
         raise ProviderError(provider, f"upstream answered {response.status_code} {response.reason}",
                             status=response.status_code, retryable=True)
     return response

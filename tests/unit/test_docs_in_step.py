@@ -27,7 +27,8 @@ OPERATIONS = CHECKOUT / "docs" / "operations.md"
 # (app/settings.py state_dir/port_base, app/cli), the engine's install and provider process
 # (stacks/install.py, stacks/provider_host.py), the worker's logging and the setup tooling.
 READ_ELSEWHERE = ("MPANEL_STATE_DIR", "MPANEL_PORT_BASE", "MPANEL_APP_PORT", "MPANEL_WORKER_CONCURRENCY",
-                  "MPANEL_CACHE_DIR", "MPANEL_PROVIDER_HOST", "MPANEL_LOG_LEVEL", "MPANEL_PULUMI_COMMAND_SRC")
+                  "MPANEL_CACHE_DIR", "MPANEL_PROVIDER_HOST", "MPANEL_LOG_LEVEL", "MPANEL_PULUMI_COMMAND_SRC",
+                  "MPANEL_LOG_FORMAT", "PROMETHEUS_MULTIPROC_DIR")
 
 VARIABLE = re.compile(r"`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|NS[12])`")
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")

@@ -11,9 +11,11 @@ so the customer's status page and the ops CLI show progress live.
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from app import db
@@ -21,6 +23,7 @@ from app.db import emails
 from app.db.hosting import runs
 from app.jobs.defer import request_attention_alert, request_cpanel_password_email, request_welcome_email
 from app.mail import cpanel_password_key, welcome_key
+from app.observe import logs, metrics
 from app.services.hosting.account_backups import back_up_account, restore_taken_back
 from app.services.hosting.engine import stack_operations
 from app.services.hosting.errors import PermanentConvergeError, TransientConvergeError
@@ -35,6 +38,8 @@ from stacks.operations import StackOperations
 from stacks.outcome import DriftChecked, Failed, Outcome, Succeeded
 from stacks.spec import HostingSpec, SpecError
 
+log = logging.getLogger("mpanel.converge")
+
 
 NOTHING_TO_DO = "nothing to do"  # the desired state already applied: no engine run
 
@@ -46,6 +51,8 @@ class Run:
     converging: bool  # up or destroy: its outcome is the subscription's (a drift check only observes)
     recorder: StepRecorder
     after_a_dead_run: bool = False  # an earlier run on this stack never finished: repair first
+    operation: str = "up"
+    started: float = field(default_factory=time.monotonic)
 
 
 class Converger:
@@ -60,6 +67,11 @@ class Converger:
     def converge(self, subscription_id: int, force: bool = False) -> str:
         """Make subscription `subscription_id` match its desired state; return what was done.
         `force` (an operator's request): run the engine even when nothing changed."""
+        # What the run's log lines are about (its id, the order) stays inside this call.
+        with logs.about(subscription=subscription_id):
+            return self._converge(subscription_id, force)
+
+    def _converge(self, subscription_id: int, force: bool) -> str:
         with db.transaction(self.settings.DATABASE_URL) as conn:
             row = runs.billing_state(conn, subscription_id)
         if row is None:
@@ -97,8 +109,12 @@ class Converger:
                 conn, subscription_id, operation, host=socket.gethostname(), pid=os.getpid(), worker_id=worker_id,
                 job_id=self.job_id, dead_after=self.settings.MPANEL_WORKER_DEAD_AFTER_SECONDS,
                 provisioning_status=provisioning_status, website_provisioning=operation == "up")
-        run = Run(run_id, subscription_id, operation != "refresh", StepRecorder(), after_a_dead_run=repair)
+        run = Run(run_id, subscription_id, operation != "refresh", StepRecorder(), after_a_dead_run=repair,
+                  operation=operation)
         run.recorder.sink = self._step_sink(run)
+        logs.tag(subscription=subscription_id, run=run_id)
+        log.info("provisioning run %s: %s started%s", run_id, operation,
+                 " (repairing an unfinished run first)" if repair else "")
         return run
 
     def _step_sink(self, run: Run):
@@ -131,6 +147,13 @@ class Converger:
             elif runs.failed(conn, run.id, run.subscription_id, outcome.reason, outcome.transient,
                              self.settings.MPANEL_ATTENTION_AFTER_FAILURES if run.converging else None):
                 request_attention_alert(conn, run.subscription_id)
+        result = ("succeeded" if not isinstance(outcome, Failed) else
+                  "transient" if outcome.transient else "permanent")
+        took = time.monotonic() - run.started
+        metrics.converge_finished(run.operation, result, took)
+        (log.info if result == "succeeded" else log.warning)(
+            "provisioning run %s: %s %s in %.1fs%s", run.id, run.operation, result, took,
+            "" if result == "succeeded" else f": {outcome.reason}")
         if isinstance(outcome, Failed):
             error = TransientConvergeError if outcome.transient else PermanentConvergeError
             raise error(outcome.reason) from outcome.cause
@@ -145,6 +168,7 @@ class Converger:
     # --- the operations ------------------------------------------------------------------
     def _up(self, spec: HostingSpec, back_up: bool = False) -> str:
         sid = spec.subscription_id
+        logs.tag(order=spec.domain)
         run = self._start(sid, "up", "provisioning")
 
         def after_up() -> None:
@@ -215,6 +239,10 @@ class Converger:
 
     def check_drift(self, subscription_id: int) -> bool:
         """Nightly: refresh (observe reality), then preview (what `up` would change)."""
+        with logs.about(subscription=subscription_id):
+            return self._check_drift(subscription_id)
+
+    def _check_drift(self, subscription_id: int) -> bool:
         spec = self._spec(subscription_id)
         run = self._start(subscription_id, "refresh")
         outcome = self.ops.check_drift(spec, run.recorder, **self._engine(run))
