@@ -6,7 +6,10 @@ import psycopg
 _SUBSCRIPTION = """
     SELECT s.id, s.status, s.billing_cycle, s.past_due_since, s.terminate_after, s.current_period_end,
            s.failed_payment, s.suspended_by, s.suspend_reason,
-           u.email, c.first_name, p.name AS plan_name, d.name AS domain, d.mode AS domain_mode
+           u.email, c.first_name, p.name AS plan_name, d.name AS domain, d.mode AS domain_mode,
+           EXISTS (SELECT 1 FROM subscriptions e
+                    WHERE e.customer_id = s.customer_id AND e.id < s.id
+                      AND e.status NOT IN ('pending_payment', 'abandoned')) AS has_earlier_site
       FROM subscriptions s
       JOIN customers c ON c.id = s.customer_id
       JOIN users u ON u.id = c.user_id

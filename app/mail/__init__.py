@@ -139,6 +139,9 @@ def send_welcome(settings: Settings, subscription_id: int, outputs: dict, dedupe
     context.update(
         domain=row["domain"] or outputs["domain"],
         domain_mode=row["domain_mode"],
+        # A second site's welcome: the customer logs in to the panel as for their first one,
+        # so the account's login is not restated (only this site's own cPanel and mailbox).
+        another_site=bool(row.get("has_earlier_site")),
         cpanel_url=outputs["cpanel_url"],
         cpanel_username=outputs["cpanel_username"],
         cpanel_password=outputs["cpanel_password"],

@@ -9,7 +9,8 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 from app.services.customers import customer_account, two_factor
 from app.services.domains import dns_editor, domain_state, proof
 from app.services.hosting import hosting_login, mailboxes
-from app.services.orders import customer_billing
+from app.services.orders import checkout, customer_billing
+from app.services.orders.billing import PaymentServiceError
 from app.services.customers.accounts import (authenticate, dashboard, finish_onboarding, needs_onboarding,
                                              request_cpanel_password_reset)
 from app.web import csrf
@@ -179,6 +180,33 @@ def open_hosting_app(subscription_id: int, app: str):
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
+
+
+@bp.get("/sites/new")
+@login_required
+def new_site():
+    return _new_site_page()
+
+
+def _new_site_page(status: int = 200, error=None, form=None):
+    settings = current_app.config["MPANEL"]
+    return render_template("pages/new_site.html", csrf=csrf.session_token(), money=customer_billing.money,
+                           plans=customer_billing.plans_on_sale(settings), error=error, form=form or {}), status
+
+
+@bp.post("/sites/new")
+@login_required
+@back_to(lambda exc: _new_site_page(exc.status, exc, request.form))
+def add_site():
+    """Add a site: the order is placed for this customer, then paid on Stripe Checkout (their
+    Stripe customer, so their saved card), which comes back to the progress page as a first order does."""
+    try:
+        placed = checkout.add_site(current_app.config["MPANEL"], session["user_id"], request.form.to_dict())
+    except PaymentServiceError as exc:  # Stripe refused or is away: nothing of the order stays
+        return _new_site_page(502, {"field": "payment", "message": str(exc)}, request.form)
+    if placed["checkoutUrl"] is None:  # nothing to pay (a free order): straight to its progress
+        return redirect(url_for("panel.home"))
+    return redirect(placed["checkoutUrl"], 303)
 
 
 @bp.get("/sites/<int:subscription_id>/billing")

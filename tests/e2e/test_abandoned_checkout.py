@@ -60,11 +60,19 @@ def test_the_same_email_with_another_password_is_refused_and_changes_nothing(mpa
     assert _order(settings, first["subscriptionId"]) == ("pending_payment", "pending")
 
 
-def test_a_customer_who_has_paid_cannot_check_out_again_as_new(mpanel, settings):
+def test_a_customer_who_has_paid_adds_a_site_with_their_password_and_only_with_it(mpanel, settings):
+    """Issue 26 item 8: a returning customer buys another site on the same account
+    (tests/e2e/test_another_site.py follows it through payment and the welcome)."""
     payload = seed_payload(testMode=True, promoCode="TESTFREE")
-    assert mpanel.checkout(payload).status_code == 201
+    first = mpanel.checkout(payload).json()
+    wrong = mpanel.checkout(seed_payload(customer=payload["customer"], account={"password": "Someone-Else-42"}))
+    assert wrong.status_code == 409 and wrong.json()["field"] == "customer.email"
     again = mpanel.checkout(seed_payload(customer=payload["customer"], account=payload["account"]))
-    assert again.status_code == 409 and again.json()["field"] == "customer.email"
+    assert again.status_code == 201, again.text
+    [(customers,)] = _rows(settings, "SELECT count(DISTINCT customer_id) FROM subscriptions WHERE id IN (%s, %s)",
+                           first["subscriptionId"], again.json()["subscriptionId"])
+    assert customers == 1
+    assert _order(settings, first["subscriptionId"])[0] == "active"  # the paid site stays as it is
 
 
 def test_coming_back_after_paying_keeps_the_paid_order(mpanel, settings, paused_delivery):

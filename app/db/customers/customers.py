@@ -24,8 +24,8 @@ def email_taken(conn: psycopg.Connection, email: str) -> bool:
 
 
 def lock_subscriptions(conn: psycopg.Connection, customer_id: int) -> list[dict]:
-    """The customer's orders, oldest first, locked: id, status, stripe_checkout_session_id."""
-    return conn.execute("SELECT id, status, stripe_checkout_session_id FROM subscriptions "
+    """The customer's orders, oldest first, locked: id, status, stripe_checkout_session_id, stripe_customer_id."""
+    return conn.execute("SELECT id, status, stripe_checkout_session_id, stripe_customer_id FROM subscriptions "
                         "WHERE customer_id = %s ORDER BY id FOR UPDATE", (customer_id,)).fetchall()
 
 

@@ -118,6 +118,9 @@ class CheckoutTerms:
     cycle: str
     promo: dict | None
     attempt: int = 0
+    # A returning customer's Stripe customer: the session is theirs (their saved card offered),
+    # and the new subscription is billed next to their other sites. None: Stripe makes one.
+    stripe_customer: str | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -145,11 +148,14 @@ def open_checkout(settings: Settings, terms: CheckoutTerms) -> OpenedCheckout:
             "line_items": [{"price": price_id, "quantity": 1}],
             "success_url": f"{settings.APP_URL}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}",
             "cancel_url": f"{settings.MARKETING_SITE_URL}/checkout?canceled=1",
-            "customer_email": terms.email,
             "client_reference_id": sid,
             "metadata": {"subscription_id": sid},
             "subscription_data": {"metadata": {"subscription_id": sid}},
         }
+        if terms.stripe_customer:  # Stripe takes one of the two, never both
+            params["customer"] = terms.stripe_customer
+        else:
+            params["customer_email"] = terms.email
         if coupon_id:
             params["discounts"] = [{"coupon": coupon_id}]
         if terms.attempt:  # marks a take-back checkout (app/services/orders/checkout.py tells it from the first)

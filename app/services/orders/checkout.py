@@ -33,6 +33,7 @@ from dataclasses import replace
 from typing import Any
 
 from app import db
+from app.db.customers import customers
 from app.db.hosting import subscriptions
 from app.db.orders import orders as order_rows
 from app.db.orders import plans
@@ -45,7 +46,7 @@ from app.services.orders.eligibility import check_domain
 from app.services.orders.orders import (Order, OrderConflict, ReturningCustomer, abandon_order, find_promo,
                                         place_order, returning_customer)
 from app.settings import Settings
-from app.services.orders.validation import ValidationError, parse_checkout
+from app.services.orders.validation import ValidationError, parse_checkout, parse_site
 from providers.rules.names import to_ascii, to_unicode
 
 # An order whose checkout died between writing it and recording its Stripe session is
@@ -79,6 +80,23 @@ def start_checkout(settings: Settings, payload: Any) -> dict:
     return _new_order(settings, order, free, returning)
 
 
+def add_site(settings: Settings, user_id: int, form: dict) -> dict:
+    """The panel's Add a site: a signed-in customer orders another site (plan, cycle, domain and
+    mode from `form`). The same order a checkout with their email and password places (their
+    password was checked at login), paid through a Stripe Checkout on their Stripe customer."""
+    site = parse_site(form)
+    with db.transaction(settings.DATABASE_URL) as conn:
+        who = customers.profile(conn, user_id)
+    order = Order(email=who["email"], first_name=who["first_name"], last_name=who["last_name"], password="",
+                  plan_slug=site.plan_slug, billing_cycle=site.billing_cycle, domain=site.domain,
+                  domain_mode=site.domain_mode, auth_code=site.auth_code)
+    with db.transaction(settings.DATABASE_URL) as conn:
+        returning = returning_customer(conn, order, _a_label(order.domain), verified_user=user_id)
+    if returning.retained:
+        return _take_back(settings, order, returning)
+    return _new_order(settings, order, False, returning, keep_details=True)
+
+
 def _a_label(domain: str) -> str | None:
     try:
         return to_ascii(domain)
@@ -88,7 +106,8 @@ def _a_label(domain: str) -> str | None:
 
 # --- a new order ------------------------------------------------------------------------------
 
-def _new_order(settings: Settings, order: Order, free: bool, returning: ReturningCustomer | None) -> dict:
+def _new_order(settings: Settings, order: Order, free: bool, returning: ReturningCustomer | None,
+               keep_details: bool = False) -> dict:
     # The earlier unpaid checkouts are closed first, while nothing of the new order exists:
     # if one was paid meanwhile, Stripe says so and this checkout is refused with nothing written.
     closed = set()
@@ -108,7 +127,7 @@ def _new_order(settings: Settings, order: Order, free: bool, returning: Returnin
         for unpaid in earlier:
             abandon_order(conn, unpaid["id"])
         order = replace(order, domain=check_domain(conn, settings, order))
-        placed = place_order(conn, settings, order, free=free, returning=again)
+        placed = place_order(conn, settings, order, free=free, returning=again, keep_details=keep_details)
         result = {"subscriptionId": placed.subscription_id, "plan": placed.plan["slug"],
                   "billingCycle": order.billing_cycle, "amountCents": placed.amount_cents,
                   "domain": order.domain, "domainUnicode": to_unicode(order.domain),
@@ -120,7 +139,8 @@ def _new_order(settings: Settings, order: Order, free: bool, returning: Returnin
                 request_converge(conn, placed.subscription_id)
             return {**result, "status": "active", "checkoutUrl": None, "checkoutSessionId": None}
 
-    terms = CheckoutTerms(placed.subscription_id, order.email, placed.plan, order.billing_cycle, placed.promo)
+    terms = CheckoutTerms(placed.subscription_id, order.email, placed.plan, order.billing_cycle, placed.promo,
+                          stripe_customer=again.stripe_customer if again else None)
     try:
         opened = open_checkout(settings, terms)
     except PaymentServiceError:

@@ -56,6 +56,12 @@ def money(cents: int, currency: str) -> str:
     return f"{sign}{symbol}{abs(cents) / 100:,.2f}{'' if symbol else ' ' + currency.upper()}"
 
 
+def plans_on_sale(settings: Settings) -> list[dict]:
+    """The plans a customer may add a site on, cheapest first (the panel's Add a site)."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        return rows.catalogue(conn)
+
+
 def _site(settings: Settings, user_id: int, subscription_id: int) -> tuple[dict, list[dict]]:
     with db.transaction(settings.DATABASE_URL) as conn:
         site_of(conn, user_id, subscription_id)

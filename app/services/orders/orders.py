@@ -70,13 +70,15 @@ class PlacedOrder:
 
 @dataclass(frozen=True)
 class ReturningCustomer:
-    """Someone who checked out before with this email and password and never paid, or whose
-    order for the domain they check out again is canceled but still retained (`retained`)."""
+    """Someone who checked out before with this email and password: one who never paid, a
+    customer buying another site, or one whose order for the domain they check out again is
+    canceled but still retained (`retained`)."""
 
     user_id: int
     customer_id: int
     unpaid: list[dict]  # their orders still waiting for payment (id, stripe_checkout_session_id)
     retained: dict | None = None  # their canceled, still retained order for this domain (locked)
+    stripe_customer: str | None = None  # the Stripe customer their paid orders are billed to (saved card)
 
 
 EMAIL_TAKEN = "an account with this email already exists: log in to add a site"
@@ -84,11 +86,13 @@ EMAIL_TAKEN = "an account with this email already exists: log in to add a site"
 
 def returning_customer(conn: psycopg.Connection, order: Order, domain: str | None = None, *,
                        verified_user: int | None = None) -> ReturningCustomer | None:
-    """None for an email we have never seen. An email whose orders were all left unpaid may
-    start again with the password it chose; so may one whose order for `domain` (the A-label
-    being ordered) was canceled and is still retained: that order is theirs to take back.
-    Any other known email is a conflict (an existing customer logs in). `verified_user`: the
-    user whose password this request has already checked (the checkout's second transaction)."""
+    """None for an email we have never seen. A known email with its account's password is the
+    same customer: one whose orders were all left unpaid starts again, one with paid sites adds
+    another (billed to the same Stripe customer), and one whose order for `domain` (the A-label
+    being ordered) was canceled and is still retained takes that order back. A wrong password
+    (or a disabled account) is a conflict whose message says no more than that the email is
+    known. `verified_user`: the user whose password this request has already checked (the
+    checkout's second transaction, or the signed-in customer of the panel's Add a site)."""
     user = customers.lock_user_by_email(conn, order.email)
     if user is None:
         return None
@@ -97,11 +101,12 @@ def returning_customer(conn: psycopg.Connection, order: Order, domain: str | Non
     password_ok = verified_user == user["id"] or password_matches(user["password_hash"], order.password)
     retained = subscriptions.retained_order(conn, user["customer_id"], domain) if domain else None
     others = [o for o in placed if retained is None or o["id"] != retained["id"]]
-    never_paid = all(o["status"] in ("pending_payment", "abandoned") for o in others)
-    if not (password_ok and never_paid and user["status"] == "active"):
+    if not (password_ok and user["status"] == "active"):
         raise OrderConflict("customer.email", EMAIL_TAKEN)
+    billed_to = [o["stripe_customer_id"] for o in placed if o["stripe_customer_id"]]
     return ReturningCustomer(user["id"], user["customer_id"],
-                             [o for o in others if o["status"] == "pending_payment"], retained)
+                             [o for o in others if o["status"] == "pending_payment"], retained,
+                             billed_to[-1] if billed_to else None)
 
 
 def abandon_order(conn: psycopg.Connection, subscription_id: int) -> bool:
@@ -141,7 +146,7 @@ def domain_conflict(domain: str, holder_status: str | None) -> OrderConflict | N
 
 
 def place_order(conn: psycopg.Connection, settings: Settings, order: Order, *, free: bool = False,
-                returning: ReturningCustomer | None = None) -> PlacedOrder:
+                returning: ReturningCustomer | None = None, keep_details: bool = False) -> PlacedOrder:
     """Write the order; the caller owns the transaction (all rows or none). `conn` uses dict rows.
     A `returning` customer's earlier unpaid orders must be abandoned first (app/services/orders/checkout.py)."""
     plan = plans.active_by_slug(conn, order.plan_slug)
@@ -157,7 +162,7 @@ def place_order(conn: psycopg.Connection, settings: Settings, order: Order, *, f
     amount = 0 if free else price_after_promo(price, promo)
 
     try:
-        ids = _insert(conn, settings, order, plan, amount, returning)
+        ids = _insert(conn, settings, order, plan, amount, returning, keep_details)
     except psycopg.errors.UniqueViolation as exc:  # a concurrent order won the race
         if exc.diag.constraint_name == "users_email_key":
             raise OrderConflict("customer.email", "an account with this email already exists") from exc
@@ -166,12 +171,13 @@ def place_order(conn: psycopg.Connection, settings: Settings, order: Order, *, f
 
 
 def _insert(conn: psycopg.Connection, settings: Settings, order: Order, plan: dict, amount: int,
-            returning: ReturningCustomer | None):
+            returning: ReturningCustomer | None, keep_details: bool = False):
     details = dict(first_name=order.first_name, last_name=order.last_name, company=order.company,
                    phone=order.phone, country=order.country)
     if returning:  # the latest checkout's details win: it is the same person (password checked)
         user_id, customer_id = returning.user_id, returning.customer_id
-        customers.update_details(conn, customer_id, details)
+        if not keep_details:  # the panel's Add a site has no details of its own: they stay
+            customers.update_details(conn, customer_id, details)
     else:
         user_id = customers.insert_user(conn, order.email, hash_password(order.password))
         customer_id = customers.insert_customer(conn, user_id, details)

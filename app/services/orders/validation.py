@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.services.common.refusals import FieldRefused
@@ -183,10 +184,19 @@ def _name(customer: dict, key: str) -> str:
     return value
 
 
-def parse_checkout(payload: Any) -> Order:
-    if not isinstance(payload, dict):
-        raise ValidationError("body", "must be a JSON object")
-    _refuse_unencodable(payload)
+@dataclass(frozen=True)
+class SiteChoice:
+    """What one site is: the plan and cycle it is sold on, its domain and how the domain comes."""
+
+    plan_slug: str
+    billing_cycle: str
+    domain: str
+    domain_mode: str
+    auth_code: str | None = field(default=None, repr=False)
+
+
+def parse_site(payload: dict) -> SiteChoice:
+    """The site's fields of a checkout payload, or of the panel's Add a site form (same names)."""
     plan = _text(payload, "planSlug", "planSlug", max_len=64)
     if not _SLUG.match(plan):
         raise ValidationError("planSlug", "must be a plan slug like shared_student")
@@ -202,6 +212,14 @@ def parse_checkout(payload: Any) -> Order:
     auth_code = _text(payload, "authCode", "authCode", required=mode == "transfer", max_len=64)
     if auth_code is not None and not _AUTH_CODE.match(auth_code):
         raise ValidationError("authCode", "must be the 4-64 character EPP code from the current registrar")
+    return SiteChoice(plan, cycle, domain, mode, auth_code)
+
+
+def parse_checkout(payload: Any) -> Order:
+    if not isinstance(payload, dict):
+        raise ValidationError("body", "must be a JSON object")
+    _refuse_unencodable(payload)
+    site = parse_site(payload)
 
     customer = _object(payload, "customer")
     email = _text(customer, "email", "customer.email", max_len=254)
@@ -248,7 +266,8 @@ def parse_checkout(payload: Any) -> Order:
             elif value is not None:
                 raise ValidationError(f"utm.{key}", "contains characters a tracking tag never has")
 
-    return Order(email=email, first_name=first, last_name=last, password=password, plan_slug=plan,
-                 billing_cycle=cycle, domain=domain, domain_mode=mode, auth_code=auth_code,
+    return Order(email=email, first_name=first, last_name=last, password=password, plan_slug=site.plan_slug,
+                 billing_cycle=site.billing_cycle, domain=site.domain, domain_mode=site.domain_mode,
+                 auth_code=site.auth_code,
                  promo_code=promo.upper() if promo else None, test_mode=_flag(payload, "testMode"),
                  company=company, phone=phone, country=country.upper() if country else None, utm=utm)
