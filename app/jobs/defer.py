@@ -43,6 +43,7 @@ SEND_ATTENTION_ALERT = Job("send_attention_alert", MAIL)
 SEND_LIFECYCLE_EMAIL = Job("send_lifecycle_email", MAIL)
 SEND_ACCOUNT_EMAIL = Job("send_account_email", MAIL)
 SEND_EMAIL_CHANGED_NOTICE = Job("send_email_changed_notice", MAIL)
+SEND_STAFF_PASSWORD_LINK = Job("send_staff_password_link", MAIL)
 
 # Billing decisions run one at a time: "re-read from Stripe, then apply" is race-free.
 BILLING_LOCK = "billing"
@@ -133,3 +134,9 @@ def request_email_changed_notice(conn: psycopg.Connection, token_id: int) -> boo
     """Tell the address an email change replaced (the confirmed link's row id travels)."""
     return _defer(conn, SEND_EMAIL_CHANGED_NOTICE, {"token_id": token_id},
                   queueing_lock=f"email-changed-{token_id}")
+
+
+def request_staff_password_link(conn: psycopg.Connection, token_hash: str) -> bool:
+    """A new staff member's set-password link: the token's hash travels, never the token."""
+    return _defer(conn, SEND_STAFF_PASSWORD_LINK, {"token_hash": token_hash},
+                  queueing_lock=f"staff-link-{token_hash[:24]}")

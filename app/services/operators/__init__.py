@@ -6,4 +6,5 @@ May import every other area.
 (tests/unit/test_layers.py holds them to it); this file imports nothing, so no cycle can start here.
 """
 
-PUBLIC = ("console", "console_actions", "staff", "staff_roles")
+PUBLIC = ("console", "console_actions", "console_attention", "console_servers", "console_staff", "staff",
+          "staff_roles")
