@@ -14,7 +14,7 @@ from app.settings import Settings, app_port, log_format, log_level, metrics_dir,
 
 def cmd_setup(args) -> int:
     from stacks import install
-    from tools import debian, pulumi_cli, stripe_mock
+    from tools import axe, debian, pulumi_cli, stripe_mock
 
     started = time.monotonic()
     # A production worker needs the engine, not the local servers a development box runs.
@@ -22,6 +22,8 @@ def cmd_setup(args) -> int:
     pulumi_cli.build_cli()
     pulumi_cli.build_command_plugin()
     stripe_mock.build()  # the Stripe contract test and the stand-in's schema check need it
+    if not args.worker:
+        axe.ensure()  # the browser tests' accessibility check (a development box only)
     print(f"setup done in {time.monotonic() - started:.0f}s; Pulumi CLI at {install.cli_path()}")
     return 0
 

@@ -61,11 +61,8 @@ def run(args) -> int:
             return 0
         if args.action in ("drain", "enable", "retire"):
             _need_server(args)
-            if args.drain_moves_per_hour is not None:
-                servers.update_server(settings, args.server,
-                                      servers.ServerInput(drain_moves_per_hour=args.drain_moves_per_hour))
             state = {"drain": "draining", "enable": "active", "retire": "retired"}[args.action]
-            server_id = servers.set_state(settings, args.server, state)
+            server_id = servers.set_state(settings, args.server, state, args.drain_moves_per_hour)
             print(f"server {server_id}: {state}")
             return _place_waiting(settings)
         given = servers.ServerInput(**_given(args))

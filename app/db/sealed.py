@@ -16,6 +16,7 @@ SEALED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("mailboxes", "id", "password_encrypted"),         # a customer's chosen password until converged
     ("account_tokens", "id", "token_sealed"),          # customer links waiting to be mailed
     ("staff_users", "id", "totp_secret"),              # staff second factor
+    ("staff_password_tokens", "token_hash", "token_sealed"),  # staff set-password links waiting to be mailed
     ("users", "id", "totp_secret"),                    # customer second factor
 )
 

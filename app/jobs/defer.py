@@ -47,6 +47,7 @@ SEND_PAYMENT_FAILED_NOTICE = Job("send_payment_failed_notice", MAIL)
 # Periodic (asked for by the worker's clock): the notices that fall due with time (payment
 # reminders, warnings before removal, domain expiry reminders, the operators' day list).
 SEND_DUE_NOTICES = Job("send_due_notices", MAIL)
+SEND_STAFF_PASSWORD_LINK = Job("send_staff_password_link", MAIL)
 
 # Billing decisions run one at a time: "re-read from Stripe, then apply" is race-free.
 BILLING_LOCK = "billing"
@@ -151,3 +152,9 @@ def request_email_changed_notice(conn: psycopg.Connection, token_id: int) -> boo
     """Tell the address an email change replaced (the confirmed link's row id travels)."""
     return _defer(conn, SEND_EMAIL_CHANGED_NOTICE, {"token_id": token_id},
                   queueing_lock=f"email-changed-{token_id}")
+
+
+def request_staff_password_link(conn: psycopg.Connection, token_hash: str) -> bool:
+    """A new staff member's set-password link: the token's hash travels, never the token."""
+    return _defer(conn, SEND_STAFF_PASSWORD_LINK, {"token_hash": token_hash},
+                  queueing_lock=f"staff-link-{token_hash[:24]}")

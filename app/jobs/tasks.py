@@ -17,7 +17,7 @@ from app import mail
 from app.jobs.defer import (BILLING, CHECK_DRIFT, CONVERGE_SUBSCRIPTION, MAINTENANCE, PROCESS_STRIPE_EVENT,
                             RESEND_WELCOME_EMAIL, SEND_ACCOUNT_EMAIL, SEND_ATTENTION_ALERT, SEND_CPANEL_PASSWORD_EMAIL,
                             SEND_DUE_NOTICES, SEND_EMAIL_CHANGED_NOTICE, SEND_LIFECYCLE_EMAIL,
-                            SEND_PAYMENT_FAILED_NOTICE, SEND_WELCOME_EMAIL, Job)
+                            SEND_PAYMENT_FAILED_NOTICE, SEND_STAFF_PASSWORD_LINK, SEND_WELCOME_EMAIL, Job)
 from app.jobs.queue import queue, settings
 from app.jobs.retry import CappedBackoff
 from app.mail import notices as customer_notices
@@ -32,6 +32,7 @@ from app.services.hosting.engine import stack_operations
 from app.services.hosting.errors import TransientConvergeError
 from app.services.hosting.stalled_jobs import hand_back_stalled_jobs
 from app.services.hosting.workers import hand_back_stuck_jobs
+from app.services.operators import staff
 from app.services.orders import checkout, lifecycle
 
 log = logging.getLogger("mpanel.jobs")
@@ -164,6 +165,12 @@ def send_account_email(token_id: int) -> bool:
 def send_email_changed_notice(token_id: int) -> bool:
     """The address an email change replaced is told, once, with a way to secure the account."""
     return customer_account.send_email_changed_notice(settings(), token_id)
+
+
+@requested(SEND_STAFF_PASSWORD_LINK, retry=_until_done())
+def send_staff_password_link(token_hash: str) -> bool:
+    """A new staff member's set-password link, mailed once by the console's add."""
+    return staff.send_password_link(settings(), token_hash)
 
 
 # --- sweeps ----------------------------------------------------------------------------------

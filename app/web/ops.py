@@ -1,5 +1,6 @@
 """The operators' console under /ops: staff login, overview, subscriptions, one subscription
-with its stack and runs, actions, the audit log. Views parse, call one service, render.
+with its stack and runs, actions, the needs-attention work list, the web servers, staff, the
+audit log. Views parse, call one service, render.
 
 Staff sessions are not customers': their own cookie (path /ops), kept in the database and
 re-checked on every request. Every route names the action it needs (app/services/operators/staff_roles.py);
@@ -13,8 +14,9 @@ import secrets
 from flask import Blueprint, abort, current_app, g, jsonify, make_response, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from app.services.operators import console, console_actions, staff
-from app.services.operators.staff_roles import ACTIONS, NotAllowed, actions_for, allowed
+from app.services.hosting.servers import ServerInput, ServerRefused
+from app.services.operators import console, console_actions, console_attention, console_servers, console_staff, staff
+from app.services.operators.staff_roles import ACTIONS, ROLES, NotAllowed, actions_for, allowed
 from app.web import csrf
 from app.web.refusals import answer_on_pages, back_to
 
@@ -78,6 +80,9 @@ def guard():
                 return redirect(url_for("ops.login", next=request.full_path.rstrip("?")))
             abort(401, description="log in at /ops/login")
         if not allowed(g.staff.role, action):
+            # Refused by the server whatever the page showed, and written down (who tried what).
+            staff.audit(_settings(), g.staff, action, None, "refused", f"{request.method} {request.path}"[:500],
+                        _address())
             raise NotAllowed(g.staff.role, action)
     if request.method not in csrf.SAFE_METHODS:
         if getattr(view, "login_form", False):
@@ -225,7 +230,7 @@ def _subscription_notice(exc, subscription_id: int, **_):
 @requires("read")
 @back_to(_subscription_notice)
 def act(subscription_id: int, action: str):
-    if action not in ACTIONS or action in ("read", "manage_staff", "sync_report"):
+    if action not in console_actions.HANDLERS:  # the subscription actions, not read or managing staff/servers
         abort(404, description=f"no action {action}")
     since = console.latest_run(_settings(), subscription_id) or 0
     notice = console_actions.perform(_settings(), g.staff, action, subscription_id, address=_address(),
@@ -259,4 +264,192 @@ def server_sync(server: str):
 @bp.get("/staff")
 @requires("manage_staff")
 def staff_list():
-    return render_template("ops/staff.html", members=staff.list_staff(_settings()))
+    return _staff_page(notice=request.args.get("notice"))
+
+
+@bp.post("/staff")
+@requires("manage_staff")
+@back_to(lambda exc: _staff_page(error=exc.message, status=exc.status))
+def staff_add():
+    form = request.form
+    return _to_staff(console_staff.add(_settings(), g.staff, form.get("email", ""), form.get("role", ""), _address()))
+
+
+@bp.post("/staff/role")
+@requires("manage_staff")
+@back_to(lambda exc: _staff_page(error=exc.message, status=exc.status))
+def staff_role():
+    form = request.form
+    return _to_staff(console_staff.change_role(_settings(), g.staff, form.get("email", ""), form.get("role", ""),
+                                               _address()))
+
+
+@bp.post("/staff/status")
+@requires("manage_staff")
+@back_to(lambda exc: _staff_page(error=exc.message, status=exc.status))
+def staff_status():
+    form = request.form
+    status = "disabled" if form.get("status") == "disabled" else "active"
+    return _to_staff(console_staff.change_status(_settings(), g.staff, form.get("email", ""), status, _address()))
+
+
+@bp.post("/staff/totp-reset")
+@requires("manage_staff")
+@back_to(lambda exc: _staff_page(error=exc.message, status=exc.status))
+def staff_totp_reset():
+    return _to_staff(console_staff.reset_totp(_settings(), g.staff, request.form.get("email", ""), _address()))
+
+
+@bp.post("/staff/totp")
+@requires("manage_staff")
+@back_to(lambda exc: _staff_page(error=exc.message, status=exc.status))
+def staff_totp():
+    from app.services.common import totp
+
+    email = request.form.get("email", "")
+    secret = console_staff.turn_on_totp(_settings(), g.staff, email, _address())
+    return _staff_page(notice=f"Second factor on for {email}: have them scan it now, it is not shown again.",
+                       shown={"what": "Authenticator secret", "for": email, "value": secret,
+                              "uri": totp.provisioning_uri(secret, email)})
+
+
+@bp.post("/staff/tokens")
+@requires("manage_staff")
+@back_to(lambda exc: _staff_page(error=exc.message, status=exc.status))
+def staff_token():
+    form = request.form
+    email = form.get("email", "")
+    token = console_staff.issue_token(_settings(), g.staff, email, form.getlist("scope"), form.get("label", ""),
+                                      _address())
+    return _staff_page(notice=f"API token for {email} issued: copy it now, it is not shown again.",
+                       shown={"what": "API token", "for": email, "value": token})
+
+
+@bp.post("/staff/tokens/revoke")
+@requires("manage_staff")
+@back_to(lambda exc: _staff_page(error=exc.message, status=exc.status))
+def staff_token_revoke():
+    return _to_staff(console_staff.revoke_token(_settings(), g.staff, request.form.get("token", ""), _address()))
+
+
+def _to_staff(notice: str):
+    return redirect(url_for("ops.staff_list", notice=notice))
+
+
+def _staff_page(notice: str | None = None, error: str | None = None, shown: dict | None = None, status: int = 200):
+    response = make_response(render_template("ops/staff.html", **console_staff.staff_page(_settings()),
+                                             roles=ROLES, scopes=staff.API_SCOPES, notice=notice, error=error,
+                                             shown=shown), status)
+    if shown:
+        response.headers["Cache-Control"] = "no-store"  # a secret shown once stays out of every cache
+    return response
+
+
+# --- web servers ----------------------------------------------------------------------------------
+
+@bp.get("/servers")
+@requires("manage_servers")
+def servers():
+    return _servers_page(notice=request.args.get("notice"))
+
+
+def _servers_page(notice: str | None = None, error: str | None = None, form: dict | None = None, status: int = 200):
+    return render_template("ops/servers.html", servers=console_servers.servers_page(_settings()), notice=notice,
+                           error=error, form=form or {}), status
+
+
+def _servers_notice(exc, **_):
+    # The add form comes back filled in, except the token: it is never sent back to a browser.
+    kept = {k: v for k, v in request.form.items() if k not in ("whm_token", "csrf")}
+    return _servers_page(error=str(exc), form=kept, status=exc.status)
+
+
+def _number(field: str) -> int | None:
+    text = request.form.get(field, "").strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise ServerRefused(field, "must be a whole number")
+    return int(text)
+
+
+def _to_servers(notice: str):
+    return redirect(url_for("ops.servers", notice=notice))
+
+
+@bp.post("/servers")
+@requires("manage_servers")
+@back_to(_servers_notice)
+def server_add():
+    form = request.form
+    text = {f: form.get(f, "").strip() or None for f in ("name", "hostname", "ip_address", "whm_url", "whm_username",
+                                                         "whm_token", "ssh_address", "ssh_host_key", "home_root",
+                                                         "archive_dir", "server_group", "fill_strategy")}
+    given = ServerInput(**text, capacity=_number("capacity"), disk_capacity_mb=_number("disk_capacity_mb"))
+    return _to_servers(console_servers.add(_settings(), g.staff, given, _address()))
+
+
+@bp.post("/servers/<int:server_id>/capacity")
+@requires("manage_servers")
+@back_to(_servers_notice)
+def server_capacity(server_id: int):
+    return _to_servers(console_servers.change_capacity(_settings(), g.staff, str(server_id), _number("capacity"),
+                                                       _number("disk_capacity_mb"), _address()))
+
+
+@bp.post("/servers/<int:server_id>/state")
+@requires("manage_servers")
+@back_to(_servers_notice)
+def server_state(server_id: int):
+    return _to_servers(console_servers.change_state(_settings(), g.staff, str(server_id), request.form.get("do", ""),
+                                                    _number("drain_moves_per_hour"), _address()))
+
+
+@bp.post("/servers/move")
+@requires("manage_servers")
+@back_to(_servers_notice)
+def server_move():
+    subscription_id = _number("subscription_id")
+    if subscription_id is None:
+        raise ServerRefused("subscription_id", "give the subscription's number")
+    return _to_servers(console_servers.move_account(_settings(), g.staff, subscription_id,
+                                                    request.form.get("to", "").strip(), _address()))
+
+
+# --- the needs-attention work list ----------------------------------------------------------------
+
+@bp.get("/attention")
+@requires("read")
+def attention():
+    return _attention_page(notice=request.args.get("notice"))
+
+
+def _attention_page(notice: str | None = None, error: str | None = None, status: int = 200):
+    return render_template("ops/attention.html", **console_attention.work_list(_settings()), notice=notice,
+                           error=error, note_length=console_attention.NOTE_LENGTH), status
+
+
+def _to_attention(notice: str):
+    return redirect(url_for("ops.attention", notice=notice))
+
+
+@bp.post("/attention/retry")
+@requires("read")
+@back_to(lambda exc, **_: _attention_page(error=exc.message, status=exc.status))
+def attention_retry_all():
+    return _to_attention(console_attention.retry_all(_settings(), g.staff, _address()))
+
+
+@bp.post("/attention/<int:subscription_id>/retry")
+@requires("read")
+@back_to(lambda exc, **_: _attention_page(error=exc.message, status=exc.status))
+def attention_retry(subscription_id: int):
+    return _to_attention(console_attention.retry(_settings(), g.staff, subscription_id, _address()))
+
+
+@bp.post("/attention/<int:subscription_id>/note")
+@requires("read")
+@back_to(lambda exc, **_: _attention_page(error=exc.message, status=exc.status))
+def attention_note(subscription_id: int):
+    return _to_attention(console_attention.note(_settings(), g.staff, subscription_id, request.form.get("note", ""),
+                                                _address()))

@@ -8,7 +8,7 @@ from app.services.operators.staff_roles import ACTIONS, NotAllowed, actions_for,
 EXPECTED = {
     "support": {"read", "resend_welcome"},
     "admin": {"read", "resend_welcome", "converge", "refresh", "preview", "suspend", "unsuspend", "cpanel_password",
-              "sync_report"},
+              "sync_report", "manage_servers"},
     "owner": set(ACTIONS),
 }
 
@@ -23,6 +23,10 @@ def test_each_role_may_do_exactly_its_actions(role):
 def test_only_the_owner_destroys_and_manages_staff():
     assert [r for r in EXPECTED if allowed(r, "destroy")] == ["owner"]
     assert [r for r in EXPECTED if allowed(r, "manage_staff")] == ["owner"]
+
+
+def test_servers_are_managed_by_admins_and_owners_only():
+    assert [r for r in EXPECTED if allowed(r, "manage_servers")] == ["admin", "owner"]
 
 
 def test_unknown_roles_and_actions_are_refused():

@@ -49,10 +49,26 @@ def attention_queue(conn: psycopg.Connection, stuck_minutes: int, limit: int = 5
                        WHEN s.provisioning_status IN ('provisioning', 'destroying') THEN 'stuck'
                        ELSE 'drifted' END AS reason,
                   (SELECT error FROM provisioning_runs r WHERE r.subscription_id = s.id AND r.error IS NOT NULL
-                    ORDER BY r.id DESC LIMIT 1) AS last_error
+                    ORDER BY r.id DESC LIMIT 1) AS last_error,
+                  n.note, n.noted_by, n.noted_at,
+                  acted.staff_email AS last_actor, acted.action AS last_action, acted.at AS last_acted_at
              FROM top s {_DOMAIN}
+             LEFT JOIN attention_notes n ON n.subscription_id = s.id
+             -- who last acted: the newest audit entry about it (staff_audit_log_subscription_idx)
+             LEFT JOIN LATERAL (SELECT a.staff_email, a.action, a.at FROM staff_audit_log a
+                                 WHERE a.subscription_id = s.id ORDER BY a.id DESC LIMIT 1) acted ON TRUE
             ORDER BY s.since""",
         {"stuck": stuck_minutes, "limit": limit}).fetchall()
+
+
+def set_attention_note(conn: psycopg.Connection, subscription_id: int, note: str, by: str) -> None:
+    """The operators' note on a subscription (an empty note removes it)."""
+    if not note:
+        conn.execute("DELETE FROM attention_notes WHERE subscription_id = %s", (subscription_id,))
+        return
+    conn.execute("INSERT INTO attention_notes (subscription_id, note, noted_by) VALUES (%s, %s, %s) "
+                 "ON CONFLICT (subscription_id) DO UPDATE SET note = EXCLUDED.note, noted_by = EXCLUDED.noted_by, "
+                 "noted_at = now()", (subscription_id, note, by))
 
 
 def attention_total(conn: psycopg.Connection, stuck_minutes: int) -> int:

@@ -36,6 +36,12 @@ def set_status(conn: psycopg.Connection, staff_id: int, status: str) -> None:
     conn.execute("UPDATE staff_users SET status = %s WHERE id = %s", (status, staff_id))
 
 
+def active_owners(conn: psycopg.Connection) -> list[int]:
+    """The active owners' ids, locked: two owners demoting each other at once are decided in turn."""
+    return [r["id"] for r in conn.execute("SELECT id FROM staff_users WHERE role = 'owner' AND status = 'active' "
+                                          "ORDER BY id FOR UPDATE").fetchall()]
+
+
 def set_role(conn: psycopg.Connection, staff_id: int, role: str) -> None:
     conn.execute("UPDATE staff_users SET role = %s WHERE id = %s", (role, staff_id))
 
@@ -54,9 +60,22 @@ def claim_totp_step(conn: psycopg.Connection, staff_id: int, step: int) -> bool:
 
 # --- set-password links -----------------------------------------------------------------------
 
-def add_password_token(conn: psycopg.Connection, staff_id: int, token_hash: str, valid_hours: int) -> None:
-    conn.execute("INSERT INTO staff_password_tokens (token_hash, staff_id, expires_at) "
-                 "VALUES (%s, %s, now() + make_interval(hours => %s))", (token_hash, staff_id, valid_hours))
+def add_password_token(conn: psycopg.Connection, staff_id: int, token_hash: str, valid_hours: int,
+                       sealed: bytes | None = None) -> None:
+    conn.execute("INSERT INTO staff_password_tokens (token_hash, staff_id, expires_at, token_sealed) "
+                 "VALUES (%s, %s, now() + make_interval(hours => %s), %s)", (token_hash, staff_id, valid_hours, sealed))
+
+
+def link_to_send(conn: psycopg.Connection, token_hash: str) -> dict | None:
+    """A set-password link still to be mailed (unused, unexpired), with its account's email."""
+    return conn.execute(
+        """SELECT t.token_sealed, t.expires_at, u.email, u.role FROM staff_password_tokens t
+             JOIN staff_users u ON u.id = t.staff_id
+            WHERE t.token_hash = %s AND t.used_at IS NULL AND t.expires_at > now()""", (token_hash,)).fetchone()
+
+
+def forget_sealed_link(conn: psycopg.Connection, token_hash: str) -> None:
+    conn.execute("UPDATE staff_password_tokens SET token_sealed = NULL WHERE token_hash = %s", (token_hash,))
 
 
 def use_password_token(conn: psycopg.Connection, token_hash: str) -> int | None:
@@ -143,3 +162,18 @@ def live_token(conn: psycopg.Connection, token_hash: str) -> dict | None:
         """UPDATE staff_api_tokens t SET last_used_at = now() FROM staff_users u
             WHERE t.token_hash = %s AND u.id = t.staff_id AND t.revoked_at IS NULL AND u.status = 'active'
         RETURNING u.id AS staff_id, u.email, u.role, t.scopes""", (token_hash,)).fetchone()
+
+
+def tokens_of(conn: psycopg.Connection) -> list[dict]:
+    """Every live API token (never the token: its hash names it), newest first."""
+    return conn.execute(
+        """SELECT t.token_hash, t.staff_id, u.email, t.scopes, t.label, t.created_at, t.last_used_at
+             FROM staff_api_tokens t JOIN staff_users u ON u.id = t.staff_id
+            WHERE t.revoked_at IS NULL ORDER BY t.created_at DESC""").fetchall()
+
+
+def revoke_token(conn: psycopg.Connection, token_hash: str) -> dict | None:
+    return conn.execute(
+        """UPDATE staff_api_tokens t SET revoked_at = now() FROM staff_users u
+            WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.id = t.staff_id
+        RETURNING u.email, t.label, t.scopes""", (token_hash,)).fetchone()

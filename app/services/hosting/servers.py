@@ -141,13 +141,17 @@ def update_server(settings: Settings, ref: str, given: ServerInput) -> int:
         return server["id"]
 
 
-def set_state(settings: Settings, ref: str, state: str) -> int:
-    """drain: no new accounts (those on it stay, and keep being converged); enable: active again;
-    retire: the end of its life, refused while accounts remain on it."""
+def set_state(settings: Settings, ref: str, state: str, drain_moves_per_hour: int | None = None) -> int:
+    """drain: no new accounts (those on it stay, and keep being converged; with a pace, that many
+    are moved away each hour); enable: active again; retire: the end of its life, refused while
+    accounts remain on it. The pace and the state change together or not at all."""
     if state not in STATES:
         raise ServerRefused("state", f"must be one of {', '.join(STATES)}")
+    pace = _checked(settings, ServerInput(drain_moves_per_hour=drain_moves_per_hour))
     with db.transaction(settings.DATABASE_URL) as conn:
         server = _find(conn, ref)
+        if pace:
+            rows.update(conn, server["id"], pace)
         if state == "retired":
             [loaded] = rows.with_load(conn, server["id"])
             if loaded["accounts"]:

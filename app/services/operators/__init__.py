@@ -8,4 +8,5 @@ May import every other area.
 (tests/unit/test_layers.py holds them to it); this file imports nothing, so no cycle can start here.
 """
 
-PUBLIC = ("console", "console_actions", "imports", "staff", "staff_roles", "sync_report")
+PUBLIC = ("console", "console_actions", "console_attention", "console_servers", "console_staff", "imports", "staff",
+          "staff_roles", "sync_report")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from app import db
 from app.db.operators import staff as rows
+from app.jobs.defer import request_staff_password_link
 from app.services.common import crypto, throttle
 from app.services.common.passwords import hash_password, needs_rehash, password_matches
 from app.services.common.refusals import FieldRefused
@@ -54,9 +55,11 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def add_staff(settings: Settings, email: str, role: str, *, with_link: bool = False) -> tuple[int, str]:
+def add_staff(settings: Settings, email: str, role: str, *, with_link: bool = False,
+              email_link: bool = False) -> tuple[int, str]:
     """A new staff account. Returns (id, secret): a generated password shown once, or with
-    `with_link` a set-password token for the /ops/set-password link (valid a day, used once)."""
+    `with_link` a set-password token for the /ops/set-password link (valid a day, used once).
+    With `email_link` too, the link is mailed to the account (queued with the account, sent once)."""
     email = (email or "").strip()
     if not _EMAIL.match(email):
         raise StaffRefused("email", "is not an email address")
@@ -69,7 +72,10 @@ def add_staff(settings: Settings, email: str, role: str, *, with_link: bool = Fa
             raise StaffRefused("email", "is already a staff account")
         if with_link:
             token = secrets.token_urlsafe(32)
-            rows.add_password_token(conn, staff_id, _hash(token), SET_PASSWORD_HOURS)
+            rows.add_password_token(conn, staff_id, _hash(token), SET_PASSWORD_HOURS,
+                                    crypto.encrypt(settings, token) if email_link else None)
+            if email_link:
+                request_staff_password_link(conn, _hash(token))
             return staff_id, token
     return staff_id, password
 
@@ -98,13 +104,91 @@ def enable_totp(settings: Settings, email: str) -> str:
 
 
 def set_status(settings: Settings, email: str, status: str) -> int:
-    """Disable (or re-enable) an account; disabling ends its sessions at once."""
+    """Disable (or re-enable) an account; disabling ends its sessions at once. The last active
+    owner is never disabled: nobody could manage staff after."""
+    if status not in ("active", "disabled"):
+        raise StaffRefused("status", "must be active or disabled")
     with db.transaction(settings.DATABASE_URL) as conn:
-        account = rows.by_email(conn, email)
-        if account is None:
-            raise StaffRefused("email", "is not a staff account")
+        account = _account(conn, email)
+        _keep_an_owner(conn, account, account["role"], status)
         rows.set_status(conn, account["id"], status)
         return rows.revoke_sessions_of(conn, account["id"]) if status == "disabled" else 0
+
+
+def set_role(settings: Settings, email: str, role: str) -> str:
+    """Change an account's role (its sessions re-read it on the next request); returns the old
+    role. The last active owner is never demoted."""
+    if role not in ROLES:
+        raise StaffRefused("role", f"must be one of {', '.join(ROLES)}")
+    with db.transaction(settings.DATABASE_URL) as conn:
+        account = _account(conn, email)
+        _keep_an_owner(conn, account, role, account["status"])
+        rows.set_role(conn, account["id"], role)
+        return account["role"]
+
+
+def reset_totp(settings: Settings, email: str) -> int:
+    """Turn the second factor off (a lost phone) and end the account's sessions; the owner
+    then turns a new one on (enable_totp) for the person to scan. Returns the sessions ended."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        account = _account(conn, email)
+        rows.set_totp_secret(conn, account["id"], None)
+        return rows.revoke_sessions_of(conn, account["id"])
+
+
+def _account(conn, email: str) -> dict:
+    account = rows.by_email(conn, email or "")
+    if account is None:
+        raise StaffRefused("email", "is not a staff account")
+    return account
+
+
+def _keep_an_owner(conn, account: dict, role: str, status: str) -> None:
+    """Refuse the change that would leave no active owner (the owners are locked while deciding)."""
+    if account["role"] != "owner" or account["status"] != "active" or (role == "owner" and status == "active"):
+        return
+    if rows.active_owners(conn) == [account["id"]]:
+        raise StaffRefused("role" if role != "owner" else "status",
+                           f"{account['email']} is the last active owner: make another owner first")
+
+
+def send_password_link(settings: Settings, token_hash: str) -> bool:
+    """The mail job: write the set-password link into the email, once; the sealed token is dropped after."""
+    from urllib.parse import urlsplit
+
+    from app import mail
+
+    with db.transaction(settings.DATABASE_URL) as conn:
+        row = rows.link_to_send(conn, token_hash)
+    if row is None or row["token_sealed"] is None:
+        return False  # used, expired or already sent
+    app_url = settings.APP_URL.rstrip("/")
+    host = (urlsplit(settings.MARKETING_SITE_URL).hostname or "localhost").removeprefix("www.")
+    link = f"{app_url}/ops/set-password?token={crypto.decrypt(settings, bytes(row['token_sealed']))}"
+    context = {"brand": "mpanel", "link": link, "email": row["email"], "role": row["role"],
+               "hours": SET_PASSWORD_HOURS, "login_url": f"{app_url}/ops/login", "panel_url": f"{app_url}/ops/login",
+               "marketing_url": settings.MARKETING_SITE_URL.rstrip("/"), "marketing_host": host, "domain": host,
+               "support_email": f"support@{host}"}
+    sent = mail.send_once(settings, kind="staff_set_password", subscription_id=None, recipient=row["email"],
+                          rendered=mail.render("staff_set_password", **context),
+                          dedupe_key=f"staff-link:{token_hash[:32]}")
+    with db.transaction(settings.DATABASE_URL) as conn:
+        rows.forget_sealed_link(conn, token_hash)
+    return sent
+
+
+def api_tokens(settings: Settings) -> list[dict]:
+    with db.transaction(settings.DATABASE_URL) as conn:
+        return rows.tokens_of(conn)
+
+
+def revoke_api_token(settings: Settings, token_hash: str) -> dict:
+    """Revoke a token named by its hash (the token itself was shown once and is kept nowhere)."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        revoked = rows.revoke_token(conn, token_hash or "")
+    if revoked is None:
+        raise StaffRefused("token", "is not a live API token")
+    return revoked
 
 
 def list_staff(settings: Settings) -> list[dict]:

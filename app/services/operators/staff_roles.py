@@ -1,8 +1,9 @@
 """Who on the staff may do what in the operators' console: one table, checked on every route.
 
 support reads everything and resends emails; admin also converges, refreshes (and previews),
-suspends, unsuspends and sets a new cPanel password; owner also destroys and manages staff. Each role holds every right
-of the roles below it.
+suspends, unsuspends, sets a new cPanel password and manages the web servers (add, capacity,
+drain, enable, retire, move an account); owner also destroys and manages staff. Each role holds
+every right of the roles below it.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ ACTIONS: dict[str, str] = {
     "unsuspend": "admin",
     "cpanel_password": "admin",
     "sync_report": "admin",          # a server's accounts against the stacks (read only, but lists every account)
+    "manage_servers": "admin",
     "destroy": "owner",
     "manage_staff": "owner",
 }

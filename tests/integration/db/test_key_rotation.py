@@ -49,6 +49,12 @@ def _one_secret_in_every_column(settings) -> dict[str, str]:
             elif table == "mailboxes":
                 conn.execute("INSERT INTO mailboxes (subscription_id, local_part, quota_mb, password_encrypted) "
                              "VALUES (%s, %s, 100, %s)", (sub, f"rot{sub}", crypto.encrypt(settings, value)))
+            elif table == "staff_password_tokens":
+                staff_id = conn.execute("INSERT INTO staff_users (email, role) VALUES (%s, 'support') RETURNING id",
+                                        (f"rotation-link-{sub}@example.com",)).fetchone()["id"]
+                conn.execute("INSERT INTO staff_password_tokens (token_hash, staff_id, expires_at, token_sealed) "
+                             "VALUES (%s, %s, now() + interval '1 day', %s)",
+                             (f"rotation-{sub}", staff_id, crypto.encrypt(settings, value)))
             elif table in ("servers", "staff_users"):
                 continue  # rows of their own elsewhere; every row present is checked below
             else:
