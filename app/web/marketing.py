@@ -43,7 +43,7 @@ def json_body(max_bytes: int = MAX_BODY) -> Any:
 
 @bp.post("/checkout-intent")
 def checkout_intent():
-    return jsonify(start_checkout(current_app.config["MPANEL"], json_body())), 201
+    return jsonify(start_checkout(current_app.config["MPANEL"], json_body(), request.remote_addr)), 201
 
 
 @bp.get("/subscriptions/<int:subscription_id>/status")

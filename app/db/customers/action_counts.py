@@ -23,3 +23,18 @@ def forget_before(conn: psycopg.Connection, seconds: int) -> int:
     """Drop windows older than this (retention)."""
     return conn.execute("DELETE FROM customer_action_counts WHERE window_start < now() - make_interval(secs => %s)",
                         (seconds,)).rowcount
+
+
+def count_keyed_use(conn: psycopg.Connection, action: str, key: str, window_seconds: int) -> dict:
+    """The same count for someone not logged in, by what they are known by (an email address,
+    a client address): {"uses": including this one, "window_end": when the window closes}.
+    A single statement, so parallel requests each get their own number."""
+    return conn.execute(
+        """INSERT INTO keyed_action_counts (action, key, window_start, uses)
+           VALUES (%(action)s, %(key)s, to_timestamp(floor(extract(epoch FROM now()) / %(window)s) * %(window)s), 1)
+           ON CONFLICT (action, key, window_start)
+           DO UPDATE SET uses = keyed_action_counts.uses + 1
+           RETURNING uses, window_start + make_interval(secs => %(window)s) AS window_end,
+                     now() AS now""",
+        {"action": action, "key": key, "window": window_seconds}).fetchone()
+
