@@ -1,4 +1,4 @@
-"""The marketing site's API: checkout intents and live provisioning status (X-API-Key)."""
+"""The marketing site's API: checkout intents, live provisioning status and domain claims (X-API-Key)."""
 from __future__ import annotations
 
 import hmac
@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 from app.web.errors import ApiError
+from app.services.domains import claims
 from app.services.orders.checkout import provisioning_status, start_checkout
 from app.services.orders.validation import MalformedBody, decode_json
 
@@ -52,3 +53,16 @@ def status(subscription_id: int):
     if found is None:
         raise ApiError(404, "not_found", f"no subscription {subscription_id}", "subscriptionId")
     return jsonify(found)
+
+
+@bp.post("/domain-claims")
+def domain_claim():
+    """The real owner of a domain held by an unverified order: the TXT record to publish."""
+    body = json_body()
+    domain = body.get("domain") if isinstance(body, dict) else None
+    return jsonify(claims.start(current_app.config["MPANEL"], domain)), 201
+
+
+@bp.post("/domain-claims/<int:claim_id>/check")
+def domain_claim_check(claim_id: int):
+    return jsonify(claims.check(current_app.config["MPANEL"], claim_id))
