@@ -79,6 +79,8 @@ def test_check_now_in_the_panel_shows_the_domain_proven_once_the_txt_is_publishe
     token = _row(settings, "SELECT control_token FROM domains WHERE subscription_id = %s", sid)["control_token"]
 
     browser, _ = logged_in_session(app, payload["customer"]["email"], payload["account"]["password"])
+    home = browser.get(f"{app.url}/dashboard", timeout=10).text
+    assert "Proof of control" in home and f"_mpanel-verify.{domain}" in home
     page = browser.get(f"{app.url}/sites/{sid}/domain", timeout=10).text
     assert "waiting" in page and f"_mpanel-verify.{domain}" in page and token in page and "Check now" in page
 
@@ -98,6 +100,7 @@ def test_check_now_in_the_panel_shows_the_domain_proven_once_the_txt_is_publishe
     assert "Proof of control found" in after and "proven (txt)" in after and "Check now" not in after
     assert _row(settings, "SELECT control_proven_by FROM domains WHERE subscription_id = %s",
                 sid)["control_proven_by"] == "txt"
+    assert "Proof of control" not in browser.get(f"{app.url}/dashboard", timeout=10).text
 
 
 def test_the_real_owner_claims_a_domain_held_by_an_unverified_order(app, settings, public_dns, orders):

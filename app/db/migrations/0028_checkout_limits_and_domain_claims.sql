@@ -1,13 +1,13 @@
 -- Issue 23 item 2 (rest).
 -- Checkout intents limited per email address and per client address: one row per (action,
--- who, window start), counted by a single INSERT ... ON CONFLICT (app/db/customers/action_counts.py),
--- as customer_action_counts is for a logged-in customer.
+-- who), its window starting at the first use in it, counted by a single INSERT ... ON CONFLICT
+-- (app/db/customers/action_counts.py), as customer_action_counts is for a logged-in customer.
 CREATE TABLE IF NOT EXISTS keyed_action_counts (
-    action        text NOT NULL,          -- checkout_email, checkout_address, domain_claim
+    action        text NOT NULL,          -- checkout_email, checkout_address
     key           text NOT NULL,          -- the email address (lower case) or the client address
     window_start  timestamptz NOT NULL,
     uses          integer NOT NULL DEFAULT 0,
-    PRIMARY KEY (action, key, window_start)
+    PRIMARY KEY (action, key)
 );
 CREATE INDEX IF NOT EXISTS keyed_action_counts_window_idx ON keyed_action_counts (window_start);
 

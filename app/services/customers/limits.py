@@ -64,9 +64,9 @@ def allows(settings: Settings, user_id: int, action: str) -> bool:
 
 
 def spend_keyed(settings: Settings, action: str, key: str, limit: Limit, field: str | None, who: str) -> None:
-    """Count one use of `action` by `key` (an email address, a client address) in the limit's
-    fixed window; LimitReached, with the seconds until the window closes, when it is one too many.
-    A limit of 0 uses is no limit."""
+    """Count one use of `action` by `key` (an email address, a client address) in a window that
+    starts at its first use; LimitReached, with the seconds until the window closes, when it is
+    one too many. A limit of 0 uses is no limit."""
     if limit.uses <= 0:
         return
     with db.transaction(settings.DATABASE_URL) as conn:

@@ -2,7 +2,7 @@
 
 Each intent costs a registrar look-up and holds a domain until it is paid or let go (at most an
 hour), so a script repeating checkouts could keep names from their owners and spend the
-registrar's quota. Counted before anything is looked up or written, per fixed hour, by the
+registrar's quota. Counted before anything is looked up or written, per hour from the first, by the
 one-statement counter of app/services/customers/limits.py: MPANEL_CHECKOUT_LIMIT_PER_EMAIL
 intents per email address, MPANEL_CHECKOUT_LIMIT_PER_ADDRESS per client address (0: no limit).
 Reached: 429 with Retry-After (when the hour's window closes), naming `customer.email` for
