@@ -201,6 +201,10 @@ class Settings:
     # year, in USD (premium names are refused whatever their price).
     MPANEL_RESERVED_DOMAINS: str = ""
     MPANEL_REGISTRATION_PRICE_CEILING: float = 20.0
+    # Checkout intents one email address, and one client address, may start in an hour
+    # (app/services/orders/checkout_limits.py); 0: no limit.
+    MPANEL_CHECKOUT_LIMIT_PER_EMAIL: int = 5
+    MPANEL_CHECKOUT_LIMIT_PER_ADDRESS: int = 20
     # Reverse proxies (comma-separated addresses or CIDR networks, e.g. nginx on 127.0.0.1) whose
     # X-Forwarded-For / X-Forwarded-Proto are believed (app/web/proxy.py); empty: none, the
     # connecting peer is the client.

@@ -17,14 +17,16 @@ os.environ["MPANEL_PORT_BASE"] = os.environ.get("MPANEL_TEST_PORT_BASE", "26000"
 os.environ["MPANEL_APP_PORT"] = str(int(os.environ["MPANEL_PORT_BASE"]) + 271)
 # The lifecycle as the end-to-end tests exercise it: the seed's test mode on, and billing
 # deadlines at zero so suspension and termination follow their events at once.
+# Every test client is 127.0.0.1, and the suite starts far more than 20 checkouts an hour
+# from it: the per-address limit is tested with an address of its own (tests/e2e/test_checkout_limits.py).
 os.environ.update(MARKETING_TEST_MODE="true", MARKETING_OVERRIDE_CODE="TESTFREE", MARKETING_AUTO_PROVISION="true",
-                  SUSPEND_AFTER_DAYS="0", TERMINATE_AFTER_DAYS="0")
+                  SUSPEND_AFTER_DAYS="0", TERMINATE_AFTER_DAYS="0", MPANEL_CHECKOUT_LIMIT_PER_ADDRESS="0")
 # Configuration must come from the local servers, never from a developer's shell.
 from app.settings import Settings as _Settings  # noqa: E402  (after the variables above)
 
 for _name in _Settings.__dataclass_fields__:
     if _name not in ("MARKETING_TEST_MODE", "MARKETING_OVERRIDE_CODE", "MARKETING_AUTO_PROVISION",
-                     "SUSPEND_AFTER_DAYS", "TERMINATE_AFTER_DAYS"):
+                     "SUSPEND_AFTER_DAYS", "TERMINATE_AFTER_DAYS", "MPANEL_CHECKOUT_LIMIT_PER_ADDRESS"):
         os.environ.pop(_name, None)
 
 # Every object and event the Stripe stand-in answers (in-process here, and in the servers the

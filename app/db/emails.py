@@ -7,6 +7,7 @@ _SUBSCRIPTION = """
     SELECT s.id, s.status, s.billing_cycle, s.past_due_since, s.terminate_after, s.current_period_end,
            s.failed_payment, s.suspended_by, s.suspend_reason,
            u.email, c.first_name, p.name AS plan_name, d.name AS domain, d.mode AS domain_mode,
+           d.control_token, d.control_proven_at, d.control_claimed_at,
            EXISTS (SELECT 1 FROM subscriptions e
                     WHERE e.customer_id = s.customer_id AND e.id < s.id
                       AND e.status NOT IN ('pending_payment', 'abandoned')) AS has_earlier_site
@@ -14,7 +15,7 @@ _SUBSCRIPTION = """
       JOIN customers c ON c.id = s.customer_id
       JOIN users u ON u.id = c.user_id
       JOIN plans p ON p.id = s.plan_id
-      LEFT JOIN LATERAL (SELECT name, mode FROM domains
+      LEFT JOIN LATERAL (SELECT name, mode, control_token, control_proven_at, control_claimed_at FROM domains
                           WHERE subscription_id = s.id
                           ORDER BY status = 'released', id DESC LIMIT 1) d ON true
      WHERE s.id = %s

@@ -151,11 +151,20 @@ def send_welcome(settings: Settings, subscription_id: int, outputs: dict, dedupe
         nameservers=list(outputs.get("nameservers") or (settings.NS1, settings.NS2)),
         server_ip=outputs.get("server_ip") or "",
         certificate_not_after=outputs.get("certificate_not_after") or "",
+        # A domain we did not register waits for proof of control before other senders' mail is
+        # delivered to it (app/services/domains/proof.py): what to publish, while it waits.
+        proof=_waiting_proof(row),
         guides=[{"title": t, "url": context["marketing_url"] + path, "blurb": b} for t, path, b in QUICK_START_GUIDES],
     )
     return send_once(settings, kind="welcome", subscription_id=subscription_id, recipient=row["email"],
                      rendered=render("welcome", **context),
                      dedupe_key=dedupe_key or welcome_key(subscription_id))
+
+
+def _waiting_proof(row: dict) -> dict | None:
+    if row["domain_mode"] in (None, "new_registration") or row.get("control_proven_at") or row.get("control_claimed_at"):
+        return None
+    return {"record": f"_mpanel-verify.{row['domain']}", "token": row.get("control_token")}
 
 
 def cpanel_password_key(subscription_id: int, reset: int) -> str:

@@ -1,4 +1,4 @@
-"""The marketing site's API: checkout intents and live provisioning status (X-API-Key)."""
+"""The marketing site's API: checkout intents, live provisioning status and domain claims (X-API-Key)."""
 from __future__ import annotations
 
 import hmac
@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from app.observe import metrics
 from app.web.errors import ApiError
+from app.services.domains import claims
 from app.services.orders.checkout import provisioning_status, start_checkout
 from app.services.orders.validation import MalformedBody, decode_json
 
@@ -44,7 +45,7 @@ def json_body(max_bytes: int = MAX_BODY) -> Any:
 
 @bp.post("/checkout-intent")
 def checkout_intent():
-    answer = start_checkout(current_app.config["MPANEL"], json_body())
+    answer = start_checkout(current_app.config["MPANEL"], json_body(), request.remote_addr)
     metrics.CHECKOUTS.inc()
     return jsonify(answer), 201
 
@@ -55,3 +56,16 @@ def status(subscription_id: int):
     if found is None:
         raise ApiError(404, "not_found", f"no subscription {subscription_id}", "subscriptionId")
     return jsonify(found)
+
+
+@bp.post("/domain-claims")
+def domain_claim():
+    """The real owner of a domain held by an unverified order: the TXT record to publish."""
+    body = json_body()
+    domain = body.get("domain") if isinstance(body, dict) else None
+    return jsonify(claims.start(current_app.config["MPANEL"], domain)), 201
+
+
+@bp.post("/domain-claims/<int:claim_id>/check")
+def domain_claim_check(claim_id: int):
+    return jsonify(claims.check(current_app.config["MPANEL"], claim_id))

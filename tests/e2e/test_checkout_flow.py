@@ -31,6 +31,8 @@ def test_a_paid_checkout_becomes_a_working_account_and_a_welcome_email(mpanel, s
     text = welcome.get_body(("plain",)).get_content()
     assert payload["domain"] in text and settings.APP_URL in text
     assert (settings.NS1 in text) == (mode != "new_registration")
+    # A domain we did not register: the TXT record to publish for proof of control, and why.
+    assert (f"_mpanel-verify.{payload['domain']}" in text) == (mode != "new_registration")
     assert welcome.get_body(("html",)) is not None
 
 

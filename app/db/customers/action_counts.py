@@ -23,3 +23,20 @@ def forget_before(conn: psycopg.Connection, seconds: int) -> int:
     """Drop windows older than this (retention)."""
     return conn.execute("DELETE FROM customer_action_counts WHERE window_start < now() - make_interval(secs => %s)",
                         (seconds,)).rowcount
+
+
+
+def count_keyed_use(conn: psycopg.Connection, action: str, key: str, window_seconds: int) -> dict:
+    """The same count for someone not logged in, by what they are known by (an email address,
+    a client address), in a window that starts at its first use (not at the clock's hour, so
+    that no burst straddles two windows at once): {"uses": including this one, "window_end",
+    "now"}. A single statement, so parallel requests each get their own number."""
+    return conn.execute(
+        """INSERT INTO keyed_action_counts AS k (action, key, window_start, uses)
+           VALUES (%(action)s, %(key)s, now(), 1)
+           ON CONFLICT (action, key) DO UPDATE SET
+                  uses = CASE WHEN k.window_start > now() - make_interval(secs => %(window)s) THEN k.uses + 1 ELSE 1 END,
+                  window_start = CASE WHEN k.window_start > now() - make_interval(secs => %(window)s)
+                                      THEN k.window_start ELSE now() END
+           RETURNING uses, window_start + make_interval(secs => %(window)s) AS window_end, now() AS now""",
+        {"action": action, "key": key, "window": window_seconds}).fetchone()

@@ -4,7 +4,9 @@ from __future__ import annotations
 import psycopg
 
 # A live order's domain that still waits for proof.
+# A domain its real owner claimed (app/services/domains/claims.py) is never proven afterwards.
 _UNPROVEN = """d.control_proven_at IS NULL AND d.mode <> 'new_registration' AND d.status <> 'released'
+               AND d.control_claimed_at IS NULL
                AND s.status NOT IN ('abandoned', 'terminated')"""
 
 
@@ -40,5 +42,5 @@ def record_check(conn: psycopg.Connection, domain_id: int, found: str, proven_by
 
 def state_of(conn: psycopg.Connection, subscription_id: int) -> dict | None:
     return conn.execute("SELECT name, mode, control_token, control_proven_at, control_proven_by, control_checked_at, "
-                        "control_check_result FROM domains WHERE subscription_id = %s AND status <> 'released' "
+                        "control_check_result, control_claimed_at FROM domains WHERE subscription_id = %s AND status <> 'released' "
                         "ORDER BY id DESC LIMIT 1", (subscription_id,)).fetchone()

@@ -138,9 +138,12 @@ def _record_failure(conn: psycopg.Connection, subscription_id: int, reason: str,
 
 
 def _clear_attention(conn: psycopg.Connection, subscription_id: int) -> None:
-    """A run succeeded: whatever was wrong is no longer."""
-    conn.execute("UPDATE subscriptions SET failures_in_a_row = 0, needs_attention_since = NULL "
-                 "WHERE id = %s AND (failures_in_a_row > 0 OR needs_attention_since IS NOT NULL)",
+    """A run succeeded: whatever was wrong is no longer, unless the order's domain was claimed
+    by its real owner (app/services/domains/claims.py): that waits for an operator."""
+    conn.execute("UPDATE subscriptions s SET failures_in_a_row = 0, needs_attention_since = NULL "
+                 "WHERE id = %s AND (failures_in_a_row > 0 OR needs_attention_since IS NOT NULL) "
+                 "AND NOT EXISTS (SELECT 1 FROM domains d WHERE d.subscription_id = s.id "
+                 "                AND d.status <> 'released' AND d.control_claimed_at IS NOT NULL)",
                  (subscription_id,))
 
 
@@ -180,8 +183,10 @@ def record_ready(conn: psycopg.Connection, subscription_id: int, *, website: dic
         """INSERT INTO dns_zones (domain_id, name, status)
            SELECT id, name || '.', 'active' FROM domains WHERE subscription_id = %s AND status <> 'released'
            ON CONFLICT (domain_id) DO UPDATE SET status = 'active', updated_at = now()""", (subscription_id,))
-    conn.execute("UPDATE subscriptions SET provisioning_status = 'ready', provisioning_error = NULL, "
-                 "activated_at = coalesce(activated_at, now()), updated_at = now() WHERE id = %s", (subscription_id,))
+    # The reason a claimed order was flagged (app/services/domains/claims.py) stays with the flag.
+    conn.execute("UPDATE subscriptions s SET provisioning_status = 'ready', updated_at = now(), "
+                 "provisioning_error = CASE WHEN s.needs_attention_since IS NULL THEN NULL ELSE s.provisioning_error END, "
+                 "activated_at = coalesce(activated_at, now()) WHERE id = %s", (subscription_id,))
 
 
 def record_destroyed(conn: psycopg.Connection, subscription_id: int) -> None:

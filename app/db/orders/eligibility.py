@@ -16,11 +16,11 @@ def lock_family(conn: psycopg.Connection, registrable: str) -> None:
 
 
 def hosted_near(conn: psycopg.Connection, name: str, above: list[str]) -> list[str]:
-    """Names of live domains (not released) that are one of `above` (the names over `name`)
-    or lie under `name`."""
+    """Names of live domains (not released, not claimed away by their owner) that are one of
+    `above` (the names over `name`) or lie under `name`."""
     pattern = _like_escape(name[::-1]) + ".%"  # reverse('.' + name) is reverse(name) + '.'
     rows = conn.execute(
-        "SELECT name FROM domains WHERE status <> 'released' "
+        "SELECT name FROM domains WHERE status <> 'released' AND control_claimed_at IS NULL "
         "AND (name = ANY(%s) OR reverse(name) LIKE %s)",
         (above, pattern)).fetchall()
     return sorted(row["name"] if isinstance(row, dict) else row[0] for row in rows)

@@ -5,9 +5,11 @@ import psycopg
 
 
 def domain_holder_status(conn: psycopg.Connection, domain: str) -> str | None:
-    """The status of the subscription holding this domain (None: nobody holds it)."""
+    """The status of the subscription holding this domain (None: nobody holds it; a domain its
+    owner claimed away from an unverified order holds nothing, app/services/domains/claims.py)."""
     row = conn.execute("SELECT s.status FROM domains d JOIN subscriptions s ON s.id = d.subscription_id "
-                       "WHERE d.name = %s AND d.status <> 'released'", (domain,)).fetchone()
+                       "WHERE d.name = %s AND d.status <> 'released' AND d.control_claimed_at IS NULL",
+                       (domain,)).fetchone()
     return row["status"] if row else None
 
 

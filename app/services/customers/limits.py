@@ -2,7 +2,11 @@
 email: a registrar call (NameSilo emails the registrant each transfer code), a converge and
 an email (a cPanel password reset), a WHM session. Counted per customer and fixed window by
 one atomic statement (app/db/customers/action_counts.py), so parallel requests cannot pass it.
-The answer when reached is a 429 saying when to try again."""
+The answer when reached is a 429 saying when to try again.
+
+Who is not logged in yet (a checkout intent, a domain claim) is counted the same way by what
+they are known by: an email address, the client address (`request.remote_addr`, which the
+trusted-proxy setting makes the real client's, app/web/proxy.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,10 +39,10 @@ LIMITS: dict[str, Limit] = {
 
 
 class LimitReached(Refused):
-    def __init__(self, field: str, limit: Limit):
-        super().__init__(field, f"you have made {limit.uses} {limit.what} in {limit.window_words}, the most we "
+    def __init__(self, field: str | None, limit: Limit, retry_after: int | None = None, who: str = "you have"):
+        super().__init__(field, f"{who} made {limit.uses} {limit.what} in {limit.window_words}, the most we "
                                 f"allow; please try again later", status=429, code="limit-reached")
-        self.retry_after = limit.window_seconds
+        self.retry_after = max(1, int(retry_after or limit.window_seconds))
 
 
 def spend(settings: Settings, user_id: int, action: str, field: str | None = None) -> None:
@@ -57,3 +61,15 @@ def allows(settings: Settings, user_id: int, action: str) -> bool:
     except LimitReached:
         return False
     return True
+
+
+def spend_keyed(settings: Settings, action: str, key: str, limit: Limit, field: str | None, who: str) -> None:
+    """Count one use of `action` by `key` (an email address, a client address) in a window that
+    starts at its first use; LimitReached, with the seconds until the window closes, when it is
+    one too many. A limit of 0 uses is no limit."""
+    if limit.uses <= 0:
+        return
+    with db.transaction(settings.DATABASE_URL) as conn:
+        row = action_counts.count_keyed_use(conn, action, key.strip().lower()[:254] or "-", limit.window_seconds)
+    if row["uses"] > limit.uses:
+        raise LimitReached(field, limit, -(-(row["window_end"] - row["now"]).total_seconds() // 1), who)

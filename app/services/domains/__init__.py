@@ -7,4 +7,4 @@ May import `hosting`, `customers` and `common`.
 (tests/unit/test_layers.py holds them to it); this file imports nothing, so no cycle can start here.
 """
 
-PUBLIC = ("dns_editor", "domain_state", "proof", "registrar_sync")
+PUBLIC = ("claims", "dns_editor", "domain_state", "proof", "registrar_sync")

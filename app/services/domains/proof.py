@@ -58,6 +58,17 @@ def check(settings: Settings, domain: str, token: str) -> dict:
     return {"proven_by": None, "found": seen}
 
 
+def published_txt(settings: Settings, domain: str) -> tuple[list[str], str | None]:
+    """The TXT strings at `_mpanel-verify.<domain>` as the world sees them (the configured
+    resolver, else the one the delegation check asks), never our own nameservers."""
+    resolver = settings.DELEGATION_RESOLVER
+    if resolver and settings.POWERDNS_DNS_ADDRESS and _same_server(resolver, settings.POWERDNS_DNS_ADDRESS):
+        return [], "the resolver configured is our own nameserver, which proves nothing"
+    if not resolver:
+        resolver = delegation.check(domain, (settings.NS1, settings.NS2), "")["asked"]
+    return _txt(record_name(domain), resolver)
+
+
 def _same_server(a: str, b: str) -> bool:
     return a.strip().lower() == b.strip().lower()
 
@@ -102,7 +113,8 @@ def check_unproven_domains(settings: Settings) -> int:
 
 class NothingToProve(Refused):
     def __init__(self):
-        super().__init__("domain", "this domain needs no proof: it is ours or already proven", status=409)
+        super().__init__("domain", "this domain needs no proof: it is ours, already proven, or claimed by its "
+                                   "owner", status=409)
 
 
 def check_now(settings: Settings, user_id: int, subscription_id: int) -> bool:
@@ -121,5 +133,6 @@ def view(conn, subscription_id: int) -> dict | None:
     if row is None or row["mode"] == "new_registration":
         return None
     return {"proven": row["control_proven_at"] is not None, "proven_by": row["control_proven_by"],
+            "claimed_at": row["control_claimed_at"],
             "record": record_name(row["name"]), "token": row["control_token"],
             "checked_at": row["control_checked_at"], "found": row["control_check_result"]}

@@ -38,7 +38,7 @@ from app.db.hosting import subscriptions
 from app.db.orders import orders as order_rows
 from app.db.orders import plans
 from app.jobs.defer import request_converge
-from app.services.orders import lifecycle
+from app.services.orders import checkout_limits, lifecycle
 from app.services.orders.billing import (CheckoutTerms, OpenedCheckout, PaymentServiceError,
                                          close_checkout_session, open_checkout, retrieve_session)
 from app.services.orders.lifecycle_rules import stripe_value
@@ -54,15 +54,17 @@ from providers.rules.names import to_ascii, to_unicode
 INTERRUPTED_CHECKOUT_MINUTES = 15
 
 
-def start_checkout(settings: Settings, payload: Any) -> dict:
+def start_checkout(settings: Settings, payload: Any, address: str | None = None) -> dict:
     """Validate, write the order, open a Stripe Checkout Session; an error leaves nothing written.
 
     Whether the domain may be ordered at all (app/services/orders/eligibility.py) is decided after
     the earlier unpaid orders are let go (the customer's own abandoned order does not stand in
     the way) and before anything of the new order is written; the order is placed under the
-    name's A-label.
+    name's A-label. Intents are counted per email and per client `address` first
+    (app/services/orders/checkout_limits.py).
     """
     order = parse_checkout(payload)
+    checkout_limits.admit(settings, order.email, address)
     override = (settings.MARKETING_OVERRIDE_CODE or "").upper()
     free = bool(settings.MARKETING_TEST_MODE and order.test_mode and override and order.promo_code == override)
     with db.transaction(settings.DATABASE_URL) as conn:

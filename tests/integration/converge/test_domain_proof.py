@@ -9,53 +9,16 @@ from __future__ import annotations
 import imaplib
 import mailbox
 import smtplib
-import socket
-import threading
 from dataclasses import replace
 from email.message import EmailMessage
 
-import dns.message
-import dns.rcode
-import dns.rdatatype
-import dns.rrset
 import pytest
 
 from app.services.domains import proof
 from app.services.hosting.engine import stack_operations
+from tests.dns_stand_in import PublicDns
 from tests.e2e.conftest import wait_for
 from tests.factories import make_subscription, unique_domain
-
-
-class PublicDns:
-    """Answers TXT from `txt` and NS (elsewhere) for any name: the world outside our nameservers."""
-
-    def __init__(self):
-        self.txt: dict[str, str] = {}
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                data, peer = self.sock.recvfrom(4096)
-            except OSError:
-                return
-            query = dns.message.from_wire(data)
-            reply = dns.message.make_response(query)
-            q = query.question[0]
-            name = q.name.to_text().rstrip(".")
-            if q.rdtype == dns.rdatatype.TXT and name in self.txt:
-                reply.answer.append(dns.rrset.from_text(q.name, 60, "IN", "TXT", f'"{self.txt[name]}"'))
-            elif q.rdtype == dns.rdatatype.NS:
-                reply.answer.append(dns.rrset.from_text(q.name, 60, "IN", "NS", "ns1.elsewhere.example."))
-            else:
-                reply.set_rcode(dns.rcode.NXDOMAIN)
-            self.sock.sendto(reply.to_wire(), peer)
-
-    def close(self):
-        self.sock.close()
 
 
 @pytest.fixture

@@ -73,6 +73,34 @@ def test_a_domain_hosted_elsewhere_gets_nameserver_instructions(mode, settings, 
     assert expected in flat(text)
 
 
+@pytest.mark.parametrize("mode", ["external", "transfer"])
+def test_a_domain_waiting_for_proof_of_control_is_told_what_to_publish_and_why(mode, settings, db_conn, customer,
+                                                                                stack_outputs, outbox):
+    subscription_id, who, outputs = welcome(settings, db_conn, customer, stack_outputs, mode=mode)
+    token = db_conn.execute("SELECT control_token FROM domains WHERE subscription_id = %s",
+                            (subscription_id,)).fetchone()["control_token"]
+
+    mail.send_welcome(settings, subscription_id, outputs)
+
+    [message] = outbox.wait_for(who["email"])
+    for part in map(flat, text_and_html(message)):
+        assert f"_mpanel-verify.{who['domain']}" in part and token in part
+        assert "not delivered to your mailboxes" in part and "Check now" in part
+        assert settings.NS1 in part
+
+
+def test_a_proven_domain_gets_no_proof_instructions(settings, db_conn, customer, stack_outputs, outbox):
+    subscription_id, who, outputs = welcome(settings, db_conn, customer, stack_outputs, mode="external")
+    db_conn.execute("UPDATE domains SET control_proven_at = now(), control_proven_by = 'txt' "
+                    "WHERE subscription_id = %s", (subscription_id,))
+
+    mail.send_welcome(settings, subscription_id, outputs)
+
+    [message] = outbox.wait_for(who["email"])
+    for part in map(flat, text_and_html(message)):
+        assert "_mpanel-verify" not in part and "not delivered to your mailboxes" not in part
+
+
 def test_a_newly_registered_domain_gets_no_nameserver_instructions(settings, db_conn, customer, stack_outputs,
                                                                    outbox):
     subscription_id, who, outputs = welcome(settings, db_conn, customer, stack_outputs, mode="new_registration")
