@@ -15,6 +15,7 @@ import stripe
 
 from app.db.orders import plans
 from app.services.orders.orders import OrderConflict
+from app.services.orders.lifecycle_rules import stripe_value
 from app.settings import LOCAL_STRIPE_KEY_PREFIX, Settings
 
 LOCAL_KEY_PREFIX = LOCAL_STRIPE_KEY_PREFIX
@@ -210,11 +211,13 @@ def payment_failure_reason(settings: Settings, invoice_id: str) -> str | None:
     """Stripe's words for why the invoice's latest payment failed (its PaymentIntent's
     last_payment_error), or None when no attempt says."""
     found = client(settings).v1.invoice_payments.list(params={"invoice": invoice_id, "limit": 1}).data
-    intent_id = found[0].payment.payment_intent if found else None
+    # A payment is a PaymentIntent or (paid out of band) a charge: only an intent says why it failed.
+    intent_id = stripe_value(found[0], "payment", "payment_intent") if found else None
     if not intent_id:
         return None
     error = client(settings).v1.payment_intents.retrieve(intent_id).last_payment_error
-    return (error.message or error.decline_code or error.code) if error else None
+    return (stripe_value(error, "message") or stripe_value(error, "decline_code") or stripe_value(error, "code")) \
+        if error else None
 
 
 def cancel_subscription(settings: Settings, stripe_subscription_id: str, idempotency_key: str) -> None:

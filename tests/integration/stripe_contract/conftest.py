@@ -25,7 +25,9 @@ def stripe_mock_url():
     if not binary.exists():
         pytest.fail(f"stripe-mock is not built ({binary}): run `mpanel setup`")
     port = _free_port()
-    proc = subprocess.Popen([str(binary), "-http-addr", f"127.0.0.1:{port}", "-strict-version-check"],
+    # Its HTTPS listener would default to :12112 on every interface: loopback, a port of its own.
+    proc = subprocess.Popen([str(binary), "-http-addr", f"127.0.0.1:{port}", "-https-addr", "127.0.0.1:",
+                             "-strict-version-check"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -46,6 +48,7 @@ def stripe_mock_url():
 @pytest.fixture
 def mock_settings(stripe_mock_url, monkeypatch) -> Settings:
     # stripe-mock takes only keys like sk_test_123 (no sk_test_mpanel_ underscores); STRIPE_API_BASE
-    # in the environment points the client at it whatever the key (billing.uses_sandbox).
+    # set in the environment points the client at it whatever the key (billing.uses_sandbox), which
+    # Settings.from_env records as stripe_api_base_from_env.
     monkeypatch.setenv("STRIPE_API_BASE", stripe_mock_url)
-    return Settings(STRIPE_SECRET_KEY="sk_test_123", STRIPE_API_BASE=stripe_mock_url)
+    return Settings(STRIPE_SECRET_KEY="sk_test_123", STRIPE_API_BASE=stripe_mock_url, stripe_api_base_from_env=True)

@@ -38,6 +38,10 @@ CALL_SITES = {
     ("app/services/orders/billing.py", "retrieve_session", "v1.checkout.sessions.retrieve"):
         "test_closing_an_earlier_checkout",
     ("app/services/orders/billing.py", "invoice_of_payment", "v1.invoice_payments.list"): "test_lifecycle_reads",
+    ("app/services/orders/billing.py", "payment_failure_reason", "v1.invoice_payments.list"):
+        "test_a_failed_payment_s_reason",
+    ("app/services/orders/billing.py", "payment_failure_reason", "v1.payment_intents.retrieve"):
+        "test_a_failed_payment_s_reason",
     ("app/services/orders/billing.py", "cancel_subscription", "v1.subscriptions.cancel"):
         "test_destroy_cancels_billing",
     ("app/services/orders/lifecycle.py", "_retrieve_checkout", "v1.checkout.sessions.retrieve"):
@@ -121,6 +125,12 @@ def test_lifecycle_reads(mock_settings):
     assert truth.subscription("sub_123").id
     lifecycle.read_payment_invoice(mock_settings, {"id": "pi_123"}, truth)
     assert not isinstance(truth._payment_invoices["pi_123"], Exception), truth._payment_invoices["pi_123"]
+
+
+def test_a_failed_payment_s_reason(mock_settings):
+    # stripe-mock's fixture payment carries a PaymentIntent, so both requests are made.
+    reason = billing.payment_failure_reason(mock_settings, "in_123")
+    assert reason is None or isinstance(reason, str)
 
 
 def test_destroy_cancels_billing(mock_settings):
