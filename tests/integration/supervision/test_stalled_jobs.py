@@ -56,7 +56,7 @@ def _sweep() -> int:
     from app.jobs.tasks import retry_stalled_jobs
 
     async def run():
-        async with queue.open_async():
+        async with queue.app.open_async():
             return await retry_stalled_jobs(0)
     return asyncio.run(run())
 
@@ -66,8 +66,8 @@ def _run_mail_jobs() -> None:
     from app.jobs.queue import queue
 
     async def run():
-        async with queue.open_async():
-            await queue.run_worker_async(queues=["mail"], wait=False, install_signal_handlers=False)
+        async with queue.app.open_async():
+            await queue.app.run_worker_async(queues=["mail"], wait=False, install_signal_handlers=False)
     asyncio.run(run())
 
 
@@ -84,11 +84,11 @@ def outputs_of_a_provisioned_stack(monkeypatch, db_conn):
                     "nameservers": ["ns1.migrahosting.com", "ns2.migrahosting.com"],
                     "certificate_not_after": "2026-02-23T11:04:00Z", "server_ip": "192.0.2.10", "domain": domain,
                     "registration_status": "external"}
-    monkeypatch.setattr("app.services.engine.stack_operations", lambda settings: Stack())
+    monkeypatch.setattr("app.jobs.tasks.stack_operations", lambda settings: Stack())
 
 
 def test_a_stalled_converge_with_a_waiting_duplicate_does_not_stop_the_stuck_welcome_email(
-        settings, db_conn, the_pair_and_a_stuck_welcome, outputs_of_a_provisioned_stack):
+        settings, db_conn, queue, the_pair_and_a_stuck_welcome, outputs_of_a_provisioned_stack):
     sid, stalled, waiting, welcome = the_pair_and_a_stuck_welcome
 
     assert _sweep() >= 2
