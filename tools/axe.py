@@ -29,7 +29,8 @@ def ensure(log=print) -> Path:
         return target
     npm = shutil.which("npm")
     if npm is None:
-        raise RuntimeError("npm is not installed (apt-get install npm): the browser tests' axe-core needs it")
+        raise RuntimeError("npm is not installed (this machine kind has Node and npm; elsewhere apt-get install npm): "
+                           "the browser tests' axe-core needs it")
     log(f"installing axe-core@{VERSION} into {cache()}")
     cache().mkdir(parents=True, exist_ok=True)
     subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(cache()), f"axe-core@{VERSION}"],

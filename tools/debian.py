@@ -9,8 +9,6 @@ PACKAGES = (
     "dovecot-imapd", "dovecot-pgsql", "dnsutils", "sqlite3", "openssh-server", "openssh-client",
     # The browser tests drive Debian's own Chromium through Playwright (never a downloaded build).
     "chromium",
-    # axe-core, the accessibility check the browser tests inject, is installed with npm (tools/axe.py).
-    "npm",
     # The production layout's test: Debian's nginx in front of the app, systemd-analyze for the units.
     "nginx", "systemd",
     # `promtool check rules` on the shipped alert rules, and the Prometheus the metrics test scrapes with.

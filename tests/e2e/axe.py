@@ -2,28 +2,20 @@
 and AA, the rules a screen reader user and a colour-blind user meet.
 
 The package is installed once, from the npm registry, into a cache outside the repository
-(the same path the setup tooling uses), never vendored; a test injects its axe.min.js into the
+(tools/axe.py, which `mpanel setup` runs too), never vendored; a test injects its axe.min.js into the
 page with Playwright and runs it there."""
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
-CACHE = Path.home() / ".cache" / "mpanel" / "axe-core"
-SCRIPT = CACHE / "node_modules" / "axe-core" / "axe.min.js"
+from tools import axe as installed
+
 WCAG_A_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
 def axe_script() -> Path:
-    """axe.min.js, installed with npm into the cache when it is missing."""
-    if not SCRIPT.exists():
-        npm = shutil.which("npm")
-        assert npm, "npm is not installed (apt-get install npm): it installs axe-core for the browser tests"
-        CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(CACHE), "axe-core@4"],
-                       check=True, capture_output=True, timeout=300)
-    return SCRIPT
+    """axe.min.js, installed with npm into the cache (tools/axe.py) when it is missing."""
+    return installed.ensure(log=lambda _line: None)
 
 
 def violations(page) -> list[dict]:
