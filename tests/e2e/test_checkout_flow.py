@@ -38,8 +38,10 @@ def test_a_declined_card_provisions_nothing(mpanel, settings):
     body = mpanel.checkout(seed_payload()).json()
     declined = mpanel.pay(body["checkoutSessionId"], card="4000 0000 0000 9995")
     assert "insufficient_funds" in declined.text
+    # This order's failed payment (an older order's row must not satisfy it): its events processed.
     wait_for(lambda: _count(settings, "SELECT count(*) FROM payments WHERE status = 'failed' AND failure_code = "
-                                      "'insufficient_funds'"), 30, "the failed payment to be recorded")
+                                      "'insufficient_funds' AND subscription_id = %s", body["subscriptionId"]),
+             30, "this order's failed payment to be recorded")
     status = mpanel.status(body["subscriptionId"])
     assert status["status"] == "pending_payment" and status["provisioningStatus"] == "pending"
     assert _count(settings, "SELECT count(*) FROM websites WHERE subscription_id = %s", body["subscriptionId"]) == 0
