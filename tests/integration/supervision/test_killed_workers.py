@@ -20,7 +20,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 

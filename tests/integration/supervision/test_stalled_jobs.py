@@ -35,7 +35,7 @@ def _status(conn, *ids) -> list[str]:
 
 
 @pytest.fixture
-def the_pair_and_a_stuck_welcome(settings, db_conn):
+def the_pair_and_a_stuck_welcome(settings, db_conn, queue):
     """Issue 28's state: converge 339 `doing` (worker killed) + converge 340 `todo` with the
     same queueing lock, and a welcome email `doing` in a killed billing-and-mail worker."""
     sid = make_subscription(db_conn, settings)
@@ -56,7 +56,7 @@ def _sweep() -> int:
     from app.jobs.tasks import retry_stalled_jobs
 
     async def run():
-        async with queue.open_async():
+        async with queue.app.open_async():
             return await retry_stalled_jobs(0)
     return asyncio.run(run())
 
@@ -66,8 +66,8 @@ def _run_mail_jobs() -> None:
     from app.jobs.queue import queue
 
     async def run():
-        async with queue.open_async():
-            await queue.run_worker_async(queues=["mail"], wait=False, install_signal_handlers=False)
+        async with queue.app.open_async():
+            await queue.app.run_worker_async(queues=["mail"], wait=False, install_signal_handlers=False)
     asyncio.run(run())
 
 
