@@ -68,3 +68,21 @@ def test_it_gives_up_after_a_few_tries():
     with pytest.raises(exceptions.ConnectorException):
         asyncio.run(ends.record_end(manager, 7, "end", manager.record))
     assert manager.failures == 100 - ends.TRIES
+
+
+def test_a_heartbeat_met_by_a_dropped_connection_is_skipped_not_fatal():
+    async def beat():
+        raise dropped()
+
+    asyncio.run(ends.beat_or_skip(beat, 7))  # no exception: the worker goes on
+
+
+def test_the_app_job_manager_is_wrapped():
+    import procrastinate
+
+    from procrastinate import testing
+
+    app = procrastinate.App(connector=testing.InMemoryConnector())
+    ends.record_ends_despite_dropped_connections(app)
+    assert app.job_manager.update_heartbeat.__name__ == "update_heartbeat"
+    assert app.job_manager.finish_job_by_id_async.__qualname__.startswith("record_ends_despite")
