@@ -84,7 +84,7 @@ def outputs_of_a_provisioned_stack(monkeypatch, db_conn):
                     "nameservers": ["ns1.migrahosting.com", "ns2.migrahosting.com"],
                     "certificate_not_after": "2026-02-23T11:04:00Z", "server_ip": "192.0.2.10", "domain": domain,
                     "registration_status": "external"}
-    monkeypatch.setattr("app.services.engine.stack_operations", lambda settings: Stack())
+    monkeypatch.setattr("app.jobs.tasks.stack_operations", lambda settings: Stack())
 
 
 def test_a_stalled_converge_with_a_waiting_duplicate_does_not_stop_the_stuck_welcome_email(
