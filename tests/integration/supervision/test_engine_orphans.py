@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -39,26 +40,31 @@ def worker(settings, tmp_path):
         proc.wait(60)
 
 
-def test_no_command_plugin_survives_its_cli_killed_mid_run(db_conn, settings, worker):
+def test_no_command_plugin_survives_its_cli_killed_mid_run(db_conn, settings, layout, worker):
     from app import db
     from app.jobs.defer import request_converge
+    from tools.services import supervisor
 
     assert not _ours("pulumi-resource-command"), "a plugin of this system was already running"
     sid = make_subscription(db_conn, settings)
-    with db.transaction(settings.DATABASE_URL) as conn:
-        assert request_converge(conn, sid)
-
-    # The starter page's command plugin runs: the CLI that started it dies mid-run.
-    plugins = wait_for(lambda: _ours("pulumi-resource-command"), 240, "the command plugin to start")
-    clis = _ours("pulumi")
-    clis = [p for p in clis if p.name == "pulumi"]
-    assert clis, "no Pulumi CLI found beside its plugin"
-    for cli in clis:
-        os.kill(cli.pid, signal.SIGKILL)
-
-    # The run ends (failed, and retried by the queue); whatever it was, nothing of it stays.
-    wait_for(lambda: not _ours("pulumi-resource-command") or None, 60,
-             f"the plugins {[p.pid for p in plugins]} to end with their run")
+    # The web server's SSH hangs (stopped, not closed): the plugin is busy dialing it, for up to
+    # half a minute, when its CLI dies. A busy plugin is what outlived its CLI under chaos.
+    sshd = supervisor.read_run_file(layout)["servers"]["ssh"]["pid"]
+    os.kill(sshd, signal.SIGSTOP)
+    try:
+        with db.transaction(settings.DATABASE_URL) as conn:
+            assert request_converge(conn, sid)
+        plugins = wait_for(lambda: _ours("pulumi-resource-command"), 240, "the command plugin to start")
+        time.sleep(2)  # dialing
+        clis = [p for p in _ours("pulumi") if p.name == "pulumi"]
+        assert clis, "no Pulumi CLI found beside its plugin"
+        for cli in clis:
+            os.kill(cli.pid, signal.SIGKILL)
+        # Gone with the CLI call, not when its dial would have given up.
+        wait_for(lambda: not any(p.pid in {q.pid for q in _ours("pulumi-resource-command")} for p in plugins) or None,
+                 8, f"the plugins {[p.pid for p in plugins]} to end with their CLI")
+    finally:
+        os.kill(sshd, signal.SIGCONT)
     worker.terminate()
     worker.wait(90)
     left = _ours("pulumi-resource-")
