@@ -11,6 +11,16 @@ from procrastinate import exceptions
 from app.jobs import ends
 
 
+def run(coro):
+    """On a loop of its own: asyncio.run would leave the main thread without a current loop,
+    which the Pulumi mocks of later tests ask for."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
 def dropped() -> exceptions.ConnectorException:
     try:
         raise psycopg.OperationalError("terminating connection due to administrator command")
@@ -42,13 +52,13 @@ def no_waiting(monkeypatch):
 
 def test_an_end_met_by_a_dropped_connection_is_recorded_on_the_next_try():
     manager = Manager(failures=2)
-    asyncio.run(ends.record_end(manager, 7, "end", manager.record))
+    run(ends.record_end(manager, 7, "end", manager.record))
     assert manager.recorded == 1
 
 
 def test_an_end_whose_answer_was_lost_is_not_recorded_twice():
     manager = Manager(failures=1, doing=False)  # the first try was recorded; only its answer was lost
-    asyncio.run(ends.record_end(manager, 7, "end", manager.record))
+    run(ends.record_end(manager, 7, "end", manager.record))
     assert manager.recorded == 0
 
 
@@ -60,13 +70,13 @@ def test_an_error_of_the_statement_itself_is_not_retried():
             raise exceptions.ConnectorException() from cause
 
     with pytest.raises(exceptions.ConnectorException):
-        asyncio.run(ends.record_end(Manager(0), 7, "end", refused))
+        run(ends.record_end(Manager(0), 7, "end", refused))
 
 
 def test_it_gives_up_after_a_few_tries():
     manager = Manager(failures=100)
     with pytest.raises(exceptions.ConnectorException):
-        asyncio.run(ends.record_end(manager, 7, "end", manager.record))
+        run(ends.record_end(manager, 7, "end", manager.record))
     assert manager.failures == 100 - ends.TRIES
 
 
@@ -74,7 +84,7 @@ def test_a_heartbeat_met_by_a_dropped_connection_is_skipped_not_fatal():
     async def beat():
         raise dropped()
 
-    asyncio.run(ends.beat_or_skip(beat, 7))  # no exception: the worker goes on
+    run(ends.beat_or_skip(beat, 7))  # no exception: the worker goes on
 
 
 def test_the_app_job_manager_is_wrapped():
