@@ -15,7 +15,7 @@ def welcomes_overdue(conn: psycopg.Connection, minutes: float) -> list[dict]:
             WHERE s.status = 'active' AND s.provisioning_status = 'ready' AND s.needs_attention_since IS NULL
               AND NOT EXISTS (SELECT 1 FROM emails_sent e WHERE e.dedupe_key = 'welcome:' || s.id AND e.state = 'sent')
             GROUP BY s.id
-           HAVING min(r.finished_at) < now() - %s * interval '1 minute'""", (minutes,)).fetchall()
+           HAVING min(r.finished_at) < now() - make_interval(secs => %s * 60.0)""", (minutes,)).fetchall()
 
 
 def jobs_doing_past(conn: psycopg.Connection, deadlines: dict[str, float], otherwise: float) -> list[dict]:
@@ -35,7 +35,7 @@ def jobs_doing_past(conn: psycopg.Connection, deadlines: dict[str, float], other
 def events_unprocessed_past(conn: psycopg.Connection, minutes: float) -> list[dict]:
     return conn.execute(
         "SELECT id, type, received_at FROM stripe_events WHERE processed_at IS NULL "
-        "AND received_at < now() - %s * interval '1 minute' ORDER BY received_at", (minutes,)).fetchall()
+        "AND received_at < now() - make_interval(secs => %s * 60.0) ORDER BY received_at", (minutes,)).fetchall()
 
 
 def periodic_tasks_failing(conn: psycopg.Connection, in_a_row: int) -> list[dict]:

@@ -37,12 +37,15 @@ class Queue(procrastinate.Blueprint):
         if self._app is not None and self._settings == settings:
             return self._app
         from app.jobs import tasks  # noqa: F401  (registers every task on this queue)
+        from app.jobs.ends import record_ends_despite_dropped_connections
 
         app = procrastinate.App(
             connector=procrastinate.PsycopgConnector(conninfo=settings.DATABASE_URL, min_size=1, max_size=4),
             import_paths=["app.jobs.tasks"])
         # No namespace: each task keeps its own name, the one jobs are stored under.
         app.add_tasks_from(self, namespace="")
+        # A job's end survives a connection PostgreSQL drops just then (app/jobs/ends.py).
+        record_ends_despite_dropped_connections(app)
         self._app, self._settings = app, settings
         return app
 

@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import mailbox
+import os
 import subprocess
 import sys
 import time
@@ -82,7 +83,10 @@ def mpanel(settings, layout):
     """`mpanel serve` and `mpanel worker`, as `make run` starts them, for the e2e package
     (stopped after it, so later tests own the queue)."""
     children = [
-        subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(layout.app_port)]),
+        # The domain page's live delegation check asks the local PowerDNS (which serves every
+        # zone we host, with our nameservers): it answers, so the page must say what it found.
+        subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(layout.app_port)],
+                         env={**os.environ, "DELEGATION_RESOLVER": f"127.0.0.1:{layout.port('dns')}"}),
         subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--concurrency", "2"]),
     ]
     client = Mpanel(settings, layout)

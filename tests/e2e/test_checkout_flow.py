@@ -38,10 +38,14 @@ def test_a_paid_checkout_becomes_a_working_account_and_a_welcome_email(mpanel, s
 
 def test_a_declined_card_provisions_nothing(mpanel, settings):
     body = mpanel.checkout(seed_payload()).json()
+    # The decline is recorded before the order knows its Stripe customer (no subscription id on
+    # the row): this payment is the one recorded after this payment attempt, not an older one.
+    before = _count(settings, "SELECT coalesce(max(id), 0) FROM payments")
     declined = mpanel.pay(body["checkoutSessionId"], card="4000 0000 0000 9995")
     assert "insufficient_funds" in declined.text
     wait_for(lambda: _count(settings, "SELECT count(*) FROM payments WHERE status = 'failed' AND failure_code = "
-                                      "'insufficient_funds'"), 30, "the failed payment to be recorded")
+                                      "'insufficient_funds' AND id > %s", before),
+             30, "this attempt's failed payment to be recorded")
     status = mpanel.status(body["subscriptionId"])
     assert status["status"] == "pending_payment" and status["provisioningStatus"] == "pending"
     assert _count(settings, "SELECT count(*) FROM websites WHERE subscription_id = %s", body["subscriptionId"]) == 0

@@ -57,9 +57,14 @@ class ProviderContract:
         """Change the object behind the provider's back; return the property that drifted."""
         raise NotImplementedError
 
-    def create_behind_pulumi(self, inputs: dict) -> None:
+    def create_behind_pulumi(self, inputs: dict) -> str | None:
         """Create the object upstream the way a create that crashed before being recorded would
-        (with this stack's mark, `inputs["owner"]`, where the provider marks its objects)."""
+        (with this stack's mark, `inputs["owner"]`, where the provider marks its objects); return
+        the id an adopting create must answer, or None when nothing a crash leaves can be adopted."""
+        raise NotImplementedError
+
+    def objects_upstream(self, inputs: dict) -> int:
+        """How many objects upstream answer to the natural key of `inputs` (a domain, an address)."""
         raise NotImplementedError
 
     def create_foreign(self, inputs: dict) -> dict:
@@ -227,9 +232,14 @@ class ProviderContract:
 
     def test_create_adopts_an_object_left_by_a_crash(self, provider, inputs):
         checked = provider.check({}, inputs).inputs
-        self.create_behind_pulumi(checked)
+        left = self.create_behind_pulumi(checked)
+        if left is None:
+            pytest.skip("nothing a crashed create leaves can be adopted by this provider")
         result = provider.create(checked)
         try:
+            # Adopted: the very object the crash left, and no second one beside it.
+            assert result.id == left
+            assert self.objects_upstream(checked) == 1
             assert self.exists_upstream(result.id, {**checked, **result.outs})
         finally:
             provider.delete(result.id, {**checked, **result.outs})

@@ -244,6 +244,10 @@ class TestMailboxContract(ForeignMail, MailCoreFaults, ProviderContract):
         query("INSERT INTO mailboxes (address, local_part, domain, password_hash, quota_mb) "
               "VALUES (%s, %s, %s, %s, %s)",
               (inputs["address"], local, domain, "{ARGON2ID}lost-with-the-crash", inputs["quota_mb"]))
+        return inputs["address"]
+
+    def objects_upstream(self, inputs):
+        return len(query("SELECT 1 FROM mailboxes WHERE address = %s", (inputs["address"],)))
 
     def create_foreign(self, inputs):
         # The same kind of address, under a mail domain this stack does not own.
@@ -292,6 +296,10 @@ class TestMailDomainContract(ForeignMail, MailCoreFaults, ProviderContract):
 
     def create_behind_pulumi(self, inputs):
         query("INSERT INTO mail_domains (name, owner) VALUES (%s, %s)", (inputs["domain"], inputs["owner"]))
+        return inputs["domain"]
+
+    def objects_upstream(self, inputs):
+        return len(query("SELECT 1 FROM mail_domains WHERE name = %s", (inputs["domain"],)))
 
     def create_foreign(self, inputs):
         self.foreign = plant_foreign_mail(inputs["domain"], OTHER_OWNER)

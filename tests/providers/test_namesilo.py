@@ -188,6 +188,10 @@ class TestDomainRegistrationContract(ProviderContract):
         # A crash after registerDomain: the claim recorded before it, and the registration.
         assert claims().claim(inputs["domain"], inputs["owner"], "new_registration")["owner"] == inputs["owner"]
         self.namesilo.register(inputs["domain"], *inputs["nameservers"])
+        return inputs["domain"]
+
+    def objects_upstream(self, inputs):
+        return 1 if self.namesilo.info(inputs["domain"]) is not None else 0
 
     def create_foreign(self, inputs):
         # In the operator's registrar account, but registered by no order of this stack (the

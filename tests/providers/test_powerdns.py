@@ -142,6 +142,11 @@ class TestDnsZoneContract(ProviderContract):
             "rrsets": [{"name": zone, "type": "A", "ttl": 3600, "changetype": "REPLACE",
                         "records": [{"content": inputs["server_ip"], "disabled": False}]}]})
         assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    def objects_upstream(self, inputs):
+        zones = api(self.settings, "GET", "/zones", params={"zone": inputs["domain"] + "."})
+        return len(zones.json())
 
     def create_foreign(self, inputs):
         # Another stack's zone, with our nameservers (every zone on this server has them).

@@ -201,6 +201,10 @@ class TestWhmAccountContract(ProviderContract):
         claim(inputs["domain"], inputs["owner"], username_stem(inputs["domain"]))
         self.whm.create_account(username_stem(inputs["domain"]), inputs["domain"], inputs["plan"],
                                 contact_email=inputs["contact_email"])
+        return username_stem(inputs["domain"])
+
+    def objects_upstream(self, inputs):
+        return len(self.whm.accounts(inputs["domain"], "domain"))
 
     def create_foreign(self, inputs):
         # Made in WHM by someone else, with the very contact email this order gives: that email
@@ -287,6 +291,12 @@ class TestWhmSslContract(ProviderContract):
     def create_behind_pulumi(self, inputs):
         self.whm.api("installssl", domain=inputs["domain"], crt=inputs["certificate_pem"],
                      key=inputs["private_key_pem"])
+        return inputs["domain"]
+
+    def objects_upstream(self, inputs):
+        body = requests.get(f"{self.whm.url}/json-api/fetchsslinfo", params={"api.version": "1",
+                            "domain": inputs["domain"]}, headers=self.whm.headers, timeout=10).json()
+        return 1 if body["metadata"]["result"] == 1 else 0
 
     def inject_fault(self, transient):
         if transient:

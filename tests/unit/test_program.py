@@ -44,6 +44,7 @@ class Recorder(MockMonitor):
         self.registered[request.name] = {
             "type": request.type, "dependencies": list(request.dependencies),
             "secret_outputs": list(request.additionalSecretOutputs), "parent": request.parent,
+            "ignore_changes": list(request.ignoreChanges),
         }
         return response
 
@@ -264,8 +265,10 @@ def test_the_starter_page_is_published_once_by_a_remote_command_pinned_to_the_se
         assert connection["user"] == "account-id"
         assert "/home/account-id/public_html" in page["create"] and "runuser -u account-id" in page["create"]
         assert "shop.example" in page["stdin"]
-        # Nothing that could rewrite or remove the customer's page later.
+        # Nothing that could rewrite or remove the customer's page later: no update or delete
+        # command, and a new template, login or address is no diff at all (never run again).
         assert "update" not in page and "delete" not in page
+        assert sorted(monitor.registered["starter-page"]["ignore_changes"]) == ["connection", "create", "stdin"]
     return settle(account, check)
 
 

@@ -92,20 +92,31 @@ def _say(line: str) -> None:
 # --- outages -----------------------------------------------------------------------------------
 
 def run_outages(settings: Settings, kinds: list[str], seconds: float, rng: random.Random,
-                stop: threading.Event, figures: Counter) -> None:
+                stop: threading.Event, figures: Counter, window: float) -> None:
+    """Each outage starts at its own moment of the window (the window split in equal slots,
+    a random moment early in each); one whose moment comes after the window, or that could
+    not fit in it, is not delivered (counted, never run late)."""
     from tools.services.layout import current
 
     layout, standins = current(), StandIns(settings)
-    for kind in kinds:
-        if stop.is_set():
-            return
+    began, end = time.monotonic(), time.monotonic() + window
+    slot = window / max(len(kinds), 1)
+    for i, kind in enumerate(kinds):
+        at = began + i * slot + rng.uniform(0, max(0.0, slot - seconds) / 2)
+        time.sleep(max(0.0, at - time.monotonic()))
+        if stop.is_set() or time.monotonic() + min(seconds, 1.0) > end:
+            figures["outages not delivered (window over)"] += 1
+            _say(f"outage: {kind} not delivered: the window is over")
+            continue
+        held = min(seconds, end - time.monotonic())  # an outage ends with the window
+        figures["outages delivered"] += 1
         if kind == "postgres":
-            figures["postgres connections dropped"] += drop_connections(settings, seconds)
+            figures["postgres connections dropped"] += drop_connections(settings, held)
         elif kind in SERVER_OUTAGES:
-            killed = hold_down(layout, kind, seconds)
+            killed = hold_down(layout, kind, held)
             back = wait_ready(layout, kind)
             figures[f"{kind} down (kills)"] += killed
-            _say(f"outage: {kind} down {seconds:.0f}s ({killed} kills), answering again {back:.1f}s later")
+            _say(f"outage: {kind} down {held:.0f}s ({killed} kills), answering again {back:.1f}s later")
             continue
         elif kind in FAULT_OUTAGES:
             counts = {}  # fault id -> how many requests it was to fire for
@@ -113,25 +124,32 @@ def run_outages(settings: Settings, kinds: list[str], seconds: float, rng: rando
                 fault = transient_fault(kind, op, rng)
                 counts[standins.inject(kind, fault)["id"]] = fault["count"]
                 figures[f"{kind} faults injected ({fault['kind']})"] += 1
-            time.sleep(seconds)
+            time.sleep(held)
             left = {f["id"]: f["fired"] for f in standins.faults(kind)}
             # A fault that fired as often as it was to is gone from the list.
             figures[f"{kind} faults fired (requests)"] += sum(left.get(i, n) for i, n in counts.items())
             standins.clear(kind)
-        _say(f"outage: {kind} for {seconds:.0f}s done")
-        time.sleep(rng.uniform(0.5, 2))
+        _say(f"outage: {kind} for {held:.0f}s done")
 
 
-def run_kills(killer: Killer, k: int, rng: random.Random, spacing: float, stop: threading.Event,
-              give_up_after: float) -> None:
-    """K kills, each at a random moment of some run, until done or `give_up_after` seconds."""
-    done, until = 0, time.monotonic() + give_up_after
-    while done < k and not stop.is_set() and time.monotonic() < until:
-        kind = killer.kill_one()
+def run_kills(killer: Killer, k: int, rng: random.Random, window: float, stop: threading.Event) -> None:
+    """K kills at K random moments of the window. Each looks for its target from its moment
+    until the next one's (or the window's end); one that finds none is not delivered
+    (Killer.missed): no kill is waited for past the window."""
+    began = time.monotonic()
+    moments = sorted(rng.uniform(0, window) for _ in range(k)) + [window]
+    for i in range(k):
+        if stop.is_set():
+            killer.missed += k - i
+            return
+        time.sleep(max(0.0, began + moments[i] - time.monotonic()))
+        left = began + window - time.monotonic()
+        if left <= 0:
+            killer.missed += k - i
+            return
+        kind = killer.kill_one(wait_for_run=min(left, max(0.5, moments[i + 1] - moments[i])))
         if kind:
-            done += 1
-            _say(f"SIGKILL {done}/{k}: {kind}")
-            time.sleep(rng.uniform(0.2, spacing))
+            _say(f"SIGKILL {sum(killer.kills.values())}/{k}: {kind}")
 
 
 # --- quiet ---------------------------------------------------------------------------------------
@@ -217,10 +235,9 @@ def chaos(settings: Settings, url: str, m: int, n: int, k: int, outages: list[st
         threads = [
             threading.Thread(target=lambda: results.update(d=deliver(
                 stripe, plan, rng, [o.session_id for o in decoys], stop=stop)), name="deliveries"),
-            threading.Thread(target=run_kills, args=(killer, k, rng, max(1.0, spread / max(k, 1)), stop,
-                                                     max(spread + 600, 30.0 * k)), name="kills"),
+            threading.Thread(target=run_kills, args=(killer, k, rng, spread, stop), name="kills"),
             threading.Thread(target=run_outages, args=(settings, [o for o in outages if o != "permanent"],
-                                                       outage_seconds, rng, stop, figures), name="outages"),
+                                                       outage_seconds, rng, stop, figures, spread), name="outages"),
         ]
         for t in threads:
             t.start()
@@ -254,7 +271,7 @@ def chaos(settings: Settings, url: str, m: int, n: int, k: int, outages: list[st
         check_orders(settings, verdict, paid, decoys, victims, genuine)
         if victims:
             check_victims(settings, verdict, victims)
-        print_figures(d, killer.kills, figures, m, len(decoys), chaos_done - began, quiet, verdict, seed)
+        print_figures(d, killer, figures, m, len(decoys), chaos_done - began, quiet, verdict, seed, spread)
         return 1 if verdict.broken else 0
     finally:
         try:
@@ -297,15 +314,19 @@ def permanent_faults(settings: Settings, stripe: Stripe, rng: random.Random, mar
     return victims
 
 
-def print_figures(d, kills: dict, figures: Counter, m: int, decoys: int, chaos_seconds: float,
-                  quiet: float | None, verdict: Verdict, seed: int) -> None:
+def print_figures(d, killer: Killer, figures: Counter, m: int, decoys: int, chaos_seconds: float,
+                  quiet: float | None, verdict: Verdict, seed: int, window: float) -> None:
+    kills = killer.kills
     rows = [("paid checkouts", m), ("unpaid decoys", decoys)]
     rows += [(f"deliveries: {kind}", count) for kind, count in sorted(d.by_kind.items())]
+    rows.append((f"deliveries: first sent within the {window:.0f}s window", d.on_time))
+    rows.append(("deliveries: first sent after it (not delivered in the window)", d.late))
     rows.append(("deliveries sent again after a non-2xx", d.resent))
     for (kind, status), count in sorted(d.answers.items()):
         rows.append((f"answers: {kind} -> {status or 'no answer'}", count))
     rows += [(f"SIGKILL: {kind}", count) for kind, count in sorted(kills.items())]
     rows.append(("SIGKILL: total", sum(kills.values())))
+    rows.append(("SIGKILL: not delivered (nothing to hit in the window)", killer.missed))
     rows += sorted(figures.items())
     rows.append(("chaos phase", f"{chaos_seconds:.0f} s"))
     rows.append(("time to quiet after it", f"{quiet:.0f} s" if quiet is not None else "never (settle timeout)"))

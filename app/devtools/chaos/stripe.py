@@ -54,6 +54,8 @@ class Deliveries:
     accepted_forgeries: list = field(default_factory=list)   # (kind, event id, status)
     undelivered: list = field(default_factory=list)          # genuine events never answered 2xx
     resent: int = 0                                           # genuine copies sent again after a non-2xx
+    on_time: int = 0                                          # first sends within the window (their delay)
+    late: int = 0                                             # first sends after it (senders all busy)
 
 
 class Stripe:
@@ -177,8 +179,15 @@ def deliver(stripe: Stripe, plan: list[Delivery], rng: random.Random, decoy_sess
             age = rng.randint(STALE_AFTER + 5, 86400)
         return renamed, _sign(secret, renamed, int(time.time()) - age)
 
+    window = max((d.delay for d in plan), default=0.0) + 1.0
+
     def send(d: Delivery) -> None:
         time.sleep(max(0.0, d.delay - (time.monotonic() - started)))
+        with lock:
+            if time.monotonic() - started <= window:
+                result.on_time += 1
+            else:
+                result.late += 1
         give_up = time.monotonic() + 600
         wait = 0.5
         while True:

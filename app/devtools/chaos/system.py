@@ -22,6 +22,8 @@ from app.settings import CHECKOUT, Settings
 # The engine's processes, by executable name: the Pulumi CLI, its plugins (Go providers and
 # the dynamic-provider shim) and the Python that hosts the dynamic providers.
 ENGINE_NAMES = ("pulumi", "pulumi-resource-", "pulumi-language-")
+# The worker child whose lanes include billing (app/cli/worker.py SERVICE_QUEUES).
+BILLING_LANE = "billing"
 
 
 @dataclass(frozen=True)
@@ -127,43 +129,69 @@ def kill(pid: int) -> bool:
 
 
 class Killer:
-    """SIGKILLs at random moments of engine runs: a converge worker child (the run dies with
-    it; procrastinate's stalled-job recovery and the stack's recovery take over), the
-    billing/mail child, or one engine process (CLI, provider plugin, dynamic-provider host)."""
+    """SIGKILLs at random moments: of engine runs, a converge worker child (the run dies with
+    it; procrastinate's stalled-job recovery and the stack's recovery take over) or one engine
+    process (CLI, provider plugin, dynamic-provider host); and, whenever it comes, the
+    billing-and-mail child (a welcome email, a Stripe event or a sweep dies with it; the
+    stalled-job sweep hands its job back)."""
 
     def __init__(self, system: System, rng: random.Random, targets: str = "all"):
         self.system = system
         self.rng = rng
         self.targets = targets  # all, engine (only the engine's processes), workers (only worker children)
         self.kills: dict[str, int] = {}
+        self.missed = 0  # kills that found nothing to hit in their time (not delivered)
+
+    def _target(self) -> str:
+        roll = self.rng.random()
+        if self.targets == "engine":
+            return "engine"
+        if self.targets == "workers":
+            return "converge worker" if roll < 0.6 else "billing worker"
+        return "engine" if roll < 0.5 else "converge worker" if roll < 0.8 else "billing worker"
 
     def kill_one(self, wait_for_run: float = 20.0) -> str | None:
-        """One SIGKILL at a random moment of an engine run; None when no run was seen within
-        `wait_for_run` seconds (an idle worker is not what this is about)."""
+        """One SIGKILL; None (counted as missed) when what it is for was not seen within
+        `wait_for_run` seconds: an engine run (an idle worker is not what this is about), or
+        the billing-and-mail child."""
+        target = self._target()
         deadline = time.monotonic() + wait_for_run
+        if target == "billing worker":
+            while True:
+                lanes = [w for w in self.system.workers()[0] if BILLING_LANE in w.lane.split(",")]
+                if lanes:
+                    break
+                if time.monotonic() > deadline:
+                    self.missed += 1
+                    return None
+                time.sleep(0.1)
+            time.sleep(self.rng.uniform(0, min(1.5, max(0.0, deadline - time.monotonic()))))
+            return self._kill(self.rng.choice(lanes).pid, "billing-and-mail worker")
         while True:
             workers, engine = self.system.workers()
             if engine:
                 break
             if time.monotonic() > deadline:
+                self.missed += 1
                 return None
             time.sleep(0.1)
-        time.sleep(self.rng.uniform(0, 1.5))  # a random moment of the run
+        time.sleep(self.rng.uniform(0, min(1.5, max(0.0, deadline - time.monotonic()))))  # a random moment
         workers, engine = self.system.workers()
         running = self.system.running_engine(workers, engine)  # worker child pid -> its engine processes
         if not running:
+            self.missed += 1
             return None
         child = self.rng.choice(sorted(running))
-        roll = {"all": self.rng.random(), "engine": 0.0, "workers": 1.0}[self.targets]
-        if roll < 0.5:
+        if target == "engine":
             victim = self.rng.choice(running[child])
-            kind = "engine CLI" if victim.name == "pulumi" else "engine provider"
-            pid = victim.pid
-        else:
-            pid, kind = child, "converge worker mid-run"
+            return self._kill(victim.pid, "engine CLI" if victim.name == "pulumi" else "engine provider")
+        return self._kill(child, "converge worker mid-run")
+
+    def _kill(self, pid: int, kind: str) -> str | None:
         if kill(pid):
             self.kills[kind] = self.kills.get(kind, 0) + 1
             return kind
+        self.missed += 1
         return None
 
 

@@ -36,10 +36,20 @@ def test_later_converges_leave_the_customers_page_alone_and_never_bring_it_back(
                                                                                db_conn):
     sid, domain, page = site
     assert over_ssh(settings, f"printf 'my own shop' > {page}").returncode == 0
-    db_conn.execute("UPDATE websites SET cpanel_password_resets = cpanel_password_resets + 1 "
-                    "WHERE subscription_id = %s", (sid,))  # a change that makes the next up do work
+    # A plan change: the page's own input (its stdin names the plan) and the account's package
+    # change, so the page has a diff that ignore_changes must hide, and without it the
+    # script's guard must still keep the customer's page.
+    db_conn.execute("UPDATE subscriptions SET plan_id = (SELECT id FROM plans WHERE slug = 'shared_starter') "
+                    "WHERE id = %s", (sid,))
     assert converger.converge(sid) == "up"
     assert over_ssh(settings, f"cat {page}").stdout == "my own shop"
+    run = db_conn.execute("SELECT id, summary FROM provisioning_runs WHERE subscription_id = %s "
+                          "AND operation = 'up' ORDER BY id DESC LIMIT 1", (sid,)).fetchone()
+    assert run["summary"].get("update") and not run["summary"].get("replace"), run["summary"]  # the package changed
+    page_steps = {r["op"] for r in db_conn.execute(
+        "SELECT op FROM provisioning_events WHERE run_id = %s AND resource_name = 'starter-page' "
+        "AND op IS NOT NULL", (run["id"],)).fetchall()}
+    assert page_steps <= {"same", "refresh"}, f"the page was touched: {page_steps}"
 
     assert over_ssh(settings, f"rm {page}").returncode == 0  # the customer installs WordPress instead
     assert converger.converge(sid, force=True) == "up"  # an operator's: the engine runs though nothing changed

@@ -29,14 +29,55 @@ def test_a_message_is_multipart_alternative_from_smtp_from(settings, outbox):
     assert text_and_html(message) == ("Plain words.\n", "<p>Plain words.</p>\n")
 
 
-def test_the_smtp_login_is_used_when_smtp_user_is_set(settings, outbox):
-    recipient = f"login-{secrets.token_hex(4)}@example.net"
-    with_login = dataclasses.replace(settings, SMTP_USER="noreply@migrahosting.com", SMTP_PASS="relay-password")
+class RequiresLogin:
+    """A relay that takes a message only after AUTH with the one login it knows."""
 
-    assert mail.send_once(with_login, kind="welcome", subscription_id=None, recipient=recipient,
-                          rendered=a_rendered_email(), dedupe_key=f"test:{recipient}") is True
+    def __init__(self, user: str, password: str):
+        self.user, self.password = user.encode(), password.encode()
+        self.logins: list[tuple[bytes, bytes]] = []
+        self.accepted: list[bytes] = []
 
-    assert len(outbox.wait_for(recipient)) == 1
+    def authenticate(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False)
+        self.logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=(auth_data.login, auth_data.password) == (self.user, self.password))
+
+    async def handle_DATA(self, server, session, envelope):
+        self.accepted.append(envelope.content)
+        return "250 2.0.0 queued"
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_the_smtp_login_is_used_when_smtp_user_is_set(settings):
+    from aiosmtpd.controller import Controller
+
+    relay = RequiresLogin("noreply@migrahosting.com", "relay-password")
+    port = closed_port()
+    server = Controller(relay, hostname="127.0.0.1", port=port, authenticator=relay.authenticate,
+                        auth_required=True, auth_require_tls=False)
+    server.start()
+    try:
+        at_relay = dataclasses.replace(settings, SMTP_HOST="127.0.0.1", SMTP_PORT=port)
+        recipient = f"login-{secrets.token_hex(4)}@example.net"
+
+        def send(s) -> bool:
+            return mail.send_once(s, kind="welcome", subscription_id=None, recipient=recipient,
+                                  rendered=a_rendered_email(), dedupe_key=f"test:{recipient}")
+
+        # Without the login this relay takes nothing: the test below proves the login was sent.
+        with pytest.raises(mail.EmailNotSent):
+            send(dataclasses.replace(at_relay, SMTP_USER="", SMTP_PASS=""))
+        assert relay.accepted == []
+
+        assert send(dataclasses.replace(at_relay, SMTP_USER="noreply@migrahosting.com",
+                                        SMTP_PASS="relay-password")) is True
+        assert relay.logins == [(b"noreply@migrahosting.com", b"relay-password")]
+        assert len(relay.accepted) == 1
+    finally:
+        server.stop()
 
 
 def test_a_delivery_failure_never_reveals_the_smtp_password(settings, caplog):

@@ -17,7 +17,8 @@ from tests.factories import make_subscription
 
 @pytest.fixture
 def overdue_settings(settings):
-    return dataclasses.replace(settings, MPANEL_WELCOME_DEADLINE_MINUTES=10, MPANEL_STUCK_JOB_SECONDS=600)
+    # Floats, as Settings reads them from the environment (an int here once hid a SQL type error).
+    return dataclasses.replace(settings, MPANEL_WELCOME_DEADLINE_MINUTES=10.0, MPANEL_STUCK_JOB_SECONDS=600.0)
 
 
 def _provisioned(db_conn, settings, minutes_ago: float) -> int:

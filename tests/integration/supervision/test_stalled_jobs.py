@@ -35,7 +35,7 @@ def _status(conn, *ids) -> list[str]:
 
 
 @pytest.fixture
-def the_pair_and_a_stuck_welcome(settings, db_conn):
+def the_pair_and_a_stuck_welcome(settings, db_conn, queue):
     """Issue 28's state: converge 339 `doing` (worker killed) + converge 340 `todo` with the
     same queueing lock, and a welcome email `doing` in a killed billing-and-mail worker."""
     sid = make_subscription(db_conn, settings)
