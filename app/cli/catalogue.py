@@ -57,6 +57,30 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _show(rows: list[dict], as_json: bool, line) -> int:
+    """A list: the rows as JSON for scripts, else one line a row for people."""
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        for r in rows:
+            print(line(r))
+    return 0
+
+
+def _plan_line(r: dict) -> str:
+    return PLAN_LINE.format(slug=r["slug"], active="on sale" if r["active"] else "retired", name=r["name"],
+                            whm_package=r["whm_package"], monthly=_money(r["price_monthly_cents"], r["currency"]),
+                            yearly=_money(r["price_yearly_cents"], r["currency"]),
+                            stripe=" ".join(filter(None, (r["stripe_price_monthly"], r["stripe_price_yearly"])))
+                            or "(Stripe prices made at the first checkout)")
+
+
+def _coupon_line(r: dict) -> str:
+    off = f"{r['percent_off']}%" if r["percent_off"] else _money(r["amount_off_cents"], "")
+    return (f"{r['code']:16} {'on sale' if r['active'] else 'retired':8} {off:>8} off  "
+            f"expires {r['expires_at'] or 'never'}")
+
+
 def plans(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     given = {k: getattr(args, k) for k in ("name", "whm_package", "disk_quota_mb", "bandwidth_mb", "mailbox_count",
@@ -67,17 +91,7 @@ def plans(args: argparse.Namespace) -> int:
         return _fail(f"mpanel plans {args.action} needs the plan's slug")
     with db.transaction(settings.DATABASE_URL) as conn:
         if args.action == "list":
-            rows = catalogue.all_plans(conn)
-            if args.json:
-                print(json.dumps(rows, indent=2, default=str))
-                return 0
-            for r in rows:
-                print(PLAN_LINE.format(slug=r["slug"], active="on sale" if r["active"] else "retired", name=r["name"],
-                                       whm_package=r["whm_package"], monthly=_money(r["price_monthly_cents"], r["currency"]),
-                                       yearly=_money(r["price_yearly_cents"], r["currency"]),
-                                       stripe=" ".join(filter(None, (r["stripe_price_monthly"], r["stripe_price_yearly"])))
-                                       or "(Stripe prices made at the first checkout)"))
-            return 0
+            return _show(catalogue.all_plans(conn), args.json, _plan_line)
         if args.action == "add":
             missing = [f"--{n}" for n, k in (("name", "name"), ("whm-package", "whm_package"), ("disk-mb", "disk_quota_mb"),
                                              ("bandwidth-mb", "bandwidth_mb"), ("mailboxes", "mailbox_count"),
@@ -111,15 +125,7 @@ def coupons(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     with db.transaction(settings.DATABASE_URL) as conn:
         if args.action == "list":
-            rows = catalogue.all_coupons(conn)
-            if args.json:
-                print(json.dumps(rows, indent=2, default=str))
-                return 0
-            for r in rows:
-                off = f"{r['percent_off']}%" if r["percent_off"] else _money(r["amount_off_cents"], "")
-                print(f"{r['code']:16} {'on sale' if r['active'] else 'retired':8} {off:>8} off  "
-                      f"expires {r['expires_at'] or 'never'}")
-            return 0
+            return _show(catalogue.all_coupons(conn), args.json, _coupon_line)
         if not args.code:
             return _fail(f"mpanel coupons {args.action} needs the code")
         if args.action == "add":

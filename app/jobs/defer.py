@@ -73,6 +73,13 @@ def _defer(conn: psycopg.Connection, job: Job, args: dict, *, lock: str | None =
         return False
 
 
+def _about_subscription(conn: psycopg.Connection, job: Job, subscription_id: int, queueing_lock: str,
+                        **more) -> bool:
+    """A mail about one subscription (its id, and what else the task takes), at most one waiting
+    per queueing lock."""
+    return _defer(conn, job, {"subscription_id": subscription_id, **more}, queueing_lock=queueing_lock)
+
+
 # --- stacks -------------------------------------------------------------------------------------
 
 def request_converge(conn: psycopg.Connection, subscription_id: int, force: bool = False) -> bool:
@@ -109,38 +116,36 @@ def request_stripe_event(conn: psycopg.Connection, event_id: str) -> bool:
 
 def request_welcome_email(conn: psycopg.Connection, subscription_id: int) -> bool:
     """The welcome after the first successful run (the send itself is recorded once, app.mail)."""
-    return _defer(conn, SEND_WELCOME_EMAIL, {"subscription_id": subscription_id},
-                  queueing_lock=f"welcome-{subscription_id}")
+    return _about_subscription(conn, SEND_WELCOME_EMAIL, subscription_id, f"welcome-{subscription_id}")
 
 
 def request_welcome_resend(conn: psycopg.Connection, subscription_id: int, resend: int) -> bool:
     """An operator's resend of the welcome, numbered so each resend is sent once."""
-    return _defer(conn, RESEND_WELCOME_EMAIL, {"subscription_id": subscription_id, "resend": resend},
-                  queueing_lock=f"welcome-resend-{subscription_id}")
+    return _about_subscription(conn, RESEND_WELCOME_EMAIL, subscription_id,
+                              f"welcome-resend-{subscription_id}", resend=resend)
 
 
 def request_cpanel_password_email(conn: psycopg.Connection, subscription_id: int, reset: int) -> bool:
     """The new cPanel password a reset asked for, once the converge has set it."""
-    return _defer(conn, SEND_CPANEL_PASSWORD_EMAIL, {"subscription_id": subscription_id, "reset": reset},
-                  queueing_lock=f"cpanel-password-{subscription_id}-{reset}")
+    return _about_subscription(conn, SEND_CPANEL_PASSWORD_EMAIL, subscription_id,
+                              f"cpanel-password-{subscription_id}-{reset}", reset=reset)
 
 
 def request_attention_alert(conn: psycopg.Connection, subscription_id: int) -> bool:
     """Tell the operators this subscription needs a person; one alert waits at a time."""
-    return _defer(conn, SEND_ATTENTION_ALERT, {"subscription_id": subscription_id},
-                  queueing_lock=f"attention-{subscription_id}")
+    return _about_subscription(conn, SEND_ATTENTION_ALERT, subscription_id, f"attention-{subscription_id}")
 
 
 def request_lifecycle_email(conn: psycopg.Connection, subscription_id: int, kind: str) -> bool:
     """A notice (suspended, reactivated, canceled) about one subscription, queued once per kind."""
-    return _defer(conn, SEND_LIFECYCLE_EMAIL, {"subscription_id": subscription_id, "kind": kind},
-                  queueing_lock=f"mail-{kind}-{subscription_id}")
+    return _about_subscription(conn, SEND_LIFECYCLE_EMAIL, subscription_id,
+                              f"mail-{kind}-{subscription_id}", kind=kind)
 
 
 def request_payment_failed_notice(conn: psycopg.Connection, subscription_id: int) -> bool:
     """The notice at once after a failed renewal payment (sent once per past-due occurrence)."""
-    return _defer(conn, SEND_PAYMENT_FAILED_NOTICE, {"subscription_id": subscription_id},
-                  queueing_lock=f"payment-failed-{subscription_id}")
+    return _about_subscription(conn, SEND_PAYMENT_FAILED_NOTICE, subscription_id,
+                              f"payment-failed-{subscription_id}")
 
 
 def request_account_email(conn: psycopg.Connection, token_id: int) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from app import db
-from app.db.hosting import moves as subscription_flags
+from app.db.hosting import subscriptions as subscription_flags
 from app.db import overdue as rows
 from app.jobs.defer import request_attention_alert
 from app.settings import Settings

@@ -5,12 +5,12 @@ so the token in their URL goes nowhere else; waitress keeps no access log.
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, render_template, request, session
 
 from app.services.customers import customer_account as account, two_factor
 from app.services.customers.accounts import dashboard
 from app.web import csrf
-from app.web.panel import guard, login_required
+from app.web.panel import guard, login_required, private, with_notice
 from app.web.refusals import answer_on_pages, back_to
 
 bp = Blueprint("account", __name__)
@@ -26,10 +26,7 @@ def _settings():
 
 
 def _private(response, status: int = 200):
-    response = current_app.make_response((response, status))
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return private(current_app.make_response((response, status)))
 
 
 @bp.get("/account")
@@ -57,8 +54,7 @@ def change_password():
     generation = account.change_password(_settings(), session["user_id"], request.form.get("current_password"),
                                          request.form.get("new_password"))
     session["gen"] = generation  # this session stays; every other one is over
-    session["notice"] = "Your password is changed. You were signed out everywhere else."
-    return redirect(url_for("account.account_page"))
+    return with_notice("account.account_page", "Your password is changed. You were signed out everywhere else.")
 
 
 @bp.post("/account/email")
@@ -67,9 +63,8 @@ def change_password():
 def change_email():
     new_email = account.request_email_change(_settings(), session["user_id"],
                                              request.form.get("current_password"), request.form.get("new_email"))
-    session["notice"] = (f"We sent a link to {new_email}. Your email changes when you open it "
-                         f"(within 24 hours); until then it stays as it is.")
-    return redirect(url_for("account.account_page"))
+    return with_notice("account.account_page", f"We sent a link to {new_email}. Your email changes when you open it "
+                                               f"(within 24 hours); until then it stays as it is.")
 
 
 @bp.get("/account/email/<token>")

@@ -36,6 +36,20 @@ def login_required(view):
     return view
 
 
+def with_notice(endpoint: str, notice: str, **values):
+    """Back to a page after its form did the work: the notice is said once, on the page's next view."""
+    session["notice"] = notice
+    return redirect(url_for(endpoint, **values))
+
+
+def private(response):
+    """An answer carrying a secret (a one-time login link, a token in the URL): it goes to no
+    referrer and no cache."""
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def _signed_in() -> bool:
     if "user_id" not in session:
         return False
@@ -148,16 +162,15 @@ def _dashboard_notice(name: str):
 def add_mailbox(subscription_id: int):
     address = mailboxes.add_mailbox(current_app.config["MPANEL"], session["user_id"], subscription_id,
                                     request.form.get("local_part", ""), request.form.get("password", ""))
-    session["notice"] = f"{address} is being created: it works in a few seconds, with the password you chose."
-    return redirect(url_for("panel.home"))
+    return with_notice("panel.home",
+                       f"{address} is being created: it works in a few seconds, with the password you chose.")
 
 
 @bp.post("/sites/<int:subscription_id>/mailboxes/<local_part>/remove")
 @login_required
 def remove_mailbox(subscription_id: int, local_part: str):
     address = mailboxes.remove_mailbox(current_app.config["MPANEL"], session["user_id"], subscription_id, local_part)
-    session["notice"] = f"{address} is being removed, with the mail in it."
-    return redirect(url_for("panel.home"))
+    return with_notice("panel.home", f"{address} is being removed, with the mail in it.")
 
 
 @bp.post("/sites/<int:subscription_id>/cpanel-password")
@@ -165,8 +178,7 @@ def remove_mailbox(subscription_id: int, local_part: str):
 def reset_cpanel_password(subscription_id: int):
     """A new temporary cPanel password, set by the worker and sent by email (never shown here)."""
     request_cpanel_password_reset(current_app.config["MPANEL"], session["user_id"], subscription_id)
-    session["notice"] = "A new cPanel password is being set: it will be in your inbox in a minute."
-    return redirect(url_for("panel.home"))
+    return with_notice("panel.home", "A new cPanel password is being set: it will be in your inbox in a minute.")
 
 
 @bp.post("/sites/<int:subscription_id>/open/<app>")
@@ -176,10 +188,7 @@ def open_hosting_app(subscription_id: int, app: str):
     """One-click cPanel or Webmail: the one-time login link travels only in this redirect's
     Location (the form opens a new tab), never in a page, the session or a log."""
     url = hosting_login.one_time_login_url(current_app.config["MPANEL"], session["user_id"], subscription_id, app)
-    response = redirect(url, 303)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    return private(redirect(url, 303))
 
 
 @bp.get("/sites/new")
@@ -250,9 +259,10 @@ def preview_plan(subscription_id: int):
 def change_plan(subscription_id: int):
     plan = customer_billing.change_plan(current_app.config["MPANEL"], session["user_id"], subscription_id,
                                         request.form.get("plan"), request.form.get("proration_date"))
-    session["notice"] = (f"You are moving to {plan['name']}: Stripe has billed the difference, and your "
-                         f"hosting gets the new plan's limits within a minute.")
-    return redirect(url_for("panel.billing_page", subscription_id=subscription_id))
+    return with_notice("panel.billing_page",
+                       f"You are moving to {plan['name']}: Stripe has billed the difference, and your "
+                       f"hosting gets the new plan's limits within a minute.",
+                       subscription_id=subscription_id)
 
 
 @bp.get("/sites/<int:subscription_id>/dns")
@@ -280,24 +290,27 @@ def _dns_notice(exc, subscription_id: int, **_):
 @back_to(_dns_notice)
 def add_dns_record(subscription_id: int):
     record = dns_editor.add_record(current_app.config["MPANEL"], session["user_id"], subscription_id, _record_form())
-    session["notice"] = f"{record['name']} {record['type']} is being published: it answers in a few seconds."
-    return redirect(url_for("panel.dns_page", subscription_id=subscription_id))
+    return with_notice("panel.dns_page",
+                       f"{record['name']} {record['type']} is being published: it answers in a few seconds.",
+                       subscription_id=subscription_id)
 
 
 @bp.post("/sites/<int:subscription_id>/dns/<int:record_id>/remove")
 @login_required
 def remove_dns_record(subscription_id: int, record_id: int):
     removed = dns_editor.remove_record(current_app.config["MPANEL"], session["user_id"], subscription_id, record_id)
-    session["notice"] = f"{removed['name']} {removed['type']} {removed['content']} is being removed."
-    return redirect(url_for("panel.dns_page", subscription_id=subscription_id))
+    return with_notice("panel.dns_page",
+                       f"{removed['name']} {removed['type']} {removed['content']} is being removed.",
+                       subscription_id=subscription_id)
 
 
 @bp.post("/sites/<int:subscription_id>/dns/reset")
 @login_required
 def reset_dns(subscription_id: int):
     count = dns_editor.reset_to_defaults(current_app.config["MPANEL"], session["user_id"], subscription_id)
-    session["notice"] = f"Your {count} records are being removed: the zone goes back to its defaults."
-    return redirect(url_for("panel.dns_page", subscription_id=subscription_id))
+    return with_notice("panel.dns_page",
+                       f"Your {count} records are being removed: the zone goes back to its defaults.",
+                       subscription_id=subscription_id)
 
 
 @bp.get("/sites/<int:subscription_id>/domain")
@@ -319,8 +332,9 @@ def _domain_error(exc, **_):
 def domain_auto_renew(subscription_id: int):
     enabled = domain_state.set_auto_renew(current_app.config["MPANEL"], session["user_id"], subscription_id,
                                           request.form.get("auto_renew"))
-    session["notice"] = f"Auto-renew is being turned {'on' if enabled else 'off'} at the registrar."
-    return redirect(url_for("panel.domain_page", subscription_id=subscription_id))
+    return with_notice("panel.domain_page",
+                       f"Auto-renew is being turned {'on' if enabled else 'off'} at the registrar.",
+                       subscription_id=subscription_id)
 
 
 @bp.post("/sites/<int:subscription_id>/domain/lock")
@@ -329,8 +343,9 @@ def domain_auto_renew(subscription_id: int):
 def domain_lock(subscription_id: int):
     locked = domain_state.set_lock(current_app.config["MPANEL"], session["user_id"], subscription_id,
                                    request.form.get("lock"))
-    session["notice"] = f"The registrar lock is being turned {'on' if locked else 'off'}."
-    return redirect(url_for("panel.domain_page", subscription_id=subscription_id))
+    return with_notice("panel.domain_page",
+                       f"The registrar lock is being turned {'on' if locked else 'off'}.",
+                       subscription_id=subscription_id)
 
 
 @bp.post("/sites/<int:subscription_id>/domain/transfer-code")
@@ -339,9 +354,10 @@ def domain_lock(subscription_id: int):
 def domain_transfer_code(subscription_id: int):
     name = domain_state.send_transfer_code(current_app.config["MPANEL"], session["user_id"], subscription_id)
     # The code itself is never here: the registrar emails it.
-    session["notice"] = (f"The registrar is emailing the transfer code of {name} to the domain's "
-                         "administrative contact.")
-    return redirect(url_for("panel.domain_page", subscription_id=subscription_id))
+    return with_notice("panel.domain_page",
+                       f"The registrar is emailing the transfer code of {name} to the domain's "
+                       "administrative contact.",
+                       subscription_id=subscription_id)
 
 
 @bp.post("/sites/<int:subscription_id>/domain/check-control")
@@ -349,9 +365,10 @@ def domain_transfer_code(subscription_id: int):
 @back_to(_domain_error)
 def domain_check_control(subscription_id: int):
     proven = proof.check_now(current_app.config["MPANEL"], session["user_id"], subscription_id)
-    session["notice"] = ("Proof of control found: mail from other senders is being routed to your mailboxes."
-                         if proven else "No proof of control found yet: see below what was seen.")
-    return redirect(url_for("panel.domain_page", subscription_id=subscription_id))
+    return with_notice("panel.domain_page",
+                       "Proof of control found: mail from other senders is being routed to your mailboxes."
+                       if proven else "No proof of control found yet: see below what was seen.",
+                       subscription_id=subscription_id)
 
 
 # The first-time login wizard (seed step 7): three short steps over the customer's hosting,

@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 from app.services.customers import two_factor
 from app.services.customers.accounts import dashboard
 from app.web import csrf
-from app.web.panel import guard, login_required
+from app.web.panel import guard, login_required, with_notice
 from app.web.refusals import answer_on_pages, back_to
 
 bp = Blueprint("two_factor", __name__)
@@ -60,5 +60,4 @@ def confirm():
 @back_to(lambda exc: _page(exc.status, error=exc))
 def turn_off():
     two_factor.turn_off(_settings(), session["user_id"], request.form.get("code", ""))
-    session["notice"] = "Two-factor authentication is off."
-    return redirect(url_for("two_factor.page"))
+    return with_notice("two_factor.page", "Two-factor authentication is off.")

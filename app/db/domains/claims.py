@@ -32,13 +32,3 @@ def release(conn: psycopg.Connection, domain_id: int, reason: str) -> None:
     (its mail stays unroutable: it is never proven now)."""
     conn.execute("UPDATE domains SET control_claimed_at = now(), control_check_result = %s, updated_at = now() "
                  "WHERE id = %s AND control_claimed_at IS NULL", (reason, domain_id))
-
-
-def flag(conn: psycopg.Connection, subscription_id: int, reason: str) -> bool:
-    """The holding order needs an operator, with why; True when newly flagged."""
-    row = conn.execute(
-        """UPDATE subscriptions s SET needs_attention_since = coalesce(s.needs_attention_since, now()),
-                  provisioning_error = %s, updated_at = now()
-             FROM subscriptions before WHERE s.id = %s AND before.id = s.id
-         RETURNING before.needs_attention_since IS NULL AS first""", (reason, subscription_id)).fetchone()
-    return bool(row and row["first"])

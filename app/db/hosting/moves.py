@@ -36,13 +36,3 @@ def account(conn: psycopg.Connection, subscription_id: int) -> dict | None:
 def switch_server(conn: psycopg.Connection, subscription_id: int, server_id: int) -> None:
     conn.execute("UPDATE subscriptions SET server_id = %s, updated_at = now() WHERE id = %s",
                  (server_id, subscription_id))
-
-
-def flag(conn: psycopg.Connection, subscription_id: int, reason: str) -> bool:
-    """The subscription needs an operator (the move failed, the source still serves); True when newly so."""
-    row = conn.execute(
-        """UPDATE subscriptions s SET needs_attention_since = coalesce(s.needs_attention_since, now()),
-                  provisioning_error = %s, updated_at = now()
-             FROM subscriptions before WHERE s.id = %s AND before.id = s.id
-         RETURNING before.needs_attention_since IS NULL AS first""", (reason, subscription_id)).fetchone()
-    return bool(row and row["first"])

@@ -161,3 +161,14 @@ def hosting_account(conn: psycopg.Connection, subscription_id: int) -> dict | No
              LEFT JOIN websites w ON w.subscription_id = s.id
              LEFT JOIN domains d ON d.subscription_id = s.id AND d.status <> 'released'
             WHERE s.id = %s ORDER BY d.id DESC LIMIT 1""", (subscription_id,)).fetchone()
+
+
+def flag(conn: psycopg.Connection, subscription_id: int, reason: str) -> bool:
+    """The subscription needs an operator, with why (a failed move, the order holding a domain
+    another proves, a welcome overdue); True when newly flagged."""
+    row = conn.execute(
+        """UPDATE subscriptions s SET needs_attention_since = coalesce(s.needs_attention_since, now()),
+                  provisioning_error = %s, updated_at = now()
+             FROM subscriptions before WHERE s.id = %s AND before.id = s.id
+         RETURNING before.needs_attention_since IS NULL AS first""", (reason, subscription_id)).fetchone()
+    return bool(row and row["first"])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from app import db
 from app.db.domains import claims as rows
+from app.db.hosting import subscriptions
 from app.jobs.defer import request_attention_alert
 from app.services.common.refusals import Refused
 from app.services.domains import proof
@@ -88,7 +89,7 @@ def check(settings: Settings, claim_id: int) -> dict:
                       f"claim's token); this order never did, so its hold on the name was released and its mail "
                       f"stays unroutable. Nothing was destroyed: decide what becomes of this order")
             rows.release(conn, held["id"], reason)
-            if rows.flag(conn, held["subscription_id"], reason):
+            if subscriptions.flag(conn, held["subscription_id"], reason):
                 request_attention_alert(conn, held["subscription_id"])
         rows.record_check(conn, claim_id, f"{record} carries the claim's token", proven=True,
                           domain_id=held["id"] if held else None)

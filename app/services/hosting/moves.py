@@ -29,6 +29,7 @@ from typing import Callable
 from app import db
 from app.db.hosting import moves as rows
 from app.db.hosting import servers as server_rows
+from app.db.hosting import subscriptions
 from app.jobs.defer import request_attention_alert, request_converge
 from app.services.hosting.account_backups import back_up_account
 from app.services.hosting.engine import whm_client
@@ -189,7 +190,7 @@ def _fail(settings: Settings, subscription_id: int, move_id: int, reason: str) -
     log.error("subscription %s: %s", subscription_id, reason)
     with db.transaction(settings.DATABASE_URL) as conn:
         rows.advance(conn, move_id, "failed", reason[:1000])
-        if rows.flag(conn, subscription_id, reason[:1000]):
+        if subscriptions.flag(conn, subscription_id, reason[:1000]):
             request_attention_alert(conn, subscription_id)
 
 
