@@ -24,7 +24,7 @@ import sys
 import pytest
 
 from app.services.hosting import workers
-from tests.factories import make_subscription
+from tests.factories import make_subscription, suspended_with_stripe_update
 from tests.integration.mail.outbox import Outbox
 from tests.polling import wait_for
 
@@ -137,14 +137,8 @@ def test_the_billing_and_mail_worker_killed_while_sending_a_welcome_email(settin
 
 
 def test_the_billing_and_mail_worker_killed_while_processing_a_stripe_event(settings, db_conn, worker_at):
-    from app.services.orders import lifecycle
-
-    sid = make_subscription(db_conn, settings, status="suspended")
-    stripe_id = f"sub_killed_{sid}"
-    db_conn.execute("UPDATE subscriptions SET stripe_subscription_id = %s WHERE id = %s", (stripe_id, sid))
-    event = {"id": f"evt_killed_{secrets.token_hex(6)}", "type": "customer.subscription.updated", "created": 0,
-             "data": {"object": {"id": stripe_id, "metadata": {}}}}
-    lifecycle.record_event(settings, event)  # and its processing queued, as the webhook does
+    # Recorded, and its processing queued, as the webhook does.
+    sid, _, event = suspended_with_stripe_update(db_conn, settings, "killed")
     job = only_job(db_conn, "process_stripe_event", {"event_id": event["id"]})
     try:
         # Killed while it asks Stripe what the subscription is now (its transaction not yet begun).
