@@ -3,7 +3,6 @@ and the order's row are free (another connection can lock them at once) and no t
 the processing is open."""
 from __future__ import annotations
 
-
 import psycopg
 
 from app.services.orders import lifecycle
