@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.e2e.conftest import seed_payload, wait_for
+from tests.e2e.conftest import seed_payload
 from tests.e2e.panel_browser import (chromium, logged_in_page, logged_in_session,  # noqa: F401  (fixture)
                                      registrar_record, screenshot, turned_at_the_registrar)
 
