@@ -46,6 +46,14 @@ class Mpanel:
     def pay(self, session_id: str, card: str = "4242 4242 4242 4242") -> requests.Response:
         return requests.post(f"{self.stripe}/_sandbox/checkout/{session_id}/pay", json={"card": card}, timeout=30)
 
+    def paid_and_ready(self, **changes) -> tuple[dict, int]:
+        """A checkout of the seed payload (with `changes`), paid, its site provisioned: (payload, subscription id)."""
+        payload = seed_payload(**changes)
+        body = self.checkout(payload).json()
+        assert self.pay(body["checkoutSessionId"]).status_code == 200
+        self.wait_until(body["subscriptionId"], provisioningStatus="ready")
+        return payload, body["subscriptionId"]
+
     def stripe_control(self, path: str, body: dict | None = None) -> dict:
         r = requests.post(f"{self.stripe}/_sandbox/{path}", json=body or {}, timeout=30)
         r.raise_for_status()
@@ -90,16 +98,10 @@ def mpanel(settings, layout):
         subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--concurrency", "2"]),
     ]
     client = Mpanel(settings, layout)
-
-    def up():
-        try:
-            return requests.get(f"{client.url}/healthz", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
     # Generous: on a loaded machine a cold start (first .pyc compile, Flask and the engine's SDK
     # imported) has taken over 30 s; a quiet one answers in about 2 s.
     try:
-        wait_for(up, 180, "the app to answer")
+        wait_until_answering(f"{client.url}/healthz", 180, "the app to answer")
         yield client
     finally:  # also when it never answered: no server or worker outlives the package
         for child in children:
@@ -131,6 +133,16 @@ def paused_delivery(mpanel):
     mpanel.stripe_control("webhooks", {"paused": True})
     yield
     mpanel.stripe_control("webhooks", {"paused": False})
+
+
+def wait_until_answering(url: str, deadline: float, what: str) -> None:
+    """Polls `url` until it answers 200 (a server still starting refuses or errors)."""
+    def up():
+        try:
+            return requests.get(url, timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+    wait_for(up, deadline, what)
 
 
 def seed_payload(**changes) -> dict:

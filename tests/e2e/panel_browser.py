@@ -60,6 +60,20 @@ def logged_in_session(mpanel, email: str, password: str):
     return browser, csrf_of(page.text)
 
 
+def turned_at_the_registrar(page, settings, domain: str, button: str, notice: str, field: str, value: str,
+                            what: str) -> str:
+    """Clicks `button` on the domain page, sees `notice`, waits until the registrar's `field` is
+    `value`; returns the domain table after a reload."""
+    from tests.polling import wait_for
+
+    page.click(f"text={button}")
+    page.wait_for_load_state()
+    assert notice in page.inner_text("main")
+    wait_for(lambda: registrar_record(settings, domain)[field] == value, 90, what)
+    page.reload()
+    return page.inner_text("table[aria-label=domain]")
+
+
 def registrar_record(settings, domain: str) -> dict:
     """The domain as NameSilo's getDomainInfo tells it (the stand-in's record)."""
     import requests

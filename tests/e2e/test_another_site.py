@@ -38,11 +38,7 @@ def _welcome(mpanel, email: str, domain: str):
 @pytest.fixture(scope="module")
 def customer(mpanel):
     """A customer with one paid, provisioned site."""
-    payload = seed_payload(planSlug="shared_starter")
-    body = mpanel.checkout(payload).json()
-    assert mpanel.pay(body["checkoutSessionId"]).status_code == 200
-    mpanel.wait_until(body["subscriptionId"], provisioningStatus="ready")
-    return payload, body["subscriptionId"]
+    return mpanel.paid_and_ready(planSlug="shared_starter")
 
 
 def test_a_wrong_password_stays_a_409_that_says_no_more(mpanel, settings, customer):

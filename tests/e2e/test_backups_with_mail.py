@@ -12,7 +12,7 @@ import tarfile
 from pathlib import Path
 
 from tests.e2e.conftest import seed_payload, wait_for
-from tests.e2e.test_termination_with_retention import _deliver, _imap_subjects
+from tests.e2e.test_termination_with_retention import _deliver, _imap_subjects, _paid_and_ready
 from tests.integration.converge.conftest import Servers
 
 
@@ -32,11 +32,8 @@ def _newest_mailbox_login(mpanel, to: str, count: int) -> tuple[str, str]:
 def test_the_last_backup_holds_files_and_mail_and_a_returning_order_gets_both_back(mpanel, settings):
     assert settings.TERMINATE_AFTER_DAYS == 0
     servers = Servers(settings)
-    payload = seed_payload()
-    body = mpanel.checkout(payload).json()
+    payload, body = _paid_and_ready(mpanel)
     sid, domain, address = body["subscriptionId"], payload["domain"], payload["customer"]["email"]
-    mpanel.pay(body["checkoutSessionId"])
-    mpanel.wait_until(sid, provisioningStatus="ready", deadline=180)
     mailbox, password = _newest_mailbox_login(mpanel, address, 1)
     [account] = servers.whm_accounts_for(domain)
     user = account["user"]

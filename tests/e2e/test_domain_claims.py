@@ -9,6 +9,7 @@ pointing at it; the orders are unpaid, so no stack is built."""
 from __future__ import annotations
 
 import threading
+from contextlib import closing
 from dataclasses import replace
 
 import psycopg
@@ -35,9 +36,8 @@ class App:
 
 @pytest.fixture
 def public_dns():
-    server = PublicDns()
-    yield server
-    server.close()
+    with closing(PublicDns()) as server:
+        yield server
 
 
 @pytest.fixture

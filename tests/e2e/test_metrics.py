@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.conftest import seed_payload, wait_for
+from tests.e2e.conftest import seed_payload, wait_for, wait_until_answering
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 RULES = CHECKOUT / "tools" / "deploy" / "prometheus" / "mpanel-rules.yml"
@@ -51,13 +51,8 @@ scrape_configs:
                                stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("w"))
     api = f"http://127.0.0.1:{port}/api/v1"
 
-    def ready():
-        try:
-            return requests.get(f"http://127.0.0.1:{port}/-/ready", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
     try:
-        wait_for(ready, 60, "prometheus to start")
+        wait_until_answering(f"http://127.0.0.1:{port}/-/ready", 60, "prometheus to start")
         yield api
     finally:
         process.terminate()

@@ -23,8 +23,8 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's ch
 SHOTS = Path(os.environ["MPANEL_STATE_DIR"]) / "screenshots"
 
 
-@pytest.fixture(scope="module")
-def browser():
+def launched_chromium():
+    """Debian's Chromium under Playwright, closed afterwards (for a fixture to `yield from`)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -33,11 +33,21 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1360, "height": 900})
+def fresh_page(browser, **context_options):
+    """A page in a new browser context, closed afterwards (for a fixture to `yield from`)."""
+    context = browser.new_context(**context_options)
     yield context.new_page()
     context.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    yield from launched_chromium()
+
+
+@pytest.fixture
+def page(browser):
+    yield from fresh_page(browser, viewport={"width": 1360, "height": 900})
 
 
 def a_staff(settings, role: str) -> tuple[str, str]:

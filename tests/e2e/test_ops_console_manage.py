@@ -17,7 +17,7 @@ import pytest
 from app.services.hosting import servers
 from app.services.operators import staff
 from tests.e2e.conftest import seed_payload, wait_for
-from tests.e2e.test_ops_console import CHROMIUM, a_staff, log_in
+from tests.e2e.test_ops_console import CHROMIUM, a_staff, fresh_page, launched_chromium, log_in
 from tools import axe
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
@@ -29,21 +29,14 @@ HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9ok
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
     axe.ensure()
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
+    yield from launched_chromium()
 
 
 @pytest.fixture
 def page(browser):
     # axe is injected as a script of its own: the console's policy rightly refuses it otherwise.
-    context = browser.new_context(viewport=DESKTOP, bypass_csp=True)
-    yield context.new_page()
-    context.close()
+    yield from fresh_page(browser, viewport=DESKTOP, bypass_csp=True)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import requests
 
 from tests.e2e.conftest import seed_payload, wait_for
 from tests.e2e.panel_browser import (chromium, logged_in_page, logged_in_session,  # noqa: F401  (fixture)
-                                     registrar_record, screenshot)
+                                     registrar_record, screenshot, turned_at_the_registrar)
 from tests.integration.converge.conftest import Servers
 
 
@@ -204,12 +204,8 @@ def test_the_domain_page_shows_the_registrar_and_turns_auto_renew_off(mpanel, se
     text = page.inner_text("table[aria-label=domain]")
     assert "2031-05-17" in text and registrar_record(settings, domain)["expires"] in text and "Auto-renew\ton" in text
 
-    page.click("text=Turn auto-renew off")
-    page.wait_for_load_state()
-    assert "being turned off" in page.inner_text("main")
-    wait_for(lambda: registrar_record(settings, domain)["auto_renew"] == "No", 90, "auto-renew off at the registrar")
-    page.reload()
-    text = page.inner_text("table[aria-label=domain]")
+    text = turned_at_the_registrar(page, settings, domain, "Turn auto-renew off", "being turned off", "auto_renew", "No",
+                                   "auto-renew off at the registrar")
     assert "Auto-renew\toff" in text and "Turn auto-renew on" in text
     screenshot(page, "domain-page")
     browser, token = logged_in_session(mpanel, hosted.email, hosted.password)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.e2e.conftest import seed_payload, wait_for
+from tests.e2e.conftest import seed_payload
 from tests.e2e.panel_browser import (chromium, logged_in_page, logged_in_session,  # noqa: F401  (fixture)
-                                     registrar_record, screenshot)
+                                     registrar_record, screenshot, turned_at_the_registrar)
 
 
 
@@ -47,12 +47,8 @@ def test_the_registrar_lock_turned_off_reaches_namesilo_and_bad_input_changes_no
     page = logged_in_page(chromium, mpanel, hosted["email"], hosted["password"])
     page.goto(hosted["url"])
     assert "Registrar lock\ton" in page.inner_text("table[aria-label=domain]")
-    page.click("text=Turn the lock off")
-    page.wait_for_load_state()
-    assert "lock is being turned off" in page.inner_text("main")
-    wait_for(lambda: registrar_record(settings, domain)["locked"] == "No", 90, "the lock off at the registrar")
-    page.reload()
-    text = page.inner_text("table[aria-label=domain]")
+    text = turned_at_the_registrar(page, settings, domain, "Turn the lock off", "lock is being turned off", "locked", "No",
+                                   "the lock off at the registrar")
     assert "Registrar lock\toff" in text and "Turn the lock on" in text and "being turned" not in text
 
     browser, token = logged_in_session(mpanel, hosted["email"], hosted["password"])

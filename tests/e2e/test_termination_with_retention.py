@@ -65,6 +65,15 @@ def _refused_by_checkout(mpanel, settings, payload: dict, status: int, field: st
     assert _rows(settings) == before
 
 
+def _paid_and_ready(mpanel) -> tuple[dict, dict]:
+    """A seed checkout, paid, its site provisioned: (payload, the checkout's answer)."""
+    payload = seed_payload()
+    body = mpanel.checkout(payload).json()
+    mpanel.pay(body["checkoutSessionId"])
+    mpanel.wait_until(body["subscriptionId"], provisioningStatus="ready", deadline=180)
+    return payload, body
+
+
 def _mailbox_login(mpanel, to: str) -> tuple[str, str]:
     """The mailbox address and password the welcome email gave the customer."""
     [welcome] = wait_for(lambda: mpanel.mails_to(to), 60, "the welcome email")
@@ -120,11 +129,8 @@ def test_cancel_suspend_back_up_pay_again_same_account_then_destroy_after_retent
     retained = dataclasses.replace(settings, TERMINATE_AFTER_DAYS=30.0)
     no_retention = dataclasses.replace(settings, TERMINATE_AFTER_DAYS=0.0)
     servers = Servers(settings)
-    payload = seed_payload()
-    body = mpanel.checkout(payload).json()
+    payload, body = _paid_and_ready(mpanel)
     sid, domain, address = body["subscriptionId"], payload["domain"], payload["customer"]["email"]
-    mpanel.pay(body["checkoutSessionId"])
-    mpanel.wait_until(sid, provisioningStatus="ready", deadline=180)
     mailbox, mailbox_password = _mailbox_login(mpanel, address)
     [account] = servers.whm_accounts_for(domain)
     user = account["user"]

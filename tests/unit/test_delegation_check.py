@@ -6,15 +6,13 @@ domain's NS in the authority section) or the way a recursive resolver does (an a
 from __future__ import annotations
 
 import socket
-import threading
 
-import dns.message
 import dns.rcode
-import dns.rdatatype
 import dns.rrset
 import pytest
 
 from app.services.domains.delegation import check, verdict
+from tests.dns_stand_in import UdpDns
 
 OURS = ("ns1.migrahosting.com", "ns2.migrahosting.com")
 
@@ -30,34 +28,20 @@ def test_verdict(found, expected):
     assert verdict(found, OURS) == expected
 
 
-class Parent:
+class Parent(UdpDns):
     """Answers NS queries for the domains in `zones` ({name: [ns]}); others NXDOMAIN."""
 
     def __init__(self, zones: dict[str, list[str]], referral: bool):
         self.zones, self.referral = zones, referral
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self.serve, daemon=True).start()
+        super().__init__()
 
-    def serve(self):
-        while True:
-            try:
-                data, peer = self.sock.recvfrom(4096)
-            except OSError:
-                return
-            query = dns.message.from_wire(data)
-            reply = dns.message.make_response(query)
-            name = query.question[0].name.to_text().rstrip(".")
-            if name not in self.zones:
-                reply.set_rcode(dns.rcode.NXDOMAIN)
-            else:
-                rrset = dns.rrset.from_text_list(name + ".", 3600, "IN", "NS", [n + "." for n in self.zones[name]])
-                (reply.authority if self.referral else reply.answer).append(rrset)
-            self.sock.sendto(reply.to_wire(), peer)
-
-    def close(self):
-        self.sock.close()
+    def answer(self, question, reply):
+        name = question.name.to_text().rstrip(".")
+        if name not in self.zones:
+            reply.set_rcode(dns.rcode.NXDOMAIN)
+        else:
+            rrset = dns.rrset.from_text_list(name + ".", 3600, "IN", "NS", [n + "." for n in self.zones[name]])
+            (reply.authority if self.referral else reply.answer).append(rrset)
 
 
 @pytest.mark.parametrize("referral", [True, False], ids=["parent-referral", "resolver-answer"])

@@ -17,13 +17,8 @@ from app.services.orders.orders import OrderConflict
 from tests.integration.billing.test_stripe_matching import _anomalies, _deliver, _order, _pay
 
 
-@pytest.fixture(autouse=True)
-def nothing_left_to_build(db_conn):
-    """Orders brought back here are ended afterwards, so no later worker builds them."""
-    marker = db_conn.execute("SELECT coalesce(max(id), 0) AS id FROM subscriptions").fetchone()["id"]
-    yield
-    db_conn.execute("UPDATE subscriptions SET status = 'terminated', provisioning_status = 'destroyed' "
-                    "WHERE id > %s AND status <> 'pending_payment'", (marker,))
+# Orders made here are ended afterwards (tests/integration/billing/conftest.py).
+pytestmark = pytest.mark.usefixtures("nothing_left_to_build")
 
 
 @pytest.fixture

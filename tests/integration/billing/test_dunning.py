@@ -35,13 +35,8 @@ def outbox(settings) -> Outbox:
     return Outbox(settings.SMTP_MAILDIR)
 
 
-@pytest.fixture(autouse=True)
-def nothing_left_to_build(db_conn):
-    """Orders made here are ended afterwards, so no later worker builds them or reminds anyone."""
-    marker = db_conn.execute("SELECT coalesce(max(id), 0) AS id FROM subscriptions").fetchone()["id"]
-    yield
-    db_conn.execute("UPDATE subscriptions SET status = 'terminated', provisioning_status = 'destroyed' "
-                    "WHERE id > %s AND status <> 'pending_payment'", (marker,))
+# Orders made here are ended afterwards (tests/integration/billing/conftest.py).
+pytestmark = pytest.mark.usefixtures("nothing_left_to_build")
 
 
 def _advance(settings, stripe_sub: str, outcome: str) -> dict:

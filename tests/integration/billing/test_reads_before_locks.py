@@ -3,21 +3,14 @@ and the order's row are free (another connection can lock them at once) and no t
 the processing is open."""
 from __future__ import annotations
 
-import secrets
-
 import psycopg
 
 from app.services.orders import lifecycle
-from tests.factories import make_subscription
+from tests.factories import suspended_with_stripe_update
 
 
 def test_stripe_is_read_with_no_row_locked_and_what_it_said_is_applied(db_conn, settings, monkeypatch):
-    sid = make_subscription(db_conn, settings, status="suspended")
-    stripe_id = f"sub_free_{sid}"
-    db_conn.execute("UPDATE subscriptions SET stripe_subscription_id = %s WHERE id = %s", (stripe_id, sid))
-    event = {"id": f"evt_free_{secrets.token_hex(6)}", "type": "customer.subscription.updated", "created": 0,
-             "data": {"object": {"id": stripe_id, "metadata": {}}}}
-    lifecycle.record_event(settings, event)
+    sid, stripe_id, event = suspended_with_stripe_update(db_conn, settings, "free")
     seen = []
 
     def stripe_answers(settings_, asked):

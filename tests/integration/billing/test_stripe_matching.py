@@ -14,14 +14,8 @@ from app.services.orders import billing, lifecycle
 from app.services.orders.checkout import start_checkout
 
 
-@pytest.fixture(autouse=True)
-def nothing_left_to_build(db_conn):
-    """Orders this test activated are ended afterwards: otherwise the worker's straggler sweep
-    (active, never provisioned) would build them during a later end-to-end run."""
-    marker = db_conn.execute("SELECT coalesce(max(id), 0) AS id FROM subscriptions").fetchone()["id"]
-    yield
-    db_conn.execute("UPDATE subscriptions SET status = 'terminated', provisioning_status = 'destroyed' "
-                    "WHERE id > %s AND status <> 'pending_payment'", (marker,))
+# Orders made here are ended afterwards (tests/integration/billing/conftest.py).
+pytestmark = pytest.mark.usefixtures("nothing_left_to_build")
 
 
 # --- what a payer and Stripe do ----------------------------------------------------------------

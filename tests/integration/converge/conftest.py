@@ -74,3 +74,14 @@ def converger(settings):
     from app.services.hosting.converge import Converger
 
     return Converger(settings)
+
+
+def converged_once(db_conn, settings, converger, prefix: str):
+    """Yields an external-domain subscription converged once (domain `prefix-….com`); destroys it afterwards."""
+    from tests.factories import make_subscription, unique_domain
+
+    sid = make_subscription(db_conn, settings, domain=unique_domain(prefix))
+    assert converger.converge(sid) == "up"
+    yield sid
+    db_conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))
+    converger.converge(sid)

@@ -10,6 +10,7 @@ from app.services.hosting.engine import stack_operations
 from stacks.events import StepRecorder
 from app.services.hosting.specs import build_spec
 from tests.factories import make_subscription, unique_domain
+from tests.integration.converge.conftest import converged_once
 
 
 def _row(db_conn, sid):
@@ -23,11 +24,7 @@ def _row(db_conn, sid):
 @pytest.fixture
 def provisioned(db_conn, settings, converger):
     """An external-domain subscription, converged once; destroyed afterwards if still there."""
-    sid = make_subscription(db_conn, settings, domain=unique_domain("site"))
-    assert converger.converge(sid) == "up"
-    yield sid
-    db_conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))
-    converger.converge(sid)
+    yield from converged_once(db_conn, settings, converger, "site")
 
 
 def test_a_full_up_builds_every_real_object(db_conn, settings, provisioned, servers):

@@ -8,7 +8,7 @@ import pytest
 
 from app.services.hosting.converge import NOTHING_TO_DO
 from stacks import engine
-from tests.factories import make_subscription, unique_domain
+from tests.integration.converge.conftest import converged_once
 
 
 @pytest.fixture
@@ -28,11 +28,7 @@ def cli_calls(monkeypatch):
 
 @pytest.fixture
 def provisioned(db_conn, settings, converger):
-    sid = make_subscription(db_conn, settings, domain=unique_domain("noop"))
-    assert converger.converge(sid) == "up"
-    yield sid
-    db_conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))
-    converger.converge(sid)
+    yield from converged_once(db_conn, settings, converger, "noop")
 
 
 def _runs(db_conn, sid) -> int:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import secrets
 import time
 from pathlib import Path
 
@@ -63,16 +62,12 @@ class FakeEngine:
 
     def outputs(self, subscription_id: int) -> dict:
         from app import db
+        from tests.factories import provisioned_outputs
 
         with db.transaction(self.settings.DATABASE_URL) as conn:
             domain = conn.execute("SELECT name FROM domains WHERE subscription_id = %s",
                                   (subscription_id,)).fetchone()["name"]
-        return {"cpanel_url": "https://web1.migrahosting.com:2083", "cpanel_username": "u" + secrets.token_hex(3),
-                "cpanel_password": "cp-" + secrets.token_urlsafe(12), "mailbox_address": f"admin@{domain}",
-                "mailbox_password": "mb-" + secrets.token_urlsafe(12),
-                "nameservers": ["ns1.migrahosting.com", "ns2.migrahosting.com"],
-                "certificate_not_after": "2026-02-23T11:04:00Z", "server_ip": "192.0.2.10", "domain": domain,
-                "registration_status": "external"}
+        return provisioned_outputs(domain)
 
 
 def main() -> None:

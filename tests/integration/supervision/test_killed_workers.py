@@ -24,7 +24,7 @@ import sys
 import pytest
 
 from app.services.hosting import workers
-from tests.factories import make_subscription
+from tests.factories import make_subscription, suspended_with_stripe_update
 from tests.integration.mail.outbox import Outbox
 from tests.polling import wait_for
 
@@ -84,6 +84,13 @@ def next_sweep(settings) -> None:
     asyncio.run(run())
 
 
+def drain_twice(settings, worker_at, queue: str, *args: str) -> None:
+    """A worker drains what the sweep put back, then again after the next sweep: the second finds nothing."""
+    worker_at(queue, None, *args, drain=True)
+    next_sweep(settings)
+    worker_at(queue, None, *args, drain=True)
+
+
 def job_status(conn, job_id: int) -> str:
     return conn.execute("SELECT status FROM procrastinate_jobs WHERE id = %s", (job_id,)).fetchone()["status"]
 
@@ -119,9 +126,7 @@ def test_the_billing_and_mail_worker_killed_while_sending_a_welcome_email(settin
 
     next_sweep(settings)
     assert job_status(db_conn, job) == "todo"
-    worker_at("mail", None, "--engine", "fake", drain=True)
-    next_sweep(settings)
-    worker_at("mail", None, "--engine", "fake", drain=True)
+    drain_twice(settings, worker_at, "mail", "--engine", "fake")
 
     assert job_status(db_conn, job) == "succeeded"
     email = db_conn.execute("SELECT u.email FROM subscriptions s JOIN customers c ON c.id = s.customer_id "
@@ -132,14 +137,8 @@ def test_the_billing_and_mail_worker_killed_while_sending_a_welcome_email(settin
 
 
 def test_the_billing_and_mail_worker_killed_while_processing_a_stripe_event(settings, db_conn, worker_at):
-    from app.services.orders import lifecycle
-
-    sid = make_subscription(db_conn, settings, status="suspended")
-    stripe_id = f"sub_killed_{sid}"
-    db_conn.execute("UPDATE subscriptions SET stripe_subscription_id = %s WHERE id = %s", (stripe_id, sid))
-    event = {"id": f"evt_killed_{secrets.token_hex(6)}", "type": "customer.subscription.updated", "created": 0,
-             "data": {"object": {"id": stripe_id, "metadata": {}}}}
-    lifecycle.record_event(settings, event)  # and its processing queued, as the webhook does
+    # Recorded, and its processing queued, as the webhook does.
+    sid, _, event = suspended_with_stripe_update(db_conn, settings, "killed")
     job = only_job(db_conn, "process_stripe_event", {"event_id": event["id"]})
     try:
         # Killed while it asks Stripe what the subscription is now (its transaction not yet begun).
@@ -152,9 +151,7 @@ def test_the_billing_and_mail_worker_killed_while_processing_a_stripe_event(sett
 
         next_sweep(settings)
         assert job_status(db_conn, job) == "todo"
-        worker_at("billing", None, "--stripe-subscription", "active", drain=True)
-        next_sweep(settings)
-        worker_at("billing", None, "--stripe-subscription", "active", drain=True)
+        drain_twice(settings, worker_at, "billing", "--stripe-subscription", "active")
 
         assert job_status(db_conn, job) == "succeeded"
         assert db_conn.execute("SELECT processed_at FROM stripe_events WHERE id = %s",
@@ -195,9 +192,7 @@ def test_the_billing_and_mail_worker_killed_while_running_each_periodic_task(set
     next_sweep(settings)
     assert {name: job_status(db_conn, job) for name, (_, job) in jobs.items()} == {name: "todo" for name in names}
     # The bodies are counted, not run: what each does is tested on its own; here, that it runs once.
-    worker_at("maintenance", None, "--count-periodic", str(ran), drain=True)
-    next_sweep(settings)
-    worker_at("maintenance", None, "--count-periodic", str(ran), drain=True)
+    drain_twice(settings, worker_at, "maintenance", "--count-periodic", str(ran))
 
     assert {name: job_status(db_conn, job) for name, (_, job) in jobs.items()} == {name: "succeeded" for name in names}
     runs = ran.read_text().split()
@@ -226,9 +221,7 @@ def _converge_recovered(settings, db_conn, worker_at, sid: int, job: int) -> Non
     time_passes(db_conn, [job])
     next_sweep(settings)
     assert job_status(db_conn, job) == "todo"
-    worker_at("converge", None, "--engine", "fake", drain=True)
-    next_sweep(settings)
-    worker_at("converge", None, "--engine", "fake", drain=True)
+    drain_twice(settings, worker_at, "converge", "--engine", "fake")
     assert job_status(db_conn, job) == "succeeded"
     assert db_conn.execute("SELECT provisioning_status FROM subscriptions WHERE id = %s",
                            (sid,)).fetchone()["provisioning_status"] == "ready"

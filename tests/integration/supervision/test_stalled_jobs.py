@@ -14,7 +14,7 @@ import secrets
 import pytest
 
 from app.services.hosting import workers
-from tests.factories import make_subscription
+from tests.factories import make_subscription, provisioned_outputs
 from tests.integration.mail.outbox import Outbox
 
 
@@ -78,12 +78,7 @@ def outputs_of_a_provisioned_stack(monkeypatch, db_conn):
         def outputs(self, subscription_id: int) -> dict:
             domain = db_conn.execute("SELECT name FROM domains WHERE subscription_id = %s",
                                      (subscription_id,)).fetchone()["name"]
-            return {"cpanel_url": "https://web1.migrahosting.com:2083", "cpanel_username": "u" + secrets.token_hex(3),
-                    "cpanel_password": "cp-" + secrets.token_urlsafe(12), "mailbox_address": f"admin@{domain}",
-                    "mailbox_password": "mb-" + secrets.token_urlsafe(12),
-                    "nameservers": ["ns1.migrahosting.com", "ns2.migrahosting.com"],
-                    "certificate_not_after": "2026-02-23T11:04:00Z", "server_ip": "192.0.2.10", "domain": domain,
-                    "registration_status": "external"}
+            return provisioned_outputs(domain)
     monkeypatch.setattr("app.jobs.tasks.stack_operations", lambda settings: Stack())
 
 
