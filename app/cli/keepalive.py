@@ -12,12 +12,22 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 
 _PR_SET_PDEATHSIG = 1
+
+
+def stop_on_signal() -> threading.Event:
+    """An event set by SIGTERM or SIGINT (Ctrl-C): a long-running command checks it, or waits
+    on it, and then stops in its own orderly way instead of dying where the signal found it."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    return stop
 
 
 def die_with_parent() -> Callable[[], None]:

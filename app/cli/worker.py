@@ -9,7 +9,6 @@ recovers the runs of workers that stopped (app/services/hosting/workers.py).
 from __future__ import annotations
 
 import logging
-import signal
 import subprocess
 import sys
 import threading
@@ -61,7 +60,7 @@ def run(settings: Settings, concurrency: int, queues: list[str] | None = None) -
     its stack lock by the converge's. With concurrency 1, one process takes every queue."""
     if concurrency <= 1 or queues:
         return run_one(settings, queues)
-    from app.cli.keepalive import KeepAlive, die_with_parent
+    from app.cli.keepalive import KeepAlive, die_with_parent, stop_on_signal
 
     keeper = KeepAlive(say=lambda line: print(f"mpanel worker: {line}", file=sys.stderr, flush=True))
     with_parent = die_with_parent()
@@ -73,15 +72,9 @@ def run(settings: Settings, concurrency: int, queues: list[str] | None = None) -
     for n in range(1, concurrency + 1):
         keeper.add(f"child {n}", child(CONVERGE_QUEUES))
     keeper.add("billing and mail", child(SERVICE_QUEUES))
-    stopping = {"flag": False}
-
-    def stop(*_):
-        stopping["flag"] = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopping = stop_on_signal()
     try:
-        while not stopping["flag"]:
+        while not stopping.is_set():
             keeper.check()
             time.sleep(0.2)
     finally:

@@ -8,11 +8,12 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import Resource
 
-from providers.clients.mailcore import PROVIDER, MailCoreClient, decrypt_key, domain_not_ours, encrypt_key
+from providers.clients.mailcore import PROVIDER, decrypt_key, domain_not_ours, encrypt_key
 from providers.core.config import current
 from providers.core.errors import NotFound, ProviderError
 from providers.core.inputs import checked_by
-from providers.core.resource import OWNER, Input, ProviderAdapter
+from providers.core.resource import OWNER, Input
+from providers.resources.on_mail_core import OnMailCore
 from providers.rules.names import bare, domain_problem, label_ok
 
 DEFAULT_SELECTOR = "mpanel"
@@ -41,7 +42,7 @@ def _private_key(value: Any) -> str:
     return value.strip() + "\n"
 
 
-class MailDomainProvider(ProviderAdapter):
+class MailDomainProvider(OnMailCore):
     """A domain the mail-core server accepts mail for, with its DKIM signing key: id = domain.
 
     The row carries its owner (the stack); an existing row is adopted only when it carries ours
@@ -62,20 +63,12 @@ class MailDomainProvider(ProviderAdapter):
     )
     REPLACES = ("domain",)
     SECRETS = ("dkim_private_key",)
-    CUSTOMER_DATA = True
-    timeout = 10.0
-
-    def client(self) -> MailCoreClient:
-        return MailCoreClient(current(), self.retry, self.timeout)
 
     def named(self, props):
         return f"the mail domain {props.get('domain')}"
 
     def existing(self, client, props):
         return client.get_domain(props["domain"])
-
-    def owns(self, found, props):
-        return found["owner"] == props["owner"]
 
     def not_ours(self, found, props):
         return domain_not_ours(found["name"], found["owner"], props["owner"])

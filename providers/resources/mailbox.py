@@ -11,10 +11,10 @@ from pulumi.dynamic import Resource
 
 from providers.clients.mailcore import (PASSWORD_LENGTH, PROVIDER, MailCoreClient, address_problem, hash_password,
                                         held_by, new_password)
-from providers.core.config import current
 from providers.core.errors import NotFound, NotOurs, ProviderError
 from providers.core.inputs import checked_by
-from providers.core.resource import OWNER, Input, ProviderAdapter
+from providers.core.resource import OWNER, Input
+from providers.resources.on_mail_core import OnMailCore
 
 DEFAULT_QUOTA_MB = 1024
 QUOTA_RANGE = (10, 102400)
@@ -43,7 +43,7 @@ def _password(value: Any) -> str:
     return value
 
 
-class MailboxProvider(ProviderAdapter):
+class MailboxProvider(OnMailCore):
     """One IMAP mailbox: id = address; its password leaves the provider only as a secret output.
 
     A mailbox's mark is its domain's owner: a row is written (created, or adopted after a
@@ -66,13 +66,8 @@ class MailboxProvider(ProviderAdapter):
     GENERATED = ("password",)
     NOT_DIFFED = ("generation",)
     SECRETS = ("password",)
-    CUSTOMER_DATA = True
     # A new generation is the customer's own doing (removed and added again): allowed.
     CUSTOMER_REPLACES = ("generation",)
-    timeout = 10.0
-
-    def client(self) -> MailCoreClient:
-        return MailCoreClient(current(), self.retry, self.timeout)
 
     def named(self, props):
         return f"the mailbox {props.get('address')}"
@@ -93,9 +88,6 @@ class MailboxProvider(ProviderAdapter):
 
     def existing(self, client, props):
         return client.get_mailbox(props["address"])
-
-    def owns(self, found, props):
-        return found["owner"] == props["owner"]
 
     def not_ours(self, found, props):
         domain = props["address"].split("@")[1]

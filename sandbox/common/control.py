@@ -31,6 +31,19 @@ def json_object() -> dict[str, Any]:
     return body
 
 
+def change_record(update: Callable[[dict[str, Any]], Any], missing: type[Exception], missing_code: str,
+                  reason: Callable[[Any], str]):
+    """A stored record changed by the request body (POST /_control/<kind>/<key>): 404 with
+    `missing_code` when `update` says there is no such record, 400 when the change does not fit."""
+    try:
+        record = update(json_object())
+    except missing as exc:
+        raise ControlError(404, missing_code, reason(exc)) from exc
+    except (TypeError, ValueError) as exc:
+        raise ControlError(400, "bad_change", str(exc)) from exc
+    return jsonify(record)
+
+
 def control_blueprint(
     faults: FaultRegistry,
     store: StateStore,

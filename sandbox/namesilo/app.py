@@ -59,7 +59,7 @@ from typing import Any, Callable
 
 from flask import Flask, Response, jsonify, request
 
-from ..common.control import ControlError, control_blueprint, json_object
+from ..common.control import ControlError, change_record, control_blueprint, json_object
 from ..common.faults import Fault, FaultRegistry
 from ..common.requestlog import RequestLog
 from ..common.serving import STATE_FILE, base_parser, serve
@@ -167,13 +167,8 @@ def create_app(
 
     @control.post("/domains/<domain>")
     def change_domain(domain: str):
-        try:
-            record = registrar.update_domain(domain, json_object())
-        except ReplyError as exc:
-            raise ControlError(404, "no_such_domain", exc.detail) from exc
-        except (TypeError, ValueError) as exc:
-            raise ControlError(400, "bad_change", str(exc)) from exc
-        return jsonify(record)
+        return change_record(lambda change: registrar.update_domain(domain, change), ReplyError, "no_such_domain",
+                             lambda exc: exc.detail)
 
     app.register_blueprint(control)
     return app

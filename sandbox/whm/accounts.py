@@ -135,22 +135,20 @@ class Accounts:
         return Done(reason=f"{account['user']} account removed")
 
     def suspendacct(self, params: Params) -> Done:
-        username = required(params, "user")
-        with self.store.change() as state:
-            account = find_account(state, username)
-            account["suspended"] = True
-            account["suspendreason"] = params.get("reason") or "No reason given"
-            account["suspendtime"] = int(self.now())
-        return Done(reason=f"Account “{username}” has been suspended.")
+        return self._suspension(params, True, params.get("reason") or "No reason given", int(self.now()),
+                                "suspended")
 
     def unsuspendacct(self, params: Params) -> Done:
+        return self._suspension(params, False, "", None, "unsuspended")
+
+    def _suspension(self, params: Params, suspended: bool, reason: str, since: int | None, done: str) -> Done:
         username = required(params, "user")
         with self.store.change() as state:
             account = find_account(state, username)
-            account["suspended"] = False
-            account["suspendreason"] = ""
-            account["suspendtime"] = None
-        return Done(reason=f"Account “{username}” has been unsuspended.")
+            account["suspended"] = suspended
+            account["suspendreason"] = reason
+            account["suspendtime"] = since
+        return Done(reason=f"Account “{username}” has been {done}.")
 
     def changepackage(self, params: Params) -> Done:
         username = required(params, "user")

@@ -64,7 +64,7 @@ from typing import Any, Callable
 
 from flask import Flask, Response, jsonify, request
 
-from ..common.control import ControlError, control_blueprint, json_object
+from ..common.control import change_record, control_blueprint
 from ..common.faults import Fault, FaultRegistry
 from ..common.requestlog import RequestLog
 from ..common.serving import STATE_FILE, base_parser, serve
@@ -196,13 +196,8 @@ def create_app(
 
     @control.post("/accounts/<user>")
     def change_account(user: str):
-        try:
-            account = server.update_account(user, json_object())
-        except WhmFailure as exc:
-            raise ControlError(404, "no_such_account", exc.reason) from exc
-        except (TypeError, ValueError) as exc:
-            raise ControlError(400, "bad_change", str(exc)) from exc
-        return jsonify(account)
+        return change_record(lambda change: server.update_account(user, change), WhmFailure, "no_such_account",
+                             lambda exc: exc.reason)
 
     app.register_blueprint(control)
     return app

@@ -11,13 +11,13 @@ domains.
 from __future__ import annotations
 
 import argparse
-import signal
 import smtplib
 import subprocess
-import threading
 
 import psycopg
 from aiosmtpd.controller import Controller
+
+from tools.services.smtp_serving import serve_until_stopped
 
 # The mail core's lookup for local delivery, over its own database (tools/services/mailcore.sql),
 # written by the mail domain provider (providers/resources/mail_domain.py, input `routable`).
@@ -61,13 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     lda = ["/usr/lib/dovecot/dovecot-lda", "-c", args.dovecot_config]
     controller = Controller(RouteByDomain(args.database, lda, (host, int(port))), hostname="127.0.0.1",
                             port=args.port, server_hostname="mailcore.mpanel.local")
-    controller.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(f"mail core SMTP on 127.0.0.1:{args.port}, relaying foreign mail to {args.relay}", flush=True)
-    stop.wait()
-    controller.stop()
+    serve_until_stopped(controller, f"mail core SMTP on 127.0.0.1:{args.port}, relaying foreign mail to {args.relay}")
 
 
 if __name__ == "__main__":

@@ -405,17 +405,12 @@ class PythonServer(Server):
         return {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
-class SmtpSink(PythonServer):
-    name = "smtp"
-    port_names = ("smtp",)
-    module = "tools.services.smtp_sink"
-
-    def args(self) -> list[str]:
-        return ["--port", str(self.layout.port("smtp")), "--maildir", str(self.home / "maildir")]
+class SmtpServer(PythonServer):
+    """An aiosmtpd server of ours: ready when it answers NOOP on its (first) port."""
 
     def ready(self) -> bool:
         try:
-            with smtplib.SMTP("127.0.0.1", self.layout.port("smtp"), timeout=2) as smtp:
+            with smtplib.SMTP("127.0.0.1", self.layout.port(self.port_names[0]), timeout=2) as smtp:
                 return smtp.noop()[0] == 250
         except (OSError, smtplib.SMTPException):
             return False
@@ -426,7 +421,16 @@ class SmtpSink(PythonServer):
         return f"aiosmtpd {aiosmtpd.__version__}"
 
 
-class MailCoreSmtp(PythonServer):
+class SmtpSink(SmtpServer):
+    name = "smtp"
+    port_names = ("smtp",)
+    module = "tools.services.smtp_sink"
+
+    def args(self) -> list[str]:
+        return ["--port", str(self.layout.port("smtp")), "--maildir", str(self.home / "maildir")]
+
+
+class MailCoreSmtp(SmtpServer):
     """The mail core's SMTP front: local delivery for routable mail domains, relay for the rest."""
     name = "mailcore-smtp"
     port_names = ("mailcore_smtp",)
@@ -436,18 +440,6 @@ class MailCoreSmtp(PythonServer):
         return ["--port", str(self.layout.port("mailcore_smtp")), "--database", self.layout.database_url("mailcore"),
                 "--dovecot-config", str(self.layout.root / "dovecot" / "dovecot.conf"),
                 "--relay", f"127.0.0.1:{self.layout.port('smtp')}"]
-
-    def ready(self) -> bool:
-        try:
-            with smtplib.SMTP("127.0.0.1", self.layout.port("mailcore_smtp"), timeout=2) as smtp:
-                return smtp.noop()[0] == 250
-        except (OSError, smtplib.SMTPException):
-            return False
-
-    def version(self) -> str:
-        import aiosmtpd
-
-        return f"aiosmtpd {aiosmtpd.__version__}"
 
 
 class HttpSandbox(PythonServer):

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import mailbox
-import signal
 import threading
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
+
+from tools.services.smtp_serving import serve_until_stopped
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
@@ -48,13 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         authenticator=accept_any_login, auth_require_tls=False, auth_required=False,
         server_hostname="smtp.mpanel.local",
     )
-    controller.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(f"smtp sink on {args.host}:{args.port}, keeping mail in {args.maildir}", flush=True)
-    stop.wait()
-    controller.stop()
+    serve_until_stopped(controller, f"smtp sink on {args.host}:{args.port}, keeping mail in {args.maildir}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.cli import CannotRun
-from app.cli.keepalive import KeepAlive
+from app.cli.keepalive import KeepAlive, stop_on_signal
 
 from .layout import Layout, current
 from . import acl
@@ -231,20 +231,14 @@ def status(layout: Layout) -> dict:
 
 def run_foreground(layout: Layout) -> int:
     supervisor = Supervisor(layout)
-    stopping = {"flag": False}
-
-    def request_stop(*_):
-        stopping["flag"] = True
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stopping = stop_on_signal()
     try:
         supervisor.start()
     except ServiceError as exc:
         print(f"mpanel services: {exc}", file=sys.stderr, flush=True)
         return 1
     print("mpanel services: ready", flush=True)
-    return supervisor.watch(lambda: stopping["flag"])
+    return supervisor.watch(stopping.is_set)
 
 
 def start_detached(layout: Layout, timeout: float = 120.0) -> None:

@@ -150,6 +150,20 @@ class Killer:
             return "converge worker" if roll < 0.6 else "billing worker"
         return "engine" if roll < 0.5 else "converge worker" if roll < 0.8 else "billing worker"
 
+    def _seen(self, look, deadline: float):
+        """What `look()` finds, polled until `deadline`; None (counted as missed) if nothing by then."""
+        while True:
+            found = look()
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                self.missed += 1
+                return None
+            time.sleep(0.1)
+
+    def _random_moment(self, deadline: float) -> None:
+        time.sleep(self.rng.uniform(0, min(1.5, max(0.0, deadline - time.monotonic()))))
+
     def kill_one(self, wait_for_run: float = 20.0) -> str | None:
         """One SIGKILL; None (counted as missed) when what it is for was not seen within
         `wait_for_run` seconds: an engine run (an idle worker is not what this is about), or
@@ -157,25 +171,15 @@ class Killer:
         target = self._target()
         deadline = time.monotonic() + wait_for_run
         if target == "billing worker":
-            while True:
-                lanes = [w for w in self.system.workers()[0] if BILLING_LANE in w.lane.split(",")]
-                if lanes:
-                    break
-                if time.monotonic() > deadline:
-                    self.missed += 1
-                    return None
-                time.sleep(0.1)
-            time.sleep(self.rng.uniform(0, min(1.5, max(0.0, deadline - time.monotonic()))))
-            return self._kill(self.rng.choice(lanes).pid, "billing-and-mail worker")
-        while True:
-            workers, engine = self.system.workers()
-            if engine:
-                break
-            if time.monotonic() > deadline:
-                self.missed += 1
+            lanes = self._seen(lambda: [w for w in self.system.workers()[0] if BILLING_LANE in w.lane.split(",")],
+                               deadline)
+            if not lanes:
                 return None
-            time.sleep(0.1)
-        time.sleep(self.rng.uniform(0, min(1.5, max(0.0, deadline - time.monotonic()))))  # a random moment
+            self._random_moment(deadline)
+            return self._kill(self.rng.choice(lanes).pid, "billing-and-mail worker")
+        if not self._seen(lambda: self.system.workers()[1], deadline):
+            return None
+        self._random_moment(deadline)
         workers, engine = self.system.workers()
         running = self.system.running_engine(workers, engine)  # worker child pid -> its engine processes
         if not running:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..objects import Ledger, Object, new_id
 from ..params import Params, invalid, merge_metadata
-from .fields import currency_param, emit_update, flag
+from .fields import add_created, currency_param, emit_update, flag
 
 INTERVALS = ("day", "week", "month", "year")
 
@@ -28,8 +28,7 @@ class Catalog:
             "updated": now, "url": p.text("url"),
         }
         p.reject_unknown()
-        led.add(product)
-        led.emit("product.created", product)
+        add_created(led, product)
         return product
 
     def retrieve_product(self, led: Ledger, p: Params, product_id: str) -> Object:
@@ -109,10 +108,8 @@ class Catalog:
         p.reject_unknown()
         self._claim_lookup_key(led, lookup_key, transfer, price["id"])
         if product is not None:
-            led.add(product)
-            led.emit("product.created", product)
-        led.add(price)
-        led.emit("price.created", price)
+            add_created(led, product)
+        add_created(led, price)
         return price
 
     def retrieve_price(self, led: Ledger, p: Params, price_id: str) -> Object:

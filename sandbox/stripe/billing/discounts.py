@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from ..objects import Ledger, Object, new_id
 from ..params import Params, invalid, merge_metadata
-from .fields import currency_param, emit_update, flag
+from .fields import add_created, currency_param, emit_update, flag
 from .periods import add_interval
 
 
@@ -45,8 +45,7 @@ class Discounts:
             "redeem_by": p.integer("redeem_by"), "times_redeemed": 0, "valid": True,
         }
         p.reject_unknown()
-        led.add(coupon)
-        led.emit("coupon.created", coupon)
+        add_created(led, coupon)
         return coupon
 
     def retrieve_coupon(self, led: Ledger, p: Params, coupon_id: str) -> Object:
@@ -104,8 +103,7 @@ class Discounts:
         if promo["active"] and any(other["active"] and other["code"].lower() == code.lower()
                                    for other in led.newest_first("promotion_code", code=code.lower())):
             raise invalid(f"An active promotion code with `code: {code}` already exists.", "code")
-        led.add(promo)
-        led.emit("promotion_code.created", promo)
+        add_created(led, promo)
         return promo
 
     def retrieve_promotion_code(self, led: Ledger, p: Params, promo_id: str) -> Object:

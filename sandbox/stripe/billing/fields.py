@@ -1,5 +1,5 @@
 """Small pieces every resource family uses: parameter defaults, currency codes,
-snapshots for ``previous_attributes``, and the ``*.updated`` event.
+snapshots for ``previous_attributes``, and the ``*.created`` and ``*.updated`` events.
 """
 
 from __future__ import annotations
@@ -25,6 +25,13 @@ def currency_param(p: Params, name: str, required: bool) -> str | None:
     if len(value) != 3 or not value.isalpha():
         raise invalid(f"Invalid currency: {value}", p.path(name))
     return value.lower()
+
+
+def add_created(led: Ledger, obj: Object) -> Object:
+    """Store a new object and emit its ``<object>.created`` event."""
+    led.add(obj)
+    led.emit(f"{obj['object']}.created", obj)
+    return obj
 
 
 def emit_update(led: Ledger, event_type: str, before: Object, after: Object) -> Object:

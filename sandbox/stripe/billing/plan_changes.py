@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..objects import Ledger, Object
 from ..params import Params, invalid, merge_metadata
 from .fields import flag
+from .item_changes import change_item, check_currency, named_item
 from .periods import add_interval, current_period, date_text, interval_of
 
 
@@ -36,20 +37,13 @@ class PlanChanges:
                 if price["recurring"] is None:
                     raise invalid("The price specified is not recurring; subscriptions take recurring prices.",
                                   f"{where}[price]")
-                if price["currency"] != sub["currency"]:
-                    raise invalid(f"The price's currency ({price['currency']}) must match the subscription's "
-                                  f"({sub['currency']}).", f"{where}[price]")
+                check_currency(price, sub, where)
             if item_id:
-                item = next((i for i in items if i["id"] == item_id), None)
-                if item is None:
-                    raise invalid(f"Invalid subscription_item id: {item_id}", f"{where}[id]")
+                item = named_item(items, item_id, where)
                 if deleted:
                     items.remove(item)
                     continue
-                if price is not None:
-                    item["price"] = dict(price)
-                if quantity is not None:
-                    item["quantity"] = quantity
+                change_item(item, price, quantity)
                 item["metadata"] = merge_metadata(item["metadata"], item_metadata)
             else:
                 # Without an item id Stripe adds an item; a plan change must name the

@@ -22,6 +22,7 @@ import copy
 from ..objects import Ledger, Object
 from ..params import Params, StripeError, invalid
 from .fields import flag
+from .item_changes import change_item, check_currency, named_item
 from .periods import current_period, interval_of, next_boundary
 
 BEHAVIORS = ("always_invoice", "create_prorations", "none")
@@ -88,20 +89,14 @@ class InvoicePreviews:
             price = led.get("price", price_id, f"{where}[price]") if price_id else None
             if price is not None and (not price["active"] or price["recurring"] is None):
                 raise invalid("The price specified is inactive or not recurring.", f"{where}[price]")
-            if price is not None and price["currency"] != sub["currency"]:
-                raise invalid(f"The price's currency ({price['currency']}) must match the subscription's "
-                              f"({sub['currency']}).", f"{where}[price]")
+            if price is not None:
+                check_currency(price, sub, where)
             if item_id:
-                item = next((i for i in items if i["id"] == item_id), None)
-                if item is None:
-                    raise invalid(f"Invalid subscription_item id: {item_id}", f"{where}[id]")
+                item = named_item(items, item_id, where)
                 if deleted:
                     items.remove(item)
                     continue
-                if price is not None:
-                    item["price"] = dict(price)
-                if quantity is not None:
-                    item["quantity"] = quantity
+                change_item(item, price, quantity)
             elif price is None:
                 raise invalid(f"Missing required param: {where}[price].", f"{where}[price]", "parameter_missing")
             else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..objects import Ledger, Object, changed_attributes, new_id
 from ..params import Params, invalid, merge_metadata
+from .fields import add_created
 from .money import money
 
 
@@ -46,8 +47,7 @@ class Refunds:
         before = dict(charge)
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] == charge["amount"]
-        led.add(refund)
-        led.emit("refund.created", refund)
+        add_created(led, refund)
         led.emit("charge.refunded", charge, changed_attributes(before, charge))
         return refund
 
