@@ -22,35 +22,33 @@ UNPROCESSED_EVENT_MINUTES = 10
 UNPAID_CHECKOUT_MINUTES = 60
 
 
+def _ask_each(settings: Settings, which, request) -> int:
+    """`request(conn, id)` for each subscription `which(conn)` finds, in one transaction."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        ids = which(conn)
+        for sid in ids:
+            request(conn, sid)
+    return len(ids)
+
+
 def check_drift_everywhere(settings: Settings) -> int:
     """Queue a drift check (refresh + preview) of every provisioned stack."""
-    with db.transaction(settings.DATABASE_URL) as conn:
-        ids = rows.provisioned(conn)
-        for sid in ids:
-            request_drift_check(conn, sid)
-    return len(ids)
+    return _ask_each(settings, rows.provisioned, request_drift_check)
 
 
 def renew_due_certificates(settings: Settings) -> int:
     """Converge every subscription whose certificate is inside its renewal window: the
     certificate provider's diff replaces a certificate within 30 days of expiry, so an
     ordinary `up` renews it and installs the new one on the account."""
-    with db.transaction(settings.DATABASE_URL) as conn:
-        ids = rows.provisioned(conn, certificate_due_within_days=CERTIFICATE_RENEWAL_DAYS)
-        for sid in ids:
-            # forced: the spec has not changed, the clock has (the shortcut would see nothing to do)
-            request_converge(conn, sid, force=True)
-    return len(ids)
+    # forced: the spec has not changed, the clock has (the shortcut would see nothing to do)
+    return _ask_each(settings, lambda conn: rows.provisioned(conn, certificate_due_within_days=CERTIFICATE_RENEWAL_DAYS),
+                     lambda conn, sid: request_converge(conn, sid, force=True))
 
 
 def converge_stragglers(settings: Settings) -> int:
     """A safety net: desired state that no run has acted on is asked for again (harmless when
     a run is already waiting: queueing lock)."""
-    with db.transaction(settings.DATABASE_URL) as conn:
-        ids = rows.stragglers(conn)
-        for sid in ids:
-            request_converge(conn, sid)
-    return len(ids)
+    return _ask_each(settings, rows.stragglers, request_converge)
 
 
 def abandon_expired_checkouts(settings: Settings) -> int:

@@ -326,26 +326,25 @@ def _domain_error(exc, **_):
     return error_answer(exc.status, f"{exc.field}: {exc.message}")
 
 
+def _domain_switch(subscription_id: int, turn, field: str, notice: str):
+    """One of the domain's on/off settings at the registrar, turned as the form says."""
+    on = turn(current_app.config["MPANEL"], session["user_id"], subscription_id, request.form.get(field))
+    return with_notice("panel.domain_page", notice.format("on" if on else "off"), subscription_id=subscription_id)
+
+
 @bp.post("/sites/<int:subscription_id>/domain/auto-renew")
 @login_required
 @back_to(_domain_error)
 def domain_auto_renew(subscription_id: int):
-    enabled = domain_state.set_auto_renew(current_app.config["MPANEL"], session["user_id"], subscription_id,
-                                          request.form.get("auto_renew"))
-    return with_notice("panel.domain_page",
-                       f"Auto-renew is being turned {'on' if enabled else 'off'} at the registrar.",
-                       subscription_id=subscription_id)
+    return _domain_switch(subscription_id, domain_state.set_auto_renew, "auto_renew",
+                          "Auto-renew is being turned {} at the registrar.")
 
 
 @bp.post("/sites/<int:subscription_id>/domain/lock")
 @login_required
 @back_to(_domain_error)
 def domain_lock(subscription_id: int):
-    locked = domain_state.set_lock(current_app.config["MPANEL"], session["user_id"], subscription_id,
-                                   request.form.get("lock"))
-    return with_notice("panel.domain_page",
-                       f"The registrar lock is being turned {'on' if locked else 'off'}.",
-                       subscription_id=subscription_id)
+    return _domain_switch(subscription_id, domain_state.set_lock, "lock", "The registrar lock is being turned {}.")
 
 
 @bp.post("/sites/<int:subscription_id>/domain/transfer-code")

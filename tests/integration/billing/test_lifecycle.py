@@ -145,22 +145,18 @@ def _event_about(db_conn, settings, sid: int) -> str:
     return event["id"]
 
 
-def test_with_no_retention_a_cancellation_terminates_at_once(db_conn, immediate):
+@pytest.mark.parametrize("stripe_status,ends_as,notice", [
+    ("canceled", "terminated", "canceled"),  # no retention: a cancellation terminates at once
+    ("past_due", "suspended", "suspended"),  # no grace period: a failed renewal suspends at once
+])
+def test_with_no_retention_or_grace_the_final_state_comes_at_once(db_conn, immediate, stripe_status, ends_as,
+                                                                    notice):
     sid = make_subscription(db_conn, immediate)
     outcome = Outcome()
     with db_conn.transaction():  # one transaction, as every event is processed
-        apply_stripe_subscription(db_conn, immediate, _row(db_conn, sid), _stripe_sub("canceled", sid), outcome)
-    assert _row(db_conn, sid)["status"] == "terminated"
-    assert outcome.converge == {sid} and outcome.emails == [(sid, "canceled")]
-
-
-def test_with_no_grace_period_a_failed_renewal_suspends_at_once(db_conn, immediate):
-    sid = make_subscription(db_conn, immediate)
-    outcome = Outcome()
-    with db_conn.transaction():  # one transaction, as every event is processed
-        apply_stripe_subscription(db_conn, immediate, _row(db_conn, sid), _stripe_sub("past_due", sid), outcome)
-    assert _row(db_conn, sid)["status"] == "suspended"
-    assert outcome.converge == {sid} and outcome.emails == [(sid, "suspended")]
+        apply_stripe_subscription(db_conn, immediate, _row(db_conn, sid), _stripe_sub(stripe_status, sid), outcome)
+    assert _row(db_conn, sid)["status"] == ends_as
+    assert outcome.converge == {sid} and outcome.emails == [(sid, notice)]
 
 
 @pytest.mark.parametrize("stripe_status,ends_as,notice", [("canceled", "terminated", "canceled"),

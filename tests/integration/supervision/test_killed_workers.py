@@ -91,6 +91,14 @@ def drain_twice(settings, worker_at, queue: str, *args: str) -> None:
     worker_at(queue, None, *args, drain=True)
 
 
+def handed_back_and_done(settings, db_conn, worker_at, job: int, queue: str, *args: str) -> None:
+    """The sweep hands the killed job back (`todo`), and a fresh worker finishes it (`succeeded`)."""
+    next_sweep(settings)
+    assert job_status(db_conn, job) == "todo"
+    drain_twice(settings, worker_at, queue, *args)
+    assert job_status(db_conn, job) == "succeeded"
+
+
 def job_status(conn, job_id: int) -> str:
     return conn.execute("SELECT status FROM procrastinate_jobs WHERE id = %s", (job_id,)).fetchone()["status"]
 
@@ -124,11 +132,7 @@ def test_the_billing_and_mail_worker_killed_while_sending_a_welcome_email(settin
     db_conn.execute("UPDATE emails_sent SET claimed_at = now() - interval '1 day' WHERE dedupe_key = %s",
                     (f"welcome:{sid}",))
 
-    next_sweep(settings)
-    assert job_status(db_conn, job) == "todo"
-    drain_twice(settings, worker_at, "mail", "--engine", "fake")
-
-    assert job_status(db_conn, job) == "succeeded"
+    handed_back_and_done(settings, db_conn, worker_at, job, "mail", "--engine", "fake")
     email = db_conn.execute("SELECT u.email FROM subscriptions s JOIN customers c ON c.id = s.customer_id "
                             "JOIN users u ON u.id = c.user_id WHERE s.id = %s", (sid,)).fetchone()["email"]
     assert len(Outbox(settings.SMTP_MAILDIR).wait_for(email, deadline_seconds=5)) == 1
@@ -149,11 +153,7 @@ def test_the_billing_and_mail_worker_killed_while_processing_a_stripe_event(sett
                                (event["id"],)).fetchone()["processed_at"] is None
         time_passes(db_conn, [job])
 
-        next_sweep(settings)
-        assert job_status(db_conn, job) == "todo"
-        drain_twice(settings, worker_at, "billing", "--stripe-subscription", "active")
-
-        assert job_status(db_conn, job) == "succeeded"
+        handed_back_and_done(settings, db_conn, worker_at, job, "billing", "--stripe-subscription", "active")
         assert db_conn.execute("SELECT processed_at FROM stripe_events WHERE id = %s",
                                (event["id"],)).fetchone()["processed_at"] is not None
         assert db_conn.execute("SELECT status FROM subscriptions WHERE id = %s", (sid,)).fetchone()["status"] == "active"
@@ -219,10 +219,7 @@ def _runs(conn, sid: int) -> list[str]:
 
 def _converge_recovered(settings, db_conn, worker_at, sid: int, job: int) -> None:
     time_passes(db_conn, [job])
-    next_sweep(settings)
-    assert job_status(db_conn, job) == "todo"
-    drain_twice(settings, worker_at, "converge", "--engine", "fake")
-    assert job_status(db_conn, job) == "succeeded"
+    handed_back_and_done(settings, db_conn, worker_at, job, "converge", "--engine", "fake")
     assert db_conn.execute("SELECT provisioning_status FROM subscriptions WHERE id = %s",
                            (sid,)).fetchone()["provisioning_status"] == "ready"
     # The welcome it owes, queued once.
