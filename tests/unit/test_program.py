@@ -6,6 +6,8 @@ and which outputs must be secret), which is the program's whole job.
 """
 from __future__ import annotations
 
+import asyncio
+
 import dataclasses
 
 import pulumi
@@ -81,6 +83,9 @@ def a_spec(**changes) -> HostingSpec:
 
 @pytest.fixture
 def mocks():
+    # Pulumi's mocks run on the main thread's event loop; a test that ran `asyncio.run` before
+    # (the job queue's, in the same session) leaves the main thread without one.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = HostingMocks()
     monitor = Recorder(mocks)
     pulumi.runtime.set_mocks(mocks, project="mpanel", stack="sub-42", preview=False, monitor=monitor)

@@ -18,7 +18,9 @@ from tools.services.layout import Layout
 from tools.services.servers import Postgres, first_closed_directory
 from tools.services.supervisor import ServiceError, Supervisor, check_reachable
 
-PORT_BASE = 37500 + 40  # its own ports, beside the suite's
+# Its own ports, beside the suite's, below the kernel's ephemeral range (32768-60999), where any client
+# connection on the machine could hold one of them for a moment.
+PORT_BASE = 24540
 
 
 def _mpanel(state: Path, *args: str) -> subprocess.CompletedProcess:

@@ -116,12 +116,29 @@ def request(settings, how, *args) -> None:
         assert how(conn, *args)
 
 
-def test_the_billing_and_mail_worker_killed_while_sending_a_welcome_email(settings, db_conn, worker_at):
+@pytest.fixture
+def others_put_off(db_conn):
+    """put_off(queue, job): other tests' jobs waiting in `queue` are not due while this test runs
+    (the paused worker must take this test's job first); they are due again afterwards."""
+    moved = []
+
+    def put_off(queue_name: str, job: int) -> None:
+        moved.extend(r["id"] for r in db_conn.execute(
+            "UPDATE procrastinate_jobs SET scheduled_at = now() + interval '1 day' "
+            "WHERE queue_name = %s AND status = 'todo' AND id <> %s AND scheduled_at IS NULL RETURNING id",
+            (queue_name, job)).fetchall())
+
+    yield put_off
+    db_conn.execute("UPDATE procrastinate_jobs SET scheduled_at = NULL WHERE id = ANY(%s)", (moved,))
+
+
+def test_the_billing_and_mail_worker_killed_while_sending_a_welcome_email(settings, db_conn, worker_at, others_put_off):
     from app.jobs.defer import request_welcome_email
 
     sid = make_subscription(db_conn, settings)
     request(settings, request_welcome_email, sid)
     job = only_job(db_conn, "send_welcome_email", {"subscription_id": sid})
+    others_put_off("mail", job)
     kill(worker_at("mail", "app.mail:deliver", "--engine", "fake"))
 
     # The kill: the job `doing`, the email claimed and not sent.
@@ -166,33 +183,38 @@ def test_the_billing_and_mail_worker_killed_while_processing_a_stripe_event(sett
         db_conn.execute("DELETE FROM procrastinate_jobs WHERE lock = %s AND status = 'todo'", (f"sub-{sid}",))
 
 
-def _periodic_tasks() -> list[str]:
+def _periodic_tasks() -> dict[str, str]:
+    """Each periodic task and the queue it runs on."""
     from app.jobs.queue import queue
 
-    return sorted(p.task.name for p in queue.app.periodic_registry.periodic_tasks.values())
+    return dict(sorted((p.task.name, p.task.queue) for p in queue.app.periodic_registry.periodic_tasks.values()))
 
 
-def test_the_billing_and_mail_worker_killed_while_running_each_periodic_task(settings, db_conn, worker_at, tmp_path):
-    names = _periodic_tasks()
+def test_the_billing_and_mail_worker_killed_while_running_each_periodic_task(settings, db_conn, worker_at, tmp_path,
+                                                                            others_put_off):
+    queues = _periodic_tasks()
+    names = list(queues)
     assert len(names) >= 10 and "retry_stalled_jobs" in names
     ran = tmp_path / "ran"
     jobs = {}
-    for name in names:
-        # As the periodic deferrer queues it: the task, its maintenance queue, the minute as its argument.
+    for name, queue_name in queues.items():
+        # As the periodic deferrer queues it: the task, its queue, the minute as its argument.
         stamp = secrets.randbelow(10**9) + 10**9
         jobs[name] = (stamp, db_conn.execute(
             "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status) "
-            "VALUES ('maintenance', %s, %s, 'todo') RETURNING id",
-            (name, json.dumps({"timestamp": stamp}))).fetchone()["id"])
-        # Any other maintenance job it meets first is only counted (elsewhere): it pauses in this one.
-        kill(worker_at("maintenance", f"app.jobs.tasks:{name}.func", "--count-periodic", str(tmp_path / "other")))
+            "VALUES (%s, %s, %s, 'todo') RETURNING id",
+            (queue_name, name, json.dumps({"timestamp": stamp}))).fetchone()["id"])
+        # Any other job it meets first is only counted (elsewhere): it pauses in this one.
+        others_put_off(queue_name, jobs[name][1])
+        kill(worker_at(queue_name, f"app.jobs.tasks:{name}.func", "--count-periodic", str(tmp_path / "other")))
         assert job_status(db_conn, jobs[name][1]) == "doing", name
     time_passes(db_conn, [job for _, job in jobs.values()])
 
     next_sweep(settings)
     assert {name: job_status(db_conn, job) for name, (_, job) in jobs.items()} == {name: "todo" for name in names}
     # The bodies are counted, not run: what each does is tested on its own; here, that it runs once.
-    drain_twice(settings, worker_at, "maintenance", "--count-periodic", str(ran))
+    for queue_name in sorted(set(queues.values())):
+        drain_twice(settings, worker_at, queue_name, "--count-periodic", str(ran))
 
     assert {name: job_status(db_conn, job) for name, (_, job) in jobs.items()} == {name: "succeeded" for name in names}
     runs = ran.read_text().split()
