@@ -40,3 +40,11 @@ def command_plugin_path() -> Path:
 def command_plugin_failure() -> Path:
     """Why pulumi-resource-command could not be built, written by setup and read by `mpanel doctor`."""
     return command_plugin_path().with_name("BUILD-FAILED.txt")
+
+
+class CannotRun(RuntimeError):
+    """What a command found missing before it started: one line, with what to run.
+
+    Here, at the bottom of the layers, so that the setup tooling's own refusals (tools/services:
+    ServiceError, ServerCannotStart) can be CannotRun without importing the app, and `mpanel`
+    prints them as the one line they are without loading the setup tooling."""

@@ -17,7 +17,7 @@ from app.settings import Settings, adopt_env_file, environment
 
 DEFAULT_ENV_FILE = Path("/etc/mpanel/mpanel.env")
 
-# What the operator must set (tools/deploy.py writes them into the env file, in this order): the
+# What the operator must set (app/cli/install.py writes them into the env file, in this order): the
 # endpoints and keys of everything mpanel drives, and the company's own names.
 REQUIRED = (
     "DATABASE_URL", "MAILCORE_DATABASE_URL", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE",

@@ -60,7 +60,7 @@ def run(settings: Settings, concurrency: int, queues: list[str] | None = None) -
     its stack lock by the converge's. With concurrency 1, one process takes every queue."""
     if concurrency <= 1 or queues:
         return run_one(settings, queues)
-    from app.cli.keepalive import KeepAlive, die_with_parent, stop_on_signal
+    from stacks.keepalive import KeepAlive, die_with_parent, stop_on_signal
 
     keeper = KeepAlive(say=lambda line: print(f"mpanel worker: {line}", file=sys.stderr, flush=True))
     with_parent = die_with_parent()

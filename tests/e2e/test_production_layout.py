@@ -154,7 +154,7 @@ def production(settings, layout):
 
     stripe_key, webhook_secret = "sk_test_mpanel_" + secrets.token_hex(8), "whsec_" + secrets.token_hex(16)
     app_db, pulumi_db = _fresh_database(layout, "mpanel_production_e2e"), _fresh_database(layout, "pulumi_production_e2e")
-    from tools.deploy import set_env_values
+    from app.cli.install import set_env_values
 
     operator = {
         "DATABASE_URL": layout.database_url(app_db),

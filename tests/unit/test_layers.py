@@ -216,11 +216,10 @@ def test_the_sandbox_takes_from_providers_only_the_domain_name_rules():
                              "and nothing else of providers", found)
 
 
-# What the setup tooling may take from the runtime (never the reverse: see the end of this file):
-# where the engine is installed, the CLI's one-line refusal and its process keeper.
-# tools/deploy.py (`mpanel install`) writes the env file from the settings' names and defaults
-# and the required list `mpanel config check` holds it to.
-TOOLS_TAKE = ("stacks.install", "app.cli.CannotRun", "app.cli.keepalive", "app.cli.config_check", "app.settings")
+# What the setup tooling may take from the runtime, all at the bottom of the layers (never the
+# app; and the runtime never imports tools: see the end of this file): where the engine is
+# installed with the one-line refusal every command prints, and the process keeper.
+TOOLS_TAKE = ("stacks.install", "stacks.keepalive")
 
 
 def test_tools_import_of_the_runtime_only_the_install_paths_the_refusal_and_the_keeper():
@@ -253,9 +252,8 @@ def test_services_import_neither_the_web_nor_the_cli():
 
 
 def test_only_the_cli_and_the_app_package_import_the_cli():
-    # Tests may import app.cli too; they live outside the folders read here. The tools' few
-    # imports of app.cli are held to TOOLS_TAKE above.
-    found = offending(everything_but("app/cli/", "app/__init__.py", "tools/"), ("app.cli",))
+    # Tests may import app.cli too; they live outside the folders read here.
+    found = offending(everything_but("app/cli/", "app/__init__.py"), ("app.cli",))
     assert not found, report("only app/cli/**, app/__init__.py and tests may import app.cli", found)
 
 
@@ -445,7 +443,7 @@ def test_other_areas_and_layers_import_only_an_areas_public_modules():
 
 # The `mpanel` subcommands that ARE setup (install, start the local servers, supervise them
 # under `mpanel run`): they may load the tooling, inside their own handler and nowhere else.
-SETUP_HANDLERS = {"app/cli/__init__.py": ("cmd_setup", "cmd_install", "cmd_services", "cmd_run", "_ServerDeaths")}
+SETUP_HANDLERS = {"app/cli/__init__.py": ("cmd_setup", "cmd_services", "cmd_run", "_ServerDeaths")}
 
 
 def top_level_owner(source: str, path: str, line: int) -> str | None:

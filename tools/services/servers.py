@@ -23,7 +23,7 @@ from pathlib import Path
 
 import requests
 
-from app.cli import CannotRun
+from stacks.install import CannotRun
 
 from .layout import DATABASES, Layout
 from . import acl, tls

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiosmtpd.controller import Controller
 
-from app.cli.keepalive import stop_on_signal
+from stacks.keepalive import stop_on_signal
 
 
 def serve_until_stopped(controller: Controller, banner: str) -> None:

@@ -1,6 +1,6 @@
 """Starts the local servers as foreground children, keeps them running, stops them.
 
-A server that dies is started again with backoff (app/cli/keepalive.py) while
+A server that dies is started again with backoff (stacks/keepalive.py) while
 the others keep serving; its pid, restart count and last death are in the run file.
 
 `mpanel services up` runs this in a detached process (or in the foreground with
@@ -20,8 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.cli import CannotRun
-from app.cli.keepalive import KeepAlive, stop_on_signal
+from stacks.install import CannotRun
+from stacks.keepalive import KeepAlive, stop_on_signal
 
 from .layout import Layout, current
 from . import acl

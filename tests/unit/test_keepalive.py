@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import signal
 
-from app.cli.keepalive import Backoff, KeepAlive, how_it_ended
+from stacks.keepalive import Backoff, KeepAlive, how_it_ended
 
 
 class FakeClock:
