@@ -2,25 +2,33 @@
 (mpanel chaos saw the Stripe webhook answer 500 after pg_terminate_backend)."""
 from __future__ import annotations
 
+import secrets
+
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from app import db
 
 
 def test_a_transaction_after_the_server_dropped_every_pooled_connection_works(settings):
-    pool = db.pool(settings.DATABASE_URL)
-    with db.transaction(settings.DATABASE_URL) as conn:  # at least one connection now pooled
-        conn.execute("SELECT 1")
-    pool.wait(timeout=10)
-    with psycopg.connect(settings.DATABASE_URL, autocommit=True) as other:
-        # Every other session on the app's database: in this test process, the pool's.
-        dropped = other.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-            "AND backend_type = 'client backend'").fetchone()[0]
-    assert dropped >= 1
-    with db.transaction(settings.DATABASE_URL) as conn:
-        assert conn.execute("SELECT 1 AS one").fetchone()["one"] == 1
+    # A pool of its own (the application_name makes the DSN, so the pool, this test's alone):
+    # dropping every session of the shared pool would also cut what other tests' threads hold.
+    dsn = make_conninfo(settings.DATABASE_URL, application_name=f"mpanel-dropped-{secrets.token_hex(4)}")
+    pool = db.pool(dsn)
+    try:
+        with db.transaction(dsn) as conn:  # at least one connection now pooled
+            conn.execute("SELECT 1")
+        pool.wait(timeout=10)
+        with psycopg.connect(settings.DATABASE_URL, autocommit=True) as other:
+            dropped = other.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = %s", (conninfo_to_dict(dsn)["application_name"],)).fetchone()[0]
+        assert dropped >= 1
+        with db.transaction(dsn) as conn:
+            assert conn.execute("SELECT 1 AS one").fetchone()["one"] == 1
+    finally:
+        db._pools.pop(dsn, None)
+        pool.close()
 
 
 # --- a request whose connection drops mid-way (issue 28: webhooks answered 500 under `mpanel chaos`) ---
