@@ -95,7 +95,13 @@ def back_up(settings: Settings, where: Path, keep: int, say=print) -> Path:
     from app.cli.version import describe
 
     where.mkdir(parents=True, exist_ok=True)
-    name = "mpanel-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = "mpanel-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    # Two backups in one second (a cron run beside a manual one) each get their own folder;
+    # "-2" sorts after the plain name, so "keep the newest N" still holds.
+    name, taken = stamp, 1
+    while (where / name).exists() or (where / (name + ".partial")).exists():
+        taken += 1
+        name = f"{stamp}-{taken}"
     partial = where / (name + ".partial")
     partial.mkdir(mode=0o700)
     manifest = {"made_at": datetime.now(timezone.utc).isoformat(), "release": describe(), "databases": {}}
