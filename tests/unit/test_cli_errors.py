@@ -24,8 +24,14 @@ def _one_line(capsys) -> str:
 
 
 @pytest.fixture
-def stopped_database(monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres:secret@127.0.0.1:{_closed_port()}/mpanel")
+def stopped_database(monkeypatch, tmp_path):
+    # Every setting a command needs is given (the worker's engine ones too), so the stopped
+    # database is what each meets first, with or without local servers ever started here.
+    monkeypatch.setenv("MPANEL_STATE_DIR", str(tmp_path))
+    stopped = f"postgresql://postgres:secret@127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("DATABASE_URL", f"{stopped}/mpanel")
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"{stopped}/pulumi")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "not-used")
 
 
 @pytest.mark.parametrize("argv", [["stacks", "list"], ["stacks", "preview", "1"], ["db", "upgrade"],
