@@ -29,9 +29,9 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
 
 from app.cli.config_check import read_env_file
+from app.devtools.loopback import session_from
 from tests.e2e.conftest import seed_payload
 from tests.polling import wait_for
 
@@ -47,24 +47,10 @@ def _ports() -> dict[str, int]:
     return {"app": base + 901, "https": base + 902, "http": base + 903, "stripe": base + 904}
 
 
-class FromAddress(HTTPAdapter):
-    """Connects from a chosen loopback address: a client that is neither nginx nor a trusted proxy."""
-
-    def __init__(self, address: str, **kwargs):
-        self.address = address
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args, **kwargs):
-        kwargs["source_address"] = (self.address, 0)
-        super().init_poolmanager(*args, **kwargs)
-
-
 def client_at(address: str, ca: Path) -> requests.Session:
-    http = requests.Session()
+    http = session_from(address)  # a client that is neither nginx nor a trusted proxy
     http.verify = str(ca)
     http.trust_env = False  # REQUESTS_CA_BUNDLE (the suite's) would win over verify= otherwise
-    http.mount("https://", FromAddress(address))
-    http.mount("http://", FromAddress(address))
     return http
 
 

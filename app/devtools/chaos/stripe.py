@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import requests
 
+from app.devtools.loopback import session_from
+
 from app.settings import Settings
 
 FORGED_PREFIX = "evt_chaos_"  # every forged or stale event carries an id of its own, never recorded
@@ -64,6 +66,7 @@ class Stripe:
         self.app_url = app_url.rstrip("/")
         self.base = settings.STRIPE_API_BASE.rstrip("/")
         self.http = requests.Session()
+        self.customers = 0
 
     def control(self, path: str, body: dict | None = None, method: str = "POST") -> dict:
         r = self.http.request(method, f"{self.base}/_sandbox/{path}", json=body, timeout=30)
@@ -83,8 +86,12 @@ class Stripe:
 
         token = f"{marker}-{secrets.token_hex(3)}"
         payload = {**seed_checkout(token), "domainMode": mode}
+        # Each customer from a loopback address of its own, as real ones come from theirs: the
+        # per-address checkout limit (20 an hour) stays on, and is not what the run measures.
+        self.customers += 1
+        customer = session_from(f"127.0.{1 + self.customers // 250}.{1 + self.customers % 250}")
         for attempt in range(tries):
-            r = self.http.post(f"{self.app_url}/api/marketing/checkout-intent", json=payload, timeout=60,
+            r = customer.post(f"{self.app_url}/api/marketing/checkout-intent", json=payload, timeout=60,
                                headers={"X-API-Key": self.s.MARKETING_API_KEY})
             if r.status_code == 201:
                 body = r.json()
