@@ -8,8 +8,12 @@ MPANEL := $(VENV)/bin/mpanel
 run: setup
 	$(MPANEL) run
 
+# Test modules run in parallel, one worker process per core, each worker with a server set of
+# its own (tests/conftest.py); the slowest ten tests are printed at the end of each run.
+TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 4 ? n : 4 )))
+
 test: setup
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --durations=10
 
 setup: $(VENV)/.installed
 	$(MPANEL) setup

@@ -12,8 +12,15 @@ from pathlib import Path
 import pytest
 
 CHECKOUT = Path(__file__).resolve().parents[1]
-os.environ["MPANEL_STATE_DIR"] = os.environ.get("MPANEL_TEST_STATE_DIR") or str(CHECKOUT / ".state-test")
-os.environ["MPANEL_PORT_BASE"] = os.environ.get("MPANEL_TEST_PORT_BASE", "26000")
+# `make test` runs test modules in parallel worker processes (pytest-xdist, --dist loadfile): each
+# worker has a server set of its own, its own state directory and ports 2,000 above the previous
+# worker's (a run's tests use offsets up to about 1,300 from its base). Worker gw0, and a plain
+# `pytest`, use .state-test and the base itself, so servers a developer left up are reused.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+_INDEX = int(_WORKER.removeprefix("gw") or 0)
+os.environ["MPANEL_STATE_DIR"] = (os.environ.get("MPANEL_TEST_STATE_DIR") or str(CHECKOUT / ".state-test")) + (
+    f"-{_WORKER}" if _INDEX else "")
+os.environ["MPANEL_PORT_BASE"] = str(int(os.environ.get("MPANEL_TEST_PORT_BASE", "26000")) + 2000 * _INDEX)
 os.environ["MPANEL_APP_PORT"] = str(int(os.environ["MPANEL_PORT_BASE"]) + 271)
 # The lifecycle as the end-to-end tests exercise it: the seed's test mode on, and billing
 # deadlines at zero so suspension and termination follow their events at once.

@@ -18,9 +18,9 @@ from tools.services.layout import Layout
 from tools.services.servers import Postgres, first_closed_directory
 from tools.services.supervisor import ServiceError, Supervisor, check_reachable
 
-# Its own ports, beside the suite's, below the kernel's ephemeral range (32768-60999), where any client
-# connection on the machine could hold one of them for a moment.
-PORT_BASE = 24540
+# Its own ports, beside the suite's (the suite's base + 800: clear of every other offset the tests use),
+# below the kernel's ephemeral range (32768-60999), where any client connection could hold one for a moment.
+PORT_BASE = int(os.environ["MPANEL_PORT_BASE"]) + 800
 
 
 def _mpanel(state: Path, *args: str) -> subprocess.CompletedProcess:
