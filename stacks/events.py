@@ -30,6 +30,9 @@ class StepRecorder:
     diagnostics: list[str] = field(default_factory=list)
     stack_outputs: dict[str, Any] | None = None
     resource_changes: dict[str, int] | None = None
+    # What an `up`'s program exported, secrets plain (stacks/program.py), for the run's caller
+    # only: kept in memory, never in a step row, a log or this object's repr.
+    exported: dict[str, Any] | None = field(default=None, repr=False)
     saw_pending_operations: bool = False  # the engine warned it went ahead despite a dead run's leftovers
     _started: dict[str, float] = field(default_factory=dict)
     _refreshing: set[str] = field(default_factory=set)

@@ -197,7 +197,11 @@ class StackOperations:
         ahead with only a warning (none at all with --refresh); the program runs again and
         the providers adopt, so the leftovers are stale either way."""
         recorder = recorder or StepRecorder()
-        with self._stack(spec.stack_name, program_for(spec), likely_new=not spec.converged_before) as stack:
+        def keep(exported: dict[str, Any]) -> None:
+            recorder.exported = exported
+
+        with self._stack(spec.stack_name, program_for(spec, on_exported=keep),
+                         likely_new=not spec.converged_before) as stack:
             self._before_changing(stack, recorder, "update", repair)
             result = self._run(stack, lambda: stack.up(on_event=recorder, color="never", refresh=refresh),
                                lock_holder_gone)

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
+
+from cryptography.fernet import InvalidToken
 
 from app import mail
 from app.jobs.defer import (BILLING, CHECK_DRIFT, CONVERGE_SUBSCRIPTION, MAINTENANCE, PROCESS_STRIPE_EVENT,
@@ -22,6 +25,7 @@ from app.jobs.queue import queue, settings
 from app.jobs.retry import CappedBackoff
 from app.mail import notices as customer_notices
 from app.observe import logs
+from app.services.common import crypto
 from app.services import notices, overdue, retention, sweeps
 from app.services.customers import customer_account
 from app.services.domains import proof
@@ -111,10 +115,21 @@ def enforce_billing_deadlines(timestamp: int) -> None:
 # --- mail ------------------------------------------------------------------------------------
 
 @requested(SEND_WELCOME_EMAIL, retry=_until_done())
-def send_welcome_email(subscription_id: int) -> bool:
-    """Exactly once per subscription (app.mail records it); the passwords come from the
-    stack's secret outputs at send time and exist nowhere else."""
-    return mail.send_welcome(settings(), subscription_id, stack_operations(settings()).outputs(subscription_id))
+def send_welcome_email(subscription_id: int, sealed_outputs: str | None = None) -> bool:
+    """Exactly once per subscription (app.mail records it); the passwords are the stack's
+    secret outputs, as the run that made them sealed them into this job, or read from the
+    stack at send time (a job queued without them, or sealed with a key since retired)."""
+    return mail.send_welcome(settings(), subscription_id, _stack_outputs(subscription_id, sealed_outputs))
+
+
+def _stack_outputs(subscription_id: int, sealed: str | None) -> dict:
+    if sealed:
+        try:
+            return json.loads(crypto.decrypt(settings(), sealed.encode()))
+        except InvalidToken:
+            log.warning("welcome for subscription %s: its sealed outputs no longer open; reading the stack",
+                        subscription_id)
+    return stack_operations(settings()).outputs(subscription_id)
 
 
 @requested(RESEND_WELCOME_EMAIL, retry=_until_done())

@@ -3,6 +3,7 @@ shared by the runs that use it, replaced when it died or the configuration chang
 when a run is killed. Real server processes, no engine."""
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 
@@ -83,28 +84,33 @@ def test_turned_off_the_engine_starts_its_own(monkeypatch):
     assert provider_host.running_pids() == []
 
 
+def _call_as(uid: int, port: int, report) -> None:
+    """In the child: drop to `uid`, call, report the outcome."""
+    try:
+        os.setgid(uid)
+        os.setuid(uid)
+        _plugin_info(port)
+        report.send("OK")
+    except grpc.RpcError as exc:
+        report.send(exc.code().name)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        report.send(f"ERROR {exc!r}")
+
+
 def _plugin_info_as(uid: int, port: int) -> str:
-    """_plugin_info from a child process running as another user: its status code name."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: drop to `uid`, call, report the outcome, leave without cleanup
-        os.close(read)
-        try:
-            os.setgid(uid)
-            os.setuid(uid)
-            _plugin_info(port)
-            said = "OK"
-        except grpc.RpcError as exc:
-            said = exc.code().name
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent
-            said = f"ERROR {exc!r}"
-        os.write(write, said.encode())
-        os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as fh:
-        said = fh.read()
-    os.waitpid(pid, 0)
-    return said
+    """_plugin_info from a child process running as another user: its status code name. The
+    child comes from a fresh fork server, not from this process: a fork of a process with gRPC's
+    threads running can leave the child waiting forever on a lock one of them held."""
+    ctx = multiprocessing.get_context("forkserver")
+    answer, report = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_call_as, args=(uid, port, report))
+    child.start()
+    report.close()
+    try:
+        return answer.recv() if answer.poll(60) else "NO ANSWER IN 60 s"
+    finally:
+        child.join(10)
+        child.kill()
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to call as another user")

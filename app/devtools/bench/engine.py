@@ -101,8 +101,8 @@ class ProgramClock:
     spans: list[tuple[float, float]] = field(default_factory=list)
 
     def wrap(self, program_for: Callable) -> Callable:
-        def timed_program_for(spec):
-            program = program_for(spec)
+        def timed_program_for(spec, **options):
+            program = program_for(spec, **options)
 
             def timed():
                 started = time.perf_counter()

@@ -11,6 +11,7 @@ so the customer's status page and the ops CLI show progress live.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -24,6 +25,7 @@ from app.db.hosting import runs
 from app.jobs.defer import request_attention_alert, request_cpanel_password_email, request_welcome_email
 from app.mail import cpanel_password_key, welcome_key
 from app.observe import logs, metrics
+from app.services.common import crypto
 from app.services.hosting.account_backups import back_up_account, restore_taken_back
 from app.services.hosting.engine import stack_operations
 from app.services.hosting.errors import PermanentConvergeError, TransientConvergeError
@@ -183,7 +185,7 @@ class Converger:
             runs.succeeded(conn, run.id, sid, summary=done.changes)
             runs.record_applied(conn, run.id, desired_digest(spec))
             self._record_ready(conn, spec, done.outputs)
-            self._queue_owed_emails(conn, spec)
+            self._queue_owed_emails(conn, spec, run.recorder.exported)
         self._finish(run, outcome, ready)
         return "up"
 
@@ -212,14 +214,16 @@ class Converger:
             nameservers=list(spec.nameservers),
             registrar=None if spec.domain_mode == "external" else "namesilo")
 
-    @staticmethod
-    def _queue_owed_emails(conn, spec: HostingSpec) -> None:
+    def _queue_owed_emails(self, conn, spec: HostingSpec, exported: dict[str, Any] | None = None) -> None:
         """The welcome after the first successful run, and the password a reset asked for, queued
         in the transaction that records the run: a crash after it cannot lose them, and the
-        send itself is deduplicated by record (app.mail)."""
+        send itself is deduplicated by record (app.mail). What this run's program exported goes
+        with the welcome, sealed with MPANEL_ENCRYPTION_KEY, so the email does not wait for
+        the CLI to read the stack's secrets again."""
         sid = spec.subscription_id
         if not emails.is_recorded(conn, welcome_key(sid)):
-            request_welcome_email(conn, sid)
+            sealed = crypto.encrypt(self.settings, json.dumps(exported)).decode() if exported else None
+            request_welcome_email(conn, sid, sealed_outputs=sealed)
         reset = spec.cpanel_password_resets
         if reset and not emails.is_recorded(conn, cpanel_password_key(sid, reset)):
             request_cpanel_password_email(conn, sid, reset)

@@ -1,11 +1,13 @@
 """A subscription's stack converged by the real engine against the real local servers."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 
+from app.services.common import crypto
 from app.services.hosting.engine import stack_operations
 from stacks.events import StepRecorder
 from app.services.hosting.specs import build_spec
@@ -25,6 +27,20 @@ def _row(db_conn, sid):
 def provisioned(db_conn, settings, converger):
     """An external-domain subscription, converged once; destroyed afterwards if still there."""
     yield from converged_once(db_conn, settings, converger, "site")
+
+
+def test_the_first_up_hands_the_welcome_its_outputs_sealed(db_conn, settings, provisioned):
+    """The welcome job carries what the run's program exported, encrypted: the same values the
+    CLI reads back from the stack, and no password in clear in the job's arguments."""
+    sid = provisioned
+    args = db_conn.execute(
+        "SELECT args FROM procrastinate_jobs WHERE task_name = 'send_welcome_email' "
+        "AND (args->>'subscription_id')::int = %s ORDER BY id DESC LIMIT 1", (sid,)).fetchone()["args"]
+    read_from_stack = stack_operations(settings).outputs(sid)
+
+    assert json.loads(crypto.decrypt(settings, args["sealed_outputs"].encode())) == read_from_stack
+    assert read_from_stack["cpanel_password"] not in json.dumps(args)
+    assert read_from_stack["mailbox_password"] not in json.dumps(args)
 
 
 def test_a_full_up_builds_every_real_object(db_conn, settings, provisioned, servers):
