@@ -50,7 +50,7 @@ def stacks(conn: psycopg.Connection, backend: Backend, project: str) -> list[str
     """Every stack of the project with a state in the backend."""
     prefix = f"{backend.prefix}{STACKS}/{project}/"
     rows = conn.execute(sql.SQL("SELECT key FROM {} WHERE key LIKE %s").format(sql.Identifier(backend.table)),
-                        (_like(prefix) + "%",)).fetchall()
+                        (like_escaped(prefix) + "%",)).fetchall()
     names = {r[0][len(prefix):] for r in rows}
     return sorted(n[:-len(".json")] for n in names if n.endswith(".json") and "/" not in n)
 
@@ -59,7 +59,7 @@ def updates(conn: psycopg.Connection, backend: Backend, project: str, stack: str
     """The stack's history entries, newest first: (key prefix of the pair, unix nanos)."""
     directory = f"{backend.prefix}{HISTORY}/{project}/{stack}/"
     rows = conn.execute(sql.SQL("SELECT key FROM {} WHERE key LIKE %s").format(sql.Identifier(backend.table)),
-                        (_like(directory) + "%.history.json%",)).fetchall()
+                        (like_escaped(directory) + "%.history.json%",)).fetchall()
     found = []
     for (key,) in rows:
         m = _ENTRY.search(key)
@@ -88,12 +88,12 @@ def state_bytes(conn: psycopg.Connection, backend: Backend, project: str, stack:
         "coalesce(sum(pg_column_size(data)) FILTER (WHERE key LIKE %s), 0), "
         "count(*) FILTER (WHERE key LIKE %s) FROM {} WHERE key LIKE %s OR key LIKE %s").format(
             sql.Identifier(backend.table)),
-        (_like(state) + "%", _like(history) + "%", _like(history) + "%.history.json%",
-         _like(state) + "%", _like(history) + "%")).fetchone()
+        (like_escaped(state) + "%", like_escaped(history) + "%", like_escaped(history) + "%.history.json%",
+         like_escaped(state) + "%", like_escaped(history) + "%")).fetchone()
     return {"state": int(row[0]), "history": int(row[1]), "updates": int(row[2])}
 
 
-def _like(text: str) -> str:
+def like_escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 

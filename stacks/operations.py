@@ -32,7 +32,7 @@ from stacks.events import StepRecorder, mask
 from stacks.outcome import DriftChecked, Failed, Succeeded, attempt, drift_checked, succeeded
 from stacks.program import program_for
 from stacks import provider_host, supervision
-from stacks.recovery import LEFT_BY_A_DEAD_RUN
+from stacks.recovery import LEFT_BY_A_DEAD_RUN, remove_locks_of_a_missing_stack
 from stacks.spec import HostingSpec, stack_name
 
 log = logging.getLogger("mpanel.stacks")
@@ -113,8 +113,8 @@ class StackOperations:
         self.run_timeout = run_timeout  # seconds an operation may take before its processes are killed
 
     @contextmanager
-    def _stack(self, name: str, program=None, *, existing: bool = False,
-               likely_new: bool = False) -> Iterator[auto.Stack]:
+    def _stack(self, name: str, program=None, *, existing: bool = False, likely_new: bool = False,
+               lock_holder_gone: LockHolderGone | None = None) -> Iterator[auto.Stack]:
         """The stack in a fresh work dir, removed afterwards. `existing`: never created, so a
         read of a missing stack raises StackNotFoundError (no `stack select` first either). `likely_new`: try
         `stack init` first, sparing a first up the `stack select` that would fail (~0.2 s)."""
@@ -129,15 +129,28 @@ class StackOperations:
                 if existing:
                     stack = _Addressed(name, program, opts, create_missing=False)
                 elif likely_new:
-                    try:
-                        stack = auto.create_stack(name, engine.PROJECT, program, opts=opts)
-                    except (auto.StackAlreadyExistsError, auto.ConcurrentUpdateError):  # a dead run made it
-                        stack = auto.select_stack(name, engine.PROJECT, program, opts=opts)
+                    stack = self._created(name, program, opts, lock_holder_gone)
                 else:
                     stack = _Addressed(name, program, opts)
                 yield stack
         finally:
             shutil.rmtree(opts.work_dir, ignore_errors=True)
+
+    def _created(self, name: str, program, opts: auto.LocalWorkspaceOptions,
+                 lock_holder_gone: LockHolderGone | None) -> auto.Stack:
+        """`stack init`, or the stack a dead run made; or, when a run killed inside `stack init`
+        left only the new stack's lock and its holder is gone, that lock removed and init again."""
+        try:
+            return auto.create_stack(name, engine.PROJECT, program, opts=opts)
+        except (auto.StackAlreadyExistsError, auto.ConcurrentUpdateError) as refused:  # a dead run made it
+            try:
+                return auto.select_stack(name, engine.PROJECT, program, opts=opts)
+            except auto.StackNotFoundError:
+                if not isinstance(refused, auto.ConcurrentUpdateError) or not (lock_holder_gone or _never)(str(refused)):
+                    raise
+        removed = remove_locks_of_a_missing_stack(self.config.backend_url, engine.PROJECT, name)
+        log.warning("stack %s: removed %d lock(s) a run killed in `stack init` left on no stack", name, removed)
+        return auto.create_stack(name, engine.PROJECT, program, opts=opts)
 
     def _run(self, stack: auto.Stack, operation, lock_holder_gone: LockHolderGone | None = None):
         """Run one engine operation; if a killed run left the stack locked or with pending
@@ -201,7 +214,7 @@ class StackOperations:
             recorder.exported = exported
 
         with self._stack(spec.stack_name, program_for(spec, on_exported=keep),
-                         likely_new=not spec.converged_before) as stack:
+                         likely_new=not spec.converged_before, lock_holder_gone=lock_holder_gone) as stack:
             self._before_changing(stack, recorder, "update", repair)
             result = self._run(stack, lambda: stack.up(on_event=recorder, color="never", refresh=refresh),
                                lock_holder_gone)

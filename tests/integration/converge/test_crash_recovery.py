@@ -15,6 +15,8 @@ import subprocess
 import sys
 
 import psycopg
+import pytest
+from pulumi import automation as auto
 from psycopg.types.json import Jsonb
 
 from app.services.hosting.engine import stack_operations
@@ -102,3 +104,29 @@ def test_pending_operations_left_without_a_lock_are_cleared_by_the_next_converge
     assert dead["status"] == "failed" and "interrupted" in dead["error"]
     db_conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))
     assert converger.converge(sid) == "destroyed"
+
+
+def _leave_init_lock(settings, stack_name: str) -> None:
+    """What a run killed inside `pulumi stack init` leaves: the new stack's lock, no stack
+    (seen by `mpanel chaos`; the lock object as the DIY backend writes it, diy/lock.go)."""
+    lock = {"pid": 999999, "username": "root", "hostname": "gone", "timestamp": "2026-12-07T11:04:57Z"}
+    key = f"pulumi/.pulumi/locks/organization/mpanel/{stack_name}/{os.urandom(8).hex()}.json"
+    url = settings.PULUMI_BACKEND_URL.replace("postgres://", "postgresql://")
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO pulumi_state (key, data) VALUES (%s, %s)",
+                     (key, Jsonb({"data": base64.b64encode(json.dumps(lock).encode()).decode()})))
+
+
+def test_a_first_up_after_a_run_killed_in_stack_init_clears_its_lock_once_the_holder_is_gone(db_conn, settings):
+    sid = make_subscription(db_conn, settings, domain=unique_domain("initlock"))
+    spec = build_spec(db_conn, sid, settings)
+    ops = stack_operations(settings)
+    _leave_init_lock(settings, spec.stack_name)
+
+    with pytest.raises(auto.StackNotFoundError):  # the holder not known gone: left alone
+        ops.up(spec, StepRecorder(), refresh=False)
+    ops.up(spec, StepRecorder(), refresh=False, lock_holder_gone=lambda _message: True)
+    try:
+        assert ops.outputs(sid)["domain"] == spec.domain
+    finally:
+        ops.destroy(sid, StepRecorder())
