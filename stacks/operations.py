@@ -247,15 +247,16 @@ class StackOperations:
     # --- the recorded runs: typed outcomes ----------------------------------------------
     def converge(self, spec: HostingSpec, recorder: StepRecorder, *, repair: bool = False,
                  lock_holder_gone: LockHolderGone | None = None,
-                 then: Callable[[], None] | None = None) -> Succeeded | Failed:
+                 then: Callable[[dict], None] | None = None) -> Succeeded | Failed:
         """`up`, refreshing first once the stack has converged before; `then` is the caller's
-        own last step of the run (a backup), whose failure fails the run too."""
+        own last step of the run (a backup, a restore), given the stack's outputs (the account
+        the run made is recorded only after it), whose failure fails the run too."""
         def work() -> Succeeded:
-            result = self.up(spec, recorder, refresh=spec.converged_before, repair=repair,
-                             lock_holder_gone=lock_holder_gone)
+            done = succeeded(self.up(spec, recorder, refresh=spec.converged_before, repair=repair,
+                                     lock_holder_gone=lock_holder_gone))
             if then:
-                then()
-            return succeeded(result)
+                then(done.outputs)
+            return done
         return attempt(work, recorder)
 
     def tear_down(self, subscription_id: int, recorder: StepRecorder, *, repair: bool = False,

@@ -286,6 +286,12 @@ class WhmClient:
             raise kind(PROVIDER, f"{module}::{function}: {self._scrub(errors)}")
         return uapi.get("data")
 
+    def mysql_databases(self, user: str) -> dict[str, list[str]]:
+        """The account's MySQL databases, each with the database users that may use it
+        (WHM API 1 `list_mysql_databases_and_users`; users sorted, so two servers compare)."""
+        listed = self.call("list_mysql_databases_and_users", {"user": user}).get("mysql_databases") or {}
+        return {str(name): sorted(str(u) for u in users or []) for name, users in listed.items()}
+
     def toggle_ssl_redirect(self, user: str, domain: str, enabled: bool) -> None:
         self.uapi(user, "SSL", "toggle_ssl_redirect_for_domains", domains=domain, state=int(enabled))
 

@@ -130,6 +130,7 @@ class Accounts:
             account = find_account(state, username)
             state["ssl"].delete_where(user=username)
             state["sessions"].delete_where(user=username)
+            self.drop_account_mysql(state, username)
             del state["accounts"][username]
         shutil.rmtree(self._home(username), ignore_errors=True)
         return Done(reason=f"{account['user']} account removed")

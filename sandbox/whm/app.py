@@ -17,7 +17,8 @@ Functions: applist, version, createacct, removeacct (``username`` or ``user``), 
 unsuspendacct, listsuspended, modifyacct, editquota, list_users, changepackage,
 accountsummary, listaccts, passwd, listpkgs, addpkg, killpkg,
 installssl, fetchsslinfo, create_user_session, uapi_cpanel (only
-``SSL::toggle_ssl_redirect_for_domains``; other UAPI calls answer ``uapi.status 0``),
+``SSL::toggle_ssl_redirect_for_domains`` and the ``Mysql`` functions of ``sandbox.whm.mysql``;
+other UAPI calls answer ``uapi.status 0``), list_mysql_databases_and_users,
 and the account backups of ``sandbox.whm.backups``: start_background_pkgacct,
 get_pkgacct_session_state, list_cparchive_files, start_local_cpmove_restore,
 delete_account_archives (a real cpmove tar.gz of the home and of the domain's mail).
@@ -48,7 +49,8 @@ Choices where the contract is silent:
 
 Control API (``/_sandbox/``, see sandbox.common.control): faults, state, reset, and
 ``POST /_sandbox/accounts/<user>`` with any of plan, suspended, suspendreason,
-domain, email, owner, ip, quota, bwlimit, maxpop to create drift.
+domain, email, owner, ip, quota, bwlimit, maxpop to create drift; ``POST
+/_sandbox/mysql/<database>`` with ``sql`` for what a site wrote into a database.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ from ..common.state import StateStore
 from .api import Done, Params, WhmFailure
 from .bridge import bridge_body
 from .legacy import API0_FUNCTIONS, api0_body, unknown_app
+from .mysql import RESTORE_FAULT
 from .server import TABLES, WhmServer, initial_state
 
 log = logging.getLogger("sandbox.whm")
@@ -112,6 +115,7 @@ FUNCTIONS: dict[str, Handler] = {
     "list_cparchive_files": WhmServer.list_cparchive_files,
     "start_local_cpmove_restore": WhmServer.start_local_cpmove_restore,
     "delete_account_archives": WhmServer.delete_account_archives,
+    "list_mysql_databases_and_users": WhmServer.list_mysql_databases_and_users,
 }
 
 
@@ -131,6 +135,7 @@ def create_app(
     server = WhmServer(store, state_path.parent / "home", username, server_ip, nameservers, now,
                        backup_root=state_path.parent / "backups", mail_root=Path(mail_root) if mail_root else None)
     faults = FaultRegistry(sleep)
+    server.faults = faults
 
     app = Flask(__name__)
     app.extensions["sandbox.whm"] = server
@@ -192,7 +197,12 @@ def create_app(
         server.remove_all_homes()
         server.remove_all_archives()
 
-    control = control_blueprint(faults, store, frozenset(FUNCTIONS), on_reset=forget_files)
+    control = control_blueprint(faults, store, frozenset(FUNCTIONS) | {RESTORE_FAULT}, on_reset=forget_files)
+
+    @control.post("/mysql/<database>")
+    def write_database(database: str):
+        return change_record(lambda change: server.write_database(database, change.get("sql")), WhmFailure,
+                             "no_such_database", lambda exc: exc.reason)
 
     @control.post("/accounts/<user>")
     def change_account(user: str):

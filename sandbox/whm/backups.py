@@ -9,15 +9,15 @@ WHM API 1 functions, as cPanel names them:
 - ``list_cparchive_files``: ``quickrestore_files`` [{file, path, user}], as WHM lists the
   cpmove files it could restore; sandbox extras ``size`` (bytes) and ``mtime`` (epoch).
 - ``start_local_cpmove_restore`` (``cpmovepath``): recreates the account from the archive
-  (record, password, home) and answers a ``transfer_session_id``; refused while an
+  (record, password, home, databases and database users) and answers a ``transfer_session_id``; refused while an
   account with that user name or domain exists, as WHM's restore refuses.
 - ``delete_account_archives`` (``user``): removes the account's archive.
 
 The archive follows pkgacct's layout, inside one top directory ``cpmove-<user>/``:
 ``version``, ``cp/<user>`` (the account as KEY=value lines), ``shadow`` (the password
 hash), ``userdata/<domain>`` (the account's own web configuration), ``mysql/`` (one
-``<database>.create`` + ``<database>.sql`` per database: this stand-in models no MySQL, so
-it is empty, as for an account without databases) and ``homedir/`` (the home directory).
+``<database>.create`` + ``<database>.sql`` per database of the account, ``sandbox.whm.mysql``),
+``mysql.sql`` (its database users' grants) and ``homedir/`` (the home directory).
 That is what cPanel's pkgacct can see on the web server: the mail of a cPanel server's own
 domains would be in ``homedir/mail``, but here mail lives on the mail-core server, another
 machine, so it is never in this archive (``mail_root`` is not read; mpanel archives the mail
@@ -59,6 +59,8 @@ def archive_name(user: str) -> str:
 
 class Backups:
     store: StateStore
+    mysql_dump: Callable[[str], dict[str, str]]  # sandbox.whm.mysql
+    restore_mysql: Callable[..., list[str]]
     home_root: Path
     backup_root: Path
     mail_root: Path | None  # the mail-core server's: another machine's, never archived (see above)
@@ -140,12 +142,25 @@ class Backups:
                 restored_home = Path(scratch) / top / "homedir"
                 restored_home.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(restored_home), str(home))
-        with self.store.change() as state:
-            # As WHM does, the restored account takes this server's shared address, not the one
-            # it had where the archive was made (a move to another server changes its IP).
-            state["accounts"][user] = {**account, "ip": self.server_ip, "password_hash": password_hash}
+            names = [n[len(f"cpmove-{user}/"):] for n in tar.getnames()]
+
+            def read(name: str) -> str | None:
+                member = tar.extractfile(f"cpmove-{user}/{name}") if name in names else None
+                return member.read().decode() if member is not None else None
+
+            try:
+                with self.store.change() as state:
+                    # As WHM does, the restored account takes this server's shared address, not the one
+                    # it had where the archive was made (a move to another server changes its IP).
+                    state["accounts"][user] = {**account, "ip": self.server_ip, "password_hash": password_hash}
+                    warnings = self.restore_mysql(state, user, read, names)
+            except WhmFailure:
+                shutil.rmtree(home, ignore_errors=True)  # nothing of a refused restore stays
+                raise
+        raw = "".join(f"{w}\n" for w in warnings)
         return Done({"transfer_session_id": f"restore{user}{secrets.token_hex(5)}", "user": user,
-                     "domain": domain}, reason="OK", raw=f"Restoring account {user} from {path}\nRestore Complete\n")
+                     "domain": domain}, reason="OK",
+                    raw=f"Restoring account {user} from {path}\n{raw}Restore Complete\n")
 
     def remove_all_archives(self) -> None:
         shutil.rmtree(self.backup_root, ignore_errors=True)
@@ -165,7 +180,9 @@ class Backups:
                 _add_text(tar, f"{top}/cp/{user}", _cp_file(account))
                 _add_text(tar, f"{top}/shadow", account["password_hash"] + "\n")
                 _add_text(tar, f"{top}/userdata/{domain}", _userdata(account, self._home(user)))
-                _add_directory(tar, f"{top}/mysql")  # no databases: the stand-in models no MySQL
+                _add_directory(tar, f"{top}/mysql")
+                for name, text in self.mysql_dump(user).items():
+                    _add_text(tar, f"{top}/{name}", text)
                 home = self._home(user)
                 if home.is_dir():
                     tar.add(home, arcname=f"{top}/homedir")  # symlinks are archived as links, never followed

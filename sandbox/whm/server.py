@@ -14,6 +14,7 @@ from typing import Callable
 from ..common.state import Document, StateStore, Table
 from .accounts import Accounts
 from .backups import Backups
+from .mysql import Mysql
 from .packages import Packages, seed_packages
 from .sessions import Sessions
 from .tls import Tls
@@ -27,15 +28,17 @@ TABLES = [
     Table("ssl", {"user": lambda r: r["user"]}),       # by domain
     Table("sessions", {"user": lambda s: s["user"], "expires": lambda s: s["expires"]}),  # by token digest
     Table("pkgacct_sessions", {"user": lambda s: s["user"]}),  # by session id
+    Table("mysql_databases", {"owner": lambda d: d["owner"]}),  # by database name
+    Table("mysql_users", {"owner": lambda u: u["owner"]}),      # by database user name
 ]
 
 
 def initial_state() -> Document:
     return {"schema": 1, "accounts": {}, "packages": seed_packages(), "ssl": {}, "sessions": {},
-            "pkgacct_sessions": {}}
+            "pkgacct_sessions": {}, "mysql_databases": {}, "mysql_users": {}}
 
 
-class WhmServer(Accounts, Backups, Packages, Tls, Sessions):
+class WhmServer(Accounts, Backups, Mysql, Packages, Tls, Sessions):
     def __init__(
         self,
         store: StateStore,
@@ -57,3 +60,4 @@ class WhmServer(Accounts, Backups, Packages, Tls, Sessions):
         self.server_ip = server_ip
         self.nameservers = nameservers
         self.now = now
+        self.faults = None  # the fault registry, for faults inside a function (sandbox.whm.mysql)

@@ -61,6 +61,11 @@ class Tls:
 
     def uapi(self, username: str, module: str, function: str, params: Params) -> dict[str, Any]:
         """One UAPI call as the cPanel user (the account must exist): UAPI's own result."""
+        if module == "Mysql":
+            try:
+                return _uapi(data=self.mysql_uapi(username, function, params))
+            except WhmFailure as exc:
+                return _uapi(errors=[exc.reason])
         if (module, function) != ("SSL", "toggle_ssl_redirect_for_domains"):
             return _uapi(errors=[f"The sandbox does not implement UAPI {module}::{function}."])
         try:

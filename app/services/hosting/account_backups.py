@@ -204,13 +204,16 @@ def list_backups(settings: Settings, subscription_id: int) -> list[dict]:
     return found
 
 
-def restore_backup(settings: Settings, subscription_id: int, archive: str, *, from_subscription: int | None = None
-                   ) -> dict:
+def restore_backup(settings: Settings, subscription_id: int, archive: str, *, from_subscription: int | None = None,
+                   username: str | None = None) -> dict:
     """Restore a backup (of this subscription, or of `from_subscription`: the same customer's
-    earlier order for the same domain) into the subscription's account as it is now."""
+    earlier order for the same domain) into the subscription's account as it is now: the one
+    recorded, or `username`, the one the first run just made and has not recorded yet."""
     with db.transaction(settings.DATABASE_URL) as conn:
         row = subscriptions.hosting_account(conn, subscription_id)
         server = server_rows.by_id(conn, row["server_id"]) if row and row["server_id"] else None
+    if row is not None:
+        row = {**row, "cpanel_username": row["cpanel_username"] or username}
     if row is None or not row["cpanel_username"] or server is None or row["status"] == "terminated":
         raise BackupRefused(f"subscription {subscription_id} has no hosting account to restore into")
     source = from_subscription or subscription_id
@@ -233,13 +236,16 @@ def restore_backup(settings: Settings, subscription_id: int, archive: str, *, fr
             "mailboxes_not_restored": skipped}
 
 
-def restore_taken_back(settings: Settings, subscription_id: int) -> dict | None:
+def restore_taken_back(settings: Settings, subscription_id: int, *, username: str | None = None) -> dict | None:
     """The first converge of an order placed by a returning customer for a domain whose earlier
-    order of theirs was terminated: that order's last backup goes into the new account."""
+    order of theirs was terminated: that order's last backup goes into the new account
+    (`username`, made by that converge). Run again by a retried first converge: the files are
+    unpacked again and a message already in a mailbox is kept, so nothing is doubled."""
     with db.transaction(settings.DATABASE_URL) as conn:
         earlier = subscriptions.terminated_order_before(conn, subscription_id)
     for previous in earlier:
         backups = list_backups(settings, previous)
         if backups:
-            return restore_backup(settings, subscription_id, backups[-1]["archive"], from_subscription=previous)
+            return restore_backup(settings, subscription_id, backups[-1]["archive"], from_subscription=previous,
+                                  username=username)
     return None

@@ -173,11 +173,12 @@ class Converger:
         logs.tag(order=spec.domain)
         run = self._start(sid, "up", "provisioning")
 
-        def after_up() -> None:
+        def after_up(outputs: dict[str, Any]) -> None:
             if back_up:
                 back_up_account(self.settings, sid)
             if not spec.converged_before:  # a returning customer's order: their terminated order's backup
-                restore_taken_back(self.settings, sid)
+                # Into the account this run made: its name is recorded only once the run has succeeded.
+                restore_taken_back(self.settings, sid, username=outputs.get("cpanel_username"))
 
         outcome = self.ops.converge(spec, run.recorder, **self._engine(run), then=after_up)
 

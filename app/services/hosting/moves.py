@@ -3,10 +3,12 @@
 The request is desired state (a row in account_moves, and a converge requested); the worker
 carries it out at the subscription's next converge, in steps that each leave a working copy:
 
-1. copy: WHM's own backup on the source (pkgacct: the home and the domain's mail), the archive
-   carried from the source's SSH to the target's, restored there by WHM
-   (start_local_cpmove_restore), then verified: the target's account has the domain and its home
-   the same files, with the same sizes, as the source's. The source keeps serving throughout.
+1. copy: WHM's own backup on the source (pkgacct: the home and the databases; mpanel keeps it
+   with the domain's mail), the archive carried from the source's SSH to the target's, restored
+   there by WHM (start_local_cpmove_restore), then verified: the target's account has the domain,
+   its home the same files, with the same sizes, as the source's, and the same MySQL databases
+   with the same database users (WHM's list_mysql_databases_and_users on both: cPanel's restore
+   carries on past a database that failed to import). The source keeps serving throughout.
 2. switch: the subscription's server becomes the target and the engine converges the stack:
    the WHM account (same name, now the target's), its certificate installed there, the zone's
    A records at the target's address. Until this run succeeds DNS still names the source, which
@@ -165,6 +167,8 @@ def _copy(settings: Settings, subscription_id: int, user: str, domain: str, sour
         if before != after:
             raise MoveFailed(f"the home of {user} on {target['hostname']} differs from the source's "
                              f"({len(after)} files against {len(before)})")
+        _same_databases(whm_client(settings, source["id"]).mysql_databases(user), to_whm.mysql_databases(user),
+                        user, target["hostname"])
     except Exception:
         if restored:  # nothing points at the unfinished copy yet: it goes
             try:
@@ -172,6 +176,19 @@ def _copy(settings: Settings, subscription_id: int, user: str, domain: str, sour
             except ProviderError:
                 log.exception("could not remove the unfinished copy of %s on %s", user, target["hostname"])
         raise
+
+
+def _same_databases(source: dict[str, list[str]], target: dict[str, list[str]], user: str, where: str) -> None:
+    """MoveFailed naming what the target's restore lacks or has otherwise (the source's are the truth)."""
+    if source == target:
+        return
+    missing = sorted(set(source) - set(target))
+    extra = sorted(set(target) - set(source))
+    users = sorted(db for db in set(source) & set(target) if source[db] != target[db])
+    said = "; ".join(part for part in (
+        missing and f"missing {', '.join(missing)}", extra and f"not on the source {', '.join(extra)}",
+        users and f"other database users on {', '.join(users)}") if part)
+    raise MoveFailed(f"the MySQL databases of {user} on {where} differ from the source's: {said}")
 
 
 def _remove_source(settings: Settings, user: str, source: dict, target: dict) -> None:

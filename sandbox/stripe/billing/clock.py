@@ -70,6 +70,15 @@ class Clock:
             invoice = self._new_invoice(led, sub, customer, lines, "subscription_cycle", *previous_period)
             sub["latest_invoice"] = invoice["id"]
             self._retire_discounts(led, sub, start)
+            # Stripe's order (docs: billing/subscriptions/webhooks, subscriptions/invoices): the new
+            # period starts (customer.subscription.updated), its invoice is created and finalized,
+            # and only then (an hour later for real) is the payment tried; a status the payment
+            # changes is a customer.subscription.updated of its own, after invoice.paid or
+            # invoice.payment_failed.
+            led.emit("customer.subscription.updated", sub, changed_attributes(before, snapshot(sub)))
+            before = snapshot(sub)
+            for event_type, obj, previous in self._issued(invoice):
+                led.emit(event_type, obj, previous)
         for event_type, obj, previous in self._collect(led, invoice, method, decline, None, customer["email"]):
             led.emit(event_type, obj, previous)
         if invoice["status"] == "paid":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from ..objects import Ledger, Object, list_object, new_id
 from ..params import Params
 from .discounts import allocate_discount
@@ -39,6 +41,16 @@ class Invoices:
                         "type": "price_details", "unit_amount_decimal": price["unit_amount_decimal"]},
             "quantity": quantity, "subscription": sub["id"], "taxes": [],
         }
+
+    @staticmethod
+    def _issued(invoice: Object) -> list[tuple[str, Object, Object | None]]:
+        """What Stripe sends when a subscription bills, before any payment is tried:
+        ``invoice.created`` (the draft it makes first) and ``invoice.finalized``. Copies taken
+        now: the invoice is paid or fails before the events are emitted."""
+        draft = copy.deepcopy(invoice)
+        draft.update({"status": "draft", "number": None, "hosted_invoice_url": None, "invoice_pdf": None})
+        draft["status_transitions"]["finalized_at"] = None
+        return [("invoice.created", draft, None), ("invoice.finalized", copy.deepcopy(invoice), None)]
 
     def _new_invoice(self, led: Ledger, sub: Object, customer: Object, lines: list[Object], reason: str,
                      period_start: int, period_end: int) -> Object:

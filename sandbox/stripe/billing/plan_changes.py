@@ -116,6 +116,8 @@ class PlanChanges:
         start, end = period or current_period(sub)
         invoice = self._new_invoice(led, sub, customer, lines, reason, start, end)
         method = led.find("payment_method", sub["default_payment_method"])
-        events = self._collect(led, invoice, method, None, None, customer["email"])
+        # After the subscription's own customer.subscription.updated (the caller emits these
+        # after it), as Stripe: the invoice issued, then its payment.
+        events = self._issued(invoice) + self._collect(led, invoice, method, None, None, customer["email"])
         sub["latest_invoice"] = invoice["id"]
         return events

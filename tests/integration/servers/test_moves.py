@@ -24,9 +24,9 @@ from app.services.hosting.engine import stack_operations
 from tests.factories import make_subscription, unique_domain
 
 
-def whm(url: str, user: str, token: str, function: str, **params) -> dict:
+def whm(url: str, root: str, token: str, function: str, **params) -> dict:
     r = requests.get(f"{url}/json-api/{function}", params={"api.version": 1, **params},
-                     headers={"Authorization": f"whm {user}:{token}"}, timeout=10)
+                     headers={"Authorization": f"whm {root}:{token}"}, timeout=10)
     r.raise_for_status()
     return r.json()
 
@@ -149,6 +149,71 @@ def test_an_account_on_b_is_built_there_and_a_move_to_a_carries_its_files_and_ma
                               (sid,)).fetchone()
         assert (row["server_id"], row["website_server"], row["move"]) == (a, a, "done")
         assert row["cpanel_url"] == "https://127.0.0.1:2083"
+    finally:
+        requests.delete(f"{settings.CPANEL_WHM_URL}/_sandbox/faults", timeout=10)
+        with db.transaction(settings.DATABASE_URL) as conn:
+            conn.execute("UPDATE account_moves SET state = 'failed' WHERE subscription_id = %s "
+                         "AND state NOT IN ('done', 'failed')", (sid,))
+            conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))
+        assert Converger(settings).converge(sid) == "destroyed"
+
+
+def uapi_mysql(url: str, root: str, token: str, account: str, function: str, **params) -> dict:
+    """A UAPI Mysql call as the account's user, through WHM: UAPI's own result."""
+    r = requests.post(f"{url}/json-api/uapi_cpanel", timeout=10, headers={"Authorization": f"whm {root}:{token}"},
+                      data={"api.version": 1, "cpanel.user": account, "cpanel.module": "Mysql",
+                            "cpanel.function": function, **params})
+    r.raise_for_status()
+    return r.json()["data"]["uapi"]
+
+
+def test_a_move_verifies_the_databases_and_refuses_a_copy_that_lost_one(db_conn, settings, layout, web_server_b,
+                                                                        group_on_b):
+    b, a = group_on_b["server"], settings.DEFAULT_WEB_SERVER_ID
+    a_archives = layout.root / "whm" / "backups"
+    a_archives.mkdir(parents=True, exist_ok=True)
+    servers.update_server(settings, str(a), servers.ServerInput(archive_dir=str(a_archives)))
+    a_whm = (settings.CPANEL_WHM_URL, settings.CPANEL_WHM_USERNAME, settings.CPANEL_WHM_API_TOKEN)
+    b_whm = (web_server_b.whm_url, "root", web_server_b.token)
+    domain = unique_domain("dbs")
+    sid = make_subscription(db_conn, settings, domain=domain, plan=group_on_b["plan"])
+    converger = Converger(settings)
+    try:
+        assert converger.converge(sid) == "up"
+        [on_b] = accounts_for(*b_whm, domain)
+        user = on_b["user"]
+        # The customer's site keeps its data in a database of its own, with a user of its own.
+        wp, app_user = f"{user[:8]}_wp", f"{user[:8]}_app"
+        assert uapi_mysql(*b_whm, user, "create_database", name=wp)["status"] == 1
+        assert uapi_mysql(*b_whm, user, "create_user", name=app_user, password=secrets.token_hex(12))["status"] == 1
+        assert uapi_mysql(*b_whm, user, "set_privileges_on_database", user=app_user, database=wp,
+                          privileges="ALL PRIVILEGES")["status"] == 1
+        requests.post(f"{web_server_b.whm_url}/_sandbox/mysql/{wp}", json={"sql": "INSERT INTO posts VALUES (1);\n"},
+                      timeout=10).raise_for_status()
+
+        # A's restore brings the account back without its database (and says success): the move
+        # is refused before anything switches, A's copy removed, the operators told which one.
+        requests.post(f"{settings.CPANEL_WHM_URL}/_sandbox/faults", timeout=10, json={
+            "operation": "restore_mysql", "kind": "code", "reason": f"Failed to import {wp} (test)"}
+        ).raise_for_status()
+        moves.request_move(settings, sid, str(a))
+        assert converger.converge(sid) == "move failed"
+        row = db_conn.execute("SELECT server_id, needs_attention_since, provisioning_error FROM subscriptions "
+                              "WHERE id = %s", (sid,)).fetchone()
+        assert row["server_id"] == b and row["needs_attention_since"] is not None
+        assert "MySQL databases" in row["provisioning_error"] and f"missing {wp}" in row["provisioning_error"]
+        assert [x["user"] for x in accounts_for(*b_whm, domain)] == [user] and accounts_for(*a_whm, domain) == []
+        assert whm(*b_whm, "list_mysql_databases_and_users", user=user)["data"]["mysql_databases"] == \
+            {wp: [app_user]}
+
+        # Without the fault the move goes through, and A holds the database, its user and its content.
+        moves.request_move(settings, sid, str(a))
+        assert converger.converge(sid) == "moved"
+        assert whm(*a_whm, "list_mysql_databases_and_users", user=user)["data"]["mysql_databases"] == \
+            {wp: [app_user]}
+        [listed] = uapi_mysql(*a_whm, user, "list_databases")["data"]
+        assert listed["disk_usage"] == len("INSERT INTO posts VALUES (1);\n")
+        assert accounts_for(*b_whm, domain) == []
     finally:
         requests.delete(f"{settings.CPANEL_WHM_URL}/_sandbox/faults", timeout=10)
         with db.transaction(settings.DATABASE_URL) as conn:

@@ -28,9 +28,12 @@ def test_renewal_paid_moves_the_period_and_emits_paid_invoice_events(stand_in):
     result = stand_in.advance(sub.id, "renewal_paid")
 
     renewed = stand_in.client.v1.subscriptions.retrieve(sub.id, params={"expand": ["latest_invoice"]})
-    assert result["events"] == ["payment_intent.succeeded", "invoice.paid", "invoice.payment_succeeded",
-                                "customer.subscription.updated"]
+    # Stripe's documented order: the new period, its invoice issued, then the payment.
+    assert result["events"] == ["customer.subscription.updated", "invoice.created", "invoice.finalized",
+                                "payment_intent.succeeded", "invoice.paid", "invoice.payment_succeeded"]
     assert stand_in.event_types(since=before) == result["events"]
+    created = stand_in.client.v1.events.list(params={"type": "invoice.created"}).data[0].data.object
+    assert (created.id, created.status, created.number) == (renewed.latest_invoice.id, "draft", None)
     assert renewed.status == "active" and renewed["items"].data[0].current_period_start == sub["items"].data[0].current_period_end
     assert renewed["items"].data[0].current_period_end > renewed["items"].data[0].current_period_start
     invoice = renewed.latest_invoice
@@ -50,7 +53,8 @@ def test_renewal_failed_leaves_an_open_invoice_and_the_subscription_past_due(sta
 
     result = stand_in.advance(sub.id, "renewal_failed", decline_code="insufficient_funds")
 
-    assert result["events"] == ["payment_intent.payment_failed", "invoice.payment_failed",
+    assert result["events"] == ["customer.subscription.updated", "invoice.created", "invoice.finalized",
+                                "payment_intent.payment_failed", "invoice.payment_failed",
                                 "customer.subscription.updated"]
     assert result["subscription"]["status"] == "past_due"
     invoice = stand_in.client.v1.invoices.retrieve(result["invoice"]["id"])
@@ -92,7 +96,7 @@ def test_period_end_without_cancellation_renews_like_a_paid_renewal(stand_in):
 
     result = stand_in.advance(sub.id, "period_end")
 
-    assert result["events"][-1] == "customer.subscription.updated"
+    assert result["events"][0] == "customer.subscription.updated" and result["events"][-1] == "invoice.payment_succeeded"
     assert result["subscription"]["items"]["data"][0]["current_period_start"] == sub["items"].data[0].current_period_end
 
 
@@ -199,7 +203,8 @@ def test_always_invoice_bills_the_proration_at_once(stand_in):
         "items": [{"id": sub["items"].data[0].id, "price": business.id}], "proration_behavior": "always_invoice"})
 
     invoice = stand_in.client.v1.invoices.retrieve(changed.latest_invoice)
-    assert stand_in.event_types(since=before) == ["customer.subscription.updated", "payment_intent.succeeded",
+    assert stand_in.event_types(since=before) == ["customer.subscription.updated", "invoice.created",
+                                                  "invoice.finalized", "payment_intent.succeeded",
                                                   "invoice.paid", "invoice.payment_succeeded"]
     assert invoice.billing_reason == "subscription_update" and invoice.status == "paid"
     amounts = [line.amount for line in invoice.lines.data]
@@ -310,7 +315,8 @@ def test_the_module_serves_with_the_supervisors_flags_and_the_clock_cli_advances
         assert advanced.returncode == 0, advanced.stderr
         printed = json.loads(advanced.stdout)
         assert printed["subscription"]["status"] == "past_due"
-        assert printed["events"] == ["payment_intent.payment_failed", "invoice.payment_failed",
+        assert printed["events"] == ["customer.subscription.updated", "invoice.created", "invoice.finalized",
+                                     "payment_intent.payment_failed", "invoice.payment_failed",
                                      "customer.subscription.updated"]
     finally:
         server.terminate()
