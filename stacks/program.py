@@ -70,7 +70,9 @@ class HostingAccount(pulumi.ComponentResource):
             "zone", domain=spec.domain, server_ip=self.server_ip, mail_host=spec.mail_host,
             nameservers=list(spec.nameservers),
             records=[{"name": r.name, "type": r.type, "content": r.content, "ttl": r.ttl} for r in spec.records],
-            owner=owner, opts=child)
+            # The web follows the same proof as mail: a domain not proven the customer's is not
+            # sent to the account by our nameservers (app/services/domains/proof.py).
+            web_published=spec.mail_routable, owner=owner, opts=child)
 
         self.registration = None
         if spec.domain_mode in ("new_registration", "transfer"):

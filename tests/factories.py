@@ -19,11 +19,16 @@ def an_order(**changes) -> Order:
 
 
 def make_subscription(conn, settings, *, domain: str | None = None, mode: str = "external",
-                      plan: str = "shared_student", status: str = "active", auth_code: str | None = None) -> int:
-    """A placed order moved to `status` (paid by default); returns the subscription id."""
+                      plan: str = "shared_student", status: str = "active", auth_code: str | None = None,
+                      proven: bool = False) -> int:
+    """A placed order moved to `status` (paid by default); returns the subscription id. With
+    `proven`, the domain's control is proven (by TXT), so its mail and web are routed."""
     order = an_order(domain=domain or unique_domain(), domain_mode=mode, plan_slug=plan, auth_code=auth_code)
     placed = place_order(conn, settings, order)
     conn.execute("UPDATE subscriptions SET status = %s WHERE id = %s", (status, placed.subscription_id))
+    if proven:
+        conn.execute("UPDATE domains SET control_proven_at = now(), control_proven_by = 'txt' "
+                     "WHERE subscription_id = %s", (placed.subscription_id,))
     return placed.subscription_id
 
 

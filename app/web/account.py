@@ -83,6 +83,23 @@ def confirm_email(token: str):
     return _link_page("email_done", new_email=new_email)
 
 
+@bp.get("/account/email/undo/<token>")
+def undo_email_page(token: str):
+    # Opening the link changes nothing (mail scanners follow links): the button below does.
+    old_email = account.email_change_undo_usable(_settings(), token)
+    if old_email is None:
+        return _link_page("undo_gone", 410)
+    return _link_page("undo", old_email=old_email, token=token)
+
+
+@bp.post("/account/email/undo/<token>")
+@back_to(lambda exc, token: _link_page("undo_gone", exc.status, error=exc))
+def undo_email(token: str):
+    old_email = account.undo_email_change(_settings(), token)
+    session.clear()  # every session ended with the undo: this one too
+    return _link_page("undo_done", old_email=old_email)
+
+
 @bp.get("/forgot")
 def forgot_page():
     return render_template("pages/account_link.html", csrf=csrf.session_token(), kind="forgot")

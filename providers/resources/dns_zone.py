@@ -1,7 +1,8 @@
 """PowerDNS zones (`DnsZone`): one authoritative zone per hosted domain.
 
 The zone carries what a hosting account needs to work from day one: NS, the apex and
-`www` A records pointing at the web server, MX to the mail server, SPF, DMARC and a DKIM
+`www` A records pointing at the web server (held back while `web_published` is false: a domain
+we did not register, whose control the customer has not proven, app/services/domains/proof.py), MX to the mail server, SPF, DMARC and a DKIM
 key generated here, plus whatever extra records the customer declared (checked by the DNS
 record rules, providers/rules/dns_records.py). Updates send only the rrsets that changed,
 through `PowerDnsClient` (providers/clients/powerdns.py).
@@ -33,7 +34,8 @@ from providers.rules.dns_records import (DEFAULT_DKIM_SELECTOR, DEFAULT_TTL, abs
                                          relative, txt_text, MX_PRIORITY, SPF)
 from providers.rules.names import bare, canonical, is_hostname, label_ok
 
-INPUT_KEYS = ("domain", "server_ip", "mail_host", "nameservers", "records", "dkim_selector", "owner")
+INPUT_KEYS = ("domain", "server_ip", "mail_host", "nameservers", "records", "dkim_selector", "owner",
+              "web_published")
 
 
 # --- the zone model ------------------------------------------------------------------------------
@@ -70,8 +72,11 @@ def desired_rrsets(inputs: dict, public_key: str) -> dict:
         entry["records"] = sorted(set(entry["records"]) | {canonical_content(rtype, c) for c in contents})
 
     put("@", "NS", list(inputs["nameservers"]))
-    put("@", "A", [inputs["server_ip"]])
-    put("www", "A", [inputs["server_ip"]])
+    if inputs.get("web_published", True):
+        # Held back until control is proven: our nameservers must not send anyone who asks them
+        # (a resolver of ours, a CA, a tenant's script) to a site for a domain that is not its owner's.
+        put("@", "A", [inputs["server_ip"]])
+        put("www", "A", [inputs["server_ip"]])
     put("@", "MX", [f"{MX_PRIORITY} {inputs['mail_host']}"])
     put("@", "TXT", [SPF])
     put("_dmarc", "TXT", [dmarc_text(zone)])
@@ -110,7 +115,9 @@ def observed(props: dict, zone_json: dict) -> dict:
     return {
         **props,
         "domain": domain,
-        "server_ip": a_records[0] if a_records else "",
+        # With the web held back there is no A record to read the address from: the stored one stands.
+        "server_ip": a_records[0] if a_records else ("" if props.get("web_published", True)
+                                                    else props.get("server_ip", "")),
         "mail_host": bare(mx[0][1]) if mx else "",
         "nameservers": list(stored_ns) if sorted(map(bare, stored_ns)) == sorted(ns) else sorted(ns),
         "records": sorted(records, key=record_key),
@@ -155,6 +162,12 @@ def _selector(value: Any) -> str:
     return value.lower()
 
 
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("web_published must be true or false")
+    return value
+
+
 # --- the adapter ---------------------------------------------------------------------------------
 
 class DnsZoneProvider(ProviderAdapter):
@@ -173,6 +186,10 @@ class DnsZoneProvider(ProviderAdapter):
         Input("nameservers", _nameservers, default=lambda config: [config.NS1, config.NS2]),
         Input("records", default=lambda _config: []),
         Input("dkim_selector", _selector, default=DEFAULT_DKIM_SELECTOR),
+        # The apex and www A records published (True), or held back until control is proven.
+        # Missing (state written before this input existed, a caller that does not say) means
+        # True, so no default is filled in and no spurious update is seen.
+        Input("web_published", _flag, same=lambda old, new: (old is not False) == (new is not False)),
         OWNER,
     )
     REPLACES = ("domain",)
@@ -276,7 +293,9 @@ class DnsZoneProvider(ProviderAdapter):
 
 
 def _inputs(props: dict) -> dict:
-    return {k: props[k] for k in INPUT_KEYS}
+    # web_published is missing from state written before it existed (it meant True).
+    return {**{k: props[k] for k in INPUT_KEYS if k != "web_published"},
+            "web_published": props.get("web_published", True) is not False}
 
 
 def _rrset_changes_for(desired: dict) -> list[dict]:
@@ -304,12 +323,14 @@ class DnsZone(Resource):
     rrsets: pulumi.Output[list]
 
     owner: pulumi.Output[str]
+    web_published: pulumi.Output[bool]
 
     def __init__(self, name: str, domain, server_ip, mail_host=None, nameservers=None, records=None,
-                 dkim_selector=None, *, owner, opts: pulumi.ResourceOptions | None = None):
-        """`owner`: the stack (e.g. "sub-42"), written as the zone's `account`."""
+                 dkim_selector=None, *, owner, web_published=True, opts: pulumi.ResourceOptions | None = None):
+        """`owner`: the stack (e.g. "sub-42"), written as the zone's `account`; `web_published`:
+        the apex and www A records are published (else held back until control is proven)."""
         super().__init__(DnsZoneProvider(), name, {
             "domain": domain, "server_ip": server_ip, "mail_host": mail_host, "nameservers": nameservers,
-            "records": records, "dkim_selector": dkim_selector, "owner": owner,
+            "records": records, "dkim_selector": dkim_selector, "owner": owner, "web_published": web_published,
             "dkim_public_key": None, "dkim_private_key": None, "serial": None, "rrsets": None,
         }, DnsZoneProvider.options(opts))

@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 
 from tests.dns_stand_in import PublicDns
 from tests.e2e.conftest import csrf_of, seed_payload
-from tests.e2e.panel_browser import logged_in_session
+from tests.e2e.panel_browser import chromium, logged_in_page, logged_in_session, screenshot  # noqa: F401
 
 
 class App:
@@ -154,3 +154,25 @@ def test_the_real_owner_claims_a_domain_held_by_an_unverified_order(app, setting
     placed = app.checkout(owner)
     assert placed.status_code == 201, placed.text
     orders.append(placed.json()["subscriptionId"])
+
+
+def test_the_domain_page_says_the_website_waits_for_proof_in_a_browser(chromium, app, settings, public_dns, orders):
+    payload = seed_payload(domainMode="external")
+    created = app.checkout(payload)
+    assert created.status_code == 201, created.text
+    sid, domain = created.json()["subscriptionId"], payload["domain"]
+    orders.append(sid)
+    token = _row(settings, "SELECT control_token FROM domains WHERE subscription_id = %s", sid)["control_token"]
+
+    page = logged_in_page(chromium, app, payload["customer"]["email"], payload["account"]["password"])
+    assert "website is not published" in page.inner_text("main")
+    page.goto(f"{app.url}/sites/{sid}/domain")
+    assert domain in page.inner_text("#web-held")
+    screenshot(page, "domain-web-held")
+
+    public_dns.txt[f"_mpanel-verify.{domain}"] = token
+    page.click("text=Check now")
+    page.wait_for_load_state()
+    assert "send visitors to your website" in page.inner_text("main") and page.locator("#web-held").count() == 0
+    screenshot(page, "domain-web-proven")
+    page.context.close()

@@ -227,3 +227,89 @@ def test_at_most_three_confirmation_emails_an_hour(mpanel):
                for i in range(4)]
     assert [a.status_code for a in answers] == [302, 302, 302, 429]
     assert int(answers[-1].headers["Retry-After"]) > 3000 and "3 confirmation emails an hour" in answers[-1].text
+
+
+def _confirmed_email_change(mpanel, email: str, password: str, new: str) -> None:
+    """The customer (or whoever has the password) moves the login to `new` and confirms it."""
+    browser = _signed_in(mpanel, email, password)
+    assert _ask_for_new_email(browser, mpanel, password, new).status_code == 302
+    link = _link_in(mpanel, new, "Confirm your new email address", "/account/email/")
+    form = browser.get(link, timeout=10)
+    assert browser.post(link, data={"csrf": csrf_of(form.text)}, timeout=30).status_code == 200
+
+
+def _undo_link(mpanel, old: str, count: int = 1) -> str:
+    return _link_in(mpanel, old, "login email was changed", "/account/email/undo/", count=count)
+
+
+def test_the_old_address_undoes_an_email_change_once(chromium, mpanel, settings):
+    email, password = _customer(mpanel)
+    intruder = f"intruder-{secrets.token_hex(4)}@example.com"
+    _confirmed_email_change(mpanel, email, password, intruder)
+    link = _undo_link(mpanel, email)
+    row = wait_for(lambda: (lambda r: r if r["token_sealed"] is None else None)(_token_row(settings, link)), 30,
+                   "the sealed undo token to be dropped once the notice is sent")
+    assert row["used_at"] is None
+    # The intruder holds a session and asks for a reset link to their address: both must die.
+    intruders = _signed_in(mpanel, intruder, password)
+    forgot = requests.Session()
+    form = forgot.get(f"{mpanel.url}/forgot", timeout=10)
+    forgot.post(f"{mpanel.url}/forgot", data={"csrf": csrf_of(form.text), "email": intruder}, timeout=10)
+    intruders_reset = _link_in(mpanel, intruder, "Set a new password", "/reset/")
+
+    page = chromium.new_context().new_page()
+    opened = page.goto(link)
+    assert opened.status == 200 and email in page.inner_text("main")
+    assert _can_log_in(mpanel, intruder, password), "opening the link changes nothing: the button does"
+    screenshot(page, "account-email-undo")
+    assert _submit(page, "button[type=submit]") == 200
+    assert email in page.inner_text("#undo-done")
+    screenshot(page, "account-email-undone")
+
+    assert _can_log_in(mpanel, email, password) and not _can_log_in(mpanel, intruder, password)
+    assert intruders.get(f"{mpanel.url}/dashboard", timeout=10, allow_redirects=False).status_code == 302, \
+        "every session ended"
+    assert requests.get(intruders_reset, timeout=10).status_code == 410, "the intruder's reset link died"
+
+    again = page.goto(link)
+    assert again.status == 410 and "already used" in page.inner_text("#link-gone")
+    screenshot(page, "account-email-undo-used")
+    posted = requests.Session()
+    form = posted.get(f"{mpanel.url}/forgot", timeout=10)
+    assert posted.post(link, data={"csrf": csrf_of(form.text)}, timeout=10).status_code == 410
+    page.context.close()
+
+
+def test_an_expired_undo_link_is_refused(chromium, mpanel, settings):
+    email, password = _customer(mpanel)
+    new = f"kept-{secrets.token_hex(4)}@example.com"
+    _confirmed_email_change(mpanel, email, password, new)
+    link = _undo_link(mpanel, email)
+    with psycopg.connect(settings.DATABASE_URL) as conn:
+        conn.execute("UPDATE account_tokens SET expires_at = now() - interval '1 second' WHERE id = %s",
+                     (_token_row(settings, link)["id"],))
+    page = chromium.new_context().new_page()
+    assert page.goto(link).status == 410 and "expired" in page.inner_text("#link-gone")
+    posted = requests.Session()
+    form = posted.get(f"{mpanel.url}/forgot", timeout=10)
+    assert posted.post(link, data={"csrf": csrf_of(form.text)}, timeout=10).status_code == 410
+    assert _can_log_in(mpanel, new, password) and not _can_log_in(mpanel, email, password)
+    page.context.close()
+
+
+def test_an_intruders_own_undo_link_cannot_outlast_the_owners(mpanel):
+    """Owner A -> intruder B -> intruder C: B's undo link (back to B) is retired by the owner's
+    undo, and using B's first leaves the owner's link working."""
+    a, password = _customer(mpanel)
+    b, c = (f"{n}-{secrets.token_hex(4)}@example.com" for n in ("b", "c"))
+    _confirmed_email_change(mpanel, a, password, b)
+    _confirmed_email_change(mpanel, b, password, c)
+    owners, intruders = _undo_link(mpanel, a), _undo_link(mpanel, b)
+
+    def use(link: str) -> int:
+        s = requests.Session()
+        form = s.get(link, timeout=10)
+        return s.post(link, data={"csrf": csrf_of(form.text)}, timeout=30).status_code
+
+    assert use(intruders) == 200 and _can_log_in(mpanel, b, password)
+    assert use(owners) == 200 and _can_log_in(mpanel, a, password) and not _can_log_in(mpanel, b, password)

@@ -48,3 +48,9 @@ def test_a_refusal_names_its_field():
     with pytest.raises(account.AccountRefused) as refused:
         account._checked_password("new_password", "short")
     assert refused.value.field == "new_password" and refused.value.status == 422
+
+
+def test_an_undo_link_works_a_week_and_never_with_its_own_email():
+    assert account.EMAIL_UNDO_TTL_SECONDS == 7 * 86400
+    assert "email_change_undo" not in account.LINK_PATHS  # sent inside the email-changed notice only
+    assert account.UNDO_PATH.startswith("/account/email/undo/".rstrip("/"))

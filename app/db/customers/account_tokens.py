@@ -1,15 +1,15 @@
-"""One-time account links (password reset, email change) and the users' session generation."""
+"""One-time account links (password reset, email change, its undo) and the users' session generation."""
 from __future__ import annotations
 
 import psycopg
 
 
 def insert(conn: psycopg.Connection, *, user_id: int, purpose: str, token_hash: bytes, token_sealed: bytes,
-           recipient: str, ttl_seconds: int) -> int:
+           recipient: str, ttl_seconds: int, undoes: int | None = None) -> int:
     return conn.execute(
-        "INSERT INTO account_tokens (user_id, purpose, token_hash, token_sealed, recipient, expires_at) "
-        "VALUES (%s, %s, %s, %s, %s, now() + make_interval(secs => %s)) RETURNING id",
-        (user_id, purpose, token_hash, token_sealed, recipient, ttl_seconds)).fetchone()["id"]
+        "INSERT INTO account_tokens (user_id, purpose, token_hash, token_sealed, recipient, expires_at, undoes) "
+        "VALUES (%s, %s, %s, %s, %s, now() + make_interval(secs => %s), %s) RETURNING id",
+        (user_id, purpose, token_hash, token_sealed, recipient, ttl_seconds, undoes)).fetchone()["id"]
 
 
 def issued_lately(conn: psycopg.Connection, user_id: int, purpose: str, within_seconds: int) -> int:
@@ -37,7 +37,7 @@ def retire_unused(conn: psycopg.Connection, user_id: int, purpose: str) -> None:
 def lock_by_hash(conn: psycopg.Connection, token_hash: bytes) -> dict | None:
     """The link with this token hash, locked, with whether it is still usable (unused, unexpired)."""
     return conn.execute(
-        "SELECT id, user_id, purpose, recipient, used_at IS NULL AND expires_at > now() AS usable "
+        "SELECT id, user_id, purpose, recipient, undoes, used_at IS NULL AND expires_at > now() AS usable "
         "FROM account_tokens WHERE token_hash = %s FOR UPDATE", (token_hash,)).fetchone()
 
 
@@ -101,3 +101,19 @@ def email_change_notice(conn: psycopg.Connection, token_id: int) -> dict | None:
         "SELECT t.id, t.recipient, t.previous_email, t.used_at, c.first_name "
         "FROM account_tokens t JOIN customers c ON c.user_id = t.user_id "
         "WHERE t.id = %s AND t.purpose = 'email_change' AND t.previous_email IS NOT NULL", (token_id,)).fetchone()
+
+
+def undo_link_of(conn: psycopg.Connection, change_id: int) -> dict | None:
+    """The undo link made when the email change `change_id` was confirmed: its sealed token
+    (None once written into the notice or used) and when it expires."""
+    return conn.execute("SELECT id, token_sealed, expires_at FROM account_tokens WHERE undoes = %s",
+                        (change_id,)).fetchone()
+
+
+def retire_after_undo(conn: psycopg.Connection, user_id: int, change_id: int) -> None:
+    """Undoing a change retires every pending reset and email-change link, and the undo links of
+    changes made after it (they would restore an address the intruder chose); an undo link of
+    an earlier change still restores the owner's earlier address."""
+    conn.execute("UPDATE account_tokens SET used_at = now(), token_sealed = NULL "
+                 "WHERE user_id = %s AND used_at IS NULL AND (purpose IN ('password_reset', 'email_change') "
+                 "OR (purpose = 'email_change_undo' AND undoes > %s))", (user_id, change_id))

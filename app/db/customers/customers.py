@@ -19,8 +19,10 @@ def user_by_email(conn: psycopg.Connection, email: str) -> dict | None:
                         (email,)).fetchone()
 
 
-def email_taken(conn: psycopg.Connection, email: str) -> bool:
-    return conn.execute("SELECT 1 FROM users WHERE lower(email) = lower(%s)", (email,)).fetchone() is not None
+def email_taken(conn: psycopg.Connection, email: str, except_user: int | None = None) -> bool:
+    """Some user (other than `except_user`) logs in with this email."""
+    return conn.execute("SELECT 1 FROM users WHERE lower(email) = lower(%s) AND id IS DISTINCT FROM %s",
+                        (email, except_user)).fetchone() is not None
 
 
 def lock_subscriptions(conn: psycopg.Connection, customer_id: int) -> list[dict]:

@@ -10,6 +10,11 @@ session generation, checked on every panel request; logout, a password change or
 an email change bump it, so a copied cookie dies with the session it was copied from.
 A password change or reset also retires pending email-change links: whoever is evicted by
 it cannot confirm an address of theirs afterwards.
+
+A confirmed email change tells the address it replaced, with a one-time link that undoes it
+(`undo_email_change`): for 7 days, whoever reads the old inbox (the owner, when the change was
+an intruder's) gets the old address back, every session ends and every pending link dies, and
+is asked to choose a new password (the intruder knew the current one).
 """
 from __future__ import annotations
 
@@ -41,6 +46,8 @@ EMAIL_CHANGE_TTL_SECONDS = 24 * 3600  # a confirmation in the new inbox may wait
 # The same for confirmation emails, which a signed-in user may send to any address: not a way
 # to mail strangers. Unlike resets, the user is told (429) when to try again.
 EMAIL_CHANGES_PER_HOUR = 3
+# The owner of the old address may be away for a while; a week is what large platforms give.
+EMAIL_UNDO_TTL_SECONDS = 7 * 24 * 3600
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
@@ -198,6 +205,8 @@ def confirm_email_change(settings: Settings, token: str) -> str:
         tokens.mark_used(conn, row["id"])
         previous = tokens.set_email(conn, row["user_id"], row["recipient"])
         tokens.keep_previous_email(conn, row["id"], previous)
+        _issue(conn, settings, row["user_id"], "email_change_undo", previous, EMAIL_UNDO_TTL_SECONDS,
+               undoes=row["id"], email=False)
         request_email_changed_notice(conn, row["id"])
     log.info("user %s confirmed a new email address; sessions ended, the old address told", row["user_id"])
     return row["recipient"]
@@ -212,14 +221,46 @@ def email_change_usable(settings: Settings, token: str) -> str | None:
     return row["recipient"] if row and row["usable"] and row["purpose"] == "email_change" else None
 
 
+def email_change_undo_usable(settings: Settings, token: str) -> str | None:
+    """The address an undo link would give back, while it still works."""
+    if not well_formed(token):
+        return None
+    with db.transaction(settings.DATABASE_URL) as conn:
+        row = tokens.lock_by_hash(conn, token_hash(token))
+    return row["recipient"] if row and row["usable"] and row["purpose"] == "email_change_undo" else None
+
+
+def undo_email_change(settings: Settings, token: str) -> str:
+    """The notice's link: the replaced address is the login again, once, within 7 days. Every
+    session ends and every pending reset or email-change link dies, so an intruder who changed
+    the address keeps nothing that works. Returns the address given back."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        row = _usable(conn, token, "email_change_undo")
+        if customers.email_taken(conn, row["recipient"], except_user=row["user_id"]):
+            raise AccountRefused("token", "That email is now used by another account: write to support from it "
+                                          "and we will give your account back.", 409)
+        tokens.mark_used(conn, row["id"])
+        tokens.set_email(conn, row["user_id"], row["recipient"])  # also ends every session
+        tokens.retire_after_undo(conn, row["user_id"], row["undoes"])
+    log.info("user %s undid an email change from the notice's link; sessions ended", row["user_id"])
+    return row["recipient"]
+
+
 # --- the links' emails ----------------------------------------------------------------------------
 
-def _issue(conn, settings: Settings, user_id: int, purpose: str, recipient: str, ttl: int) -> int:
+def _issue(conn, settings: Settings, user_id: int, purpose: str, recipient: str, ttl: int, *,
+           undoes: int | None = None, email: bool = True) -> int:
+    """A new link of this kind (the earlier unused ones of the kind retired), and with `email`
+    its own email requested; an undo link instead goes out inside the change's notice, and
+    does not retire the undo links of earlier changes (each restores the address it replaced)."""
     token, digest = new_token()
-    tokens.retire_unused(conn, user_id, purpose)
+    if undoes is None:
+        tokens.retire_unused(conn, user_id, purpose)
     token_id = tokens.insert(conn, user_id=user_id, purpose=purpose, token_hash=digest,
-                             token_sealed=encrypt(settings, token), recipient=recipient, ttl_seconds=ttl)
-    request_account_email(conn, token_id)
+                             token_sealed=encrypt(settings, token), recipient=recipient, ttl_seconds=ttl,
+                             undoes=undoes)
+    if email:
+        request_account_email(conn, token_id)
     return token_id
 
 
@@ -231,6 +272,8 @@ def _usable(conn, token: str, purpose: str) -> dict:
 
 
 LINK_PATHS = {"password_reset": "/reset/", "email_change": "/account/email/"}
+# The undo link has no email of its own: it goes out inside the email-changed notice.
+UNDO_PATH = "/account/email/undo/"
 
 
 def _email_context(settings: Settings, first_name: str) -> dict:
@@ -242,19 +285,29 @@ def _email_context(settings: Settings, first_name: str) -> dict:
 
 
 def send_email_changed_notice(settings: Settings, token_id: int) -> bool:
-    """The mail job: tell the replaced address that the login email changed, once. Its link is
-    the forgotten-password form: a reset sent to the new address is no help to the owner, so
-    the notice also names support, who can restore the old address."""
+    """The mail job: tell the replaced address that the login email changed, once, with the
+    one-time link that undoes the change (a reset sent to the new address is no help to the
+    owner); the notice also names support. The undo token is unsealed only to write the email,
+    then dropped (a change confirmed before undo links existed gets the notice without one)."""
     with db.transaction(settings.DATABASE_URL) as conn:
         row = tokens.email_change_notice(conn, token_id)
+        undo = tokens.undo_link_of(conn, token_id)
     if row is None:
         return False
     context = {**_email_context(settings, row["first_name"]), "email": row["previous_email"],
                "new_email": row["recipient"], "changed_at": row["used_at"],
-               "secure_link": settings.APP_URL.rstrip("/") + "/forgot"}
-    return mail.send_once(settings, kind="email_changed", subscription_id=None, recipient=row["previous_email"],
+               "secure_link": settings.APP_URL.rstrip("/") + "/forgot", "undo_link": None}
+    if undo is not None and undo["token_sealed"] is not None:
+        context["undo_link"] = (settings.APP_URL.rstrip("/") + UNDO_PATH
+                                + decrypt(settings, bytes(undo["token_sealed"])))
+        context["undo_expires_at"] = undo["expires_at"]
+    sent = mail.send_once(settings, kind="email_changed", subscription_id=None, recipient=row["previous_email"],
                           rendered=render("account_email_changed", **context),
                           dedupe_key=f"email-changed:{token_id}")
+    if undo is not None:
+        with db.transaction(settings.DATABASE_URL) as conn:
+            tokens.forget_sealed(conn, undo["id"])
+    return sent
 
 
 def send_link_email(settings: Settings, token_id: int) -> bool:

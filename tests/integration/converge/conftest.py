@@ -77,10 +77,11 @@ def converger(settings):
 
 
 def converged_once(db_conn, settings, converger, prefix: str):
-    """Yields an external-domain subscription converged once (domain `prefix-….com`); destroys it afterwards."""
+    """Yields an external-domain subscription whose control is proven (so its site is published),
+    converged once (domain `prefix-….com`); destroys it afterwards."""
     from tests.factories import make_subscription, unique_domain
 
-    sid = make_subscription(db_conn, settings, domain=unique_domain(prefix))
+    sid = make_subscription(db_conn, settings, domain=unique_domain(prefix), proven=True)
     assert converger.converge(sid) == "up"
     yield sid
     db_conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))

@@ -1,6 +1,8 @@
 """Proof of control (issue 23 item 2) on the real engine and the real mail core: an external
 order's mailbox receives nothing from another tenant before proof (the mail is relayed out as
-for any foreign domain) and receives it once `_mpanel-verify.<domain>` carries the order's token.
+for any foreign domain) and receives it once `_mpanel-verify.<domain>` carries the order's token;
+likewise our PowerDNS sends nobody to the account's web server for that domain (no apex or www A
+record) until then, and does on the converge after proof.
 
 The "public resolver" is a small DNS server of the test's own: the check never asks our
 PowerDNS (which answers for every zone we host), and asking it anyway proves nothing."""
@@ -58,7 +60,7 @@ def _relayed_out(layout, subject: str) -> bool:
 
 
 def test_an_external_domains_mail_is_relayed_out_until_its_control_is_proven(db_conn, settings, layout, converger,
-                                                                             public_dns):
+                                                                             public_dns, servers):
     domain = unique_domain("proof")
     sid = make_subscription(db_conn, settings, domain=domain)
     checking = replace(settings, DELEGATION_RESOLVER=public_dns.address)
@@ -72,6 +74,9 @@ def test_an_external_domains_mail_is_relayed_out_until_its_control_is_proven(db_
         _send_from_another_tenant(layout, address, f"before proof {sid}")
         wait_for(lambda: _relayed_out(layout, f"before proof {sid}"), 30, "the mail to be relayed out")
         assert _subjects_in_imap(settings, address, password) == []
+        # Nor is the web routed: our nameservers answer for the zone, but with no address for the site.
+        assert servers.dns(domain, "A") == [] and servers.dns(f"www.{domain}", "A") == []
+        assert servers.dns(domain, "MX"), "the rest of the zone is published"
 
         # Our own nameservers answer for the zone we host: asking them proves nothing.
         ours = replace(settings, DELEGATION_RESOLVER=settings.POWERDNS_DNS_ADDRESS)
@@ -85,6 +90,8 @@ def test_an_external_domains_mail_is_relayed_out_until_its_control_is_proven(db_
         public_dns.txt[f"_mpanel-verify.{domain}"] = row["control_token"]
         assert proof.check_domain(checking, row["id"]) is True
         assert converger.converge(sid) == "up"
+        server_ip = stack_operations(settings).outputs(sid)["server_ip"]
+        assert servers.dns(domain, "A") == [server_ip] == servers.dns(f"www.{domain}", "A")
 
         _send_from_another_tenant(layout, address, f"after proof {sid}")
         wait_for(lambda: f"after proof {sid}" in _subjects_in_imap(settings, address, password), 30,

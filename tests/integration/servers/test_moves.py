@@ -82,7 +82,7 @@ def test_an_account_on_b_is_built_there_and_a_move_to_a_carries_its_files_and_ma
     a_whm = (settings.CPANEL_WHM_URL, settings.CPANEL_WHM_USERNAME, settings.CPANEL_WHM_API_TOKEN)
     b_whm = (web_server_b.whm_url, "root", web_server_b.token)
     domain = unique_domain("onb")
-    sid = make_subscription(db_conn, settings, domain=domain, plan=group_on_b["plan"])
+    sid = make_subscription(db_conn, settings, domain=domain, plan=group_on_b["plan"], proven=True)
     converger = Converger(settings)  # built after B was registered, as a worker's job is
     try:
         # Placed on B, built on B.
