@@ -1,5 +1,6 @@
 """What the notices that fall due with time look at (app/services/notices.py): orders past due,
-canceled orders near the end of their retention, registrations near expiry with auto-renew off."""
+canceled orders near the end of their retention, registrations near expiry with auto-renew off,
+and those renewed automatically whose renewal the card on file may not cover."""
 from __future__ import annotations
 
 import datetime as dt
@@ -34,3 +35,24 @@ def expiring_without_auto_renew(conn: psycopg.Connection, before: dt.datetime) -
               AND d.auto_renew IS FALSE AND d.expires_at IS NOT NULL AND d.expires_at < %s
               AND s.status NOT IN ('abandoned', 'terminated', 'pending_payment')
             ORDER BY d.expires_at, d.id""", (before,)).fetchall()
+
+
+def expiring_with_auto_renew(conn: psycopg.Connection, before: dt.datetime) -> list[dict]:
+    """Live registrations held through us, auto-renew on, of an order Stripe bills, that expire
+    before `before` or whose card was last found not to cover the renewal (looked at again, so the
+    panel's notice goes once the card is updated)."""
+    return conn.execute(
+        """SELECT d.id AS domain_id, d.name, d.subscription_id, d.expires_at, d.card_lapses_before_renewal,
+                  s.stripe_subscription_id
+             FROM domains d JOIN subscriptions s ON s.id = d.subscription_id
+            WHERE d.mode IN ('new_registration', 'transfer') AND d.status = 'active'
+              AND d.auto_renew IS NOT FALSE AND d.expires_at IS NOT NULL
+              AND (d.expires_at < %s OR d.card_lapses_before_renewal IS NOT NULL)
+              AND s.status IN ('active', 'past_due') AND s.stripe_subscription_id IS NOT NULL
+            ORDER BY d.expires_at, d.id""", (before,)).fetchall()
+
+
+def record_card_lapses(conn: psycopg.Connection, domain_id: int, card: str | None) -> None:
+    """The card that will not cover the registration's renewal (None: it will, or none is needed)."""
+    conn.execute("UPDATE domains SET card_lapses_before_renewal = %s, updated_at = now() WHERE id = %s",
+                 (card, domain_id))

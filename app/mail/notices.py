@@ -79,11 +79,18 @@ def send_termination_warning(settings: Settings, subscription_id: int, terminate
                      dedupe_key=f"termination-warning:{subscription_id}:{_epoch(terminate_after)}")
 
 
-def send_domain_expiry(settings: Settings, domain: dict, step: str) -> bool:
-    """A registration's expiry reminder (auto-renew off), once per expiry date and step."""
+def domain_expiry_key(domain: dict, step: str) -> str:
+    """One reminder per registration, expiry date and step, whichever reason it gives."""
+    return f"domain-expiry:{domain['domain_id']}:{domain['expires_at']:%Y-%m-%d}:{step}"
+
+
+def send_domain_expiry(settings: Settings, domain: dict, step: str, card: str | None = None) -> bool:
+    """A registration's expiry reminder, once per expiry date and step: auto-renew is off, or (with
+    `card`, the card on file as the customer knows it) the card expires before the renewal."""
     row = _addressee(settings, domain["subscription_id"])
     context = _common_context(settings, row)
-    context.update(domain=domain["name"], expires_at=domain["expires_at"])
+    context.update(domain=domain["name"], expires_at=domain["expires_at"], card=card,
+                   billing_url=f"{settings.APP_URL.rstrip('/')}/sites/{domain['subscription_id']}/billing")
     return send_once(settings, kind="domain_expiry", subscription_id=domain["subscription_id"],
                      recipient=row["email"], rendered=render("domain_expiry", **context),
-                     dedupe_key=f"domain-expiry:{domain['domain_id']}:{domain['expires_at']:%Y-%m-%d}:{step}")
+                     dedupe_key=domain_expiry_key(domain, step))

@@ -5,8 +5,11 @@
   failure is sent from the Stripe event (app/services/orders/lifecycle.py);
 - the warning before a canceled order is removed (TERMINATION_WARNING_DAYS), and the operators'
   list of the removals due within a day, one email a day;
-- the expiry reminders of registrations held through us with auto-renew off
-  (DOMAIN_EXPIRY_REMINDER_DAYS), from the expiry the nightly registrar sync records.
+- the expiry reminders of registrations held through us (DOMAIN_EXPIRY_REMINDER_DAYS), from the
+  expiry the nightly registrar sync records: with auto-renew off, or with it on when the card on
+  file (Stripe's default payment method of the order) expires before the domain does, so the
+  renewal would not be paid; the latter is also recorded for the dashboard's notice. Stripe is
+  asked only when such a reminder is due and unsent, or to clear a notice once the card changed.
 
 What is due is decided by rules (app/services/orders/lifecycle_rules.py) on the database's
 clock, or `now` when a test passes one; each notice is sent once by its dedupe key, so running
@@ -20,10 +23,12 @@ import logging
 from dataclasses import dataclass
 
 from app import db
+from app.db import emails
 from app.db import notices as rows
 from app.db.hosting.subscriptions import database_now
 from app.mail import notices as mail
 from app.mail.ops import send_removals_today
+from app.services.orders import billing
 from app.services.orders import lifecycle_rules as rules
 from app.settings import Settings
 
@@ -34,7 +39,7 @@ log = logging.getLogger("mpanel.notices")
 class NoticesSent:
     payment_reminders: int = 0
     termination_warnings: int = 0
-    domain_expiry_reminders: int = 0
+    domain_expiry_reminders: int = 0  # auto-renew off, or the card on file will not cover the renewal
     removal_lists: int = 0
 
 
@@ -46,6 +51,7 @@ def send_due_notices(settings: Settings, now: dt.datetime | None = None) -> Noti
         retained = rows.retained_until_before(conn, max(warn_until, now + dt.timedelta(days=1)))
         longest = max(rules.parse_days(settings.DOMAIN_EXPIRY_REMINDER_DAYS), default=0)
         expiring = rows.expiring_without_auto_renew(conn, now + dt.timedelta(days=longest))
+        renewed = rows.expiring_with_auto_renew(conn, now + dt.timedelta(days=longest))
     sent = NoticesSent()
     for sub in past_due:
         reminder = rules.payment_reminder_due(sub["past_due_since"], now, settings.DUNNING_REMINDER_DAYS,
@@ -61,11 +67,36 @@ def send_due_notices(settings: Settings, now: dt.datetime | None = None) -> Noti
         reminder = rules.domain_expiry_reminder_due(domain["expires_at"], now, settings.DOMAIN_EXPIRY_REMINDER_DAYS)
         if reminder:
             sent.domain_expiry_reminders += _send(mail.send_domain_expiry, settings, domain, reminder.step)
+    for domain in renewed:
+        sent.domain_expiry_reminders += _card_will_not_cover(settings, domain, now)
     removals = [r for r in retained if now <= r["terminate_after"] < now + dt.timedelta(days=1)]
     if removals:
         sent.removal_lists += _send(send_removals_today, settings, f"{now:%Y-%m-%d}", removals)
     log.info("due notices: %s", sent)
     return sent
+
+
+def _card_will_not_cover(settings: Settings, domain: dict, now: dt.datetime) -> int:
+    """A registration renewed automatically: remind (and record for the dashboard) when the card on
+    file expires before the domain does; clear the record once a card that lasts is on file."""
+    reminder = rules.domain_expiry_reminder_due(domain["expires_at"], now, settings.DOMAIN_EXPIRY_REMINDER_DAYS)
+    if reminder:
+        with db.transaction(settings.DATABASE_URL) as conn:
+            if emails.is_recorded(conn, mail.domain_expiry_key(domain, reminder.step)):
+                reminder = None
+    if reminder is None and domain["card_lapses_before_renewal"] is None:
+        return 0
+    try:
+        card = billing.card_on_file(settings, domain["stripe_subscription_id"])
+    except Exception:  # Stripe unreachable: looked at again next hour
+        log.exception("could not read the card on file of subscription %s", domain["subscription_id"])
+        return 0
+    lapses = card is not None and rules.card_lapses_before(card.exp_month, card.exp_year, domain["expires_at"])
+    with db.transaction(settings.DATABASE_URL) as conn:
+        rows.record_card_lapses(conn, domain["domain_id"], str(card) if lapses else None)
+    if not (lapses and reminder):
+        return 0
+    return _send(mail.send_domain_expiry, settings, domain, reminder.step, str(card))
 
 
 def _send(send, settings: Settings, *args) -> int:

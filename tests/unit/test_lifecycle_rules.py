@@ -310,3 +310,11 @@ def test_a_checkout_is_paid_only_when_stripe_says_the_money_is_there(status, pai
 ])
 def test_only_a_completed_unpaid_checkout_has_lost_its_payment(session, payment, lost):
     assert rules.checkout_lost_its_payment(session, payment) is lost
+
+
+def test_a_card_covers_a_renewal_through_the_last_day_of_its_expiry_month():
+    utc = dt.timezone.utc
+    assert not rules.card_lapses_before(5, 2027, dt.datetime(2027, 5, 31, 23, 59, tzinfo=utc))
+    assert rules.card_lapses_before(5, 2027, dt.datetime(2027, 6, 1, tzinfo=utc))
+    assert rules.card_lapses_before(12, 2026, dt.datetime(2027, 1, 1, tzinfo=utc))
+    assert not rules.card_lapses_before(12, 2026, dt.datetime(2026, 12, 31, tzinfo=utc))

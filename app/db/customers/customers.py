@@ -67,7 +67,7 @@ def sites(conn: psycopg.Connection, user_id: int) -> list[dict]:
         """SELECT s.id, s.status, s.provisioning_status, s.billing_cycle, s.current_period_end,
                   s.cancel_at_period_end, s.suspended_by, s.suspend_reason, s.past_due_since, s.failed_payment, p.name AS plan, d.name AS domain, d.mode AS domain_mode,
                   d.status AS domain_status, w.status AS website_status, w.cpanel_url, w.cpanel_username,
-                  w.ssl_expires_at, d.expires_at AS domain_expires_at,
+                  w.ssl_expires_at, d.expires_at AS domain_expires_at, d.card_lapses_before_renewal,
                   (d.control_proven_at IS NULL AND d.control_claimed_at IS NULL) AS control_waiting, coalesce(w.ip_address, sv.ip_address) AS server_ip,
                   ARRAY(SELECT m.local_part || '@' || d.name FROM mailboxes m
                          WHERE m.subscription_id = s.id AND m.local_part <> 'admin'

@@ -25,3 +25,9 @@ def login_target(conn: psycopg.Connection, subscription_id: int) -> dict | None:
              LEFT JOIN websites w ON w.subscription_id = s.id
              LEFT JOIN domains d ON d.subscription_id = s.id
             WHERE s.id = %s AND s.status <> 'abandoned'""", (subscription_id,)).fetchone()
+
+
+def record_account_suspension(conn: psycopg.Connection, subscription_id: int, suspended: bool) -> None:
+    """The account's suspension as its server has it (WHM's own suspension or its lifting: app/services/hosting/whm_suspensions.py)."""
+    conn.execute("UPDATE websites SET status = %s, updated_at = now() WHERE subscription_id = %s "
+                 "AND status IN ('active', 'suspended')", ("suspended" if suspended else "active", subscription_id))

@@ -25,6 +25,12 @@ def lock(conn: psycopg.Connection, *, stripe_id: str | None = None, session_id: 
     return None
 
 
+def lock_by_id(conn: psycopg.Connection, subscription_id: int) -> None:
+    """Hold the subscription's row until the caller's transaction ends (a decision made on it
+    is not raced by billing or staff)."""
+    conn.execute("SELECT 1 FROM subscriptions WHERE id = %s FOR UPDATE", (subscription_id,))
+
+
 def named_by_stripe(conn: psycopg.Connection, ids: Iterable[int]) -> list[dict]:
     """The orders a Stripe object's payer-controlled fields name (read, never acted on): only to
     tell a person that someone named them."""

@@ -33,6 +33,7 @@ from app.services.hosting import moves, placement
 from app.services.hosting.mailboxes import passwords_applied
 from app.services.hosting.nothing_to_do import already_applied, desired_digest
 from app.services.hosting.specs import build_spec
+from app.services.hosting.whm_suspensions import follow_whm
 from app.services.hosting.workers import heartbeat
 from app.settings import Settings
 from stacks.events import Step, StepRecorder
@@ -88,6 +89,8 @@ class Converger:
             with db.transaction(self.settings.DATABASE_URL) as conn:
                 if placement.place(conn, subscription_id, self.settings.DEFAULT_WEB_SERVER_ID) is None:
                     return "waiting for capacity"
+            # A suspension made or lifted on WHM by someone else is recorded first, so this run keeps it.
+            follow_whm(self.settings, subscription_id)
             # A move to another server asked for (app/services/hosting/moves.py): copy, switch, remove the source.
             moved = moves.carry_out(self.settings, subscription_id, lambda: self._up(self._spec(subscription_id)))
             if moved is not None:
@@ -248,6 +251,7 @@ class Converger:
             return self._check_drift(subscription_id)
 
     def _check_drift(self, subscription_id: int) -> bool:
+        follow_whm(self.settings, subscription_id)  # WHM's own suspension is recorded, not reported as drift
         spec = self._spec(subscription_id)
         run = self._start(subscription_id, "refresh")
         outcome = self.ops.check_drift(spec, run.recorder, **self._engine(run))

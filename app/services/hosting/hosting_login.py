@@ -67,6 +67,9 @@ def _refuse_unless_live(site: dict) -> None:
     if site["status"] == "suspended" and site.get("suspended_by") == "staff":
         raise LoginRefused(409, f"Your hosting is suspended by our staff: {site.get('suspend_reason')}. "
                                 "Contact support to have it lifted.")
+    if site["status"] == "suspended" and site.get("suspended_by") == "whm":
+        raise LoginRefused(409, f"Your hosting account is suspended on the server: {site.get('suspend_reason')}. "
+                                "Contact support.")
     if site["status"] == "suspended":
         since = site["past_due_since"]
         raise LoginRefused(409, "Your hosting is suspended because a renewal payment failed"

@@ -199,6 +199,31 @@ def retrieve_subscription(settings: Settings, stripe_subscription_id: str) -> st
     return client(settings).v1.subscriptions.retrieve(stripe_subscription_id)
 
 
+@dataclass(frozen=True)
+class CardOnFile:
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+    def __str__(self) -> str:
+        return f"{self.brand.title()} ending {self.last4}, expires {self.exp_month:02d}/{self.exp_year}"
+
+
+def card_on_file(settings: Settings, stripe_subscription_id: str) -> CardOnFile | None:
+    """The card Stripe charges the subscription's renewals to: its own default payment method, else
+    its customer's invoice default (Stripe's order); None when neither is a card."""
+    remote = client(settings).v1.subscriptions.retrieve(stripe_subscription_id, params={
+        "expand": ["default_payment_method", "customer.invoice_settings.default_payment_method"]})
+    method = stripe_value(remote, "default_payment_method") or stripe_value(
+        remote, "customer", "invoice_settings", "default_payment_method")
+    card = stripe_value(method, "card") if method is not None and not isinstance(method, str) else None
+    if card is None:
+        return None
+    return CardOnFile(brand=str(stripe_value(card, "brand") or "card"), last4=str(stripe_value(card, "last4") or ""),
+                      exp_month=int(stripe_value(card, "exp_month")), exp_year=int(stripe_value(card, "exp_year")))
+
+
 def invoice_of_payment(settings: Settings, intent_id: str) -> str | None:
     """The invoice a PaymentIntent pays, through its InvoicePayment (API 2025-03-31 removed
     `payment_intent.invoice`); None for a payment of no invoice."""

@@ -390,3 +390,10 @@ def domain_expiry_reminder_due(expires_at: dt.datetime, now: dt.datetime, schedu
         return None
     due = [d for d in parse_days(schedule) if d > 0 and expires_at - dt.timedelta(days=d) <= now]
     return Reminder(step=f"{min(due):g}-days") if due else None
+
+
+def card_lapses_before(exp_month: int, exp_year: int, moment: dt.datetime) -> bool:
+    """Whether a card expiring `exp_month`/`exp_year` (valid through that month's last day, as
+    card networks have it) can no longer be charged at `moment`: a renewal then is not covered."""
+    first_invalid = dt.datetime(exp_year + exp_month // 12, exp_month % 12 + 1, 1, tzinfo=dt.timezone.utc)
+    return moment >= first_invalid

@@ -17,7 +17,7 @@ from app.services.operators import console_actions
 from app.services.operators.staff import StaffSession
 from app.services.orders.lifecycle import Outcome, enforce_deadlines
 from tests.factories import make_subscription
-from tests.integration.billing.test_stripe_matching import _active_order, _deliver, _order
+from tests.integration.billing.test_stripe_matching import _active_order, _deliver, _order, _our_checkout
 from tests.integration.mail.outbox import Outbox, flat, text_and_html
 
 DAY = dt.timedelta(days=1)
@@ -189,3 +189,53 @@ def test_a_domain_with_auto_renew_on_gets_no_reminder(dunning, db_conn):
                     "WHERE subscription_id = %s", (sid,))
     send_due_notices(dunning)
     assert _sent(db_conn, sid, "domain_expiry") == []
+
+
+def _order_paid_with_card(settings, db_conn, exp_month: int, exp_year: int) -> int:
+    """An order paid through its own checkout with a card expiring then; its domain a live
+    registration through us with auto-renew on, expiring in 60 days."""
+    placed = _our_checkout(settings)
+    answer = requests.post(f"{settings.STRIPE_API_BASE}/_sandbox/checkout/{placed['checkoutSessionId']}/pay",
+                           json={"card": "4242 4242 4242 4242", "exp_month": exp_month, "exp_year": exp_year},
+                           timeout=30)
+    assert answer.status_code == 200, answer.text
+    _deliver(settings, "checkout.session.completed", placed["checkoutSessionId"])
+    sid = placed["subscriptionId"]
+    db_conn.execute("UPDATE domains SET mode = 'new_registration', status = 'active', auto_renew = NULL, "
+                    "expires_at = date_trunc('day', now()) + interval '60 days' WHERE subscription_id = %s", (sid,))
+    return sid
+
+
+def _domain(db_conn, sid: int) -> dict:
+    return db_conn.execute("SELECT name, expires_at, card_lapses_before_renewal FROM domains WHERE subscription_id = %s",
+                           (sid,)).fetchone()
+
+
+def test_a_card_expiring_before_the_domain_renews_gets_the_reminder_once_and_the_panel_notice(dunning, db_conn,
+                                                                                              outbox):
+    today = dt.datetime.now(dt.timezone.utc)
+    sid = _order_paid_with_card(dunning, db_conn, today.month, today.year)  # good only to the end of this month
+    domain = _domain(db_conn, sid)
+    now = domain["expires_at"] - 29.5 * DAY
+    send_due_notices(dunning, now=now - 2 * DAY)  # no step due yet: Stripe not asked, nothing recorded
+    assert _domain(db_conn, sid)["card_lapses_before_renewal"] is None
+    send_due_notices(dunning, now=now)
+    send_due_notices(dunning, now=now + dt.timedelta(hours=1))
+    assert [k.rsplit(":", 1)[1] for k in _sent(db_conn, sid, "domain_expiry")] == ["30-days"]
+    card = f"Visa ending 4242, expires {today.month:02d}/{today.year}"
+    assert _domain(db_conn, sid)["card_lapses_before_renewal"] == card
+    [reminder] = outbox.wait_for(_email_of(db_conn, sid))
+    text, html = text_and_html(reminder)
+    assert reminder["Subject"].startswith(f"{domain['name']} expires on")
+    assert card in flat(text) and "auto-renew is off" not in flat(text)
+    assert f"/sites/{sid}/billing" in text and f"/sites/{sid}/billing" in html
+
+
+def test_a_card_that_lasts_past_the_renewal_gets_no_reminder_and_clears_the_panel_notice(dunning, db_conn):
+    today = dt.datetime.now(dt.timezone.utc)
+    sid = _order_paid_with_card(dunning, db_conn, today.month, today.year + 3)
+    db_conn.execute("UPDATE domains SET card_lapses_before_renewal = 'Visa ending 0000, expires 01/2020' "
+                    "WHERE subscription_id = %s", (sid,))  # what an earlier card left
+    send_due_notices(dunning, now=_domain(db_conn, sid)["expires_at"] - 6.5 * DAY)
+    assert _sent(db_conn, sid, "domain_expiry") == []
+    assert _domain(db_conn, sid)["card_lapses_before_renewal"] is None
