@@ -218,7 +218,9 @@ class Converger:
         in the transaction that records the run: a crash after it cannot lose them, and the
         send itself is deduplicated by record (app.mail)."""
         sid = spec.subscription_id
-        if not emails.is_recorded(conn, welcome_key(sid)):
+        # An imported customer was invited to set a panel password instead: their site, cPanel
+        # login and mailboxes were theirs already, and we know none of the passwords.
+        if not spec.imported and not emails.is_recorded(conn, welcome_key(sid)):
             request_welcome_email(conn, sid)
         reset = spec.cpanel_password_resets
         if reset and not emails.is_recorded(conn, cpanel_password_key(sid, reset)):
