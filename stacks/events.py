@@ -132,7 +132,8 @@ def _zone_records(inputs: dict, old_outputs: dict) -> list[dict] | None:
     if UNKNOWN in str(inputs):
         return None
     try:
-        from providers.resources.dns_zone import desired_rrsets, rrset_list
+        from providers.resources.dns_zone import rrset_list
+        from providers.rules.dns_records import desired_rrsets
 
         return rrset_list(desired_rrsets(inputs, old_outputs.get("dkim_public_key") or ""))
     except (KeyError, TypeError, ValueError):

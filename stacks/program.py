@@ -49,6 +49,8 @@ class HostingAccount(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         # Every upstream object is marked with its stack: a create adopts only what carries it.
         owner = spec.stack_name
+        # An imported account's objects are taken over as they are, on its first run only.
+        takeover = True if spec.take_over else None
 
         def after(*deps) -> pulumi.ResourceOptions:
             return pulumi.ResourceOptions(parent=self, depends_on=list(deps))
@@ -60,7 +62,7 @@ class HostingAccount(pulumi.ComponentResource):
             # None until the first reset: the creation password needs no version.
             password_version=spec.cpanel_password_resets or None, owner=owner,
             # The server's id only: its WHM credentials reach the provider by id (providers.core.config).
-            server=spec.whm_server, opts=child)
+            server=spec.whm_server, takeover=takeover, opts=child)
 
         # The address WHM put the account on is the truth the A records (and the welcome email)
         # follow; the servers row's address only stands in when WHM reports none. A refresh that
@@ -72,7 +74,7 @@ class HostingAccount(pulumi.ComponentResource):
             records=[{"name": r.name, "type": r.type, "content": r.content, "ttl": r.ttl} for r in spec.records],
             # The web follows the same proof as mail: a domain not proven the customer's is not
             # sent to the account by our nameservers (app/services/domains/proof.py).
-            web_published=spec.mail_routable, owner=owner, opts=child)
+            web_published=spec.mail_routable, owner=owner, takeover=takeover, opts=child)
 
         self.registration = None
         if spec.domain_mode in ("new_registration", "transfer"):
@@ -97,21 +99,42 @@ class HostingAccount(pulumi.ComponentResource):
 
         self.mail_domain = MailDomain("mail-domain", domain=spec.domain, dkim_private_key=self.zone.dkim_private_key,
                                       dkim_selector=self.zone.dkim_selector, owner=owner,
-                                      routable=spec.mail_routable, opts=after(self.zone))
+                                      routable=spec.mail_routable, takeover=takeover, opts=after(self.zone))
         self.mailboxes = {
             m.local_part: Mailbox(f"mailbox-{m.local_part}", address=f"{m.local_part}@{spec.domain}",
-                                  quota_mb=m.quota_mb, generation=m.row_id, owner=owner,
+                                  quota_mb=m.quota_mb, generation=m.row_id, owner=owner, takeover=takeover,
                                   opts=after(self.mail_domain),
                                   password=pulumi.Output.secret(m.password) if m.password else None)
             for m in spec.mailboxes
         }
 
+        self.starter_page = None if spec.imported else self._starter_page(spec, cpanel_user)
+
+        admin = self.mailboxes.get("admin")
+        self.outputs = {
+            "cpanel_url": self.account.cpanel_url,
+            "cpanel_username": self.account.username,
+            # Secret here as well as by additional_secret_outputs: the stack output must never
+            # depend on a provider remembering to mark it.
+            "cpanel_password": pulumi.Output.secret(self.account.password),
+            "nameservers": list(spec.nameservers),
+            "certificate_not_after": self.certificate.not_after,
+            "mailbox_address": admin.address if admin else None,
+            "mailbox_password": pulumi.Output.secret(admin.password) if admin else None,
+            "server_ip": self.server_ip,
+            "domain": spec.domain,
+            "registration_status": self.registration.status if self.registration else "external",
+        }
+        self.register_outputs(self.outputs)
+
+    def _starter_page(self, spec: HostingSpec, cpanel_user) -> remote.Command:
         # Published once, as the account's own user, through the design card's remote.Command
         # (stacks/site.py says how it never overwrites, re-creates or follows a symlink).
+        # Never for an imported account: its site is the customer's already.
         host, _, port = spec.ssh_address.rpartition(":")
         script = cpanel_user.apply(lambda user: publish_once_script(
             f"{spec.site_home_root.rstrip('/')}/{user}/public_html", user))
-        self.starter_page = remote.Command(
+        return remote.Command(
             "starter-page",
             connection=remote.ConnectionArgs(
                 host=host, port=float(port or 22), user=spec.site_ssh_user or cpanel_user,
@@ -122,23 +145,6 @@ class HostingAccount(pulumi.ComponentResource):
             # must never run it again (and there is no update or delete command to run).
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.account],
                                         ignore_changes=["create", "stdin", "connection"]))
-
-        admin = self.mailboxes["admin"]
-        self.outputs = {
-            "cpanel_url": self.account.cpanel_url,
-            "cpanel_username": self.account.username,
-            # Secret here as well as by additional_secret_outputs: the stack output must never
-            # depend on a provider remembering to mark it.
-            "cpanel_password": pulumi.Output.secret(self.account.password),
-            "nameservers": list(spec.nameservers),
-            "certificate_not_after": self.certificate.not_after,
-            "mailbox_address": admin.address,
-            "mailbox_password": pulumi.Output.secret(admin.password),
-            "server_ip": self.server_ip,
-            "domain": spec.domain,
-            "registration_status": self.registration.status if self.registration else "external",
-        }
-        self.register_outputs(self.outputs)
 
 
 def program_for(spec: HostingSpec, on_exported: Callable[[dict[str, Any]], None] | None = None):

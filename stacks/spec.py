@@ -71,6 +71,11 @@ class HostingSpec:
     # Mail from other tenants and our own services is delivered locally only for a domain we
     # registered or whose control the customer proved; until then it is relayed out.
     mail_routable: bool = True
+    # An account an operator imported (app/services/operators/imports.py): never given a starter
+    # page or an admin@ mailbox it did not have; `take_over` until its first successful run,
+    # so the resources read and mark what is there instead of creating (providers/core/resource.py).
+    imported: bool = False
+    take_over: bool = False
 
     @property
     def stack_name(self) -> str:
@@ -119,7 +124,9 @@ def spec_from_rows(subscription: Row, server: Row, mailboxes: Sequence[Row], rec
         raise SpecError(f"no SSH host key is known for server {server['id']} ({server['hostname']}): record it "
                         "in servers.ssh_host_key or set SITES_SSH_HOST_KEY_FILE")
     row = subscription
-    admin = {"admin": MailboxSpec("admin", row["mailbox_quota_mb"])}
+    imported = row.get("imported_at") is not None
+    # admin@ is implied by every plan; an imported account has the mailboxes it came with.
+    admin = {} if imported else {"admin": MailboxSpec("admin", row["mailbox_quota_mb"])}
     for m in mailboxes:
         token = bytes(m["password_encrypted"]) if m["password_encrypted"] else None
         admin[m["local_part"]] = MailboxSpec(m["local_part"], m["quota_mb"],
@@ -162,11 +169,16 @@ def spec_from_rows(subscription: Row, server: Row, mailboxes: Sequence[Row], rec
         mailboxes=tuple(admin.values()),
         records=tuple(RecordSpec(r["name"], r["type"], r["content"], r["ttl"]) for r in records),
         mail_routable=row.get("control_proven_at") is not None or row["domain_mode"] == "new_registration",
+        imported=imported,
+        take_over=imported and row["activated_at"] is None,
     )
 
 
 # How a run goes, not what it makes: a spec differing only in these describes the same desired state.
 _NOT_DESIRED_STATE = {"converged_before"}
+# Fields added after digests were first stored: left out while at their default, so a stack's
+# digest (and "nothing to do") survives the upgrade that added them.
+_LATER_FIELDS = {"imported": False, "take_over": False}
 
 
 def spec_digest(spec: HostingSpec) -> str:
@@ -180,6 +192,7 @@ def spec_digest(spec: HostingSpec) -> str:
         if isinstance(value, dict):
             return {k: plain(v) for k, v in value.items()}
         return value
-    fields = {k: plain(v) for k, v in asdict(spec).items() if k not in _NOT_DESIRED_STATE}
+    fields = {k: plain(v) for k, v in asdict(spec).items()
+              if k not in _NOT_DESIRED_STATE and not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()

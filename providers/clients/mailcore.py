@@ -201,6 +201,22 @@ class MailCoreClient:
 
         return self._transaction(f"writing mail domain {name}", work)
 
+    def mark_domain(self, name: str, owner: str) -> dict | None:
+        """Mark a row that carries no mark (or ours already) as `owner`'s and nothing else: an
+        import taking the domain over as it is. The row as it now is; None when there is none;
+        NotOurs when another owner holds it."""
+        def work(conn: psycopg.Connection) -> dict | None:
+            row = conn.execute("SELECT owner FROM mail_domains WHERE name = %s FOR UPDATE", (name,)).fetchone()
+            if row is None:
+                return None
+            if row["owner"] not in (None, owner):
+                raise domain_not_ours(name, row["owner"], owner)
+            return conn.execute(
+                "UPDATE mail_domains SET owner = %s WHERE name = %s "
+                "RETURNING name, dkim_selector, dkim_private_key, owner, routable", (owner, name)).fetchone()
+
+        return self._transaction(f"marking mail domain {name}", work)
+
     def reseal_dkim_keys(self, reseal: Callable[[str], str | None]) -> tuple[int, int]:
         """Each stored DKIM key replaced by reseal(key) in one transaction: (resealed, left as
         they were because reseal gave None)."""
@@ -230,6 +246,12 @@ class MailCoreClient:
         return self._transaction(f"reading mailbox {address}", lambda conn: conn.execute(
             "SELECT m.address, m.quota_mb, m.active, d.owner FROM mailboxes m "
             "JOIN mail_domains d ON d.name = m.domain WHERE m.address = %s", (address,)).fetchone())
+
+    def list_mailboxes(self, domain: str) -> list[dict]:
+        """The mailboxes of one domain: address, local_part, quota_mb, active."""
+        return self._transaction(f"listing the mailboxes of {domain}", lambda conn: conn.execute(
+            "SELECT address, local_part, quota_mb, active FROM mailboxes WHERE domain = %s ORDER BY address",
+            (domain,)).fetchall())
 
     def put_mailbox(self, address: str, password_hash: str, quota_mb: int, owner: str, *,
                     keep_password: bool = False, unmarked_too: bool = False) -> None:

@@ -24,6 +24,14 @@ into Pulumi's check/diff/create/read/update/delete:
   `make` (a fresh create), `observe` (read; `NotFound` means gone), `change` (update),
   `remove` (delete; `NotFound` means already gone, which is success).
 
+- `TAKEOVER` among the inputs: the one explicit exception to "adopt only what carries our mark",
+  set only for an account an operator imported (app/services/operators/imports.py records the
+  command as the proof of ownership). A create with `takeover` true that finds the object
+  upstream without any mark (or already with ours: an import interrupted after marking) reads
+  it and marks it (`take_over`) instead of creating or adopting it: nothing in it is rewritten.
+  An object marked for another stack is still refused; without `takeover` nothing changes.
+  Applied at creation only (never diffed).
+
 Values a preview does not know yet pass check unjudged and count as changed in diff.
 """
 from __future__ import annotations
@@ -71,6 +79,7 @@ def _stack_name(value: Any) -> str:
 
 
 OWNER = Input("owner", _stack_name, required=True)
+TAKEOVER = Input("takeover", lambda value: True if value is True else None)
 
 
 class ProviderAdapter(StoredByKind, ResourceProvider):
@@ -85,6 +94,9 @@ class ProviderAdapter(StoredByKind, ResourceProvider):
     DELETE_BEFORE_REPLACE: ClassVar[bool] = False
     CUSTOMER_DATA: ClassVar[bool] = False
     CUSTOMER_REPLACES: ClassVar[tuple[str, ...]] = ()
+    # A takeover that finds nothing upstream stops (the import checked the object was there:
+    # making one now would build, not take over); False: it is made like any other.
+    TAKEOVER_NEEDS_OBJECT: ClassVar[bool] = False
 
     # Policy knobs: class defaults, overridden per object only when given (tests shorten them).
     retry: RetryPolicy = DEFAULT_RETRY
@@ -146,6 +158,14 @@ class ProviderAdapter(StoredByKind, ResourceProvider):
         return NotOurs(self.PROVIDER, f"{props} already exists upstream and is not ours; refusing to adopt it")
 
     def adopt(self, client: Any, found: Any, props: dict) -> tuple[str, dict]:
+        raise NotImplementedError
+
+    def marked(self, found: Any) -> bool:
+        """Whether `found` carries any stack's mark (a takeover refuses another stack's)."""
+        return True
+
+    def take_over(self, client: Any, found: Any, props: dict) -> tuple[str, dict]:
+        """Mark `found` as this stack's and read it as it is (an import: see TAKEOVER)."""
         raise NotImplementedError
 
     def make(self, client: Any, props: dict) -> tuple[str, dict]:
@@ -223,8 +243,15 @@ class ProviderAdapter(StoredByKind, ResourceProvider):
     def create(self, props):
         client = self.client_for(props)
         found = self.existing(client, props)
+        takeover = props.get("takeover") is True
+        if found is None and takeover and self.TAKEOVER_NEEDS_OBJECT:
+            raise NeedsOperator(self.PROVIDER, f"{self.named(props)} was to be taken over as it is, and it is no "
+                                "longer there: mpanel will not build a new one in its place; an operator must "
+                                "decide", code="takeover_gone")
         if found is None:
             id_, outs = self.make(client, props)
+        elif takeover and (self.owns(found, props) or not self.marked(found)):
+            id_, outs = self.take_over(client, found, props)
         elif self.owns(found, props):
             id_, outs = self.adopt(client, found, props)
         else:

@@ -27,11 +27,12 @@ from providers.clients.powerdns import (PROVIDER, PowerDnsClient, ZoneExists, li
 from providers.core.config import current
 from providers.core.errors import NotFound, NotOurs
 from providers.core.inputs import domain_name
-from providers.core.resource import OWNER, Input, ProviderAdapter
+from providers.core.resource import OWNER, TAKEOVER, Input, ProviderAdapter
 from providers.core.values import is_unknown
-from providers.rules.dns_records import (DEFAULT_DKIM_SELECTOR, DEFAULT_TTL, absolute, canonical_content,
-                                         checked_records, dmarc_text, human_content, managed_names, record_key,
-                                         relative, txt_text, MX_PRIORITY, SPF)
+# desired_rrsets lives with the record rules: an import checks a zone by it.
+from providers.rules.dns_records import (DEFAULT_DKIM_SELECTOR, absolute, checked_records, desired_rrsets,
+                                         human_content, managed_names, record_key, relative, txt_text,
+                                         SPF)
 from providers.rules.names import bare, canonical, is_hostname, label_ok
 
 INPUT_KEYS = ("domain", "server_ip", "mail_host", "nameservers", "records", "dkim_selector", "owner",
@@ -54,36 +55,6 @@ def dkim_public_key(private_pem: str) -> str:
     der = key.public_key().public_bytes(serialization.Encoding.DER,
                                         serialization.PublicFormat.SubjectPublicKeyInfo)
     return base64.b64encode(der).decode()
-
-
-def dkim_text(public_key: str) -> str:
-    return f"v=DKIM1; k=rsa; p={public_key}"
-
-
-
-def desired_rrsets(inputs: dict, public_key: str) -> dict:
-    zone = inputs["domain"]
-    wanted: dict[tuple[str, str], dict] = {}
-
-    def put(rel: str, rtype: str, contents: list[str], ttl: int = DEFAULT_TTL):
-        entry = wanted.setdefault((absolute(rel, zone), rtype), {"ttl": int(ttl), "records": []})
-        # A customer's apex TXT joins the SPF rrset, and DNS keeps one ttl per rrset: theirs.
-        entry["ttl"] = int(ttl)
-        entry["records"] = sorted(set(entry["records"]) | {canonical_content(rtype, c) for c in contents})
-
-    put("@", "NS", list(inputs["nameservers"]))
-    if inputs.get("web_published", True):
-        # Held back until control is proven: our nameservers must not send anyone who asks them
-        # (a resolver of ours, a CA, a tenant's script) to a site for a domain that is not its owner's.
-        put("@", "A", [inputs["server_ip"]])
-        put("www", "A", [inputs["server_ip"]])
-    put("@", "MX", [f"{MX_PRIORITY} {inputs['mail_host']}"])
-    put("@", "TXT", [SPF])
-    put("_dmarc", "TXT", [dmarc_text(zone)])
-    put(f"{inputs['dkim_selector']}._domainkey", "TXT", [dkim_text(public_key)])
-    for record in inputs.get("records") or []:
-        put(record["name"], record["type"], [record["content"]], record["ttl"])
-    return wanted
 
 
 def observed(props: dict, zone_json: dict) -> dict:
@@ -191,9 +162,12 @@ class DnsZoneProvider(ProviderAdapter):
         # True, so no default is filled in and no spurious update is seen.
         Input("web_published", _flag, same=lambda old, new: (old is not False) == (new is not False)),
         OWNER,
+        TAKEOVER,
     )
     REPLACES = ("domain",)
+    NOT_DIFFED = ("takeover",)
     SECRETS = ("dkim_private_key",)
+    TAKEOVER_NEEDS_OBJECT = True
     timeout = 15.0
 
     def named(self, props):
@@ -223,6 +197,20 @@ class DnsZoneProvider(ProviderAdapter):
 
     def owns(self, found, props):
         return (found.get("account") or "") == props["owner"]
+
+    def marked(self, found):
+        return bool(found.get("account"))
+
+    def take_over(self, client, found, props):
+        # An imported zone keeps its records and its DKIM key (whose private half, if any, is the
+        # mail server's, never seen here): only the zone's `account` becomes our mark.
+        if found.get("account") != props["owner"]:
+            client.set_account(props["domain"], props["owner"])
+        zone = client.get_zone(props["domain"])
+        outs = observed(_inputs(props), zone)
+        # "" and not None: an output left out is "not known yet" to a preview, and the mail domain
+        # that takes this key would look changed on every preview.
+        return canonical(zone["name"]), {**outs, "owner": props["owner"], "dkim_private_key": "", "taken_over": True}
 
     def not_ours(self, found, props):
         holder = found.get("account")
@@ -261,8 +249,11 @@ class DnsZoneProvider(ProviderAdapter):
 
     def change(self, client, _id, olds, news):
         inputs = _inputs(news)
-        private_pem = olds.get("dkim_private_key") or dkim_keypair()[0]
-        public = dkim_public_key(private_pem)
+        private_pem = olds.get("dkim_private_key")
+        # A zone taken over keeps the DKIM key it came with (its private half is unknown here).
+        public = dkim_public_key(private_pem) if private_pem else olds.get("dkim_public_key")
+        if not public:
+            private_pem, public = dkim_keypair()
         desired = desired_rrsets(inputs, public)
         current_rrsets = rrset_map(olds["rrsets"]) if olds.get("rrsets") else \
             live_rrsets(client.get_zone(inputs["domain"]))
@@ -273,7 +264,8 @@ class DnsZoneProvider(ProviderAdapter):
         except NotFound:
             # Deleted behind our back since the last refresh: make it again.
             client.create_zone(inputs["domain"], _rrset_changes_for(desired), account=news["owner"])
-        return _outputs(inputs, private_pem, client.get_zone(inputs["domain"]))
+        outs = _outputs(inputs, private_pem, client.get_zone(inputs["domain"]), public)
+        return {**outs, "taken_over": True} if olds.get("taken_over") else outs
 
     def remove(self, client, id_, props):
         client.delete_zone(id_ or props["domain"])
@@ -303,8 +295,9 @@ def _rrset_changes_for(desired: dict) -> list[dict]:
             for (name, rtype), v in sorted(desired.items())]
 
 
-def _outputs(inputs: dict, private_pem: str, zone: dict) -> dict:
-    return {**inputs, "dkim_public_key": dkim_public_key(private_pem), "dkim_private_key": private_pem,
+def _outputs(inputs: dict, private_pem: str | None, zone: dict, public: str | None = None) -> dict:
+    return {**inputs, "dkim_public_key": dkim_public_key(private_pem) if private_pem else public,
+            "dkim_private_key": private_pem,
             "serial": int(zone.get("serial") or 0), "rrsets": rrset_list(live_rrsets(zone))}
 
 
@@ -326,11 +319,14 @@ class DnsZone(Resource):
     web_published: pulumi.Output[bool]
 
     def __init__(self, name: str, domain, server_ip, mail_host=None, nameservers=None, records=None,
-                 dkim_selector=None, *, owner, web_published=True, opts: pulumi.ResourceOptions | None = None):
+                 dkim_selector=None, *, owner, web_published=True, takeover: bool | None = None,
+                 opts: pulumi.ResourceOptions | None = None):
         """`owner`: the stack (e.g. "sub-42"), written as the zone's `account`; `web_published`:
-        the apex and www A records are published (else held back until control is proven)."""
+        the apex and www A records are published (else held back until control is proven);
+        `takeover`: an imported zone, taken over as it is (providers/core/resource.py)."""
         super().__init__(DnsZoneProvider(), name, {
             "domain": domain, "server_ip": server_ip, "mail_host": mail_host, "nameservers": nameservers,
             "records": records, "dkim_selector": dkim_selector, "owner": owner, "web_published": web_published,
+            "takeover": takeover,
             "dkim_public_key": None, "dkim_private_key": None, "serial": None, "rrsets": None,
         }, DnsZoneProvider.options(opts))

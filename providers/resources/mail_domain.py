@@ -12,7 +12,7 @@ from providers.clients.mailcore import PROVIDER, decrypt_key, domain_not_ours, e
 from providers.core.config import current
 from providers.core.errors import NotFound, ProviderError
 from providers.core.inputs import checked_by
-from providers.core.resource import OWNER, Input
+from providers.core.resource import OWNER, TAKEOVER, Input
 from providers.resources.on_mail_core import OnMailCore
 from providers.rules.names import bare, domain_problem, label_ok
 
@@ -35,7 +35,9 @@ def _routable(value: Any) -> bool:
     return value
 
 
-def _private_key(value: Any) -> str:
+def _private_key(value: Any) -> str | None:
+    if value == "":
+        return None  # a zone taken over knows no private key: the row keeps its own
     if not isinstance(value, str) or not _loads_as_private_key(value):
         # Never echo the value: it is a private key.
         raise ValueError("dkim_private_key must be a PEM private key without a passphrase")
@@ -60,8 +62,13 @@ class MailDomainProvider(OnMailCore):
         # State written before this input existed lacks it: it meant True (no spurious update).
         Input("routable", _routable, default=True, same=lambda old, new: (True if old is None else old) == new),
         OWNER,
+        TAKEOVER,
     )
     REPLACES = ("domain",)
+    # None given (a zone taken over passes on no key: it never saw the mail server's): the row's
+    # own key stays, and is no change.
+    GENERATED = ("dkim_private_key",)
+    NOT_DIFFED = ("takeover",)
     SECRETS = ("dkim_private_key",)
 
     def named(self, props):
@@ -69,6 +76,16 @@ class MailDomainProvider(OnMailCore):
 
     def existing(self, client, props):
         return client.get_domain(props["domain"])
+
+    def marked(self, found):
+        return found["owner"] is not None
+
+    def take_over(self, client, _found, props):
+        # Its DKIM key, selector and routing stay as the import found them; only the owner is ours.
+        row = client.mark_domain(props["domain"], props["owner"])
+        if row is None:
+            return self.make(client, props)  # removed since we looked
+        return props["domain"], self._row_outputs(row)
 
     def not_ours(self, found, props):
         return domain_not_ours(found["name"], found["owner"], props["owner"])
@@ -93,12 +110,15 @@ class MailDomainProvider(OnMailCore):
         row = client.get_domain(id_)
         if row is None:
             raise NotFound(PROVIDER, f"mail domain {id_} does not exist in mail-core")
-        key = decrypt_key(current(), row["dkim_private_key"]) if row["dkim_private_key"] else None
-        return id_, self._outputs({"domain": row["name"], "dkim_selector": row["dkim_selector"],
-                                   "dkim_private_key": key, "owner": row["owner"],
-                                   "routable": row.get("routable", True)})
+        return id_, self._row_outputs(row)
 
-    def change(self, client, _id, _olds, news):
+    def _row_outputs(self, row: dict) -> dict:
+        key = decrypt_key(current(), row["dkim_private_key"]) if row["dkim_private_key"] else None
+        return self._outputs({"domain": row["name"], "dkim_selector": row["dkim_selector"],
+                              "dkim_private_key": key, "owner": row["owner"], "routable": row.get("routable", True)})
+
+    def change(self, client, _id, olds, news):
+        news = {**news, "dkim_private_key": news.get("dkim_private_key") or olds.get("dkim_private_key")}
         # The row in our state is ours even without a mark (made before marks existed): it gets ours.
         written = client.update_domain(news["domain"], news["dkim_selector"], self._encrypted(news), news["owner"],
                                        news["routable"], unmarked_too=True)
@@ -146,9 +166,10 @@ class MailDomain(Resource, module="mailcore", name="MailDomain"):
     routable: pulumi.Output[bool]
 
     def __init__(self, name: str, *, domain, owner, dkim_private_key=None, dkim_selector=DEFAULT_SELECTOR,
-                 routable=True, opts: pulumi.ResourceOptions | None = None):
+                 routable=True, takeover: bool | None = None, opts: pulumi.ResourceOptions | None = None):
         """`owner`: the stack (e.g. "sub-42") the row is marked with; `routable`: mail from
-        other tenants is delivered here (else relayed out until control is proven)."""
+        other tenants is delivered here (else relayed out until control is proven); `takeover`:
+        an imported domain, taken over as it is (providers/core/resource.py)."""
         super().__init__(MailDomainProvider(), name, {
             "domain": domain, "dkim_selector": dkim_selector, "dkim_private_key": dkim_private_key,
-            "routable": routable, "owner": owner}, MailDomainProvider.options(opts))
+            "routable": routable, "owner": owner, "takeover": takeover}, MailDomainProvider.options(opts))

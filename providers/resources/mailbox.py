@@ -13,7 +13,7 @@ from providers.clients.mailcore import (PASSWORD_LENGTH, PROVIDER, MailCoreClien
                                         held_by, new_password)
 from providers.core.errors import NotFound, NotOurs, ProviderError
 from providers.core.inputs import checked_by
-from providers.core.resource import OWNER, Input
+from providers.core.resource import OWNER, TAKEOVER, Input
 from providers.resources.on_mail_core import OnMailCore
 
 DEFAULT_QUOTA_MB = 1024
@@ -60,11 +60,12 @@ class MailboxProvider(OnMailCore):
         Input("password", _password),
         Input("generation"),
         OWNER,
+        TAKEOVER,
     )
     REPLACES = ("address",)
     # No password input means "keep the one we generated"; only a new given one is a change.
     GENERATED = ("password",)
-    NOT_DIFFED = ("generation",)
+    NOT_DIFFED = ("generation", "takeover")
     SECRETS = ("password",)
     # A new generation is the customer's own doing (removed and added again): allowed.
     CUSTOMER_REPLACES = ("generation",)
@@ -98,6 +99,19 @@ class MailboxProvider(OnMailCore):
     def adopt(self, client, _found, props):
         return self.make(client, props)
 
+    def marked(self, found):
+        return found["owner"] is not None
+
+    def take_over(self, client, found, props):
+        # An imported mailbox: its password and mail are the customer's; its mark is its domain's
+        # (taken over just before). Nothing is written; the password output stays empty.
+        if found["owner"] != props["owner"]:
+            raise self.not_ours(found, props)
+        home = client.maildir(*reversed(props["address"].split("@")))
+        return props["address"], {"address": found["address"], "quota_mb": found["quota_mb"], "password": None,
+                                  "home": str(home), "active": found["active"], "generation": props.get("generation"),
+                                  "owner": found["owner"], "taken_over": True}
+
     def make(self, client, props):
         password = props.get("password") or new_password()
         return props["address"], self._put(client, props, props["quota_mb"], password)
@@ -106,7 +120,7 @@ class MailboxProvider(OnMailCore):
         row = client.get_mailbox(id_)
         if row is None:
             raise NotFound(PROVIDER, f"mailbox {id_} does not exist in mail-core")
-        return id_, {**{k: props[k] for k in ("password", "home", "generation") if k in props},
+        return id_, {**{k: props[k] for k in ("password", "home", "generation", "taken_over") if k in props},
                      "address": row["address"], "quota_mb": row["quota_mb"], "active": row["active"],
                      "owner": row["owner"]}
 
@@ -118,9 +132,11 @@ class MailboxProvider(OnMailCore):
         # A mailbox in our state is ours even when its domain has no mark yet (made before marks).
         if given is not None and given != olds.get("password"):
             return self._put(client, news, news["quota_mb"], given, unmarked_too=True)
+        # A mailbox taken over keeps the password it came with (we never knew it).
+        keep = bool(olds.get("password") or olds.get("taken_over"))
         password = olds.get("password") or new_password()
-        return self._put(client, news, news["quota_mb"], password, keep_password=bool(olds.get("password")),
-                         unmarked_too=True)
+        outs = self._put(client, news, news["quota_mb"], password, keep_password=keep, unmarked_too=True)
+        return {**outs, "password": olds.get("password"), "taken_over": True} if olds.get("taken_over") else outs
 
     def remove(self, client, id_, _props):
         if address_problem(id_):
@@ -148,9 +164,11 @@ class Mailbox(Resource, module="mailcore", name="Mailbox"):
     owner: pulumi.Output[str]
 
     def __init__(self, name: str, *, address, owner, quota_mb=DEFAULT_QUOTA_MB, password=None, generation=None,
-                 opts: pulumi.ResourceOptions | None = None):
+                 takeover: bool | None = None, opts: pulumi.ResourceOptions | None = None):
         """`generation`: changes when the mailbox at this address is a new one (replaced, mail and all).
-        `owner`: the stack (e.g. "sub-42"); the mailbox is written only under a mail domain marked for it."""
+        `owner`: the stack (e.g. "sub-42"); the mailbox is written only under a mail domain marked for it.
+        `takeover`: an imported mailbox, taken over as it is (providers/core/resource.py)."""
         super().__init__(MailboxProvider(), name, {
             "address": address, "quota_mb": quota_mb, "password": password, "generation": generation,
-            "owner": owner, "home": None, "active": None}, MailboxProvider.options(opts))
+            "owner": owner, "takeover": takeover, "home": None, "active": None},
+            MailboxProvider.options(opts))

@@ -13,6 +13,9 @@ Upstream quirks that shape this module:
   under this stack's claim and that username.
 - `changepackage` resets the account's limits to the package's, so a quota override
   is applied again afterwards (`editquota`).
+- An account taken over by an import (`takeover`, providers/core/resource.py) is marked by
+  its claim alone: its password is not ours to know, so it is never reset but on the
+  customer's request (`password_version`), and the `password` output stays empty.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ from providers.core.claims import ClaimLedger
 from providers.core.config import current
 from providers.core.errors import NotOurs, ProviderError
 from providers.core.inputs import domain_name, flag
-from providers.core.resource import OWNER, Input, ProviderAdapter
+from providers.core.resource import OWNER, TAKEOVER, Input, ProviderAdapter
 from providers.core.values import whole_number
 
 log = logging.getLogger(__name__)
@@ -87,15 +90,17 @@ class WhmAccountProvider(ProviderAdapter):
         Input("password_version"),
         OWNER,
         Input("server", server_id),
+        TAKEOVER,
     )
     REPLACES = ("domain", "username")
     # No username input means "derive one": the derived name in olds is not a change.
     GENERATED = ("username",)
     # contact_email is applied at creation only (no function in our WHM contract changes it);
     # a suspension's reason matters only while suspended (more_changes).
-    NOT_DIFFED = ("contact_email", "suspend_reason")
+    NOT_DIFFED = ("contact_email", "suspend_reason", "takeover")
     SECRETS = ("password",)
     CUSTOMER_DATA = True
+    TAKEOVER_NEEDS_OBJECT = True
     create_timeout = 180.0
 
     def client(self) -> WhmClient:
@@ -141,6 +146,19 @@ class WhmAccountProvider(ProviderAdapter):
         wanted, claim = props.get("username"), found.get("claim")
         return (claim is not None and claim["owner"] == props["owner"]
                 and claim["detail"] in (None, found["user"]) and (not wanted or found["user"] == wanted))
+
+    def marked(self, found):
+        return found.get("claim") is not None
+
+    def take_over(self, client, found, props):
+        username = found["user"]
+        if props.get("username") and props["username"] != username:
+            raise self.not_ours(found, props)
+        claim = self.claims().claim(props["domain"], props["owner"], username)
+        if claim["owner"] != props["owner"]:
+            raise self.not_ours({**found, "claim": claim}, props)
+        log.info("taking over the existing WHM account %s for %s (an import)", username, props["domain"])
+        return username, self._outputs(client, {**props, "taken_over": True}, client.account_summary(username), None)
 
     def not_ours(self, found, props):
         domain, wanted, claim = props["domain"], props.get("username"), found.get("claim")
@@ -228,13 +246,15 @@ class WhmAccountProvider(ProviderAdapter):
                                         f"stack {claim['owner']}; refusing to mark it as {news['owner']}'s")
         account = client.account_summary(id_)
         password = olds.get("password")
-        if olds.get("password_version") != news.get("password_version") or not password:
+        taken_over = olds.get("taken_over")
+        # An imported account's password is the customer's (we never knew it): kept until they ask.
+        if olds.get("password_version") != news.get("password_version") or not (password or taken_over):
             password = new_password()
             client.passwd(id_, password)
         account = self._converge(client, id_, news, account,
                                  reset_limits=olds.get("quota_mb") != news.get("quota_mb"),
                                  reason_changed=olds.get("suspend_reason") != news.get("suspend_reason"))
-        return self._outputs(client, news, account, password)
+        return self._outputs(client, {**news, "taken_over": taken_over}, account, password)
 
     def remove(self, client, id_, props):
         client.removeacct(id_)
@@ -268,6 +288,8 @@ class WhmAccountProvider(ProviderAdapter):
     @staticmethod
     def _outputs(client: WhmClient, props: dict, account: dict, password: str | None) -> dict:
         return {
+            # Kept once set: an imported account stays one (see the module's note on passwords).
+            **({"taken_over": True} if props.get("taken_over") else {}),
             **{key: props.get(key) for key in ACCOUNT_INPUTS},
             # The domain the account was made with (the claim's key): what WHM says may drift.
             "created_domain": props.get("created_domain") or props.get("domain"),
@@ -297,13 +319,15 @@ class WhmAccount(Resource):
                  contact_email: pulumi.Input[str] | None = None, suspended: pulumi.Input[bool] = False,
                  suspend_reason: pulumi.Input[str] | None = None,
                  password_version: pulumi.Input[int] | None = None, owner: pulumi.Input[str],
-                 server: pulumi.Input[str] | None = None, opts: pulumi.ResourceOptions | None = None):
+                 server: pulumi.Input[str] | None = None, takeover: bool | None = None,
+                 opts: pulumi.ResourceOptions | None = None):
         """`owner`: the stack (e.g. "sub-42") the account's domain is claimed for before createacct;
-        `server`: the web server (servers.id) whose WHM holds the account (None: CPANEL_WHM_URL's)."""
+        `server`: the web server (servers.id) whose WHM holds the account (None: CPANEL_WHM_URL's);
+        `takeover`: an imported account, taken over as it is (providers/core/resource.py)."""
         props = {"domain": domain, "plan": plan, "username": username, "quota_mb": quota_mb,
                  "contact_email": contact_email, "suspended": suspended, "suspend_reason": suspend_reason,
-                 "password_version": password_version, "owner": owner, "server": server,
+                 "password_version": password_version, "owner": owner, "server": server, "takeover": takeover,
                  # Outputs only; declared so that they are attributes of the resource.
-                 "password": None, "ip": None, "cpanel_url": None, "created_domain": None}
+                 "password": None, "ip": None, "cpanel_url": None, "created_domain": None, "taken_over": None}
         super().__init__(WhmAccountProvider(), name, props, WhmAccountProvider.options(opts))
 

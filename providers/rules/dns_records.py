@@ -139,6 +139,40 @@ def human_content(rtype: str, content: str) -> str:
     return txt_text(content) if rtype == "TXT" else canonical_content(rtype, content)
 
 
+# --- the zone a hosted domain gets ------------------------------------------------------------
+
+def dkim_text(public_key: str) -> str:
+    return f"v=DKIM1; k=rsa; p={public_key}"
+
+
+def desired_rrsets(inputs: dict, public_key: str) -> dict:
+    """{(fqdn, type): {ttl, records}} the zone provider writes for its inputs (domain, nameservers,
+    server_ip, mail_host, dkim_selector, records, web_published) and DKIM public key: also what an import checks
+    an existing zone against (app/services/operators/imports.py), so the two can never disagree."""
+    zone = inputs["domain"]
+    wanted: dict[tuple[str, str], dict] = {}
+
+    def put(rel: str, rtype: str, contents: list[str], ttl: int = DEFAULT_TTL):
+        entry = wanted.setdefault((absolute(rel, zone), rtype), {"ttl": int(ttl), "records": []})
+        # A customer's apex TXT joins the SPF rrset, and DNS keeps one ttl per rrset: theirs.
+        entry["ttl"] = int(ttl)
+        entry["records"] = sorted(set(entry["records"]) | {canonical_content(rtype, c) for c in contents})
+
+    put("@", "NS", list(inputs["nameservers"]))
+    if inputs.get("web_published", True):
+        # Held back until control is proven: our nameservers must not send anyone who asks them
+        # (a resolver of ours, a CA, a tenant's script) to a site for a domain that is not its owner's.
+        put("@", "A", [inputs["server_ip"]])
+        put("www", "A", [inputs["server_ip"]])
+    put("@", "MX", [f"{MX_PRIORITY} {inputs['mail_host']}"])
+    put("@", "TXT", [SPF])
+    put("_dmarc", "TXT", [dmarc_text(zone)])
+    put(f"{inputs['dkim_selector']}._domainkey", "TXT", [dkim_text(public_key)])
+    for record in inputs.get("records") or []:
+        put(record["name"], record["type"], [record["content"]], record["ttl"])
+    return wanted
+
+
 # --- customer records ------------------------------------------------------------------------
 
 def managed_names(inputs: dict) -> dict[tuple[str, str], str]:

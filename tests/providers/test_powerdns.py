@@ -18,7 +18,8 @@ from providers.core.config import current
 from providers.core.errors import NotOurs, ProviderError
 from providers.core.values import UNKNOWN
 from providers.clients.powerdns import PowerDnsClient
-from providers.resources.dns_zone import DnsZoneProvider, dkim_public_key, dkim_text
+from providers.resources.dns_zone import DnsZoneProvider, dkim_public_key
+from providers.rules.dns_records import dkim_text
 from tests.providers.conftest import reconfigure, restore_config
 from tests.providers.contract import FAST_RETRY, OTHER_OWNER, OWNER, ProviderContract
 from tests.providers.dns_acme_proxy import FaultProxy

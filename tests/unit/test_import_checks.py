@@ -100,3 +100,43 @@ def test_a_missing_account_zone_or_bad_email_and_billing_are_refused():
         check_import(REQUEST, upstream(zone=None))
     with pytest.raises(ImportRefused, match="not an email address.*billing"):
         check_import(ImportRequest("2", "shop", "nope", billing="paypal"), upstream())
+
+
+def _problems(up, request=REQUEST) -> list[str]:
+    with pytest.raises(ImportRefused) as refused:
+        check_import(request, up)
+    return refused.value.problems
+
+
+def test_a_managed_record_with_another_ttl_is_refused_because_the_zone_would_rewrite_it():
+    changed = zone()
+    ns = next(r for r in changed["rrsets"] if r["type"] == "NS")
+    ns["ttl"] = 86400
+    assert any(p.startswith("the @ NS record") and "ttl 86400" in p and "ttl 3600" in p
+               for p in _problems(upstream(zone=changed)))
+
+
+def test_a_suspended_account_is_refused():
+    account = {"user": "shop", "domain": "shop.example", "plan": "mpanel_starter", "disklimit": "5120M",
+               "ip": "192.0.2.10", "suspended": 1}
+    assert any("suspended" in p for p in _problems(upstream(account=account)))
+
+
+def test_mailboxes_are_kept_as_rows_and_one_mpanel_cannot_say_as_it_is_is_refused():
+    domain = {"name": "shop.example", "owner": None, "dkim_selector": "mpanel", "routable": True}
+    kept = [{"address": "info@shop.example", "local_part": "info", "quota_mb": 2048, "active": True}]
+    plan = check_import(REQUEST, upstream(mail_domain=domain, mailboxes=kept))
+    assert plan.mailboxes == [{"local_part": "info", "quota_mb": 2048}]
+
+    odd = kept + [{"address": "big@shop.example", "local_part": "big", "quota_mb": 500000, "active": True},
+                  {"address": "off@shop.example", "local_part": "off", "quota_mb": 100, "active": False}]
+    problems = _problems(upstream(mail_domain=domain, mailboxes=odd))
+    assert any("big@shop.example" in p and "quota" in p for p in problems)
+    assert any("off@shop.example" in p and "disabled" in p for p in problems)
+    assert not any("info@" in p for p in problems)
+
+
+def test_a_mail_domain_relaying_out_or_signing_with_another_selector_is_refused():
+    domain = {"name": "shop.example", "owner": None, "dkim_selector": "default", "routable": False}
+    problems = _problems(upstream(mail_domain=domain))
+    assert any("selector" in p for p in problems) and any("routable" in p for p in problems)

@@ -2,7 +2,8 @@
 (providers/resources/dns_zone.py, input `web_published`), and nothing else."""
 from __future__ import annotations
 
-from providers.resources.dns_zone import _inputs, desired_rrsets, observed
+from providers.resources.dns_zone import _inputs, observed
+from providers.rules.dns_records import desired_rrsets
 
 ZONE = {"domain": "held.example", "server_ip": "192.0.2.10", "mail_host": "mail.host.test",
         "nameservers": ["ns1.host.test", "ns2.host.test"], "records": [], "dkim_selector": "mpanel",

@@ -4,7 +4,8 @@ from __future__ import annotations
 import psycopg
 
 _SUBSCRIPTION = """
-    SELECT s.id, s.status, s.suspended_by, s.suspend_reason, s.server_id, s.activated_at, u.email, c.first_name, c.last_name,
+    SELECT s.id, s.status, s.suspended_by, s.suspend_reason, s.server_id, s.activated_at, s.imported_at,
+           u.email, c.first_name, c.last_name,
            p.slug, p.whm_package, p.disk_quota_mb, p.mailbox_count, p.mailbox_quota_mb,
            d.id AS domain_id, d.name AS domain, d.mode AS domain_mode, d.auth_code_encrypted, d.auto_renew AS domain_auto_renew,
            d.registrar_lock AS domain_lock, d.control_proven_at,

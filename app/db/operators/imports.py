@@ -22,3 +22,40 @@ def holder_of_account(conn: psycopg.Connection, server_id: int, username: str) -
                        "WHERE w.cpanel_username = %s AND s.server_id = %s AND s.status <> 'terminated'",
                        (username, server_id)).fetchone()
     return row["subscription_id"] if row else None
+
+
+def open_import(conn: psycopg.Connection, server_id: int, username: str) -> dict | None:
+    """An import of this account whose first converge has not finished (an interrupted one)."""
+    return conn.execute("SELECT subscription_id, billing FROM account_imports WHERE server_id = %s AND "
+                        "cpanel_username = %s AND finished_at IS NULL", (server_id, username)).fetchone()
+
+
+def record_import(conn: psycopg.Connection, *, subscription_id: int, server_id: int, username: str, billing: str,
+                  command: str, operator: str) -> None:
+    conn.execute("INSERT INTO account_imports (subscription_id, server_id, cpanel_username, billing, command, "
+                 "operator) VALUES (%s, %s, %s, %s, %s, %s)",
+                 (subscription_id, server_id, username, billing, command, operator))
+
+
+def mark_imported(conn: psycopg.Connection, subscription_id: int, *, server_id: int, username: str,
+                  billed_externally: bool, stripe_subscription_id: str | None) -> None:
+    """The order's rows as an imported, paid, placed account: active, on its server, its domain's
+    control proven by the operator's command (so its mail is delivered locally)."""
+    conn.execute("UPDATE subscriptions SET status = 'active', imported_at = now(), billed_externally = %s, "
+                 "stripe_subscription_id = %s, server_id = %s, updated_at = now() WHERE id = %s",
+                 (billed_externally, stripe_subscription_id, server_id, subscription_id))
+    conn.execute("UPDATE domains SET control_proven_at = now() WHERE subscription_id = %s", (subscription_id,))
+    conn.execute("INSERT INTO websites (subscription_id, domain_id, server_id, cpanel_username, status) "
+                 "SELECT %s, id, %s, %s, 'provisioning' FROM domains WHERE subscription_id = %s "
+                 "ON CONFLICT (subscription_id) DO UPDATE SET cpanel_username = EXCLUDED.cpanel_username",
+                 (subscription_id, server_id, username, subscription_id))
+
+
+def insert_mailbox(conn: psycopg.Connection, subscription_id: int, local_part: str, quota_mb: int) -> None:
+    conn.execute("INSERT INTO mailboxes (subscription_id, local_part, quota_mb) VALUES (%s, %s, %s)",
+                 (subscription_id, local_part, quota_mb))
+
+
+def finish(conn: psycopg.Connection, subscription_id: int) -> None:
+    conn.execute("UPDATE account_imports SET finished_at = now() WHERE subscription_id = %s AND finished_at IS NULL",
+                 (subscription_id,))

@@ -39,6 +39,7 @@ from app.settings import Settings
 log = logging.getLogger("mpanel.account")
 
 RESET_TTL_SECONDS = 3600             # a forgotten-password link works for an hour
+INVITATION_TTL_SECONDS = 14 * 24 * 3600  # an imported customer's first link: two weeks to set a password
 # At most this many reset emails per account an hour: the form is open to anyone, and must not
 # become a way to flood a customer's inbox. Further requests get the same answer and no email.
 RESETS_PER_HOUR = 3
@@ -151,6 +152,12 @@ def request_password_reset(settings: Settings, email: str | None, address: str) 
         if tokens.issued_lately(conn, user["id"], "password_reset", 3600) >= RESETS_PER_HOUR:
             return
         _issue(conn, settings, user["id"], "password_reset", email, RESET_TTL_SECONDS)
+
+
+def invite(conn, settings: Settings, user_id: int, email: str) -> int:
+    """An imported customer's invitation: the set-a-password link of a forgotten password (the same
+    token, page and email), valid longer, in the caller's transaction."""
+    return _issue(conn, settings, user_id, "password_reset", email, INVITATION_TTL_SECONDS)
 
 
 def reset_link_usable(settings: Settings, token: str) -> bool:

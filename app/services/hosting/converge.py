@@ -225,7 +225,9 @@ class Converger:
         with the welcome, sealed with MPANEL_ENCRYPTION_KEY, so the email does not wait for
         the CLI to read the stack's secrets again."""
         sid = spec.subscription_id
-        if not emails.is_recorded(conn, welcome_key(sid)):
+        # An imported customer was invited to set a panel password instead: their site, cPanel
+        # login and mailboxes were theirs already, and we know none of the passwords.
+        if not spec.imported and not emails.is_recorded(conn, welcome_key(sid)):
             sealed = crypto.encrypt(self.settings, json.dumps(exported)).decode() if exported else None
             request_welcome_email(conn, sid, sealed_outputs=sealed)
         reset = spec.cpanel_password_resets

@@ -17,28 +17,53 @@ what is upstream and checks that a stack built from it would change nothing ther
 Every problem is named (which record, which package, and why) in one `ImportRefused`.
 `check_import` is a pure function of what was read (`Upstream`), so the rules are tested
 with values in memory; `read_upstream` reads it all.
+
+`import_account` then takes the account over: in one transaction the customer (invited by
+email to set a panel password), the subscription (active, imported, billed as given), its
+domain, mailboxes and DNS-editor records (the zone's own, unchanged), the import row and an
+audit entry naming the operator's command; then the stack's first converge, whose resources
+take over (read and mark, providers/core/resource.py TAKEOVER) the account, zone, mail domain
+and mailboxes instead of creating them. The converge is also queued in that transaction, and
+the import row stays open until it succeeds: an import killed half-way is finished by the
+queued job or by running the same import again (nothing upstream was changed before the
+converge, and the converge's takeover accepts what it marked itself).
 """
 from __future__ import annotations
 
+import getpass
 import re
+import secrets
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
 from app import db
+from app.db.customers import customers
 from app.db.operators import imports as rows
+from app.db.operators import staff as staff_rows
+from app.jobs.defer import request_converge
 from app.services.common.refusals import Refused
+from app.services.customers.customer_account import invite
+from app.services.domains.dns_editor import keep_imported_records
+from app.services.orders.orders import Order, ReturningCustomer, place_order
 from app.services.hosting import servers as web_servers
+from app.services.hosting.converge import Converger
+from app.services.hosting.errors import PermanentConvergeError, TransientConvergeError
 from app.services.hosting.engine import provider_config, whm_client
+from app.services.hosting.specs import spec_defaults
 from app.settings import Settings
 from providers.clients.whm import megabytes
 from providers.core.errors import NotFound, ProviderError
 from providers.clients.powerdns import live_rrsets
-from providers.rules.dns_records import (DEFAULT_DKIM_SELECTOR, MX_PRIORITY, SPF, absolute, checked_records,
-                                         dmarc_text, relative, txt_text)
+from providers.rules.dns_records import (DEFAULT_DKIM_SELECTOR, SPF, absolute, checked_records, desired_rrsets,
+                                         managed_names, relative, txt_text)
 from providers.rules.names import bare, canonical
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 BILLING = re.compile(r"^(external|stripe:sub_[A-Za-z0-9]+)$")
+# A mailbox the mail core may hold that mpanel's rows can say as it is (app/db/migrations/0001).
+LOCAL_PART = re.compile(r"^[a-z0-9._-]{1,64}$")
+MAILBOX_QUOTA = (10, 102400)
 
 
 class ImportRefused(Refused):
@@ -68,7 +93,8 @@ class Upstream:
     nameservers: list[str]
     mail_host: str
     zone: dict | None = None                 # PowerDNS zone JSON with rrsets
-    mail_domain: dict | None = None          # {name, owner, ...}
+    mail_domain: dict | None = None          # {name, owner, dkim_selector, routable, ...}
+    mailboxes: list[dict] = field(default_factory=list)  # the mail domain's: address, local_part, quota_mb, active
     whm_claim: dict | None = None            # the claims ledger's entry for the domain
     ordered_as: int | None = None            # a subscription holding the domain
     managed_as: int | None = None            # a subscription whose website is this account
@@ -85,6 +111,7 @@ class ImportPlan:
     customer_records: list[dict] = field(default_factory=list)
     mail_domain: bool = False
     registered: bool = False
+    mailboxes: list[dict] = field(default_factory=list)  # local_part, quota_mb
 
 
 def check_import(request: ImportRequest, up: Upstream) -> ImportPlan:
@@ -120,6 +147,9 @@ def check_import(request: ImportRequest, up: Upstream) -> ImportPlan:
                         "the account to a plan's package in WHM first")
     else:
         plan = matching[0]
+    if int(account.get("suspended") or 0):
+        problems.append(f"the account {request.user} is suspended in WHM: unsuspend it first (an imported account "
+                        "starts active)")
     if plan is not None:
         quota = megabytes(account.get("disklimit"))
         if quota != plan["disk_quota_mb"]:
@@ -135,41 +165,49 @@ def check_import(request: ImportRequest, up: Upstream) -> ImportPlan:
         records, zone_problems = _zone_records(domain, up.zone, account.get("ip") or str(up.server["ip_address"]),
                                                up.nameservers, up.mail_host)
         problems += zone_problems
-    if up.mail_domain is not None and up.mail_domain.get("owner"):
-        problems.append(f"the mail domain {domain} is marked as the stack {up.mail_domain['owner']}'s")
+    mailboxes: list[dict] = []
+    if up.mail_domain is not None:
+        if up.mail_domain.get("owner"):
+            problems.append(f"the mail domain {domain} is marked as the stack {up.mail_domain['owner']}'s")
+        if (up.mail_domain.get("dkim_selector") or DEFAULT_DKIM_SELECTOR) != DEFAULT_DKIM_SELECTOR:
+            problems.append(f"the mail domain {domain} signs with the DKIM selector "
+                            f"{up.mail_domain['dkim_selector']!r}, the zone's is {DEFAULT_DKIM_SELECTOR!r}")
+        if up.mail_domain.get("routable") is False:
+            problems.append(f"the mail domain {domain} relays its mail out (routable is off): the import would turn "
+                            "local delivery on")
+        mailboxes, mailbox_problems = _mailboxes(up.mailboxes)
+        problems += mailbox_problems
     if problems or plan is None:
         raise ImportRefused(problems)
-    return ImportPlan(request.user, domain, plan, records, up.mail_domain is not None, up.registered)
+    return ImportPlan(request.user, domain, plan, records, up.mail_domain is not None, up.registered, mailboxes)
+
+
+def _mailboxes(found: list[dict]) -> tuple[list[dict], list[str]]:
+    """The mail domain's mailboxes as rows of ours, and every one our rows cannot say as it is."""
+    rows_, problems = [], []
+    low, high = MAILBOX_QUOTA
+    for box in found:
+        if not LOCAL_PART.match(box["local_part"] or ""):
+            problems.append(f"the mailbox {box['address']}: its name is not one mpanel can keep")
+        elif not low <= int(box["quota_mb"]) <= high:
+            problems.append(f"the mailbox {box['address']} has a quota of {box['quota_mb']} MB, outside "
+                            f"{low}-{high}: the import would change it")
+        elif not box["active"]:
+            problems.append(f"the mailbox {box['address']} is disabled: the import would switch it on")
+        else:
+            rows_.append({"local_part": box["local_part"], "quota_mb": int(box["quota_mb"])})
+    return rows_, problems
 
 
 def _zone_records(domain: str, zone: dict, ip: str, nameservers: list[str], mail_host: str) -> tuple[list[dict], list[str]]:
-    """The zone's customer records (as they are), and every managed rrset that differs from what
-    the zone provider would write."""
-    from providers.clients.powerdns import live_rrsets
+    """The zone's customer records (as they are), and every rrset that differs from what the zone
+    provider would write for them (by its own rule, providers/rules/dns_records.desired_rrsets:
+    what the zone's first preview compares)."""
     live = live_rrsets(zone)
     problems = []
     apex = canonical(domain)
-    wanted = {
-        (apex, "NS"): sorted(canonical(n) for n in nameservers),
-        (apex, "A"): [ip],
-        (absolute("www", domain), "A"): [ip],
-        (apex, "MX"): [f"{MX_PRIORITY} {canonical(mail_host)}"],
-        (absolute("_dmarc", domain), "TXT"): [dmarc_text(domain)],
-    }
-    for (name, rtype), contents in wanted.items():
-        found = live.get((name, rtype), {}).get("records", [])
-        shown = sorted(txt_text(c) if rtype == "TXT" else c for c in found)
-        if sorted(shown) != sorted(contents):
-            problems.append(f"the {relative(name, domain)} {rtype} record is {shown or 'missing'}, the zone would "
-                            f"write {contents}")
-    apex_txt = [txt_text(c) for c in live.get((apex, "TXT"), {}).get("records", [])]
-    if SPF not in apex_txt:
-        problems.append(f"the SPF record is {[t for t in apex_txt if t.startswith('v=spf1')] or 'missing'}, "
-                        f"the zone would write {SPF!r}")
-    dkim = absolute(f"{DEFAULT_DKIM_SELECTOR}._domainkey", domain)
-    if (dkim, "TXT") not in live:
-        problems.append(f"there is no DKIM record at {DEFAULT_DKIM_SELECTOR}._domainkey: the zone would add one")
-    managed = set(wanted) | {(dkim, "TXT")}
+    selector = DEFAULT_DKIM_SELECTOR
+    managed = {(absolute(rel, domain), rtype) for rel, rtype in managed_names({"dkim_selector": selector})}
     extra = []
     for (name, rtype), rrset in sorted(live.items()):
         if (name, rtype) in managed:
@@ -179,9 +217,34 @@ def _zone_records(domain: str, zone: dict, ip: str, nameservers: list[str], mail
                 continue
             extra.append({"name": relative(name, domain), "type": rtype,
                           "content": txt_text(content) if rtype == "TXT" else content, "ttl": rrset["ttl"]})
-    records, record_problems = checked_records(extra, DEFAULT_DKIM_SELECTOR)
+    records, record_problems = checked_records(extra, selector)
     problems += [f"a record our rules refuse: {p}" for p in record_problems]
+    dkim = [txt_text(c) for c in live.get((absolute(f"{selector}._domainkey", domain), "TXT"), {}).get("records", [])]
+    public = next((t.split("p=", 1)[1].strip() for t in dkim if "p=" in t), "")
+    if not public:
+        problems.append(f"there is no DKIM record at {selector}._domainkey: the zone would add one")
+    if record_problems or not public:
+        return records, problems
+    wanted = desired_rrsets({"domain": domain, "nameservers": [bare(n) for n in nameservers], "server_ip": ip,
+                             "mail_host": bare(mail_host), "dkim_selector": selector, "records": records}, public)
+    for key in sorted(set(wanted) | set(live)):
+        have, want = live.get(key), wanted.get(key)
+        if have == want:
+            continue
+        name = relative(key[0], domain)
+        if have is None:
+            problems.append(f"there is no {name} {key[1]} record: the zone would write {_shown(key[1], want)}")
+        elif want is None:
+            problems.append(f"the {name} {key[1]} record {_shown(key[1], have)} would be removed")
+        else:
+            problems.append(f"the {name} {key[1]} record is {_shown(key[1], have)}, the zone would write "
+                            f"{_shown(key[1], want)}")
     return records, problems
+
+
+def _shown(rtype: str, rrset: dict) -> str:
+    contents = [txt_text(c) if rtype == "TXT" else c for c in rrset["records"]]
+    return f"{contents} (ttl {rrset['ttl']})"
 
 
 def read_upstream(settings: Settings, request: ImportRequest, clients: dict[str, Any] | None = None) -> Upstream:
@@ -197,8 +260,9 @@ def read_upstream(settings: Settings, request: ImportRequest, clients: dict[str,
     except ProviderError as exc:
         raise Refused("server", f"the WHM of server {server['id']} could not be read: {exc.message}", status=502)
     config = provider_config(settings)
+    defaults = spec_defaults(settings)  # the nameservers and mail host every spec carries
     up = Upstream(server=server, account=account, plans=plans, managed_as=managed_as,
-                  nameservers=config.nameservers, mail_host=settings.MAIL_SERVER_HOST or "")
+                  nameservers=list(defaults.nameservers), mail_host=defaults.mail_host)
     if account is None:
         return up
     domain = bare(account["domain"])
@@ -210,7 +274,9 @@ def read_upstream(settings: Settings, request: ImportRequest, clients: dict[str,
     from providers.core.claims import ClaimLedger
 
     up.zone = (clients.get("powerdns") or PowerDnsClient(config)).find_zone(domain)
-    up.mail_domain = (clients.get("mailcore") or MailCoreClient(config)).get_domain(domain)
+    mailcore = clients.get("mailcore") or MailCoreClient(config)
+    up.mail_domain = mailcore.get_domain(domain)
+    up.mailboxes = mailcore.list_mailboxes(domain) if up.mail_domain is not None else []
     up.whm_claim = (clients.get("claims") or ClaimLedger("whm", config)).find(domain)
     try:
         (clients.get("namesilo") or NameSiloClient(config)).domain_info(domain)
@@ -220,6 +286,84 @@ def read_upstream(settings: Settings, request: ImportRequest, clients: dict[str,
     return up
 
 
-def import_account(settings: Settings, request: ImportRequest, clients: dict[str, Any] | None = None) -> ImportPlan:
+def check_account(settings: Settings, request: ImportRequest, clients: dict[str, Any] | None = None) -> ImportPlan:
     """Check the account can be taken over unchanged (ImportRefused otherwise; nothing written)."""
     return check_import(request, read_upstream(settings, request, clients))
+
+
+@dataclass(frozen=True)
+class Imported:
+    subscription_id: int
+    domain: str
+    plan: str
+    outcome: str          # what the first converge did ("up"), or why it did not finish
+    finished: bool
+    resumed: bool = False  # an interrupted import of this account, finished now
+
+
+def import_account(settings: Settings, request: ImportRequest, clients: dict[str, Any] | None = None, *,
+                   operator: str | None = None, command: str | None = None, converge: bool = True) -> Imported:
+    """Take the account over (see the module's doc): the checks, the rows in one transaction, then
+    the stack's first converge. An import of this account left open (killed before its converge
+    finished) is finished instead. ImportRefused when the checks fail: nothing written."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        server = web_servers.find(conn, request.server)
+        pending = rows.open_import(conn, server["id"], request.user)
+    if pending is not None:
+        return _finish(settings, pending["subscription_id"], resumed=True, converge=converge)
+    plan = check_import(request, read_upstream(settings, request, clients))
+    if request.billing != "external":
+        raise ImportRefused([f"billing {request.billing!r}: linking a Stripe subscription is not built yet; "
+                             "import with --billing external"])
+    operator = operator or f"cli:{getpass.getuser()}"
+    command = command or shlex.join(["mpanel", "import", "account", request.server, request.user,
+                                     "--email", request.email, "--billing", request.billing]
+                                    + (["--plan", request.plan] if request.plan else []))
+    with db.transaction(settings.DATABASE_URL) as conn:
+        sid = _write_rows(conn, settings, request, plan, server["id"], operator, command)
+    return _finish(settings, sid, converge=converge)
+
+
+def _write_rows(conn, settings: Settings, request: ImportRequest, plan: ImportPlan, server_id: int, operator: str,
+                command: str) -> int:
+    """Every row of the import, in the caller's one transaction; the converge requested with them."""
+    known = customers.lock_user_by_email(conn, request.email)
+    # The order's rows as a checkout writes them (app/services/orders/orders.py), for free; an
+    # email that is already a customer's adds the site to that customer.
+    placed = place_order(conn, settings, Order(
+        email=request.email, first_name=request.user, last_name="", plan_slug=plan.plan["slug"],
+        billing_cycle="monthly", domain=plan.domain, domain_mode="external",
+        # Nobody knows this password: the customer sets theirs from the invitation.
+        password=secrets.token_urlsafe(32)), free=True, keep_details=True,
+        returning=ReturningCustomer(known["id"], known["customer_id"], []) if known else None)
+    if known is None:
+        invite(conn, settings, placed.user_id, request.email)
+    sid, domain_id = placed.subscription_id, placed.domain_id
+    rows.mark_imported(conn, sid, server_id=server_id, username=request.user, billed_externally=True,
+                       stripe_subscription_id=None)
+    keep_imported_records(conn, domain_id, plan.customer_records)
+    for mailbox in plan.mailboxes:
+        rows.insert_mailbox(conn, sid, mailbox["local_part"], mailbox["quota_mb"])
+    rows.record_import(conn, subscription_id=sid, server_id=server_id, username=request.user,
+                       billing=request.billing, command=command, operator=operator)
+    staff_rows.audit(conn, staff_id=None, staff_email=operator, action="import account", subscription_id=sid,
+                     outcome="imported", detail=f"proof of ownership: the operator's command `{command}`",
+                     address=None)
+    request_converge(conn, sid)
+    return sid
+
+
+def _finish(settings: Settings, sid: int, *, resumed: bool = False, converge: bool = True) -> Imported:
+    """The import's first converge; the import row closes when it succeeds."""
+    with db.transaction(settings.DATABASE_URL) as conn:
+        site = conn.execute("SELECT d.name, p.slug FROM subscriptions s JOIN domains d ON d.subscription_id = s.id "
+                            "JOIN plans p ON p.id = s.plan_id WHERE s.id = %s", (sid,)).fetchone()
+    if not converge:
+        return Imported(sid, site["name"], site["slug"], "queued", False, resumed)
+    try:
+        outcome = Converger(settings).converge(sid, force=True)
+    except (PermanentConvergeError, TransientConvergeError) as exc:
+        return Imported(sid, site["name"], site["slug"], f"the first converge failed: {exc}", False, resumed)
+    with db.transaction(settings.DATABASE_URL) as conn:
+        rows.finish(conn, sid)
+    return Imported(sid, site["name"], site["slug"], outcome, True, resumed)
