@@ -4,7 +4,7 @@ from __future__ import annotations
 import psycopg
 
 _SUBSCRIPTION = """
-    SELECT s.id, s.status, s.billing_cycle, s.past_due_since, s.terminate_after, s.current_period_end,
+    SELECT s.id, s.status, s.provisioning_status, s.billing_cycle, s.past_due_since, s.terminate_after, s.current_period_end,
            s.failed_payment, s.suspended_by, s.suspend_reason,
            u.email, c.first_name, p.name AS plan_name, d.name AS domain, d.mode AS domain_mode,
            d.control_token, d.control_proven_at, d.control_claimed_at,

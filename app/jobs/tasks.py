@@ -119,6 +119,10 @@ def send_welcome_email(subscription_id: int, sealed_outputs: str | None = None) 
     """Exactly once per subscription (app.mail records it); the passwords are the stack's
     secret outputs, as the run that made them sealed them into this job, or read from the
     stack at send time (a job queued without them, or sealed with a key since retired)."""
+    if not mail.welcome_owed(settings(), subscription_id):
+        log.info("welcome for subscription %s: its hosting was destroyed before it went out; not sent",
+                 subscription_id)
+        return False
     return mail.send_welcome(settings(), subscription_id, _stack_outputs(subscription_id, sealed_outputs))
 
 

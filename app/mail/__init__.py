@@ -161,6 +161,12 @@ def send_welcome(settings: Settings, subscription_id: int, outputs: dict, dedupe
                      dedupe_key=dedupe_key or welcome_key(subscription_id))
 
 
+def welcome_owed(settings: Settings, subscription_id: int) -> bool:
+    """False once the order's hosting was destroyed (terminated before its welcome went out):
+    no account is left to welcome the customer to, and no stack to read its logins from."""
+    return _addressee(settings, subscription_id)["provisioning_status"] != "destroyed"
+
+
 def _waiting_proof(row: dict) -> dict | None:
     if row["domain_mode"] in (None, "new_registration") or row.get("control_proven_at") or row.get("control_claimed_at"):
         return None

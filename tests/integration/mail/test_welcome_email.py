@@ -177,3 +177,17 @@ def test_the_welcome_subject_is_folded_only_where_its_line_would_be_too_long(
     subject = raw[raw.index(b"\nSubject:") + 1:].split(b"\n")
     assert subject[0].startswith(b"Subject: Welcome to MigraHosting:") and len(subject[0].rstrip(b"\r")) <= 78
     assert subject[1].strip() == b"ready"  # only the last word did not fit
+
+
+def test_no_welcome_is_owed_once_the_hosting_was_destroyed(settings, db_conn, queue):
+    """Terminated before its welcome went out (a 0-day termination, a chargeback): the queued
+    welcome ends instead of failing forever on a stack that no longer exists."""
+    from app.jobs.tasks import send_welcome_email
+
+    subscription_id = make_subscription(db_conn, settings)  # never converged: it has no stack
+    db_conn.execute("UPDATE subscriptions SET status = 'terminated', provisioning_status = 'destroyed' "
+                    "WHERE id = %s", (subscription_id,))
+
+    assert send_welcome_email.func.__wrapped__(subscription_id=subscription_id) is False  # the task's own function
+    assert db_conn.execute("SELECT count(*) AS n FROM emails_sent WHERE subscription_id = %s",
+                           (subscription_id,)).fetchone()["n"] == 0
