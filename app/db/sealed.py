@@ -18,6 +18,7 @@ SEALED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("staff_users", "id", "totp_secret"),              # staff second factor
     ("staff_password_tokens", "token_hash", "token_sealed"),  # staff set-password links waiting to be mailed
     ("users", "id", "totp_secret"),                    # customer second factor
+    ("welcome_logins", "subscription_id", "sealed"),   # a first converge's logins until welcomed
 )
 
 

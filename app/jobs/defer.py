@@ -114,11 +114,9 @@ def request_stripe_event(conn: psycopg.Connection, event_id: str) -> bool:
 
 # --- mail ---------------------------------------------------------------------------------------
 
-def request_welcome_email(conn: psycopg.Connection, subscription_id: int, sealed_outputs: str | None = None) -> bool:
-    """The welcome after the first successful run (the send itself is recorded once, app.mail);
-    `sealed_outputs`: that run's stack outputs, encrypted (app.services.common.crypto)."""
-    more = {"sealed_outputs": sealed_outputs} if sealed_outputs else {}
-    return _about_subscription(conn, SEND_WELCOME_EMAIL, subscription_id, f"welcome-{subscription_id}", **more)
+def request_welcome_email(conn: psycopg.Connection, subscription_id: int) -> bool:
+    """The welcome after the first successful run (the send itself is recorded once, app.mail)."""
+    return _about_subscription(conn, SEND_WELCOME_EMAIL, subscription_id, f"welcome-{subscription_id}")
 
 
 def request_welcome_resend(conn: psycopg.Connection, subscription_id: int, resend: int) -> bool:

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
-
-from cryptography.fernet import InvalidToken
 
 from app import mail
 from app.jobs.defer import (BILLING, CHECK_DRIFT, CONVERGE_SUBSCRIPTION, MAINTENANCE, PROCESS_STRIPE_EVENT,
@@ -25,12 +22,11 @@ from app.jobs.queue import queue, settings
 from app.jobs.retry import CappedBackoff
 from app.mail import notices as customer_notices
 from app.observe import logs
-from app.services.common import crypto
 from app.services import notices, overdue, retention, sweeps
 from app.services.customers import customer_account
 from app.services.domains import proof
 from app.services.domains.registrar_sync import sync_registrations
-from app.services.hosting import moves, placement
+from app.services.hosting import moves, placement, welcome_logins
 from app.services.hosting.converge import Converger
 from app.services.hosting.engine import stack_operations
 from app.services.hosting.errors import TransientConvergeError
@@ -115,25 +111,17 @@ def enforce_billing_deadlines(timestamp: int) -> None:
 # --- mail ------------------------------------------------------------------------------------
 
 @requested(SEND_WELCOME_EMAIL, retry=_until_done())
-def send_welcome_email(subscription_id: int, sealed_outputs: str | None = None) -> bool:
+def send_welcome_email(subscription_id: int) -> bool:
     """Exactly once per subscription (app.mail records it); the passwords are the stack's
-    secret outputs, as the run that made them sealed them into this job, or read from the
-    stack at send time (a job queued without them, or sealed with a key since retired)."""
+    secret outputs, as the run that made them kept them sealed (welcome_logins), then forgotten."""
     if not mail.welcome_owed(settings(), subscription_id):
         log.info("welcome for subscription %s: its hosting was destroyed before it went out; not sent",
                  subscription_id)
+        welcome_logins.forget(settings(), subscription_id)
         return False
-    return mail.send_welcome(settings(), subscription_id, _stack_outputs(subscription_id, sealed_outputs))
-
-
-def _stack_outputs(subscription_id: int, sealed: str | None) -> dict:
-    if sealed:
-        try:
-            return json.loads(crypto.decrypt(settings(), sealed.encode()))
-        except InvalidToken:
-            log.warning("welcome for subscription %s: its sealed outputs no longer open; reading the stack",
-                        subscription_id)
-    return stack_operations(settings()).outputs(subscription_id)
+    sent = mail.send_welcome(settings(), subscription_id, welcome_logins.logins(settings(), subscription_id))
+    welcome_logins.forget(settings(), subscription_id)
+    return sent
 
 
 @requested(RESEND_WELCOME_EMAIL, retry=_until_done())

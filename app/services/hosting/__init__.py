@@ -10,5 +10,5 @@ May import `customers` and `common`.
 
 PUBLIC = (
     "account_backups", "converge", "drift", "engine", "errors", "hosting_login", "mailboxes", "moves", "placement",
-    "servers", "specs", "stalled_jobs", "whm_suspensions", "workers",
+    "servers", "specs", "stalled_jobs", "welcome_logins", "whm_suspensions", "workers",
 )

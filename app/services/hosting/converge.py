@@ -11,7 +11,6 @@ so the customer's status page and the ops CLI show progress live.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -25,11 +24,10 @@ from app.db.hosting import runs
 from app.jobs.defer import request_attention_alert, request_cpanel_password_email, request_welcome_email
 from app.mail import cpanel_password_key, welcome_key
 from app.observe import logs, metrics
-from app.services.common import crypto
 from app.services.hosting.account_backups import back_up_account, restore_taken_back
 from app.services.hosting.engine import stack_operations
 from app.services.hosting.errors import PermanentConvergeError, TransientConvergeError
-from app.services.hosting import moves, placement
+from app.services.hosting import moves, placement, welcome_logins
 from app.services.hosting.mailboxes import passwords_applied
 from app.services.hosting.nothing_to_do import already_applied, desired_digest
 from app.services.hosting.specs import build_spec
@@ -223,13 +221,14 @@ class Converger:
         in the transaction that records the run: a crash after it cannot lose them, and the
         send itself is deduplicated by record (app.mail). What this run's program exported goes
         with the welcome, sealed with MPANEL_ENCRYPTION_KEY, so the email does not wait for
-        the CLI to read the stack's secrets again."""
+        the CLI to read the stack's secrets again (app/services/hosting/welcome_logins.py)."""
         sid = spec.subscription_id
         # An imported customer was invited to set a panel password instead: their site, cPanel
         # login and mailboxes were theirs already, and we know none of the passwords.
         if not spec.imported and not emails.is_recorded(conn, welcome_key(sid)):
-            sealed = crypto.encrypt(self.settings, json.dumps(exported)).decode() if exported else None
-            request_welcome_email(conn, sid, sealed_outputs=sealed)
+            if exported:
+                welcome_logins.keep(conn, self.settings, sid, exported)
+            request_welcome_email(conn, sid)
         reset = spec.cpanel_password_resets
         if reset and not emails.is_recorded(conn, cpanel_password_key(sid, reset)):
             request_cpanel_password_email(conn, sid, reset)

@@ -66,6 +66,9 @@ def _one_secret_in_every_column(settings) -> dict[str, str]:
                 conn.execute("INSERT INTO staff_password_tokens (token_hash, staff_id, expires_at, token_sealed) "
                              "VALUES (%s, %s, now() + interval '1 day', %s)",
                              (f"rotation-{sub}", staff_id, crypto.encrypt(settings, value)))
+            elif table == "welcome_logins":
+                conn.execute("INSERT INTO welcome_logins (subscription_id, sealed) VALUES (%s, %s)",
+                             (sub, crypto.encrypt(settings, value)))
             elif table in ("servers", "staff_users"):
                 continue  # rows of their own elsewhere; every row present is checked below
             else:

@@ -191,3 +191,19 @@ def test_no_welcome_is_owed_once_the_hosting_was_destroyed(settings, db_conn, qu
     assert send_welcome_email.func.__wrapped__(subscription_id=subscription_id) is False  # the task's own function
     assert db_conn.execute("SELECT count(*) AS n FROM emails_sent WHERE subscription_id = %s",
                            (subscription_id,)).fetchone()["n"] == 0
+
+
+def test_the_welcome_sends_the_logins_its_run_kept_and_then_forgets_them(settings, db_conn, customer, stack_outputs,
+                                                                          queue, outbox):
+    """No stack to read here: the logins can only come from what the run kept."""
+    from app.jobs.tasks import send_welcome_email
+    from app.services.hosting import welcome_logins
+
+    subscription_id, who, outputs = welcome(settings, db_conn, customer, stack_outputs)
+    welcome_logins.keep(db_conn, settings, subscription_id, outputs)
+
+    assert send_welcome_email.func.__wrapped__(subscription_id=subscription_id) is True
+    [message] = outbox.wait_for(who["email"])
+    assert outputs["cpanel_password"] in flat(text_and_html(message)[0])
+    assert db_conn.execute("SELECT count(*) AS n FROM welcome_logins WHERE subscription_id = %s",
+                           (subscription_id,)).fetchone()["n"] == 0
