@@ -78,3 +78,21 @@ def running_web_server_b(settings, layout, offsets: tuple[int, int] = (587, 522)
         sshd.terminate()
         sshd.wait(timeout=10)
         http.shutdown()
+
+
+def sell_only_on(settings, server_b: WebServerB, name: str) -> int:
+    """A server group `name` whose only server is B, and a plan `name` selling it: B's id."""
+    from app import db
+    from app.services.hosting import servers
+
+    with db.transaction(settings.DATABASE_URL) as conn:
+        conn.execute("INSERT INTO server_groups (name) VALUES (%s)", (name,))
+        conn.execute(
+            "INSERT INTO plans (slug, name, whm_package, disk_quota_mb, bandwidth_mb, mailbox_count, "
+            "price_monthly_cents, price_yearly_cents, server_group) "
+            "VALUES (%s, 'On B', 'mpanel_student', 5120, 51200, 5, 299, 2990, %s)", (name, name))
+    return servers.add_server(settings, servers.ServerInput(
+        name=f"web-b-{name}", hostname=f"web-b.{name}.example.net", ip_address="127.0.0.1",
+        whm_url=server_b.whm_url, whm_token=server_b.token, ssh_address=server_b.ssh_address,
+        ssh_host_key=server_b.host_key, home_root=str(server_b.home_root), capacity=10,
+        archive_dir=str(server_b.home_root.parent / "backups"), server_group=name))

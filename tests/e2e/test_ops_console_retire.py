@@ -17,7 +17,7 @@ from app.services.hosting import servers
 from tests.e2e.conftest import seed_payload, wait_for
 from tests.e2e.test_ops_console import CHROMIUM, a_staff, log_in
 from tests.e2e.test_ops_console_manage import audited, browser, looked_at, page, shots  # noqa: F401  (fixtures)
-from tests.web_server_b import running_web_server_b
+from tests.web_server_b import running_web_server_b, sell_only_on
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
 
@@ -32,17 +32,7 @@ def web_server_b(settings, layout):
 def group_on_b(settings, layout, web_server_b):
     """A group whose only server is B, a plan selling it, and A ready to restore archives."""
     name = f"retire_{secrets.token_hex(3)}"
-    with db.transaction(settings.DATABASE_URL) as conn:
-        conn.execute("INSERT INTO server_groups (name) VALUES (%s)", (name,))
-        conn.execute(
-            "INSERT INTO plans (slug, name, whm_package, disk_quota_mb, bandwidth_mb, mailbox_count, "
-            "price_monthly_cents, price_yearly_cents, server_group) "
-            "VALUES (%s, 'On B', 'mpanel_student', 5120, 51200, 5, 299, 2990, %s)", (name, name))
-    b = servers.add_server(settings, servers.ServerInput(
-        name=f"web-b-{name}", hostname=f"web-b.{name}.example.net", ip_address="127.0.0.1",
-        whm_url=web_server_b.whm_url, whm_token=web_server_b.token, ssh_address=web_server_b.ssh_address,
-        ssh_host_key=web_server_b.host_key, home_root=str(web_server_b.home_root), capacity=10,
-        archive_dir=str(web_server_b.home_root.parent / "backups"), server_group=name))
+    b = sell_only_on(settings, web_server_b, name)
     a_archives = layout.root / "whm" / "backups"  # where A's WHM stand-in restores archives from
     a_archives.mkdir(parents=True, exist_ok=True)
     servers.update_server(settings, str(settings.DEFAULT_WEB_SERVER_ID), servers.ServerInput(archive_dir=str(a_archives)))

@@ -22,6 +22,7 @@ from app.services.hosting import moves, servers
 from app.services.hosting.converge import Converger
 from app.services.hosting.engine import stack_operations
 from tests.factories import make_subscription, unique_domain
+from tests.web_server_b import sell_only_on
 
 
 def whm(url: str, root: str, token: str, function: str, **params) -> dict:
@@ -57,16 +58,7 @@ def imap(settings, address, password):
 def group_on_b(db_conn, settings, web_server_b):
     """A group whose only server is B, and a plan selling it."""
     name = f"b-{secrets.token_hex(4)}"
-    db_conn.execute("INSERT INTO server_groups (name) VALUES (%s)", (name,))
-    db_conn.execute(
-        "INSERT INTO plans (slug, name, whm_package, disk_quota_mb, bandwidth_mb, mailbox_count, "
-        "price_monthly_cents, price_yearly_cents, server_group) "
-        "VALUES (%s, 'On B', 'mpanel_student', 5120, 51200, 5, 299, 2990, %s)", (name, name))
-    b = servers.add_server(settings, servers.ServerInput(
-        name=f"web-b-{name}", hostname=f"web-b.{name}.example.net", ip_address="127.0.0.1",
-        whm_url=web_server_b.whm_url, whm_token=web_server_b.token, ssh_address=web_server_b.ssh_address,
-        ssh_host_key=web_server_b.host_key, home_root=str(web_server_b.home_root), capacity=10,
-        archive_dir=str(web_server_b.home_root.parent / "backups"), server_group=name))
+    b = sell_only_on(settings, web_server_b, name)
     yield {"plan": name, "server": b}
     with db.transaction(settings.DATABASE_URL) as conn:
         conn.execute("UPDATE plans SET active = false WHERE slug = %s", (name,))
@@ -150,12 +142,7 @@ def test_an_account_on_b_is_built_there_and_a_move_to_a_carries_its_files_and_ma
         assert (row["server_id"], row["website_server"], row["move"]) == (a, a, "done")
         assert row["cpanel_url"] == "https://127.0.0.1:2083"
     finally:
-        requests.delete(f"{settings.CPANEL_WHM_URL}/_sandbox/faults", timeout=10)
-        with db.transaction(settings.DATABASE_URL) as conn:
-            conn.execute("UPDATE account_moves SET state = 'failed' WHERE subscription_id = %s "
-                         "AND state NOT IN ('done', 'failed')", (sid,))
-            conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))
-        assert Converger(settings).converge(sid) == "destroyed"
+        _terminate(settings, sid)
 
 
 def uapi_mysql(url: str, root: str, token: str, account: str, function: str, **params) -> dict:
@@ -215,9 +202,14 @@ def test_a_move_verifies_the_databases_and_refuses_a_copy_that_lost_one(db_conn,
         assert listed["disk_usage"] == len("INSERT INTO posts VALUES (1);\n")
         assert accounts_for(*b_whm, domain) == []
     finally:
-        requests.delete(f"{settings.CPANEL_WHM_URL}/_sandbox/faults", timeout=10)
-        with db.transaction(settings.DATABASE_URL) as conn:
-            conn.execute("UPDATE account_moves SET state = 'failed' WHERE subscription_id = %s "
-                         "AND state NOT IN ('done', 'failed')", (sid,))
-            conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))
-        assert Converger(settings).converge(sid) == "destroyed"
+        _terminate(settings, sid)
+
+
+def _terminate(settings, sid: int) -> None:
+    """Faults off, any move still open closed, the order terminated and destroyed."""
+    requests.delete(f"{settings.CPANEL_WHM_URL}/_sandbox/faults", timeout=10)
+    with db.transaction(settings.DATABASE_URL) as conn:
+        conn.execute("UPDATE account_moves SET state = 'failed' WHERE subscription_id = %s "
+                     "AND state NOT IN ('done', 'failed')", (sid,))
+        conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))
+    assert Converger(settings).converge(sid) == "destroyed"
