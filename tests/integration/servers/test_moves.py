@@ -103,14 +103,8 @@ def test_an_account_on_b_is_built_there_and_a_move_to_a_carries_its_files_and_ma
         box.logout()
 
         # A refuses the restore: nothing changes for the customer, the operators are told.
-        requests.post(f"{settings.CPANEL_WHM_URL}/_sandbox/faults", timeout=10, json={
-            "operation": "start_local_cpmove_restore", "kind": "code", "reason": "Restore refused (test)"}
-        ).raise_for_status()
-        moves.request_move(settings, sid, str(a))
-        assert converger.converge(sid) == "move failed"
-        row = db_conn.execute("SELECT server_id, needs_attention_since, provisioning_error FROM subscriptions "
-                              "WHERE id = %s", (sid,)).fetchone()
-        assert row["server_id"] == b and row["needs_attention_since"] is not None
+        row = _failed_move(settings, db_conn, converger, sid, a, b, "start_local_cpmove_restore",
+                           "Restore refused (test)")
         assert "Restore refused (test)" in row["provisioning_error"]
         assert [x["user"] for x in accounts_for(*b_whm, domain)] == [user] and accounts_for(*a_whm, domain) == []
         assert a_records(settings, domain) == [web_server_b.ip]
@@ -180,14 +174,7 @@ def test_a_move_verifies_the_databases_and_refuses_a_copy_that_lost_one(db_conn,
 
         # A's restore brings the account back without its database (and says success): the move
         # is refused before anything switches, A's copy removed, the operators told which one.
-        requests.post(f"{settings.CPANEL_WHM_URL}/_sandbox/faults", timeout=10, json={
-            "operation": "restore_mysql", "kind": "code", "reason": f"Failed to import {wp} (test)"}
-        ).raise_for_status()
-        moves.request_move(settings, sid, str(a))
-        assert converger.converge(sid) == "move failed"
-        row = db_conn.execute("SELECT server_id, needs_attention_since, provisioning_error FROM subscriptions "
-                              "WHERE id = %s", (sid,)).fetchone()
-        assert row["server_id"] == b and row["needs_attention_since"] is not None
+        row = _failed_move(settings, db_conn, converger, sid, a, b, "restore_mysql", f"Failed to import {wp} (test)")
         assert "MySQL databases" in row["provisioning_error"] and f"missing {wp}" in row["provisioning_error"]
         assert [x["user"] for x in accounts_for(*b_whm, domain)] == [user] and accounts_for(*a_whm, domain) == []
         assert whm(*b_whm, "list_mysql_databases_and_users", user=user)["data"]["mysql_databases"] == \
@@ -203,6 +190,19 @@ def test_a_move_verifies_the_databases_and_refuses_a_copy_that_lost_one(db_conn,
         assert accounts_for(*b_whm, domain) == []
     finally:
         _terminate(settings, sid)
+
+
+def _failed_move(settings, db_conn, converger, sid: int, to: int, stays_on: int, operation: str, reason: str) -> dict:
+    """A move to `to` whose WHM `operation` fails with `reason`: the order stays on `stays_on`,
+    flagged; its row (server_id, needs_attention_since, provisioning_error)."""
+    requests.post(f"{settings.CPANEL_WHM_URL}/_sandbox/faults", timeout=10, json={
+        "operation": operation, "kind": "code", "reason": reason}).raise_for_status()
+    moves.request_move(settings, sid, str(to))
+    assert converger.converge(sid) == "move failed"
+    row = db_conn.execute("SELECT server_id, needs_attention_since, provisioning_error FROM subscriptions "
+                          "WHERE id = %s", (sid,)).fetchone()
+    assert row["server_id"] == stays_on and row["needs_attention_since"] is not None
+    return row
 
 
 def _terminate(settings, sid: int) -> None:
