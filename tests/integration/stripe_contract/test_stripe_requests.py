@@ -42,6 +42,7 @@ CALL_SITES = {
         "test_a_failed_payment_s_reason",
     ("app/services/orders/billing.py", "payment_failure_reason", "v1.payment_intents.retrieve"):
         "test_a_failed_payment_s_reason",
+    ("app/services/orders/billing.py", "card_on_file", "v1.subscriptions.retrieve"): "test_the_card_on_file",
     ("app/services/orders/billing.py", "cancel_subscription", "v1.subscriptions.cancel"):
         "test_destroy_cancels_billing",
     ("app/services/orders/lifecycle.py", "_retrieve_checkout", "v1.checkout.sessions.retrieve"):
@@ -125,6 +126,12 @@ def test_lifecycle_reads(mock_settings):
     assert truth.subscription("sub_123").id
     lifecycle.read_payment_invoice(mock_settings, {"id": "pi_123"}, truth)
     assert not isinstance(truth._payment_invoices["pi_123"], Exception), truth._payment_invoices["pi_123"]
+
+
+def test_the_card_on_file(mock_settings):
+    # The two expansions are what stripe-mock checks against the spec; its fixture may carry a card or not.
+    card = billing.card_on_file(mock_settings, "sub_123")
+    assert card is None or (1 <= card.exp_month <= 12 and card.exp_year > 2000)
 
 
 def test_a_failed_payment_s_reason(mock_settings):

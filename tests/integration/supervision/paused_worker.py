@@ -101,8 +101,9 @@ def main() -> None:
     if args.engine == "fake":
         import app.jobs.tasks as tasks
         import app.services.hosting.converge as converge
+        import app.services.hosting.welcome_logins as welcome_logins
 
-        tasks.stack_operations = converge.stack_operations = FakeEngine
+        tasks.stack_operations = converge.stack_operations = welcome_logins.stack_operations = FakeEngine
     if args.stripe_subscription:
         from app.services.orders import lifecycle
 

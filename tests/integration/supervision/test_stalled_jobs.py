@@ -79,7 +79,7 @@ def outputs_of_a_provisioned_stack(monkeypatch, db_conn):
             domain = db_conn.execute("SELECT name FROM domains WHERE subscription_id = %s",
                                      (subscription_id,)).fetchone()["name"]
             return provisioned_outputs(domain)
-    monkeypatch.setattr("app.jobs.tasks.stack_operations", lambda settings: Stack())
+    monkeypatch.setattr("app.services.hosting.welcome_logins.stack_operations", lambda settings: Stack())
 
 
 def test_a_stalled_converge_with_a_waiting_duplicate_does_not_stop_the_stuck_welcome_email(
