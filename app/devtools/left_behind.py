@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from app.services.hosting.engine import provider_config
 from app.services.hosting.specs import spec_defaults
 from app.settings import Settings
-from providers.clients.mailcore import hash_password
+from providers.clients.mailcore import MailCoreClient, hash_password
 from providers.clients.powerdns import PowerDnsClient, replace
 from providers.clients.whm import WhmClient
 from providers.rules.dns_records import DEFAULT_DKIM_SELECTOR, desired_rrsets
@@ -57,7 +57,7 @@ def leave_site(settings: Settings, user: str, domain: str, *, whm: WhmClient | N
                dns: PowerDnsClient | None = None) -> LeftBehind:
     """An account an import can take over unchanged: the account, its zone as the zone provider
     would write it with the customer's own records, and a mail domain with `info@` (its mail
-    directory is left to the caller)."""
+    directory is made empty: mail in it is left to the caller)."""
     config = provider_config(settings)
     left = leave_account(settings, user, domain, whm=whm)
     defaults = spec_defaults(settings)
@@ -73,6 +73,9 @@ def leave_site(settings: Settings, user: str, domain: str, *, whm: WhmClient | N
                      (domain, DEFAULT_DKIM_SELECTOR))
         conn.execute("INSERT INTO mailboxes (address, local_part, domain, password_hash, quota_mb) "
                      "VALUES (%s, 'info', %s, %s, 2048)", (f"info@{domain}", domain, hash_password(MAILBOX_PASSWORD)))
+    # The mailbox's own directory, as the old system's delivery made it (empty: no mail yet).
+    for part in ("cur", "new", "tmp"):
+        (MailCoreClient(config).maildir(domain, "info") / "Maildir" / part).mkdir(parents=True, exist_ok=True)
     return left
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.devtools.left_behind import CUSTOMER_RECORDS, MAILBOX_PASSWORD, forget, leave_site  # noqa: F401
+from app.devtools.left_behind import MAILBOX_PASSWORD, forget, leave_site  # noqa: F401  (tests read it here)
 from app.services.hosting.engine import provider_config
 from providers.clients.mailcore import MailCoreClient
 
