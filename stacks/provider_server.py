@@ -13,7 +13,14 @@ with five differences, made before that module runs:
   for the caller's socket, and any other local user gets PERMISSION_DENIED before a byte of
   what it sent is unpickled;
 - more request threads: several engine runs (the worker's concurrency, each with parallel
-  steps) share this server, where the SDK sized its pool for one.
+  steps) share this server, where the SDK sized its pool for one;
+- previews (`_previewing`): the server tells the engine it answers previews itself. A preview's
+  create answers what the engine would answer for a provider without previews (the inputs, the
+  rest unknown); a preview's in-place update answers the new inputs plus the outputs the
+  provider declares an update never changes (`STABLE_ON_UPDATE`, providers/core/resource.py),
+  where the engine would leave them unknown. Without it, previewing a plan change (an update of
+  the WHM account) made the account's address unknown, and with it the zone and the mail
+  domain that follow it showed as changing when nothing of theirs would.
 """
 from __future__ import annotations
 
@@ -57,6 +64,48 @@ class OurUserOnly(grpc.ServerInterceptor):
                                                    response_serializer=handler.response_serializer)
 
 
+def _previewing(servicer_class) -> None:
+    """The SDK servicer answering previews (see the module's doc); real creates and updates are
+    the SDK's own. Called once the SDK module is running (it serves as it is imported)."""
+    import asyncio
+    import sys
+
+    from pulumi.runtime import proto, rpc
+
+    sdk = sys.modules["pulumi.dynamic.__main__"]
+    configure, create, update = servicer_class.Configure, servicer_class.Create, servicer_class.Update
+
+    def previews_configure(self, request, context):
+        answer = configure(self, request, context)
+        answer.supportsPreview = True
+        return answer
+
+    def previews_create(self, request, context):
+        if not request.preview:
+            return create(self, request, context)
+        return proto.CreateResponse(id="", properties=request.properties)  # never the provider's create
+
+    def previews_update(self, request, context):
+        if not request.preview:
+            return update(self, request, context)
+        olds = rpc.deserialize_properties(request.olds, True)
+        news = rpc.deserialize_properties(request.news, True)
+        provider = sdk.get_provider(olds if news.get(sdk.PROVIDER_KEY) == rpc.UNKNOWN else news, self._config)
+        stable = {k: olds[k] for k in getattr(provider, "STABLE_ON_UPDATE", ()) if k in olds}
+        if not stable:
+            return proto.UpdateResponse(properties=request.news)
+        loop = asyncio.new_event_loop()
+        try:
+            outs = loop.run_until_complete(rpc.serialize_properties({**news, **stable}, {}))
+        finally:
+            loop.close()
+        return proto.UpdateResponse(properties=outs)
+
+    servicer_class.Configure = previews_configure
+    servicer_class.Create = previews_create
+    servicer_class.Update = previews_update
+
+
 def _prepare() -> None:
     stored.install()
     for name in PROVIDER_MODULES:
@@ -66,6 +115,7 @@ def _prepare() -> None:
 
     def register_with_attach(servicer, server):
         type(servicer).Attach = _attach
+        _previewing(type(servicer))
         register(servicer, server)
 
     make_server = grpc.server

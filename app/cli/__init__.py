@@ -174,7 +174,7 @@ def cmd_bench(args) -> int:
             "journey": lambda n: figures.bench_journey(n, args.drain), "imports": figures.bench_imports,
             "standins": figures.bench_standins, "console": _bench_console, "sync": _bench_sync,
             "floor": _bench_engine("bench_floor"), "profile": _bench_engine("bench_profile"),
-            "scale": _bench_scale(args)}[args.what](args.n)
+            "scale": _bench_scale(args), "takeover": _bench_takeover(args)}[args.what](args.n)
 
 
 def _bench_engine(name: str):
@@ -190,6 +190,14 @@ def _bench_scale(args):
         from app.devtools.bench import scale
 
         return scale.run(args.stacks, n, args.rows, args.concurrency, args.reuse, args.drift_sample)
+    return run
+
+
+def _bench_takeover(args):
+    def run(n: int) -> int:
+        from app.devtools.bench import takeover
+
+        return takeover.run(n, args.accounts, args.imports)
     return run
 
 
@@ -445,7 +453,7 @@ def parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="measure speed against the local servers")
     b.add_argument("what", choices=["providers", "converge", "journey", "imports", "standins", "console",
-                                    "floor", "profile", "scale", "sync"])
+                                    "floor", "profile", "scale", "sync", "takeover"])
     b.add_argument("--stacks", type=int, default=10, help="scale: subscriptions' stacks to create")
     b.add_argument("--rows", type=int, default=0, help="scale: pad the subscriptions table to this many rows")
     b.add_argument("--concurrency", type=int, default=2, help="scale: engine runs at once (the worker's default)")
@@ -453,6 +461,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--drift-sample", type=int, default=0,
                    help="scale: drift-check only this many of the stacks (0: all) and extrapolate")
     b.add_argument("--drain", type=int, default=20, help="journey: paid checkouts at once, timed until all are welcomed")
+    b.add_argument("--accounts", type=int, default=1000,
+                   help="takeover: accounts another system left on the server (the sync report's size)")
+    b.add_argument("--imports", type=int, default=100, help="takeover: of them, accounts imported one by one")
     b.add_argument("-n", type=int, default=5, help="samples per figure")
     b.set_defaults(fn=cmd_bench)
 

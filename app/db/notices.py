@@ -12,7 +12,7 @@ def past_due(conn: psycopg.Connection) -> list[dict]:
     """Orders whose renewal payment failed and is still unpaid (a payment or a cancellation moves
     them out of this status, which ends their reminders)."""
     return conn.execute("SELECT id, past_due_since FROM subscriptions "
-                        "WHERE status = 'past_due' AND past_due_since IS NOT NULL ORDER BY id").fetchall()
+                        "WHERE status = 'past_due' AND past_due_since IS NOT NULL AND NOT billed_externally ORDER BY id").fetchall()
 
 
 def retained_until_before(conn: psycopg.Connection, before: dt.datetime) -> list[dict]:

@@ -29,7 +29,8 @@ def stragglers(conn: psycopg.Connection) -> list[int]:
     rows = conn.execute(
         """SELECT id FROM subscriptions
             WHERE updated_at < now() - interval '2 minutes'
-              AND (stripe_subscription_id IS NOT NULL OR test_mode)  -- paid, by our own records
+              -- paid, by our own records (billed elsewhere: an import, on the operator's word)
+              AND (stripe_subscription_id IS NOT NULL OR test_mode OR billed_externally)
               AND ((status IN ('active', 'past_due', 'suspended', 'canceled')
                     AND provisioning_status = 'pending')
                 OR (status = 'terminated' AND provisioning_status NOT IN ('pending', 'destroyed', 'failed')))

@@ -7,7 +7,9 @@ into Pulumi's check/diff/create/read/update/delete:
   default and the rule a known value must pass; `REPLACES`: inputs whose change replaces the
   object; `NOT_DIFFED`: inputs the generic diff leaves alone (applied at creation only, or
   judged by `more_changes`); `GENERATED`: inputs the provider makes up when none is given,
-  so leaving one out keeps the generated value; `SECRETS`: outputs Pulumi must keep secret.
+  so leaving one out keeps the generated value; `SECRETS`: outputs Pulumi must keep secret;
+  `STABLE_ON_UPDATE`: outputs an in-place update never changes, kept known while a preview
+  shows the update (stacks/provider_server.py), so what follows them shows no false change.
 - `OWNER` among the inputs: the stack an object belongs to ("sub-42"), the mark written
   upstream at creation and the only ground for adopting an existing object. Recorded once:
   an object without a recorded owner (made before marks existed) gets it by an in-place
@@ -91,6 +93,7 @@ class ProviderAdapter(StoredByKind, ResourceProvider):
     NOT_DIFFED: ClassVar[tuple[str, ...]] = ()
     GENERATED: ClassVar[tuple[str, ...]] = ()
     SECRETS: ClassVar[tuple[str, ...]] = ()
+    STABLE_ON_UPDATE: ClassVar[tuple[str, ...]] = ()
     DELETE_BEFORE_REPLACE: ClassVar[bool] = False
     CUSTOMER_DATA: ClassVar[bool] = False
     CUSTOMER_REPLACES: ClassVar[tuple[str, ...]] = ()

@@ -99,6 +99,9 @@ class WhmAccountProvider(ProviderAdapter):
     # a suspension's reason matters only while suspended (more_changes).
     NOT_DIFFED = ("contact_email", "suspend_reason", "takeover")
     SECRETS = ("password",)
+    # An in-place update (package, quota, suspension, password) never moves the account: a
+    # preview keeps its address known, so the zone and mail that follow it show no change.
+    STABLE_ON_UPDATE = ("ip", "username", "cpanel_url")
     CUSTOMER_DATA = True
     TAKEOVER_NEEDS_OBJECT = True
     create_timeout = 180.0

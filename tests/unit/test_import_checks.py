@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.services.operators.import_billing import StripeLink
 from app.services.operators.imports import ImportRefused, ImportRequest, Upstream, check_import
 from providers.rules.dns_records import SPF, dmarc_text, txt_content
 
@@ -140,3 +141,65 @@ def test_a_mail_domain_relaying_out_or_signing_with_another_selector_is_refused(
     domain = {"name": "shop.example", "owner": None, "dkim_selector": "default", "routable": False}
     problems = _problems(upstream(mail_domain=domain))
     assert any("selector" in p for p in problems) and any("routable" in p for p in problems)
+
+
+# --- `--billing stripe:<id>`: the Stripe subscription as read (app/services/operators/import_billing.py)
+
+STRIPE_PLANS = [{**p, "stripe_price_monthly": f"price_{p['slug']}_m", "stripe_price_yearly": f"price_{p['slug']}_y"}
+                for p in PLANS]
+
+
+def stripe_sub(status="active", prices=("price_starter_y",)):
+    return {"id": "sub_Old1", "customer": "cus_Old1", "status": status, "cancel_at_period_end": False,
+            "items": {"data": [{"price": {"id": p}, "quantity": 1, "current_period_end": 1900000000}
+                               for p in prices]}}
+
+
+def linked(remote=None, held_by=None, **sub):
+    remote = stripe_sub(**sub) if remote is None else remote
+    price = remote["items"]["data"][0]["price"]["id"] if remote and remote["items"]["data"] else None
+    plan = next((p for p in STRIPE_PLANS if price in (p["stripe_price_monthly"], p["stripe_price_yearly"])), None)
+    return StripeLink("sub_Old1", remote or None, plan, held_by)
+
+
+STRIPE_REQUEST = ImportRequest("2", "shop", "owner@shop.example", billing="stripe:sub_Old1")
+
+
+def _billing_refusal(link: StripeLink) -> ImportRefused:
+    with pytest.raises(ImportRefused) as refused:
+        check_import(STRIPE_REQUEST, upstream(plans=STRIPE_PLANS, stripe=link))
+    assert refused.value.field == "billing"
+    assert all(p.startswith("--billing stripe:sub_Old1") for p in refused.value.problems)
+    return refused.value
+
+
+@pytest.mark.parametrize("status", ["active", "trialing", "past_due"])
+def test_a_stripe_subscription_billing_the_accounts_plan_is_linked_with_its_cycle(status):
+    plan = check_import(STRIPE_REQUEST, upstream(plans=STRIPE_PLANS, stripe=linked(status=status)))
+    assert plan.stripe.stripe_subscription_id == "sub_Old1"
+    assert (plan.plan["slug"], plan.billing_cycle) == ("starter", "yearly")
+    monthly = check_import(STRIPE_REQUEST, upstream(plans=STRIPE_PLANS, stripe=linked(prices=("price_starter_m",))))
+    assert monthly.billing_cycle == "monthly"
+
+
+def test_external_billing_links_nothing():
+    assert check_import(REQUEST, upstream()).stripe is None
+
+
+@pytest.mark.parametrize("link,words", [
+    (StripeLink("sub_Old1"), "Stripe has no subscription sub_Old1"),
+    (linked(status="canceled"), "is canceled; only an active, trialing or past-due one"),
+    (linked(status="incomplete"), "is incomplete"),
+    (linked(prices=("price_someone_elses",)), "price_someone_elses is no plan's Stripe price"),
+    (linked(prices=("price_business_m",)), "the plan business's, the account is on starter"),
+    (linked(prices=("price_starter_m", "price_addon")), "bills 2 item(s)"),
+    (linked(held_by=12), "already bills sub-12"),
+])
+def test_a_stripe_subscription_that_cannot_bill_the_account_is_refused_naming_the_billing(link, words):
+    assert words in _billing_refusal(link).message
+
+
+def test_a_billing_problem_beside_an_account_problem_names_the_account():
+    with pytest.raises(ImportRefused) as refused:
+        check_import(STRIPE_REQUEST, upstream(plans=STRIPE_PLANS, stripe=linked(status="canceled"), zone=None))
+    assert refused.value.field == "account" and "is canceled" in refused.value.message

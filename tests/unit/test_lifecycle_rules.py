@@ -225,6 +225,14 @@ def test_past_due_with_no_start_date_is_never_suspended():
     assert rules.deadline_passed(_row("past_due"), NOW, 0) is None
 
 
+def test_an_account_billed_elsewhere_is_never_suspended_for_billing_but_its_retention_still_ends():
+    long_ago = NOW - dt.timedelta(days=365)
+    assert rules.deadline_passed({**_row("past_due", long_ago), "billed_externally": True}, NOW, 0) is None
+    assert rules.deadline_passed({**_row("past_due", long_ago), "billed_externally": False}, NOW, 0) is rules.SUSPENSION
+    ended = {**_row("canceled", terminate_after=NOW - dt.timedelta(seconds=1)), "billed_externally": True}
+    assert rules.deadline_passed(ended, NOW, 7) is rules.TERMINATION
+
+
 def test_canceled_past_retention_is_terminated_without_a_second_notice():
     deadline = rules.deadline_passed(_row("canceled", terminate_after=NOW - dt.timedelta(seconds=1)), NOW, 7)
     assert deadline is rules.TERMINATION

@@ -91,7 +91,7 @@ def database_now(conn: psycopg.Connection) -> dt.datetime:
 def waiting_on_deadlines(conn: psycopg.Connection, statuses: Iterable[str], only: int | None = None) -> list[dict]:
     """Rows whose status ends with a deadline, locked (compare their dates with `database_now`)."""
     return conn.execute(
-        "SELECT id, status, past_due_since, terminate_after FROM subscriptions "
+        "SELECT id, status, past_due_since, terminate_after, billed_externally FROM subscriptions "
         "WHERE status = ANY(%(statuses)s) AND (%(only)s::bigint IS NULL OR id = %(only)s) ORDER BY id FOR UPDATE",
         {"statuses": list(statuses), "only": only}).fetchall()
 

@@ -24,6 +24,18 @@ def holder_of_account(conn: psycopg.Connection, server_id: int, username: str) -
     return row["subscription_id"] if row else None
 
 
+def holder_of_stripe_subscription(conn: psycopg.Connection, stripe_subscription_id: str) -> int | None:
+    """Our subscription holding this Stripe subscription (whatever its state: the id is unique), or None."""
+    row = conn.execute("SELECT id FROM subscriptions WHERE stripe_subscription_id = %s",
+                       (stripe_subscription_id,)).fetchone()
+    return row["id"] if row else None
+
+
+def lock_subscription(conn: psycopg.Connection, subscription_id: int) -> dict:
+    """The whole subscription row, locked (the lifecycle reads and changes it)."""
+    return conn.execute("SELECT * FROM subscriptions WHERE id = %s FOR UPDATE", (subscription_id,)).fetchone()
+
+
 def open_import(conn: psycopg.Connection, server_id: int, username: str) -> dict | None:
     """An import of this account whose first converge has not finished (an interrupted one)."""
     return conn.execute("SELECT subscription_id, billing FROM account_imports WHERE server_id = %s AND "

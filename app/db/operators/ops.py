@@ -142,7 +142,8 @@ def subscriptions_page(conn: psycopg.Connection, *, query: str = "", status: str
         params["before"] = before_id
     rows = conn.execute(
         f"""SELECT s.id, s.status, s.provisioning_status, s.needs_attention_since, s.created_at,
-                   s.stripe_subscription_id, p.name AS plan, u.email, d.name AS domain
+                   s.stripe_subscription_id, s.billed_externally, s.imported_at, p.name AS plan, u.email,
+                   d.name AS domain
               FROM subscriptions s JOIN customers c ON c.id = s.customer_id JOIN users u ON u.id = c.user_id
               JOIN plans p ON p.id = s.plan_id {_DOMAIN}
              {"WHERE " + " AND ".join(where) if where else ""}

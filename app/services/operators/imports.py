@@ -12,7 +12,8 @@ what is upstream and checks that a stack built from it would change nothing ther
   MX, SPF, DMARC, DKIM) are what the zone provider would write for that account; every other
   record passes the DNS editor's rules (they become the customer's records, as they are);
 - the mail domain carries no other owner;
-- the billing is `external` or `stripe:<subscription id>`.
+- the billing is `external` or `stripe:<subscription id>`, a Stripe subscription that bills the
+  account's plan and no other order (app/services/operators/import_billing.py).
 
 Every problem is named (which record, which package, and why) in one `ImportRefused`.
 `check_import` is a pure function of what was read (`Upstream`), so the rules are tested
@@ -37,6 +38,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
+
 from app import db
 from app.db.customers import customers
 from app.db.operators import imports as rows
@@ -45,6 +48,9 @@ from app.jobs.defer import request_converge
 from app.services.common.refusals import Refused
 from app.services.customers.customer_account import invite
 from app.services.domains.dns_editor import keep_imported_records
+from app.services.operators import import_billing
+from app.services.operators.import_billing import StripeLink
+from app.services.orders.lifecycle import Outcome
 from app.services.orders.orders import Order, ReturningCustomer, place_order
 from app.services.hosting import servers as web_servers
 from app.services.hosting.converge import Converger
@@ -69,9 +75,14 @@ MAILBOX_QUOTA = (10, 102400)
 class ImportRefused(Refused):
     """The account cannot be taken over without a change (or is not free to take): every reason."""
 
-    def __init__(self, problems: list[str]):
-        super().__init__("account", "; ".join(problems), code="import_refused")
+    def __init__(self, problems: list[str], field: str = "account"):
+        super().__init__(field, "; ".join(problems), code="import_refused")
         self.problems = problems
+
+
+def _refused(problems: list[str], billing_problems: list[str]) -> ImportRefused:
+    # The field is the billing when it is the only thing wrong: the operator fixes `--billing`.
+    return ImportRefused(problems + billing_problems, "billing" if billing_problems and not problems else "account")
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,7 @@ class Upstream:
     ordered_as: int | None = None            # a subscription holding the domain
     managed_as: int | None = None            # a subscription whose website is this account
     registered: bool = False                 # the domain is in the NameSilo account
+    stripe: StripeLink | None = None         # `--billing stripe:<id>`: what Stripe and our rows say of it
 
 
 @dataclass
@@ -112,17 +124,24 @@ class ImportPlan:
     mail_domain: bool = False
     registered: bool = False
     mailboxes: list[dict] = field(default_factory=list)  # local_part, quota_mb
+    stripe: StripeLink | None = None  # the Stripe subscription to link; None: billed elsewhere
+
+    @property
+    def billing_cycle(self) -> str:
+        return self.stripe.cycle if self.stripe else "monthly"
 
 
 def check_import(request: ImportRequest, up: Upstream) -> ImportPlan:
     problems: list[str] = []
+    billing_problems: list[str] = []
     if not EMAIL.match(request.email or ""):
         problems.append(f"email {request.email!r} is not an email address")
     if not BILLING.match(request.billing or ""):
-        problems.append(f"billing {request.billing!r}: give stripe:<subscription id> or external")
+        billing_problems.append(f"--billing {request.billing!r}: give stripe:<subscription id> or external")
     account = up.account
     if account is None:
-        raise ImportRefused(problems + [f"there is no account {request.user} on server {up.server['id']}"])
+        raise _refused(problems + [f"there is no account {request.user} on server {up.server['id']}"],
+                       billing_problems)
     domain = bare(account["domain"])
     if up.managed_as is not None:
         problems.append(f"the account {request.user} is already managed by the stack sub-{up.managed_as}")
@@ -177,9 +196,12 @@ def check_import(request: ImportRequest, up: Upstream) -> ImportPlan:
                             "local delivery on")
         mailboxes, mailbox_problems = _mailboxes(up.mailboxes)
         problems += mailbox_problems
-    if problems or plan is None:
-        raise ImportRefused(problems)
-    return ImportPlan(request.user, domain, plan, records, up.mail_domain is not None, up.registered, mailboxes)
+    if not billing_problems:
+        billing_problems = import_billing.problems(request.billing, up.stripe, plan)
+    if problems or billing_problems or plan is None:
+        raise _refused(problems, billing_problems)
+    return ImportPlan(request.user, domain, plan, records, up.mail_domain is not None, up.registered, mailboxes,
+                      up.stripe)
 
 
 def _mailboxes(found: list[dict]) -> tuple[list[dict], list[str]]:
@@ -283,6 +305,8 @@ def read_upstream(settings: Settings, request: ImportRequest, clients: dict[str,
         up.registered = True
     except NotFound:
         up.registered = False
+    if BILLING.match(request.billing or ""):
+        up.stripe = import_billing.read_link(settings, request.billing)
     return up
 
 
@@ -312,15 +336,19 @@ def import_account(settings: Settings, request: ImportRequest, clients: dict[str
     if pending is not None:
         return _finish(settings, pending["subscription_id"], resumed=True, converge=converge)
     plan = check_import(request, read_upstream(settings, request, clients))
-    if request.billing != "external":
-        raise ImportRefused([f"billing {request.billing!r}: linking a Stripe subscription is not built yet; "
-                             "import with --billing external"])
     operator = operator or f"cli:{getpass.getuser()}"
     command = command or shlex.join(["mpanel", "import", "account", request.server, request.user,
                                      "--email", request.email, "--billing", request.billing]
                                     + (["--plan", request.plan] if request.plan else []))
-    with db.transaction(settings.DATABASE_URL) as conn:
-        sid = _write_rows(conn, settings, request, plan, server["id"], operator, command)
+    try:
+        with db.transaction(settings.DATABASE_URL) as conn:
+            sid = _write_rows(conn, settings, request, plan, server["id"], operator, command)
+    except psycopg.errors.UniqueViolation as exc:
+        if exc.diag.constraint_name != "subscriptions_stripe_subscription_id_key":
+            raise
+        # Another import or order took the Stripe subscription between the check and the write.
+        raise ImportRefused([f"--billing {request.billing}: the Stripe subscription was just linked to another "
+                             "subscription"], "billing") from exc
     return _finish(settings, sid, converge=converge)
 
 
@@ -332,15 +360,21 @@ def _write_rows(conn, settings: Settings, request: ImportRequest, plan: ImportPl
     # email that is already a customer's adds the site to that customer.
     placed = place_order(conn, settings, Order(
         email=request.email, first_name=request.user, last_name="", plan_slug=plan.plan["slug"],
-        billing_cycle="monthly", domain=plan.domain, domain_mode="external",
+        billing_cycle=plan.billing_cycle, domain=plan.domain, domain_mode="external",
         # Nobody knows this password: the customer sets theirs from the invitation.
-        password=secrets.token_urlsafe(32)), free=True, keep_details=True,
+        password=secrets.token_urlsafe(32)), free=plan.stripe is None, keep_details=True,
         returning=ReturningCustomer(known["id"], known["customer_id"], []) if known else None)
     if known is None:
         invite(conn, settings, placed.user_id, request.email)
     sid, domain_id = placed.subscription_id, placed.domain_id
-    rows.mark_imported(conn, sid, server_id=server_id, username=request.user, billed_externally=True,
-                       stripe_subscription_id=None)
+    rows.mark_imported(conn, sid, server_id=server_id, username=request.user, billed_externally=plan.stripe is None,
+                       stripe_subscription_id=plan.stripe.stripe_subscription_id if plan.stripe else None)
+    if plan.stripe is not None:
+        # Renewals, failures and cancellations follow from here as for any order: the webhook
+        # finds the order by this Stripe id; its status and period are Stripe's from the start.
+        billed = Outcome()
+        import_billing.link(conn, settings, sid, plan.stripe, billed)
+        billed.request_in(conn)
     keep_imported_records(conn, domain_id, plan.customer_records)
     for mailbox in plan.mailboxes:
         rows.insert_mailbox(conn, sid, mailbox["local_part"], mailbox["quota_mb"])

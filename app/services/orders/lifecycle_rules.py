@@ -180,9 +180,11 @@ DEADLINES = (SUSPENSION, TERMINATION)
 
 def deadline_passed(row: Mapping[str, Any], now: dt.datetime, suspend_after_days: float) -> Deadline | None:
     """Which deadline, if any, has ended the row's status by `now` (row: status, past_due_since,
-    terminate_after)."""
+    terminate_after, billed_externally)."""
     status = row["status"]
-    if status == SUSPENSION.waiting and row["past_due_since"] is not None:
+    # An account billed elsewhere (imported with `--billing external`) is never suspended for
+    # billing: mpanel does not know what is owed; that system's people suspend it as staff.
+    if status == SUSPENSION.waiting and row["past_due_since"] is not None and not row.get("billed_externally"):
         if suspension_date(row["past_due_since"], suspend_after_days) <= now:
             return SUSPENSION
     if status == TERMINATION.waiting and row["terminate_after"] is not None and row["terminate_after"] <= now:

@@ -9,20 +9,11 @@ import secrets
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 
+from app.devtools.left_behind import MAILBOX_PASSWORD, forget, leave_site  # noqa: F401  (tests read it here)
 from app.services.hosting.engine import provider_config
-from app.services.hosting.specs import spec_defaults
-from providers.clients.mailcore import MailCoreClient, hash_password
-from providers.clients.powerdns import PowerDnsClient, replace
-from providers.clients.whm import WhmClient
-from providers.resources.dns_zone import dkim_keypair
-from providers.rules.dns_records import DEFAULT_DKIM_SELECTOR, desired_rrsets
-
-MAILBOX_PASSWORD = "Old-Mailbox-Pass-9"
-CUSTOMER_RECORDS = [{"name": "shop", "type": "CNAME", "content": "shops.example.net", "ttl": 300},
-                    {"name": "_github", "type": "TXT", "content": "verify=abc123", "ttl": 600}]
+from providers.clients.mailcore import MailCoreClient
 
 
 def imap_messages(settings, address: str, password: str) -> int | None:
@@ -56,46 +47,16 @@ def left_in_place(settings):
     holding a message. None of it marked."""
     tag = secrets.token_hex(3)
     user, domain = f"tk{tag}", f"taken-{tag}-mpanel-test.com"
-    config = provider_config(settings)
-    whm = WhmClient(config)
-    whm.createacct(username=user, domain=domain, plan="mpanel_student", password="Old-System-Pass-9",
-                   contact_email=f"owner@{domain}", quota_mb=5120)
-    ip = whm.find_account(user=user)["ip"]
+    leave_site(settings, user, domain)
     site = Path(settings.SITES_HOME_ROOT) / user / "public_html" / "index.html"
     site.parent.mkdir(parents=True, exist_ok=True)
     site.write_text(f"<h1>{domain}: the customer's own site</h1>\n")
 
-    defaults = spec_defaults(settings)
-    _private, public = dkim_keypair()
-    wanted = desired_rrsets({"domain": domain, "nameservers": list(defaults.nameservers), "server_ip": ip,
-                             "mail_host": defaults.mail_host, "dkim_selector": DEFAULT_DKIM_SELECTOR,
-                             "records": CUSTOMER_RECORDS}, public)
-    dns = PowerDnsClient(config)
-    dns.create_zone(domain, [replace(name, rtype, v["ttl"], [{"content": c, "disabled": False} for c in v["records"]])
-                             for (name, rtype), v in sorted(wanted.items())], account="")
-
-    mail = MailCoreClient(config)
-    with psycopg.connect(settings.MAILCORE_DATABASE_URL, autocommit=True) as conn:
-        conn.execute("INSERT INTO mail_domains (name, owner, dkim_selector) VALUES (%s, NULL, %s)",
-                     (domain, DEFAULT_DKIM_SELECTOR))
-        conn.execute("INSERT INTO mailboxes (address, local_part, domain, password_hash, quota_mb) "
-                     "VALUES (%s, 'info', %s, %s, 2048)", (f"info@{domain}", domain, hash_password(MAILBOX_PASSWORD)))
+    mail = MailCoreClient(provider_config(settings))
     message = mail.maildir(domain, "info") / "Maildir" / "new" / f"{int(time.time())}.M1P1.oldsystem"
     for part in ("cur", "new", "tmp"):
         (message.parent.parent / part).mkdir(parents=True, exist_ok=True)
     message.write_text(f"From: friend@example.net\r\nTo: info@{domain}\r\nSubject: kept\r\n\r\nhello\r\n")
     owned_by_mail(mail.maildir(domain))
     yield user, domain, site, message
-    try:
-        whm.removeacct(user)
-    except Exception:
-        pass
-    try:
-        dns.delete_zone(domain)
-    except Exception:
-        pass
-    with psycopg.connect(settings.MAILCORE_DATABASE_URL, autocommit=True) as conn:
-        conn.execute("DELETE FROM mail_domains WHERE name = %s", (domain,))
-        conn.execute("DELETE FROM upstream_claims WHERE natural_key = %s", (domain,))
-
-
+    forget(settings, user, domain)
