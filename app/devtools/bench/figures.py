@@ -326,13 +326,14 @@ class Welcomes:
         return any(email.lower() in to for to in self.recipients)
 
 
-def _checkout(settings: Settings, session) -> tuple[int, str, str]:
+def _checkout(settings: Settings) -> tuple[int, str, str]:
     from app.devtools.demo import seed_checkout
+    from app.devtools.loopback import a_customer
 
     token = secrets.token_hex(4)
     payload = seed_checkout(token)
-    r = session.post(f"{settings.APP_URL}/api/marketing/checkout-intent", json=payload,
-                     headers={"X-API-Key": settings.MARKETING_API_KEY}, timeout=30)
+    r = a_customer().post(f"{settings.APP_URL}/api/marketing/checkout-intent", json=payload,
+                          headers={"X-API-Key": settings.MARKETING_API_KEY}, timeout=30)
     r.raise_for_status()
     body = r.json()
     return body["subscriptionId"], body["checkoutSessionId"], payload["customer"]["email"]
@@ -451,7 +452,7 @@ def bench_journey(n: int, drain: int = 20) -> int:
     with db.transaction(settings.DATABASE_URL) as conn:
         start = _marks(conn)
     for _ in range(n):
-        sid, cs, email = _checkout(settings, session)
+        sid, cs, email = _checkout(settings)
         journey.append(sid)
         started, paid_at = time.perf_counter(), time.time()
         pay(cs)
@@ -475,7 +476,7 @@ def bench_journey(n: int, drain: int = 20) -> int:
           f"{runs} engine runs ({done - runs} avoided: nothing to do)")
 
     # 3. `drain` paid checkouts at once, drained at the default worker settings
-    burst = [_checkout(settings, session) for _ in range(drain)]
+    burst = [_checkout(settings) for _ in range(drain)]
     started = time.perf_counter()
     for _, cs, _ in burst:
         pay(cs)

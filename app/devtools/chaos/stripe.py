@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from app.devtools.loopback import session_from
+from app.devtools.loopback import a_customer
 
 from app.settings import Settings
 
@@ -66,7 +66,6 @@ class Stripe:
         self.app_url = app_url.rstrip("/")
         self.base = settings.STRIPE_API_BASE.rstrip("/")
         self.http = requests.Session()
-        self.customers = 0
 
     def control(self, path: str, body: dict | None = None, method: str = "POST") -> dict:
         r = self.http.request(method, f"{self.base}/_sandbox/{path}", json=body, timeout=30)
@@ -86,10 +85,7 @@ class Stripe:
 
         token = f"{marker}-{secrets.token_hex(3)}"
         payload = {**seed_checkout(token), "domainMode": mode}
-        # Each customer from a loopback address of its own, as real ones come from theirs: the
-        # per-address checkout limit (20 an hour) stays on, and is not what the run measures.
-        self.customers += 1
-        customer = session_from(f"127.0.{1 + self.customers // 250}.{1 + self.customers % 250}")
+        customer = a_customer()  # each from an address of its own, as real customers come
         for attempt in range(tries):
             r = customer.post(f"{self.app_url}/api/marketing/checkout-intent", json=payload, timeout=60,
                                headers={"X-API-Key": self.s.MARKETING_API_KEY})
