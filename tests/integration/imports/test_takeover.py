@@ -127,3 +127,28 @@ def test_an_import_killed_during_its_first_converge_is_finished_by_the_next_run(
 
     db_conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))
     Converger(settings).converge(sid)
+
+
+def test_a_csv_the_operator_edited_imports_each_row_on_its_own(settings, db_conn, left_in_place, tmp_path, capsys):
+    """`mpanel import csv FILE`: a row that can be taken over is, a row that cannot is refused with
+    nothing written for it, and the command says which (exit 2: not every row imported)."""
+    from app import cli
+
+    user, domain, _site, _message = left_in_place
+    sheet = tmp_path / "accounts.csv"
+    sheet.write_text("server,user,email,plan,billing\n"
+                     f"1,{user},owner@{domain},,external\n"
+                     "1,nosuchacct,nobody-here@example.com,,external\n")
+
+    assert cli.main(["import", "csv", str(sheet)]) == 2
+    said = capsys.readouterr().out
+    assert f"1/{user}: taken over as sub-" in said and "1/nosuchacct: refused, nothing written:" in said
+    assert db_conn.execute("SELECT count(*) AS n FROM users WHERE email = 'nobody-here@example.com'"
+                           ).fetchone()["n"] == 0
+    row = db_conn.execute("SELECT s.id, s.provisioning_status FROM subscriptions s JOIN domains d "
+                          "ON d.subscription_id = s.id WHERE d.name = %s", (domain,)).fetchone()
+    assert row["provisioning_status"] == "ready"
+    assert PowerDnsClient(provider_config(settings)).get_zone(domain)["account"] == f"sub-{row['id']}"
+
+    db_conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (row["id"],))
+    Converger(settings).converge(row["id"])
