@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -15,7 +16,8 @@ from tools.services.supervisor import ServiceError, Supervisor
 
 @pytest.fixture
 def scratch(tmp_path):
-    return Layout(tmp_path / "state", 28000)
+    # Ports of its own beside this run's (the next xdist worker's base is 2,000 above).
+    return Layout(tmp_path / "state", int(os.environ["MPANEL_PORT_BASE"]) + 700)
 
 
 def test_a_taken_port_is_named_in_the_error(scratch):
