@@ -8,11 +8,12 @@ MPANEL := $(VENV)/bin/mpanel
 run: setup
 	$(MPANEL) run
 
-# Test modules run in parallel worker processes, each with a server set of its own
-# (tests/conftest.py): one more than the cores (much of a test is waiting on a server), at most
-# 3 (their ports, 2,000 apart from 26000, stay below the kernel's ephemeral range). The slowest
-# ten tests are printed at the end of each run.
-TEST_WORKERS ?= $(shell n=$$(( $$(nproc) + 1 )); echo $$(( n < 3 ? n : 3 )))
+# TEST_WORKERS=2 runs test modules in two worker processes, each with a server set of its own
+# (tests/conftest.py; at most 3: their ports, 2,000 apart from 26000, stay below the kernel's
+# ephemeral range). Not the default yet: in parallel a few tests have failed after the small
+# chaos run in the same worker (docs/benchmarks.md, "The test suite"). The slowest ten tests
+# are printed at the end of each run.
+TEST_WORKERS ?= 0
 
 test: setup
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --durations=10

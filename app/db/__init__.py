@@ -38,6 +38,15 @@ def pool(dsn: str) -> ConnectionPool:
         return _pools[dsn]
 
 
+def close_pools() -> None:
+    """Close and forget this process's pools: the next transaction opens a fresh one."""
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for each in pools:
+        each.close(timeout=5)
+
+
 @contextmanager
 def transaction(dsn: str) -> Iterator[psycopg.Connection]:
     """A connection inside one transaction: committed on success, rolled back on error."""

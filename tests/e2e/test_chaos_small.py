@@ -12,8 +12,20 @@ from __future__ import annotations
 import os
 import re
 
+import pytest
 
-def test_a_small_chaos_run_keeps_every_invariant(mpanel, settings, capsys):
+
+@pytest.fixture
+def fresh_pools_afterwards():
+    """The run drops every connection to this worker's databases, this process's pooled ones
+    too, again and again: the tests after it start from fresh pools."""
+    yield
+    from app import db
+
+    db.close_pools()
+
+
+def test_a_small_chaos_run_keeps_every_invariant(mpanel, settings, capsys, fresh_pools_afterwards):
     from app.cli import main
 
     seed = int(os.environ.get("MPANEL_CHAOS_SEED", 7))
