@@ -14,6 +14,7 @@ import requests
 
 from tests.e2e.conftest import csrf_of, seed_payload, wait_for
 from tests.e2e.panel_browser import chromium, logged_in_page, screenshot  # noqa: F401  (fixture)
+from tests.e2e.test_client_area_on_a_phone import _check as fits_the_screen
 
 
 def _customer(mpanel) -> tuple[str, str]:
@@ -262,6 +263,9 @@ def test_the_old_address_undoes_an_email_change_once(chromium, mpanel, settings)
     assert opened.status == 200 and email in page.inner_text("main")
     assert _can_log_in(mpanel, intruder, password), "opening the link changes nothing: the button does"
     screenshot(page, "account-email-undo")
+    phone = chromium.new_context(viewport={"width": 390, "height": 800}, bypass_csp=True).new_page()  # axe is injected
+    assert phone.goto(link).status == 200  # opening it, on a phone too, changes nothing
+    fits_the_screen(phone, "email-undo", 390)
     assert _submit(page, "button[type=submit]") == 200
     assert email in page.inner_text("#undo-done")
     screenshot(page, "account-email-undone")
@@ -274,6 +278,9 @@ def test_the_old_address_undoes_an_email_change_once(chromium, mpanel, settings)
     again = page.goto(link)
     assert again.status == 410 and "already used" in page.inner_text("#link-gone")
     screenshot(page, "account-email-undo-used")
+    assert phone.goto(link).status == 410
+    fits_the_screen(phone, "email-undo-used", 390)
+    phone.context.close()
     posted = requests.Session()
     form = posted.get(f"{mpanel.url}/forgot", timeout=10)
     assert posted.post(link, data={"csrf": csrf_of(form.text)}, timeout=10).status_code == 410
