@@ -82,10 +82,12 @@ class HostingAccount(pulumi.ComponentResource):
                 "registration", domain=spec.domain, mode=spec.domain_mode,
                 auth_code=pulumi.Output.secret(spec.auth_code) if spec.auth_code else None,
                 nameservers=list(spec.nameservers), auto_renew=spec.domain_auto_renew,
-                lock=spec.domain_lock, owner=owner,
+                lock=spec.domain_lock, owner=owner, takeover=takeover,
                 opts=after(self.zone))
 
+        # An imported account's certificate is the one installed on it, when that can serve on.
         self.certificate = Certificate("certificate", domain=spec.domain, alt_names=[f"www.{spec.domain}"],
+                                       server=spec.whm_server if takeover else None, takeover=takeover,
                                        opts=after(self.zone))
 
         # The account's id is its username, and unlike the username output it stays known
@@ -94,7 +96,7 @@ class HostingAccount(pulumi.ComponentResource):
         self.tls = WhmSsl(
             "tls", domain=spec.domain, username=cpanel_user,
             certificate_pem=self.certificate.certificate_pem, private_key_pem=self.certificate.private_key_pem,
-            chain_pem=self.certificate.chain_pem, force_https=True, server=spec.whm_server,
+            chain_pem=self.certificate.chain_pem, force_https=True, server=spec.whm_server, takeover=takeover,
             opts=after(self.account, self.certificate))
 
         self.mail_domain = MailDomain("mail-domain", domain=spec.domain, dkim_private_key=self.zone.dkim_private_key,

@@ -63,7 +63,8 @@ def _import_all(settings: Settings, requests: list, as_json: bool) -> int:
             done = import_account(settings, request, command=" ".join(["mpanel", *sys.argv[1:]]))
             results.append({"server": request.server, "user": request.user, "imported": done.finished,
                             "subscription": done.subscription_id, "domain": done.domain, "plan": done.plan,
-                            "outcome": done.outcome, "resumed": done.resumed})
+                            "outcome": done.outcome, "resumed": done.resumed, "registered": done.registered,
+                            "certificate": done.certificate})
         except Refused as exc:
             results.append({"server": request.server, "user": request.user, "imported": False,
                             "problems": getattr(exc, "problems", [exc.message])})
@@ -74,6 +75,9 @@ def _import_all(settings: Settings, requests: list, as_json: bool) -> int:
             print(f"{r['server']}/{r['user']}: {'finished the interrupted import: ' if r['resumed'] else ''}"
                   f"taken over as sub-{r['subscription']} ({r['domain']}, plan {r['plan']}); first converge: "
                   f"{r['outcome']}")
+            if r["certificate"]:
+                print(f"  registration: {'taken over (the domain is in the NameSilo account)' if r['registered'] else 'external'}"
+                      f"; certificate: {r['certificate']}")
         elif "problems" in r:
             print(f"{r['server']}/{r['user']}: refused, nothing written:")
             for problem in r["problems"]:
@@ -95,7 +99,7 @@ def _check_all(settings: Settings, requests: list, as_json: bool) -> int:
             results.append({"server": request.server, "user": request.user, "ready": True, "domain": plan.domain,
                             "plan": plan.plan["slug"], "customer_records": plan.customer_records,
                             "mail_domain": plan.mail_domain, "registered": plan.registered,
-                            "mailboxes": plan.mailboxes})
+                            "mailboxes": plan.mailboxes, "certificate": plan.certificate})
         except Refused as exc:
             results.append({"server": request.server, "user": request.user, "ready": False,
                             "problems": getattr(exc, "problems", [exc.message])})
@@ -106,7 +110,8 @@ def _check_all(settings: Settings, requests: list, as_json: bool) -> int:
             print(f"{r['server']}/{r['user']}: can be taken over unchanged as {r['domain']} on plan {r['plan']} "
                   f"({len(r['customer_records'])} customer records, mail domain "
                   f"{'yes' if r['mail_domain'] else 'no'}, {len(r['mailboxes'])} mailboxes, registration "
-                  f"{'yes' if r['registered'] else 'no'}); nothing written (--check)")
+                  f"{'taken over' if r['registered'] else 'external'}); certificate: {r['certificate']}; "
+                  "nothing written (--check)")
         else:
             print(f"{r['server']}/{r['user']}: refused, nothing written:")
             for problem in r["problems"]:

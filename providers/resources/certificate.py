@@ -3,7 +3,13 @@
 
 Choices the engine relies on:
 - create always issues a new certificate: a create that crashed after issuance lost the
-  private key with it, so there is nothing to adopt (the orphan simply expires).
+  private key with it, so there is nothing to adopt (the orphan simply expires). The one
+  exception is an imported account's (`takeover`, providers/core/resource.py): the certificate
+  installed on its WHM account for the domain (fetchsslinfo, which gives root the key too) is
+  recorded as the stack's when `providers/rules/certificates.takeover_problem` finds nothing
+  wrong with it; its key stays where it is on the server, and is kept here as a secret like an
+  issued one (the TLS installation compares it, a move installs it elsewhere, delete revokes with
+  it). It keeps the key type it came with until its renewal, which issues the wanted one.
 - diff replaces a certificate whose names or key type changed, and one inside its renewal
   window (not_after - now < renew_before_days), so every `up` renews what is due.
 - read parses the stored certificate (it is the only copy of the key) and reports it gone
@@ -17,6 +23,7 @@ Choices the engine relies on:
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pulumi
@@ -24,14 +31,16 @@ from pulumi.dynamic import CheckFailure, Resource
 
 from providers.clients.acme import (DEFAULT_KEY_TYPE, KEY_TYPES, NETWORK_TIMEOUT, PROVIDER, AcmeClient, describe,
                                     renewal_due)
+from providers.clients.whm import server_id, whm_client_for
 from providers.core.config import current
 from providers.core.errors import NotFound
 from providers.core.inputs import domain_name
-from providers.core.resource import Input, ProviderAdapter
+from providers.core.resource import TAKEOVER, Input, ProviderAdapter
 from providers.core.values import is_unknown
+from providers.rules.certificates import DEFAULT_RENEW_BEFORE_DAYS, key_type_of, takeover_problem
 from providers.rules.names import bare, domain_problem, is_hostname
 
-DEFAULT_RENEW_BEFORE_DAYS = 30
+log = logging.getLogger(__name__)
 INPUT_KEYS = ("domain", "alt_names", "renew_before_days", "key_type")
 REPLACING_KEYS = ("domain", "alt_names", "key_type")
 
@@ -65,8 +74,13 @@ class CertificateProvider(ProviderAdapter):
         Input("alt_names"),
         Input("renew_before_days", _days, default=DEFAULT_RENEW_BEFORE_DAYS),
         Input("key_type", _key_type, default=DEFAULT_KEY_TYPE),
+        # Where a takeover looks for the installed certificate: the WHM server's id (None: the
+        # server of CPANEL_WHM_URL). Read at creation only.
+        Input("server", server_id),
+        TAKEOVER,
     )
     REPLACES = REPLACING_KEYS
+    NOT_DIFFED = ("server", "takeover")
     SECRETS = ("private_key_pem",)
     timeout = NETWORK_TIMEOUT
 
@@ -88,6 +102,41 @@ class CertificateProvider(ProviderAdapter):
             return [CheckFailure("alt_names", f"{alt_names!r} is not a list of host names (a leading *. is allowed)")]
         inputs["alt_names"] = [n for n in dict.fromkeys(bare(n) for n in alt_names) if n != domain]
         return []
+
+    def diff(self, id_, olds, news):
+        if olds.get("taken_over") and olds.get("key_type") != news.get("key_type"):
+            # A taken-over certificate keeps the key it came with: its renewal issues the wanted type.
+            olds = {**olds, "key_type": news.get("key_type")}
+        return super().diff(id_, olds, news)
+
+    def existing(self, client, props):
+        """Only a takeover looks for a certificate already there: the one installed on the WHM
+        account, if it can serve on as the stack's (else None, and a new one is issued)."""
+        if props.get("takeover") is not True:
+            return None
+        try:
+            installed = whm_client_for(props, self.retry).fetchsslinfo(props["domain"])
+        except NotFound:
+            return None
+        problem = takeover_problem(installed, [props["domain"], *props["alt_names"]],
+                                   renew_before_days=props["renew_before_days"])
+        if problem:
+            log.info("not taking over the certificate of %s (%s): a new one is issued", props["domain"], problem)
+            return None
+        return installed
+
+    def marked(self, found):
+        return False  # a certificate carries no mark upstream: the stack's state is the record
+
+    def take_over(self, client, found, props):
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+        key = found["key"]
+        inputs = {k: props[k] for k in INPUT_KEYS}
+        inputs["key_type"] = key_type_of(load_pem_private_key(key.encode(), password=None))
+        cert = {**describe(found["crt"].strip() + "\n" + (found.get("cab") or "")), "private_key_pem": key}
+        outs = {**_outputs(inputs, cert), "taken_over": True}
+        return outs["serial"], outs
 
     def more_changes(self, olds, news):
         if not olds.get("not_after"):
@@ -113,7 +162,10 @@ class CertificateProvider(ProviderAdapter):
 
     def change(self, _client, _id, olds, news):
         # Only renew_before_days changes in place; everything else replaces.
-        return _outputs({k: news[k] for k in INPUT_KEYS}, olds)
+        inputs = {k: news[k] for k in INPUT_KEYS}
+        if olds.get("taken_over"):
+            inputs["key_type"] = olds.get("key_type")
+        return _outputs(inputs, olds)
 
     def remove(self, client, _id, props):
         if props.get("certificate_pem"):
@@ -124,6 +176,8 @@ def _outputs(inputs: dict, cert: dict) -> dict:
     outs = {k: inputs.get(k) for k in INPUT_KEYS}
     outs.update({k: cert.get(k) for k in ("serial", "certificate_pem", "chain_pem", "fullchain_pem",
                                            "private_key_pem", "not_after", "issuer")})
+    if cert.get("taken_over"):
+        outs["taken_over"] = True  # found installed by an import, not issued by this stack
     outs["renewal_due"] = renewal_due(outs["not_after"], outs["renew_before_days"] or 0)
     return outs
 
@@ -145,10 +199,13 @@ class Certificate(Resource):
     renewal_due: pulumi.Output[bool]
 
     def __init__(self, name: str, domain, alt_names=None, renew_before_days=None, key_type=None,
+                 server: pulumi.Input[str] | None = None, takeover: bool | None = None,
                  opts: pulumi.ResourceOptions | None = None):
+        """`takeover`: an imported account's certificate, taken over from its WHM `server` when the
+        one installed there can serve on (providers/rules/certificates.py), else issued."""
         super().__init__(CertificateProvider(), name, {
             "domain": domain, "alt_names": alt_names, "renew_before_days": renew_before_days,
-            "key_type": key_type, "serial": None, "certificate_pem": None, "chain_pem": None,
+            "key_type": key_type, "server": server, "takeover": takeover, "serial": None, "certificate_pem": None, "chain_pem": None,
             "fullchain_pem": None, "private_key_pem": None, "not_after": None, "issuer": None,
             "renewal_due": None,
         }, CertificateProvider.options(opts))

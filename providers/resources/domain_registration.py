@@ -13,6 +13,10 @@ Upstream facts that shape this module:
   proves nothing: the name is claimed for the stack in the claims ledger
   (providers/core/claims.py) before registerDomain/transferDomain, and a domain found in
   the account is adopted only under this stack's claim.
+- An imported account's domain found in the registrar account with no claim (`takeover`,
+  providers/core/resource.py) is claimed for the stack and read as it is: not registered again,
+  and its nameservers, auto-renewal, lock and contacts left as they are (the import checked that
+  they are what the stack wants; the next converge applies the stack's wishes as for any order).
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from providers.core.claims import ClaimLedger
 from providers.core.config import current
 from providers.core.errors import NotFound, NotOurs, ProviderError
 from providers.core.inputs import domain_name, flag
-from providers.core.resource import OWNER, Input, ProviderAdapter
+from providers.core.resource import OWNER, TAKEOVER, Input, ProviderAdapter
 from providers.core.values import whole_number
 from providers.rules.names import bare, is_hostname
 
@@ -98,10 +102,13 @@ class DomainRegistrationProvider(ProviderAdapter):
         Input("lock", flag),
         Input("private", flag, default=True),
         OWNER,
+        TAKEOVER,
     )
     REPLACES = ("domain", "mode")
     # years and private apply at registration; the auth code only to a transfer's submission.
-    NOT_DIFFED = ("years", "private", "auth_code")
+    NOT_DIFFED = ("years", "private", "auth_code", "takeover")
+    # An import found the domain in the account: gone now, it is not registered in its place.
+    TAKEOVER_NEEDS_OBJECT = True
     SECRETS = ("auth_code",)
     WHAT = "the domain registration"
     CUSTOMER_DATA = True
@@ -146,6 +153,15 @@ class DomainRegistrationProvider(ProviderAdapter):
 
     def adopt(self, client, found, props):
         return props["domain"], self._converge(client, props)
+
+    def marked(self, found):
+        return found.get("claim") is not None
+
+    def take_over(self, client, found, props):
+        # The claim is the mark (recorded before any registrar call of ours, as for an order);
+        # the registration itself is read, never changed here.
+        self._claim(props)
+        return props["domain"], self._outputs(props, client.domain_info(props["domain"]))
 
     def make(self, client, props):
         domain = props["domain"]
@@ -315,11 +331,13 @@ class DomainRegistration(Resource):
                  auth_code: pulumi.Input[str] | None = None, nameservers: pulumi.Input[list] | None = None,
                  years: pulumi.Input[int] = 1, auto_renew: pulumi.Input[bool] = True,
                  lock: pulumi.Input[bool] | None = None,
-                 private: pulumi.Input[bool] = True, owner: pulumi.Input[str],
+                 private: pulumi.Input[bool] = True, owner: pulumi.Input[str], takeover: bool | None = None,
                  opts: pulumi.ResourceOptions | None = None):
-        """`owner`: the stack (e.g. "sub-42") the domain is claimed for before the registrar call."""
+        """`owner`: the stack (e.g. "sub-42") the domain is claimed for before the registrar call;
+        `takeover`: an imported account's domain, already in the registrar account, taken over as it is."""
         props = {"domain": domain, "mode": mode, "auth_code": auth_code, "nameservers": nameservers,
                  "years": years, "auto_renew": auto_renew, "lock": lock, "private": private, "owner": owner,
+                 "takeover": takeover,
                  # Outputs only; declared so that they are attributes of the resource.
                  "status": None, "expires": None, "locked": None}
         super().__init__(DomainRegistrationProvider(), name, props, DomainRegistrationProvider.options(opts))

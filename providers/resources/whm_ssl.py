@@ -1,6 +1,11 @@
 """A certificate installed on a WHM account's domain, with its HTTPS redirect (`WhmSsl`; WHM API 1's
 installssl / fetchsslinfo): the TLS half of WHM, through the same client as the account's
-(providers/clients/whm.py)."""
+(providers/clients/whm.py).
+
+An imported account's (`takeover`, providers/core/resource.py) keeps the certificate installed
+on it when that is the one the stack's certificate took over: nothing is installed again, and
+the HTTPS redirect is set only if it is not already as wanted.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -12,7 +17,7 @@ from providers.clients.whm import PROVIDER, WhmClient, account_name, normal_pem,
 from providers.core.config import current
 from providers.core.errors import NotFound, ProviderError
 from providers.core.inputs import domain_name, flag
-from providers.core.resource import Input, ProviderAdapter
+from providers.core.resource import TAKEOVER, Input, ProviderAdapter
 
 # --- WhmSsl -----------------------------------------------------------------------------------
 
@@ -53,8 +58,10 @@ class WhmSslProvider(ProviderAdapter):
         Input("chain_pem", _chain, same=_same_pem),
         Input("force_https", flag, default=True, same=lambda old, new: bool(old) == bool(new)),
         Input("server", server_id),
+        TAKEOVER,
     )
     REPLACES = ("domain", "username")
+    NOT_DIFFED = ("takeover",)
     SECRETS = ("private_key_pem",)
 
     def client(self) -> WhmClient:
@@ -65,6 +72,25 @@ class WhmSslProvider(ProviderAdapter):
 
     def make(self, client, props):
         return props["domain"], self._install(client, props, certificate=True)
+
+    def existing(self, client, props):
+        if props.get("takeover") is not True:
+            return None  # an order's certificate is installed over whatever is there, as before
+        try:
+            return client.fetchsslinfo(props["domain"])
+        except NotFound:
+            return None
+
+    def marked(self, found):
+        return False  # an installation carries no mark: the stack's state is the record
+
+    def take_over(self, client, found, props):
+        same = (normal_pem(found.get("crt")) == normal_pem(props["certificate_pem"])
+                and normal_pem(found.get("key")) == normal_pem(props["private_key_pem"]))
+        redirect = found.get("ssl_redirect")  # a stand-in extra: real WHM does not say
+        return props["domain"], self._install(
+            client, props, certificate=not same,
+            redirect=redirect is None or bool(int(redirect)) != bool(props.get("force_https")))
 
     def observe(self, client, id_, props):
         return id_, self._outputs(props, client.fetchsslinfo(id_))
@@ -85,11 +111,12 @@ class WhmSslProvider(ProviderAdapter):
             if exc.retryable or "do not own" not in exc.message:
                 raise
 
-    def _install(self, client: WhmClient, props: dict, *, certificate: bool) -> dict:
+    def _install(self, client: WhmClient, props: dict, *, certificate: bool, redirect: bool = True) -> dict:
         if certificate:
             client.installssl(domain=props["domain"], crt=props["certificate_pem"],
                               key=props["private_key_pem"], cab=props.get("chain_pem"))
-        client.toggle_ssl_redirect(props["username"], props["domain"], bool(props.get("force_https")))
+        if redirect:
+            client.toggle_ssl_redirect(props["username"], props["domain"], bool(props.get("force_https")))
         return self._outputs(props, client.fetchsslinfo(props["domain"]))
 
     @staticmethod
@@ -115,9 +142,10 @@ class WhmSsl(Resource):
     def __init__(self, name: str, *, domain: pulumi.Input[str], username: pulumi.Input[str],
                  certificate_pem: pulumi.Input[str], private_key_pem: pulumi.Input[str],
                  chain_pem: pulumi.Input[str] | None = None, force_https: pulumi.Input[bool] = True,
-                 server: pulumi.Input[str] | None = None, opts: pulumi.ResourceOptions | None = None):
+                 server: pulumi.Input[str] | None = None, takeover: bool | None = None,
+                 opts: pulumi.ResourceOptions | None = None):
         props = {"domain": domain, "username": username, "certificate_pem": certificate_pem,
                  "private_key_pem": private_key_pem, "chain_pem": chain_pem, "force_https": force_https,
-                 "server": server,
+                 "server": server, "takeover": takeover,
                  "cert_id": None, "not_after": None}
         super().__init__(WhmSslProvider(), name, props, WhmSslProvider.options(opts))

@@ -1,2 +1,2 @@
-"""Rules every layer applies: domain names and DNS record content (pure, standard library and
-third-party imports only)."""
+"""Rules every layer applies: domain names, DNS record content, and whether an installed
+certificate can be taken over (pure, standard library and third-party imports only)."""

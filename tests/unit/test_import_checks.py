@@ -203,3 +203,46 @@ def test_a_billing_problem_beside_an_account_problem_names_the_account():
     with pytest.raises(ImportRefused) as refused:
         check_import(STRIPE_REQUEST, upstream(plans=STRIPE_PLANS, stripe=linked(status="canceled"), zone=None))
     assert refused.value.field == "account" and "is canceled" in refused.value.message
+
+
+def registration(nameservers=NS, auto_renew="No", expires="2031-03-04"):
+    """NameSilo's getDomainInfo for a domain in the account."""
+    return {"code": 300, "status": "Active", "expires": expires, "auto_renew": auto_renew, "locked": "Yes",
+            "nameservers": [{"position": i, "nameserver": n} for i, n in enumerate(nameservers, start=1)]}
+
+
+def test_a_domain_in_the_registrar_account_is_taken_over_as_registered_keeping_its_auto_renewal():
+    plan = check_import(REQUEST, upstream(registered=True, registration=registration()))
+    assert (plan.registered, plan.domain_mode) == (True, "new_registration")
+    assert plan.registration == {"auto_renew": False, "expires": "2031-03-04"}
+
+
+def test_a_domain_not_in_the_registrar_account_stays_external():
+    plan = check_import(REQUEST, upstream())
+    assert (plan.registered, plan.domain_mode, plan.registration) == (False, "external", None)
+
+
+@pytest.mark.parametrize("nameservers", [["ns1.cloudflare.com", "ns2.cloudflare.com"], list(reversed(NS)), NS[:1]])
+def test_a_registration_delegated_elsewhere_is_refused_naming_both_delegations(nameservers):
+    problems = _problems(upstream(registered=True, registration=registration(nameservers)))
+    assert len(problems) == 1
+    assert f"delegated to {', '.join(nameservers)}" in problems[0]
+    assert f"would delegate it to {', '.join(NS)}" in problems[0] and "never redelegates" in problems[0]
+
+
+def test_a_registration_another_stack_claimed_is_refused():
+    problems = _problems(upstream(registered=True, registration=registration(),
+                                  registration_claim={"owner": "sub-9", "detail": "new_registration"}))
+    assert problems == ["the domain shop.example is claimed at the registrar for the stack sub-9"]
+
+
+def test_the_check_says_whether_the_installed_certificate_is_taken_over_or_a_new_one_issued():
+    from tests.unit.test_certificate_takeover_rules import installed
+
+    assert "a new certificate is issued: no certificate is installed" in check_import(REQUEST, upstream()).certificate
+    usable = installed(["shop.example", "www.shop.example"], days_left=10000, starts_days_ago=10000)
+    assert check_import(REQUEST, upstream(certificate=usable)).certificate.startswith(
+        "the installed certificate (expires ")
+    narrow = installed(["shop.example"], days_left=10000, starts_days_ago=10000)
+    assert check_import(REQUEST, upstream(certificate=narrow)).certificate == \
+        "a new certificate is issued: the certificate does not cover www.shop.example (it names shop.example)"

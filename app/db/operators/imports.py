@@ -63,6 +63,14 @@ def mark_imported(conn: psycopg.Connection, subscription_id: int, *, server_id: 
                  (subscription_id, server_id, username, subscription_id))
 
 
+def mark_registered(conn: psycopg.Connection, subscription_id: int, *, auto_renew: bool, expires: str | None) -> None:
+    """The domain as the registrar has it: ours at NameSilo, its auto-renewal the customer's choice
+    as it was (the registration keeps it), its expiry as last read."""
+    conn.execute("UPDATE domains SET registrar = 'namesilo', auto_renew = %s, expires_at = %s::date, "
+                 "control_proven_by = 'registered', updated_at = now() WHERE subscription_id = %s",
+                 (auto_renew, expires, subscription_id))
+
+
 def insert_mailbox(conn: psycopg.Connection, subscription_id: int, local_part: str, quota_mb: int) -> None:
     conn.execute("INSERT INTO mailboxes (subscription_id, local_part, quota_mb) VALUES (%s, %s, %s)",
                  (subscription_id, local_part, quota_mb))

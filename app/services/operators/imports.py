@@ -12,6 +12,14 @@ what is upstream and checks that a stack built from it would change nothing ther
   MX, SPF, DMARC, DKIM) are what the zone provider would write for that account; every other
   record passes the DNS editor's rules (they become the customer's records, as they are);
 - the mail domain carries no other owner;
+- a domain in the NameSilo account is taken over as registered by us (the order's domain mode
+  `new_registration`): no other stack may have claimed it, and its nameservers must be ours, in
+  our order (an import never redelegates a domain: the operator moves it to our nameservers
+  first, or the zone being imported is not the one the world sees); its auto-renewal is kept as
+  the customer's choice and its lock left as it is. A domain not in the account stays external;
+- the certificate installed on the account is taken over when it can serve on
+  (providers/rules/certificates.py); otherwise the first converge issues one, and the check
+  says why (never a refusal: a new certificate changes nothing the customer sees);
 - the billing is `external` or `stripe:<subscription id>`, a Stripe subscription that bills the
   account's plan and no other order (app/services/operators/import_billing.py).
 
@@ -23,8 +31,8 @@ with values in memory; `read_upstream` reads it all.
 email to set a panel password), the subscription (active, imported, billed as given), its
 domain, mailboxes and DNS-editor records (the zone's own, unchanged), the import row and an
 audit entry naming the operator's command; then the stack's first converge, whose resources
-take over (read and mark, providers/core/resource.py TAKEOVER) the account, zone, mail domain
-and mailboxes instead of creating them. The converge is also queued in that transaction, and
+take over (read and mark, providers/core/resource.py TAKEOVER) the account, zone, mail domain,
+mailboxes, registration and certificate instead of creating them. The converge is also queued in that transaction, and
 the import row stays open until it succeeds: an import killed half-way is finished by the
 queued job or by running the same import again (nothing upstream was changed before the
 converge, and the converge's takeover accepts what it marked itself).
@@ -35,7 +43,7 @@ import getpass
 import re
 import secrets
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -58,11 +66,13 @@ from app.services.hosting.errors import PermanentConvergeError, TransientConverg
 from app.services.hosting.engine import provider_config, whm_client
 from app.services.hosting.specs import spec_defaults
 from app.settings import Settings
+from providers.clients.namesilo import nameservers_of, yes
 from providers.clients.whm import megabytes
 from providers.core.errors import NotFound, ProviderError
 from providers.clients.powerdns import live_rrsets
 from providers.rules.dns_records import (DEFAULT_DKIM_SELECTOR, SPF, absolute, checked_records, desired_rrsets,
                                          managed_names, relative, txt_text)
+from providers.rules.certificates import takeover_problem
 from providers.rules.names import bare, canonical
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -110,6 +120,9 @@ class Upstream:
     ordered_as: int | None = None            # a subscription holding the domain
     managed_as: int | None = None            # a subscription whose website is this account
     registered: bool = False                 # the domain is in the NameSilo account
+    registration: dict | None = None         # its getDomainInfo reply
+    registration_claim: dict | None = None   # the claims ledger's NameSilo entry for the domain
+    certificate: dict | None = None          # WHM's fetchsslinfo for the domain (crt, key, cab)
     stripe: StripeLink | None = None         # `--billing stripe:<id>`: what Stripe and our rows say of it
 
 
@@ -125,6 +138,13 @@ class ImportPlan:
     registered: bool = False
     mailboxes: list[dict] = field(default_factory=list)  # local_part, quota_mb
     stripe: StripeLink | None = None  # the Stripe subscription to link; None: billed elsewhere
+    registration: dict | None = None  # registered: auto_renew and expires, as the registrar has them
+    certificate: str = ""             # what the first converge does with the certificate, in words
+
+    @property
+    def domain_mode(self) -> str:
+        # A domain in our registrar account is one we register (orders' domain modes).
+        return "new_registration" if self.registered else "external"
 
     @property
     def billing_cycle(self) -> str:
@@ -196,12 +216,45 @@ def check_import(request: ImportRequest, up: Upstream) -> ImportPlan:
                             "local delivery on")
         mailboxes, mailbox_problems = _mailboxes(up.mailboxes)
         problems += mailbox_problems
+    registration = None
+    if up.registered:
+        registration, registration_problems = _registration(domain, up.registration or {}, up.registration_claim,
+                                                            up.nameservers)
+        problems += registration_problems
     if not billing_problems:
         billing_problems = import_billing.problems(request.billing, up.stripe, plan)
     if problems or billing_problems or plan is None:
         raise _refused(problems, billing_problems)
     return ImportPlan(request.user, domain, plan, records, up.mail_domain is not None, up.registered, mailboxes,
-                      up.stripe)
+                      up.stripe, registration, certificate_plan(domain, up.certificate))
+
+
+def certificate_plan(domain: str, installed: dict | None) -> str:
+    """What the first converge does with the certificate, in the words of the import's report."""
+    problem = takeover_problem(installed, [domain, f"www.{domain}"])
+    if problem is None:
+        return f"the installed certificate (expires {_expiry(installed)}) is taken over"
+    return f"a new certificate is issued: {problem}"
+
+
+def _expiry(installed: dict) -> str:
+    from cryptography import x509
+
+    return f"{x509.load_pem_x509_certificate(installed['crt'].encode()).not_valid_after_utc:%Y-%m-%d}"
+
+
+def _registration(domain: str, info: dict, claim: dict | None, nameservers: list[str]) -> tuple[dict, list[str]]:
+    """The registration as the import keeps it (auto-renewal and expiry as the registrar has them),
+    and every reason it cannot be taken over unchanged."""
+    problems = []
+    if claim is not None:
+        problems.append(f"the domain {domain} is claimed at the registrar for the stack {claim['owner']}")
+    have, want = nameservers_of(info), [bare(n) for n in nameservers]
+    if have != want:
+        problems.append(f"the domain {domain} is in the NameSilo account delegated to {', '.join(have) or 'nothing'}, "
+                        f"the registration would delegate it to {', '.join(want)}: change its nameservers at "
+                        "NameSilo first (an import never redelegates a domain)")
+    return {"auto_renew": yes(info.get("auto_renew")), "expires": info.get("expires") or None}, problems
 
 
 def _mailboxes(found: list[dict]) -> tuple[list[dict], list[str]]:
@@ -301,10 +354,16 @@ def read_upstream(settings: Settings, request: ImportRequest, clients: dict[str,
     up.mailboxes = mailcore.list_mailboxes(domain) if up.mail_domain is not None else []
     up.whm_claim = (clients.get("claims") or ClaimLedger("whm", config)).find(domain)
     try:
-        (clients.get("namesilo") or NameSiloClient(config)).domain_info(domain)
+        up.registration = (clients.get("namesilo") or NameSiloClient(config)).domain_info(domain)
         up.registered = True
     except NotFound:
         up.registered = False
+    if up.registered:
+        up.registration_claim = (clients.get("registrar_claims") or ClaimLedger("namesilo", config)).find(domain)
+    try:
+        up.certificate = whm.fetchsslinfo(domain)
+    except NotFound:
+        up.certificate = None
     if BILLING.match(request.billing or ""):
         up.stripe = import_billing.read_link(settings, request.billing)
     return up
@@ -323,6 +382,8 @@ class Imported:
     outcome: str          # what the first converge did ("up"), or why it did not finish
     finished: bool
     resumed: bool = False  # an interrupted import of this account, finished now
+    certificate: str = ""  # what the check said the first converge does with the certificate
+    registered: bool = False  # the registration was taken over (the domain is in the NameSilo account)
 
 
 def import_account(settings: Settings, request: ImportRequest, clients: dict[str, Any] | None = None, *,
@@ -349,7 +410,8 @@ def import_account(settings: Settings, request: ImportRequest, clients: dict[str
         # Another import or order took the Stripe subscription between the check and the write.
         raise ImportRefused([f"--billing {request.billing}: the Stripe subscription was just linked to another "
                              "subscription"], "billing") from exc
-    return _finish(settings, sid, converge=converge)
+    done = _finish(settings, sid, converge=converge)
+    return replace(done, certificate=plan.certificate, registered=plan.registered)
 
 
 def _write_rows(conn, settings: Settings, request: ImportRequest, plan: ImportPlan, server_id: int, operator: str,
@@ -360,7 +422,7 @@ def _write_rows(conn, settings: Settings, request: ImportRequest, plan: ImportPl
     # email that is already a customer's adds the site to that customer.
     placed = place_order(conn, settings, Order(
         email=request.email, first_name=request.user, last_name="", plan_slug=plan.plan["slug"],
-        billing_cycle=plan.billing_cycle, domain=plan.domain, domain_mode="external",
+        billing_cycle=plan.billing_cycle, domain=plan.domain, domain_mode=plan.domain_mode,
         # Nobody knows this password: the customer sets theirs from the invitation.
         password=secrets.token_urlsafe(32)), free=plan.stripe is None, keep_details=True,
         returning=ReturningCustomer(known["id"], known["customer_id"], []) if known else None)
@@ -369,6 +431,9 @@ def _write_rows(conn, settings: Settings, request: ImportRequest, plan: ImportPl
     sid, domain_id = placed.subscription_id, placed.domain_id
     rows.mark_imported(conn, sid, server_id=server_id, username=request.user, billed_externally=plan.stripe is None,
                        stripe_subscription_id=plan.stripe.stripe_subscription_id if plan.stripe else None)
+    if plan.registration is not None:
+        rows.mark_registered(conn, sid, auto_renew=plan.registration["auto_renew"],
+                             expires=plan.registration["expires"])
     if plan.stripe is not None:
         # Renewals, failures and cancellations follow from here as for any order: the webhook
         # finds the order by this Stripe id; its status and period are Stripe's from the start.
