@@ -1,6 +1,8 @@
 """What another hosting system leaves on the servers, written straight into them: a cPanel account
 on a plan's package, its PowerDNS zone as mpanel's zone provider would write it (plus the
-customer's own records), and a mail domain with a mailbox, none of it marked as any stack's.
+customer's own records), and a mail domain with a mailbox, none of it marked as any stack's;
+and, where asked, the domain registered in the NameSilo account and a certificate installed on
+the account.
 
 Used by `mpanel bench takeover` to give the sync report and the import something to take over,
 and by the import tests (tests/integration/imports/conftest.py), so both populate the servers
@@ -18,7 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from app.services.hosting.engine import provider_config
 from app.services.hosting.specs import spec_defaults
 from app.settings import Settings
+from providers.clients.acme import AcmeClient
 from providers.clients.mailcore import MailCoreClient, hash_password
+from providers.clients.namesilo import NameSiloClient
 from providers.clients.powerdns import PowerDnsClient, replace
 from providers.clients.whm import WhmClient
 from providers.rules.dns_records import DEFAULT_DKIM_SELECTOR, desired_rrsets
@@ -77,6 +81,26 @@ def leave_site(settings: Settings, user: str, domain: str, *, whm: WhmClient | N
     for part in ("cur", "new", "tmp"):
         (MailCoreClient(config).maildir(domain, "info") / "Maildir" / part).mkdir(parents=True, exist_ok=True)
     return left
+
+
+def leave_registration(settings: Settings, domain: str, *, nameservers: list[str] | None = None,
+                       auto_renew: bool = False, years: int = 2) -> dict:
+    """The domain registered in the NameSilo account by the old system (through the same API key),
+    delegated to our nameservers unless others are given; what getDomainInfo then says."""
+    client = NameSiloClient(provider_config(settings))
+    client.register(domain, years=years, nameservers=nameservers or list(spec_defaults(settings).nameservers),
+                    private=True, auto_renew=auto_renew)
+    return client.domain_info(domain)
+
+
+def leave_certificate(settings: Settings, domain: str, *, key_type: str = "rsa2048") -> dict:
+    """A certificate the old system had the CA issue (DNS-01 in the zone, as any ACME client
+    would) and installed on the account; what WHM's fetchsslinfo then says."""
+    config = provider_config(settings)
+    cert = AcmeClient(config).issue(domain, [f"www.{domain}"], key_type)
+    whm = WhmClient(config)
+    whm.installssl(domain=domain, crt=cert["certificate_pem"], key=cert["private_key_pem"], cab=cert["chain_pem"])
+    return whm.fetchsslinfo(domain)
 
 
 def forget(settings: Settings, user: str, domain: str) -> None:
