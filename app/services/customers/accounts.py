@@ -5,14 +5,13 @@ from app import db
 from app.db.customers import customers, websites
 from app.jobs.defer import request_converge
 from app.services.common import throttle
-from app.services.common.passwords import hash_password, needs_rehash, password_matches
+from app.services.common.passwords import hash_password, needs_rehash, no_account_hash, password_matches
 from app.services.customers.sites import NotYourSite, site_of
 from app.services.customers import limits
 from app.settings import Settings
 
 # Verifying against a real hash even for an unknown email keeps the answer time the same,
 # so the login form cannot be used to find out who is a customer.
-_DUMMY_HASH = hash_password("not-a-real-password")
 
 
 def authenticate(settings: Settings, email: str, password: str, address: str) -> int | None:
@@ -24,7 +23,7 @@ def authenticate(settings: Settings, email: str, password: str, address: str) ->
         throttle.admit(conn, "customer_login", email, address)
     with db.transaction(settings.DATABASE_URL) as conn:
         user = customers.user_by_email(conn, email)
-        if not password_matches(user["password_hash"] if user else _DUMMY_HASH, password):
+        if not password_matches(user["password_hash"] if user else no_account_hash(), password):
             return None
         if user is None or user["status"] != "active":
             return None

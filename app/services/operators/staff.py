@@ -14,7 +14,7 @@ from app import db
 from app.db.operators import staff as rows
 from app.jobs.defer import request_staff_password_link
 from app.services.common import crypto, throttle
-from app.services.common.passwords import hash_password, needs_rehash, password_matches
+from app.services.common.passwords import hash_password, needs_rehash, no_account_hash, password_matches
 from app.services.common.refusals import FieldRefused
 from app.services.common import totp
 from app.services.operators.staff_roles import ROLES
@@ -23,7 +23,6 @@ from app.settings import Settings
 SESSION_HOURS = 12
 SET_PASSWORD_HOURS = 24
 
-_DUMMY_HASH = hash_password("not-a-staff-password")  # same answer time for unknown emails
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -209,7 +208,7 @@ def log_in(settings: Settings, email: str, password: str, code: str, address: st
     with db.transaction(settings.DATABASE_URL) as conn:
         account = rows.by_email(conn, email) if email else None
         good_password = password_matches(
-            account["password_hash"] if account and account["password_hash"] else _DUMMY_HASH, password or "")
+            account["password_hash"] if account and account["password_hash"] else no_account_hash(), password or "")
         secret = account["totp_secret"] if account else None
         step = totp.step_of(crypto.decrypt(settings, bytes(secret)), code) if secret else None
         good_code = secret is None or step is not None
