@@ -55,6 +55,20 @@ def transaction(dsn: str) -> Iterator[psycopg.Connection]:
             yield conn
 
 
+@contextmanager
+def single_statements(dsn: str) -> Iterator[psycopg.Connection]:
+    """A connection in autocommit: each statement is its own transaction, sent without the BEGIN
+    and COMMIT round trips of `transaction`. For work that one statement does whole (the Stripe
+    webhook's answer waits for every round trip it makes)."""
+    with pool(dsn).connection() as conn:
+        conn.autocommit = True
+        try:
+            yield conn
+        finally:
+            if not conn.broken:  # a broken one is discarded by the pool anyway
+                conn.autocommit = False
+
+
 def steps() -> list[str]:
     """Every migration this release has, in the order they apply (the queue's schema last)."""
     return [p.name for p in sorted(MIGRATIONS.glob("*.sql"))] + ["queue:procrastinate"]

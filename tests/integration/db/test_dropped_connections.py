@@ -62,16 +62,18 @@ def _delivery(event_id: str) -> tuple[bytes, dict]:
 
 
 def _dropping_record(monkeypatch, drops: int) -> list:
+    """The webhook's first statement (a first delivery's, app/db/orders/stripe_events.record_new)
+    loses its connection the first `drops` times."""
     from app.db.orders import stripe_events
 
-    record, calls = stripe_events.record, []
+    record, calls = stripe_events.record_new, []
 
-    def dropping(conn, event):
+    def dropping(conn, event, processing):
         calls.append(event["id"])
         if len(calls) <= drops:
             _drop_own_connection(conn)
-        return record(conn, event)
-    monkeypatch.setattr(stripe_events, "record", dropping)
+        return record(conn, event, processing)
+    monkeypatch.setattr(stripe_events, "record_new", dropping)
     return calls
 
 
