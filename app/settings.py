@@ -35,6 +35,11 @@ def worker_concurrency() -> int:
     return int(os.environ.get("MPANEL_WORKER_CONCURRENCY", 2))
 
 
+def web_processes() -> int:
+    """Serving processes `mpanel serve` and `mpanel run` start on the app's port (app/cli/web.py)."""
+    return int(os.environ.get("MPANEL_WEB_PROCESSES", 2))
+
+
 def log_level() -> str:
     return os.environ.get("MPANEL_LOG_LEVEL", "INFO")
 

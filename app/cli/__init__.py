@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from app.settings import Settings, app_port, log_format, log_level, metrics_dir, worker_concurrency
+from app.settings import Settings, app_port, metrics_dir, web_processes, worker_concurrency
 from app.cli.preflight import database_at, explain, preflight
 
 
@@ -238,20 +238,10 @@ def _serve_on(port: int) -> None:
 
 
 def cmd_serve(args) -> int:
-    from waitress import serve
+    from app.cli import web
 
     _serve_on(args.port)
-    from app import create_app
-    from app.observe import logs
-
-    settings = Settings.from_env()
-    logs.configure("web", settings, level=log_level(), fmt=log_format())
-    print(f"mpanel app on http://{args.host}:{args.port}", flush=True)
-    # Waitress would strip X-Forwarded-* before the app sees them (it trusts no proxy of its own);
-    # the app's own middleware (app/web/proxy.py) decides, from MPANEL_TRUSTED_PROXIES.
-    serve(create_app(settings), host=args.host, port=args.port, threads=args.threads, ident="mpanel",
-          clear_untrusted_proxy_headers=False)
-    return 0
+    return web.run(args)
 
 
 def cmd_run(args) -> int:
@@ -275,12 +265,12 @@ def cmd_run(args) -> int:
     with_parent = die_with_parent()
     keeper.add("web app", lambda: subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--host", args.host, "--port", str(args.port),
-         "--threads", str(args.threads)], preexec_fn=with_parent))
+         "--threads", str(args.threads), "--processes", str(args.processes)], preexec_fn=with_parent))
     keeper.add("worker", lambda: subprocess.Popen([sys.executable, "-m", "app.cli", "worker"],
                                                   preexec_fn=with_parent))
     print(f"""
 mpanel is running:
-  app            http://127.0.0.1:{args.port}   (marketing API key: {settings.MARKETING_API_KEY})
+  app            http://127.0.0.1:{args.port}   ({args.processes} serving processes; marketing API key: {settings.MARKETING_API_KEY})
   worker         {worker_concurrency()} processes converging subscription stacks
   Stripe         {settings.STRIPE_API_BASE}  (stand-in; hosted checkout pages at /c/pay/<session>)
   mail sent      {settings.SMTP_MAILDIR}  (every message the app sends)
@@ -497,8 +487,12 @@ def parser() -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help_)
         c.add_argument("--host", default="127.0.0.1")
         c.add_argument("--port", type=int, default=app_port())
-        c.add_argument("--threads", type=int, default=16)
+        c.add_argument("--threads", type=int, default=16, help="threads of each serving process")
+        c.add_argument("--processes", type=int, default=web_processes(),
+                       help="serving processes sharing the port (default MPANEL_WEB_PROCESSES, 2); 1: this one alone")
         c.set_defaults(fn=fn)
+    # A serving process `serve --processes N` started: it answers on the socket its parent opened.
+    sub.choices["serve"].add_argument("--listen-fd", type=int, default=None, help=argparse.SUPPRESS)
     return p
 
 

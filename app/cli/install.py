@@ -34,7 +34,7 @@ TEMPLATES = CHECKOUT / "templates"
 
 # Not Settings fields, but read by the processes (app/settings.py, stacks/install.py).
 PROCESS = ("MPANEL_STATE_DIR", "MPANEL_CACHE_DIR", "MPANEL_APP_PORT", "MPANEL_WORKER_CONCURRENCY",
-           "MPANEL_LOG_LEVEL")
+           "MPANEL_WEB_PROCESSES", "MPANEL_LOG_LEVEL")
 
 
 @dataclass

@@ -23,6 +23,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 _LOCK_KEY = 0x6D70616E656C  # "mpanel"
 
 _pools: dict[str, ConnectionPool] = {}
+# Connections handed out without the check (see `single_statements`), one pool per DSN.
+_unchecked_pools: dict[str, ConnectionPool] = {}
 _pools_lock = threading.Lock()
 
 
@@ -32,17 +34,36 @@ def pool(dsn: str) -> ConnectionPool:
             # `check`: a pooled connection the server dropped (a restart, pg_terminate_backend,
             # an idle timeout) is replaced when taken, not handed out to fail a request
             # (`mpanel chaos` saw webhooks answer 500 that way); it costs one empty round trip.
-            _pools[dsn] = ConnectionPool(dsn, min_size=1, max_size=10, open=True,
-                                         kwargs={"row_factory": dict_row},
-                                         check=ConnectionPool.check_connection)
+            _pools[dsn] = _new_pool(dsn, check=ConnectionPool.check_connection)
         return _pools[dsn]
+
+
+def _unchecked_pool(dsn: str) -> ConnectionPool:
+    with _pools_lock:
+        if dsn not in _unchecked_pools:
+            _unchecked_pools[dsn] = _new_pool(dsn, check=None)
+        return _unchecked_pools[dsn]
+
+
+def _new_pool(dsn: str, check) -> ConnectionPool:
+    return ConnectionPool(dsn, min_size=1, max_size=10, open=True, kwargs={"row_factory": dict_row}, check=check)
+
+
+def replace_dropped_connections() -> None:
+    """Test every idle pooled connection of this process and replace the ones the server
+    dropped: after a connection failed, so the next try is made on one that works."""
+    with _pools_lock:
+        pools = list(_pools.values()) + list(_unchecked_pools.values())
+    for each in pools:
+        each.check()
 
 
 def close_pools() -> None:
     """Close and forget this process's pools: the next transaction opens a fresh one."""
     with _pools_lock:
-        pools = list(_pools.values())
+        pools = list(_pools.values()) + list(_unchecked_pools.values())
         _pools.clear()
+        _unchecked_pools.clear()
     for each in pools:
         each.close(timeout=5)
 
@@ -53,6 +74,22 @@ def transaction(dsn: str) -> Iterator[psycopg.Connection]:
     with pool(dsn).connection() as conn:
         with conn.transaction():
             yield conn
+
+
+@contextmanager
+def single_statements(dsn: str) -> Iterator[psycopg.Connection]:
+    """A connection in autocommit: each statement is its own transaction, sent without the BEGIN
+    and COMMIT round trips of `transaction`, and taken from the pool unchecked (no empty round
+    trip first). For work that one statement does whole and that is tried again when its
+    connection turns out dropped (app/web/dropped_connections.py: the Stripe webhook, whose
+    answer waits for every round trip it makes)."""
+    with _unchecked_pool(dsn).connection() as conn:
+        conn.autocommit = True
+        try:
+            yield conn
+        finally:
+            if not conn.broken:  # a broken one is discarded by the pool anyway
+                conn.autocommit = False
 
 
 def steps() -> list[str]:

@@ -58,16 +58,32 @@ def subscription_lock(subscription_id: int) -> str:
     return f"sub-{subscription_id}"
 
 
+@dataclass(frozen=True)
+class JobRequest:
+    """One job asked for as an SQL expression, for a statement that does more in the same round
+    trip (the webhook's: app/db/orders/stripe_events.record_new). A waiting job holding the same
+    queueing lock makes the whole statement fail with UniqueViolation."""
+    sql: str
+    params: tuple
+
+
+def _job_request(job: Job, args: dict, *, lock: str | None = None, queueing_lock: str | None = None) -> JobRequest:
+    return JobRequest("procrastinate_defer_jobs_v1(ARRAY[ROW(%s, %s, 0, %s, %s, %s::jsonb, NULL)"
+                      "::procrastinate_job_to_defer_v1])",
+                      (job.queue, job.task, lock, queueing_lock, json.dumps(args)))
+
+
 def _defer(conn: psycopg.Connection, job: Job, args: dict, *, lock: str | None = None,
            queueing_lock: str | None = None) -> bool:
     """Enqueue `job(**args)` in `conn`'s transaction; False when a job holding the same
     queueing lock is already waiting (that job will read the latest state anyway)."""
+    return _ask(conn, _job_request(job, args, lock=lock, queueing_lock=queueing_lock))
+
+
+def _ask(conn: psycopg.Connection, request: JobRequest) -> bool:
     try:
         with conn.transaction():  # a savepoint: a queueing-lock conflict must not undo the caller's work
-            conn.execute(
-                "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(%s, %s, 0, %s, %s, %s::jsonb, NULL)"
-                "::procrastinate_job_to_defer_v1])",
-                (job.queue, job.task, lock, queueing_lock, json.dumps(args)))
+            conn.execute(f"SELECT {request.sql}", request.params)
         return True
     except errors.UniqueViolation:
         return False
@@ -106,10 +122,15 @@ def request_drift_check(conn: psycopg.Connection, subscription_id: int) -> bool:
 
 # --- billing ------------------------------------------------------------------------------------
 
+def stripe_event_processing(event_id: str) -> JobRequest:
+    """Processing of a recorded Stripe event; billing decisions run one at a time (lock "billing")."""
+    return _job_request(PROCESS_STRIPE_EVENT, {"event_id": event_id}, lock=BILLING_LOCK,
+                        queueing_lock=f"evt-{event_id}")
+
+
 def request_stripe_event(conn: psycopg.Connection, event_id: str) -> bool:
-    """Process a recorded Stripe event; billing decisions run one at a time (lock "billing")."""
-    return _defer(conn, PROCESS_STRIPE_EVENT, {"event_id": event_id},
-                  lock=BILLING_LOCK, queueing_lock=f"evt-{event_id}")
+    """Process a recorded Stripe event (at most one job waits per event)."""
+    return _ask(conn, stripe_event_processing(event_id))
 
 
 # --- mail ---------------------------------------------------------------------------------------

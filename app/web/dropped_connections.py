@@ -2,7 +2,8 @@
 a failover) is an outage for that request, never a 500.
 
 `mpanel chaos` saw Stripe's webhook answer 500 while connections were dropped. The pool
-replaces a dead connection when it is taken (app/db), so one more try usually succeeds:
+replaces a dead connection when it is taken (app/db), or, for the webhook's unchecked one, every
+idle connection is tested before the second try, so one more try usually succeeds:
 work that is safe to repeat (recording a Stripe event: its id is unique) is tried once more
 on a fresh connection; anything else, and a second drop, answers 503 with Retry-After, which
 Stripe and browsers both understand as "come back shortly".
@@ -15,6 +16,7 @@ from typing import Callable, TypeVar
 import psycopg
 from flask import Flask, jsonify, request
 
+from app import db
 from app.web.errors import error_body
 
 log = logging.getLogger("mpanel.web")
@@ -30,6 +32,8 @@ def once_more_on_a_fresh_connection(work: Callable[..., T], *args, **kwargs) -> 
     except psycopg.OperationalError as exc:
         log.warning("%s %s: database connection lost (%s); trying once more on a fresh one",
                     request.method, request.path, exc)
+        # A server restart drops every pooled connection, not only the one that failed.
+        db.replace_dropped_connections()
         return work(*args, **kwargs)
 
 

@@ -26,7 +26,7 @@ OPERATIONS = CHECKOUT / "docs" / "operations.md"
 # Documented, read by the code, and deliberately not fields of Settings: the process layout
 # (app/settings.py state_dir/port_base, app/cli), the engine's install and provider process
 # (stacks/install.py, stacks/provider_host.py), the worker's logging and the setup tooling.
-READ_ELSEWHERE = ("MPANEL_STATE_DIR", "MPANEL_PORT_BASE", "MPANEL_APP_PORT", "MPANEL_WORKER_CONCURRENCY",
+READ_ELSEWHERE = ("MPANEL_STATE_DIR", "MPANEL_PORT_BASE", "MPANEL_APP_PORT", "MPANEL_WORKER_CONCURRENCY", "MPANEL_WEB_PROCESSES",
                   "MPANEL_CACHE_DIR", "MPANEL_PROVIDER_HOST", "MPANEL_LOG_LEVEL", "MPANEL_PULUMI_COMMAND_SRC",
                   "MPANEL_LOG_FORMAT", "PROMETHEUS_MULTIPROC_DIR")
 

@@ -15,6 +15,19 @@ def record(conn: psycopg.Connection, event: dict) -> dict:
         (event["id"], event["type"], event.get("created") or 0, Jsonb(event))).fetchone()
 
 
+def record_new(conn: psycopg.Connection, event: dict, processing) -> bool:
+    """Keep a first delivery and ask for its processing (`processing`: an app.jobs.defer.JobRequest)
+    in one statement, one round trip. False, with nothing changed, when the id is known already:
+    the caller decides with `record`. A job already waiting under the request's queueing lock
+    fails the whole statement (UniqueViolation), leaving nothing recorded either."""
+    return conn.execute(
+        f"""WITH first_delivery AS (
+                INSERT INTO stripe_events (id, type, created, payload) VALUES (%s, %s, to_timestamp(%s), %s)
+                ON CONFLICT (id) DO NOTHING RETURNING id)
+            SELECT {processing.sql} FROM first_delivery""",
+        (event["id"], event["type"], event.get("created") or 0, Jsonb(event), *processing.params)).fetchone() is not None
+
+
 def unprocessed(conn: psycopg.Connection, event_id: str) -> dict | None:
     """The event's type and payload (not locked: read before asking Stripe), or None when it is
     unknown or already processed."""

@@ -29,7 +29,7 @@ from app import db
 from app.db.hosting import subscriptions
 from app.db.orders import payments, plans, stripe_events
 from app.jobs.defer import (request_converge, request_lifecycle_email, request_payment_failed_notice,
-                            request_stripe_event)
+                            request_stripe_event, stripe_event_processing)
 from app.services.orders import billing
 from app.services.orders import lifecycle_rules as rules
 from app.services.orders.lifecycle_rules import stripe_value as _get
@@ -460,6 +460,14 @@ def record_event(settings: Settings, event: dict) -> tuple[bool, bool]:
     """Keep the event (unique id) and, while it is unprocessed, request its processing in the
     same transaction. Returns (new, needs_processing): a repeat delivery of an event not yet
     processed asks again (harmless: one waiting job per event), so Stripe's retry gets it done."""
+    # A first delivery (nearly every one) is one statement in one round trip: Stripe's sender
+    # waits for the answer, and each round trip more is paid again by every request in flight.
+    try:
+        with db.single_statements(settings.DATABASE_URL) as conn:
+            if stripe_events.record_new(conn, event, stripe_event_processing(event["id"])):
+                return True, True
+    except psycopg.errors.UniqueViolation:
+        pass  # a job for this id already waits though its event row is new: asked for again below
     with db.transaction(settings.DATABASE_URL) as conn:
         row = stripe_events.record(conn, event)
         needs_processing = row["processed_at"] is None

@@ -38,12 +38,12 @@ def _drop_own_connection(conn) -> None:
     conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
 
 
-def _client(settings):
+def _client(settings, **changes):
     import dataclasses
 
     from app import create_app
 
-    app = create_app(dataclasses.replace(settings, STRIPE_WEBHOOK_SECRET="whsec_dropped_connections"),
+    app = create_app(dataclasses.replace(settings, STRIPE_WEBHOOK_SECRET="whsec_dropped_connections", **changes),
                      open_queue=False)
     return app.test_client()
 
@@ -62,16 +62,18 @@ def _delivery(event_id: str) -> tuple[bytes, dict]:
 
 
 def _dropping_record(monkeypatch, drops: int) -> list:
+    """The webhook's first statement (a first delivery's, app/db/orders/stripe_events.record_new)
+    loses its connection the first `drops` times."""
     from app.db.orders import stripe_events
 
-    record, calls = stripe_events.record, []
+    record, calls = stripe_events.record_new, []
 
-    def dropping(conn, event):
+    def dropping(conn, event, processing):
         calls.append(event["id"])
         if len(calls) <= drops:
             _drop_own_connection(conn)
-        return record(conn, event)
-    monkeypatch.setattr(stripe_events, "record", dropping)
+        return record(conn, event, processing)
+    monkeypatch.setattr(stripe_events, "record_new", dropping)
     return calls
 
 
@@ -89,6 +91,38 @@ def test_a_webhook_whose_connection_drops_is_recorded_on_a_fresh_connection(sett
     assert db_conn.execute("SELECT count(*) AS n FROM stripe_events WHERE id = %s", (event_id,)).fetchone()["n"] == 1
     db_conn.execute("DELETE FROM procrastinate_jobs WHERE queueing_lock = %s", (f"evt-{event_id}",))
     db_conn.execute("DELETE FROM stripe_events WHERE id = %s", (event_id,))
+
+
+def test_a_webhook_after_the_server_dropped_every_pooled_connection_is_recorded(settings, db_conn):
+    # The webhook takes its connection unchecked (one round trip less); a restart drops all of
+    # them, so the second try must not take another dead one.
+    import secrets
+
+    dsn = make_conninfo(settings.DATABASE_URL, application_name=f"mpanel-dropped-{secrets.token_hex(4)}")
+    client = _client(settings, DATABASE_URL=dsn)
+    try:
+        with db.single_statements(dsn) as one, db.single_statements(dsn) as two:  # two pooled, idle after
+            one.execute("SELECT 1")
+            two.execute("SELECT 1")
+        with psycopg.connect(settings.DATABASE_URL, autocommit=True) as other:
+            dropped = other.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = %s", (conninfo_to_dict(dsn)["application_name"],)).fetchone()[0]
+        assert dropped >= 2
+        event_id = f"evt_dropped_{secrets.token_hex(6)}"
+        body, headers = _delivery(event_id)
+
+        answer = client.post("/api/webhooks/stripe", data=body, headers=headers)
+
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        assert db_conn.execute("SELECT count(*) AS n FROM stripe_events WHERE id = %s",
+                               (event_id,)).fetchone()["n"] == 1
+        db_conn.execute("DELETE FROM procrastinate_jobs WHERE queueing_lock = %s", (f"evt-{event_id}",))
+        db_conn.execute("DELETE FROM stripe_events WHERE id = %s", (event_id,))
+    finally:
+        for pools in (db._pools, db._unchecked_pools):
+            if dsn in pools:
+                pools.pop(dsn).close()
 
 
 def test_a_webhook_whose_connection_drops_twice_answers_503_with_retry_after(settings, db_conn, monkeypatch):

@@ -52,6 +52,50 @@ def test_recording_a_webhook_event_requests_its_processing_once_however_often_it
     assert waiting[0]["queueing_lock"] == f"evt-{event['id']}" and waiting[0]["lock"] == "billing"
 
 
+def _an_event() -> dict:
+    return {"id": f"evt_tx_{secrets.token_hex(6)}", "type": "invoice.paid", "created": 0, "data": {"object": {}}}
+
+
+def test_a_processed_event_delivered_again_is_acknowledged_and_asks_for_nothing(settings, jobs):
+    event = _an_event()
+    lifecycle.record_event(settings, event)
+    with db.transaction(settings.DATABASE_URL) as conn:
+        conn.execute("DELETE FROM procrastinate_jobs WHERE queueing_lock = %s", (f"evt-{event['id']}",))
+        conn.execute("UPDATE stripe_events SET processed_at = now() WHERE id = %s", (event["id"],))
+
+    assert lifecycle.record_event(settings, event) == (False, False)
+    assert jobs(task_name="process_stripe_event") == []
+
+
+def test_a_first_delivery_whose_processing_already_waits_is_recorded_with_that_one_job(settings, db_conn, jobs):
+    # The one-statement path fails whole when the queueing lock is held (here: a job left
+    # waiting for an id whose event row is gone); the transaction path then records it.
+    event = _an_event()
+    lifecycle.record_event(settings, event)
+    db_conn.execute("DELETE FROM stripe_events WHERE id = %s", (event["id"],))
+
+    assert lifecycle.record_event(settings, event) == (True, True)
+    assert db_conn.execute("SELECT count(*) AS n FROM stripe_events WHERE id = %s",
+                           (event["id"],)).fetchone()["n"] == 1
+    assert [j["args"] for j in jobs(task_name="process_stripe_event")] == [{"event_id": event["id"]}]
+
+
+def test_the_first_delivery_statement_records_nothing_when_its_job_cannot_be_asked_for(settings, db_conn, jobs):
+    import psycopg
+
+    from app.db.orders import stripe_events
+    from app.jobs.defer import stripe_event_processing
+
+    event = _an_event()
+    lifecycle.record_event(settings, event)
+    db_conn.execute("DELETE FROM stripe_events WHERE id = %s", (event["id"],))
+
+    with db.single_statements(settings.DATABASE_URL) as conn, pytest.raises(psycopg.errors.UniqueViolation):
+        stripe_events.record_new(conn, event, stripe_event_processing(event["id"]))
+    assert db_conn.execute("SELECT count(*) AS n FROM stripe_events WHERE id = %s",
+                           (event["id"],)).fetchone()["n"] == 0
+
+
 def test_an_event_that_reactivates_requests_one_converge_and_one_notice_in_its_transaction(
         db_conn, settings, jobs, monkeypatch):
     sid, event = _suspended_subscription_with_event(db_conn, settings)
