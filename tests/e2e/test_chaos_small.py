@@ -9,20 +9,37 @@ outage) is a command:
 """
 from __future__ import annotations
 
+import imaplib
 import os
 import re
 
 import pytest
 
+from tests.polling import wait_for
+
 
 @pytest.fixture
-def fresh_pools_afterwards():
+def fresh_pools_afterwards(settings):
     """The run drops every connection to this worker's databases, this process's pooled ones
-    too, again and again: the tests after it start from fresh pools."""
+    too, again and again: the tests after it start from fresh pools, and from a Dovecot whose
+    SQL connection is back (the first login after a drop is answered "[UNAVAILABLE] Temporary
+    authentication failure" while it reconnects; a mail client tries again, a test would fail)."""
     yield
     from app import db
 
     db.close_pools()
+    wait_for(lambda: _dovecot_answers_for_certain(settings), 30, "Dovecot's SQL connection to be back")
+
+
+def _dovecot_answers_for_certain(settings) -> bool:
+    """A login nobody has: refused for certain once Dovecot can ask its database again."""
+    host, port = settings.IMAP_ADDRESS.split(":")
+    with imaplib.IMAP4(host, int(port), timeout=10) as imap:
+        try:
+            imap.login("nobody@chaos.invalid", "no-such-password")
+        except imaplib.IMAP4.error as refused:
+            return "UNAVAILABLE" not in str(refused)
+    return False
 
 
 def test_a_small_chaos_run_keeps_every_invariant(mpanel, settings, capsys, fresh_pools_afterwards):
