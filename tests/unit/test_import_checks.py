@@ -236,6 +236,13 @@ def test_a_registration_another_stack_claimed_is_refused():
     assert problems == ["the domain shop.example is claimed at the registrar for the stack sub-9"]
 
 
+@pytest.mark.parametrize("status", ["Expired", "Pending Outbound Transfer", ""])
+def test_a_registration_that_is_not_active_is_refused_naming_its_status(status):
+    problems = _problems(upstream(registered=True, registration={**registration(), "status": status}))
+    assert problems == [f"the domain shop.example is in the NameSilo account with the status {status or 'unknown'}: "
+                        "only an active registration is taken over; settle it at NameSilo first"]
+
+
 def test_the_check_says_whether_the_installed_certificate_is_taken_over_or_a_new_one_issued():
     from tests.unit.test_certificate_takeover_rules import installed
 

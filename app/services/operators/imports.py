@@ -249,6 +249,12 @@ def _registration(domain: str, info: dict, claim: dict | None, nameservers: list
     problems = []
     if claim is not None:
         problems.append(f"the domain {domain} is claimed at the registrar for the stack {claim['owner']}")
+    status = str(info.get("status") or "")
+    if status.lower() != "active":
+        # An expired (or outbound, or held) registration is not one a stack can keep as it is: the
+        # operator renews or settles it at NameSilo first, then imports the account.
+        problems.append(f"the domain {domain} is in the NameSilo account with the status {status or 'unknown'}: "
+                        "only an active registration is taken over; settle it at NameSilo first")
     have, want = nameservers_of(info), [bare(n) for n in nameservers]
     if have != want:
         problems.append(f"the domain {domain} is in the NameSilo account delegated to {', '.join(have) or 'nothing'}, "
