@@ -58,9 +58,11 @@ def cmd_preview(settings: Settings, subscription_id: int) -> int:
     if drift:
         print(f"sub-{subscription_id}: drift found by the refresh")
         print(render_text(drift))
-    planned = [s for s in found.steps if s not in drift]
-    print(f"sub-{subscription_id}: a converge would change")
-    print(render_text(planned))
+    planned = render_text([s for s in found.steps if s not in drift])
+    if planned == "no changes":
+        print(f"sub-{subscription_id}: a converge would change nothing")
+    else:
+        print(f"sub-{subscription_id}: a converge would change\n{planned}")
     return 0
 
 
