@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 CHECKOUT = Path(__file__).resolve().parents[1]
-# `make test` runs test modules in parallel worker processes (pytest-xdist, --dist loadfile): each
-# worker has a server set of its own, its own state directory and ports 2,000 above the previous
-# worker's (a run's tests use offsets up to about 1,300 from its base). Worker gw0, and a plain
+# `make test TEST_WORKERS=N` runs test modules in parallel worker processes (pytest-xdist,
+# --dist loadfile): each worker has a server set of its own, its own state directory and ports
+# 2,000 above the previous worker's (a run's tests use offsets up to about 1,300 from its base). Worker gw0, and a plain
 # `pytest`, use .state-test and the base itself, so servers a developer left up are reused.
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 _INDEX = int(_WORKER.removeprefix("gw") or 0)
