@@ -191,6 +191,20 @@ class DomainRegistrationProvider(ProviderAdapter):
                 return
             availability = client.availability(domain)
             if availability == "unavailable":
+                found = self.existing(client, props)
+                if found is not None:  # registered since the look above (by an earlier attempt, or not)
+                    if not self.owns(found, props):
+                        raise self.not_ours(found, props)
+                    return
+                claim = self.claims().find(domain)
+                if claim is not None and claim["owner"] == props["owner"]:
+                    # This stack claimed the name before an earlier attempt's registerDomain, killed
+                    # before its answer: the registrar may still be completing that registration
+                    # (taken, not yet listed in the account). Asked again later, never given up as
+                    # "unavailable" while our own registration may be landing.
+                    raise ProviderError(PROVIDER, f"domain {domain} is taken and not yet in this account, and "
+                                                  "an earlier attempt of this stack registered it: waiting for "
+                                                  "the registrar", code=261, retryable=True)
                 raise ProviderError(PROVIDER, f"domain {domain} is not available for registration", code=261)
             if availability == "invalid":
                 raise ProviderError(PROVIDER, f"{domain}: invalid domain name or unsupported TLD", code=267)

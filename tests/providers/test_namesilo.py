@@ -525,6 +525,21 @@ def test_a_domain_claimed_by_another_stack_is_not_adopted_nor_ordered(provider, 
         claims().release(domain, OTHER_OWNER)
 
 
+def test_a_name_this_stack_claimed_that_is_taken_but_not_listed_yet_is_asked_again_not_given_up(namesilo):
+    """A converge killed after its registerDomain was sent: the next attempt can find the name
+    taken before the registrar lists it in the account (`mpanel chaos` saw this end an order)."""
+    provider = DomainRegistrationProvider(retry=RetryPolicy(deadline=1.0, first_delay=0.05, max_delay=0.2))
+    domain = unique_domain("fl")
+    assert claims().claim(domain, OWNER, "new_registration")["owner"] == OWNER
+    namesilo.mark_unavailable(domain)  # taken, and not (yet) in this account
+    try:
+        with pytest.raises(ProviderError) as caught:
+            provider.create(provider.check({}, {"owner": OWNER, "domain": domain}).inputs)
+        assert caught.value.retryable and "waiting for the registrar" in caught.value.message
+    finally:
+        claims().release(domain, OWNER)
+
+
 def test_the_claim_is_recorded_before_registering_and_released_by_delete(provider, register):
     domain = unique_domain("rl")
     id_, outs, _ = register(domain=domain)
