@@ -174,7 +174,16 @@ def cmd_bench(args) -> int:
             "journey": lambda n: figures.bench_journey(n, args.drain), "imports": figures.bench_imports,
             "standins": figures.bench_standins, "console": _bench_console, "sync": _bench_sync,
             "floor": _bench_engine("bench_floor"), "profile": _bench_engine("bench_profile"),
-            "scale": _bench_scale(args), "takeover": _bench_takeover(args)}[args.what](args.n)
+            "scale": _bench_scale(args), "takeover": _bench_takeover(args),
+            "webhooks": _bench_webhooks}[args.what](args.n)
+
+
+def _bench_webhooks(n: int) -> int:
+    from app.devtools.bench import webhooks
+
+    for _ in range(n):
+        webhooks.report(Settings.from_env())
+    return 0
 
 
 def _bench_engine(name: str):
@@ -443,7 +452,7 @@ def parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="measure speed against the local servers")
     b.add_argument("what", choices=["providers", "converge", "journey", "imports", "standins", "console",
-                                    "floor", "profile", "scale", "sync", "takeover"])
+                                    "floor", "profile", "scale", "sync", "takeover", "webhooks"])
     b.add_argument("--stacks", type=int, default=10, help="scale: subscriptions' stacks to create")
     b.add_argument("--rows", type=int, default=0, help="scale: pad the subscriptions table to this many rows")
     b.add_argument("--concurrency", type=int, default=2, help="scale: engine runs at once (the worker's default)")

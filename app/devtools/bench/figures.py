@@ -13,6 +13,7 @@ from typing import Callable
 
 from app import db
 from app.settings import Settings
+from app.devtools.bench import webhooks
 
 
 def _ms(seconds: float) -> str:
@@ -406,40 +407,14 @@ def _renewals(settings: Settings, session, sids: list[int]) -> None:
 
 def bench_journey(n: int, drain: int = 20) -> int:
     """Needs the running system (`make run`): the app, the worker and the Stripe stand-in."""
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
     import requests
 
     settings = Settings.from_env()
     session = requests.Session()
     welcomes = Welcomes(settings)
-    # 1. a burst of 200 signed webhooks from one sender, then from 8 at once (each keeping its
-    #    connection, as an HTTP client does), as Stripe's retries can produce
-    events = [{"id": f"evt_bench_{secrets.token_hex(8)}", "object": "event", "type": "invoice.paid",
-               "created": int(time.time()), "data": {"object": {"id": "in_bench", "object": "invoice"}}}
-              for _ in range(200)]
-    senders = threading.local()
-
-    def send(event) -> tuple[float, float]:
-        if not hasattr(senders, "session"):
-            senders.session = requests.Session()
-        body, headers = _signed(settings, event)
-        started = time.perf_counter()
-        r = senders.session.post(f"{settings.APP_URL}/api/webhooks/stripe", data=body, headers=headers, timeout=30)
-        took = time.perf_counter() - started
-        r.raise_for_status()
-        own = float(r.headers["Server-Timing"].split("dur=")[1]) / 1000
-        return took, own
-
-    for senders_at_once in (1, 8):
-        burst = [{**e, "id": f"{e['id']}_{senders_at_once}"} for e in events]
-        with ThreadPoolExecutor(senders_at_once) as pool:
-            answers, own = zip(*pool.map(send, burst))
-        print(f"webhook answer time, burst of 200, {senders_at_once} sender(s) at once, as the sender saw it: "
-              f"median {_ms(statistics.median(answers)).strip()}, p99 {_ms(percentile(answers, 99)).strip()}; "
-              f"the app's own handling (Server-Timing): median {_ms(statistics.median(own)).strip()}, "
-              f"p99 {_ms(percentile(own, 99)).strip()}")
+    # 1. a burst of 200 signed webhooks from one sender, then from 8 at once, as Stripe's
+    #    retries can produce (app/devtools/bench/webhooks.py)
+    webhooks.report(settings)
 
     def pay(cs: str) -> None:
         session.post(f"{settings.STRIPE_API_BASE}/_sandbox/checkout/{cs}/pay", json={"card": "4242424242424242"},
