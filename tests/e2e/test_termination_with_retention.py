@@ -16,6 +16,7 @@ import email
 import imaplib
 import re
 import tarfile
+import time
 from pathlib import Path
 
 import psycopg
@@ -45,9 +46,14 @@ def _row(settings, sid: int) -> dict:
     return {"status": status, "stripe_sub": stripe_sub, "customer_id": customer, "terminate_after": terminate_after}
 
 
-def _archive_names(servers: Servers, user: str) -> set[str]:
+def _archive_names(servers: Servers, user: str, since: int = 0) -> set[str] | None:
+    """The names in the user's archive, once it was written at or after `since` (epoch
+    seconds): the stand-in's backup directory can still hold an archive an earlier account
+    of the same name left."""
     files = servers.whm("list_cparchive_files")["data"]["quickrestore_files"]
-    [listed] = [f for f in files if f["user"] == user]
+    listed = next((f for f in files if f["user"] == user and f["mtime"] >= since), None)
+    if listed is None:
+        return None
     with tarfile.open(Path(listed["path"]) / listed["file"]) as tar:
         return set(tar.getnames())
 
@@ -145,6 +151,7 @@ def test_cancel_suspend_back_up_pay_again_same_account_then_destroy_after_retent
     mpanel.stripe_control("webhooks", {"paused": True})
     try:
         first_stripe_sub = _row(settings, sid)["stripe_sub"]
+        canceled_at = int(time.time())
         billing.client(settings).v1.subscriptions.cancel(first_stripe_sub)
         _process_stripe_event(mpanel, retained, "customer.subscription.deleted", first_stripe_sub)
 
@@ -152,9 +159,7 @@ def test_cancel_suspend_back_up_pay_again_same_account_then_destroy_after_retent
         row = _row(settings, sid)
         assert row["status"] == "canceled" and row["terminate_after"] is not None
         wait_for(lambda: servers.whm_accounts_for(domain)[0]["suspended"] == 1, 120, "the account to be suspended")
-        names = wait_for(lambda: _archive_names(servers, user) if any(
-            f["user"] == user for f in servers.whm("list_cparchive_files")["data"]["quickrestore_files"]) else None,
-            60, "the account's backup")
+        names = wait_for(lambda: _archive_names(servers, user, since=canceled_at), 60, "the account's backup")
         assert f"cpmove-{user}/homedir/public_html/kept-by-customer.txt" in names
         # The web server's archive holds no mail: mpanel kept the mail core's beside it.
         assert not [n for n in names if "Maildir" in n]
