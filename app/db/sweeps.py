@@ -38,9 +38,8 @@ def stragglers(conn: psycopg.Connection) -> list[int]:
     return [r["id"] for r in rows]
 
 
-def unprocessed_stripe_events(conn: psycopg.Connection, older_than_minutes: int) -> list[str]:
-    """Events Stripe delivered (and we answered 200 to) that no processing has finished."""
-    rows = conn.execute("SELECT id FROM stripe_events WHERE processed_at IS NULL "
+def unprocessed_stripe_events(conn: psycopg.Connection, older_than_minutes: int) -> list[dict]:
+    """Events Stripe delivered (and we answered 200 to) that no processing has finished: id and payload."""
+    return conn.execute("SELECT id, payload FROM stripe_events WHERE processed_at IS NULL "
                         "AND received_at < now() - make_interval(mins => %s) ORDER BY received_at LIMIT 1000",
                         (older_than_minutes,)).fetchall()
-    return [r["id"] for r in rows]

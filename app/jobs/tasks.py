@@ -86,17 +86,19 @@ def check_drift(context, subscription_id: int) -> bool:
 # --- billing ---------------------------------------------------------------------------------
 
 def _a_few_quick_tries() -> CappedBackoff:
-    """Billing jobs share one lock, and a job waiting to retry holds it: an event that keeps
-    failing must not stall every later one. It gets a few quick tries; after that the sweep of
-    unprocessed events (app/services/sweeps.py) asks again every few minutes, for as long as
-    it stays unprocessed, while the other events go through."""
+    """A job waiting to retry holds its customer's billing lane (app/jobs/defer.py billing_lock):
+    an event that keeps failing must not stall that customer's later events for long. It gets a
+    few quick tries; after that the sweep of unprocessed events (app/services/sweeps.py) asks
+    again every few minutes, for as long as it stays unprocessed, while the other events go
+    through."""
     return CappedBackoff(first=2, cap=30, max_attempts=3)
 
 
 @requested(PROCESS_STRIPE_EVENT, retry=_a_few_quick_tries())
 def process_stripe_event(event_id: str) -> None:
-    """Billing decisions are serialised (lock "billing", set where the job is deferred): each
-    is a short transaction, and one at a time makes "re-read from Stripe, then apply" race-free.
+    """A customer's billing decisions are serialised (its lane's lock, set where the job is
+    deferred): each is a short transaction, and one at a time makes "re-read from Stripe, then
+    apply" race-free.
     The converges and notices it decides are queued inside that transaction."""
     lifecycle.process_event(settings(), event_id)
 

@@ -8,6 +8,7 @@ from app.db import sweeps as rows
 from app.jobs.defer import request_converge, request_drift_check, request_stripe_event
 from app.services.orders import billing
 from app.services.orders.lifecycle import abandon_expired_checkout
+from app.services.orders.lifecycle_rules import event_customer
 from app.settings import Settings
 
 log = logging.getLogger("mpanel.sweeps")
@@ -75,7 +76,7 @@ def abandon_expired_checkouts(settings: Settings) -> int:
 def process_unprocessed_stripe_events(settings: Settings) -> int:
     """Stripe already got its 200 for these: they are processed however long it takes."""
     with db.transaction(settings.DATABASE_URL) as conn:
-        ids = rows.unprocessed_stripe_events(conn, UNPROCESSED_EVENT_MINUTES)
-        for event_id in ids:
-            request_stripe_event(conn, event_id)
-    return len(ids)
+        events = rows.unprocessed_stripe_events(conn, UNPROCESSED_EVENT_MINUTES)
+        for event in events:
+            request_stripe_event(conn, event["id"], event_customer(event["payload"]))
+    return len(events)

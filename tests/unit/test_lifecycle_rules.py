@@ -326,3 +326,15 @@ def test_a_card_covers_a_renewal_through_the_last_day_of_its_expiry_month():
     assert rules.card_lapses_before(5, 2027, dt.datetime(2027, 6, 1, tzinfo=utc))
     assert rules.card_lapses_before(12, 2026, dt.datetime(2027, 1, 1, tzinfo=utc))
     assert not rules.card_lapses_before(12, 2026, dt.datetime(2026, 12, 31, tzinfo=utc))
+
+
+@pytest.mark.parametrize("obj, lane", [
+    ({"object": "customer", "id": "cus_1"}, "cus_1"),
+    ({"object": "subscription", "id": "sub_1", "customer": "cus_2"}, "cus_2"),
+    ({"object": "invoice", "id": "in_1", "customer": {"id": "cus_3", "object": "customer"}}, "cus_3"),
+    ({"object": "checkout.session", "id": "cs_1", "customer": None}, None),
+    ({"object": "price", "id": "price_1"}, None),
+    ({}, None),
+])
+def test_an_event_is_processed_in_the_lane_of_the_customer_it_is_about(obj, lane):
+    assert rules.event_customer({"id": "evt_1", "type": "x", "data": {"object": obj}}) == lane

@@ -432,8 +432,8 @@ def process_event(settings: Settings, event_id: str) -> Outcome:
 
     Stripe is read first, with no transaction open and no pooled connection held (a slow Stripe
     must not hold row locks or starve the pool); then one short transaction locks the event,
-    finds it still unprocessed, and applies what was read. Billing jobs run one at a time (lock
-    "billing"), so nothing newer is applied between the read and the apply."""
+    finds it still unprocessed, and applies what was read. A customer's billing jobs run one at a
+    time (its lane's lock), so nothing newer about it is applied between the read and the apply."""
     outcome = Outcome()
     with db.transaction(settings.DATABASE_URL) as conn:
         row = stripe_events.unprocessed(conn, event_id)
@@ -464,7 +464,7 @@ def record_event(settings: Settings, event: dict) -> tuple[bool, bool]:
     # waits for the answer, and each round trip more is paid again by every request in flight.
     try:
         with db.single_statements(settings.DATABASE_URL) as conn:
-            if stripe_events.record_new(conn, event, stripe_event_processing(event["id"])):
+            if stripe_events.record_new(conn, event, stripe_event_processing(event["id"], rules.event_customer(event))):
                 return True, True
     except psycopg.errors.UniqueViolation:
         pass  # a job for this id already waits though its event row is new: asked for again below
@@ -472,5 +472,5 @@ def record_event(settings: Settings, event: dict) -> tuple[bool, bool]:
         row = stripe_events.record(conn, event)
         needs_processing = row["processed_at"] is None
         if needs_processing:
-            request_stripe_event(conn, event["id"])
+            request_stripe_event(conn, event["id"], rules.event_customer(event))
     return row["inserted"], needs_processing

@@ -51,6 +51,16 @@ def stripe_value(obj: Any, *path: str, default=None):
     return default if obj is None else obj
 
 
+def event_customer(event: Mapping[str, Any]) -> str | None:
+    """The Stripe customer an event is about, whose billing lane processes it: the customer
+    itself, or the one its object names (subscription, invoice, checkout session, payment)."""
+    obj = stripe_value(event, "data", "object", default={})
+    customer = obj if stripe_value(obj, "object") == "customer" else stripe_value(obj, "customer")
+    if isinstance(customer, dict) or stripe_value(obj, "object") == "customer":
+        customer = stripe_value(customer, "id")
+    return customer if isinstance(customer, str) and customer else None
+
+
 def timestamp(value) -> dt.datetime | None:
     """A Stripe epoch-seconds timestamp as an aware UTC datetime (None for 0 or missing)."""
     return dt.datetime.fromtimestamp(int(value), dt.timezone.utc) if value else None

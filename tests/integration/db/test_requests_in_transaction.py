@@ -91,7 +91,7 @@ def test_the_first_delivery_statement_records_nothing_when_its_job_cannot_be_ask
     db_conn.execute("DELETE FROM stripe_events WHERE id = %s", (event["id"],))
 
     with db.single_statements(settings.DATABASE_URL) as conn, pytest.raises(psycopg.errors.UniqueViolation):
-        stripe_events.record_new(conn, event, stripe_event_processing(event["id"]))
+        stripe_events.record_new(conn, event, stripe_event_processing(event["id"], None))
     assert db_conn.execute("SELECT count(*) AS n FROM stripe_events WHERE id = %s",
                            (event["id"],)).fetchone()["n"] == 0
 
