@@ -51,13 +51,14 @@ SEND_STAFF_PASSWORD_LINK = Job("send_staff_password_link", MAIL)
 
 # A Stripe customer's billing decisions run one at a time and in the order their events
 # arrived: "re-read from Stripe, then apply" is race-free. Each customer is a lane of its own
-# (the lock), so an event that keeps failing holds back only its own customer's later events;
-# events that name no customer share the one lane below.
+# (the lock; app/services/orders/lifecycle_rules.py event_lane), so an event that keeps failing
+# holds back only its own customer's later events; an event about no customer has its object's
+# lane, and one naming neither shares the one lane below.
 BILLING_LOCK = "billing"
 
 
-def billing_lock(stripe_customer: str | None) -> str:
-    return f"billing-{stripe_customer}" if stripe_customer else BILLING_LOCK
+def billing_lock(lane: str | None) -> str:
+    return f"billing-{lane}" if lane else BILLING_LOCK
 
 
 def subscription_lock(subscription_id: int) -> str:
@@ -129,15 +130,15 @@ def request_drift_check(conn: psycopg.Connection, subscription_id: int) -> bool:
 
 # --- billing ------------------------------------------------------------------------------------
 
-def stripe_event_processing(event_id: str, stripe_customer: str | None) -> JobRequest:
+def stripe_event_processing(event_id: str, lane: str | None) -> JobRequest:
     """Processing of a recorded Stripe event, in its customer's lane (`billing_lock`)."""
-    return _job_request(PROCESS_STRIPE_EVENT, {"event_id": event_id}, lock=billing_lock(stripe_customer),
+    return _job_request(PROCESS_STRIPE_EVENT, {"event_id": event_id}, lock=billing_lock(lane),
                         queueing_lock=f"evt-{event_id}")
 
 
-def request_stripe_event(conn: psycopg.Connection, event_id: str, stripe_customer: str | None) -> bool:
+def request_stripe_event(conn: psycopg.Connection, event_id: str, lane: str | None) -> bool:
     """Process a recorded Stripe event (at most one job waits per event)."""
-    return _ask(conn, stripe_event_processing(event_id, stripe_customer))
+    return _ask(conn, stripe_event_processing(event_id, lane))
 
 
 # --- mail ---------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from app.db import sweeps as rows
 from app.jobs.defer import request_converge, request_drift_check, request_stripe_event
 from app.services.orders import billing
 from app.services.orders.lifecycle import abandon_expired_checkout
-from app.services.orders.lifecycle_rules import event_customer
+from app.services.orders.lifecycle_rules import event_lane
 from app.settings import Settings
 
 log = logging.getLogger("mpanel.sweeps")
@@ -78,5 +78,5 @@ def process_unprocessed_stripe_events(settings: Settings) -> int:
     with db.transaction(settings.DATABASE_URL) as conn:
         events = rows.unprocessed_stripe_events(conn, UNPROCESSED_EVENT_MINUTES)
         for event in events:
-            request_stripe_event(conn, event["id"], event_customer(event["payload"]))
+            request_stripe_event(conn, event["id"], event_lane(event["payload"]))
     return len(events)

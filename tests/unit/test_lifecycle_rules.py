@@ -332,9 +332,9 @@ def test_a_card_covers_a_renewal_through_the_last_day_of_its_expiry_month():
     ({"object": "customer", "id": "cus_1"}, "cus_1"),
     ({"object": "subscription", "id": "sub_1", "customer": "cus_2"}, "cus_2"),
     ({"object": "invoice", "id": "in_1", "customer": {"id": "cus_3", "object": "customer"}}, "cus_3"),
-    ({"object": "checkout.session", "id": "cs_1", "customer": None}, None),
-    ({"object": "price", "id": "price_1"}, None),
+    ({"object": "checkout.session", "id": "cs_1", "customer": None}, "cs_1"),
+    ({"object": "price", "id": "price_1"}, "price_1"),
     ({}, None),
 ])
-def test_an_event_is_processed_in_the_lane_of_the_customer_it_is_about(obj, lane):
-    assert rules.event_customer({"id": "evt_1", "type": "x", "data": {"object": obj}}) == lane
+def test_an_event_is_processed_in_the_lane_of_the_customer_it_is_about_or_else_of_its_object(obj, lane):
+    assert rules.event_lane({"id": "evt_1", "type": "x", "data": {"object": obj}}) == lane

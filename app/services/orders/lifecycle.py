@@ -464,7 +464,7 @@ def record_event(settings: Settings, event: dict) -> tuple[bool, bool]:
     # waits for the answer, and each round trip more is paid again by every request in flight.
     try:
         with db.single_statements(settings.DATABASE_URL) as conn:
-            if stripe_events.record_new(conn, event, stripe_event_processing(event["id"], rules.event_customer(event))):
+            if stripe_events.record_new(conn, event, stripe_event_processing(event["id"], rules.event_lane(event))):
                 return True, True
     except psycopg.errors.UniqueViolation:
         pass  # a job for this id already waits though its event row is new: asked for again below
@@ -472,5 +472,5 @@ def record_event(settings: Settings, event: dict) -> tuple[bool, bool]:
         row = stripe_events.record(conn, event)
         needs_processing = row["processed_at"] is None
         if needs_processing:
-            request_stripe_event(conn, event["id"], rules.event_customer(event))
+            request_stripe_event(conn, event["id"], rules.event_lane(event))
     return row["inserted"], needs_processing

@@ -51,14 +51,16 @@ def stripe_value(obj: Any, *path: str, default=None):
     return default if obj is None else obj
 
 
-def event_customer(event: Mapping[str, Any]) -> str | None:
-    """The Stripe customer an event is about, whose billing lane processes it: the customer
-    itself, or the one its object names (subscription, invoice, checkout session, payment)."""
+def event_lane(event: Mapping[str, Any]) -> str | None:
+    """The billing lane an event is processed in (app/jobs/defer.py billing_lock): the Stripe
+    customer it is about (the customer itself, or the one its object names: subscription,
+    invoice, checkout session, payment); an object that names no customer (a checkout session
+    that never completed) is a lane of its own; None for an event naming neither."""
     obj = stripe_value(event, "data", "object", default={})
     customer = obj if stripe_value(obj, "object") == "customer" else stripe_value(obj, "customer")
-    if isinstance(customer, dict) or stripe_value(obj, "object") == "customer":
-        customer = stripe_value(customer, "id")
-    return customer if isinstance(customer, str) and customer else None
+    lane = stripe_value(customer, "id") if isinstance(customer, dict) or customer is obj else customer
+    lane = lane or stripe_value(obj, "id")
+    return lane if isinstance(lane, str) and lane else None
 
 
 def timestamp(value) -> dt.datetime | None:

@@ -96,3 +96,18 @@ def test_the_sweep_asks_again_in_the_customers_lane(settings, db_conn, recorded)
     [job] = db_conn.execute("SELECT lock FROM procrastinate_jobs WHERE args->>'event_id' = %s AND status = 'todo'",
                             (left,)).fetchall()
     assert job["lock"] == f"billing-{customer}"
+
+
+def test_an_event_about_no_customer_has_its_objects_lane(settings, db_conn, recorded):
+    """A checkout session that expired unpaid names no customer: it must not queue behind
+    whatever event that names nothing at all is waiting for its retry."""
+    nameless = recorded({"id": f"evt_lane_{secrets.token_hex(6)}", "type": "invoice.paid", "created": 0,
+                         "data": {"object": {}}})
+    session = f"cs_lane_{secrets.token_hex(4)}"
+    expired = recorded({"id": f"evt_lane_{secrets.token_hex(6)}", "type": "checkout.session.expired", "created": 0,
+                        "data": {"object": {"id": session, "object": "checkout.session", "customer": None}}})
+    _waiting_for_its_retry(db_conn, nameless)
+
+    assert _fetchable(settings, [nameless, expired]) == [expired]
+    assert db_conn.execute("SELECT lock FROM procrastinate_jobs WHERE args->>'event_id' = %s",
+                           (expired,)).fetchone()["lock"] == f"billing-{session}"

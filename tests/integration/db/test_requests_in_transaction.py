@@ -16,7 +16,7 @@ from tests.factories import make_subscription, unique_domain
 @pytest.fixture
 def jobs(db_conn):
     """jobs(**where) -> the procrastinate jobs this test created matching where (column = value);
-    every job the test created is deleted afterwards, so no later worker runs it."""
+    every job and made-up Stripe event the test created is deleted afterwards, so no later worker runs it."""
     marker = db_conn.execute("SELECT coalesce(max(id), 0) AS id FROM procrastinate_jobs").fetchone()["id"]
 
     def created(**where) -> list[dict]:
@@ -26,6 +26,9 @@ def jobs(db_conn):
 
     yield created
     db_conn.execute("DELETE FROM procrastinate_jobs WHERE id > %s AND status = 'todo'", (marker,))
+    # Its made-up events would otherwise be asked for again by the sweep of unprocessed events,
+    # and fail against Stripe, in whichever worker runs next on this database.
+    db_conn.execute("DELETE FROM stripe_events WHERE id LIKE 'evt_tx_%%' AND processed_at IS NULL")
 
 
 def _stripe_says_active(monkeypatch, sid: int) -> None:
