@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 CHECKOUT = Path(__file__).resolve().parents[1]
-# `make test TEST_WORKERS=N` runs test modules in parallel worker processes (pytest-xdist,
+# `make test` runs test modules in parallel worker processes (TEST_WORKERS, 2; pytest-xdist,
 # --dist loadfile): each worker has a server set of its own, its own state directory and ports
 # 2,000 above the previous worker's (a run's tests use offsets up to about 1,300 from its base). Worker gw0, and a plain
 # `pytest`, use .state-test and the base itself, so servers a developer left up are reused.
