@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from typing import Callable
 
 from app import db
-from app.settings import Settings
 from app.devtools.bench import webhooks
+from app.settings import Settings
 
 
 def _ms(seconds: float) -> str:

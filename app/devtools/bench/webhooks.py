@@ -3,7 +3,7 @@
 Stripe delivers from its own machines: each sender is independent, signs its events on its own
 CPU and keeps its connection open. The senders here are separate processes for that reason, each
 signing its share before the burst starts and sending over one kept connection with the standard
-library's client. Eight threads of one Python process (how this bench sent until session 9) time
+library's client. Eight threads of one Python process (how this bench sent before) time
 each other's GIL turns and `requests`' parsing as much as the app: that figure is printed beside
 it, so the two can be compared in one run.
 """
@@ -107,4 +107,5 @@ def report(settings: Settings) -> None:
 
     line("1 sender", from_processes(settings, 1))
     line("8 senders at once (a process each)", from_processes(settings, 8))
-    line("8 threads of one process at once (the measure before session 9)", from_threads(settings, 8))
+    line("8 threads of one Python process at once (the earlier measure: they wait for each other)",
+         from_threads(settings, 8))

@@ -58,7 +58,7 @@ def event_lane(event: Mapping[str, Any]) -> str | None:
     that never completed) is a lane of its own; None for an event naming neither."""
     obj = stripe_value(event, "data", "object", default={})
     customer = obj if stripe_value(obj, "object") == "customer" else stripe_value(obj, "customer")
-    lane = stripe_value(customer, "id") if isinstance(customer, dict) or customer is obj else customer
+    lane = stripe_value(customer, "id") if isinstance(customer, dict) else customer
     lane = lane or stripe_value(obj, "id")
     return lane if isinstance(lane, str) and lane else None
 
