@@ -50,14 +50,17 @@ def _one_ast_parse_at_a_time() -> None:
     """CPython 3.11.7 (this machine's) keeps ast.parse's recursion bookkeeping per interpreter,
     not per call, so two threads parsing at once can fail with "SystemError: AST constructor
     recursion depth mismatch" (python/cpython#106905, fixed in 3.11.8). The suite runs several
-    Flask apps in threads, and werkzeug compiles each URL rule with ast.parse: serialise it."""
+    Flask apps in threads, and werkzeug compiles each URL rule with ast.parse: serialise it.
+    The lock is re-entrant: a parse can run inside a parse on the same thread (a garbage
+    collection during one calls pytest's unraisable-exception hook, whose traceback formatting
+    parses source lines), and a plain lock deadlocked a CI run there."""
     import ast
     import sys
     import threading
 
     if sys.version_info >= (3, 11, 8) or getattr(ast.parse, "serialised", False):
         return
-    lock, parse = threading.Lock(), ast.parse
+    lock, parse = threading.RLock(), ast.parse
 
     def serialised_parse(*args, **kwargs):
         with lock:
