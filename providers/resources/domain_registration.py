@@ -144,6 +144,16 @@ class DomainRegistrationProvider(ProviderAdapter):
         return NotOurs(PROVIDER, f"the domain {domain} is already in the registrar account and {whose}; refusing "
                                  "to adopt it (its nameservers and renewal are left untouched)")
 
+    def _in_account_and_ours(self, client, props) -> bool:
+        """True when the registration is already in the account and this stack's; NotOurs when
+        it is there and another's; False when it is not there."""
+        found = self.existing(client, props)
+        if found is None:
+            return False
+        if not self.owns(found, props):
+            raise self.not_ours(found, props)
+        return True
+
     def _claim(self, props: dict) -> None:
         """Record the intent before a registrar call that charges the account (committed first)."""
         claim = self.claims().claim(props["domain"], props["owner"], props["mode"])
@@ -168,10 +178,7 @@ class DomainRegistrationProvider(ProviderAdapter):
 
         def attempt() -> None:
             # Looking up first on every attempt is what makes retrying a paid order safe.
-            found = self.existing(client, props)
-            if found is not None:
-                if not self.owns(found, props):
-                    raise self.not_ours(found, props)
+            if self._in_account_and_ours(client, props):
                 return
             if props["mode"] == "transfer":
                 if self._live_transfer(client, domain):
@@ -191,10 +198,7 @@ class DomainRegistrationProvider(ProviderAdapter):
                 return
             availability = client.availability(domain)
             if availability == "unavailable":
-                found = self.existing(client, props)
-                if found is not None:  # registered since the look above (by an earlier attempt, or not)
-                    if not self.owns(found, props):
-                        raise self.not_ours(found, props)
+                if self._in_account_and_ours(client, props):  # registered since the look above
                     return
                 claim = self.claims().find(domain)
                 if claim is not None and claim["owner"] == props["owner"]:

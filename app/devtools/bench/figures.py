@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from typing import Callable
 
 from app import db
-from app.devtools.bench import webhooks
 from app.settings import Settings
 
 
@@ -294,17 +293,6 @@ def bench_imports(n: int) -> int:
 
 # --- the customer journey: webhook answers, paid-to-welcome, draining a burst ---------------
 
-def _signed(settings: Settings, event: dict) -> tuple[bytes, dict]:
-    import hashlib
-    import hmac
-    import json
-
-    body = json.dumps(event).encode()
-    t = int(time.time())
-    mac = hmac.new(settings.STRIPE_WEBHOOK_SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return body, {"Content-Type": "application/json", "Stripe-Signature": f"t={t},v1={mac}"}
-
-
 class Welcomes:
     """Who has received a welcome email in the SMTP server's Maildir. Each message is read once
     (the Maildir keeps every message of every run, and rereading them all per poll made the
@@ -413,7 +401,9 @@ def bench_journey(n: int, drain: int = 20) -> int:
     session = requests.Session()
     welcomes = Welcomes(settings)
     # 1. a burst of 200 signed webhooks from one sender, then from 8 at once, as Stripe's
-    #    retries can produce (app/devtools/bench/webhooks.py)
+    #    retries can produce
+    from app.devtools.bench import webhooks
+
     webhooks.report(settings)
 
     def pay(cs: str) -> None:
