@@ -51,20 +51,28 @@ def _one_ast_parse_at_a_time() -> None:
     not per call, so two threads parsing at once can fail with "SystemError: AST constructor
     recursion depth mismatch" (python/cpython#106905, fixed in 3.11.8). The suite runs several
     Flask apps in threads, and werkzeug compiles each URL rule with ast.parse: serialise it.
-    The lock is re-entrant: a parse can run inside a parse on the same thread (a garbage
-    collection during one calls pytest's unraisable-exception hook, whose traceback formatting
-    parses source lines), and a plain lock deadlocked a CI run there."""
+    A parse can also start inside a parse on the same thread: a garbage collection during one
+    calls pytest's unraisable-exception hook, whose traceback formatting parses a source line.
+    Waiting for the lock there deadlocked a CI run, and letting it in broke the outer parse the
+    same way ("recursion depth mismatch"); it is refused with a SyntaxError instead, which the
+    traceback module takes as "no carets to draw"."""
     import ast
     import sys
     import threading
 
     if sys.version_info >= (3, 11, 8) or getattr(ast.parse, "serialised", False):
         return
-    lock, parse = threading.RLock(), ast.parse
+    lock, parse, this_thread = threading.Lock(), ast.parse, threading.local()
 
     def serialised_parse(*args, **kwargs):
+        if getattr(this_thread, "parsing", False):
+            raise SyntaxError("ast.parse inside ast.parse on one thread (python/cpython#106905)")
         with lock:
-            return parse(*args, **kwargs)
+            this_thread.parsing = True
+            try:
+                return parse(*args, **kwargs)
+            finally:
+                this_thread.parsing = False
 
     serialised_parse.serialised = True
     ast.parse = serialised_parse
