@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import os
 
 from flask import Blueprint, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
 from app.observe.gauges import DatabaseGauges
-from app.settings import metrics_shared
+from app.settings import metrics_dir, metrics_shared
 from app.web.errors import ApiError
 
 bp = Blueprint("metrics", __name__)
@@ -41,6 +42,19 @@ def _may_read() -> bool:
     return any(peer in network for network in current_app.config["MPANEL_METRICS_NETWORKS"])
 
 
+class _CountedOnThisHost:
+    """The counters of every process on this host, summed from their files (prometheus_client's
+    multiprocess mode), leaving out a file a process killed at birth left empty: the library's own
+    collector fails on it, so one unlucky SIGKILL would fail every scrape until someone deleted it.
+    Such a process counted nothing."""
+
+    def collect(self):
+        directory = metrics_dir()
+        files = [entry.path for entry in os.scandir(directory)
+                 if entry.name.endswith(".db") and entry.stat().st_size > 0]
+        return multiprocess.MultiProcessCollector.merge(files, accumulate=True)
+
+
 def init_app(app) -> None:
     settings = app.config["MPANEL"]
     app.config["MPANEL_METRICS_NETWORKS"] = _allowed_networks(settings.MPANEL_METRICS_ALLOW)
@@ -54,7 +68,7 @@ def metrics():
         raise ApiError(403, "forbidden", "metrics are for the addresses in MPANEL_METRICS_ALLOW or a bearer token")
     counted = CollectorRegistry()
     if metrics_shared():
-        multiprocess.MultiProcessCollector(counted)
+        counted.register(_CountedOnThisHost())
         body = generate_latest(counted)
     else:
         body = generate_latest(REGISTRY)

@@ -4,15 +4,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import mailbox
 import os
 import subprocess
 import sys
 import time
-from email import policy
 
 import pytest
 
+from tests.integration.mail.outbox import Outbox
 from tests.polling import wait_for  # noqa: F401  (the e2e tests import it from here)
 import requests
 
@@ -78,12 +77,8 @@ class Mpanel:
 
     # mail
     def mails_to(self, recipient: str) -> list:
-        """Messages the SMTP server received for `recipient`, parsed (text and HTML parts)."""
-        from email import message_from_bytes
-
-        box = mailbox.Maildir(self.s.SMTP_MAILDIR, create=True)
-        messages = [message_from_bytes(m.as_bytes(), policy=policy.default) for m in box]
-        return [m for m in messages if recipient.lower() in (m.get("To") or "").lower()]
+        """Messages the SMTP server received for `recipient`, parsed (text and HTML parts), oldest first."""
+        return Outbox(self.s.SMTP_MAILDIR).to(recipient, within=True)
 
 
 @pytest.fixture(scope="package")

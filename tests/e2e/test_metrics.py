@@ -3,6 +3,7 @@ checkout, and a PromQL query over its HTTP API sees the converge counted. The sh
 rules pass `promtool check rules`."""
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import replace
 import subprocess
@@ -97,3 +98,23 @@ def test_metrics_refuse_a_peer_outside_the_allowed_addresses_without_the_token(s
     assert answer.status_code == 200 and b"mpanel_workers_alive" in answer.data
     assert with_token.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"},
                           headers={"Authorization": "Bearer wrong"}).status_code == 403
+
+
+def test_a_process_killed_as_it_began_counting_does_not_break_the_scrape(settings, tmp_path, monkeypatch):
+    """A process SIGKILLed between creating its counter file and sizing it leaves an empty file;
+    the other processes' counts are still served."""
+    import sys
+
+    from app import create_app
+
+    counting = ("from prometheus_client import Counter; "
+                "Counter('mpanel_checkouts', 'checkouts', ['plan']).labels(plan='one').inc(3)")
+    subprocess.run([sys.executable, "-c", counting], env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
+                   check=True)
+    (tmp_path / "counter_999999.db").touch()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+
+    answer = create_app(settings, open_queue=False).test_client().get(
+        "/metrics", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert answer.status_code == 200, answer.data[:300]
+    assert b'mpanel_checkouts_total{plan="one"} 3.0' in answer.data

@@ -33,6 +33,7 @@ import requests
 from app.cli.config_check import read_env_file
 from app.devtools.loopback import session_from
 from tests.e2e.conftest import seed_payload
+from tests.integration.mail.outbox import Outbox
 from tests.polling import wait_for
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -251,9 +252,6 @@ def test_the_units_verify_and_harden(production):
 
 
 def test_a_paid_checkout_through_nginx_reaches_the_welcome_email(production, settings):
-    from email import message_from_bytes, policy
-    import mailbox
-
     http, url, env = production["http"], production["url"], production["env"]
     payload = seed_payload()
     created = http.post(f"{url}/api/marketing/checkout-intent", json=payload, timeout=30,
@@ -273,11 +271,8 @@ def test_a_paid_checkout_through_nginx_reaches_the_welcome_email(production, set
     deliveries = requests.get(f"{production['stripe']}/_sandbox/deliveries", timeout=10).json()["deliveries"]
     assert any(d.get("status") == "delivered" for d in deliveries), deliveries[:3]
 
-    def welcome():
-        box = mailbox.Maildir(settings.SMTP_MAILDIR, create=True)
-        found = [message_from_bytes(m.as_bytes(), policy=policy.default) for m in box]
-        return [m for m in found if payload["customer"]["email"] in (m.get("To") or "")]
-    [email] = wait_for(welcome, 60, "the welcome email")
+    [email] = wait_for(lambda: Outbox(settings.SMTP_MAILDIR).to(payload["customer"]["email"], within=True), 60,
+                       "the welcome email")
     assert url in email.get_body(("plain",)).get_content()
     assert "example-hosting.test" in email["From"]
 

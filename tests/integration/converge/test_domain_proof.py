@@ -9,7 +9,6 @@ PowerDNS (which answers for every zone we host), and asking it anyway proves not
 from __future__ import annotations
 
 import imaplib
-import mailbox
 import smtplib
 from dataclasses import replace
 from email.message import EmailMessage
@@ -21,6 +20,7 @@ from app.services.hosting.engine import stack_operations
 from tests.dns_stand_in import PublicDns
 from tests.e2e.conftest import wait_for
 from tests.factories import make_subscription, unique_domain
+from tests.integration.mail.outbox import Outbox
 
 
 @pytest.fixture
@@ -55,8 +55,7 @@ def _subjects_in_imap(settings, address: str, password: str) -> list[str]:
 
 
 def _relayed_out(layout, subject: str) -> bool:
-    box = mailbox.Maildir(layout.root / "smtp" / "maildir", create=True)
-    return any(m["Subject"] == subject for m in box)
+    return subject in Outbox(layout.root / "smtp" / "maildir").subjects()
 
 
 def test_an_external_domains_mail_is_relayed_out_until_its_control_is_proven(db_conn, settings, layout, converger,
