@@ -63,6 +63,12 @@ def engine_env(config: EngineConfig) -> dict[str, str]:
         # up, refresh or destroy, kept forever, even after the stack is removed), a duplicate of
         # the checkpoint the update's history entry already keeps (`mpanel bench profile`).
         "PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS": "true",
+        # The CLI, its language host and the command plugin are short-lived Go processes that
+        # garbage-collect a heap they are about to drop: without collection until the heap nears
+        # 512 MiB, a subscription's up costs 13% less CPU for 45 MB more at its peak (167 MB;
+        # docs/benchmarks.md, "The engine's garbage collector").
+        "GOGC": "off",
+        "GOMEMLIMIT": "512MiB",
         # Providers import the project by reference (architecture decision 4).
         "PYTHONPATH": os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")])),
     }
