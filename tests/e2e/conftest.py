@@ -105,6 +105,24 @@ def mpanel(settings, layout):
             child.wait(60)
 
 
+@pytest.fixture(scope="package")
+def browser_process():
+    """One Chromium and one Playwright driver for the package, not one per module: a launch costs
+    about 1.5 s of CPU and some 25 modules drive a browser (tests/e2e/panel_browser.py)."""
+    from tests.e2e.panel_browser import launched_chromium
+
+    yield from launched_chromium()
+
+
+@pytest.fixture(scope="module")
+def chromium(browser_process):
+    """The package's one browser, for a module: the contexts its tests left open are closed after
+    it, so a page still at work (a progress page polls) stops with it."""
+    yield browser_process
+    for context in list(browser_process.contexts):
+        context.close()
+
+
 @pytest.fixture(autouse=True)
 def forget_login_guesses_from_here(settings):
     """Every e2e client is 127.0.0.1: each test starts with that address's login throttle

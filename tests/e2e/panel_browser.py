@@ -6,7 +6,6 @@ import os
 import shutil
 from pathlib import Path
 
-import pytest
 
 SCREENSHOTS = Path(os.environ.get("MPANEL_SCREENSHOTS") or "/tmp/mpanel-screenshots")
 
@@ -15,8 +14,8 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="module")
-def chromium():
+def launched_chromium():
+    """Debian's Chromium under Playwright, closed afterwards (for a fixture to `yield from`)."""
     from playwright.sync_api import sync_playwright
 
     path = chromium_path()

@@ -10,7 +10,7 @@ import requests
 
 from app.services.orders.orders import EMAIL_TAKEN
 from tests.e2e.conftest import seed_payload, wait_for
-from tests.e2e.panel_browser import chromium, screenshot  # noqa: F401  (fixture)
+from tests.e2e.panel_browser import screenshot
 
 ACCOUNT_LOGIN = "the one you chose at checkout"
 

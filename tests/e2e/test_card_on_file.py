@@ -13,7 +13,7 @@ import psycopg
 
 from app.services.notices import send_due_notices
 from tests.e2e.conftest import seed_payload
-from tests.e2e.panel_browser import chromium, logged_in_page, screenshot  # noqa: F401  (fixture)
+from tests.e2e.panel_browser import logged_in_page, screenshot
 
 
 def test_a_card_expiring_before_the_renewal_is_told_by_email_and_on_the_dashboard(mpanel, settings, chromium):

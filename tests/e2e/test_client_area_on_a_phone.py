@@ -14,7 +14,7 @@ import pytest
 from app.services.operators import staff
 from tests.e2e.axe import described, violations
 from tests.e2e.conftest import csrf_of, seed_payload
-from tests.e2e.panel_browser import chromium, logged_in_session, screenshot  # noqa: F401  (fixture)
+from tests.e2e.panel_browser import logged_in_session, screenshot
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONES = [{"width": w, "height": 800} for w in (360, 390, 414)]

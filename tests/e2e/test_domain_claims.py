@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 
 from tests.dns_stand_in import PublicDns
 from tests.e2e.conftest import csrf_of, seed_payload
-from tests.e2e.panel_browser import chromium, logged_in_page, logged_in_session, screenshot  # noqa: F401
+from tests.e2e.panel_browser import logged_in_page, logged_in_session, screenshot
 
 
 class App:

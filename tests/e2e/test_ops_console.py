@@ -23,16 +23,6 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's ch
 SHOTS = Path(os.environ["MPANEL_STATE_DIR"]) / "screenshots"
 
 
-def launched_chromium():
-    """Debian's Chromium under Playwright, closed afterwards (for a fixture to `yield from`)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
-
-
 def fresh_page(browser, **context_options):
     """A page in a new browser context, closed afterwards (for a fixture to `yield from`)."""
     context = browser.new_context(**context_options)
@@ -41,8 +31,8 @@ def fresh_page(browser, **context_options):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    yield from launched_chromium()
+def browser(chromium):
+    return chromium
 
 
 @pytest.fixture

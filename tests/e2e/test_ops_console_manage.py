@@ -17,7 +17,7 @@ import pytest
 from app.services.hosting import servers
 from app.services.operators import staff
 from tests.e2e.conftest import seed_payload, wait_for
-from tests.e2e.test_ops_console import CHROMIUM, a_staff, fresh_page, launched_chromium, log_in
+from tests.e2e.test_ops_console import CHROMIUM, a_staff, fresh_page, log_in
 from tools import axe
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
@@ -28,9 +28,9 @@ HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9ok
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(chromium):
     axe.ensure()
-    yield from launched_chromium()
+    return chromium
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import psycopg
 import requests
 
 from tests.e2e.conftest import csrf_of, seed_payload, wait_for
-from tests.e2e.panel_browser import chromium, logged_in_page, screenshot  # noqa: F401  (fixture)
+from tests.e2e.panel_browser import logged_in_page, screenshot
 from tests.e2e.test_client_area_on_a_phone import _check as fits_the_screen
 
 

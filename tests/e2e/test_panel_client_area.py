@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import seed_payload, wait_for
-from tests.e2e.panel_browser import (chromium, logged_in_page, logged_in_session,  # noqa: F401  (fixture)
+from tests.e2e.panel_browser import (logged_in_page, logged_in_session,
                                      registrar_record, screenshot, turned_at_the_registrar)
 from tests.integration.converge.conftest import Servers
 

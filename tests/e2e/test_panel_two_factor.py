@@ -8,7 +8,7 @@ import time
 
 from app.services.common import totp
 from tests.e2e.conftest import seed_payload
-from tests.e2e.panel_browser import chromium, logged_in_page, screenshot  # noqa: F401  (fixture)
+from tests.e2e.panel_browser import logged_in_page, screenshot
 
 
 def _customer(mpanel) -> tuple[str, str]:

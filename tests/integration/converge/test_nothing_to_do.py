@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import time
 
+import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from app.services.hosting.converge import NOTHING_TO_DO
 from stacks import engine
+from tests.factories import make_subscription
 from tests.integration.converge.conftest import converged_once
 
 
@@ -26,9 +29,12 @@ def cli_calls(monkeypatch):
     return calls
 
 
-@pytest.fixture
-def provisioned(db_conn, settings, converger):
-    yield from converged_once(db_conn, settings, converger, "noop")
+@pytest.fixture(scope="module")
+def provisioned(settings, converger):
+    """One converged subscription for the module (a converge and a destroy cost about 4.5 s): the
+    first test needs its first up to be the last run, the second forces its own runs."""
+    with psycopg.connect(settings.DATABASE_URL, row_factory=dict_row, autocommit=True) as conn:
+        yield from converged_once(conn, settings, converger, "noop")
 
 
 def _runs(db_conn, sid) -> int:
@@ -82,8 +88,10 @@ def test_what_always_runs_the_engine(db_conn, converger, provisioned, cli_calls)
     assert _converge_counting(converger, sid, cli_calls)[:2] == (NOTHING_TO_DO, 0)
 
 
-def test_a_forced_request_makes_a_waiting_converge_forced(db_conn, provisioned):
+def test_a_forced_request_makes_a_waiting_converge_forced(db_conn, settings):
     from app.jobs.defer import request_converge
+
+    provisioned = make_subscription(db_conn, settings)  # only queued here, never converged
 
     assert request_converge(db_conn, provisioned) is True
     assert request_converge(db_conn, provisioned, force=True) is False  # one waits already

@@ -17,7 +17,7 @@ class Outbox:
     of messages, and parsing every one in full on every poll cost 1.5 s of CPU a poll, more than
     the work the polling tests waited for."""
 
-    _headers: dict[str, EmailMessage] = {}  # a message's unique name -> its headers
+    _headers: dict[str, tuple[str, str]] = {}  # a message's unique name -> (To in lower case, Subject)
 
     def __init__(self, maildir: str):
         self.maildir = Path(maildir)
@@ -29,27 +29,25 @@ class Outbox:
         """The messages to `recipient` as the SMTP server stored them, byte for byte. `within`:
         the address may be part of the To header (with a display name, or one of several)."""
         wanted = recipient.lower()
-        def addressed(headers: EmailMessage) -> bool:
-            to = str(headers["To"]).lower()
-            return wanted in to if within else to == wanted
-        return [raw for path, _ in self._matching(addressed) if (raw := _read(path)) is not None]
+        found = [path for path, (to, _) in self._headed() if (wanted in to if within else to == wanted)]
+        return [raw for raw in map(_read, found) if raw is not None]
 
     def subjects(self) -> list[str]:
-        return [str(headers["Subject"]) for _, headers in self._matching(lambda headers: True)]
+        return [subject for _, (_, subject) in self._headed()]
 
-    def _matching(self, wanted) -> list[tuple[Path, EmailMessage]]:
-        found = []
+    def _headed(self) -> list[tuple[Path, tuple[str, str]]]:
+        headed = []
         for path in self._delivered():
             unique = path.name.split(":")[0]  # a reader moving it from new/ to cur/ adds ":2,"
-            try:
-                if unique not in self._headers:
+            if unique not in self._headers:
+                try:
                     with path.open("rb") as message:
-                        self._headers[unique] = BytesHeaderParser(policy=default_policy).parse(message)
-            except FileNotFoundError:  # moved between the listing and the read: seen on the next poll
-                continue
-            if wanted(self._headers[unique]):
-                found.append((path, self._headers[unique]))
-        return found
+                        headers = BytesHeaderParser(policy=default_policy).parse(message)
+                except FileNotFoundError:  # moved between the listing and the read: seen on the next poll
+                    continue
+                self._headers[unique] = (str(headers["To"]).lower(), str(headers["Subject"]))
+            headed.append((path, self._headers[unique]))
+        return headed
 
     def _delivered(self) -> list[Path]:
         entries = []
