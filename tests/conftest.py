@@ -99,6 +99,11 @@ def services(layout):
     _start_stripe_afresh(layout)
     yield supervisor.status(layout)
     if not already:
+        from app import db
+
+        # PostgreSQL's shutdown waits for its sessions to end: this process's pooled ones
+        # would hold it until the supervisor's 10 s deadline, at the end of every run.
+        db.close_pools()
         supervisor.stop_detached(layout)
 
 
