@@ -82,6 +82,7 @@ class KeptProcess:
     restart_at: float | None = None  # set while dead and waiting out its backoff
     restarts: int = 0
     last_death: str = ""
+    stop_signal: int = signal.SIGTERM
 
 
 def _print_to_stderr(line: str) -> None:
@@ -97,9 +98,10 @@ class KeepAlive:
     backoff: Callable[[], Backoff] = Backoff
     kept: dict[str, KeptProcess] = field(default_factory=dict)
 
-    def add(self, name: str, spawn: Callable[[], subprocess.Popen]) -> subprocess.Popen:
-        """Start `spawn()` now and keep it running from here on."""
-        entry = KeptProcess(name, spawn, self.backoff())
+    def add(self, name: str, spawn: Callable[[], subprocess.Popen],
+            stop_signal: int = signal.SIGTERM) -> subprocess.Popen:
+        """Start `spawn()` now and keep it running from here on; `stop()` asks it to end with `stop_signal`."""
+        entry = KeptProcess(name, spawn, self.backoff(), stop_signal=stop_signal)
         self.kept[name] = entry
         self._start(entry)
         return entry.proc
@@ -144,7 +146,7 @@ class KeepAlive:
         for name in names:
             proc = self.kept[name].proc
             if proc is not None and proc.poll() is None:
-                proc.terminate()
+                proc.send_signal(self.kept[name].stop_signal)
         deadline = self.clock() + timeout
         for name in names:
             proc = self.kept.pop(name).proc

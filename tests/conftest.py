@@ -102,8 +102,8 @@ def services(layout):
     if not already:
         from app import db
 
-        # PostgreSQL's shutdown waits for its sessions to end: this process's pooled ones
-        # would hold it until the supervisor's 10 s deadline, at the end of every run.
+        # This process's pooled sessions go first, so their pools do not try to reconnect to a
+        # database that is stopping (the supervisor's fast shutdown would end them anyway).
         db.close_pools()
         supervisor.stop_detached(layout)
 

@@ -149,7 +149,7 @@ class Supervisor:
             server.prepare()
         except ServerCannotStart as exc:
             raise ServiceError(str(exc)) from exc
-        proc = self.keeper.add(server.name, lambda: self._spawn(server))
+        proc = self.keeper.add(server.name, lambda: self._spawn(server), stop_signal=server.stop_signal)
         deadline = time.monotonic() + timeout
         while not server.ready():
             if proc.poll() is not None:
