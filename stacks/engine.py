@@ -66,7 +66,7 @@ def engine_env(config: EngineConfig) -> dict[str, str]:
         # The CLI, its language host and the command plugin are short-lived Go processes that
         # garbage-collect a heap they are about to drop: without collection until the heap nears
         # 512 MiB, a subscription's up costs 13% less CPU for 45 MB more at its peak (167 MB;
-        # docs/benchmarks.md, "The engine's garbage collector").
+        # docs/benchmarks.md, session 10).
         "GOGC": "off",
         "GOMEMLIMIT": "512MiB",
         # Providers import the project by reference (architecture decision 4).

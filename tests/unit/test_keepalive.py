@@ -91,3 +91,19 @@ def test_a_process_that_keeps_dying_young_waits_longer_each_time():
         assert keeper.check() == ["child 1"]
     assert delays == [1, 2, 4, 8]
     assert all("exited with code 1 after 0s" in line for line in lines)
+
+
+def test_stop_asks_each_process_to_end_with_its_own_signal():
+    class Stoppable(FakeProc):
+        def send_signal(self, sig):
+            self.returncode = -sig
+
+        def wait(self, timeout=None):
+            return self.returncode
+
+    keeper = KeepAlive(say=lambda line: None, clock=FakeClock())
+    database, web = Stoppable(), Stoppable()
+    keeper.add("database", lambda: database, stop_signal=signal.SIGINT)
+    keeper.add("web", lambda: web)
+    keeper.stop()
+    assert (database.returncode, web.returncode) == (-signal.SIGINT, -signal.SIGTERM)
