@@ -97,7 +97,6 @@ def services(layout):
     supervisor.start_detached(layout)
     _fund_the_registrar_account(layout)
     _start_stripe_afresh(layout)
-    _write_off_earlier_runs_work_list()
     yield supervisor.status(layout)
     if not already:
         from app import db
@@ -127,20 +126,6 @@ def db_conn(settings):
         yield conn
 
 
-def _write_off_earlier_runs_work_list() -> None:
-    """Orders an earlier run left failed or flagged are ended: the operators' work list shows the
-    oldest 50, and a state directory kept across runs gathers about six a run, so after a few
-    runs a test's own item would no longer be on the page it looks at."""
-    import psycopg
-
-    from app.settings import Settings
-
-    with psycopg.connect(Settings.from_env().DATABASE_URL, autocommit=True) as conn:  # upgraded just before
-        conn.execute("UPDATE subscriptions SET status = 'terminated', provisioning_status = 'destroyed', "
-                     "needs_attention_since = NULL WHERE needs_attention_since IS NOT NULL "
-                     "OR provisioning_status IN ('failed', 'provisioning', 'destroying')")
-
-
 def _fund_the_registrar_account(layout) -> None:
     """Registrations charge the stand-in's account balance, which persists between runs."""
     import requests
@@ -151,7 +136,7 @@ def _fund_the_registrar_account(layout) -> None:
 
 def _start_stripe_afresh(layout) -> None:
     """The Stripe stand-in rewrites its whole state on each change: start each run empty,
-    and forget the Stripe ids the application cached from the previous run."""
+    and forget the Stripe ids the application cached and the work the previous run left."""
     import psycopg
     import requests
 
@@ -167,6 +152,12 @@ def _start_stripe_afresh(layout) -> None:
         conn.execute("DELETE FROM procrastinate_jobs WHERE status IN ('todo', 'doing')")
         conn.execute("UPDATE plans SET stripe_price_monthly = NULL, stripe_price_yearly = NULL")
         conn.execute("UPDATE promo_codes SET stripe_coupon_id = NULL")
+        # Orders an earlier run left failed or flagged are ended: the operators' work list shows
+        # the oldest 50, and a state directory kept across runs gathers about six a run, so after
+        # a few runs a test's own item would no longer be on the page it looks at.
+        conn.execute("UPDATE subscriptions SET status = 'terminated', provisioning_status = 'destroyed', "
+                     "needs_attention_since = NULL WHERE needs_attention_since IS NOT NULL "
+                     "OR provisioning_status IN ('failed', 'provisioning', 'destroying')")
 
 
 @pytest.fixture

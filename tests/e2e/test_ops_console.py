@@ -30,14 +30,9 @@ def fresh_page(browser, **context_options):
     context.close()
 
 
-@pytest.fixture(scope="module")
-def browser(chromium):
-    return chromium
-
-
 @pytest.fixture
-def page(browser):
-    yield from fresh_page(browser, viewport={"width": 1360, "height": 900})
+def page(chromium):
+    yield from fresh_page(chromium, viewport={"width": 1360, "height": 900})
 
 
 def a_staff(settings, role: str) -> tuple[str, str]:

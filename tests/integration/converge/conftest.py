@@ -86,3 +86,12 @@ def converged_once(db_conn, settings, converger, prefix: str):
     yield sid
     db_conn.execute("UPDATE subscriptions SET status = 'terminated' WHERE id = %s", (sid,))
     converger.converge(sid)
+
+
+def converged_for_the_module(settings, converger, prefix: str):
+    """converged_once on a connection of its own, for a module-scoped fixture (db_conn is per test)."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(settings.DATABASE_URL, row_factory=dict_row, autocommit=True) as conn:
+        yield from converged_once(conn, settings, converger, prefix)

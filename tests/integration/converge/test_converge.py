@@ -4,9 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 from cryptography import x509
 
 from app.services.common import crypto
@@ -14,7 +12,7 @@ from app.services.hosting.engine import stack_operations
 from stacks.events import StepRecorder
 from app.services.hosting.specs import build_spec
 from tests.factories import make_subscription, unique_domain
-from tests.integration.converge.conftest import converged_once
+from tests.integration.converge.conftest import converged_for_the_module, converged_once
 
 
 def _row(db_conn, sid):
@@ -35,8 +33,7 @@ def provisioned(db_conn, settings, converger):
 def looked_at(settings, converger):
     """One converged subscription shared by the tests that only look at it (a converge and a
     destroy each cost about 4.5 s); none of them may change it, so each still sees a first up."""
-    with psycopg.connect(settings.DATABASE_URL, row_factory=dict_row, autocommit=True) as conn:
-        yield from converged_once(conn, settings, converger, "site")
+    yield from converged_for_the_module(settings, converger, "site")
 
 
 def test_the_first_up_keeps_the_welcome_its_logins_sealed(db_conn, settings, looked_at):

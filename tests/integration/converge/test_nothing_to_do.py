@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import time
 
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 from app.services.hosting.converge import NOTHING_TO_DO
 from stacks import engine
 from tests.factories import make_subscription
-from tests.integration.converge.conftest import converged_once
+from tests.integration.converge.conftest import converged_for_the_module
 
 
 @pytest.fixture
@@ -33,8 +31,7 @@ def cli_calls(monkeypatch):
 def provisioned(settings, converger):
     """One converged subscription for the module (a converge and a destroy cost about 4.5 s): the
     first test needs its first up to be the last run, the second forces its own runs."""
-    with psycopg.connect(settings.DATABASE_URL, row_factory=dict_row, autocommit=True) as conn:
-        yield from converged_once(conn, settings, converger, "noop")
+    yield from converged_for_the_module(settings, converger, "noop")
 
 
 def _runs(db_conn, sid) -> int:
